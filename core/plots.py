@@ -1,0 +1,88 @@
+"""Plotly figures shared by the pages and usable from notebooks."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def training_curves(epochs: Sequence[dict], batches: Sequence[tuple[float, float, float]] = (),
+                    steps_per_epoch: int | None = None) -> go.Figure:
+    """Loss and accuracy against epochs: train and test per epoch, plus the live per-batch values.
+
+    ``epochs``: dicts with ``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``.
+    ``batches``: (batches done, loss, accuracy); x is converted to epochs with ``steps_per_epoch``.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    if batches and steps_per_epoch:
+        b = np.asarray(batches, dtype=float)
+        stride = max(1, len(b) // 400)  # keep the figure light
+        b = b[::stride]
+        x = b[:, 0] / steps_per_epoch
+        fig.add_trace(go.Scatter(x=x, y=b[:, 1], name="train (running, per batch)", mode="lines",
+                                 line=dict(color="rgba(99,110,250,0.35)"), legendgroup="batch"), 1, 1)
+        fig.add_trace(go.Scatter(x=x, y=b[:, 2], name="train (running, per batch)", mode="lines",
+                                 line=dict(color="rgba(99,110,250,0.35)"), showlegend=False, legendgroup="batch"), 1, 2)
+    if epochs:
+        e = [row["epoch"] for row in epochs]
+        for col, key in ((1, "loss"), (2, "accuracy")):
+            for prefix, name, color in (("", "train (epoch)", "#636efa"), ("val_", "test (epoch)", "#ef553b")):
+                values = [row.get(prefix + key) for row in epochs]
+                if any(v is not None for v in values):
+                    fig.add_trace(go.Scatter(x=e, y=values, name=name, mode="lines+markers",
+                                             line=dict(color=color), showlegend=col == 1, legendgroup=name), 1, col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=330, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def confusion_heatmap(confusion: np.ndarray) -> go.Figure:
+    """``confusion`` (C, C): rows true class, columns predicted class."""
+    c = np.asarray(confusion)
+    off = c.copy()
+    np.fill_diagonal(off, 0)
+    fig = px.imshow(c, text_auto=True, color_continuous_scale="Blues", labels=dict(x="predicted", y="true", color="count"),
+                    x=[str(i) for i in range(c.shape[1])], y=[str(i) for i in range(c.shape[0])],
+                    zmax=max(1, int(off.max()) * 2))  # saturate the diagonal so errors stay visible
+    fig.update_layout(height=430, margin=dict(l=10, r=10, t=30, b=10), coloraxis_showscale=False)
+    return fig
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, cols: int = 8,
+               colorscale: str = "gray", height_per_row: int = 110, zmin=None, zmax=None) -> go.Figure:
+    """A grid of small images ``(N, H, W)`` with titles; one heatmap per image (hover shows values)."""
+    images = np.asarray(images, dtype=float)
+    n = len(images)
+    cols = max(1, min(cols, n))
+    rows = max(1, -(-n // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles) if titles else None,
+                        horizontal_spacing=0.01, vertical_spacing=0.12 / rows if titles else 0.02 / rows)
+    for i, img in enumerate(images):
+        fig.add_trace(go.Heatmap(z=img, colorscale=colorscale, showscale=False, zmin=zmin, zmax=zmax,
+                                 hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"),
+                      i // cols + 1, i % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=None)
+    for i in range(n):
+        axis = "" if i == 0 else str(i + 1)
+        fig.layout[f"yaxis{axis}"].scaleanchor = f"x{axis}"
+    fig.update_annotations(font_size=11)
+    fig.update_layout(height=rows * height_per_row + 30, margin=dict(l=5, r=5, t=25, b=5))
+    return fig
+
+
+def bar_chart(values: Sequence[float], labels: Sequence[str], title: str = "", highlight: int | None = None) -> go.Figure:
+    colors = ["#ef553b" if i == highlight else "#636efa" for i in range(len(values))]
+    fig = go.Figure(go.Bar(x=list(labels), y=list(values), marker_color=colors))
+    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def epoch_times(epoch_seconds: Sequence[float]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(range(1, len(epoch_seconds) + 1)), y=list(epoch_seconds)))
+    fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="seconds per epoch",
+                      xaxis_title="epoch")
+    return fig

@@ -1,0 +1,158 @@
+"""Training runs on disk: save atomically, list, load (Keras safe_mode).
+
+A run is a folder holding ``model.keras`` (inference copy, no optimizer state), ``spec.json``,
+``scaler.npz`` and ``run.json`` (settings, history, metrics, confusion matrix, ...). It is
+written into a hidden temporary folder and renamed into place, so a killed process never
+leaves a half-written run behind.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .data import ASSETS_DIR, PixelScaler
+from .model import build_model, check_matches_spec
+from .spec import ArchitectureSpec
+from .training import TrainResult, config_to_dict
+
+DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
+RUNS_ENV_VAR = "MNIST_EXPLORER_RUNS"
+MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE = "model.keras", "spec.json", "scaler.npz", "run.json"
+_TMP_PREFIX = ".tmp-"
+_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_ENV_VAR, "runs")).resolve()
+
+
+def sanitize_name(name: str) -> str:
+    """A safe single path component: letters, digits, ``_.-``; never empty, never hidden."""
+    cleaned = _NAME_RE.sub("-", name).strip("-.")[:80]
+    return cleaned or "run"
+
+
+@dataclass
+class ModelBundle:
+    """A trained model with everything needed to feed it: its spec and its scaler."""
+
+    model: keras.Model
+    spec: ArchitectureSpec
+    scaler: PixelScaler
+    meta: dict
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name", self.path.name)
+
+
+def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, name: str | None = None,
+             extra_meta: dict | None = None) -> Path:
+    """Write a run folder atomically and return its path."""
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = sanitize_name(name or f"{stamp}-acc{result.test_accuracy * 100:.2f}")
+    meta = {
+        "name": base,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "config": config_to_dict(result.config),
+        "history": result.history,
+        "batch_history": [list(map(float, row)) for row in result.batch_history],
+        "test_accuracy": result.test_accuracy,
+        "test_loss": result.test_loss,
+        "confusion": result.confusion.tolist(),
+        "misclassified": result.misclassified.tolist(),
+        "predictions": result.predictions.tolist(),
+        "seconds": result.seconds,
+        "epoch_seconds": result.epoch_seconds,
+        "device": result.device,
+        "status": result.status,
+        "message": result.message,
+        "params": result.params,
+        "seed": result.config.seed,
+        "read_only": False,
+        **(extra_meta or {}),
+    }
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=runs_dir))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run is an ordinary folder
+        inference = build_model(result.spec)  # uncompiled copy: no optimizer state in the file
+        inference.set_weights(result.model.get_weights())
+        inference.save(tmp / MODEL_FILE)
+        (tmp / SPEC_FILE).write_text(result.spec.to_json())
+        result.scaler.save(tmp / SCALER_FILE)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        final = runs_dir / base
+        suffix = 1
+        while final.exists():
+            suffix += 1
+            final = runs_dir / f"{base}-{suffix}"
+        meta["name"] = final.name
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def read_meta(run_dir: str | os.PathLike) -> dict:
+    return json.loads((Path(run_dir) / META_FILE).read_text())
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".") and all(
+        (path / f).is_file() for f in (MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE))
+
+
+def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Complete run folders, newest first (temporary and incomplete folders are skipped)."""
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    if not runs_dir.is_dir():
+        return []
+    runs = [p for p in runs_dir.iterdir() if is_run_dir(p)]
+    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def load_run(run_dir: str | os.PathLike) -> ModelBundle:
+    """Load a run folder; the model goes through Keras safe_mode (no arbitrary code)."""
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        raise ValueError(f"{str(run_dir)!r} is not a complete run folder "
+                         f"(needs {MODEL_FILE}, {SPEC_FILE}, {SCALER_FILE}, {META_FILE})")
+    spec = ArchitectureSpec.from_json((run_dir / SPEC_FILE).read_text())
+    try:
+        model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise ValueError(f"{str(run_dir / MODEL_FILE)!r} could not be loaded as a Keras model "
+                         f"with safe_mode: {type(exc).__name__}: {exc}") from exc
+    check_matches_spec(model, spec)
+    return ModelBundle(model=model, spec=spec, scaler=PixelScaler.load(run_dir / SCALER_FILE),
+                       meta=read_meta(run_dir), path=run_dir)
+
+
+def load_default() -> ModelBundle:
+    return load_run(DEFAULT_MODEL_DIR)
+
+
+def resolve_model_path(path: str | os.PathLike | None) -> Path:
+    """A run folder (or its model.keras); None means the bundled default model."""
+    if path is None:
+        return DEFAULT_MODEL_DIR
+    p = Path(path)
+    return p.parent if p.name == MODEL_FILE else p
+
+
+def confusion_of(meta: dict) -> np.ndarray:
+    return np.array(meta["confusion"], dtype=np.int64)

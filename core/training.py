@@ -1,0 +1,200 @@
+"""Training the CNN with progress reporting, a clean stop, and NaN protection."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import keras
+import numpy as np
+
+from .data import Mnist, PixelScaler
+from .model import build_model
+from .progress import ProgressCallback, progress_scope
+from .spec import ArchitectureSpec, count_params
+
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
+SCHEDULES = ("none", "exponential", "step")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings. Defaults follow the blog: RMSprop, batch 64, 5 epochs."""
+
+    optimizer: str = "rmsprop"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    schedule: str = "none"
+    decay_rate: float = 0.5  # factor per ``decay_epochs`` (exponential: smooth; step: stairs)
+    decay_epochs: int = 2
+    l2: float = 0.0
+    epochs: int = 5
+    batch_size: int = 64
+    seed: int = 42
+    train_limit: int | None = None  # use only the first N training digits
+    test_limit: int | None = None
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
+        if not (0 < self.learning_rate <= 10) or not math.isfinite(self.learning_rate):
+            raise ValueError(f"learning_rate={self.learning_rate} is outside (0, 10]")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum={self.momentum} is outside [0, 1)")
+        if not 0 < self.decay_rate <= 1:
+            raise ValueError(f"decay_rate={self.decay_rate} is outside (0, 1]")
+        if self.decay_epochs < 1:
+            raise ValueError(f"decay_epochs={self.decay_epochs} must be ≥ 1")
+        if not 0 <= self.l2 <= 1:
+            raise ValueError(f"l2={self.l2} is outside [0, 1]")
+        if not 1 <= self.epochs <= 200:
+            raise ValueError(f"epochs={self.epochs} is outside 1..200")
+        if not 1 <= self.batch_size <= 8192:
+            raise ValueError(f"batch_size={self.batch_size} is outside 1..8192")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}={value} must be ≥ 1 or None")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced. ``status`` is completed, stopped or diverged."""
+
+    model: keras.Model
+    spec: ArchitectureSpec
+    scaler: PixelScaler
+    config: TrainConfig
+    history: dict[str, list[float]]
+    batch_history: list[tuple[float, float, float]]  # (fractional epoch, loss, accuracy)
+    test_accuracy: float
+    test_loss: float
+    confusion: np.ndarray  # (10, 10): rows true class, columns predicted
+    misclassified: np.ndarray  # test-set indices
+    predictions: np.ndarray  # (N_test,) predicted classes
+    seconds: float
+    epoch_seconds: list[float]
+    device: str
+    status: str
+    message: str = ""
+    params: int = 0
+
+    def summary(self) -> dict:
+        return {"test_accuracy": round(self.test_accuracy, 5), "test_loss": round(self.test_loss, 5),
+                "params": self.params, "seconds": round(self.seconds, 2), "epochs_done": len(self.epoch_seconds),
+                "device": self.device, "status": self.status}
+
+
+def compute_device() -> str:
+    import tensorflow as tf
+
+    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr = config.learning_rate
+    if config.schedule != "none":
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, decay_steps=config.decay_epochs * steps_per_epoch,
+            decay_rate=config.decay_rate, staircase=config.schedule == "step")
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    return keras.optimizers.SGD(lr, momentum=config.momentum)
+
+
+class _KerasProgress(keras.callbacks.Callback):
+    """Forwards Keras' batch/epoch events to a ProgressCallback; stops on request or on NaN."""
+
+    def __init__(self, progress: ProgressCallback, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.progress = progress
+        self.steps = steps_per_epoch
+        self.epoch = 0
+        self.done = 0
+        self.batch_history: list[tuple[float, float, float]] = []
+        self.epoch_seconds: list[float] = []
+        self.good_weights = None
+        self.diverged = False
+        self.stopped = False
+        self._epoch_start = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.good_weights = self.model.get_weights()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        loss = float(logs.get("loss", float("nan")))
+        acc = float(logs.get("accuracy", float("nan")))
+        self.batch_history.append((self.epoch + (batch + 1) / self.steps, loss, acc))
+        if not math.isfinite(loss):
+            self.diverged = True
+            self.model.stop_training = True
+            return
+        self.progress.on_step(self.done, {"epoch": self.epoch + 1, "batch": batch + 1, "loss": loss, "accuracy": acc})
+        if self.progress.should_stop():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged or self.stopped:
+            return  # a partial epoch is not reported as an epoch
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+        self.good_weights = self.model.get_weights()
+        self.progress.on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+
+def train(spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist,
+          progress: ProgressCallback | None = None) -> TrainResult:
+    """Fit the scaler on the training digits, build and train the model, evaluate on the test digits.
+
+    On a stop request training ends after the current batch and the result holds the weights
+    trained so far (``status='stopped'``). When the loss turns NaN the weights of the last
+    finished epoch are restored (``status='diverged'``).
+    """
+    config.validate()
+    data = mnist.subset(config.train_limit, config.test_limit)
+    scaler = PixelScaler.fit(data.x_train)
+    x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
+    y_train, y_test = data.y_train.astype(np.int32), data.y_test.astype(np.int32)
+    model = build_model(spec, l2=config.l2, seed=config.seed)
+    steps = math.ceil(len(x_train) / config.batch_size)
+    model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    started = time.perf_counter()
+    with progress_scope(progress, steps * config.epochs, "training") as prog:
+        adapter = _KerasProgress(prog, steps)
+        fit = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
+                        validation_data=(x_test, y_test), callbacks=[adapter], verbose=0, shuffle=True)
+    seconds = time.perf_counter() - started
+    status, message = "completed", ""
+    if adapter.diverged:
+        model.set_weights(adapter.good_weights)
+        status = "diverged"
+        message = (f"The loss became NaN in epoch {adapter.epoch + 1}; the weights of the last finished epoch "
+                   f"({len(adapter.epoch_seconds)}) were kept. Lower the learning rate ({config.learning_rate}).")
+    elif adapter.stopped:
+        status = "stopped"
+        message = f"Stopped by request after {adapter.done} of {steps * config.epochs} batches."
+    history = {k: [float(v) for v in vals][: len(adapter.epoch_seconds)] for k, vals in fit.history.items()}
+    probs = model.predict(x_test, batch_size=1024, verbose=0)
+    predicted = probs.argmax(axis=1)
+    test_loss = float(keras.losses.sparse_categorical_crossentropy(y_test, probs).numpy().mean())
+    confusion = np.zeros((spec.num_classes, spec.num_classes), dtype=np.int64)
+    np.add.at(confusion, (y_test, predicted), 1)
+    return TrainResult(model=model, spec=spec, scaler=scaler, config=config, history=history,
+                       batch_history=adapter.batch_history, test_accuracy=float((predicted == y_test).mean()),
+                       test_loss=test_loss, confusion=confusion, misclassified=np.flatnonzero(predicted != y_test),
+                       predictions=predicted, seconds=seconds, epoch_seconds=adapter.epoch_seconds,
+                       device=compute_device(), status=status, message=message, params=count_params(spec))
+
+
+def config_to_dict(config: TrainConfig) -> dict:
+    return asdict(config)

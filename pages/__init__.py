@@ -1,0 +1,1 @@
+"""Dashboard pages; ``shared`` holds the Streamlit glue they all use."""

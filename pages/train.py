@@ -1,0 +1,227 @@
+"""Train page: build a CNN from a preset or the editor, train it with live curves, keep runs."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import plots
+from core.jobs import BackgroundJob
+from core.runs import DEFAULT_MODEL_DIR, default_runs_dir, save_run
+from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
+from core.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
+from pages import shared
+
+JOB_KEY = "train_job"
+EDITOR_PREFIX = "train_ed_"
+
+st.title("Train")
+st.write("Build the blog's CNN (or your own variant), train it on MNIST and keep every run. "
+         "The model you pick in the sidebar is the one all pages use.")
+
+
+def _reset_editor() -> None:
+    for key in [k for k in st.session_state if str(k).startswith(EDITOR_PREFIX)]:
+        del st.session_state[key]
+
+
+def _editor(base: ArchitectureSpec) -> ArchitectureSpec:
+    """Widgets for every setting of the spec, initialised from ``base``; returns the edited spec."""
+    n_conv = st.number_input("Conv layers", 1, 5, len(base.convs), key=EDITOR_PREFIX + "n_conv",
+                             help="A 2×2 max-pool follows every conv layer but the last.")
+    convs = []
+    for i in range(1, int(n_conv) + 1):
+        ref = base.convs[min(i, len(base.convs)) - 1]
+        c1, c2, c3, c4 = st.columns(4)
+        filters = c1.number_input(f"conv{i} filters", 1, 512, ref.filters, key=f"{EDITOR_PREFIX}f{i}")
+        kernel = c2.number_input(f"conv{i} kernel", 1, 9, ref.kernel, key=f"{EDITOR_PREFIX}k{i}")
+        act = c3.selectbox(f"conv{i} activation", ACTIVATIONS, ACTIVATIONS.index(ref.activation),
+                           key=f"{EDITOR_PREFIX}a{i}")
+        pad = c4.selectbox(f"conv{i} padding", PADDINGS, PADDINGS.index(ref.padding), key=f"{EDITOR_PREFIX}p{i}")
+        convs.append(ConvSpec(int(filters), int(kernel), act, pad))
+    c1, c2, c3, c4 = st.columns(4)
+    dense_text = c1.text_input("Dense layers (units, comma-separated)", ",".join(map(str, base.dense)),
+                               key=EDITOR_PREFIX + "dense")
+    dense_act = c2.selectbox("Dense activation", ACTIVATIONS, ACTIVATIONS.index(base.dense_activation),
+                             key=EDITOR_PREFIX + "dense_act")
+    dropout = c3.slider("Dropout after dense", 0.0, 0.8, float(base.dropout), 0.05, key=EDITOR_PREFIX + "dropout")
+    batch_norm = c4.checkbox("Batch-norm after convs", base.batch_norm, key=EDITOR_PREFIX + "bn")
+    try:
+        dense = tuple(int(u) for u in dense_text.replace(" ", "").split(",") if u)
+    except ValueError:
+        raise ValueError(f"dense layers {dense_text!r} must be whole numbers separated by commas, e.g. 70 or 128,64")
+    return ArchitectureSpec(tuple(convs), dense, dense_act, float(dropout), bool(batch_norm))
+
+
+def _layer_frame(spec: ArchitectureSpec) -> pd.DataFrame:
+    rows = layer_table(spec)
+    return pd.DataFrame({
+        "layer": [r.name for r in rows], "type": [r.kind for r in rows],
+        "output shape": [" × ".join(map(str, r.output_shape)) for r in rows],
+        "parameters": [r.params for r in rows],
+        "receptive field": [f"{r.receptive_field}×{r.receptive_field}" if r.receptive_field else "" for r in rows],
+    })
+
+
+def _epochs_from_history(history: dict) -> list[dict]:
+    n = len(history.get("loss", []))
+    return [{"epoch": i + 1, **{k: v[i] for k, v in history.items() if i < len(v)}} for i in range(n)]
+
+
+def _start_training(spec: ArchitectureSpec, config: TrainConfig, preset_name: str) -> None:
+    mnist = shared.get_mnist()
+    if mnist is None:
+        return
+    runs_dir = default_runs_dir()
+
+    def work(progress):
+        result = train(spec, config, mnist, progress=progress)
+        if result.status == "diverged" and not result.epoch_seconds:
+            return result, None  # nothing worth keeping
+        return result, save_run(result, runs_dir, extra_meta={"preset": preset_name})
+
+    st.session_state[JOB_KEY] = BackgroundJob(work, name="train").start()
+    st.session_state["train_steps_per_epoch"] = math.ceil(
+        min(config.train_limit or len(mnist.x_train), len(mnist.x_train)) / config.batch_size)
+
+
+def _job_panel() -> None:
+    job: BackgroundJob | None = st.session_state.get(JOB_KEY)
+    if job is None:
+        return
+    snap = job.snapshot()
+    steps = st.session_state.get("train_steps_per_epoch", 1)
+    if snap.state == "running":
+        info = snap.info
+        text = (f"Epoch {info.get('epoch', 1)} · batch {info.get('batch', 0)}/{steps} · "
+                f"loss {info.get('loss', float('nan')):.4f} · accuracy {info.get('accuracy', float('nan')):.4f}"
+                if info else "Starting…")
+        st.progress(snap.fraction, text=f"{text} · {snap.elapsed:.0f} s")
+        st.button("Stop", key="train_stop", on_click=job.request_stop,
+                  help="Ends training after the current batch; what was trained so far is saved as a complete run.")
+    st.plotly_chart(plots.training_curves(snap.epochs, snap.batches, steps), key="train_live_curves")
+    if snap.state == "failed":
+        st.error(f"Training failed: {snap.error}")
+    elif snap.state == "finished":
+        result, run_dir = job.result
+        if result.message:
+            (st.warning if result.status == "diverged" else st.info)(result.message)
+        if run_dir is None:
+            st.error("Nothing was saved: the run diverged before finishing its first epoch.")
+        else:
+            st.success(f"Run saved as **{Path(run_dir).name}**: test accuracy {result.test_accuracy * 100:.2f} % "
+                       f"in {result.seconds:.1f} s on {result.device}. It is now your active model.")
+            if not st.session_state.get("train_activated") == str(run_dir):
+                st.session_state["train_activated"] = str(run_dir)
+                st.session_state["pending_active_model"] = str(run_dir)
+                st.rerun()
+
+
+def _run_details(path: str) -> None:
+    meta = shared.run_meta(path)
+    c = st.columns(5)
+    c[0].metric("test accuracy", f"{meta['test_accuracy'] * 100:.2f} %")
+    c[1].metric("parameters", f"{meta['params']:,}")
+    c[2].metric("epochs", len(meta.get("epoch_seconds", [])))
+    c[3].metric("wall time", f"{meta['seconds']:.1f} s")
+    c[4].metric("device", meta.get("device", "?"))
+    if meta.get("message"):
+        st.caption(meta["message"])
+    cfg = meta.get("config", {})
+    st.caption(f"preset {meta.get('preset', 'custom')} · {cfg.get('optimizer')} lr {cfg.get('learning_rate')} "
+               f"({cfg.get('schedule')}) · batch {cfg.get('batch_size')} · L2 {cfg.get('l2')} · seed {meta.get('seed')}"
+               f" · {cfg.get('train_limit') or 'all'} training digits")
+    st.plotly_chart(plots.training_curves(_epochs_from_history(meta["history"]),
+                                          meta.get("batch_history", []), 1), key="train_run_curves")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Confusion matrix** (test set)")
+        st.plotly_chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
+    with right:
+        st.markdown("**Time per epoch**")
+        st.plotly_chart(plots.epoch_times(meta.get("epoch_seconds", [])), key="train_epoch_times")
+        mis = meta.get("misclassified", [])
+        st.markdown(f"**Misclassified test digits**: {len(mis)} of {len(meta.get('predictions', []))}")
+        mnist = shared.get_mnist() if mis else None
+        if mnist is not None and len(meta.get("predictions", [])) <= len(mnist.y_test):
+            shown = mis[:24]
+            preds = meta["predictions"]
+            st.plotly_chart(plots.image_grid(mnist.x_test[shown], [f"{mnist.y_test[i]}→{preds[i]}" for i in shown],
+                                             cols=8, height_per_row=80),
+                            key="train_misclassified")
+            st.caption("Title: true label → predicted label.")
+
+
+# --- Build ---------------------------------------------------------------------------------
+st.subheader("1 · Architecture")
+preset_name = st.selectbox("Preset", list(PRESETS), key="train_preset", on_change=_reset_editor,
+                           help="'article II' is the blog's 96,844-parameter model.")
+spec = PRESETS[preset_name]
+error = None
+if st.toggle("Edit the architecture", key="train_edit"):
+    try:
+        spec = _editor(spec)
+    except ValueError as exc:
+        error = str(exc)
+if error is None:
+    try:
+        validate(spec)
+    except ValueError as exc:
+        error = str(exc)
+if error:
+    st.error(f"This architecture cannot be built: {error}")
+else:
+    frame = _layer_frame(spec)
+    st.dataframe(frame, hide_index=True)
+    st.caption(f"{frame['parameters'].sum():,} parameters. Receptive field: the side of the input square one "
+               "neuron of the layer sees.")
+
+st.subheader("2 · Training")
+c = st.columns(4)
+optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+lr = c[1].number_input("Learning rate", 1e-5, 10.0, 1e-3, format="%.5f", key="train_lr")
+schedule = c[2].selectbox("Learning-rate schedule", SCHEDULES, key="train_schedule",
+                          help="exponential: smooth decay; step: drops by the factor every N epochs")
+l2 = c[3].number_input("L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", key="train_l2")
+c = st.columns(4)
+epochs = c[0].number_input("Epochs", 1, 200, 5, key="train_epochs")
+batch_size = c[1].number_input("Batch size", 1, 8192, 64, key="train_batch")
+seed = c[2].number_input("Seed", 0, 2**31 - 1, 42, key="train_seed")
+train_limit = c[3].number_input("Training digits", 100, 60000, 60000, step=1000, key="train_limit",
+                                help="Fewer digits train faster (a 1-epoch trial on 3,000 digits takes seconds).")
+decay_rate, decay_epochs, momentum = 0.5, 2, 0.9
+if schedule != "none" or optimizer == "sgd":
+    c = st.columns(4)
+    if schedule != "none":
+        decay_rate = c[0].number_input("Decay factor", 0.01, 1.0, 0.5, key="train_decay_rate")
+        decay_epochs = c[1].number_input("every N epochs", 1, 100, 2, key="train_decay_epochs")
+    if optimizer == "sgd":
+        momentum = c[2].number_input("Momentum", 0.0, 0.99, 0.9, key="train_momentum")
+
+config = TrainConfig(optimizer=optimizer, learning_rate=float(lr), momentum=float(momentum), schedule=schedule,
+                     decay_rate=float(decay_rate), decay_epochs=int(decay_epochs), l2=float(l2), epochs=int(epochs),
+                     batch_size=int(batch_size), seed=int(seed), train_limit=int(train_limit))
+job = st.session_state.get(JOB_KEY)
+busy = job is not None and job.running
+if st.button("Train", type="primary", key="train_start", disabled=bool(error) or busy):
+    try:
+        config.validate()
+        _start_training(spec, config, preset_name if not st.session_state.get("train_edit") else "custom")
+    except ValueError as exc:
+        st.error(str(exc))
+job = st.session_state.get(JOB_KEY)
+st.fragment(run_every=1.0 if job is not None and job.running else None)(_job_panel)()
+
+# --- Runs ----------------------------------------------------------------------------------
+st.subheader("3 · Runs")
+choices = shared.model_choices()
+active = st.session_state.get(shared.ACTIVE_MODEL_KEY, choices[0])
+view = st.selectbox("Show run", choices, index=choices.index(active) if active in choices else 0,
+                    format_func=shared.describe_model, key="train_view_run")
+if view != active:
+    st.button("Use this model on all pages", key="train_use_run",
+              on_click=shared.set_active_model, args=(view,))
+_run_details(view)

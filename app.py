@@ -3,15 +3,15 @@ import streamlit as st
 
 from pages import shared
 
-st.set_page_config(page_title="MNIST CNN Explorer", page_icon="🔢", layout="wide")
+st.set_page_config(page_title="MNIST CNN Explorer", page_icon=":material/pin:", layout="wide")
 
 PAGES = [
-    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train", default=True),
-    st.Page("pages/activations.py", title="Activations", icon="🔬", url_path="activations"),
-    st.Page("pages/oip.py", title="Filters / OIP", icon="🎯", url_path="oip"),
-    st.Page("pages/precursor.py", title="Precursor", icon="🧩", url_path="precursor"),
-    st.Page("pages/clustering.py", title="Clustering-MLP", icon="🧮", url_path="clustering"),
-    st.Page("pages/deep_dream.py", title="Deep Dream", icon="🌀", url_path="deep-dream"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train", default=True),
+    st.Page("pages/activations.py", title="Activations", icon=":material/biotech:", url_path="activations"),
+    st.Page("pages/oip.py", title="Filters / OIP", icon=":material/filter_center_focus:", url_path="oip"),
+    st.Page("pages/precursor.py", title="Precursor", icon=":material/grid_view:", url_path="precursor"),
+    st.Page("pages/clustering.py", title="Clustering-MLP", icon=":material/scatter_plot:", url_path="clustering"),
+    st.Page("pages/deep_dream.py", title="Deep Dream", icon=":material/cyclone:", url_path="deep-dream"),
 ]
 
 page = st.navigation(PAGES)

@@ -49,16 +49,17 @@ def read_mnist_npz(path: str | os.PathLike) -> Mnist:
     if not path.is_file():
         raise ValueError(f"MNIST file {str(path)!r} does not exist (expected a Keras-layout mnist.npz)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = sorted(set(_EXPECTED) - set(npz.files))
-            if missing:
-                raise ValueError(f"MNIST file {str(path)!r} lacks the arrays {missing}; "
-                                 f"it has {sorted(npz.files)}, expected {sorted(_EXPECTED)}")
-            arrays = {k: npz[k] for k in _EXPECTED}
-    except ValueError:
-        raise
-    except Exception as exc:  # zip or pickle errors: not an npz at all
-        raise ValueError(f"MNIST file {str(path)!r} is not a readable .npz file: {exc}") from exc
+        npz = np.load(path, allow_pickle=False)
+        if not hasattr(npz, "files"):
+            raise ValueError("a single array, not an archive of arrays")
+    except Exception as exc:  # zip, pickle or header errors: not an npz at all
+        raise ValueError(f"MNIST file {str(path)!r} is not a readable .npz file ({exc})") from exc
+    with npz:
+        missing = sorted(set(_EXPECTED) - set(npz.files))
+        if missing:
+            raise ValueError(f"MNIST file {str(path)!r} lacks the arrays {missing}; "
+                             f"it has {sorted(npz.files)}, expected {sorted(_EXPECTED)}")
+        arrays = {k: npz[k] for k in _EXPECTED}
     for key, ndim in _EXPECTED.items():
         arr = arrays[key]
         if arr.ndim != ndim or (ndim == 3 and arr.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE)):

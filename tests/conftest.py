@@ -60,3 +60,21 @@ def runs_dir(tmp_path, monkeypatch):
     """A fresh runs folder, also used by the app (``$MNIST_EXPLORER_RUNS``)."""
     monkeypatch.setenv("MNIST_EXPLORER_RUNS", str(tmp_path / "runs"))
     return tmp_path / "runs"
+
+
+APP_PATH = str(ROOT / "app.py")
+
+
+@pytest.fixture()
+def app_test(runs_dir):
+    """Factory: ``app_test("pages/oip.py")`` → an AppTest of the whole app, already run on that page."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(page: str | None = None, timeout: float = 180) -> AppTest:
+        at = AppTest.from_file(APP_PATH, default_timeout=timeout)
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        return at
+
+    return make

@@ -1,0 +1,39 @@
+"""Real browser: open the app, train one short epoch on a small subset, see the curves and the saved run."""
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+def _set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_for_app(page)
+
+
+def test_train_one_short_epoch_and_see_the_curves(page, app_url):
+    page.goto(app_url)
+    page.get_by_text("96,844 parameters").first.wait_for()
+    wait_for_app(page)
+    assert page.locator("[data-testid='stSidebar']").get_by_text("Active model").is_visible()
+    _set_number(page, "Epochs", 1)
+    _set_number(page, "Training digits", 2000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Run saved as").wait_for(timeout=120_000)
+    wait_for_app(page)
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 2  # live curves and run curves
+    assert page.get_by_text("test (epoch)").first.is_visible()
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.get_by_text("%").first.is_visible()  # the new run is the active model
+    screenshot(page, "train_after_one_epoch")
+
+
+def test_sidebar_shows_the_active_model_on_every_page(page, app_url):
+    for path in ("activations", "oip", "precursor", "clustering", "deep-dream"):
+        page.goto(f"{app_url}/{path}")
+        page.locator("[data-testid='stSidebar']").get_by_text("Active model").wait_for(timeout=30_000)
+        page.locator("h1").first.wait_for()

@@ -1,0 +1,76 @@
+"""AppTest: the router, every page renders, and the Train page trains and keeps a run."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGES = ["pages/train.py", "pages/activations.py", "pages/oip.py", "pages/precursor.py", "pages/clustering.py",
+         "pages/deep_dream.py"]
+
+
+@pytest.fixture()
+def _app(app_test):
+    def make() -> AppTest:
+        at = app_test()
+        assert not at.exception, at.exception
+        return at
+    return make
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_error(runs_dir, _app, page):
+    at = _app()
+    if page != PAGES[0]:  # AppTest loses app.py's sidebar when switching *to* the default page
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title, f"{page} shows no title"
+    # (AppTest drops the sidebar when switching back to the default page, so read the state)
+    assert at.session_state["active_model"].endswith("default_model")
+
+
+def test_train_page_shows_the_layer_table_with_receptive_fields(runs_dir, _app):
+    at = _app()
+    table = at.dataframe[0].value
+    assert list(table["layer"]) == ["conv1", "pool1", "conv2", "pool2", "conv3", "flatten", "dense1", "out"]
+    assert table["parameters"].sum() == 96_844
+    assert list(table["receptive field"][:5]) == ["3×3", "4×4", "8×8", "10×10", "18×18"]
+
+
+def test_editor_rejects_an_architecture_that_shrinks_maps_below_1x1(runs_dir, _app):
+    at = _app()
+    at.toggle(key="train_edit").set_value(True).run()
+    at.number_input(key="train_ed_n_conv").set_value(5).run()
+    assert any("pool4" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key="train_start").disabled
+    at.text_input(key="train_ed_dense").set_value("70, x").run()
+    assert any("whole numbers" in e.value for e in at.error)
+
+
+def test_preset_change_resets_the_editor(runs_dir, _app):
+    at = _app()
+    at.toggle(key="train_edit").set_value(True).run()
+    at.selectbox(key="train_preset").set_value("tiny filters").run()
+    assert at.number_input(key="train_ed_f1").value == 3
+    assert at.dataframe[0].value["parameters"].sum() == 9_198
+
+
+def test_training_from_the_page_saves_a_run_and_activates_it(runs_dir, _app):
+    at = _app()
+    at.selectbox(key="train_preset").set_value("tiny filters").run()
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key="train_limit").set_value(500).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    job = at.session_state["train_job"]
+    job.join(120)
+    assert job.state == "finished", job.error
+    at.run()  # the page notices the finished job, activates the run and reruns
+    at.run()
+    assert any("Run saved" in s.value for s in at.success), [s.value for s in at.success]
+    saved = list(runs_dir.iterdir())
+    assert len(saved) == 1 and (saved[0] / "model.keras").is_file()
+    assert at.session_state["active_model"] == str(saved[0])
+    assert at.sidebar.selectbox(key="active_model").value == str(saved[0])
+    assert any(m.label == "test accuracy" for m in at.metric)

@@ -1,7 +1,9 @@
-"""MNIST CNN Explorer: the router. Pages live in pages/, the maths in core/."""
-import streamlit as st
+"""MNIST CNN Explorer: the router. Pages live in pages/, the maths in core/.
 
-from pages import shared
+Each page draws the sidebar (active model) itself through ``pages.shared.render_sidebar()``, so a
+page also works when run on its own (Streamlit's AppTest runs some pages without this router).
+"""
+import streamlit as st
 
 st.set_page_config(page_title="MNIST CNN Explorer", page_icon=":material/pin:", layout="wide")
 
@@ -14,6 +16,4 @@ PAGES = [
     st.Page("pages/deep_dream.py", title="Deep Dream", icon=":material/cyclone:", url_path="deep-dream"),
 ]
 
-page = st.navigation(PAGES)
-shared.render_sidebar()
-page.run()
+st.navigation(PAGES).run()

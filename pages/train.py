@@ -18,6 +18,7 @@ from pages import shared
 JOB_KEY = "train_job"
 EDITOR_PREFIX = "train_ed_"
 
+shared.render_sidebar()
 st.title("Train")
 st.write("Build the blog's CNN (or your own variant), train it on MNIST and keep every run. "
          "The model you pick in the sidebar is the one all pages use.")
@@ -218,6 +219,14 @@ st.fragment(run_every=1.0 if job is not None and job.running else None)(_job_pan
 # --- Runs ----------------------------------------------------------------------------------
 st.subheader("3 · Runs")
 choices = shared.model_choices()
+rows = []
+for path in choices:
+    meta = shared.run_meta(path)
+    rows.append({"run": shared.describe_model(path).split(" · ")[0], "test accuracy %": round(meta["test_accuracy"] * 100, 2),
+                 "preset": meta.get("preset", "custom"), "epochs": len(meta.get("epoch_seconds", [])),
+                 "status": meta.get("status", ""), "seconds": round(meta.get("seconds", 0), 1),
+                 "device": meta.get("device", ""), "created": meta.get("created", "")})
+st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_runs_table")
 active = st.session_state.get(shared.ACTIVE_MODEL_KEY, choices[0])
 view = st.selectbox("Show run", choices, index=choices.index(active) if active in choices else 0,
                     format_func=shared.describe_model, key="train_view_run")

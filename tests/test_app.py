@@ -42,7 +42,7 @@ def test_editor_rejects_an_architecture_that_shrinks_maps_below_1x1(runs_dir, _a
     at = _app()
     at.toggle(key="train_edit").set_value(True).run()
     at.number_input(key="train_ed_n_conv").set_value(5).run()
-    assert any("pool4" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("conv4" in e.value and "1×1" in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="train_start").disabled
     at.text_input(key="train_ed_dense").set_value("70, x").run()
     assert any("whole numbers" in e.value for e in at.error)
@@ -74,3 +74,21 @@ def test_training_from_the_page_saves_a_run_and_activates_it(runs_dir, _app):
     assert at.session_state["active_model"] == str(saved[0])
     assert at.sidebar.selectbox(key="active_model").value == str(saved[0])
     assert any(m.label == "test accuracy" for m in at.metric)
+
+
+def test_stop_button_ends_training_early_and_keeps_a_complete_run(runs_dir, _app):
+    at = _app()
+    at.selectbox(key="train_preset").set_value("tiny filters").run()
+    at.number_input(key="train_epochs").set_value(50).run()
+    at.number_input(key="train_limit").set_value(20000).run()
+    at.button(key="train_start").click().run()
+    job = at.session_state["train_job"]
+    deadline = time.monotonic() + 60
+    while job.snapshot().done < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at.button(key="train_stop").click().run()
+    job.join(120)
+    assert job.state == "finished", job.error
+    result, run_dir = job.result
+    assert result.status == "stopped" and run_dir is not None
+    assert (run_dir / "model.keras").is_file() and not any(p.name.startswith(".tmp") for p in runs_dir.iterdir())

@@ -48,6 +48,8 @@ def confusion_heatmap(confusion: np.ndarray) -> go.Figure:
                     x=[str(i) for i in range(c.shape[1])], y=[str(i) for i in range(c.shape[0])],
                     zmax=max(1, int(off.max()) * 2))  # saturate the diagonal so errors stay visible
     fig.update_layout(height=430, margin=dict(l=10, r=10, t=30, b=10), coloraxis_showscale=False)
+    fig.update_xaxes(dtick=1, side="bottom")
+    fig.update_yaxes(dtick=1)
     return fig
 
 

@@ -79,6 +79,7 @@ def describe_model(path: str) -> str:
 def render_sidebar() -> None:
     """The active-model picker; every page uses the model chosen here (per browser session)."""
     choices = model_choices()
+    _apply_model_query_param(choices)
     if "pending_active_model" in st.session_state:  # set by a finished job, applied before the widget exists
         st.session_state[ACTIVE_MODEL_KEY] = st.session_state.pop("pending_active_model")
     if st.session_state.get(ACTIVE_MODEL_KEY) not in choices:
@@ -86,11 +87,29 @@ def render_sidebar() -> None:
     with st.sidebar:
         st.selectbox("Active model", choices, key=ACTIVE_MODEL_KEY, format_func=describe_model,
                      help="Used by every page. Train a model on the Train page to add one.")
+        if "_model_param_error" in st.session_state:
+            st.warning(st.session_state.pop("_model_param_error"))
         bundle = active_bundle()
         if bundle is not None:
             meta = bundle.meta
             st.caption(f"{meta.get('params', 0):,} parameters · test accuracy "
                        f"{meta.get('test_accuracy', 0) * 100:.2f} % · trained on {meta.get('device', '?')}")
+
+
+def _apply_model_query_param(choices: list[str]) -> None:
+    """``?model=RUN_NAME`` (or ``default``) picks the active model once per session, for links and tests."""
+    wanted = st.query_params.get("model")
+    if not wanted or st.session_state.get("_model_param_applied") == wanted:
+        return
+    st.session_state["_model_param_applied"] = wanted
+    by_name = {Path(c).name: c for c in choices[1:]}
+    by_name["default"] = choices[0]
+    if wanted in by_name:
+        st.session_state["pending_active_model"] = by_name[wanted]
+    else:
+        st.session_state["_model_param_error"] = (
+            f"No model named {wanted!r} (from the page address); using the active model instead. "
+            f"Known: {', '.join(sorted(by_name))}.")
 
 
 def set_active_model(path: str | Path) -> None:

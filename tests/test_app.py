@@ -6,6 +6,8 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import APP_PATH
+
 PAGES = ["pages/train.py", "pages/activations.py", "pages/oip.py", "pages/precursor.py", "pages/clustering.py",
          "pages/deep_dream.py"]
 
@@ -92,3 +94,20 @@ def test_stop_button_ends_training_early_and_keeps_a_complete_run(runs_dir, _app
     result, run_dir = job.result
     assert result.status == "stopped" and run_dir is not None
     assert (run_dir / "model.keras").is_file() and not any(p.name.startswith(".tmp") for p in runs_dir.iterdir())
+
+
+def test_model_query_parameter_selects_a_run_or_warns(runs_dir, tiny_bundle, _app):
+    import shutil
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(tiny_bundle.path, runs_dir / "tiny")
+    at = AppTest.from_file(APP_PATH, default_timeout=180)
+    at.query_params["model"] = "tiny"
+    at.run()
+    assert at.session_state["active_model"] == str(runs_dir / "tiny")
+    at = AppTest.from_file(APP_PATH, default_timeout=180)
+    at.query_params["model"] = "../../etc"
+    at.run()
+    assert not at.exception
+    assert at.session_state["active_model"].endswith("default_model")
+    assert any("No model named" in w.value for w in at.warning)

@@ -3,6 +3,7 @@
 Each page draws the sidebar (active model) itself through ``pages.shared.render_sidebar()``, so a
 page also works when run on its own (Streamlit's AppTest runs some pages without this router).
 """
+import keras  # noqa: F401  first heavy import of every run: concurrent cold starts queue on one lock instead of deadlocking inside TensorFlow's imports
 import streamlit as st
 
 st.set_page_config(page_title="MNIST CNN Explorer", page_icon=":material/pin:", layout="wide")

@@ -1,5 +1,221 @@
-"""Deep Dream page (not built yet): says what it will do."""
+"""Deep Dream page: let a map or whole layers of the MNIST CNN dream on a photo (blog series I–III).
+
+Thin: widgets → core.dream → pictures. The compiled ascents live in a cached ``Dreamer`` per
+model and targets; the result of the last run stays in ``st.session_state["dream_result"]``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
+from core import dream as D
+from core.images import ALLOWED_EXTENSIONS
+from pages import shared
+
+RESULT_KEY = "dream_result"
+
+shared.render_sidebar()
 st.title("Deep Dream")
-st.info("This page is not built yet. What it will do: Let a map or whole layers of the MNIST CNN 'dream' on a photo of yours: gradient ascent on a coarse version of the photo, with the photo's details re-added.")
+st.write("The CNN only knows 28×28 grey digits, so it dreams like a myopic man: on a coarse version of your "
+         "photo (or on 28×28 tiles of it), amplifying whatever looks like the patterns its maps were trained "
+         "to detect. The photo's details are re-added afterwards (blog series *Deep Dreams of a CNN trained on "
+         "MNIST data*, I–III).")
+
+
+@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
+def get_dreamer(model_path: str, mtime: float, targets: tuple, _model) -> D.Dreamer:
+    """One Dreamer (compiled ascents) per model file and (layer, map) targets; reads the model only."""
+    return D.Dreamer(_model, targets)
+
+
+@st.cache_data(show_spinner="Reading the photo…", max_entries=8)
+def load_upload(data: bytes, max_side: int) -> tuple[np.ndarray, list[str]]:
+    return D.photo_from_bytes(data, max_side)
+
+
+@st.cache_data(show_spinner=False)
+def load_default_photo(max_side: int) -> tuple[np.ndarray, list[str]]:
+    grey, rgb, notes = D.prepare_photo(D.default_photo(), max_side)
+    return (rgb if rgb is not None else D.to_uint8(grey)), notes
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return (Path(path) / "model.keras").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+bundle = shared.active_bundle()
+if bundle is None:
+    st.stop()
+model = bundle.model
+info = D.layer_info(model)
+
+# --- 1 · Photo -------------------------------------------------------------------------------
+st.subheader("1 · Photo")
+left, right = st.columns([2, 1])
+with left:
+    upload = st.file_uploader("Your photo (JPEG, PNG, WebP, …)", type=list(ALLOWED_EXTENSIONS), key="dream_upload",
+                              help="Without an upload the flower photo that ships with scikit-learn is used.")
+    max_side = st.select_slider("Dream at most this large (longest side, pixels)", [160, 320, 480, 640, 800, 1024],
+                                value=D.DEFAULT_MAX_SIDE, key="dream_max_side",
+                                help="Larger photos are shrunk first; tiles and octaves cost time per pixel.")
+try:
+    if upload is not None:
+        photo, photo_notes = load_upload(upload.getvalue(), int(max_side))
+        photo_name = upload.name
+    else:
+        photo, photo_notes = load_default_photo(int(max_side))
+        photo_name = "flower.jpg (scikit-learn sample, CC BY 2.0)"
+except ValueError as exc:  # ImageInputError included: the message is meant for the user
+    st.error(f"This file cannot be used: {exc}")
+    st.stop()
+with right:
+    st.image(photo, caption=f"{photo_name} · {photo.shape[1]}×{photo.shape[0]}", width="stretch")
+for note in photo_notes:
+    st.info(note)
+
+# --- 2 · What dreams ---------------------------------------------------------------------------
+st.subheader("2 · What the CNN dreams of")
+mode = st.radio("Mode", D.MODES, format_func=D.MODE_TITLES.get, horizontal=True, key="dream_mode",
+                help="Single map: article I, the whole photo as one 28×28 image. Layers & octaves: the original "
+                     "DeepDream recipe, conv filters sliding over the photo at growing sizes. Tiles: 28×28 tiles "
+                     "(article III), randomly shifted every step so no seams show.")
+layer, map_index, terms = D.DEFAULT_LAYER, D.DEFAULT_MAP, ()
+if mode == "map":
+    default_layer, default_map, message = D.default_target(model)
+    if message:
+        st.info(message)
+    names = list(info)
+    c = st.columns(2)
+    layer = c[0].selectbox("Layer", names, index=names.index(default_layer), key="dream_layer")
+    n_maps = info[layer][0]
+    st.session_state.setdefault("dream_map", default_map)
+    if st.session_state["dream_map"] >= n_maps:  # another layer or model: clamp before the widget exists
+        st.session_state["dream_map"] = n_maps - 1
+    map_index = c[1].number_input(f"Map (0…{n_maps - 1})", 0, n_maps - 1, key="dream_map",
+                                  help="conv3 map 56 is the blog's first dream.")
+else:
+    allowed = [name for name, (_, spatial) in info.items() if spatial] if mode == "layers" else list(info)
+    convs = [name for name in allowed if name.startswith("conv")]
+    defaults = {name: 1.0 for name in convs[-2:]} if mode == "layers" else {}
+    st.caption("Weight of each whole layer's mean response in the cost (0 leaves a layer out)"
+               + ("; dense layers need 28×28 input, so they are offered in the tiles mode only." if mode == "layers"
+                  else "."))
+    cols = st.columns(min(len(allowed), 5))
+    weights = {}
+    for i, name in enumerate(allowed):
+        weights[name] = cols[i % len(cols)].slider(name, -2.0, 3.0, defaults.get(name, 0.0), 0.1,
+                                                   key=f"dream_{mode}_w_{name}")
+    extra = st.text_input("Single maps (layer:map=weight, comma-separated)",
+                          "" if mode == "layers" else f"{D.DEFAULT_LAYER}:{D.default_target(model)[1]}=1",
+                          key=f"dream_{mode}_maps", help="e.g. conv3:56=2, conv2:10")
+    try:
+        terms = tuple(D.Term(name, None, float(w)) for name, w in weights.items() if w != 0) + D.parse_terms(extra)
+    except ValueError as exc:
+        st.error(str(exc))
+        st.stop()
+
+# --- 3 · Ascent --------------------------------------------------------------------------------
+st.subheader("3 · Gradient ascent")
+c = st.columns(4)
+if mode == "map":
+    loops = c[0].number_input("Loops", 1, D.MAX_LOOPS, 4, key="dream_loops",
+                              help="ascent on 28×28 → upscale → re-add details → downscale, this many times")
+    octaves, octave_scale = 4, 0.0
+else:
+    loops = 4
+    octaves = c[0].number_input("Octaves", 1, D.MAX_OCTAVES, 4, key="dream_octaves",
+                                help="image sizes from coarse (short side 28) to the full photo")
+    octave_scale = c[3].number_input("Octave scale (0 = auto)", 0.0, 8.0, 0.0, 0.1, key="dream_octave_scale",
+                                     help="size ratio between octaves; auto spreads them from 28 pixels to full size")
+epochs = c[1].number_input("Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, key="dream_epochs")
+step_size = c[2].number_input("Step size", 0.0, 2.0, 0.05, 0.01, format="%.3f", key="dream_step",
+                              help="per epoch, in units of the photo's standard deviation (gradients are normalised)")
+c = st.columns(4)
+invert = c[0].checkbox("Invert polarity", False, key="dream_invert",
+                       help="MNIST digits are white on black; invert photos whose subject is dark on light.")
+recolour = c[1].checkbox("Recolour with the photo's colours", False, key="dream_recolour")
+widen = c[2].number_input("Widen values (% clipped)", 0.0, 20.0, 1.0, 0.5, key="dream_widen",
+                          help="stretch the final value distribution; 0 = off")
+seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key="dream_seed", help="random shifts of the tiles")
+
+settings = D.DreamSettings(mode=mode, layer=layer, map=int(map_index), terms=terms, loops=int(loops),
+                           octaves=int(octaves), octave_scale=float(octave_scale), epochs=int(epochs),
+                           step_size=float(step_size), invert=bool(invert), recolour=bool(recolour),
+                           widen=float(widen), max_side=int(max_side), seed=int(seed))
+if st.button("Dream", type="primary", key="dream_run"):
+    try:
+        settings.validate()
+        resolved = D.resolve_terms(settings, model)
+        dreamer = get_dreamer(str(bundle.path), _mtime(bundle.path), tuple((t.layer, t.map) for t in resolved), model)
+        progress = shared.StreamlitProgress("Dreaming · " + ("loop" if mode == "map" else "octave"))
+        result = D.dream(photo, model, settings, progress=progress, dreamer=dreamer, model_name=bundle.name)
+        result.settings["photo"] = photo_name
+        st.session_state[RESULT_KEY] = result
+    except ValueError as exc:
+        st.error(f"Cannot dream with these settings: {exc}")
+
+# --- Results -----------------------------------------------------------------------------------
+result: D.DreamResult | None = st.session_state.get(RESULT_KEY)
+if result is None:
+    st.caption("Press **Dream**: a single-map dream of the default photo takes about a second.")
+    st.stop()
+
+st.subheader("The dream")
+s = result.settings
+st.caption(f"{D.MODE_TITLES[s['mode']]} · {s['terms']} · "
+           + (f"{s['loops']} loops" if s["mode"] == "map" else f"{len(result.stages)} octaves")
+           + f" × {s['epochs']} epochs · step {s['step_size']} · seed {s['seed']} · model {result.model} · "
+             f"{result.seconds:.1f} s" + (" · **stopped early**" if result.status == "stopped" else ""))
+for note in result.notes:
+    st.info(note)
+left, right = st.columns(2)
+left.image(result.original_rgb if result.original_rgb is not None else result.original,
+           caption=f"original ({s.get('photo', 'photo')})", width="stretch")
+right.image(result.image, caption="dream" + (" (recoloured)" if s["recolour"] else "")
+            + (f", values widened ({s['widen']:g} % clipped)" if s["widen"] > 0 else ""), width="stretch")
+st.download_button("Download PNG", result.png_bytes(), file_name=f"deep_dream_{s['mode']}.png", mime="image/png",
+                   key="dream_download", on_click="ignore",
+                   help="The settings are stored in the PNG's 'dream_settings' text chunk.")
+
+st.subheader("Loop by loop" if s["mode"] == "map" else "Octave by octave")
+st.caption("As in the blog: the pattern the CNN dreamt at its own resolution (viridis and grey, as the CNN sees it"
+           + (", inverted" if s["invert"] else "") + "), the dream upscaled to the photo's size, the photo's "
+           "details re-added, and the value distribution widened.")
+head = st.columns([1, 1, 2, 2, 2])
+for col, title in zip(head, ("pattern (viridis)", "pattern (grey)", "upscaled dream", "details re-added",
+                             "widened")):
+    col.markdown(f"**{title}**")
+for stage in result.stages:
+    cols = st.columns([1, 1, 2, 2, 2])
+    small = stage.pattern.shape[0] <= 64
+    cols[0].image(D.enlarge(D.viridis(stage.pattern)) if small else D.viridis(stage.pattern), width="stretch",
+                  caption=f"{stage.label} · cost {stage.loss:.3f}")
+    cols[1].image(D.enlarge(D.widen(stage.pattern, 0)) if small else D.widen(stage.pattern, 0), width="stretch")
+    cols[2].image(stage.upscaled, width="stretch")
+    cols[3].image(stage.final, width="stretch")
+    cols[4].image(stage.widened, width="stretch")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Cost during the ascent**")
+    fig = go.Figure()
+    offset = 0
+    for stage in result.stages:
+        x = np.arange(offset + 1, offset + len(stage.losses) + 1)
+        fig.add_trace(go.Scatter(x=x, y=stage.losses, mode="lines", name=stage.label))
+        offset += len(stage.losses)
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch (all loops/octaves)",
+                      yaxis_title="cost", legend=dict(orientation="h", y=-0.3))
+    st.plotly_chart(fig, key="dream_cost_chart")
+with right:
+    if result.stages:
+        st.markdown(f"**Value distribution, {result.stages[-1].label}**")
+        st.plotly_chart(D.value_histogram(result.stages[-1]), key="dream_histogram")
+with st.expander("Settings stored with this dream"):
+    st.json(result.summary())

@@ -137,8 +137,13 @@ class PixelScaler:
     @classmethod
     def fit(cls, images: np.ndarray) -> "PixelScaler":
         """Fit on raw images ``(N, 28, 28)`` with values 0..255."""
-        flat = np.asarray(images, dtype=np.float64).reshape(len(images), NUM_PIXELS)
-        mean, std = flat.mean(axis=0), flat.std(axis=0)
+        flat = np.asarray(images).reshape(len(images), NUM_PIXELS)
+        mean = flat.mean(axis=0, dtype=np.float64)
+        sq = np.zeros(NUM_PIXELS, dtype=np.float64)
+        for start in range(0, len(flat), 8192):  # chunks: no 376 MB float64 copy of the training set
+            centred = flat[start:start + 8192].astype(np.float64) - mean
+            sq += np.einsum("ij,ij->j", centred, centred)
+        std = np.sqrt(sq / len(flat))
         std[std < 10 * np.finfo(np.float64).eps] = 1.0  # StandardScaler's rule for constant features
         return cls(mean, std)
 

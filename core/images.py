@@ -1,14 +1,19 @@
 """Turning uploaded files and drawings into images the CNN can take.
 
-``decode_image`` reads untrusted bytes safely (size limit checked before decoding, first
-frame of animations, EXIF rotation, 16-bit / CMYK / palette / transparent images handled).
+``decode_image`` reads untrusted bytes safely: the pixel limit is checked from the header,
+before anything is decoded; animations give their first frame; EXIF rotation is applied;
+16-bit, CMYK, palette and transparent images are handled (transparency composited on white).
 ``to_mnist_digit`` applies the MNIST recipe: grey, white-on-black, cropped to the digit,
-scaled into 20×20 keeping the aspect ratio, centred by centre of mass in 28×28.
+scaled into 20×20 keeping the aspect ratio, centred by centre of mass in 28×28. Photos of a
+digit on paper get an uneven-lighting correction and lose specks and border clutter first.
+
+Every problem raises ``ImageInputError`` (a ValueError) whose message is meant for the user.
 """
 from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -17,10 +22,112 @@ from scipy import ndimage
 DEFAULT_MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to ~120 MB of RGB
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "MPO")
 ALLOWED_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
+WORK_SIDE = 512  # photos are reduced to this longer side before the digit is searched
+_SUPPORTED = ", ".join(ALLOWED_FORMATS[:5])
+_MAGIC = (  # file signatures, to tell a damaged image from something that is no image at all
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+    (b"BM", "BMP"), (b"RIFF", "WEBP"),
+)
+_OTHER_KINDS = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+                (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"<svg", "an SVG drawing"),
+                (b"<?xml", "an XML/SVG file"))
 
 
 class ImageInputError(ValueError):
     """An uploaded file or drawing that cannot be used; the message says why, for the user."""
+
+
+@dataclass
+class DecodedImage:
+    """A decoded upload: ``image`` upright, mode ``L`` or ``RGB`` (transparency composited on white);
+    ``alpha`` ``(H, W)`` float32 0..255 when the file had transparency, else None; ``notes``: what was
+    done to it, for the user (first frame taken, rotated, ...)."""
+
+    image: Image.Image
+    format: str
+    alpha: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _sniff(data: bytes) -> str | None:
+    head = data[:16]
+    for magic, name in _MAGIC:
+        if head.startswith(magic) and (name != "WEBP" or data[8:12] == b"WEBP"):
+            return name
+    return None
+
+
+def _not_an_image(data: bytes) -> ImageInputError:
+    head = data[:64].lstrip()
+    for magic, what in _OTHER_KINDS:
+        if head.startswith(magic):
+            return ImageInputError(f"This file is {what}, not an image this page can read (use {_SUPPORTED}).")
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return ImageInputError("HEIC/HEIF photos cannot be read here; export the photo as JPEG or PNG.")
+    return ImageInputError(f"This file is not an image that can be read (supported: {_SUPPORTED}).")
+
+
+def decode_image_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                         reduce_to: int | None = None) -> DecodedImage:
+    """Untrusted bytes → ``DecodedImage``. ``reduce_to`` lets JPEGs decode at a reduced scale
+    (DCT scaling, never below ``reduce_to`` px on the longer side) and shrinks larger results to it."""
+    if not data:
+        raise ImageInputError("The file is empty (0 bytes).")
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels={max_pixels} must be ≥ 1")
+    sniffed = _sniff(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))  # reads the header only
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageInputError(f"The image is too large to process safely ({exc}). Please scale it down.") from exc
+    except Exception as exc:
+        if sniffed:
+            raise ImageInputError(f"This looks like a {sniffed} file, but it is truncated or corrupt "
+                                  "and cannot be read.") from exc
+        raise _not_an_image(data) from exc
+    if img.format not in ALLOWED_FORMATS:
+        raise ImageInputError(f"Image format {img.format} is not supported; use one of {_SUPPORTED}.")
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageInputError(f"The image has no pixels ({width}×{height}).")
+    if width * height > max_pixels:
+        raise ImageInputError(f"The image is {width}×{height} = {width * height:,} pixels; the limit is "
+                              f"{max_pixels:,}. Please scale it down.")
+    notes: list[str] = []
+    fmt = img.format or sniffed or "?"
+    try:
+        if getattr(img, "is_animated", False):  # looks at the second frame only, never counts them all
+            notes.append(f"animated {img.format}: the first frame is used")
+            img.seek(0)
+        if reduce_to and img.format in ("JPEG", "MPO") and max(img.size) > 2 * reduce_to:
+            img.draft(img.mode if img.mode in ("L", "RGB") else None, (reduce_to, reduce_to))
+        img.load()
+        orientation = img.getexif().get(0x0112, 1)
+        upright = ImageOps.exif_transpose(img)
+        if upright is not None and orientation not in (None, 1):
+            notes.append(f"rotated upright as its EXIF orientation ({orientation}) says")
+            img = upright
+    except ImageInputError:
+        raise
+    except Exception as exc:
+        raise ImageInputError(f"The {fmt} image is truncated or corrupt and cannot be decoded "
+                              f"({type(exc).__name__}).") from exc
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        notes.append(f"{_bit_depth(img.mode)} grey values scaled to 8 bits")
+    elif img.mode == "CMYK":
+        notes.append("CMYK colours converted to RGB")
+    alpha = _alpha(img)
+    if alpha is not None:
+        notes.append("transparent areas composited on white")
+    out = _normalise_mode(img)
+    if reduce_to and max(out.size) > reduce_to:
+        out.thumbnail((reduce_to, reduce_to), Image.Resampling.BOX)
+        if alpha is not None:
+            alpha = np.asarray(Image.fromarray(alpha.astype(np.uint8)).resize(out.size, Image.Resampling.BOX),
+                               dtype=np.float32)
+    return DecodedImage(out, fmt, alpha, notes)
 
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -28,45 +135,34 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Ima
 
     Transparent areas are composited on white. Raises ImageInputError with a user-facing reason.
     """
-    if not data:
-        raise ImageInputError("The file is empty (0 bytes).")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))  # reads the header only
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageInputError(f"The image is too large to process safely ({exc}).") from exc
-    except Exception as exc:
-        raise ImageInputError("This file is not an image that can be read "
-                              f"(supported: {', '.join(ALLOWED_FORMATS[:5])}).") from exc
-    if img.format not in ALLOWED_FORMATS:
-        raise ImageInputError(f"Image format {img.format} is not supported; use one of {', '.join(ALLOWED_FORMATS[:5])}.")
-    width, height = img.size
-    if width * height > max_pixels:
-        raise ImageInputError(f"The image is {width}×{height} = {width * height:,} pixels; the limit is "
-                              f"{max_pixels:,}. Please scale it down.")
-    if width < 1 or height < 1:
-        raise ImageInputError(f"The image has no pixels ({width}×{height}).")
-    try:
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)  # animated GIF/WebP: the first frame
-        img.load()
-        img = ImageOps.exif_transpose(img) or img
-    except Exception as exc:
-        raise ImageInputError(f"The image file is truncated or corrupt ({type(exc).__name__}).") from exc
-    return _normalise_mode(img)
+    return decode_image_details(data, max_pixels).image
+
+
+def _bit_depth(mode: str) -> str:
+    return "16-bit" if mode.startswith("I;16") else "32-bit" if mode in ("I", "F") else mode
+
+
+def _alpha(img: Image.Image) -> np.ndarray | None:
+    """The alpha channel ``(H, W)`` float32, or None when the image has no (real) transparency."""
+    if img.mode in ("RGBA", "LA", "RGBa", "La", "PA") or (img.mode == "P" and "transparency" in img.info) \
+            or (img.mode in ("L", "RGB") and "transparency" in img.info):
+        alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.float32)
+        return alpha if alpha.min() < 255 else None
+    return None
 
 
 def _normalise_mode(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), "L")
-    if mode == "P" or mode == "PA":
-        img = img.convert("RGBA")
-        mode = "RGBA"
-    if mode in ("RGBA", "LA", "RGBa", "La"):
+        if mode.startswith("I;16"):
+            top = 65535.0
+        elif mode == "F":
+            top = 1.0 if arr.max() <= 1.0 else 255.0
+        else:
+            top = 65535.0 if arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8), "L")
+    if mode in ("P", "PA", "RGBA", "LA", "RGBa", "La") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
@@ -85,7 +181,7 @@ def luminance(img: Image.Image) -> np.ndarray:
 def canvas_to_gray(rgba: np.ndarray) -> np.ndarray:
     """A drawing-canvas buffer ``(H, W, 4)`` (white strokes on black) → grey ``(H, W)`` 0..255."""
     arr = np.asarray(rgba, dtype=np.float32)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ImageInputError(f"A drawing must be an (H, W, 3|4) array, got shape {arr.shape}.")
     rgb = arr[..., :3].mean(axis=2)
     if arr.shape[2] == 4:
@@ -101,28 +197,80 @@ def is_dark_on_light(gray: np.ndarray) -> bool:
     return float(np.median(border)) > 127.0
 
 
+def _border(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    b = max(1, min(h, w) // 20)
+    return np.concatenate([gray[:b].ravel(), gray[-b:].ravel(), gray[:, :b].ravel(), gray[:, -b:].ravel()])
+
+
+def _shrink(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    h, w = gray.shape
+    if max(h, w) <= side:
+        return gray
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(gray.astype(np.float32), "F").resize(size, Image.Resampling.BOX),
+                      dtype=np.float32)
+
+
+def _background(gray: np.ndarray, uneven: bool) -> np.ndarray | float:
+    """The background level: one number for flat backgrounds (drawings, scans), a smooth map
+    for photos with uneven light (a grey opening removes the strokes, then a blur)."""
+    if not uneven:
+        return float(np.median(gray))
+    size = max(3, round(max(gray.shape) / 5))
+    opened = ndimage.maximum_filter(ndimage.minimum_filter(gray, size), size)
+    return ndimage.uniform_filter(opened, size)
+
+
+def _keep_digit(strokes: np.ndarray, drop_border: bool) -> np.ndarray:
+    """Zero the specks (components under 5 % of the largest one's ink) and, for photos, the
+    clutter touching the image border (paper edges, shadows) unless that would leave nothing."""
+    labels, n = ndimage.label(strokes > 0, structure=np.ones((3, 3)))
+    if n <= 1:
+        return strokes
+    index = np.arange(1, n + 1)
+    mass = ndimage.sum_labels(strokes, labels, index)
+    keep = mass >= 0.05 * mass.max()
+    if drop_border:
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        inner = keep & ~np.isin(index, edge)
+        if inner.any() and mass[inner].sum() >= 0.2 * mass[keep].sum():
+            keep = inner
+    return np.where(np.isin(labels, index[keep]), strokes, 0.0)
+
+
 def to_mnist_digit(gray: np.ndarray, invert: bool | None = None) -> np.ndarray:
     """Grey image ``(H, W)`` 0..255 of one digit → MNIST-style ``(28, 28)`` uint8, white on black.
 
     Steps: invert dark-on-light input (auto-detected when ``invert`` is None); remove the
-    background level and stretch the strokes to full white; crop to the digit; scale the
-    longer side to 20 px keeping the aspect ratio; place in 28×28 with the centre of mass at
-    the centre. Raises ImageInputError for a blank image.
+    background level (a smooth map when the border shows uneven light, as in photos) and stretch
+    the strokes to full white; drop specks (and, for photos, clutter touching the border); crop to
+    the digit; scale the longer side to 20 px keeping the aspect ratio; place in 28×28 with the
+    centre of mass at the centre. Raises ImageInputError for a blank image.
     """
     gray = np.asarray(gray, dtype=np.float32)
-    if gray.ndim != 2:
+    if gray.ndim != 2 or gray.size == 0:
         raise ImageInputError(f"Expected a grey image (H, W), got shape {gray.shape}.")
+    if not np.all(np.isfinite(gray)):
+        raise ImageInputError("The image contains values that are not finite numbers.")
+    gray = _shrink(gray)
     if invert is None:
         invert = is_dark_on_light(gray)
     if invert:
         gray = 255.0 - gray
-    background = float(np.median(gray))  # most of a digit image is background
-    top = float(np.percentile(gray, 99.5))
-    if top - background < 25.0:
+    border = _border(gray)
+    uneven = float(np.percentile(border, 90) - np.percentile(border, 10)) > 12.0 and min(gray.shape) >= 16
+    strokes = gray - _background(gray, uneven)
+    top = float(np.percentile(strokes, 99.5))
+    if top < 25.0:
         raise ImageInputError("No digit found: the image (or drawing) is blank or has too little contrast.")
-    strokes = np.clip((gray - background) / (top - background), 0.0, 1.0)
+    strokes = np.clip(strokes / top, 0.0, 1.0)
     strokes[strokes < 0.15] = 0.0  # paper texture and JPEG noise are not ink
+    strokes = _keep_digit(strokes, drop_border=uneven or bool(invert))
     rows, cols = np.flatnonzero(strokes.any(axis=1)), np.flatnonzero(strokes.any(axis=0))
+    if rows.size == 0:
+        raise ImageInputError("No digit found: the image (or drawing) is blank or has too little contrast.")
     crop = strokes[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     h, w = crop.shape
     scale = 20.0 / max(h, w)
@@ -131,6 +279,8 @@ def to_mnist_digit(gray: np.ndarray, invert: bool | None = None) -> np.ndarray:
     digit = np.zeros((28, 28), dtype=np.float32)
     top_left = ((28 - new_h) // 2, (28 - new_w) // 2)
     digit[top_left[0]:top_left[0] + new_h, top_left[1]:top_left[1] + new_w] = np.asarray(small, dtype=np.float32)
+    if digit.max() <= 0:
+        raise ImageInputError("No digit found: the marks are too faint or too small.")
     cy, cx = ndimage.center_of_mass(digit)
     shift = (int(round(13.5 - cy)), int(round(13.5 - cx)))
     digit = ndimage.shift(digit, shift, order=0, mode="constant", cval=0.0)
@@ -139,4 +289,25 @@ def to_mnist_digit(gray: np.ndarray, invert: bool | None = None) -> np.ndarray:
 
 def file_to_mnist_digit(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Uploaded file bytes → ``(28, 28)`` uint8 digit as the network will see it."""
-    return to_mnist_digit(luminance(decode_image(data, max_pixels)))
+    return file_to_mnist_digit_details(data, max_pixels)[0]
+
+
+def file_to_mnist_digit_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
+    """Like ``file_to_mnist_digit``, also returning notes for the user about what was done.
+
+    A transparent image whose strokes vanish when composited on white (a white digit on a
+    transparent background) is read from its alpha channel instead.
+    """
+    decoded = decode_image_details(data, max_pixels, reduce_to=WORK_SIDE)
+    notes = list(decoded.notes)
+    gray = luminance(decoded.image)
+    try:
+        digit = to_mnist_digit(gray)
+    except ImageInputError:
+        if decoded.alpha is None:
+            raise
+        digit = to_mnist_digit(decoded.alpha, invert=False)  # the shape is in the transparency
+        notes.append("the digit was read from the transparency (light strokes on a transparent background)")
+    if is_dark_on_light(_shrink(gray)):
+        notes.append("dark digit on a light background: inverted")
+    return digit, notes

@@ -1,5 +1,481 @@
-"""Activations page (not built yet): says what it will do."""
+"""Activations page: draw, upload or pick a digit and see what every layer of the active CNN makes of it.
+
+Thin: widgets here, maths in core.activations, figures in core.activation_plots.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
+from core import activation_plots as ap
+from core.activations import (OCCLUSION_SCORES, SCORES, ActivationModel, ActivationResult, class_patterns,
+                              pattern_similarity, spatial_layer_info)
+from core.images import ALLOWED_EXTENSIONS, ImageInputError, canvas_to_gray, file_to_mnist_digit_details, to_mnist_digit
+from pages import shared
+
+try:
+    from streamlit_drawable_canvas import st_canvas
+except ImportError:  # the page still works with Upload and Pick
+    st_canvas = None
+
+CANVAS_PX = 280
+SOURCES = ("Draw", "Upload", "Pick")
+FILLS = {"grey (the mean digit)": "mean", "black (erase ink)": "black"}
+SORTS = {"map index": "index", "mean activation ↓": "mean desc", "mean activation ↑": "mean asc",
+         "max activation ↓": "max desc"}
+
+
+# --------------------------------------------------------------------------- cached computations
+@st.cache_resource(show_spinner="Compiling the activation model…")
+def _activation_model(model_path: str, created: str, _bundle) -> ActivationModel:
+    """One compiled multi-output model per model path, shared by all sessions (read-only)."""
+    return ActivationModel.from_bundle(_bundle)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _activations(model_key: str, digit: bytes, _am: ActivationModel) -> ActivationResult:
+    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
+    return _am.activations(_am.scaler.transform(raw))
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _saliency(model_key: str, digit: bytes, k: int, score: str, smooth: int, _am: ActivationModel) -> np.ndarray:
+    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
+    return _am.saliency(_am.scaler.transform(raw), k, score=score, smooth_samples=smooth)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _occlusion(model_key: str, digit: bytes, k: int, patch: int, fill: str, score: str, _am: ActivationModel):
+    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
+    return _am.occlusion(raw, k, patch=patch, stride=1, fill=fill, score=score)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _grad_cam(model_key: str, digit: bytes, k: int, _am: ActivationModel):
+    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
+    return _am.grad_cam(_am.scaler.transform(raw), k)
+
+
+@st.cache_data(max_entries=8, show_spinner="Computing the class-mean conv3 patterns…")
+def _patterns(model_key: str, source: str, layer: str, _am: ActivationModel, _images, _labels):
+    return class_patterns(_am, _images, _labels, layer=layer, source=source)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _upload_digit(data: bytes) -> tuple[np.ndarray, list[str]]:
+    return file_to_mnist_digit_details(data)
+
+
+def _key(digit: np.ndarray) -> bytes:
+    return np.ascontiguousarray(digit, dtype=np.uint8).tobytes()
+
+
+# --------------------------------------------------------------------------- input
+def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | None, key: str) -> None:
+    """The 28×28 image the network sees, the predicted class and the 10 probabilities."""
+    left, right = st.columns([1, 1.4])
+    with left:
+        st.plotly_chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
+                        key=f"act_seen_{key}", config={"displayModeBar": False})
+    with right:
+        p = result.probabilities
+        text = f"### Prediction: **{result.predicted}**  \n{p[result.predicted] * 100:.1f} % confident"
+        if label is not None:
+            text += f" · true label {label} " + ("(correct)" if label == result.predicted else "(**wrong**)")
+        st.markdown(text)
+        st.plotly_chart(ap.probability_chart(p, result.predicted, height=180), key=f"act_probs_{key}",
+                        config={"displayModeBar": False})
+
+
+def _clear_canvas() -> None:
+    st.session_state["act_canvas_n"] = st.session_state.get("act_canvas_n", 0) + 1
+    st.session_state["act_draw_digit"] = None
+    st.session_state["act_draw_json"] = st.session_state["act_canvas_init"] = None
+
+
+def _commit_drawing() -> None:
+    st.session_state["act_draw_committed"] = st.session_state.get("act_draw_digit")
+
+
+@st.fragment
+def _draw_area(am: ActivationModel, model_key: str) -> None:
+    """The canvas and the prediction rerun alone on every finished stroke; the sections below
+    follow with a full rerun when the drawing changed (or on request)."""
+    started = time.perf_counter()
+    left, right = st.columns([1, 1.6])
+    with left:
+        canvas = st_canvas(fill_color="#000000", stroke_width=st.session_state.get("act_stroke", 22),
+                           stroke_color="#FFFFFF", background_color="#000000", update_streamlit=True,
+                           height=CANVAS_PX, width=CANVAS_PX, drawing_mode="freedraw", display_toolbar=False,
+                           initial_drawing=st.session_state.get("act_canvas_init"),
+                           key=f"act_canvas_{st.session_state.get('act_canvas_n', 0)}")
+        c1, c2 = st.columns([1, 2])
+        c1.button("Clear", key="act_clear", on_click=_clear_canvas, help="Wipe the canvas and start again.")
+        c2.slider("Stroke width", 8, 40, 22, key="act_stroke", label_visibility="collapsed",
+                  help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).")
+    digit, message = None, None
+    restored = st.session_state.get("act_canvas_init") or {}
+    pending = bool(restored.get("objects"))  # strokes given back to a remounted canvas, maybe not drawn yet
+    strokes = len((canvas.json_data or {}).get("objects", [])) if canvas.image_data is not None else 0
+    if strokes:
+        st.session_state["act_draw_json"] = canvas.json_data  # given back when you return to Draw
+        try:
+            digit = to_mnist_digit(canvas_to_gray(canvas.image_data), invert=False)
+        except ImageInputError as exc:
+            message = None if pending else str(exc)
+    if digit is None and message is None and pending:
+        digit = st.session_state.get("act_draw_digit")  # the canvas has not repainted the restored strokes yet
+    st.session_state["act_draw_digit"] = digit
+    with right:
+        if message:
+            st.error(f"This drawing cannot be used: {message}")
+        elif digit is None:
+            st.info("Draw a digit on the black canvas with the mouse (white ink). "
+                    "The prediction updates when you release the button.")
+        else:
+            _prediction_panel(digit, _activations(model_key, _key(digit), am), None, "draw")
+            st.caption(f"Stroke → prediction and all layer activations: "
+                       f"{(time.perf_counter() - started) * 1000:.0f} ms of server time.")
+    committed = st.session_state.get("act_draw_committed")
+    changed = (digit is None) != (committed is None) or (digit is not None and not np.array_equal(digit, committed))
+    if changed:
+        if st.session_state.get("act_live", True):
+            st.session_state["act_draw_committed"] = digit
+            st.rerun(scope="app")
+        else:
+            st.button("Update the sections below", key="act_commit", on_click=_commit_drawing)
+
+
+def _pick_random() -> None:
+    sample = shared.get_sample_digits()
+    wanted = int(st.session_state.get("act_random_class", 7))
+    choices = sample.indices[sample.labels == wanted]
+    st.session_state["act_index"] = int(np.random.default_rng().choice(choices))
+
+
+def _mnist_if_available():
+    path = os.environ.get("MNIST_NPZ", "")
+    if path and Path(path).is_file():
+        return shared.get_mnist()
+    return None
+
+
+def _picked_digit() -> tuple[np.ndarray | None, int | None]:
+    sample = shared.get_sample_digits()
+    c1, c2, c3 = st.columns([1.2, 1, 1.3])
+    st.session_state.setdefault("act_index", 227)
+    index = c1.number_input("MNIST test digit (index)", 0, 9999, key="act_index",
+                            help="227 is the blog's example, a 4. The first 2,000 test digits ship with the app.")
+    c2.selectbox("Class", list(range(10)), index=7, key="act_random_class")
+    c3.button("A random digit of this class", key="act_random", on_click=_pick_random)
+    index = int(index)
+    if index in set(sample.indices.tolist()):
+        return sample.by_test_index(index)
+    mnist = _mnist_if_available()
+    if mnist is None:
+        st.error(f"Test digit {index} is not in the shipped sample (0..{int(sample.indices.max())}) and the "
+                 "full MNIST file is not available (set MNIST_NPZ=/path/to/mnist.npz).")
+        return None, None
+    return mnist.x_test[index], int(mnist.y_test[index])
+
+
+def _uploaded_digit() -> np.ndarray | None:
+    up = st.file_uploader("An image of one digit (PNG, JPEG, GIF, BMP, WebP; a photo of a digit on paper works)",
+                          type=list(ALLOWED_EXTENSIONS), key="act_upload")
+    if up is None:
+        st.info("Upload an image: it is turned grey, inverted if the digit is dark on light, cropped, scaled "
+                "into 20×20 and centred by its centre of mass in 28×28, as MNIST was made.")
+        return None
+    try:
+        digit, notes = _upload_digit(up.getvalue())
+    except ImageInputError as exc:
+        st.error(f"**{up.name}** cannot be used: {exc}")
+        return None
+    except Exception as exc:  # a decoder bug must not take the page down
+        st.error(f"**{up.name}** could not be read ({type(exc).__name__}: {exc}).")
+        return None
+    if notes:
+        st.caption(f"{up.name}: " + "; ".join(notes) + ".")
+    return digit
+
+
+# --------------------------------------------------------------------------- sections
+def _select_map_from_chart(chart_key: str) -> None:
+    event = st.session_state.get(chart_key)
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, (int, float)):
+            st.session_state["act_map"] = int(data)
+            return
+
+
+def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
+    names = result.spatial_names
+    c = st.columns([2.2, 1.2, 1.6, 1.2])
+    layer = c[0].radio("Layer", names, index=0, horizontal=True, key="act_layer")
+    scale = c[1].radio("Colour scale", ["shared", "per map"], horizontal=True, key="act_scale",
+                       help="shared: one scale for the whole layer; per map: each map scaled to its own maximum "
+                            "(hover always shows the true values)")
+    sort = c[2].selectbox("Order", list(SORTS), key="act_sort")
+    hide_dead = c[3].checkbox("Hide dead maps", key="act_hide_dead", help="maps that stay at zero for this digit")
+    values = result.layer(layer)
+    stats = result.stats(layer)
+    order = [int(i) for i in stats.order(SORTS[sort])]
+    share = st.slider("Only maps whose mean activation reaches this share of the strongest map's", 0.0, 1.0, 0.0,
+                      0.05, key="act_min_mean", format="%.2f")
+    threshold = share * float(stats.mean.max())
+    shown = [m for m in order if stats.mean[m] >= threshold and not (hide_dead and stats.dead[m])]
+    n_dead = int(stats.dead.sum())
+    st.caption(f"**{layer}**: {values.shape[2]} maps of {values.shape[0]}×{values.shape[1]} · "
+               f"{n_dead} dead for this digit (label ✕) · showing {len(shown)} · click a map's number to enlarge it")
+    n_maps = values.shape[2]
+    if st.session_state.get("act_map", 0) >= n_maps:
+        st.session_state["act_map"] = 0
+    selected = int(st.session_state.get("act_map", 0))
+    if shown:
+        cols = 8 if values.shape[0] >= 10 else 16
+        fig = ap.map_mosaic(values, shown, cols=cols, per_map=scale == "per map", dead=stats.dead, selected=selected)
+        chart_key = f"act_mosaic_{layer}"
+        st.plotly_chart(fig, key=chart_key, on_select=lambda: _select_map_from_chart(chart_key),
+                        selection_mode="points", config={"displayModeBar": False})
+    else:
+        st.warning("No map passes the filter; lower the threshold or show dead maps.")
+    left, right = st.columns([1.3, 1])
+    with left:
+        m = st.selectbox("Map", list(range(n_maps)), key="act_map", format_func=lambda i: f"map {i}",
+                         help="or click a map's number in the grid above")
+        zmax = None if scale == "per map" else float(values.max())
+        st.plotly_chart(ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax,
+                                      height=380), key="act_map_large", config={"displayModeBar": False})
+    with right:
+        info = am.layer_info[layer]
+        st.metric("mean activation", f"{stats.mean[m]:.4f}")
+        st.metric("max activation", f"{stats.max[m]:.4f}")
+        rank = 1 + int((stats.mean > stats.mean[m]).sum())
+        side = info.receptive_field
+        st.caption(f"Rank {rank} of {n_maps} by mean activation. Each neuron of {layer} sees a {side}×{side} "
+                   f"square of the input, neighbours {info.jump} px apart (Receptive field tab).")
+        if stats.dead[m]:
+            st.warning("This map stays at zero for this digit: its pattern is not found in the input.")
+    for name in result.dense_names:
+        vals = result.layers[name]
+        st.plotly_chart(ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
+                        key=f"act_dense_{name}", config={"displayModeBar": False})
+
+
+def _filters_section(am: ActivationModel) -> None:
+    convs = am.conv_names
+    c = st.columns([1, 2])
+    layer = c[0].selectbox("Conv layer", convs, key="act_filter_layer")
+    kernel = am.model.get_layer(layer).kernel.numpy()
+    k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    if c_in == 1:
+        st.caption(f"All {c_out} kernels ({k}×{k}) of {layer}: what each map looks for in the input pixels "
+                   "(red: positive weights, blue: negative).")
+        hl = st.session_state.get("act_map") if st.session_state.get("act_layer") == layer else None
+        st.plotly_chart(ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
+                        key="act_kernels", config={"displayModeBar": False})
+    else:
+        m = c[1].selectbox("Map", list(range(c_out)), key="act_filter_map",
+                           format_func=lambda i: f"map {i}")
+        slices = am.kernel_slices(layer, int(m))
+        norms = np.sqrt((slices ** 2).sum(axis=(1, 2)))
+        strongest = ", ".join(str(i) for i in np.argsort(-norms)[:5])
+        bias = float(am.model.get_layer(layer).bias.numpy()[int(m)])
+        st.caption(f"The kernel of {layer} map {m} has {c_in} slices of {k}×{k}: slice i weighs map i of the "
+                   f"previous layer. Strongest slices: {strongest}. Bias {bias:+.3f}.")
+        st.plotly_chart(ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices",
+                        config={"displayModeBar": False})
+
+
+def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, result: ActivationResult) -> None:
+    c = st.columns([1.2, 1, 1, 1, 1])
+    options = ["predicted"] + list(range(am.spec.num_classes))
+    choice = c[0].selectbox("Class", options, key="act_class",
+                            format_func=lambda o: f"predicted ({result.predicted})" if o == "predicted" else str(o))
+    k = result.predicted if choice == "predicted" else int(choice)
+    score = c[1].selectbox("Saliency score", SCORES, key="act_sal_score",
+                           help="logit: the class score before softmax (Simonyan et al.); probability saturates "
+                                "for confident predictions")
+    smooth = c[2].toggle("SmoothGrad", key="act_smooth", help="average the gradients of 24 noisy copies")
+    patch = c[3].slider("Occlusion patch", 2, 8, 4, key="act_occ_patch")
+    fill_label = c[4].selectbox("Patch colour", list(FILLS), key="act_occ_fill")
+    c2 = st.columns([1, 1, 3])
+    occ_score = c2[0].selectbox("Occlusion measures the drop in", OCCLUSION_SCORES, key="act_occ_score",
+                                help="A confident model keeps p ≈ 1 under most patches: the logit still shows "
+                                     "which parts matter.")
+    cam_on = c2[1].toggle("Grad-CAM", value=True, key="act_gradcam", help=f"Grad-CAM on {am.cam_layer}")
+    key = _key(digit)
+    sal = _saliency(model_key, key, k, score, 24 if smooth else 0, am)
+    occ = _occlusion(model_key, key, k, patch, FILLS[fill_label], occ_score, am)
+    cols = st.columns(3 if cam_on else 2)
+    with cols[0]:
+        st.plotly_chart(ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0,
+                                          label="saliency"), key="act_saliency", config={"displayModeBar": False})
+    with cols[1]:
+        bound = float(np.abs(occ.pixel_map).max()) or 1.0
+        st.plotly_chart(ap.overlay_figure(digit, occ.pixel_map, f"occlusion {patch}×{patch}: drop in {occ_score}",
+                                          colorscale=ap.DIVERGING, zmin=-bound, zmax=bound, label="drop"),
+                        key="act_occlusion", config={"displayModeBar": False})
+    if cam_on:
+        cam = _grad_cam(model_key, key, k, am)
+        with cols[2]:
+            st.plotly_chart(ap.overlay_figure(digit, cam.on_input, f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×"
+                                              f"{cam.cam.shape[1]}) for class {k}", zmin=0, zmax=1, label="Grad-CAM"),
+                            key="act_cam", config={"displayModeBar": False})
+    base = f"{occ.base_value:.4f}"
+    if occ_score == "probability" and float(occ.pixel_map.max()) < 0.05:
+        st.info(f"The probability of class {k} hardly moves under the patch (largest drop "
+                f"{float(occ.pixel_map.max()):.3f}): the model is very sure. Choose 'logit' in "
+                "'Occlusion measures the drop in' to see which parts still matter.")
+    st.caption(f"Saliency: how strongly each pixel changes the class-{k} score. Occlusion: a {patch}×{patch} "
+               f"{fill_label.split(' (')[0]} patch slid over the digit; red = the {occ_score} of class {k} "
+               f"(unoccluded {base}) drops when that pixel is covered, blue = it rises. Grad-CAM: the "
+               f"{am.cam_layer} maps weighted by their mean gradient, placed at their receptive-field centres.")
+
+
+def _clamp(key: str, hi: int) -> None:
+    if st.session_state.get(key, 0) > hi:
+        st.session_state[key] = hi
+
+
+def _strongest_neuron(result: ActivationResult) -> None:
+    layer = st.session_state["act_rf_layer"]
+    values = result.layer(layer)[..., int(st.session_state.get("act_rf_map", 0))]
+    r, c = np.unravel_index(int(np.argmax(values)), values.shape)
+    st.session_state["act_rf_row"], st.session_state["act_rf_col"] = int(r), int(c)
+
+
+def _receptive_section(am: ActivationModel, digit: np.ndarray, result: ActivationResult) -> None:
+    infos = spatial_layer_info(am.spec)
+    names = [n for n in result.spatial_names if n in infos]
+    c = st.columns(4)
+    layer = c[0].selectbox("Layer", names, index=len(names) - 1, key="act_rf_layer")
+    values = result.layer(layer)
+    side, n_maps = values.shape[0], values.shape[2]
+    _clamp("act_rf_map", n_maps - 1)
+    _clamp("act_rf_row", side - 1)
+    _clamp("act_rf_col", side - 1)
+    m = c[1].selectbox("Map", list(range(n_maps)), key="act_rf_map")
+    st.session_state.setdefault("act_rf_row", side // 2)
+    st.session_state.setdefault("act_rf_col", side // 2)
+    row = c[2].slider("Row", 0, side - 1, key="act_rf_row") if side > 1 else 0
+    col = c[3].slider("Column", 0, side - 1, key="act_rf_col") if side > 1 else 0
+    st.button("Jump to this map's strongest neuron", key="act_rf_strongest", on_click=_strongest_neuron,
+              args=(result,))
+    rf = am.receptive_field(layer, row, col)
+    top, left, bottom, right = rf.box
+    left_col, right_col = st.columns(2)
+    with left_col:
+        title = f"input region seen by {layer} ({row}, {col})"
+        st.plotly_chart(ap.receptive_field_figure(digit, rf.box, rf.size, title),
+                        key="act_rf_input", config={"displayModeBar": False})
+    with right_col:
+        fig = ap.map_figure(values[..., m], f"{layer} · map {m}", height=320)
+        fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
+                      line=dict(color="#ff7f0e", width=3))
+        st.plotly_chart(fig, key="act_rf_map_fig", config={"displayModeBar": False})
+    clipped = (f" The full field reaches past the border; {rf.visible[0]}×{rf.visible[1]} pixels of it lie "
+               "inside the image." if rf.clipped else "")
+    st.markdown(f"Neuron ({row}, {col}) of {layer} map {m} = **{values[row, col, m]:.4f}** sees input rows "
+                f"{top}–{bottom} and columns {left}–{right}: a **{rf.size}×{rf.size}** field, neighbours "
+                f"{rf.jump} px apart.{clipped}")
+    table = pd.DataFrame({"layer": list(infos),
+                          "map size": [f"{i.output_shape[0]}×{i.output_shape[1]}" for i in infos.values()],
+                          "receptive field": [f"{i.receptive_field}×{i.receptive_field}" for i in infos.values()],
+                          "jump (px)": [i.jump for i in infos.values()]})
+    st.dataframe(table, hide_index=True)
+
+
+def _patterns_section(am: ActivationModel, model_key: str, result: ActivationResult) -> None:
+    layer = am.cam_layer
+    mnist = _mnist_if_available()
+    if mnist is not None:
+        images, labels, source = mnist.x_test, mnist.y_test, f"the MNIST test set ({len(mnist.y_test):,} digits)"
+    else:
+        sample = shared.get_sample_digits()
+        images, labels = sample.images, sample.labels
+        source = f"the shipped sample of {len(labels):,} MNIST test digits"
+    patterns = _patterns(model_key, source, layer, am, images, labels)
+    match = pattern_similarity(patterns, result.layer(layer))
+    st.caption(f"Blog article VI: every class leaves its own average pattern in {layer} "
+               f"({patterns.means.shape[1]}×{patterns.means.shape[2]}×{patterns.means.shape[3]} = "
+               f"{int(np.prod(patterns.means.shape[1:]))} values), computed over {source}. Choosing the class whose "
+               f"mean pattern is most similar (cosine) classifies {patterns.accuracy * 100:.2f} % of those digits "
+               "correctly without the dense layers.")
+    c = st.columns([1, 2])
+    with c[0]:
+        verdict = "agrees with" if match.nearest == result.predicted else "disagrees with"
+        st.markdown(f"Nearest class pattern: **{match.nearest}** (cosine {match.cosine[match.nearest]:.3f}); "
+                    f"this {verdict} the network's prediction {result.predicted}.")
+        st.plotly_chart(ap.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False})
+    with c[1]:
+        st.plotly_chart(ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns",
+                        config={"displayModeBar": False})
+
+
+# --------------------------------------------------------------------------- page
+shared.render_sidebar()
 st.title("Activations")
-st.info("This page is not built yet. What it will do: Draw or upload a digit (or pick one of the MNIST test digits) and see what every layer of the active CNN makes of it: all maps of conv1, pool1, conv2, pool2 and conv3, the dense layer, the filters, saliency and occlusion maps of the pixels that matter, and the receptive field of any neuron.")
+st.write("Draw, upload or pick a digit and see what every layer of the active CNN makes of it.")
+bundle = shared.active_bundle()
+if bundle is None:
+    st.stop()
+model_key = f"{bundle.path}|{bundle.meta.get('created', '')}"
+am = _activation_model(str(bundle.path), str(bundle.meta.get("created", "")), bundle)
+
+sources = list(SOURCES) if st_canvas is not None else ["Upload", "Pick"]
+source = st.segmented_control("Input", sources, default="Pick", key="act_source") or "Pick"
+digit, label = None, None
+if source == "Draw" and st.session_state.get("act_prev_source") != "Draw":
+    # the canvas is remounted: give it back the strokes it had (nothing is lost by switching)
+    st.session_state["act_canvas_init"] = st.session_state.get("act_draw_json")
+    st.session_state["act_canvas_n"] = st.session_state.get("act_canvas_n", 0) + 1
+st.session_state["act_prev_source"] = source
+inputs = st.container()
+view = st.empty()  # Pick's prediction; emptied explicitly in the other modes so nothing stale stays
+if source == "Draw":
+    view.empty()
+    with inputs:
+        st.toggle("Update all sections after each stroke", value=True, key="act_live",
+                  help="Off: only the prediction follows the drawing; the sections below update on request.")
+        _draw_area(am, model_key)
+    digit = st.session_state.get("act_draw_committed")
+elif source == "Upload":
+    view.empty()
+    with inputs:
+        left, right = st.columns([1, 1.6])
+        with left:
+            digit = _uploaded_digit()
+        if digit is not None:
+            with right:
+                _prediction_panel(digit, _activations(model_key, _key(digit), am), None, "upload")
+else:
+    with inputs:
+        digit, label = _picked_digit()
+    if digit is not None:
+        with view.container():
+            _prediction_panel(digit, _activations(model_key, _key(digit), am), label, "pick")
+    else:
+        view.empty()
+
+if digit is None:
+    st.stop()
+result = _activations(model_key, _key(digit), am)
+tabs = st.tabs(["Layer maps", "Filters", "Which pixels matter", "Receptive field", "Activation patterns"])
+with tabs[0]:
+    _maps_section(am, result)
+with tabs[1]:
+    _filters_section(am)
+with tabs[2]:
+    _pixels_section(am, model_key, digit, result)
+with tabs[3]:
+    _receptive_section(am, digit, result)
+with tabs[4]:
+    _patterns_section(am, model_key, result)

@@ -1,5 +1,247 @@
-"""Filters / OIP page (not built yet): says what it will do."""
+"""Filters / OIP page: optimal input patterns for every map of a layer, batched, with a click-through gallery.
+
+Thin: widgets here, the maths and figures in core.oip. Results live in the session's OipStore
+(core.oip.session_store), keyed by model + layer + settings, which the Precursor page also reads.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.express as px
 import streamlit as st
 
+from core import oip, plots
+from core.device import run_with_cpu_fallback
+from core.spec import layer_table
+from pages import shared
+
+P = "oip_"  # widget key prefix
+
+shared.render_sidebar()
 st.title("Filters / OIP")
-st.info("This page is not built yet. What it will do: Optimal input patterns: gradient ascent on the input image that maximises the response of a map, run for all maps of a layer at once, with a gallery to click through the results map by map.")
+st.write("An **optimal input pattern** (OIP) is an input image that makes one map respond strongly. It is found "
+         "by gradient ascent on the pixels with the trained weights fixed, starting from random fluctuations on "
+         "4 length scales. All selected maps (× starts) are optimised together in one batch by one compiled "
+         "TensorFlow function. A map *has an OIP* when its loss (mean activation) ends above 0.")
+
+
+# --------------------------------------------------------------------------- cached resources
+@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
+def _engine(model_key: str, layer: str, _bundle) -> oip.AscentEngine:
+    """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
+    return oip.AscentEngine(_bundle.model, layer)
+
+
+@st.cache_data(show_spinner="Scanning the test digits…", max_entries=16)
+def _maxima(model_key: str, layer: str, source: str, _engine: oip.AscentEngine, _scaler, _raw) -> oip.TestSetMaxima:
+    return oip.test_set_maxima(_engine, _scaler.transform(_raw))
+
+
+def _test_digits():
+    """(raw uint8 (N, 28, 28), source name): the MNIST test set, else the shipped sample of 2,000 test digits."""
+    mnist = shared.get_mnist()
+    if mnist is not None:
+        return mnist.x_test, "MNIST test set"
+    return shared.get_sample_digits().images, "shipped sample of test digits"
+
+
+# --------------------------------------------------------------------------- settings
+bundle = shared.active_bundle()
+if bundle is None:
+    st.stop()
+model_key = oip.bundle_key(bundle)
+store = oip.session_store(st.session_state)
+layers = oip.oip_layers(bundle.model)
+default_layer = "conv3" if "conv3" in layers else layers[0]
+if st.session_state.get(P + "layer") not in layers:
+    st.session_state[P + "layer"] = default_layer
+
+c = st.columns([1.2, 1.6, 1, 1, 1, 1])
+layer = c[0].selectbox("Layer", layers, key=P + "layer",
+                       help="'out' visualises a class: its score before the softmax is maximised.")
+engine = _engine(model_key, layer, bundle)
+maps_text = c[1].text_input("Maps", "all", key=P + "maps", help=f"all, or indices/ranges like 0,3,10-15 "
+                                                              f"(this layer has maps 0..{engine.channels - 1})")
+epochs = c[2].number_input("Epochs", 1, oip.MAX_EPOCHS, oip.OipConfig.epochs, key=P + "epochs")
+step = c[3].number_input("Step size", 0.001, 100.0, oip.OipConfig.step, format="%.3f", key=P + "step",
+                         help="Each epoch moves the image by this much along the gradient divided by its RMS.")
+starts = c[4].number_input("Starts per map", 1, oip.MAX_STARTS, 1, key=P + "starts",
+                           help="Several random starts per map, all in the same batch: are OIPs unique per map?")
+seed = c[5].number_input("Seed", 0, 2**31 - 1, 0, key=P + "seed")
+
+with st.expander("Objective, start scales and optional improvements"):
+    c = st.columns(4)
+    objectives = ["map"] + (["neuron"] if engine.spatial else [])
+    objective = c[0].radio("Loss", objectives, key=P + "objective", horizontal=True,
+                           format_func={"map": "whole map (mean)", "neuron": "one neuron"}.get)
+    neuron = None
+    if objective == "neuron":
+        h, w = engine.output_shape[:2]
+        neuron = (int(c[1].number_input("Neuron row", 0, h - 1, h // 2, key=P + "neuron_row")),
+                  int(c[2].number_input("Neuron column", 0, w - 1, w // 2, key=P + "neuron_col")))
+    st.caption("Weights of the random start's 4 length scales (uniform noise per cell, upscaled bicubically):")
+    c = st.columns(4)
+    weights = tuple(float(c[i].slider(f"{cells}×{cells} cells", 0.0, 1.0, float(oip.DEFAULT_SCALE_WEIGHTS[i]), 0.05,
+                                      key=f"{P}w{cells}")) for i, cells in enumerate(oip.SCALE_CELLS))
+    st.caption("Improvements beyond the blog (off by default to stay faithful):")
+    c = st.columns(4)
+    jitter = int(c[0].slider("Jitter (px)", 0, 4, 0, key=P + "jitter"))
+    blur = float(c[1].slider("Blur per epoch", 0.0, 1.0, 0.0, 0.05, key=P + "blur"))
+    l2_decay = float(c[2].number_input("L2 decay per epoch", 0.0, 0.5, 0.0, format="%.4f", key=P + "l2"))
+    tv_weight = float(c[3].number_input("Total-variation weight", 0.0, 100.0, 0.0, format="%.3f", key=P + "tv"))
+
+error = None
+config = None
+try:
+    config = oip.OipConfig(layer=layer, maps=oip.parse_maps(maps_text, engine.channels), epochs=int(epochs),
+                           step=float(step), starts=int(starts), scale_weights=weights, seed=int(seed),
+                           objective=objective, neuron=neuron, jitter=jitter, blur=blur, l2_decay=l2_decay,
+                           tv_weight=tv_weight)
+    config.validate()
+    store.current_config[(model_key, layer)] = config
+except ValueError as exc:
+    error = str(exc)
+if error:
+    st.error(error)
+
+result = store.get(model_key, config) if config is not None else None
+n_images = (engine.channels if config is None or config.maps is None else len(config.maps)) * int(starts)
+if st.button("Compute OIPs" if result is None else "Recompute", type="primary", key=P + "run",
+             disabled=error is not None):
+    try:
+        progress = shared.StreamlitProgress(
+            f"Gradient ascent: {n_images} images × {oip.capped_epochs(config.epochs)} epochs (image-epochs)")
+        result, _ = run_with_cpu_fallback(lambda: oip.run_oip(engine, config, progress=progress), st.warning)
+        store.put(model_key, result)
+    except ValueError as exc:
+        st.error(str(exc))
+        result = None
+
+if result is None:
+    if error is None:
+        st.info(f"Press **Compute OIPs** to optimise {n_images} images of layer {layer} for {int(epochs)} epochs "
+                "(results are kept for this model, layer and settings).")
+    st.stop()
+
+# --------------------------------------------------------------------------- gallery
+rescued = store.rescued_for(model_key, layer)
+maps = result.maps
+images = result.best_images.copy()
+losses = result.best_loss.copy()
+has = result.has_oip
+marked = np.zeros(len(maps), bool)
+for i, m in enumerate(maps):
+    if int(m) in rescued and not has[i]:
+        images[i], losses[i], marked[i] = rescued[int(m)].image, rescued[int(m)].loss, True
+
+c = st.columns(4)
+c[0].metric("maps with an OIP", f"{int(has.sum())} of {len(maps)}")
+c[1].metric("rescued by the precursor", int(marked.sum()))
+c[2].metric("time", f"{result.seconds:.2f} s", help=f"on {result.device}")
+c[3].metric("epochs × starts", f"{result.history.shape[0]} × {result.config.starts}")
+if result.stopped:
+    st.warning("The run was stopped early; the images are those reached so far.")
+
+if st.session_state.get(P + "map") not in [int(m) for m in maps]:
+    st.session_state[P + "map"] = int(maps[0])
+
+
+def _on_gallery_select() -> None:
+    event = st.session_state.get(P + "gallery")
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", []) or []
+    if points:
+        data = points[0].get("customdata")
+        value = data[0] if isinstance(data, (list, tuple)) else data
+        if value is not None:
+            st.session_state[P + "map"] = int(value)
+
+
+st.subheader(f"Gallery · {layer}")
+st.caption("Click a thumbnail to open its map. Number = map index; red cross = no OIP (loss ≤ 0); "
+           "orange frame and 'P' = OIP found by the precursor search; blue frame = the open map.")
+st.plotly_chart(oip.gallery_figure(images, maps, losses, has, marked, cols=min(16, max(4, len(maps))),
+                                   selected=st.session_state[P + "map"]),
+                key=P + "gallery", on_select=_on_gallery_select, selection_mode="points",
+                config={"displayModeBar": False})
+
+c = st.columns([1, 1, 1, 3])
+c[0].download_button("OIPs (.npz)", result.to_npz_bytes(), file_name=f"oips_{layer}.npz", key=P + "dl_npz")
+c[1].download_button("Sheet (.png)", oip.sheet_png(images, [f"{int(m)}{' P' if marked[i] else ''}"
+                                                            for i, m in enumerate(maps)]),
+                     file_name=f"oips_{layer}.png", mime="image/png", key=P + "dl_png")
+
+# --------------------------------------------------------------------------- one map
+map_index = c[2].selectbox("Map", [int(m) for m in maps], key=P + "map")
+row = result.row(map_index)
+st.subheader(f"Map {map_index} of {layer}")
+image = images[row]
+status = ("OIP found by the precursor search" + (f" ({rescued[map_index].note})" if rescued[map_index].note else "")
+          if marked[row] else "has an OIP" if has[row] else "no OIP: its activations stayed at 0 from every start")
+st.caption(f"final loss {losses[row]:.4g} · {status}")
+shown = oip.contrast_enhance(image)
+left, mid, right = st.columns(3)
+with left:
+    st.markdown("**OIP (viridis, contrast enhanced)**")
+    fig = px.imshow(shown, color_continuous_scale="viridis", zmin=0, zmax=1)
+    fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0), coloraxis_showscale=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    st.plotly_chart(fig, key=P + "detail_viridis")
+with mid:
+    st.markdown("**OIP (grey, contrast enhanced)**")
+    fig = px.imshow(shown, color_continuous_scale="gray", zmin=0, zmax=1)
+    fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0), coloraxis_showscale=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    st.plotly_chart(fig, key=P + "detail_grey")
+with right:
+    st.markdown("**The map's response to the OIP**" if engine.spatial else "**Unit values for the OIP**")
+    act = engine.activations(image[None])[0]
+    if engine.spatial:
+        fig = px.imshow(act[..., map_index], color_continuous_scale="viridis", text_auto=".2f"
+                        if act.shape[0] <= 6 else False)
+        fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0))
+        st.plotly_chart(fig, key=P + "detail_response")
+    else:
+        st.plotly_chart(plots.bar_chart(act.tolist(), [str(i) for i in range(len(act))], highlight=map_index),
+                        key=P + "detail_response")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Loss per epoch** (every start)")
+    st.plotly_chart(oip.loss_curves_figure(result.history[:, row, :],
+                                           [f"start {s}" for s in range(result.config.starts)]),
+                    key=P + "detail_loss")
+with right:
+    st.markdown(f"**OIPs from the {result.config.starts} starts** (final loss in the title)")
+    st.plotly_chart(plots.image_grid(oip.contrast_enhance(result.images[row]),
+                                     [f"start {s}: {result.final_loss[row, s]:.3g}" for s in range(result.config.starts)],
+                                     cols=min(6, result.config.starts), colorscale="viridis", height_per_row=150),
+                    key=P + "detail_starts")
+
+if engine.spatial:
+    info = next(r for r in layer_table(bundle.spec) if r.name == layer)
+    raw, source = _test_digits()
+    maxima = _maxima(model_key, layer, source, engine, bundle.scaler, raw)
+    crops, idx, vals = oip.top_patches(maxima, raw, map_index, info.receptive_field, info.jump, info.start, k=9)
+    pct, ratio = oip.activation_percentile(maxima, map_index, float(act[..., map_index].max()))
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**The 9 test patches that excite map {map_index} most** "
+                    f"({info.receptive_field}×{info.receptive_field} px receptive field, {source})")
+        st.plotly_chart(plots.image_grid(crops, [f"{v:.3g}" for v in vals], cols=9, height_per_row=120),
+                        key=P + "detail_patches")
+        st.caption("Title: the map's largest activation for that digit. Test digits: "
+                   + ", ".join(f"#{int(i)}" for i in idx) + ".")
+    with right:
+        st.metric("OIP's largest activation vs. test digits", f"{pct:.1f} percentile",
+                  help="Share of test digits whose largest activation of this map is below the OIP's.")
+        st.caption(f"OIP max {float(act[..., map_index].max()):.3g}; largest over the test digits "
+                   f"{float(maxima.values[:, map_index].max()):.3g} (ratio {ratio:.2f}). The OIP is unconstrained, "
+                   "so it can exceed every real digit.")
+    if layer == "conv1":
+        kernel, patch, corr = oip.kernel_comparison(bundle.model, "conv1", map_index, image, engine)
+        st.markdown(f"**conv1 kernel vs. OIP**: correlation of the 3×3 kernel with the OIP's mean patch where the "
+                    f"map responds most: **{corr:.2f}**")
+        st.plotly_chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
+                                         colorscale="viridis", height_per_row=180), key=P + "detail_kernel")

@@ -1,0 +1,969 @@
+"""Optimal input patterns (OIPs): gradient ascent on the input pixels for the maps of a layer.
+
+An OIP is an input image that makes one map respond strongly. It is found with the trained
+weights fixed, by gradient ascent on the pixels (blog articles VII–IX, XI; F. Chollet):
+
+* loss of an image for its target map: the mean activation of that map (``objective="map"``), or
+  one neuron of it (``objective="neuron"``); for the layer ``out`` the class score *before* the
+  softmax (class visualisation);
+* every epoch: ``x += step · g / rms(g)`` with ``g`` the gradient of the loss with respect to the
+  image and ``rms(g)`` its root-mean-square over that image's pixels (per image of the batch);
+* a map *has an OIP* when its loss ends above 0 (a map whose activations stay at zero has none).
+
+All images of a batch, each with its own target map, go through **one** compiled TensorFlow
+function (``tf.while_loop`` over the epochs), on the GPU when there is one. The images of a batch
+are independent (no batch statistics are used), so a batch gives the same result as one image at a
+time. ``AscentEngine.ascend`` is the entry point that the precursor search and Deep Dream reuse.
+
+Synthetic images live in model-input space (what the CNN is fed, ``(N, 28, 28, 1)`` float32).
+Start images are *standardised per image* (zero mean, unit standard deviation), as the blog did for
+its generated images; see ``standardise_pattern`` for why the training ``PixelScaler`` is not used.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, MutableMapping, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from .progress import ProgressCallback, progress_scope  # noqa: E402
+
+SIDE = 28
+SCALE_CELLS = (28, 14, 7, 4)  # the 4 length scales of the random start: cells per side
+DEFAULT_SCALE_WEIGHTS = (0.5, 0.3, 0.2, 0.2)  # fine noise, 14×14, 7×7, 4×4 cells
+OBJECTIVES = ("map", "neuron")
+CLASS_LAYER = "out"  # "maps" of this layer are the class scores before the softmax
+MAX_EPOCHS = 20_000
+MAX_STARTS = 16
+MAX_IMAGES = 4096  # maps × starts in one OIP run
+EPS_RMS = 1e-5  # as Chollet: g / (sqrt(mean(g²)) + 1e-5)
+EPOCHS_ENV_VAR = "OIP_MAX_EPOCHS"  # caps epochs everywhere (tests), like tf-keras-vis' TF_KERAS_VIS_MAX_STEPS
+
+
+def capped_epochs(epochs: int) -> int:
+    """``epochs``, capped by ``$OIP_MAX_EPOCHS`` when that is set (keeps test runs short)."""
+    cap = os.environ.get(EPOCHS_ENV_VAR)
+    return min(int(epochs), int(cap)) if cap else int(epochs)
+
+
+def device_name() -> str:
+    """'GPU (name)' when TensorFlow sees one, else 'CPU'."""
+    from .device import describe_device
+
+    return describe_device()
+
+
+# --- start images ------------------------------------------------------------------------------
+
+def standardise_pattern(images: np.ndarray) -> np.ndarray:
+    """Standardise each synthetic image on its own: zero mean and unit standard deviation.
+
+    ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` any float → same shape, float32.
+    A constant image (std below 1e-6 of its magnitude) becomes all zeros.
+
+    Why per image and not through the model's ``PixelScaler``: the scaler divides by the per-pixel
+    standard deviation of the training digits, which is tiny at the border (56 border pixels have
+    std < 1 grey level, the smallest 0.03), so a smooth synthetic 0..1 pattern mapped through it gets
+    border values in the hundreds that dominate every response. The blog standardised each
+    generated image itself; we do the same, so a synthetic start has the value range of real
+    standardised input (about −1..3) everywhere.
+    """
+    x = np.asarray(images, dtype=np.float64)
+    if x.ndim not in (3, 4) or x.shape[1:3] != (SIDE, SIDE):
+        raise ValueError(f"images must have shape (N, 28, 28) or (N, 28, 28, 1), got {x.shape}")
+    axes = tuple(range(1, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    flat = std <= 1e-6 * np.maximum(1.0, np.abs(mean))
+    out = np.where(flat, 0.0, (x - mean) / np.where(flat, 1.0, std))
+    return out.astype(np.float32)
+
+
+def upscale_bicubic(cells: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """Bicubic upscale of coarse grids ``(N, c, c)`` to ``(N, side, side)`` float32 (TensorFlow's
+    Keys kernel, half-pixel centres); ``c == side`` is returned unchanged."""
+    cells = np.asarray(cells, dtype=np.float32)
+    if cells.ndim != 3 or cells.shape[1] != cells.shape[2]:
+        raise ValueError(f"cells must have shape (N, c, c), got {cells.shape}")
+    if cells.shape[1] == side:
+        return cells.copy()
+    up = tf.image.resize(cells[..., None], (side, side), method="bicubic", antialias=False)
+    return up.numpy()[..., 0].astype(np.float32)
+
+
+def random_start(seed: int, map_index: int, start_index: int,
+                 scale_weights: Sequence[float] = DEFAULT_SCALE_WEIGHTS) -> np.ndarray:
+    """One random start image ``(28, 28)`` float32, standardised.
+
+    Uniform noise in [−1, 1] on 4 length scales (``SCALE_CELLS``: 28×28 fine noise, then 14×14,
+    7×7 and 4×4 cells each upscaled bicubically to 28×28), summed with ``scale_weights`` and
+    standardised per image. The random stream depends only on (seed, map, start), so a map gets the
+    same start whichever other maps run beside it.
+    """
+    weights = _check_weights(scale_weights)
+    rng = np.random.default_rng([int(seed), int(map_index), int(start_index)])
+    img = np.zeros((SIDE, SIDE), np.float32)
+    for cells, w in zip(SCALE_CELLS, weights):
+        noise = rng.uniform(-1.0, 1.0, size=(1, cells, cells)).astype(np.float32)
+        if w:
+            img += w * upscale_bicubic(noise)[0]
+    return standardise_pattern(img[None])[0]
+
+
+def random_starts(maps: Sequence[int], starts: int, seed: int,
+                  scale_weights: Sequence[float] = DEFAULT_SCALE_WEIGHTS) -> np.ndarray:
+    """Start images for every (map, start): ``(len(maps), starts, 28, 28)`` float32."""
+    out = np.empty((len(maps), starts, SIDE, SIDE), np.float32)
+    for i, m in enumerate(maps):
+        for s in range(starts):
+            out[i, s] = random_start(seed, m, s, scale_weights)
+    return out
+
+
+def _check_weights(scale_weights: Sequence[float]) -> tuple[float, ...]:
+    weights = tuple(float(w) for w in scale_weights)
+    if len(weights) != len(SCALE_CELLS):
+        raise ValueError(f"scale_weights needs {len(SCALE_CELLS)} values (for cells {SCALE_CELLS}), "
+                         f"got {len(weights)}: {weights}")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"scale_weights {weights} must be finite, ≥ 0 and not all 0")
+    return weights
+
+
+def radial_spectrum(images: np.ndarray) -> np.ndarray:
+    """Mean power per radial frequency bin of ``(N, 28, 28)`` images → ``(15,)`` (bin 0 = DC).
+
+    Used to check that a start has the intended mix of length scales."""
+    x = np.asarray(images, dtype=np.float64)
+    x = x - x.mean(axis=(1, 2), keepdims=True)
+    power = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=0)
+    f = np.fft.fftfreq(SIDE) * SIDE
+    radius = np.rint(np.hypot(*np.meshgrid(f, f, indexing="ij"))).astype(int)
+    bins = np.bincount(radius.ravel(), weights=power.ravel(), minlength=SIDE // 2 + 1)
+    counts = np.bincount(radius.ravel(), minlength=SIDE // 2 + 1)
+    return (bins / np.maximum(counts, 1))[: SIDE // 2 + 1]
+
+
+# --- the compiled engine ------------------------------------------------------------------------
+
+@dataclass
+class AscentResult:
+    """``images`` ``(N, 28, 28, 1)`` after the ascent; ``history`` ``(epochs, N)``: the loss at the
+    start of every epoch; ``final_loss`` ``(N,)``: the loss of the returned images."""
+
+    images: np.ndarray
+    history: np.ndarray
+    final_loss: np.ndarray
+    seconds: float
+    stopped: bool = False
+
+
+def _chain(model: keras.Model, layer: str) -> list:
+    """The model's layers from the input up to and including ``layer`` (the models are chains)."""
+    chain = []
+    for lyr in model.layers:
+        if isinstance(lyr, keras.layers.InputLayer):
+            continue
+        chain.append(lyr)
+        if lyr.name == layer:
+            return chain
+    names = [lyr.name for lyr in model.layers if not isinstance(lyr, keras.layers.InputLayer)]
+    raise ValueError(f"unknown layer {layer!r}; this model has {names}")
+
+
+def _needed_side(model: keras.Model, chain: list) -> int:
+    """Input rows/columns 0..n−1 that can reach the layer's output (valid convs and floor pooling drop
+    the last ones: for conv3 of the 32-64-64 model only 26 of 28). Cropping the rest is exact and
+    saves work; the cropped pixels get a zero gradient either way."""
+    rf, jump, start, side = 1, 1, 0, SIDE
+    for lyr in chain:
+        if isinstance(lyr, keras.layers.Conv2D):
+            k, s = lyr.kernel_size[0], lyr.strides[0]
+            if lyr.padding != "valid" or s != 1:
+                return SIDE
+            rf += (k - 1) * jump
+            side = side - k + 1
+        elif isinstance(lyr, keras.layers.MaxPooling2D):
+            p, s = lyr.pool_size[0], lyr.strides[0]
+            if lyr.padding != "valid":
+                return SIDE
+            rf += (p - 1) * jump
+            jump *= s
+            side = (side - p) // s + 1
+        elif isinstance(lyr, (keras.layers.Flatten, keras.layers.Dense)):
+            return SIDE
+    return min(SIDE, start + (side - 1) * jump + rf)
+
+
+class AscentEngine:
+    """Compiled, batched gradient ascent on input images for the maps (channels) of one layer.
+
+    Built from a trained model and a layer name; it only *reads* the model (a model from a shared
+    cache stays untouched). ``layer="out"`` targets the class scores before the softmax.
+    The tf.function is traced once per engine (every argument is a tensor with a fixed signature).
+    """
+
+    def __init__(self, model: keras.Model, layer: str) -> None:
+        self.layer = layer
+        self._chain = _chain(model, layer)
+        last = self._chain[-1]
+        self._class_scores = layer == CLASS_LAYER
+        if self._class_scores:
+            if not isinstance(last, keras.layers.Dense):
+                raise ValueError(f"layer {layer!r} is not a Dense layer; class scores need one")
+            self._chain = self._chain[:-1]
+            self._out_kernel = last.kernel
+            self._out_bias = last.bias
+        shape = tuple(int(d) for d in model.get_layer(layer).output.shape[1:])
+        self.output_shape = shape  # (H, W, C) or (units,)
+        self.channels = shape[-1]
+        self.spatial = len(shape) == 3
+        self.crop = _needed_side(model, self._chain) if not self._class_scores else SIDE
+        # pre-activation access for fast screening (relu convs only)
+        self._preact = None
+        if isinstance(last, keras.layers.Conv2D) and getattr(last.activation, "__name__", "") == "relu" \
+                and last.padding == "valid" and tuple(last.strides) == (1, 1) \
+                and not self._class_scores:
+            self._preact = last
+        self._ascend_fn = tf.function(self._ascend, input_signature=[
+            tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32),  # images
+            tf.TensorSpec([None], tf.int32),                  # target map per image
+            tf.TensorSpec([], tf.int32),                      # epochs
+            tf.TensorSpec([], tf.float32),                    # step
+            tf.TensorSpec([2], tf.int32),                     # neuron (row, col); (-1, -1): whole map
+            tf.TensorSpec([], tf.int32),                      # jitter (px)
+            tf.TensorSpec([], tf.float32),                    # blur (0..1)
+            tf.TensorSpec([], tf.float32),                    # L2 decay per epoch
+            tf.TensorSpec([], tf.float32),                    # TV weight
+            tf.TensorSpec([2], tf.int32),                     # RNG seed (seed, epoch offset)
+        ])
+        self._loss_fn = tf.function(self._loss_only, input_signature=[
+            tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([2], tf.int32)])
+        self._act_fn = tf.function(self._forward, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
+        self._scores_fn = tf.function(self._scores, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
+        self._summary_fn = tf.function(self._summary, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
+
+    # -- graph pieces
+    def _forward(self, x):
+        """(N, 28, 28, 1) → the layer's output (N, H, W, C) or (N, C) (class scores: logits)."""
+        if self.crop < SIDE:
+            x = x[:, : self.crop, : self.crop, :]
+        for lyr in self._chain:
+            x = lyr(x, training=False)
+        if self._class_scores:
+            x = tf.matmul(x, self._out_kernel) + self._out_bias
+        return x
+
+    def _objective(self, act, targets, neuron):
+        """Per-image loss (N,) of each image's target map."""
+        onehot = tf.one_hot(targets, self.channels, dtype=act.dtype)
+        if not self.spatial:
+            return tf.reduce_sum(act * onehot, axis=-1)
+        per_map = tf.reduce_sum(act * onehot[:, None, None, :], axis=-1)  # (N, H, W)
+        whole = tf.reduce_mean(per_map, axis=[1, 2])
+        r = tf.clip_by_value(neuron[0], 0, tf.shape(per_map)[1] - 1)
+        c = tf.clip_by_value(neuron[1], 0, tf.shape(per_map)[2] - 1)
+        return tf.cond(neuron[0] < 0, lambda: whole, lambda: per_map[:, r, c])
+
+    def _loss_only(self, x, targets, neuron):
+        return self._objective(self._forward(x), targets, neuron)
+
+    def _ascend(self, x, targets, epochs, step, neuron, jitter, blur, l2, tv, seed):
+        n = tf.shape(x)[0]
+        history = tf.TensorArray(tf.float32, size=epochs)
+        blur_kernel = tf.constant([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], tf.float32)[:, :, None, None] / 16.0
+
+        def body(e, x, history):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                # jitter (off by default): shift the whole batch by (dy, dx) in [-j, j] px
+                shift = tf.random.stateless_uniform([2], seed=tf.stack([seed[0], seed[1] + e]),
+                                                    minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
+                xj = tf.cond(jitter > 0, lambda: tf.roll(x, shift, axis=[1, 2]), lambda: x)
+                loss = self._objective(self._forward(xj), targets, neuron)
+                tv_term = tf.cond(
+                    tv > 0,
+                    lambda: tv * (tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2, 3])
+                                  + tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2, 3])),
+                    lambda: tf.zeros([n]))
+                total = tf.reduce_sum(loss - tv_term)
+            g = tape.gradient(total, x)
+            g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + EPS_RMS)
+            x = x + step * g
+            x = tf.cond(l2 > 0, lambda: x * (1.0 - l2), lambda: x)
+            x = tf.cond(blur > 0, lambda: (1.0 - blur) * x + blur * tf.nn.conv2d(
+                tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC"), blur_kernel, 1, "VALID"),
+                lambda: x)
+            return e + 1, x, history.write(e, loss)
+
+        _, x, history = tf.while_loop(lambda e, *_: e < epochs, body, [tf.constant(0), x, history],
+                                      parallel_iterations=1)
+        final = self._objective(self._forward(x), targets, neuron)
+        hist = tf.cond(epochs > 0, lambda: history.stack(), lambda: tf.zeros([0, n]))
+        return x, hist, final
+
+    def _scores(self, x):
+        """Forward-only screening scores (N, C): the map's mean activation where it is > 0, else the
+        largest pre-activation of the map (≤ 0: how far the map is from waking up)."""
+        if self._preact is None:
+            act = self._forward(x)
+            return tf.reduce_mean(act, axis=[1, 2]) if self.spatial else act
+        prev = x[:, : self.crop, : self.crop, :] if self.crop < SIDE else x
+        for lyr in self._chain[:-1]:
+            prev = lyr(prev, training=False)
+        z = tf.nn.conv2d(prev, self._preact.kernel, 1, "VALID") + self._preact.bias
+        mean = tf.reduce_mean(tf.nn.relu(z), axis=[1, 2])
+        return tf.where(mean > 0, mean, tf.reduce_max(z, axis=[1, 2]))
+
+    def _summary(self, x):
+        act = self._forward(x)
+        if not self.spatial:
+            return act, tf.zeros_like(act, dtype=tf.int32)
+        flat = tf.reshape(act, [tf.shape(act)[0], -1, self.channels])
+        return tf.reduce_max(flat, axis=1), tf.cast(tf.argmax(flat, axis=1), tf.int32)
+
+    # -- public API
+    def _check(self, images: np.ndarray, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(images, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[1:] != (SIDE, SIDE, 1):
+            raise ValueError(f"images must have shape (N, 28, 28) or (N, 28, 28, 1), got {np.shape(images)}")
+        t = np.asarray(targets, dtype=np.int64).reshape(-1)
+        if t.shape[0] != x.shape[0]:
+            raise ValueError(f"{x.shape[0]} images but {t.shape[0]} target maps; give one target per image")
+        if t.size and (t.min() < 0 or t.max() >= self.channels):
+            bad = int(t[(t < 0) | (t >= self.channels)][0])
+            raise ValueError(f"map {bad} does not exist in layer {self.layer!r}, which has maps 0..{self.channels - 1}")
+        return x, t.astype(np.int32)
+
+    def _neuron(self, neuron: tuple[int, int] | None) -> np.ndarray:
+        if neuron is None:
+            return np.array([-1, -1], np.int32)
+        if not self.spatial:
+            raise ValueError(f"layer {self.layer!r} has no spatial maps; a neuron position needs a conv or pool layer")
+        h, w = self.output_shape[:2]
+        r, c = (int(v) for v in neuron)
+        if not (0 <= r < h and 0 <= c < w):
+            raise ValueError(f"neuron ({r}, {c}) is outside layer {self.layer!r}'s {h}×{w} maps")
+        return np.array([r, c], np.int32)
+
+    def ascend(self, images: np.ndarray, targets: Sequence[int], epochs: int, step: float = 1.0, *,
+               neuron: tuple[int, int] | None = None, jitter: int = 0, blur: float = 0.0, l2_decay: float = 0.0,
+               tv_weight: float = 0.0, seed: int = 0, batch_size: int | None = None, chunks: int = 1,
+               progress: ProgressCallback | None = None, label: str = "OIP ascent") -> AscentResult:
+        """Gradient ascent for ``epochs`` epochs on a batch of start images, each with its own target map.
+
+        ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` model-input values; ``targets`` ``(N,)`` map
+        indices. ``batch_size`` splits N into independent sub-batches (results are the same; smaller
+        sub-batches are faster on a CPU's caches); ``chunks`` splits the epochs into that many calls of
+        the same compiled function so that ``progress`` can report and ``should_stop`` can end the run
+        early (the images reached so far are returned, ``stopped=True``). ``progress`` counts
+        image-epochs. Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``, final loss ``(N,)``.
+        """
+        x, t = self._check(images, targets)
+        epochs = int(epochs)
+        if not 0 <= epochs <= MAX_EPOCHS:
+            raise ValueError(f"epochs={epochs} is outside 0..{MAX_EPOCHS}")
+        if not (math.isfinite(step) and step > 0):
+            raise ValueError(f"step={step} must be a positive number")
+        if not 0 <= int(jitter) <= 4:
+            raise ValueError(f"jitter={jitter} px is outside 0..4 (a 4-px shift is already 14 % of a digit)")
+        if not 0 <= blur <= 1:
+            raise ValueError(f"blur={blur} is outside 0..1")
+        if not 0 <= l2_decay < 1:
+            raise ValueError(f"l2_decay={l2_decay} is outside [0, 1)")
+        if tv_weight < 0:
+            raise ValueError(f"tv_weight={tv_weight} must be ≥ 0")
+        nrn = self._neuron(neuron)
+        n = x.shape[0]
+        bs = n if not batch_size else max(1, int(batch_size))
+        chunks = max(1, min(int(chunks), max(1, epochs)))
+        bounds = np.linspace(0, epochs, chunks + 1).astype(int)
+        out = x.copy()
+        history = np.zeros((epochs, n), np.float32)
+        final = np.zeros(n, np.float32)
+        completed = np.zeros(n, np.int64)  # epochs each image went through
+        args = (tf.constant(float(step), tf.float32), tf.constant(nrn), tf.constant(int(jitter), tf.int32),
+                tf.constant(float(blur), tf.float32), tf.constant(float(l2_decay), tf.float32),
+                tf.constant(float(tv_weight), tf.float32))
+        started = time.perf_counter()
+        stopped = False
+        with progress_scope(progress, n * epochs, label) as prog:
+            done = 0
+            for b0 in range(0, n, bs):
+                b1 = min(n, b0 + bs)
+                xb, tb = tf.constant(out[b0:b1]), tf.constant(t[b0:b1])
+                for c in range(chunks):
+                    if done and prog.should_stop():
+                        stopped = True
+                        break
+                    e0, e1 = int(bounds[c]), int(bounds[c + 1])
+                    xb, hist, fin = self._ascend_fn(xb, tb, tf.constant(e1 - e0, tf.int32), *args,
+                                                    tf.constant([int(seed), e0], tf.int32))
+                    history[e0:e1, b0:b1] = hist.numpy()
+                    final[b0:b1] = fin.numpy()
+                    completed[b0:b1] = e1
+                    done += (b1 - b0) * (e1 - e0)
+                    prog.on_step(done, {"epoch": e1, "loss": float(np.mean(final[b0:b1]))})
+                out[b0:b1] = xb.numpy()
+                if stopped:
+                    break
+        if stopped:  # history covers the epochs every image went through; losses of the images as they are
+            history = history[: int(completed.min())]
+            final = self.loss(out, t, neuron)
+        return AscentResult(out, history, final, time.perf_counter() - started, stopped)
+
+    def loss(self, images: np.ndarray, targets: Sequence[int], neuron: tuple[int, int] | None = None,
+             batch_size: int = 4096) -> np.ndarray:
+        """The objective of every image for its target map, without any update: ``(N,)``."""
+        x, t = self._check(images, targets)
+        nrn = tf.constant(self._neuron(neuron))
+        parts = [self._loss_fn(tf.constant(x[i:i + batch_size]), tf.constant(t[i:i + batch_size]), nrn).numpy()
+                 for i in range(0, len(x), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def activations(self, images: np.ndarray) -> np.ndarray:
+        """The layer's output for ``images`` ``(N, 28, 28[, 1])`` → ``(N, H, W, C)`` or ``(N, C)``."""
+        x, _ = self._check(images, np.zeros(len(np.asarray(images)), np.int64))
+        return self._act_fn(tf.constant(x)).numpy()
+
+    def screen_scores(self, images: np.ndarray) -> np.ndarray:
+        """Forward-only scores of every map for every image, ``(N, C)`` (see ``_scores``)."""
+        x, _ = self._check(images, np.zeros(len(np.asarray(images)), np.int64))
+        return self._scores_fn(tf.constant(x)).numpy()
+
+    def max_activations(self, images: np.ndarray, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """Per image and map: the largest activation ``(N, C)`` and its flat position ``(N, C)``
+        (row·W + col) in the map."""
+        x, _ = self._check(images, np.zeros(len(np.asarray(images)), np.int64))
+        vals, pos = [], []
+        for i in range(0, len(x), batch_size):
+            v, p = self._summary_fn(tf.constant(x[i:i + batch_size]))
+            vals.append(v.numpy())
+            pos.append(p.numpy())
+        if not vals:
+            return np.zeros((0, self.channels), np.float32), np.zeros((0, self.channels), np.int32)
+        return np.concatenate(vals), np.concatenate(pos)
+
+
+def eager_ascent_step_loop(model: keras.Model, layer: str, image: np.ndarray, map_index: int, epochs: int,
+                           step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The blog-style reference: one map, one eager ``GradientTape`` step per epoch on a Keras
+    sub-model. Slow by design; used by the tests (batched = one at a time) and the benchmark.
+
+    ``image`` ``(28, 28)`` → (final image ``(28, 28)``, loss per epoch ``(epochs,)``)."""
+    sub = keras.Model(model.inputs, model.get_layer(layer).output)
+    x = tf.Variable(np.asarray(image, np.float32).reshape(1, SIDE, SIDE, 1))
+    losses = np.zeros(epochs, np.float32)
+    for e in range(epochs):
+        with tf.GradientTape() as tape:
+            act = sub(x, training=False)
+            loss = tf.reduce_mean(act[..., map_index]) if len(act.shape) == 4 else act[0, map_index]
+        g = tape.gradient(loss, x)
+        g = g / (tf.sqrt(tf.reduce_mean(tf.square(g))) + EPS_RMS)
+        x.assign_add(step * g)
+        losses[e] = float(loss)
+    return x.numpy()[0, ..., 0], losses
+
+
+# --- OIP runs ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OipConfig:
+    """Settings of an OIP run. Defaults: all maps of conv3, 200 epochs, step 0.05, 1 start per map,
+    improvements off (faithful to the blog)."""
+
+    layer: str = "conv3"
+    maps: tuple[int, ...] | None = None  # None: every map of the layer
+    epochs: int = 200
+    step: float = 0.05
+    starts: int = 1
+    scale_weights: tuple[float, float, float, float] = DEFAULT_SCALE_WEIGHTS
+    seed: int = 0
+    objective: str = "map"  # or "neuron"
+    neuron: tuple[int, int] | None = None
+    jitter: int = 0
+    blur: float = 0.0
+    l2_decay: float = 0.0
+    tv_weight: float = 0.0
+
+    def validate(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective {self.objective!r} is not one of {OBJECTIVES}")
+        if self.objective == "neuron" and self.neuron is None:
+            raise ValueError("objective 'neuron' needs neuron=(row, col)")
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ValueError(f"epochs={self.epochs} is outside 1..{MAX_EPOCHS}")
+        if not (math.isfinite(self.step) and 0 < self.step <= 100):
+            raise ValueError(f"step={self.step} is outside (0, 100]")
+        if not 1 <= self.starts <= MAX_STARTS:
+            raise ValueError(f"starts={self.starts} is outside 1..{MAX_STARTS}")
+        _check_weights(self.scale_weights)
+        if self.maps is not None:
+            if len(self.maps) == 0:
+                raise ValueError("maps is empty; give at least one map index or None for all maps")
+            if len(set(self.maps)) != len(self.maps):
+                raise ValueError(f"maps {list(self.maps)} contain duplicates")
+
+    def key(self) -> str:
+        """A stable text key of all settings (for caches and file metadata)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def with_(self, **changes) -> "OipConfig":
+        return OipConfig(**{**asdict(self), **changes})
+
+
+def parse_maps(text: str | None, channels: int) -> tuple[int, ...] | None:
+    """``"all"`` / None / "" → None; ``"1,5,7-9"`` → (1, 5, 7, 8, 9); checked against ``channels``."""
+    if text is None or str(text).strip().lower() in ("", "all"):
+        return None
+    maps: list[int] = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo:
+                    raise ValueError
+                maps.extend(range(lo, hi + 1))
+            else:
+                maps.append(int(part))
+        except ValueError:
+            raise ValueError(f"maps {text!r}: {part!r} is not a map index or a range like 3-7") from None
+    bad = [m for m in maps if not 0 <= m < channels]
+    if bad:
+        raise ValueError(f"maps {bad} do not exist; the layer has maps 0..{channels - 1}")
+    if not maps:
+        raise ValueError(f"maps {text!r} names no map; use 'all' or indices like 0,3,7")
+    return tuple(dict.fromkeys(maps))
+
+
+def oip_layers(model: keras.Model) -> list[str]:
+    """Layers whose maps (or units) an OIP can target: convs, pools, batch-norms, dense, and ``out``."""
+    names = []
+    for lyr in model.layers:
+        if isinstance(lyr, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.BatchNormalization,
+                            keras.layers.Dense)):
+            names.append(lyr.name)
+    return names
+
+
+@dataclass
+class OipResult:
+    """The OIPs of the selected maps of a layer.
+
+    ``maps`` ``(M,)``; ``images`` and ``initial`` ``(M, S, 28, 28)`` model-input values (S starts per
+    map); ``history`` ``(epochs, M, S)`` loss per epoch; ``final_loss`` ``(M, S)``.
+    """
+
+    config: OipConfig
+    maps: np.ndarray
+    images: np.ndarray
+    initial: np.ndarray
+    history: np.ndarray
+    final_loss: np.ndarray
+    seconds: float
+    device: str
+    stopped: bool = False
+
+    @property
+    def best_start(self) -> np.ndarray:
+        """Index of the start with the highest final loss, per map ``(M,)``."""
+        return np.argmax(self.final_loss, axis=1)
+
+    @property
+    def best_loss(self) -> np.ndarray:
+        return self.final_loss[np.arange(len(self.maps)), self.best_start]
+
+    @property
+    def best_images(self) -> np.ndarray:
+        """``(M, 28, 28)``: each map's OIP from its best start."""
+        return self.images[np.arange(len(self.maps)), self.best_start]
+
+    @property
+    def has_oip(self) -> np.ndarray:
+        """``(M,)`` bool: the map's loss ended above 0."""
+        return self.best_loss > 0
+
+    @property
+    def failed_maps(self) -> list[int]:
+        return [int(m) for m, ok in zip(self.maps, self.has_oip) if not ok]
+
+    def row(self, map_index: int) -> int:
+        hits = np.flatnonzero(self.maps == map_index)
+        if hits.size == 0:
+            raise ValueError(f"map {map_index} is not in this result (maps {self.maps.tolist()})")
+        return int(hits[0])
+
+    def summary(self) -> dict:
+        return {"layer": self.config.layer, "n_maps": int(len(self.maps)), "with_oip": int(self.has_oip.sum()),
+                "failed_maps": self.failed_maps, "epochs": int(self.history.shape[0]),
+                "starts": int(self.config.starts), "device": self.device, "stopped": self.stopped,
+                "final_loss": {str(int(m)): round(float(v), 6) for m, v in zip(self.maps, self.best_loss)},
+                "run_seconds": round(self.seconds, 3)}
+
+    def to_npz_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, maps=self.maps, images=self.images, initial=self.initial,
+                            best_images=self.best_images, final_loss=self.final_loss, best_loss=self.best_loss,
+                            has_oip=self.has_oip, history=self.history, config=np.array(self.config.key()))
+        return buf.getvalue()
+
+    def save_npz(self, path: str | os.PathLike) -> Path:
+        """Write atomically (temporary file, then rename)."""
+        return _atomic_write(Path(path), self.to_npz_bytes())
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def run_oip(engine: AscentEngine, config: OipConfig, progress: ProgressCallback | None = None,
+            batch_size: int | None = None, chunks: int = 20) -> OipResult:
+    """OIPs for ``config.maps`` (all maps when None) of ``engine.layer``: all maps × starts in one batch.
+
+    Returns an ``OipResult``; ``progress`` counts image-epochs over ``chunks`` updates.
+    """
+    config.validate()
+    if config.layer != engine.layer:
+        raise ValueError(f"config.layer {config.layer!r} differs from the engine's layer {engine.layer!r}")
+    maps = np.arange(engine.channels) if config.maps is None else np.asarray(config.maps, np.int64)
+    bad = maps[(maps < 0) | (maps >= engine.channels)]
+    if bad.size:
+        raise ValueError(f"map {int(bad[0])} does not exist in layer {engine.layer!r}, which has maps "
+                         f"0..{engine.channels - 1}")
+    if len(maps) * config.starts > MAX_IMAGES:
+        raise ValueError(f"{len(maps)} maps × {config.starts} starts = {len(maps) * config.starts} images; "
+                         f"at most {MAX_IMAGES} per run")
+    epochs = capped_epochs(config.epochs)
+    neuron = config.neuron if config.objective == "neuron" else None
+    starts = random_starts(maps.tolist(), config.starts, config.seed, config.scale_weights)
+    m, s = starts.shape[:2]
+    res = engine.ascend(starts.reshape(m * s, SIDE, SIDE), np.repeat(maps, s), epochs, config.step,
+                        neuron=neuron, jitter=config.jitter, blur=config.blur, l2_decay=config.l2_decay,
+                        tv_weight=config.tv_weight, seed=config.seed, batch_size=batch_size,
+                        chunks=chunks, progress=progress, label=f"OIPs of {engine.layer}")
+    return OipResult(config=config, maps=maps, images=res.images[..., 0].reshape(m, s, SIDE, SIDE),
+                     initial=starts, history=res.history.reshape(-1, m, s), final_loss=res.final_loss.reshape(m, s),
+                     seconds=res.seconds, device=device_name(), stopped=res.stopped)
+
+
+# --- analysis of one map -------------------------------------------------------------------------
+
+def contrast_enhance(images: np.ndarray, clip_percent: float = 1.0) -> np.ndarray:
+    """Display values in 0..1 per image: clip to the ``clip_percent`` and ``100 − clip_percent``
+    percentiles of the image, then min-max (a few extreme pixels do not flatten the rest).
+
+    ``(..., H, W)`` → same shape float32. A constant image becomes 0.5."""
+    x = np.asarray(images, dtype=np.float32)
+    if not 0 <= clip_percent < 50:
+        raise ValueError(f"clip_percent={clip_percent} is outside [0, 50)")
+    flat = x.reshape(*x.shape[:-2], -1)
+    lo = np.percentile(flat, clip_percent, axis=-1)[..., None, None]
+    hi = np.percentile(flat, 100 - clip_percent, axis=-1)[..., None, None]
+    span = hi - lo
+    return np.where(span > 1e-12, (np.clip(x, lo, hi) - lo) / np.maximum(span, 1e-12), 0.5).astype(np.float32)
+
+
+@dataclass
+class TestSetMaxima:
+    """Per test digit and map: the largest activation ``values`` ``(N, C)`` and where it is,
+    ``positions`` ``(N, C)`` flat index into the ``(H, W)`` map."""
+
+    values: np.ndarray
+    positions: np.ndarray
+    map_side: int
+
+
+def test_set_maxima(engine: AscentEngine, model_inputs: np.ndarray) -> TestSetMaxima:
+    """Scan standardised digits ``(N, 28, 28, 1)`` once; used for top patches and percentiles."""
+    vals, pos = engine.max_activations(model_inputs)
+    side = engine.output_shape[0] if engine.spatial else 1
+    return TestSetMaxima(vals, pos, side)
+
+
+def top_patches(maxima: TestSetMaxima, raw_images: np.ndarray, map_index: int, receptive_field: int,
+                jump: int, start: int, k: int = 9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` test digits that excite ``map_index`` most, cropped to the receptive field of the
+    neuron where the map peaks.
+
+    ``raw_images`` ``(N, 28, 28)`` (any values) → crops ``(k, rf, rf)`` (zero-padded where the field
+    leaves the image), digit indices ``(k,)``, activations ``(k,)``."""
+    if not 0 <= map_index < maxima.values.shape[1]:
+        raise ValueError(f"map {map_index} is outside 0..{maxima.values.shape[1] - 1}")
+    order = np.argsort(-maxima.values[:, map_index], kind="stable")[:k]
+    rf = int(receptive_field)
+    crops = np.zeros((len(order), rf, rf), np.float32)
+    raw = np.asarray(raw_images, dtype=np.float32)
+    for i, idx in enumerate(order):
+        row, col = divmod(int(maxima.positions[idx, map_index]), maxima.map_side)
+        top, left = start + row * jump, start + col * jump
+        t0, l0 = max(top, 0), max(left, 0)
+        t1, l1 = min(top + rf, SIDE), min(left + rf, SIDE)
+        crops[i, t0 - top:t1 - top, l0 - left:l1 - left] = raw[idx, t0:t1, l0:l1]
+    return crops, order, maxima.values[order, map_index]
+
+
+def activation_percentile(maxima: TestSetMaxima, map_index: int, oip_max: float) -> tuple[float, float]:
+    """Where the OIP's largest activation of a map sits among the test digits' largest activations:
+    (percentile 0..100 of digits below it, ratio OIP max / the digits' maximum)."""
+    col = maxima.values[:, map_index]
+    best = float(col.max()) if col.size else 0.0
+    pct = float((col < oip_max).mean() * 100.0) if col.size else float("nan")
+    return pct, (float(oip_max) / best if best > 0 else float("inf") if oip_max > 0 else float("nan"))
+
+
+def kernel_comparison(model: keras.Model, layer: str, map_index: int, oip: np.ndarray,
+                      engine: AscentEngine | None = None, top_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, float]:
+    """Compare a first-layer map's kernel with its OIP.
+
+    ``oip`` ``(28, 28)`` → (kernel ``(k, k)``, the activation-weighted mean of the OIP's ``k×k``
+    patches at the top ``top_fraction`` of positions where the map responds most ``(k, k)``, their
+    Pearson correlation). Only for a Conv2D layer on the 1-channel input (conv1)."""
+    lyr = model.get_layer(layer)
+    if not isinstance(lyr, keras.layers.Conv2D) or int(lyr.kernel.shape[2]) != 1:
+        raise ValueError(f"layer {layer!r} is not a conv layer on the 1-channel input; kernels compare only for conv1")
+    kernel = np.asarray(lyr.kernel.numpy())[:, :, 0, map_index]
+    k = kernel.shape[0]
+    engine = engine or AscentEngine(model, layer)
+    act = engine.activations(np.asarray(oip, np.float32)[None])[0, :, :, map_index]
+    img = np.asarray(oip, np.float32)
+    if lyr.padding == "same":
+        img = np.pad(img, k // 2)
+    n = max(1, int(round(act.size * top_fraction)))
+    flat = np.argsort(-act.ravel(), kind="stable")[:n]
+    weights = np.maximum(act.ravel()[flat], 1e-12)
+    patch = np.zeros((k, k), np.float64)
+    for w, idx in zip(weights, flat):
+        r, c = divmod(int(idx), act.shape[1])
+        patch += w * img[r:r + k, c:c + k]
+    patch /= weights.sum()
+    a, b = patch.ravel() - patch.mean(), kernel.ravel() - kernel.mean()
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    return kernel, patch.astype(np.float32), float(a @ b / denom) if denom > 0 else float("nan")
+
+
+def kernel_correlation(model: keras.Model, layer: str, map_index: int, oip: np.ndarray,
+                       engine: AscentEngine | None = None, top_fraction: float = 0.1) -> float:
+    """Pearson correlation of a conv1 kernel with its OIP's most active patches (see ``kernel_comparison``)."""
+    return kernel_comparison(model, layer, map_index, oip, engine, top_fraction)[2]
+
+
+# --- figures and downloads -----------------------------------------------------------------------
+
+def gallery_figure(images: np.ndarray, maps: Sequence[int], losses: Sequence[float], has_oip: Sequence[bool],
+                   rescued: Sequence[bool] | None = None, cols: int = 8, selected: int | None = None,
+                   width: int = 900):
+    """One clickable figure for a layer's OIPs: a mosaic heatmap of the contrast-enhanced
+    ``images`` ``(M, 28, 28)`` plus one invisible marker per thumbnail whose ``customdata`` is the
+    map index (for ``st.plotly_chart(on_select=...)``). Maps without an OIP are crossed out in red;
+    maps rescued by the precursor search are framed in orange and marked "P"; ``selected`` is framed
+    in blue. ``width``: the expected display width in px (sets the height)."""
+    import plotly.graph_objects as go
+
+    images = np.asarray(images, np.float32)
+    m = len(images)
+    rescued = np.zeros(m, bool) if rescued is None else np.asarray(rescued, bool)
+    cols = max(1, min(cols, m))
+    rows = -(-m // cols)
+    gap, cell = 4, SIDE + 4
+    mosaic = np.full((rows * cell + gap, cols * cell + gap), np.nan, np.float32)
+    shown = contrast_enhance(images)
+    xs, ys, text, custom = [], [], [], []
+    shapes = []
+    for i in range(m):
+        r, c = divmod(i, cols)
+        y0, x0 = gap + r * cell, gap + c * cell
+        img = shown[i] if has_oip[i] or rescued[i] else shown[i] * 0.35
+        mosaic[y0:y0 + SIDE, x0:x0 + SIDE] = img
+        xs.append(x0 + SIDE / 2 - 0.5)
+        ys.append(y0 + SIDE / 2 - 0.5)
+        status = "rescued by precursor" if rescued[i] else ("OIP" if has_oip[i] else "no OIP (loss ≤ 0)")
+        text.append(f"map {int(maps[i])}<br>loss {float(losses[i]):.4g}<br>{status}")
+        custom.append(int(maps[i]))
+        color = "#ff9f1c" if rescued[i] else (None if has_oip[i] else "#e4572e")
+        if int(maps[i]) == selected:
+            color = "#00c2ff"
+        if color:
+            shapes.append(dict(type="rect", x0=x0 - 1.5, y0=y0 - 1.5, x1=x0 + SIDE + 0.5, y1=y0 + SIDE + 0.5,
+                               line=dict(color=color, width=2)))
+        if not has_oip[i] and not rescued[i]:
+            shapes.append(dict(type="line", x0=x0, y0=y0, x1=x0 + SIDE - 1, y1=y0 + SIDE - 1,
+                               line=dict(color="#e4572e", width=1.5)))
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(z=mosaic, colorscale="viridis", showscale=False, zmin=0, zmax=1, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", customdata=custom, text=text,
+                             hovertemplate="%{text}<extra></extra>",
+                             marker=dict(symbol="square", size=30, color="rgba(255,255,255,0.01)"),
+                             showlegend=False, name="maps"))
+    annotations = [dict(x=gap + (i % cols) * cell + 1, y=gap + (i // cols) * cell + 1,
+                        text=(("P " if rescued[i] else "") + str(int(maps[i]))), showarrow=False,
+                        xanchor="left", yanchor="top", font=dict(size=10, color="white"),
+                        bgcolor="rgba(0,0,0,0.45)") for i in range(m)]
+    aspect = (rows * cell + gap) / (cols * cell + gap)
+    fig.update_layout(shapes=shapes, annotations=annotations, height=int(min(1600, max(120, width * aspect))) + 10,
+                      margin=dict(l=0, r=0, t=5, b=5), dragmode=False, clickmode="event+select",
+                      plot_bgcolor="rgba(0,0,0,0)")
+    fig.update_xaxes(visible=False, range=[-0.5, cols * cell + gap - 0.5], constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain", constraintoward="top")
+    return fig
+
+
+def loss_curves_figure(history: np.ndarray, labels: Sequence[str]):
+    """Loss per epoch ``(epochs, K)``, one line per start."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    epochs = np.arange(1, history.shape[0] + 1)
+    for k in range(history.shape[1]):
+        fig.add_trace(go.Scatter(x=epochs, y=history[:, k], mode="lines", name=labels[k]))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="epoch",
+                      yaxis_title="loss (mean activation)", legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def sheet_png(images: np.ndarray, labels: Sequence[str] | None = None, cols: int = 8, scale: int = 4) -> bytes:
+    """A PNG sheet of contrast-enhanced grey thumbnails ``(M, H, W)`` with labels above each."""
+    from PIL import Image, ImageDraw
+
+    images = contrast_enhance(np.asarray(images, np.float32))
+    m, h, w = images.shape
+    cols = max(1, min(cols, m))
+    rows = -(-m // cols)
+    tw, th, pad, head = w * scale, h * scale, 6, 14 if labels else 0
+    sheet = Image.new("L", (cols * (tw + pad) + pad, rows * (th + pad + head) + pad), 32)
+    draw = ImageDraw.Draw(sheet)
+    for i in range(m):
+        r, c = divmod(i, cols)
+        x0, y0 = pad + c * (tw + pad), pad + r * (th + pad + head)
+        tile = Image.fromarray(np.rint(images[i] * 255).astype(np.uint8)).resize((tw, th), Image.NEAREST)
+        sheet.paste(tile, (x0, y0 + head))
+        if labels:
+            draw.text((x0, y0), str(labels[i]), fill=230)
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --- per-session gallery store (shared by the Filters/OIP and Precursor pages) ------------------
+
+@dataclass
+class RescuedOip:
+    """An OIP found for a map by the precursor search: ``image`` ``(28, 28)`` model-input values."""
+
+    map_index: int
+    image: np.ndarray
+    loss: float
+    note: str = ""
+
+
+@dataclass
+class OipStore:
+    """OIP results of one user session, keyed by model key + layer.
+
+    ``results[(model, layer)][config.key()]`` holds every OipResult computed, ``latest[(model, layer)]``
+    the most recent one, ``rescued[(model, layer)][map]`` the precursor's rescues, ``current_config``
+    the settings shown on the Filters/OIP page. Both pages read it.
+    """
+
+    results: dict = field(default_factory=dict)
+    latest: dict = field(default_factory=dict)
+    rescued: dict = field(default_factory=dict)
+    current_config: dict = field(default_factory=dict)  # (model, layer) → the OIP page's current settings
+
+    def put(self, model_key: str, result: OipResult) -> None:
+        slot = (model_key, result.config.layer)
+        self.results.setdefault(slot, {})[result.config.key()] = result
+        self.latest[slot] = result
+
+    def get(self, model_key: str, config: OipConfig) -> OipResult | None:
+        result = self.results.get((model_key, config.layer), {}).get(config.key())
+        if result is not None:
+            self.latest[(model_key, config.layer)] = result
+        return result
+
+    def latest_result(self, model_key: str, layer: str) -> OipResult | None:
+        return self.latest.get((model_key, layer))
+
+    def add_rescued(self, model_key: str, layer: str, rescued: RescuedOip) -> None:
+        self.rescued.setdefault((model_key, layer), {})[int(rescued.map_index)] = rescued
+
+    def rescued_for(self, model_key: str, layer: str) -> dict[int, RescuedOip]:
+        return dict(self.rescued.get((model_key, layer), {}))
+
+
+STORE_KEY = "oip_store"
+
+
+def bundle_key(bundle) -> str:
+    """The store key of a loaded run (``core.runs.ModelBundle``): its folder and the mtime of its
+    run.json, so a re-trained run in the same folder gets a fresh key."""
+    try:
+        mtime = Path(bundle.path, "run.json").stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return f"{bundle.path}|{mtime}"
+
+
+def session_store(state: MutableMapping) -> OipStore:
+    """The ``OipStore`` kept in a mapping such as ``st.session_state`` (created on first use)."""
+    store = state.get(STORE_KEY)
+    if not isinstance(store, OipStore):
+        store = OipStore()
+        state[STORE_KEY] = store
+    return store
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def _cmd_oip(args) -> int:
+    from .cli import _emit
+    from .progress import PrintProgress
+    from .runs import load_run, resolve_model_path
+
+    started = time.perf_counter()
+    bundle = load_run(resolve_model_path(args.model))
+    engine = AscentEngine(bundle.model, args.layer)
+    try:
+        weights = tuple(float(v) for v in args.scale_weights.split(","))
+    except ValueError:
+        raise ValueError(f"--scale-weights {args.scale_weights!r} must be 4 numbers separated by commas") from None
+    config = OipConfig(layer=args.layer, maps=parse_maps(args.maps, engine.channels), epochs=args.epochs,
+                       step=args.step, starts=args.starts, scale_weights=weights, seed=args.seed)
+    result = run_oip(engine, config, progress=PrintProgress())
+    out = result.save_npz(args.out) if args.out else None
+    return _emit({**result.summary(), "model": str(bundle.path), "out": str(out) if out else None}, started)
+
+
+def register_cli(subparsers) -> None:
+    """Adds ``oip``: ``python -m core oip --layer conv3 --maps all --epochs 200 --out oips.npz``."""
+    p = subparsers.add_parser("oip", help="optimal input patterns for the maps of a layer (batched gradient ascent)")
+    p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
+    p.add_argument("--layer", default="conv3")
+    p.add_argument("--maps", default="all", help="all, or indices/ranges like 0,3,10-15")
+    p.add_argument("--epochs", type=int, default=OipConfig.epochs)
+    p.add_argument("--step", type=float, default=OipConfig.step)
+    p.add_argument("--starts", type=int, default=1, help="random starts per map")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale-weights", default=",".join(str(w) for w in DEFAULT_SCALE_WEIGHTS),
+                   help="weights of the 4 noise scales (28, 14, 7, 4 cells per side)")
+    p.add_argument("--out", default=None, help="write the OIPs to this .npz")
+    p.set_defaults(func=_cmd_oip)

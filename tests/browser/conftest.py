@@ -25,12 +25,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """Start the dashboard once for the browser tests; runs go to a temporary folder."""
+def start_streamlit(runs_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free localhost port; returns the process and its URL once healthy."""
     port = _free_port()
-    env = dict(os.environ, MNIST_EXPLORER_RUNS=str(tmp_path_factory.mktemp("browser-runs")))
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")
+    env = dict(os.environ, MNIST_EXPLORER_RUNS=str(runs_dir))
+    log = open(log_dir / "streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=log,
@@ -40,20 +39,29 @@ def app_url(tmp_path_factory):
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
+            return proc, url
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError(f"streamlit exited early; see {log.name}")
             time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not come up in 90 s")
-    yield url
+    proc.kill()
+    raise RuntimeError("streamlit did not come up in 90 s")
+
+
+def stop_streamlit(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """Start the dashboard once for the browser tests; runs go to a temporary folder."""
+    proc, url = start_streamlit(tmp_path_factory.mktemp("browser-runs"), tmp_path_factory.mktemp("log"))
+    yield url
+    stop_streamlit(proc)
 
 
 @pytest.fixture(scope="session")

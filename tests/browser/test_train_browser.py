@@ -37,3 +37,21 @@ def test_sidebar_shows_the_active_model_on_every_page(page, app_url):
         page.goto(f"{app_url}/{path}")
         page.locator("[data-testid='stSidebar']").get_by_text("Active model").wait_for(timeout=30_000)
         page.locator("h1").first.wait_for()
+
+
+def test_a_deep_link_as_the_first_request_still_gets_the_router(page, tmp_path):
+    """Streamlit treats an app with a pages/ folder as a legacy multipage app until st.navigation has
+    run once; a fresh server whose first request is /activations must still show the real menu."""
+    from tests.browser.conftest import start_streamlit, stop_streamlit
+
+    proc, url = start_streamlit(tmp_path / "runs", tmp_path)
+    try:
+        page.goto(f"{url}/activations")
+        page.get_by_text("Prediction:").first.wait_for(timeout=90_000)
+        page.wait_for_timeout(1000)
+        screenshot(page, "deep_link_first_request")
+        nav = page.locator("[data-testid='stSidebarNav']")
+        assert nav.get_by_text("Filters / OIP").is_visible()
+        assert nav.get_by_text("shared", exact=True).count() == 0  # the legacy menu lists every module
+    finally:
+        stop_streamlit(proc)

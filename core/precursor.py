@@ -1,0 +1,618 @@
+"""Precursor search (blog article X): coarse start patterns that wake maps up where random starts fail.
+
+Many conv3 maps never respond to fine-grained random starts, so the plain OIP ascent stays at 0 for
+them. The precursor run covers the 28×28 input with a coarse ``g×g`` grid of squares (default 3×3
+squares of about 9×9 px), gives every square one of ``N`` grey values (default 0.2, 0.5, 0.8), builds
+every combination (``N**(g·g)``: 3⁹ = 19,683), upscales each bicubically to 28×28 and standardises it
+per image (``core.oip.standardise_pattern``). Then, per target map:
+
+* **faithful** (the blog): a few ascent epochs (default 10) on every pattern, the best ``keep``
+  (default 8) by loss are optimised fully (default 1,200 epochs);
+* **fast** (beyond the blog): one forward pass ranks all patterns for *all* target maps at once, the
+  best ``refine`` per map (default 128) get the test epochs, and the best ``keep`` of those are
+  optimised fully. ``compare_maps`` sample maps also get a faithful screen, to report how many of the
+  faithful top-``keep`` the fast screen picks too.
+
+Both modes go through ``core.oip.AscentEngine.ascend`` (one compiled function, any batch of start
+images with one target map each). A map is *rescued* when its best final loss ends above 0.
+
+Patterns are indexed 0..N**(g·g)−1; the digits of the index in base N (most significant first) are
+the value indices of the squares row by row, so pattern order is reproducible and any slice can be
+generated on its own: memory stays bounded by the chunk size whatever the count.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .oip import SIDE, AscentEngine, OipConfig, capped_epochs, device_name, run_oip, standardise_pattern, upscale_bicubic
+from .progress import ProgressCallback, progress_scope
+
+MODES = ("faithful", "fast")
+GRIDS = (2, 3, 4, 5)
+MAX_VALUES = 5
+PATTERN_LIMIT = {"CPU": 300_000, "GPU": 2_000_000}  # refused above (5⁹ = 1,953,125 is over the CPU limit)
+BLOG_RESCUE_RATE = 33 / 67  # the blog rescued 33 of its 67 failing conv3 maps
+
+
+def pattern_count(grid: int, n_values: int) -> int:
+    """``n_values ** (grid · grid)`` patterns."""
+    return int(n_values) ** (int(grid) * int(grid))
+
+
+def pattern_codes(start: int, stop: int, grid: int, n_values: int) -> np.ndarray:
+    """Value indices of patterns ``start..stop−1``: ``(stop − start, grid·grid)`` int8, squares row by
+    row, the first square the most significant base-``n_values`` digit of the pattern index."""
+    count = pattern_count(grid, n_values)
+    if not 0 <= start <= stop <= count:
+        raise ValueError(f"pattern range {start}..{stop} is outside 0..{count}")
+    return codes_of(np.arange(start, stop, dtype=np.int64), grid, n_values)
+
+
+def codes_of(indices: Sequence[int], grid: int, n_values: int) -> np.ndarray:
+    """Value indices ``(n, grid·grid)`` int8 of the given pattern indices (see ``pattern_codes``)."""
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    count = pattern_count(grid, n_values)
+    if idx.size and (idx.min() < 0 or idx.max() >= count):
+        raise ValueError(f"pattern indices must lie in 0..{count - 1}")
+    powers = np.int64(n_values) ** np.arange(grid * grid - 1, -1, -1, dtype=np.int64)
+    return ((idx[:, None] // powers[None, :]) % n_values).astype(np.int8)
+
+
+def pattern_basis(grid: int) -> np.ndarray:
+    """The bicubic upscale of each square's indicator: ``(grid·grid, 28, 28)`` float32. Bicubic
+    interpolation is linear, so a pattern's image is ``Σ value_s · basis_s``."""
+    eye = np.eye(grid * grid, dtype=np.float32).reshape(-1, grid, grid)
+    return upscale_bicubic(eye)
+
+
+def patterns_to_images(codes: np.ndarray, values: Sequence[float], grid: int,
+                       basis: np.ndarray | None = None) -> np.ndarray:
+    """Value-index codes ``(n, grid·grid)`` → standardised start images ``(n, 28, 28)`` float32
+    (each square gets its grey value, the grid is upscaled bicubically, the image standardised)."""
+    vals = np.asarray(values, np.float32)
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != grid * grid:
+        raise ValueError(f"codes must have shape (n, {grid * grid}) for a {grid}×{grid} grid, got {codes.shape}")
+    basis = pattern_basis(grid) if basis is None else basis
+    images = vals[codes] @ basis.reshape(grid * grid, SIDE * SIDE)
+    return standardise_pattern(images.reshape(-1, SIDE, SIDE))
+
+
+def iter_pattern_chunks(grid: int, values: Sequence[float], chunk: int, start: int = 0,
+                        stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first index, images (n, 28, 28))`` for patterns ``start..stop−1`` in chunks of ``chunk``."""
+    total = pattern_count(grid, len(values))
+    stop = total if stop is None else stop
+    basis = pattern_basis(grid)
+    for a in range(start, stop, max(1, int(chunk))):
+        b = min(stop, a + chunk)
+        yield a, patterns_to_images(pattern_codes(a, b, grid, len(values)), values, grid, basis)
+
+
+def pattern_grids(indices: Sequence[int], grid: int, values: Sequence[float]) -> np.ndarray:
+    """The coarse grids of the given pattern indices: ``(n, grid, grid)`` grey values (for display)."""
+    vals = np.asarray(values, np.float32)
+    return vals[codes_of(indices, grid, len(values))].reshape(-1, grid, grid)
+
+
+class TopK:
+    """Streaming top-``k`` per row: the largest scores with their pattern indices, ties broken by the
+    lower index (so any chunking gives the same ranking as one big batch).
+
+    ``update(indices (n,), scores (rows, n))`` with indices increasing from call to call."""
+
+    def __init__(self, rows: int, k: int) -> None:
+        self.k = int(k)
+        self.scores = np.full((rows, 0), -np.inf, np.float64)
+        self.indices = np.zeros((rows, 0), np.int64)
+
+    def update(self, indices: np.ndarray, scores: np.ndarray) -> None:
+        scores = np.asarray(scores, np.float64).reshape(self.scores.shape[0], -1)
+        idx = np.broadcast_to(np.asarray(indices, np.int64), scores.shape)
+        all_scores = np.concatenate([self.scores, scores], axis=1)
+        all_idx = np.concatenate([self.indices, idx], axis=1)
+        order = np.argsort(-all_scores, axis=1, kind="stable")[:, : self.k]  # earlier = lower index first
+        self.scores = np.take_along_axis(all_scores, order, axis=1)
+        self.indices = np.take_along_axis(all_idx, order, axis=1)
+
+
+def topk_overlap(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many pattern indices two top-K lists share."""
+    return len(set(int(x) for x in a) & set(int(x) for x in b))
+
+
+@dataclass(frozen=True)
+class PrecursorConfig:
+    """Settings of a precursor run (defaults: the blog's)."""
+
+    layer: str = "conv3"
+    maps: tuple[int, ...] = ()
+    grid: int = 3
+    values: tuple[float, ...] = (0.2, 0.5, 0.8)
+    test_epochs: int = 10
+    keep: int = 8
+    epochs: int = 1200
+    mode: str = "faithful"
+    step: float = OipConfig.step
+    refine: int = 128  # fast mode: candidates per map that get the test epochs (0: rank by the forward pass only)
+    compare_maps: int = 0  # fast mode: sample maps that also get a faithful screen (overlap report)
+    skip_dead: bool = True  # exact: a pattern whose map is all-zero gets a zero gradient and stays at loss 0
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
+        if self.grid not in GRIDS:
+            raise ValueError(f"grid={self.grid} is outside {GRIDS[0]}..{GRIDS[-1]}")
+        if not 2 <= len(self.values) <= MAX_VALUES:
+            raise ValueError(f"{len(self.values)} grey values given; use 2 to {MAX_VALUES}")
+        if any(not math.isfinite(v) or not 0 <= v <= 1 for v in self.values):
+            raise ValueError(f"grey values {list(self.values)} must lie in [0, 1]")
+        if len(set(self.values)) != len(self.values):
+            raise ValueError(f"grey values {list(self.values)} contain duplicates")
+        if not 0 <= self.test_epochs <= 200:
+            raise ValueError(f"test_epochs={self.test_epochs} is outside 0..200")
+        if not 1 <= self.keep <= 64:
+            raise ValueError(f"keep={self.keep} is outside 1..64")
+        if not 0 <= self.epochs <= 20_000:
+            raise ValueError(f"epochs={self.epochs} is outside 0..20000")
+        if not (math.isfinite(self.step) and 0 < self.step <= 100):
+            raise ValueError(f"step={self.step} is outside (0, 100]")
+        if not 0 <= self.refine <= 4096:
+            raise ValueError(f"refine={self.refine} is outside 0..4096")
+        if self.mode == "fast" and 0 < self.refine < self.keep:
+            raise ValueError(f"refine={self.refine} must be ≥ keep={self.keep} (or 0)")
+        if self.compare_maps < 0:
+            raise ValueError(f"compare_maps={self.compare_maps} must be ≥ 0")
+        if not self.maps:
+            raise ValueError("no target maps; choose at least one map")
+        if len(set(self.maps)) != len(self.maps):
+            raise ValueError(f"maps {list(self.maps)} contain duplicates")
+
+    @property
+    def n_patterns(self) -> int:
+        return pattern_count(self.grid, len(self.values))
+
+    def with_(self, **changes) -> "PrecursorConfig":
+        return PrecursorConfig(**{**asdict(self), **changes})
+
+
+def parse_values(text: str) -> tuple[float, ...]:
+    """``"0.2,0.5,0.8"`` → (0.2, 0.5, 0.8)."""
+    try:
+        vals = tuple(float(v) for v in str(text).replace(" ", "").split(",") if v)
+    except ValueError:
+        raise ValueError(f"grey values {text!r} must be numbers in [0, 1] separated by commas, e.g. 0.2,0.5,0.8") from None
+    return vals
+
+
+def check_feasible(config: PrecursorConfig, device: str | None = None) -> None:
+    """Raise ValueError explaining why a run is refused: too many patterns for this device."""
+    device = (device or device_name()).split(" ")[0]
+    limit = PATTERN_LIMIT.get(device, PATTERN_LIMIT["CPU"])
+    n = config.n_patterns
+    if n > limit:
+        raise ValueError(
+            f"{len(config.values)} values on a {config.grid}×{config.grid} grid give {n:,} patterns; this {device} "
+            f"allows at most {limit:,} per run. Every pattern needs {config.test_epochs} gradient epochs per map "
+            f"(the blog's reason for using only 3 values on 3×3 squares). Use fewer grey values or a coarser grid.")
+
+
+def work_units(config: PrecursorConfig, n_maps: int) -> int:
+    """Image-epochs of a run (a forward pass counts as one)."""
+    p, t, k, e = config.n_patterns, config.test_epochs, config.keep, capped_epochs(config.epochs)
+    full = n_maps * k * e
+    if config.mode == "faithful":
+        return n_maps * p * max(t, 1) + full
+    refine = n_maps * config.refine * t if config.refine else 0
+    return p + refine + full + min(config.compare_maps, n_maps) * p * max(t, 1)
+
+
+def estimate_seconds(config: PrecursorConfig, n_maps: int, throughput: float, forward_throughput: float | None = None,
+                     alive_fraction: float = 1.0) -> float:
+    """Estimated run time from measured throughputs (image-epochs/s of the ascent; images/s forward).
+    ``alive_fraction``: the share of patterns the faithful screen has to ascend (with ``skip_dead``)."""
+    fwd = forward_throughput or 3 * throughput
+    p, t, k, e = config.n_patterns, config.test_epochs, config.keep, capped_epochs(config.epochs)
+    full = n_maps * k * e / throughput
+    faithful_one = p / fwd + p * alive_fraction * t / throughput
+    if config.mode == "faithful":
+        return n_maps * faithful_one + full
+    refine = n_maps * config.refine * t / throughput if config.refine else 0.0
+    return p / fwd + refine + full + min(config.compare_maps, n_maps) * faithful_one
+
+
+def measure_throughput(engine: AscentEngine, batch: int = 256, epochs: int = 3) -> tuple[float, float]:
+    """(ascent image-epochs/s, forward images/s) of this engine on this machine, after a warm-up."""
+    rng = np.random.default_rng(0)
+    x = standardise_pattern(rng.normal(size=(batch, SIDE, SIDE)))
+    targets = np.zeros(batch, np.int64)
+    engine.ascend(x[:8], targets[:8], 1, 0.05)
+    engine.screen_scores(x[:8])
+    t0 = time.perf_counter()
+    engine.ascend(x, targets, epochs, 0.05)
+    asc = batch * epochs / max(time.perf_counter() - t0, 1e-9)
+    t0 = time.perf_counter()
+    engine.screen_scores(x)
+    fwd = batch / max(time.perf_counter() - t0, 1e-9)
+    return asc, fwd
+
+
+def default_batch() -> int:
+    """Images per compiled call: small batches suit a CPU's caches, large ones a GPU."""
+    return 4096 if device_name().startswith("GPU") else 128
+
+
+# --- screens ------------------------------------------------------------------------------------
+
+@dataclass
+class Screen:
+    """A map's best ``keep`` patterns: pattern ``indices`` ``(K,)`` and their scores ``(K,)``
+    (faithful: loss after the test epochs; fast: the screening score), plus how many patterns were
+    ascended and how long it took."""
+
+    map_index: int
+    indices: np.ndarray
+    scores: np.ndarray
+    ascended: int
+    seconds: float
+
+
+class _Work:
+    """Counts image-epochs across phases for one progress bar; raises _Stopped on a stop request."""
+
+    def __init__(self, prog: ProgressCallback) -> None:
+        self.prog, self.done = prog, 0
+
+    def add(self, units: int, info: dict) -> None:
+        self.done += int(units)
+        self.prog.on_step(self.done, info)
+
+    def check(self) -> None:
+        if self.prog.should_stop():
+            raise _Stopped
+
+
+class _Stopped(Exception):
+    pass
+
+
+def screen_faithful(engine: AscentEngine, map_index: int, config: PrecursorConfig, keep: int | None = None,
+                    batch: int | None = None, work: _Work | None = None, patterns: Iterator | None = None) -> Screen:
+    """The blog's screen for one map: ``test_epochs`` ascent epochs on every pattern, top ``keep`` by loss.
+
+    With ``skip_dead`` the patterns whose map is all-zero are not ascended: their gradient is exactly
+    0, so they would keep loss 0 anyway (same ranking, less work). ``patterns`` may replace the
+    generated patterns by any iterator of ``(first index, images)`` (used by the tests)."""
+    keep = keep or config.keep
+    batch = batch or default_batch()
+    started = time.perf_counter()
+    top = TopK(1, keep)
+    ascended = 0
+    chunks = patterns if patterns is not None else iter_pattern_chunks(config.grid, config.values, batch)
+    for first, images in chunks:
+        if work:
+            work.check()
+        n = len(images)
+        idx = np.arange(first, first + n)
+        targets = np.full(n, map_index)
+        losses = np.zeros(n, np.float32)
+        if config.skip_dead:
+            alive = engine.loss(images, targets) > 0
+        else:
+            alive = np.ones(n, bool)
+        if alive.any() and config.test_epochs > 0:
+            res = engine.ascend(images[alive], targets[alive], config.test_epochs, config.step, batch_size=batch)
+            losses[alive] = res.final_loss
+        elif alive.any():
+            losses[alive] = engine.loss(images[alive], targets[alive])
+        ascended += int(alive.sum())
+        top.update(idx, losses[None])
+        if work:
+            work.add(n * max(config.test_epochs, 1), {"map": int(map_index), "phase": "screen", "pattern": first + n})
+    return Screen(int(map_index), top.indices[0], top.scores[0].astype(np.float32), ascended,
+                  time.perf_counter() - started)
+
+
+def screen_fast(engine: AscentEngine, maps: Sequence[int], config: PrecursorConfig, batch: int | None = None,
+                work: _Work | None = None) -> list[Screen]:
+    """All target maps at once: one forward pass over every pattern ranks them per map (mean
+    activation, or the largest pre-activation for a map that stays at 0); the best ``refine`` per map
+    then get ``test_epochs`` ascent epochs (all maps in one batch) and the best ``keep`` are returned."""
+    batch = batch or default_batch()
+    maps = np.asarray(maps, np.int64)
+    started = time.perf_counter()
+    first_k = config.refine if config.refine and config.test_epochs else config.keep
+    top = TopK(len(maps), first_k)
+    fwd_batch = max(batch, 1024)
+    for first, images in iter_pattern_chunks(config.grid, config.values, fwd_batch):
+        if work:
+            work.check()
+        scores = engine.screen_scores(images)[:, maps]  # (n, M)
+        top.update(np.arange(first, first + len(images)), scores.T)
+        if work:
+            work.add(len(images), {"phase": "forward screen", "pattern": first + len(images)})
+    if first_k == config.keep:
+        secs = time.perf_counter() - started
+        return [Screen(int(m), top.indices[i], top.scores[i].astype(np.float32), 0, secs) for i, m in enumerate(maps)]
+    cand = top.indices  # (M, refine)
+    images = _images_of(cand.reshape(-1), config)
+    targets = np.repeat(maps, cand.shape[1])
+    losses = np.zeros(len(images), np.float32)
+    alive = engine.loss(images, targets) > 0 if config.skip_dead else np.ones(len(images), bool)
+    for a in range(0, len(images), batch * 8):
+        if work:
+            work.check()
+        sl = slice(a, min(len(images), a + batch * 8))
+        sub_alive = alive[sl]
+        if sub_alive.any():
+            res = engine.ascend(images[sl][sub_alive], targets[sl][sub_alive], config.test_epochs, config.step,
+                                batch_size=batch)
+            part = losses[sl]
+            part[sub_alive] = res.final_loss
+            losses[sl] = part
+        if work:
+            work.add((sl.stop - sl.start) * config.test_epochs, {"phase": "test epochs", "image": sl.stop})
+    losses = losses.reshape(len(maps), -1)
+    out = []
+    secs = time.perf_counter() - started
+    for i, m in enumerate(maps):
+        order = np.lexsort((cand[i], -losses[i]))[: config.keep]  # loss desc, then pattern index
+        out.append(Screen(int(m), cand[i][order], losses[i][order], int(alive.reshape(len(maps), -1)[i].sum()), secs))
+    return out
+
+
+def _images_of(indices: np.ndarray, config: PrecursorConfig) -> np.ndarray:
+    """Standardised start images ``(n, 28, 28)`` of the given pattern indices."""
+    return patterns_to_images(codes_of(indices, config.grid, len(config.values)), config.values, config.grid)
+
+
+# --- whole runs ---------------------------------------------------------------------------------
+
+@dataclass
+class MapOutcome:
+    """One target map: the ``keep`` best patterns ``candidates`` ``(K,)`` with their screening
+    scores ``test_losses`` ``(K,)``, their coarse grids ``(K, g, g)``, the fully optimised ``oips``
+    ``(K, 28, 28)`` with ``final_losses`` ``(K,)``."""
+
+    map_index: int
+    candidates: np.ndarray
+    test_losses: np.ndarray
+    grids: np.ndarray
+    oips: np.ndarray
+    final_losses: np.ndarray
+    ascended: int
+
+    @property
+    def best(self) -> int:
+        return int(np.argmax(self.final_losses)) if len(self.final_losses) else 0
+
+    @property
+    def best_loss(self) -> float:
+        return float(self.final_losses[self.best]) if len(self.final_losses) else 0.0
+
+    @property
+    def rescued(self) -> bool:
+        return self.best_loss > 0
+
+    @property
+    def best_oip(self) -> np.ndarray:
+        return self.oips[self.best]
+
+
+@dataclass
+class PrecursorResult:
+    config: PrecursorConfig
+    outcomes: list[MapOutcome]
+    seconds: float
+    screen_seconds: float
+    full_seconds: float
+    device: str
+    overlap: dict = field(default_factory=dict)  # map → (fast ∩ faithful, keep)
+    stopped: bool = False
+
+    @property
+    def maps(self) -> list[int]:
+        return [o.map_index for o in self.outcomes]
+
+    @property
+    def rescued_maps(self) -> list[int]:
+        return [o.map_index for o in self.outcomes if o.rescued]
+
+    @property
+    def rescue_rate(self) -> float:
+        return len(self.rescued_maps) / len(self.outcomes) if self.outcomes else 0.0
+
+    def outcome(self, map_index: int) -> MapOutcome:
+        for o in self.outcomes:
+            if o.map_index == map_index:
+                return o
+        raise ValueError(f"map {map_index} is not in this result (maps {self.maps})")
+
+    def summary(self) -> dict:
+        return {
+            "layer": self.config.layer, "mode": self.config.mode, "grid": self.config.grid,
+            "values": list(self.config.values), "patterns": self.config.n_patterns,
+            "test_epochs": self.config.test_epochs, "keep": self.config.keep,
+            "epochs": capped_epochs(self.config.epochs), "n_maps": len(self.outcomes),
+            "rescued": len(self.rescued_maps), "rescued_maps": self.rescued_maps,
+            "rescue_rate": round(self.rescue_rate, 4), "blog_rescue_rate": round(BLOG_RESCUE_RATE, 4),
+            "maps": {str(o.map_index): {"best_loss": round(o.best_loss, 6), "rescued": o.rescued,
+                                        "candidates": [int(c) for c in o.candidates],
+                                        "test_losses": [round(float(v), 6) for v in o.test_losses],
+                                        "final_losses": [round(float(v), 6) for v in o.final_losses]}
+                     for o in self.outcomes},
+            "overlap": {str(m): {"common": int(c), "keep": int(k)} for m, (c, k) in self.overlap.items()},
+            "screen_seconds": round(self.screen_seconds, 3), "full_seconds": round(self.full_seconds, 3),
+            "device": self.device, "stopped": self.stopped,
+        }
+
+    def to_npz_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf, maps=np.array(self.maps), candidates=np.array([o.candidates for o in self.outcomes]),
+            test_losses=np.array([o.test_losses for o in self.outcomes]),
+            oips=np.array([o.oips for o in self.outcomes]), final_losses=np.array([o.final_losses for o in self.outcomes]),
+            grids=np.array([o.grids for o in self.outcomes]), rescued=np.array([o.rescued for o in self.outcomes]),
+            config=np.array(json.dumps(asdict(self.config))))
+        return buf.getvalue()
+
+    def save_npz(self, path) -> "os.PathLike":
+        from .oip import _atomic_write
+        from pathlib import Path
+
+        return _atomic_write(Path(path), self.to_npz_bytes())
+
+
+def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: ProgressCallback | None = None,
+                  batch: int | None = None, device: str | None = None) -> PrecursorResult:
+    """Screen, then fully optimise the best ``keep`` patterns of every target map.
+
+    ``progress`` counts image-epochs (a forward pass counts 1) with ``info`` naming the phase and map;
+    a stop request ends the run after the current chunk: the maps finished so far are returned
+    (``stopped=True``). Raises ValueError for bad settings or a refused size (``check_feasible``)."""
+    config.validate()
+    if config.layer != engine.layer:
+        raise ValueError(f"config.layer {config.layer!r} differs from the engine's layer {engine.layer!r}")
+    bad = [m for m in config.maps if not 0 <= m < engine.channels]
+    if bad:
+        raise ValueError(f"maps {bad} do not exist; layer {engine.layer!r} has maps 0..{engine.channels - 1}")
+    if not engine.spatial:
+        raise ValueError(f"layer {engine.layer!r} has no spatial maps; the precursor search needs a conv or pool layer")
+    check_feasible(config, device)
+    batch = batch or default_batch()
+    maps = list(config.maps)
+    epochs = capped_epochs(config.epochs)
+    started = time.perf_counter()
+    screens: list[Screen] = []
+    overlap: dict = {}
+    outcomes: list[MapOutcome] = []
+    stopped = False
+    screen_s = full_s = 0.0
+    with progress_scope(progress, work_units(config, len(maps)), f"Precursor search ({config.mode})") as prog:
+        work = _Work(prog)
+        try:
+            t0 = time.perf_counter()
+            if config.mode == "faithful":
+                for m in maps:
+                    t1 = time.perf_counter()
+                    screens.append(screen_faithful(engine, m, config, batch=batch, work=work))
+                    screen_s += time.perf_counter() - t1
+                    t1 = time.perf_counter()
+                    outcomes.append(_full(engine, [screens[-1]], config, epochs, batch, work)[0])
+                    full_s += time.perf_counter() - t1
+            else:
+                screens = screen_fast(engine, maps, config, batch=batch, work=work)
+                sample = [maps[int(i)] for i in np.linspace(0, len(maps) - 1, min(config.compare_maps, len(maps)))
+                          .round().astype(int)] if config.compare_maps else []
+                for m in dict.fromkeys(sample):
+                    faithful = screen_faithful(engine, m, config, batch=batch, work=work)
+                    fast = next(s for s in screens if s.map_index == m)
+                    overlap[m] = (topk_overlap(faithful.indices, fast.indices), config.keep)
+                screen_s = time.perf_counter() - t0
+                t1 = time.perf_counter()
+                outcomes = _full(engine, screens, config, epochs, batch, work)
+                full_s = time.perf_counter() - t1
+        except _Stopped:
+            stopped = True
+    return PrecursorResult(config, outcomes, time.perf_counter() - started, screen_s, full_s, device_name(),
+                           overlap, stopped)
+
+
+def _full(engine: AscentEngine, screens: list[Screen], config: PrecursorConfig, epochs: int, batch: int,
+          work: _Work | None) -> list[MapOutcome]:
+    """Full optimisation of every screen's candidates, all maps in one batch."""
+    images = np.concatenate([_images_of(s.indices, config) for s in screens])
+    targets = np.concatenate([np.full(len(s.indices), s.map_index) for s in screens])
+    if epochs > 0 and len(images):
+        chunks = max(1, min(20, epochs // 50))
+
+        class _Relay(ProgressCallback):  # forwards the ascent's steps into the run's progress
+            last = 0
+
+            def on_step(self, done, info=None):
+                if work:
+                    work.add(done - self.last, {"phase": "full optimisation", "maps": [s.map_index for s in screens]})
+                self.last = done
+
+            def should_stop(self):
+                return bool(work and work.prog.should_stop())
+
+        res = engine.ascend(images, targets, epochs, config.step, batch_size=max(batch, 256), chunks=chunks,
+                            progress=_Relay())
+        if res.stopped:
+            raise _Stopped
+        oips, finals = res.images[..., 0], res.final_loss
+    else:
+        oips, finals = images, engine.loss(images, targets) if len(images) else np.zeros(0, np.float32)
+    out, a = [], 0
+    for s in screens:
+        k = len(s.indices)
+        out.append(MapOutcome(s.map_index, s.indices, s.scores, pattern_grids(s.indices, config.grid, config.values),
+                              oips[a:a + k], finals[a:a + k], s.ascended))
+        a += k
+    return out
+
+
+def failed_maps(engine: AscentEngine, oip_config: OipConfig | None = None) -> list[int]:
+    """Maps of the engine's layer without an OIP after a plain OIP run (default OIP settings)."""
+    cfg = (oip_config or OipConfig(layer=engine.layer)).with_(layer=engine.layer, maps=None)
+    return run_oip(engine, cfg).failed_maps
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def _cmd_precursor(args) -> int:
+    from .cli import _emit
+    from .oip import parse_maps
+    from .progress import PrintProgress
+    from .runs import load_run, resolve_model_path
+
+    started = time.perf_counter()
+    bundle = load_run(resolve_model_path(args.model))
+    engine = AscentEngine(bundle.model, args.layer)
+    values = parse_values(args.values)
+    base = PrecursorConfig(layer=args.layer, maps=(0,), grid=args.grid, values=values, test_epochs=args.test_epochs,
+                           keep=args.keep, epochs=args.epochs, mode=args.mode, step=args.step, refine=args.refine,
+                           compare_maps=args.compare)
+    base.validate()
+    check_feasible(base)
+    if str(args.maps).strip().lower() == "failed":
+        maps = failed_maps(engine)
+        if not maps:
+            return _emit({"layer": args.layer, "n_maps": 0, "rescued": 0, "maps": {},
+                          "note": "every map already has an OIP from a plain run"}, started)
+    else:
+        maps = parse_maps(args.maps, engine.channels) or tuple(range(engine.channels))
+    result = run_precursor(engine, base.with_(maps=tuple(int(m) for m in maps)), progress=PrintProgress())
+    out = result.save_npz(args.out) if args.out else None
+    return _emit({**result.summary(), "model": str(bundle.path), "out": str(out) if out else None,
+                  "run_seconds": round(result.seconds, 3)}, started)
+
+
+def register_cli(subparsers) -> None:
+    """Adds ``precursor``: ``python -m core precursor --layer conv3 --maps failed --grid 3 ...``."""
+    p = subparsers.add_parser("precursor", help="coarse-pattern search for OIPs of maps that random starts miss")
+    p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
+    p.add_argument("--layer", default="conv3")
+    p.add_argument("--maps", default="failed", help="failed (no OIP from a plain run), all, or indices like 5,7,16")
+    p.add_argument("--grid", type=int, default=3, help="squares per side (2..5)")
+    p.add_argument("--values", default="0.2,0.5,0.8", help="grey values of the squares (2..5 values in [0, 1])")
+    p.add_argument("--test-epochs", type=int, default=10)
+    p.add_argument("--keep", type=int, default=8, help="best patterns per map that are optimised fully")
+    p.add_argument("--epochs", type=int, default=1200, help="epochs of the full optimisation")
+    p.add_argument("--mode", default="faithful", choices=MODES)
+    p.add_argument("--step", type=float, default=OipConfig.step)
+    p.add_argument("--refine", type=int, default=PrecursorConfig.refine,
+                   help="fast mode: candidates per map that get the test epochs (0: forward pass only)")
+    p.add_argument("--compare", type=int, default=0,
+                   help="fast mode: sample maps that also get a faithful screen (overlap report)")
+    p.add_argument("--out", default=None, help="write the results to this .npz")
+    p.set_defaults(func=_cmd_precursor)

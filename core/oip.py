@@ -28,7 +28,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, MutableMapping, Sequence
+from typing import MutableMapping, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -684,7 +684,7 @@ def contrast_enhance(images: np.ndarray, clip_percent: float = 1.0) -> np.ndarra
 
 
 @dataclass
-class TestSetMaxima:
+class DigitMaxima:
     """Per test digit and map: the largest activation ``values`` ``(N, C)`` and where it is,
     ``positions`` ``(N, C)`` flat index into the ``(H, W)`` map."""
 
@@ -693,14 +693,14 @@ class TestSetMaxima:
     map_side: int
 
 
-def test_set_maxima(engine: AscentEngine, model_inputs: np.ndarray) -> TestSetMaxima:
+def digit_maxima(engine: AscentEngine, model_inputs: np.ndarray) -> DigitMaxima:
     """Scan standardised digits ``(N, 28, 28, 1)`` once; used for top patches and percentiles."""
     vals, pos = engine.max_activations(model_inputs)
     side = engine.output_shape[0] if engine.spatial else 1
-    return TestSetMaxima(vals, pos, side)
+    return DigitMaxima(vals, pos, side)
 
 
-def top_patches(maxima: TestSetMaxima, raw_images: np.ndarray, map_index: int, receptive_field: int,
+def top_patches(maxima: DigitMaxima, raw_images: np.ndarray, map_index: int, receptive_field: int,
                 jump: int, start: int, k: int = 9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` test digits that excite ``map_index`` most, cropped to the receptive field of the
     neuron where the map peaks.
@@ -722,7 +722,7 @@ def top_patches(maxima: TestSetMaxima, raw_images: np.ndarray, map_index: int, r
     return crops, order, maxima.values[order, map_index]
 
 
-def activation_percentile(maxima: TestSetMaxima, map_index: int, oip_max: float) -> tuple[float, float]:
+def activation_percentile(maxima: DigitMaxima, map_index: int, oip_max: float) -> tuple[float, float]:
     """Where the OIP's largest activation of a map sits among the test digits' largest activations:
     (percentile 0..100 of digits below it, ratio OIP max / the digits' maximum)."""
     col = maxima.values[:, map_index]

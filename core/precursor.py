@@ -25,9 +25,9 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -464,9 +464,9 @@ class PrecursorResult:
             config=np.array(json.dumps(asdict(self.config))))
         return buf.getvalue()
 
-    def save_npz(self, path) -> "os.PathLike":
+    def save_npz(self, path) -> Path:
+        """Write atomically (temporary file, then rename)."""
         from .oip import _atomic_write
-        from pathlib import Path
 
         return _atomic_write(Path(path), self.to_npz_bytes())
 

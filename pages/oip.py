@@ -32,8 +32,8 @@ def _engine(model_key: str, layer: str, _bundle) -> oip.AscentEngine:
 
 
 @st.cache_data(show_spinner="Scanning the test digits…", max_entries=16)
-def _maxima(model_key: str, layer: str, source: str, _engine: oip.AscentEngine, _scaler, _raw) -> oip.TestSetMaxima:
-    return oip.test_set_maxima(_engine, _scaler.transform(_raw))
+def _maxima(model_key: str, layer: str, source: str, _engine: oip.AscentEngine, _scaler, _raw) -> oip.DigitMaxima:
+    return oip.digit_maxima(_engine, _scaler.transform(_raw))
 
 
 def _test_digits():

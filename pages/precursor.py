@@ -6,7 +6,6 @@ the Filters/OIP gallery shows them (marked "P").
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 

@@ -198,7 +198,7 @@ def test_engine_does_not_touch_the_model(default_bundle):
 def test_top_patches_and_percentile_by_hand():
     values = np.array([[1.0, 0.0], [5.0, 2.0], [3.0, 9.0], [0.5, 1.0]], np.float32)
     positions = np.array([[0, 0], [4, 0], [8, 2], [0, 0]], np.int32)  # 3×3 map: 4 = (1, 1), 8 = (2, 2)
-    maxima = oip.TestSetMaxima(values, positions, map_side=3)
+    maxima = oip.DigitMaxima(values, positions, map_side=3)
     raw = np.arange(4 * 28 * 28, dtype=np.float32).reshape(4, 28, 28)
     crops, idx, vals = oip.top_patches(maxima, raw, 0, receptive_field=18, jump=4, start=0, k=2)
     assert idx.tolist() == [1, 2] and vals.tolist() == [5.0, 3.0]

@@ -18,6 +18,7 @@ The wrapped model is never modified.
 """
 from __future__ import annotations
 
+import io
 import os
 import time
 from dataclasses import dataclass, field
@@ -562,6 +563,22 @@ def register_cli(subparsers) -> None:
     p.set_defaults(func=_cmd_activations)
 
 
+def _atomic_write(path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename: a killed process leaves no half file."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _cmd_activations(args) -> int:
     import json
     import sys
@@ -573,6 +590,8 @@ def _cmd_activations(args) -> int:
     from .runs import load_run, resolve_model_path
 
     started = time.perf_counter()
+    if args.out and Path(args.out).suffix != ".npz":
+        raise ValueError(f"--out {args.out!r} must end in .npz")
     prog = PrintProgress()
     label = None
     if args.image:
@@ -621,11 +640,11 @@ def _cmd_activations(args) -> int:
     }
     if args.out:
         out = Path(args.out)
-        if out.suffix != ".npz":
-            raise ValueError(f"--out {args.out!r} must end in .npz")
         arrays = {f"layer_{n}": v for n, v in result.layers.items()}
-        np.savez_compressed(out, image=raw, model_input=x[0, ..., 0], probabilities=result.probabilities,
+        buf = io.BytesIO()
+        np.savez_compressed(buf, image=raw, model_input=x[0, ..., 0], probabilities=result.probabilities,
                             saliency=sal, occlusion=occ.pixel_map, grad_cam=cam.on_input, **arrays)
+        _atomic_write(out, buf.getvalue())
         summary["out"] = str(out)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     print(json.dumps(summary))

@@ -810,9 +810,13 @@ def cmd_dream(args: argparse.Namespace) -> int:
     bundle = load_run(resolve_model_path(args.model))
     result = dream(photo, bundle.model, settings, progress=PrintProgress(), model_name=str(bundle.path))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_bytes(result.png_bytes())
-    os.replace(tmp, out)  # never a half-written PNG
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(result.png_bytes())
+        os.replace(tmp, out)  # never a half-written PNG
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     for note in result.notes:
         print(note, file=__import__("sys").stderr)
     return _emit({**result.summary(), "image": source, "out": str(out), "dream_seconds": round(result.seconds, 3)},

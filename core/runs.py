@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import tempfile
+import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from .data import ASSETS_DIR, PixelScaler
 from .model import build_model, check_matches_spec
-from .spec import ArchitectureSpec
+from .spec import ArchitectureSpec, layer_table, validate
 from .training import TrainResult, config_to_dict
 
 DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
@@ -56,11 +58,33 @@ class ModelBundle:
         return self.meta.get("name", self.path.name)
 
 
+STALE_TEMP_SECONDS = 3600.0
+
+
+def remove_stale_temps(runs_dir: str | os.PathLike, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Delete temporary folders left by writers that were killed mid-save (SIGKILL, power cut).
+
+    Only folders untouched for ``older_than`` seconds go: a save takes seconds, so a younger one may
+    belong to another user's save in progress. Returns what was removed.
+    """
+    removed = []
+    now = time.time()
+    for path in Path(runs_dir).glob(_TMP_PREFIX + "*"):
+        try:
+            if path.is_dir() and now - path.stat().st_mtime > older_than:
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
+
+
 def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, name: str | None = None,
              extra_meta: dict | None = None) -> Path:
-    """Write a run folder atomically and return its path."""
+    """Write a run folder atomically and return its path (stale temporary folders are cleared first)."""
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     runs_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(runs_dir)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = sanitize_name(name or f"{stamp}-acc{result.test_accuracy * 100:.2f}")
     meta = {
@@ -108,7 +132,15 @@ def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, nam
 
 
 def read_meta(run_dir: str | os.PathLike) -> dict:
-    return json.loads((Path(run_dir) / META_FILE).read_text())
+    """The run's ``run.json`` as a dict; ValueError naming the file when it is damaged."""
+    path = Path(run_dir) / META_FILE
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{str(path)!r} is damaged (not valid JSON: {exc})") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"{str(path)!r} is damaged (a JSON object was expected, got {type(meta).__name__})")
+    return meta
 
 
 def is_run_dir(path: Path) -> bool:
@@ -131,15 +163,30 @@ def load_run(run_dir: str | os.PathLike) -> ModelBundle:
     if not is_run_dir(run_dir):
         raise ValueError(f"{str(run_dir)!r} is not a complete run folder "
                          f"(needs {MODEL_FILE}, {SPEC_FILE}, {SCALER_FILE}, {META_FILE})")
-    spec = ArchitectureSpec.from_json((run_dir / SPEC_FILE).read_text())
+    try:
+        spec = ArchitectureSpec.from_json((run_dir / SPEC_FILE).read_text())
+        validate(spec)  # ValueError for an architecture that cannot be built
+    except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{str(run_dir / SPEC_FILE)!r} is not a usable architecture: {exc}") from exc
+    if not zipfile.is_zipfile(run_dir / MODEL_FILE):
+        raise ValueError(f"{str(run_dir / MODEL_FILE)!r} could not be loaded: it is not a Keras model file "
+                         "(a .keras file is a zip archive; this one is damaged or something else renamed)")
     try:
         model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as exc:
         raise ValueError(f"{str(run_dir / MODEL_FILE)!r} could not be loaded as a Keras model "
                          f"with safe_mode: {type(exc).__name__}: {exc}") from exc
     check_matches_spec(model, spec)
-    return ModelBundle(model=model, spec=spec, scaler=PixelScaler.load(run_dir / SCALER_FILE),
-                       meta=read_meta(run_dir), path=run_dir)
+    for row in layer_table(spec):  # same names are not enough: a model of another size would break the pages
+        got = tuple(int(d) for d in model.get_layer(row.name).output.shape[1:])
+        if got != tuple(row.output_shape):
+            raise ValueError(f"{str(run_dir / MODEL_FILE)!r} does not match {SPEC_FILE}: layer {row.name} outputs "
+                             f"{got}, the architecture says {tuple(row.output_shape)}")
+    try:
+        scaler = PixelScaler.load(run_dir / SCALER_FILE)
+    except Exception as exc:  # a damaged .npz raises zipfile/pickle/KeyError errors
+        raise ValueError(f"{str(run_dir / SCALER_FILE)!r} is damaged: {type(exc).__name__}: {exc}") from exc
+    return ModelBundle(model=model, spec=spec, scaler=scaler, meta=read_meta(run_dir), path=run_dir)
 
 
 def load_default() -> ModelBundle:

@@ -94,7 +94,7 @@ def compute_device() -> str:
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    lr = config.learning_rate
+    lr = float(config.learning_rate)  # Keras refuses an int (e.g. learning_rate=10)
     if config.schedule != "none":
         lr = keras.optimizers.schedules.ExponentialDecay(
             config.learning_rate, decay_steps=config.decay_epochs * steps_per_epoch,

@@ -49,6 +49,37 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _apply_url_target(info: dict[str, tuple[int, bool]], default_layer: str) -> None:
+    """``?layer=conv3&map=56`` in the page address picks the single map (once per session and address,
+    for links and bookmarks). Values that do not fit the active model are refused with a warning."""
+    layer_q, map_q = st.query_params.get("layer"), st.query_params.get("map")
+    if layer_q is None and map_q is None:
+        return
+    token = f"{layer_q}|{map_q}"
+    if st.session_state.get("_dream_url_applied") == token:
+        return
+    st.session_state["_dream_url_applied"] = token
+    layer = layer_q if layer_q is not None else st.session_state.get("dream_layer", default_layer)
+    if layer not in info:
+        st.warning(f"The page address asks for layer {layer_q!r}, which this model does not have "
+                   f"(layers: {', '.join(info)}); using {default_layer}.")
+        return
+    n_maps = info[layer][0]
+    if map_q is not None:
+        try:
+            index = int(map_q)
+        except ValueError:
+            index = None
+        if index is None or not 0 <= index < n_maps:
+            st.warning(f"The page address asks for map {map_q!r} of {layer}, which has maps 0…{n_maps - 1}; "
+                       "the map was not changed.")
+            if layer_q is not None:
+                st.session_state["dream_layer"] = layer
+            return
+        st.session_state["dream_map"] = index
+    st.session_state["dream_layer"] = layer
+
+
 bundle = shared.active_bundle()
 if bundle is None:
     st.stop()
@@ -72,7 +103,7 @@ try:
         photo, photo_notes = load_default_photo(int(max_side))
         photo_name = "flower.jpg (scikit-learn sample, CC BY 2.0)"
 except ValueError as exc:  # ImageInputError included: the message is meant for the user
-    st.error(f"This file cannot be used: {exc}")
+    st.error(f"**{upload.name if upload is not None else 'The photo'}** cannot be used: {exc}")
     st.stop()
 with right:
     st.image(photo, caption=f"{photo_name} · {photo.shape[1]}×{photo.shape[0]}", width="stretch")
@@ -91,8 +122,12 @@ if mode == "map":
     if message:
         st.info(message)
     names = list(info)
+    _apply_url_target(info, default_layer)
+    st.session_state.setdefault("dream_layer", default_layer)
+    if st.session_state["dream_layer"] not in names:  # another model
+        st.session_state["dream_layer"] = default_layer
     c = st.columns(2)
-    layer = c[0].selectbox("Layer", names, index=names.index(default_layer), key="dream_layer")
+    layer = c[0].selectbox("Layer", names, key="dream_layer")
     n_maps = info[layer][0]
     st.session_state.setdefault("dream_map", default_map)
     if st.session_state["dream_map"] >= n_maps:  # another layer or model: clamp before the widget exists
@@ -134,8 +169,10 @@ else:
     octave_scale = c[3].number_input("Octave scale (0 = auto)", 0.0, 8.0, 0.0, 0.1, key="dream_octave_scale",
                                      help="size ratio between octaves; auto spreads them from 28 pixels to full size")
 epochs = c[1].number_input("Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, key="dream_epochs")
-step_size = c[2].number_input("Step size", 0.0, 2.0, 0.05, 0.01, format="%.3f", key="dream_step",
-                              help="per epoch, in units of the photo's standard deviation (gradients are normalised)")
+step_size = c[2].number_input("Step size", min_value=0.0, max_value=None, value=0.05, step=0.01, format="%.3f",
+                              key="dream_step",  # unbounded here: DreamSettings.validate() refuses too large, visibly
+                              help="per epoch, in units of the photo's standard deviation (gradients are normalised); "
+                                   "at most 10")
 c = st.columns(4)
 invert = c[0].checkbox("Invert polarity", False, key="dream_invert",
                        help="MNIST digits are white on black; invert photos whose subject is dark on light.")
@@ -148,7 +185,14 @@ settings = D.DreamSettings(mode=mode, layer=layer, map=int(map_index), terms=ter
                            octaves=int(octaves), octave_scale=float(octave_scale), epochs=int(epochs),
                            step_size=float(step_size), invert=bool(invert), recolour=bool(recolour),
                            widen=float(widen), max_side=int(max_side), seed=int(seed))
-if st.button("Dream", type="primary", key="dream_run"):
+try:
+    settings.validate()
+    D.resolve_terms(settings, model)  # layers and maps that this model does not have
+    settings_error = None
+except ValueError as exc:
+    settings_error = str(exc)
+    st.error(f"Cannot dream with these settings: {settings_error}")
+if st.button("Dream", type="primary", key="dream_run"):  # with bad settings a click repeats the message
     try:
         settings.validate()
         resolved = D.resolve_terms(settings, model)

@@ -5,6 +5,7 @@ The only module besides the pages that imports Streamlit. Cached functions never
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -71,21 +72,52 @@ def describe_model(path: str) -> str:
         return "bundled: article II (read-only)"
     try:
         meta = run_meta(path)
-        return f"{meta.get('name', Path(path).name)} · {meta['test_accuracy'] * 100:.2f} %"
-    except (OSError, KeyError, ValueError):
+        # the folder name, not meta['name']: labels must be unique, because the widget maps a label back to its
+        # option (a copied run folder would otherwise select the original)
+        return f"{Path(path).name} · {meta['test_accuracy'] * 100:.2f} %"
+    except (OSError, KeyError, TypeError, ValueError):
         return Path(path).name
+
+
+def _leave_legacy_multipage_mode() -> None:
+    """Run the router even when a server's very first request is a deep link such as /activations.
+
+    Streamlit decides at start-up that an app with a ``pages/`` folder is a legacy (v1) multipage
+    app until ``st.navigation`` has run once; a first request for /activations then runs the page
+    file alone, with an automatic menu listing every module in pages/. Switching that mode off and
+    rerunning lets app.py's router serve the same URL.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        # Once per session: AppTest resets the flag before every run, and a rerun there drops button clicks.
+        if not st.session_state.get("_left_legacy_mode"):
+            st.session_state["_left_legacy_mode"] = True
+            st.rerun()
 
 
 def render_sidebar() -> None:
     """The active-model picker; every page uses the model chosen here (per browser session)."""
+    _leave_legacy_multipage_mode()
     choices = model_choices()
     _apply_model_query_param(choices)
     if "pending_active_model" in st.session_state:  # set by a finished job, applied before the widget exists
         st.session_state[ACTIVE_MODEL_KEY] = st.session_state.pop("pending_active_model")
-    if st.session_state.get(ACTIVE_MODEL_KEY) not in choices:
+    chosen = st.session_state.get(ACTIVE_MODEL_KEY)
+    page = sys._getframe(1).f_globals.get("__file__", "")  # the page script calling us
+    if chosen not in choices:
         st.session_state[ACTIVE_MODEL_KEY] = choices[0]
+    elif st.session_state.get("_sidebar_page") != page:
+        # First run of another page: write the choice back, or the browser shows the widget's default (the
+        # bundled model) while the page uses the chosen one. Not on every run: that swallows button clicks.
+        st.session_state[ACTIVE_MODEL_KEY] = chosen
+    st.session_state["_sidebar_page"] = page
     with st.sidebar:
+        # persist_state="session": every page draws this widget itself, and without it Streamlit drops the
+        # choice on a page switch (each page would fall back to the bundled model).
         st.selectbox("Active model", choices, key=ACTIVE_MODEL_KEY, format_func=describe_model,
+                     persist_state="session",
                      help="Used by every page. Train a model on the Train page to add one.")
         if "_model_param_error" in st.session_state:
             st.warning(st.session_state.pop("_model_param_error"))

@@ -121,8 +121,28 @@ def _job_panel() -> None:
                 st.rerun()
 
 
+def _safe_meta(path: str) -> tuple[dict, str | None]:
+    """A run's metadata, or ({}, reason) when its run.json is missing or damaged (the page stays up)."""
+    try:
+        return shared.run_meta(path), None
+    except (OSError, ValueError) as exc:
+        return {}, str(exc)
+
+
 def _run_details(path: str) -> None:
-    meta = shared.run_meta(path)
+    meta, problem = _safe_meta(path)
+    try:
+        _draw_run_details(meta)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        problem = problem or f"{type(exc).__name__}: {exc}"
+    if problem:
+        st.error(f"The run {Path(path).name!r} cannot be shown: its run.json is damaged or incomplete "
+                 f"({problem}).")
+
+
+def _draw_run_details(meta: dict) -> None:
+    if not meta:
+        return
     c = st.columns(5)
     c[0].metric("test accuracy", f"{meta['test_accuracy'] * 100:.2f} %")
     c[1].metric("parameters", f"{meta['params']:,}")
@@ -183,7 +203,11 @@ else:
 st.subheader("2 · Training")
 c = st.columns(4)
 optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
-lr = c[1].number_input("Learning rate", 1e-5, 10.0, 1e-3, format="%.5f", key="train_lr")
+# No upper bound on the widget: a browser keeps the last accepted value of a bounded field while showing the
+# typed one, so 100 would silently train at the old rate. TrainConfig.validate() refuses it below, visibly.
+lr = c[1].number_input("Learning rate", min_value=0.0, max_value=None, value=1e-3, format="%.5f", key="train_lr",
+                       help="Greater than 0 and at most 10. Large rates make the loss NaN: training then stops and "
+                            "keeps the last finished epoch.")
 schedule = c[2].selectbox("Learning-rate schedule", SCHEDULES, key="train_schedule",
                           help="exponential: smooth decay; step: drops by the factor every N epochs")
 l2 = c[3].number_input("L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", key="train_l2")
@@ -207,7 +231,13 @@ config = TrainConfig(optimizer=optimizer, learning_rate=float(lr), momentum=floa
                      batch_size=int(batch_size), seed=int(seed), train_limit=int(train_limit))
 job = st.session_state.get(JOB_KEY)
 busy = job is not None and job.running
-if st.button("Train", type="primary", key="train_start", disabled=bool(error) or busy):
+try:
+    config.validate()
+    settings_error = None
+except ValueError as exc:
+    settings_error = str(exc)
+    st.error(f"These training settings cannot be used: {settings_error}")
+if st.button("Train", type="primary", key="train_start", disabled=bool(error or settings_error) or busy):
     try:
         config.validate()
         _start_training(spec, config, preset_name if not st.session_state.get("train_edit") else "custom")
@@ -221,7 +251,10 @@ st.subheader("3 · Runs")
 choices = shared.model_choices()
 rows = []
 for path in choices:
-    meta = shared.run_meta(path)
+    meta, problem = _safe_meta(path)
+    if problem or not isinstance(meta.get("test_accuracy"), (int, float)):
+        rows.append({"run": Path(path).name, "status": "damaged run.json"})
+        continue
     rows.append({"run": shared.describe_model(path).split(" · ")[0], "test accuracy %": round(meta["test_accuracy"] * 100, 2),
                  "preset": meta.get("preset", "custom"), "epochs": len(meta.get("epoch_seconds", [])),
                  "status": meta.get("status", ""), "seconds": round(meta.get("seconds", 0), 1),

@@ -62,7 +62,7 @@ engine = _engine(model_key, layer, bundle)
 maps_text = c[1].text_input("Maps", "all", key=P + "maps", help=f"all, or indices/ranges like 0,3,10-15 "
                                                               f"(this layer has maps 0..{engine.channels - 1})")
 epochs = c[2].number_input("Epochs", 1, oip.MAX_EPOCHS, oip.OipConfig.epochs, key=P + "epochs")
-step = c[3].number_input("Step size", 0.001, 100.0, oip.OipConfig.step, format="%.3f", key=P + "step",
+step = c[3].number_input("Step size", 0.001, None, oip.OipConfig.step, format="%.3f", key=P + "step",
                          help="Each epoch moves the image by this much along the gradient divided by its RMS.")
 starts = c[4].number_input("Starts per map", 1, oip.MAX_STARTS, 1, key=P + "starts",
                            help="Several random starts per map, all in the same batch: are OIPs unique per map?")

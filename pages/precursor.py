@@ -80,10 +80,11 @@ with c[2]:
 
 maps: tuple[int, ...] = ()
 error = None
+waiting_for_oip = False  # a normal first state, not an error: say what to do
 try:
     if maps_text.strip().lower() == "failed":
         if failed is None:
-            error = "Run the plain OIP run first (button above), or name the target maps."
+            waiting_for_oip = True
         maps = tuple(failed or ())
         if failed == []:
             st.success(f"Every map of {layer} already has an OIP from the plain run; name maps to search anyway.")
@@ -131,6 +132,9 @@ if config is not None and error is None:
             "map stays at 0 are skipped).")
 elif error:
     st.error(error)
+elif waiting_for_oip:
+    st.info("Target maps 'failed' means the maps without an OIP in a plain OIP run: run one first "
+            "(button above), or name the target maps, e.g. 3,17,51 or all.")
 
 
 def _start() -> None:
@@ -141,7 +145,7 @@ def _start() -> None:
     st.session_state[P + "job_key"] = (model_key, layer)
 
 
-st.button("Run the precursor search", type="primary", key=P + "run", disabled=busy or config is None or error is not None,
+st.button("Run the precursor search", type="primary", key=P + "run", disabled=busy or config is None or error is not None or waiting_for_oip,
           on_click=_start)
 
 

@@ -356,3 +356,10 @@ def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     at.button(key="oip_run").click().run()
     assert not at.exception and not at.error
     assert {m.label: m.value for m in at.metric}["maps with an OIP"].endswith("of 10")
+
+
+def test_page_refuses_a_huge_step_size_with_a_message(app_test):
+    at = app_test("pages/oip.py")
+    at.number_input(key="oip_step").set_value(1e9).run()
+    assert not at.exception
+    assert any("step=" in e.value and "100" in e.value for e in at.error), [e.value for e in at.error]

@@ -23,8 +23,11 @@ setup-dev: $(VENV)/.installed-dev
 run: setup
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
+# The concurrent-users load test runs last, on its own, for a short bounded time.
+LOAD_SECONDS ?= 10
 test: setup-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not load" $(PYTEST_ARGS)
+	LOAD_SECONDS=$(LOAD_SECONDS) $(PY) -m pytest -m load -s tests/browser/test_load.py
 
 bench: setup-dev
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done

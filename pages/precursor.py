@@ -133,7 +133,7 @@ if config is not None and error is None:
 elif error:
     st.error(error)
 elif waiting_for_oip:
-    st.info("Target maps 'failed' means the maps without an OIP in a plain OIP run: run one first "
+    st.info("Target maps 'failed' needs a plain OIP run to know which maps fail: run one first "
             "(button above), or name the target maps, e.g. 3,17,51 or all.")
 
 

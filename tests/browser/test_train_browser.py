@@ -19,7 +19,7 @@ def test_train_one_short_epoch_and_see_the_curves(page, app_url):
     page.goto(app_url)
     page.get_by_text("96,844 parameters").first.wait_for()
     wait_for_app(page)
-    assert page.locator("[data-testid='stSidebar']").get_by_text("Active model").is_visible()
+    page.locator("[data-testid='stSidebar']").get_by_text("Active model").wait_for()
     _set_number(page, "Epochs", 1)
     _set_number(page, "Training digits", 2000)
     page.get_by_role("button", name="Train", exact=True).click()

@@ -41,10 +41,15 @@ def bare_fit(mnist, config: TrainConfig) -> float:
     return time.perf_counter() - start
 
 
-def dashboard_loop(mnist, config: TrainConfig) -> tuple[float, float]:
+def dashboard_loop(mnist, config: TrainConfig) -> tuple[float, float, float]:
+    """(seconds of the training loop itself, seconds of the whole train() call, test accuracy).
+
+    The loop is ``model.fit`` with the dashboard's progress/stop/NaN callback, as timed by train();
+    the whole call adds fitting the scaler, standardising, building the model and the final
+    evaluation with the confusion matrix."""
     start = time.perf_counter()
     result = train(preset("article II"), config, mnist, progress=RecordingProgress())
-    return time.perf_counter() - start, result.test_accuracy
+    return result.seconds, time.perf_counter() - start, result.test_accuracy
 
 
 def main() -> None:
@@ -58,17 +63,22 @@ def main() -> None:
     mnist = load_mnist(args.mnist)
     config = TrainConfig(epochs=args.epochs, train_limit=args.train_limit)
     bare_fit(mnist, TrainConfig(epochs=1, train_limit=2000))  # warm-up: graph building, oneDNN caches
-    bare, ours = [], []
+    bare, ours, whole = [], [], []
     for _ in range(args.repeats):
         bare.append(bare_fit(mnist, config))
-        ours.append(dashboard_loop(mnist, config)[0])
-        print(f"bare model.fit {bare[-1]:.2f} s   dashboard loop {ours[-1]:.2f} s", flush=True)
+        loop_s, whole_s, _ = dashboard_loop(mnist, config)
+        ours.append(loop_s)
+        whole.append(whole_s)
+        print(f"bare model.fit {bare[-1]:.2f} s   dashboard loop {ours[-1]:.2f} s   whole train() {whole[-1]:.2f} s",
+              flush=True)
     ratio = min(ours) / min(bare)
-    print(f"overhead of the dashboard loop: {100 * (ratio - 1):+.1f} % (best of {args.repeats}; limit +10 %)")
-    result = {"bare_fit_s": round(min(bare), 2), "dashboard_s": round(min(ours), 2), "ratio": round(ratio, 3),
+    print(f"overhead of the dashboard's training loop: {100 * (ratio - 1):+.1f} % (best of {args.repeats}; limit +10 %)")
+    print(f"whole train() call incl. data preparation and final evaluation: {100 * (min(whole) / min(bare) - 1):+.1f} %")
+    result = {"bare_fit_s": round(min(bare), 2), "dashboard_loop_s": round(min(ours), 2), "ratio": round(ratio, 3),
+              "whole_train_s": round(min(whole), 2), "whole_ratio": round(min(whole) / min(bare), 3),
               "epochs": args.epochs, "train_digits": args.train_limit or len(mnist.x_train)}
     if args.accuracy_epochs:
-        seconds, accuracy = dashboard_loop(mnist, TrainConfig(epochs=args.accuracy_epochs))
+        _, seconds, accuracy = dashboard_loop(mnist, TrainConfig(epochs=args.accuracy_epochs))
         print(f"article II, {args.accuracy_epochs} epochs, batch 64, RMSprop: test accuracy {accuracy * 100:.2f} % "
               f"in {seconds:.1f} s")
         result.update(accuracy_epochs=args.accuracy_epochs, test_accuracy=round(accuracy, 4),

@@ -43,6 +43,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.load]
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "15"))
 MIN_DRAWS = int(os.environ.get("LOAD_MIN_DRAWS", "3"))
 TIMEOUT_MS = int(float(os.environ.get("LOAD_TIMEOUT_S", "60")) * 1000)
+STROKE_WAIT_MS = 20_000  # after this long without a prediction, a stroke counts as lost and is redrawn
 SERVER_MS = re.compile(r"([\d,]+) ms of server time")
 PREDICTION = re.compile(r"Prediction:\s*(\d)")
 CONFIDENCE = re.compile(r"([\d.]+) % confident")
@@ -67,6 +68,7 @@ class Outcome:
     client_ms: list[float] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    lost_strokes: int = 0
 
 
 def _free_port() -> int:
@@ -212,7 +214,18 @@ async def _activations(page, plan: Plan, models: dict, mnist, out: Outcome, dead
         started = time.perf_counter()
         await _stroke(page, canvas_box, STROKES[(n + plan.digit) % len(STROKES)])
         caption = page.get_by_text(SERVER_MS).first
-        await caption.wait_for(timeout=TIMEOUT_MS)
+        for attempt in range(3):
+            try:
+                await caption.wait_for(timeout=min(STROKE_WAIT_MS, TIMEOUT_MS) if attempt < 2 else TIMEOUT_MS)
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                # Under load the canvas component sometimes does not report a finished stroke (it shows the
+                # ink but sends nothing): count it and draw once more, as a user would.
+                out.lost_strokes += 1
+                canvas_box = await _canvas_box(page)
+                await _stroke(page, canvas_box, STROKES[(n + plan.digit + 1) % len(STROKES)])
         out.client_ms.append((time.perf_counter() - started) * 1000)
         out.server_ms.append(float(SERVER_MS.search(await caption.inner_text()).group(1).replace(",", "")))
         if not PREDICTION.search((await heading.inner_text()).replace("*", "")):
@@ -311,6 +324,7 @@ def test_ten_sessions_at_once_get_their_own_models_and_results(load_server, mnis
     errors = [f"{o.plan.page or 'train'}?model={o.plan.model}: {e}" for o in outcomes for e in o.errors]
     report = {
         "sessions": len(outcomes), "errors": len(errors), "error_details": errors,
+        "lost_strokes": sum(o.lost_strokes for o in outcomes),
         "activations_prediction": {"draws": len(server_ms), "server_ms_p50": _pct(server_ms, 50),
                                    "server_ms_p95": _pct(server_ms, 95), "server_ms_max": _pct(server_ms, 100),
                                    "browser_ms_p50": _pct(client_ms, 50), "browser_ms_p95": _pct(client_ms, 95)},
@@ -320,7 +334,7 @@ def test_ten_sessions_at_once_get_their_own_models_and_results(load_server, mnis
     }
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "load.json").write_text(json.dumps(report, indent=1))
-    print("\nLOAD " + json.dumps({k: report[k] for k in ("sessions", "errors", "activations_prediction",
+    print("\nLOAD " + json.dumps({k: report[k] for k in ("sessions", "errors", "lost_strokes", "activations_prediction",
                                                         "wall_seconds")}))
     assert not errors, "\n".join(errors) + f"\n(server log: {log_path})"
     assert len(server_ms) >= 6 and all(o.checks for o in outcomes)

@@ -31,6 +31,7 @@ import tensorflow as tf  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from .data import PixelScaler  # noqa: E402
+from .files import atomic_write_bytes  # noqa: E402
 from .model import feature_model, layer_names  # noqa: E402
 from .progress import ProgressCallback, progress_scope  # noqa: E402
 from .spec import ArchitectureSpec, LayerInfo, layer_table, receptive_box  # noqa: E402
@@ -563,22 +564,6 @@ def register_cli(subparsers) -> None:
     p.set_defaults(func=_cmd_activations)
 
 
-def _atomic_write(path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename: a killed process leaves no half file."""
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _cmd_activations(args) -> int:
     import json
     import sys
@@ -644,7 +629,7 @@ def _cmd_activations(args) -> int:
         buf = io.BytesIO()
         np.savez_compressed(buf, image=raw, model_input=x[0, ..., 0], probabilities=result.probabilities,
                             saliency=sal, occlusion=occ.pixel_map, grad_cam=cam.on_input, **arrays)
-        _atomic_write(out, buf.getvalue())
+        atomic_write_bytes(out, buf.getvalue())
         summary["out"] = str(out)
     summary["seconds"] = round(time.perf_counter() - started, 3)
     print(json.dumps(summary))

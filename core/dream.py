@@ -63,6 +63,7 @@ import tensorflow as tf  # noqa: E402
 # half-imported tensorflow for the life of the server).
 from PIL import Image, PngImagePlugin  # noqa: E402
 
+from .files import atomic_write_bytes  # noqa: E402
 from .progress import ProgressCallback, progress_scope  # noqa: E402
 
 MODES = ("map", "layers", "tiles")
@@ -809,14 +810,7 @@ def cmd_dream(args: argparse.Namespace) -> int:
     photo, source = _read_photo(args.image)
     bundle = load_run(resolve_model_path(args.model))
     result = dream(photo, bundle.model, settings, progress=PrintProgress(), model_name=str(bundle.path))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(result.png_bytes())
-        os.replace(tmp, out)  # never a half-written PNG
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(out, result.png_bytes())  # never a half-written PNG
     for note in result.notes:
         print(note, file=__import__("sys").stderr)
     return _emit({**result.summary(), "image": source, "out": str(out), "dream_seconds": round(result.seconds, 3)},

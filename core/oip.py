@@ -36,6 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from .files import atomic_write_bytes  # noqa: E402
 from .progress import ProgressCallback, progress_scope  # noqa: E402
 
 SIDE = 28
@@ -625,19 +626,7 @@ class OipResult:
 
     def save_npz(self, path: str | os.PathLike) -> Path:
         """Write atomically (temporary file, then rename)."""
-        return _atomic_write(Path(path), self.to_npz_bytes())
-
-
-def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+        return atomic_write_bytes(path, self.to_npz_bytes())
 
 
 def run_oip(engine: AscentEngine, config: OipConfig, progress: ProgressCallback | None = None,

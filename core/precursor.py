@@ -466,9 +466,9 @@ class PrecursorResult:
 
     def save_npz(self, path) -> Path:
         """Write atomically (temporary file, then rename)."""
-        from .oip import _atomic_write
+        from .files import atomic_write_bytes
 
-        return _atomic_write(Path(path), self.to_npz_bytes())
+        return atomic_write_bytes(path, self.to_npz_bytes())
 
 
 def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: ProgressCallback | None = None,

@@ -25,6 +25,12 @@ st.write("An **optimal input pattern** (OIP) is an input image that makes one ma
 
 
 # --------------------------------------------------------------------------- cached resources
+@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
+def _engine(model_key: str, layer: str, _bundle) -> oip.AscentEngine:
+    """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
+    return oip.AscentEngine(_bundle.model, layer)
+
+
 @st.cache_data(show_spinner="Scanning the test digits…", max_entries=16)
 def _maxima(model_key: str, layer: str, source: str, _engine: oip.AscentEngine, _scaler, _raw) -> oip.DigitMaxima:
     return oip.digit_maxima(_engine, _scaler.transform(_raw))
@@ -52,7 +58,7 @@ if st.session_state.get(P + "layer") not in layers:
 c = st.columns([1.2, 1.6, 1, 1, 1, 1])
 layer = c[0].selectbox("Layer", layers, key=P + "layer",
                        help="'out' visualises a class: its score before the softmax is maximised.")
-engine = shared.ascent_engine(model_key, layer, bundle)
+engine = _engine(model_key, layer, bundle)
 maps_text = c[1].text_input("Maps", "all", key=P + "maps", help=f"all, or indices/ranges like 0,3,10-15 "
                                                               f"(this layer has maps 0..{engine.channels - 1})")
 epochs = c[2].number_input("Epochs", 1, oip.MAX_EPOCHS, oip.OipConfig.epochs, key=P + "epochs")

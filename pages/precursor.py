@@ -28,6 +28,12 @@ st.write("Many conv3 maps never respond to fine-grained random starts, so the pl
          "keeps the best few and optimises those fully. The blog found OIPs for 33 of its 67 failing maps (49 %).")
 
 
+@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
+def _engine(model_key: str, layer: str, _bundle) -> oip.AscentEngine:
+    """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
+    return oip.AscentEngine(_bundle.model, layer)
+
+
 @st.cache_resource(show_spinner="Measuring this machine's throughput…", max_entries=16)
 def _throughput(model_key: str, layer: str, _engine: oip.AscentEngine) -> tuple[float, float]:
     return pc.measure_throughput(_engine)
@@ -51,7 +57,7 @@ busy = job is not None and job.running
 # --------------------------------------------------------------------------- target maps
 c = st.columns([1, 2, 2])
 layer = c[0].selectbox("Layer", layers, key=P + "layer", disabled=busy)
-engine = shared.ascent_engine(model_key, layer, bundle)
+engine = _engine(model_key, layer, bundle)
 maps_text = c[1].text_input("Target maps", "failed", key=P + "maps", disabled=busy,
                             help="failed: the maps without an OIP in your plain OIP run; all; or indices like 5,7,16-20")
 oip_result = store.latest_result(model_key, layer)

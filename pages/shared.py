@@ -24,15 +24,6 @@ def load_bundle(path: str, mtime: float) -> ModelBundle:
     return load_run(path)
 
 
-@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
-def ascent_engine(model_key: str, layer: str, _bundle):
-    """One compiled OIP engine per model + layer, shared by all sessions and by the OIP and Precursor
-    pages; it only reads the model."""
-    from core.oip import AscentEngine
-
-    return AscentEngine(_bundle.model, layer)
-
-
 @st.cache_resource(show_spinner="Loading MNIST…")
 def _load_mnist(source: str) -> Mnist:
     # cache_resource, not cache_data: 55 MB of read-only arrays must not be copied on every rerun

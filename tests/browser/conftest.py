@@ -57,16 +57,9 @@ def stop_streamlit(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory, browser):
-    """Start the dashboard once for the browser tests; runs go to a temporary folder.
-
-    One visit to / first, so that no test's deep link is the server's very first request (that one
-    switches Streamlit out of its legacy pages/ mode with an extra rerun; tested on its own)."""
+def app_url(tmp_path_factory):
+    """Start the dashboard once for the browser tests; runs go to a temporary folder."""
     proc, url = start_streamlit(tmp_path_factory.mktemp("browser-runs"), tmp_path_factory.mktemp("log"))
-    warm = browser.new_page()
-    warm.goto(url)
-    warm.locator("[data-testid='stSidebarNav']").first.wait_for(timeout=90_000)
-    warm.close()
     yield url
     stop_streamlit(proc)
 
@@ -104,11 +97,3 @@ def wait_for_app(page) -> None:
     page.wait_for_selector("[data-testid='stApp']")
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
-
-
-def set_number(page, label: str, value) -> None:
-    """Type a value into the labelled number/text input and wait for the rerun."""
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    wait_for_app(page)

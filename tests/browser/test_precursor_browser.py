@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, set_number, wait_for_app
+from tests.browser.conftest import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
+
+
+def _fill(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    wait_for_app(page)
 
 
 def test_tiny_precursor_search_rescues_maps_and_marks_them_in_the_gallery(page, app_url):
@@ -19,8 +26,8 @@ def test_tiny_precursor_search_rescues_maps_and_marks_them_in_the_gallery(page, 
     page.get_by_role("combobox", name="Grid (squares per side)", exact=True).click()
     page.get_by_role("option", name="2", exact=True).click()
     wait_for_app(page)
-    set_number(page, "Grey values", "0.2,0.8")
-    set_number(page, "Full epochs", "100")
+    _fill(page, "Grey values", "0.2,0.8")
+    _fill(page, "Full epochs", "100")
     page.get_by_text("16 patterns").wait_for()
     page.get_by_role("button", name="Run the precursor search").click()
     page.get_by_text("maps rescued").wait_for(timeout=90_000)

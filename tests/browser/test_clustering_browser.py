@@ -31,5 +31,5 @@ def test_tiny_sweep_shows_elbow_silhouette_and_centroids(page, app_url):
     page.get_by_text("mean silhouette (sample)").first.wait_for(timeout=30_000)
     assert page.get_by_text("Cluster centres", exact=True).first.is_visible()
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 2  # sweep charts and centroid grid
-    page.get_by_role("button", name="Show sweep", exact=True).wait_for(timeout=30_000)  # kept for these settings
+    page.get_by_role("button", name="Show sweep", exact=True).wait_for(timeout=90_000)  # kept for these settings
     screenshot(page, "clustering_tiny_sweep")

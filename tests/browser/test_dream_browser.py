@@ -32,15 +32,15 @@ def test_upload_a_photo_and_see_the_dream(page, app_url, tmp_path):
         raise
     page.get_by_text("Loop by loop").wait_for(timeout=90_000)
     wait_for_app(page)
-    assert page.get_by_text("original (temple.jpg)").is_visible()
-    assert page.get_by_text("dream, values widened").is_visible()
-    assert page.get_by_text("loop 4 · cost").is_visible()
+    page.get_by_text("original (temple.jpg)").first.wait_for(timeout=60_000)
+    page.get_by_text("dream, values widened").first.wait_for(timeout=60_000)
+    page.get_by_text("loop 4 · cost").first.wait_for(timeout=60_000)
     images = page.locator("[data-testid='stImage'] img")
     assert images.count() >= 1 + 2 + 4 * 5  # the photo, original + dream, 4 rows as in the blog
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
                            ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
     for i in (1, 2):  # original and dream really loaded in the browser, at the photo's size
         assert images.nth(i).evaluate("img => img.naturalWidth") == 320
-    assert page.get_by_role("button", name="Download PNG").is_visible()
+    page.get_by_role("button", name="Download PNG").wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)  # cost curve and value distribution
     screenshot(page, "dream_uploaded_photo")

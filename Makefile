@@ -1,10 +1,11 @@
-# Two commands: `make run` sets everything up and opens the dashboard; `make test` runs the tests.
+# `make run` sets everything up and serves the dashboard; `make test` runs the whole test suite (what CI runs).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+URL    := http://localhost:$(PORT)
 
-.PHONY: run test setup setup-dev bench clean
+.PHONY: run run-ray test test-fast classroom setup setup-dev setup-ray bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,18 +17,42 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	touch $@
+
 setup: $(VENV)/.installed
 
 setup-dev: $(VENV)/.installed-dev
 
+setup-ray: $(VENV)/.installed-ray
+
+# Serves without asking anything (server.headless: no first-run e-mail prompt, works without a terminal);
+# where there is a desktop, the browser opens once the server answers.
 run: setup
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
+	  ( for i in $$(seq 120); do $(PY) -c "import urllib.request; urllib.request.urlopen('$(URL)/_stcore/health', timeout=1)" \
+	      2>/dev/null && exec $(PY) -m webbrowser -t $(URL) >/dev/null 2>&1; sleep 1; done ) & fi
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
-# The concurrent-users load test runs last, on its own, for a short bounded time.
-LOAD_SECONDS ?= 10
+# The same with the jobs on a local Ray instance (or MNIST_EXPLORER_RAY=ray://HOST:PORT make run-ray).
+run-ray: setup-ray
+	MNIST_EXPLORER_RAY=$${MNIST_EXPLORER_RAY:-local} $(PY) -m streamlit run app.py --server.port $(PORT)
+
+# The whole suite: unit tests, AppTest for every page, real-browser tests, Ray tests (when Ray is installed:
+# `.ci/run` installs it), then the classroom load test on its own.
 test: setup-dev
 	$(PY) -m pytest -m "not load" $(PYTEST_ARGS)
-	LOAD_SECONDS=$(LOAD_SECONDS) $(PY) -m pytest -m load -s tests/browser/test_load.py
+	$(MAKE) --no-print-directory classroom
+
+# The fast tier for daily work: tiny models made in the tests, no MNIST file, no browser, no Ray (< 2 min).
+test-fast: setup-dev
+	MNIST_NPZ=/nonexistent/mnist.npz $(PY) -m pytest -m fast -q $(PYTEST_ARGS)
+
+# Classroom load test: 10 browser sessions, 8 of them start heavy jobs at once while 2 draw digits;
+# writes test-artifacts/classroom.json.
+classroom: setup-dev
+	$(PY) -m pytest -m load -s tests/browser/test_classroom.py
 
 bench: setup-dev
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done

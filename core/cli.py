@@ -9,8 +9,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
-from typing import Callable
 
 from .progress import PrintProgress
 
@@ -21,84 +19,59 @@ def _emit(result: dict, started: float) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from .data import load_mnist
-    from .runs import save_run
-    from .spec import preset
-    from .training import TrainConfig, train
-
-    started = time.perf_counter()
-    config = TrainConfig(optimizer=args.optimizer, learning_rate=args.learning_rate, epochs=args.epochs,
-                         batch_size=args.batch_size, seed=args.seed, l2=args.l2, schedule=args.schedule,
-                         train_limit=args.train_limit)
-    config.validate()
-    spec = preset(args.preset)
-    result = train(spec, config, load_mnist(args.mnist), progress=PrintProgress())
-    run_dir = save_run(result, args.out, name=args.name, extra_meta={"preset": args.preset})
-    return _emit({**result.summary(), "run": str(run_dir), "preset": args.preset}, started)
+BACKENDS = ("local", "ray")
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .data import load_mnist
-    from .runs import load_run, resolve_model_path
-    from .spec import count_params
-
-    started = time.perf_counter()
-    bundle = load_run(resolve_model_path(args.model))
-    mnist = load_mnist(args.mnist)
-    probs = bundle.model.predict(bundle.scaler.transform(mnist.x_test), batch_size=1024, verbose=0)
-    accuracy = float((probs.argmax(axis=1) == mnist.y_test).mean())
-    return _emit({"test_accuracy": round(accuracy, 5), "params": count_params(bundle.spec),
-                  "model": str(bundle.path), "n_test": int(len(mnist.y_test))}, started)
+def add_backend_args(parser: argparse.ArgumentParser) -> None:
+    """``--backend local|ray`` and ``--ray-address`` for a command that runs a job."""
+    parser.add_argument("--backend", default="local", choices=BACKENDS,
+                        help="local: in this process; ray: as a Ray task (a local Ray instance unless --ray-address)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to use with --backend ray: auto, ray://HOST:PORT (default: start a local one)")
 
 
-def _add_train(sub) -> None:
-    from .spec import DEFAULT_PRESET, PRESETS
-    from .training import OPTIMIZERS, SCHEDULES
+def run_job(args: argparse.Namespace, spec):
+    """Run a job as the page would (``core.tasks``), here or on Ray, printing progress on stderr; returns
+    its result. A failed job raises ValueError with its message; a stopped one returns its partial result."""
+    from .tasks import execute, finish
 
-    p = sub.add_parser("train", help="train a CNN and save it as a run")
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS))
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="rmsprop", choices=OPTIMIZERS)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--schedule", default="none", choices=SCHEDULES)
-    p.add_argument("--l2", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training digits")
-    p.add_argument("--mnist", default=None, help="path to a Keras-layout mnist.npz")
-    p.add_argument("--out", default=None, help="runs folder (default: $MNIST_EXPLORER_RUNS or ./runs)")
-    p.add_argument("--name", default=None, help="run folder name")
-    p.set_defaults(func=cmd_train)
+    if getattr(args, "backend", "local") == "local":
+        from .context import JobContext
 
+        return finish(spec, execute(spec, JobContext(), PrintProgress()))
+    from .backends import BackendSettings
+    from .jobs import FAILED, JobSystem
+    from .ray_backend import RayBackend
 
-def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="test accuracy of a run (default: the bundled model)")
-    p.add_argument("--model", default=None, help="run folder or its model.keras")
-    p.add_argument("--mnist", default=None, help="path to a Keras-layout mnist.npz")
-    p.set_defaults(func=cmd_evaluate)
-
-
-COMMANDS: list[Callable] = [_add_train, _add_evaluate]
-# Feature modules that add sub-commands through their own ``register_cli(subparsers)``.
-FEATURE_MODULES = ("core.oip", "core.precursor", "core.clustering", "core.dream", "core.activations")
+    threads = BackendSettings.from_env().threads  # $MNIST_EXPLORER_THREADS per job, as for the dashboard
+    system = JobSystem(RayBackend(args.ray_address or "local", threads=threads))
+    try:
+        handle = system.submit(spec)
+        shown = PrintProgress()
+        label = None
+        while not handle.wait(1.0):
+            snap = handle.snapshot()
+            if snap.total and snap.label != label:
+                label = snap.label
+                shown.on_begin(snap.total, snap.label)
+            if snap.total:
+                shown.on_step(snap.done, snap.info)
+        if handle.state == FAILED:
+            raise ValueError(handle.message)
+        return handle.result
+    finally:
+        system.shutdown()
 
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
-    import importlib.util
+
+    from .commands import MODULES
 
     parser = argparse.ArgumentParser(prog="python -m core", description="MNIST CNN Explorer command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in COMMANDS:
-        add(sub)
-    for name in FEATURE_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            module = importlib.import_module(name)
-            if hasattr(module, "register_cli"):
-                module.register_cli(sub)
+    for name in MODULES:
+        importlib.import_module(f"{__package__}.commands.{name}").register(sub)
     return parser
 
 

@@ -23,13 +23,10 @@ Pipeline, all on arrays:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Mapping, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -39,7 +36,7 @@ import plotly.graph_objects as go  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from .data import IMAGE_SIDE, NUM_PIXELS, Mnist, PixelScaler  # noqa: E402
-from .progress import PrintProgress, ProgressCallback, progress_scope  # noqa: E402
+from .progress import ProgressCallback, progress_scope  # noqa: E402
 
 NORMALIZATIONS = ("unit", "raw", "standard")
 MLP_ACTIVATIONS = ("relu", "sigmoid")
@@ -63,7 +60,7 @@ def _check_images(images: np.ndarray, what: str = "images") -> np.ndarray:
     return images
 
 
-def _check_normalization(normalization: str) -> None:
+def check_normalization(normalization: str) -> None:
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization {normalization!r} is not one of {NORMALIZATIONS}")
 
@@ -75,7 +72,7 @@ def normalize_pixels(images: np.ndarray, normalization: str = "unit",
     ``unit``: each image divided by its Euclidean length (an empty image stays 0); ``raw``:
     pixels / 255; ``standard``: per-pixel standardisation with ``scaler`` (required).
     """
-    _check_normalization(normalization)
+    check_normalization(normalization)
     images = _check_images(images)
     flat = images.reshape(len(images), NUM_PIXELS).astype(np.float32)
     if normalization == "raw":
@@ -94,7 +91,7 @@ def centroid_images(centroids: np.ndarray, normalization: str, scaler: PixelScal
     ``raw``/``standard`` are mapped back to pixel values; ``unit`` centroids (directions) are scaled
     so that each one's brightest pixel is 255.
     """
-    _check_normalization(normalization)
+    check_normalization(normalization)
     c = np.asarray(centroids, dtype=np.float32).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     if normalization == "raw":
         out = c * 255.0
@@ -233,11 +230,10 @@ class SweepConfig:
     batch_size: int = 1024  # MiniBatchKMeans mini-batch
     n_init: int = 1
     seed: int = 0
-    threads: int | None = 1  # OpenMP/BLAS threads (None: the libraries' default); see limit_threads
 
     def validate(self, n_points: int | None = None) -> None:
         validate_ks(self.ks, n_points)
-        _check_normalization(self.normalization)
+        check_normalization(self.normalization)
         if not 100 <= self.silhouette_sample <= MAX_SILHOUETTE_SAMPLE:
             raise ValueError(f"silhouette_sample={self.silhouette_sample} is outside 100..{MAX_SILHOUETTE_SAMPLE}")
         if self.n_train is not None and self.n_train < 10:
@@ -246,8 +242,6 @@ class SweepConfig:
             raise ValueError(f"batch_size={self.batch_size} is outside 10..100000")
         if not 1 <= self.n_init <= 50:
             raise ValueError(f"n_init={self.n_init} is outside 1..50")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads={self.threads} must be ≥ 1 or None (all cores)")
 
 
 @dataclass
@@ -311,12 +305,12 @@ def _sweep_data(mnist: Mnist, config: SweepConfig) -> tuple[np.ndarray, np.ndarr
     return normalize_pixels(images, config.normalization, scaler), np.asarray(digits), scaler
 
 
-def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, batch_size: int = 1024, n_init: int = 1,
-               threads: int | None = 1):
+def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, batch_size: int = 1024, n_init: int = 1):
     """MiniBatchKMeans fitted on ``points`` ``(N, D)``: ``cluster_centers_`` ``(K, D)``, ``labels_`` ``(N,)``,
     ``inertia_`` (sum of squared distances to the nearest centroid over all N points).
 
-    ``threads`` caps the OpenMP and BLAS threads for this call (see ``limit_threads``); None: no cap.
+    It uses the process's OpenMP and BLAS threads as configured (a job's worker process sets them once
+    at start-up; see ``core.worker.configure_threads``); nothing here changes process-wide settings.
     """
     from sklearn.cluster import MiniBatchKMeans
 
@@ -324,53 +318,61 @@ def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, batch_size: int = 1024
         raise ValueError(f"K={k} is outside 2..{len(points) - 1} for {len(points)} points")
     km = MiniBatchKMeans(n_clusters=int(k), batch_size=batch_size, n_init=n_init, random_state=seed,
                          max_no_improvement=10)
-    with limit_threads(threads):
-        return km.fit(points)
+    return km.fit(points)
 
 
-def limit_threads(threads: int | None):
-    """Context: at most ``threads`` OpenMP and BLAS threads (threadpoolctl); None changes nothing.
-
-    Why 1 is the default: on the 2-core machine shared with other work, one MiniBatchKMeans fit on
-    60,000 digits took 0.4-1.0 s single-threaded but 2.5-10 s with 2 threads (OpenMP barriers and
-    BLAS threads spinning against other processes; scikit-learn also switches the BLAS threads on
-    every mini-batch step); in the dashboard's server a tiny sweep took 23-90 s instead of 1-5 s.
-    Quiet, 2 threads save at most ~20 %. The BLAS limit is process-wide while it lasts.
-    """
-    import contextlib
-
-    from threadpoolctl import threadpool_limits
-
-    if threads is None:
-        return contextlib.nullcontext()
-    if threads < 1:
-        raise ValueError(f"threads={threads} must be ≥ 1 or None (all cores)")
-    return threadpool_limits(limits=int(threads))
-
-
-def sweep(mnist: Mnist, config: SweepConfig = SweepConfig(), progress: ProgressCallback | None = None) -> SweepResult:
+def sweep(mnist: Mnist, config: SweepConfig = SweepConfig(), progress: ProgressCallback | None = None,
+          context=None, mnist_source: str | None = None) -> SweepResult:
     """MiniBatchKMeans for every K in ``config.ks`` on the (normalised) training digits.
 
     Per K: inertia over all clustered points, mean silhouette on a seeded random sample of
     ``config.silhouette_sample`` points (the exact silhouette needs all N² distances: 4.9·10⁹ for
-    70,000 digits), fit time and silhouette time. Progress: one step per K (``info`` holds the
-    figures of the K just done); a stop request ends the sweep after the current K
-    (``status='stopped'``, the finished Ks are kept).
+    70,000 digits), fit time and silhouette time. Progress: one step per K, and one record
+    (``on_epoch``) with the figures of each K as it is done; a stop request ends the sweep after the
+    current K (``status='stopped'``, the finished Ks are kept).
+
+    With a ``context`` that runs parts in parallel (``core.context.JobContext.map`` on a Ray cluster),
+    the Ks are split into contiguous groups, each swept by a worker on MNIST from ``mnist_source``;
+    every K gets the same sample and seed as in one sweep, so the figures per K are the same.
     """
-    started = time.perf_counter()
     config.validate()
+    parallel = getattr(context, "parallelism", 1)
+    if context is None or parallel <= 1 or len(config.ks) < 2:
+        return _sweep_here(mnist, config, progress)
+    started = time.perf_counter()
+    groups = [tuple(int(k) for k in g) for g in np.array_split(np.array(config.ks), min(parallel, len(config.ks)))]
+    with progress_scope(progress, len(config.ks), "k-means sweep") as prog:
+        parts = context.map(_sweep_part, [(mnist_source, replace(config, ks=g)) for g in groups], prog,
+                            units=[len(g) for g in groups])
+    points = sorted((p for part in parts for p in part.points), key=lambda p: p.k)
+    status = "completed" if len(points) == len(config.ks) else "stopped"
+    first = parts[0] if parts else None
+    return SweepResult(config, points, first.n_points if first else 0, first.n_sample if first else 0,
+                       max((part.distance_seconds for part in parts), default=0.0),
+                       time.perf_counter() - started, status)
+
+
+def _sweep_part(ctx, item, progress: ProgressCallback) -> SweepResult:
+    mnist_source, config = item
+    return _sweep_here(ctx.mnist(mnist_source), config, progress)
+
+
+def _sweep_here(mnist: Mnist, config: SweepConfig, progress: ProgressCallback | None) -> SweepResult:
+    started = time.perf_counter()
     points, digits, scaler = _sweep_data(mnist, config)
     validate_ks(config.ks, len(points))
     results: list[SweepPoint] = []
     status = "completed"
-    with progress_scope(progress, len(config.ks), "k-means sweep") as prog, limit_threads(config.threads):
+    with progress_scope(progress, len(config.ks), "k-means sweep") as prog:
+        prog.on_step(0, {"phase": f"distances between the {min(config.silhouette_sample, len(points)):,} "
+                                  "sampled digits (for the silhouette)"})
         t0 = time.perf_counter()
         idx = sample_indices(len(points), config.silhouette_sample, config.seed)
         distances = pairwise_distances(points[idx])
         distance_seconds = time.perf_counter() - t0
         for i, k in enumerate(config.ks, 1):
             t0 = time.perf_counter()
-            km = fit_kmeans(points, k, config.seed, config.batch_size, config.n_init, config.threads)
+            km = fit_kmeans(points, k, config.seed, config.batch_size, config.n_init)
             fit_seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
             sil = silhouette_from_distances(distances, km.labels_[idx])
@@ -382,6 +384,7 @@ def sweep(mnist: Mnist, config: SweepConfig = SweepConfig(), progress: ProgressC
                 overall_purity=float(np.nansum(purity * sizes) / max(1, sizes.sum())),
                 centroids=centroid_images(km.cluster_centers_, config.normalization, scaler),
                 majority=majority, purity=purity, sizes=sizes))
+            prog.on_epoch(i, results[-1].summary())
             prog.on_step(i, {"k": k, **results[-1].summary()})
             if prog.should_stop() and i < len(config.ks):
                 status = "stopped"
@@ -436,7 +439,7 @@ def _centre(distances: np.ndarray, centre_rows: bool) -> np.ndarray:
 def fit_cluster_features(images: np.ndarray, digits: np.ndarray, k: int, normalization: str = "unit",
                          extra_images: np.ndarray | None = None, extra_digits: np.ndarray | None = None,
                          seed: int = 0, batch_size: int = 1024, n_init: int = 1,
-                         centre_rows: bool = True, threads: int | None = 1) -> ClusterFeatures:
+                         centre_rows: bool = True) -> ClusterFeatures:
     """Fit MiniBatchKMeans with ``k`` clusters on ``images`` ``(N, 28, 28)`` (plus ``extra_images``, e.g.
     the test digits as in the blog) and the feature standardisation on ``images`` alone.
 
@@ -445,16 +448,15 @@ def fit_cluster_features(images: np.ndarray, digits: np.ndarray, k: int, normali
     test accuracy, mean +0.13 %, and 97.4 % reached a few epochs sooner in 5 of 6 runs)."""
     started = time.perf_counter()
     images = _check_images(images)
-    _check_normalization(normalization)
+    check_normalization(normalization)
     scaler = PixelScaler.fit(images) if normalization == "standard" else None
     points = normalize_pixels(images, normalization, scaler)
     labels_for = np.asarray(digits)
     if extra_images is not None:
         points = np.concatenate([points, normalize_pixels(extra_images, normalization, scaler)])
         labels_for = np.concatenate([labels_for, np.asarray(extra_digits)])
-    with limit_threads(threads):
-        km = fit_kmeans(points, k, seed, batch_size, n_init)
-        dist = _centre(km.transform(points[:len(images)]), centre_rows)
+    km = fit_kmeans(points, k, seed, batch_size, n_init)
+    dist = _centre(km.transform(points[:len(images)]), centre_rows)
     mean, std = dist.mean(axis=0), dist.std(axis=0)
     std[std < 1e-12] = 1.0
     majority, purity, sizes = cluster_purity(km.labels_, labels_for, k)
@@ -626,11 +628,16 @@ class MLPTrainer:
         self.config, self.name = config, name
         self.n_inputs = x_train.shape[1]
         self.l2 = lambda_for_inputs(config.l2, self.n_inputs)
-        keras.utils.set_random_seed(config.seed)
+        from .model import layer_seed
+
+        def init(i: int):  # seeded per layer: the weights depend on config.seed alone, not on global state
+            return keras.initializers.GlorotUniform(seed=layer_seed(config.seed, i))
+
         layers = [keras.Input((self.n_inputs,), name="inputs")]
         for i, units in enumerate(config.hidden, 1):
-            layers.append(keras.layers.Dense(int(units), activation=config.activation, name=f"hidden{i}"))
-        layers.append(keras.layers.Dense(10, name="out"))  # logits; softmax is in the cost / predict
+            layers.append(keras.layers.Dense(int(units), activation=config.activation, kernel_initializer=init(i),
+                                             name=f"hidden{i}"))
+        layers.append(keras.layers.Dense(10, kernel_initializer=init(len(config.hidden) + 1), name="out"))  # logits
         self.model = keras.Sequential(layers, name=f"mlp_{name}")
         self._vars = [v.value if hasattr(v, "value") else v for v in self.model.trainable_variables]
         self._velocity = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self._vars]
@@ -852,6 +859,11 @@ class PairResult:
     reference: MLPResult | None
     seconds: float
 
+    def without_models(self) -> "PairResult":
+        """The same result without the trained Keras models (for sending it to another process)."""
+        return replace(self, cluster=replace(self.cluster, model=None),
+                       reference=replace(self.reference, model=None) if self.reference is not None else None)
+
     def comparisons(self) -> dict[str, Comparison]:
         if self.reference is None:
             return {}
@@ -869,7 +881,7 @@ class PairResult:
 
 def train_pair(mnist: Mnist, k: int = 70, config: MLPConfig = MLPConfig(), reference: bool = True,
                normalization: str = "unit", include_test: bool = False, seed: int = 0,
-               centre_rows: bool = True, threads: int | None = 1,
+               centre_rows: bool = True,
                progress: ProgressCallback | None = None) -> PairResult:
     """Cluster features for ``k`` → cluster MLP; with ``reference`` also the MLP on 784 standardised
     pixels, trained with the same settings (the lambda rule applied to both), epochs interleaved.
@@ -879,16 +891,15 @@ def train_pair(mnist: Mnist, k: int = 70, config: MLPConfig = MLPConfig(), refer
     """
     started = time.perf_counter()
     config.validate()
-    _check_normalization(normalization)
+    check_normalization(normalization)
     n_models = 2 if reference else 1
     with progress_scope(progress, 1 + n_models * config.epochs, "cluster MLP") as prog:
         t0 = time.perf_counter()
+        prog.on_step(0, {"phase": f"clustering {len(mnist.x_train):,} digits into K = {k} clusters"})
         feats = fit_cluster_features(mnist.x_train, mnist.y_train, k, normalization,
                                      mnist.x_test if include_test else None,
-                                     mnist.y_test if include_test else None, seed=seed, centre_rows=centre_rows,
-                                     threads=threads)
-        with limit_threads(threads):
-            f_train, f_test = feats.transform(mnist.x_train), feats.transform(mnist.x_test)
+                                     mnist.y_test if include_test else None, seed=seed, centre_rows=centre_rows)
+        f_train, f_test = feats.transform(mnist.x_train), feats.transform(mnist.x_test)
         preprocess = {"cluster": time.perf_counter() - t0}
         prog.on_step(1, {"stage": "clustered", "k": k, "seconds": preprocess["cluster"]})
         trainers = [MLPTrainer(f_train, mnist.y_train, f_test, mnist.y_test, config, "cluster")]
@@ -953,128 +964,3 @@ def curves_figure(epochs: Sequence[Mapping]) -> go.Figure:
 def centroid_titles(majority: np.ndarray, purity: np.ndarray) -> list[str]:
     return [f"{i}: {int(m)} · {p * 100:.0f} %" if np.isfinite(p) else f"{i}: empty"
             for i, (m, p) in enumerate(zip(majority, purity))]
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------
-
-def _write_json(path: str | os.PathLike, obj: dict) -> None:
-    """Write atomically: a temporary file in the same folder, then rename."""
-    path = Path(path)
-    if path.parent and not path.parent.is_dir():
-        raise ValueError(f"the folder of --out {str(path)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _subset(mnist: Mnist, n_train: int | None, n_test: int | None) -> Mnist:
-    for name, v in (("--train-limit", n_train), ("--test-limit", n_test)):
-        if v is not None and v < 10:
-            raise ValueError(f"{name} {v} must be ≥ 10")
-    return mnist.subset(n_train, n_test)
-
-
-class _NamedPrintProgress(PrintProgress):
-    def on_epoch(self, epoch: int, metrics: Mapping) -> None:
-        print(f"epoch {epoch} [{metrics.get('model', '')}]: cost={metrics['cost']:.4f} "
-              f"(without L2 {metrics['cost_no_l2']:.4f}) train={metrics['train_accuracy']:.4f} "
-              f"test={metrics['test_accuracy']:.4f} {metrics['seconds']:.3f} s",
-              file=self.stream, flush=True)
-
-
-def cmd_cluster(args) -> int:
-    from .data import load_mnist
-
-    started = time.perf_counter()
-    config = SweepConfig(ks=parse_ks(args.k), silhouette_sample=args.silhouette_sample,
-                         include_test=args.include_test, normalization=args.normalization,
-                         n_train=args.train_limit, n_init=args.n_init, seed=args.seed,
-                         threads=args.threads or None)
-    config.validate()
-    result = sweep(load_mnist(args.mnist), config, PrintProgress())
-    out = result.to_dict()
-    if args.out:
-        _write_json(args.out, out)
-    ps = result.points
-    summary = {"ks": [p.k for p in ps], "inertia": [round(p.inertia, 3) for p in ps],
-               "silhouette": [round(p.silhouette, 5) for p in ps], "seconds_per_k": [round(p.seconds, 3) for p in ps],
-               "n_points": result.n_points, "silhouette_sample": result.n_sample,
-               "distance_seconds": round(result.distance_seconds, 3), "sweep_seconds": round(result.seconds, 3),
-               "status": result.status, "out": args.out}
-    summary["seconds"] = round(time.perf_counter() - started, 3)
-    print(json.dumps(summary))
-    return 0
-
-
-def cmd_cluster_mlp(args) -> int:
-    from .data import load_mnist
-
-    started = time.perf_counter()
-    config = MLPConfig(activation=args.activation, learning_rate=args.learning_rate, decay=args.decay,
-                       momentum=args.momentum, batch_size=args.batch_size, l2=args.l2, epochs=args.epochs,
-                       seed=args.seed)
-    config.validate()
-    _check_normalization(args.normalization)
-    mnist = _subset(load_mnist(args.mnist), args.train_limit, args.test_limit)
-    result = train_pair(mnist, args.k, config, reference=args.reference, normalization=args.normalization,
-                        include_test=args.include_test, seed=args.seed, centre_rows=not args.no_centre,
-                        threads=args.threads or None, progress=_NamedPrintProgress())
-    full = result.to_dict()
-    if args.out:
-        _write_json(args.out, full)
-    summary = {"k": result.k, "normalization": args.normalization, "centre_rows": not args.no_centre,
-               "kmeans_seconds": full["kmeans_seconds"],
-               "cluster": result.cluster.summary(), "out": args.out}
-    if result.reference is not None:
-        summary["reference"] = result.reference.summary()
-        summary["comparison"] = full["comparison"]
-    summary["seconds"] = round(time.perf_counter() - started, 3)
-    print(json.dumps(summary))
-    return 0
-
-
-def register_cli(subparsers) -> None:
-    """Add ``cluster`` (the sweep over K) and ``cluster-mlp`` (cluster MLP vs reference MLP)."""
-    p = subparsers.add_parser("cluster", help="MiniBatchKMeans sweep over K: inertia, sampled silhouette, time")
-    p.add_argument("--k", default="10:170:10", help="start:stop:step (stop included) or a comma list")
-    p.add_argument("--silhouette-sample", type=int, default=DEFAULT_SILHOUETTE_SAMPLE,
-                   help=f"points for the silhouette (100..{MAX_SILHOUETTE_SAMPLE})")
-    p.add_argument("--include-test", action="store_true", help="cluster train + test digits (as the blog did)")
-    p.add_argument("--normalization", default="unit", choices=NORMALIZATIONS)
-    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training digits")
-    p.add_argument("--n-init", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1, help="OpenMP/BLAS threads for k-means (0: libraries' default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mnist", default=None, help="path to a Keras-layout mnist.npz")
-    p.add_argument("--out", default=None, help="write all figures per K to this JSON file")
-    p.set_defaults(func=cmd_cluster)
-
-    d = MLPConfig()
-    p = subparsers.add_parser("cluster-mlp", help="MLP on K cluster-distance features (and the reference MLP)")
-    p.add_argument("--k", type=int, default=70)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--reference", action="store_true", help="also train the MLP on 784 pixels and compare")
-    p.add_argument("--activation", default=d.activation, choices=MLP_ACTIVATIONS)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    p.add_argument("--decay", type=float, default=d.decay, help="lr of epoch e = lr / (1 + decay·(e-1))")
-    p.add_argument("--momentum", type=float, default=d.momentum)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--l2", type=float, default=d.l2, help="lambda for 784 inputs; K inputs get lambda·K/784")
-    p.add_argument("--normalization", default="unit", choices=NORMALIZATIONS)
-    p.add_argument("--include-test", action="store_true", help="cluster train + test digits")
-    p.add_argument("--threads", type=int, default=1, help="OpenMP/BLAS threads for k-means (0: libraries' default)")
-    p.add_argument("--no-centre", action="store_true",
-                   help="do not subtract each image's mean distance before standardising the features")
-    p.add_argument("--train-limit", type=int, default=None)
-    p.add_argument("--test-limit", type=int, default=None)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--mnist", default=None, help="path to a Keras-layout mnist.npz")
-    p.add_argument("--out", default=None, help="write the per-epoch figures to this JSON file")
-    p.set_defaults(func=cmd_cluster_mlp)

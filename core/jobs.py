@@ -1,65 +1,99 @@
-"""Run a long computation in a background thread and watch its progress from elsewhere.
+"""One job system for all long work: a bounded set of slots, a fair FIFO queue, progress, Stop.
 
-The UI starts a ``BackgroundJob`` and polls ``snapshot()``; a stop request reaches the
-computation through its ProgressCallback's ``should_stop``. The computation never touches
-the UI, and the UI never waits on the computation.
+Every long computation (train, oip, precursor, sweep, cluster-mlp, dream, ...) is submitted as a
+``JobSpec``: a *kind* (see ``core.tasks``), the kind's config dataclass (which carries the seed), the
+run folder of the model it uses and the owner (a browser session). ``JobSystem.submit`` returns a
+``JobHandle`` whose ``snapshot()`` gives the state (queued, running, finished, failed, stopped), the
+progress reported through the ``core.progress`` protocol, the queue position with an estimated wait,
+and, at the end, the result or a message. ``stop()`` works for a queued and a running job.
+
+Where jobs run is the *backend*'s business (``core.backends``): worker processes on this machine by
+default, threads in this process for tests and notebooks, or a Ray cluster. The system itself only
+queues and dispatches: at most ``slots`` jobs run at once, the queue is first-in first-out, and an
+owner has at most one job of a kind queued or running (a second submission is refused with a
+sentence saying so), which keeps the queue fair between the sessions of a class.
+
+Nothing here is process-global: two ``JobSystem`` objects are independent, and a job's randomness
+comes from its own seed.
 """
 from __future__ import annotations
 
+import collections
+import itertools
 import threading
 import time
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from .progress import ProgressCallback
 
+QUEUED, RUNNING, FINISHED, FAILED, STOPPED = "queued", "running", "finished", "failed", "stopped"
+STATES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED)
+TERMINAL = frozenset({FINISHED, FAILED, STOPPED})
+DEFAULT_EXPECTED_SECONDS = 15.0  # a kind's duration before any job of it has been timed
 
-@dataclass
-class JobSnapshot:
-    """A consistent copy of a job's state at one moment."""
 
-    label: str
-    total: int
-    done: int
-    info: dict
-    epochs: list[dict]
-    batches: list[tuple[float, float, float]]  # (units done, loss, accuracy) per step
-    state: str  # pending, running, finished, failed
-    error: str | None
-    elapsed: float
+class JobRefused(ValueError):
+    """A submission the system does not accept (the owner already has a job of this kind, ...)."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to compute: ``kind`` (a name from ``core.tasks.KINDS``), its ``config`` dataclass, the run
+    folder of the model it uses (None: the bundled model, or no model), who asked (``owner``, e.g. a
+    browser session id), extra picklable ``inputs`` (a photo array) and a ``title`` for the UI."""
+
+    kind: str
+    config: Any
+    model: str | None = None
+    owner: str = ""
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    title: str = ""
 
     @property
-    def fraction(self) -> float:
-        return min(1.0, self.done / self.total) if self.total else 0.0
+    def seed(self) -> int | None:
+        """The job's seed: its config's (None for a deterministic kind without randomness)."""
+        return getattr(self.config, "seed", None)
+
+    def with_owner(self, owner: str) -> "JobSpec":
+        return replace(self, owner=owner)
 
 
-class RecordingProgress(ProgressCallback):
-    """Thread-safe recorder of progress events, with a stop flag."""
+class ProgressRecord(ProgressCallback):
+    """Thread-safe record of a job's progress events, with its stop flag.
+
+    ``records``: one dict per finished unit reported through ``on_epoch`` (a training epoch, a K of a
+    sweep); ``batches``: ``(units done, loss, accuracy)`` of every step whose info has a loss.
+    """
+
+    MAX_BATCHES = 20_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.label, self.total, self.done = "", 0, 0
+        self.begun: float | None = None  # when on_begin came: the rate of progress is measured from here
         self.info: dict = {}
-        self.epochs: list[dict] = []
+        self.records: list[dict] = []
         self.batches: list[tuple[float, float, float]] = []
 
     def on_begin(self, total: int, label: str = "") -> None:
         with self._lock:
-            self.label, self.total, self.done = label, total, 0
+            self.label, self.total, self.done = label, int(total), 0
+            self.begun = time.monotonic()
 
     def on_step(self, done: int, info: Mapping | None = None) -> None:
         with self._lock:
-            self.done = done
+            self.done = int(done)
             if info:
                 self.info = dict(info)
-                if "loss" in info:
-                    self.batches.append((done, float(info["loss"]), float(info.get("accuracy", float("nan")))))
+                if "loss" in info and len(self.batches) < self.MAX_BATCHES:
+                    self.batches.append((float(done), float(info["loss"]),
+                                         float(info.get("accuracy", float("nan")))))
 
     def on_epoch(self, epoch: int, metrics: Mapping) -> None:
         with self._lock:
-            self.epochs.append({"epoch": epoch, **metrics})
+            self.records.append({"epoch": epoch, **metrics})
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -67,55 +101,279 @@ class RecordingProgress(ProgressCallback):
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
-    def copy_state(self) -> tuple[str, int, int, dict, list[dict], list[tuple[float, float, float]]]:
+    def copy(self) -> tuple[str, int, int, dict, list[dict], list[tuple[float, float, float]]]:
         with self._lock:
-            return self.label, self.total, self.done, dict(self.info), list(self.epochs), list(self.batches)
+            return self.label, self.total, self.done, dict(self.info), list(self.records), list(self.batches)
 
 
-class BackgroundJob:
-    """``fn(progress)`` running in a daemon thread; its return value becomes ``result``."""
+@dataclass
+class JobSnapshot:
+    """A consistent copy of a job's state at one moment, for the UI."""
 
-    def __init__(self, fn: Callable[[RecordingProgress], Any], name: str = "job") -> None:
-        self.progress = RecordingProgress()
-        self.result: Any = None
-        self.error: str | None = None
-        self.exception: BaseException | None = None
-        self.state = "pending"
-        self._fn = fn
-        self._started = 0.0
-        self._ended: float | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> "BackgroundJob":
-        self._started = time.perf_counter()
-        self.state = "running"
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            self.result = self._fn(self.progress)
-            self.state = "finished"
-        except Exception as exc:  # reported to the UI as a message, not raised in a dead thread
-            self.exception = exc
-            self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)
-            self._trace = traceback.format_exc()
-            self.state = "failed"
-        finally:
-            self._ended = time.perf_counter()
-
-    def request_stop(self) -> None:
-        self.progress.request_stop()
+    id: str
+    kind: str
+    title: str
+    state: str
+    label: str
+    total: int
+    done: int
+    info: dict
+    records: list[dict]
+    batches: list[tuple[float, float, float]]
+    elapsed: float  # seconds running (0 while queued)
+    waited: float  # seconds since submission
+    queue_position: int | None  # 1-based while queued
+    expected_wait: float | None  # seconds until it is expected to start (queued only)
+    message: str
+    where: str  # the backend's description of where it runs
 
     @property
-    def running(self) -> bool:
-        return self.state == "running"
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
 
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+    @property
+    def active(self) -> bool:
+        return self.state not in TERMINAL
+
+
+_ids = itertools.count(1)
+
+
+class JobHandle:
+    """One submitted job. Read it through ``snapshot()``; ``stop()`` ends it cleanly."""
+
+    def __init__(self, spec: JobSpec, system: "JobSystem") -> None:
+        self.id = f"{spec.kind}-{next(_ids)}-{int(time.time() * 1000) % 100000:05d}"
+        self.spec = spec
+        self.progress = ProgressRecord()
+        self.state = QUEUED
+        self.result: Any = None
+        self.message = ""
+        self.submitted = time.monotonic()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self._system = system
+        self._done = threading.Event()
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL
+
+    def stop(self) -> None:
+        """Stop the job: a queued job is dropped, a running one ends after its current unit of work."""
+        self._system.stop(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ended (True) or ``timeout`` seconds passed (False)."""
+        return self._done.wait(timeout)
 
     def snapshot(self) -> JobSnapshot:
-        label, total, done, info, epochs, batches = self.progress.copy_state()
-        end = self._ended if self._ended is not None else time.perf_counter()
-        return JobSnapshot(label, total, done, info, epochs, batches, self.state, self.error,
-                           end - self._started if self._started else 0.0)
+        label, total, done, info, records, batches = self.progress.copy()
+        now = time.monotonic()
+        position, wait = self._system.queue_estimate(self) if self.state == QUEUED else (None, None)
+        elapsed = ((self.ended or now) - self.started) if self.started else 0.0
+        return JobSnapshot(self.id, self.spec.kind, self.spec.title or self.spec.kind, self.state, label, total,
+                           done, info, records, batches, elapsed, (self.ended or now) - self.submitted, position,
+                           wait, self.message, self._system.backend.describe())
+
+    def _finish(self, state: str, result: Any = None, message: str = "") -> None:
+        self.result, self.message = result, message
+        self.ended = time.monotonic()
+        self.state = state  # last: readers that see a terminal state find the result in place
+        self._done.set()
+
+    def __repr__(self) -> str:
+        return f"JobHandle({self.id}, {self.state})"
+
+
+class Backend:
+    """Where jobs run. ``start`` must return at once and later call ``system.job_ended`` exactly once."""
+
+    name = "backend"
+
+    def capacity(self) -> int:
+        """How many jobs this backend can run at once (the system never starts more)."""
+        return 1
+
+    def start(self, handle: JobHandle, system: "JobSystem") -> None:
+        raise NotImplementedError
+
+    def stop(self, handle: JobHandle) -> None:
+        """Ask a running job to stop (it ends cooperatively, after its current unit of work)."""
+        handle.progress.request_stop()
+
+    def describe(self) -> str:
+        return self.name
+
+    def shutdown(self) -> None:
+        """Free the backend's resources (worker processes, a Ray connection)."""
+
+
+class JobSystem:
+    """Queue and dispatch jobs to a backend: at most ``slots`` at once, first in first out,
+    at most one active job per (owner, kind). Thread-safe."""
+
+    def __init__(self, backend: Backend, slots: int | None = None,
+                 expected_seconds: Mapping[str, float] | None = None,
+                 check: Callable[[JobSpec], None] | None = None) -> None:
+        self.backend = backend
+        self._check = check  # validates a spec at submission (default: core.tasks.check_spec)
+        self.slots = max(1, int(slots if slots is not None else backend.capacity()))
+        self._queue: list[JobHandle] = []
+        self._running: list[JobHandle] = []
+        self._cond = threading.Condition()
+        self._durations: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=8))
+        self._expected = dict(expected_seconds or {})
+        self._closed = False
+        self._listeners: list[Callable[[JobHandle], None]] = []
+        self._dispatcher = threading.Thread(target=self._dispatch, name="job-dispatcher", daemon=True)
+        self._dispatcher.start()
+
+    # -- submitting and stopping ------------------------------------------------------------
+    def submit(self, spec: JobSpec) -> JobHandle:
+        """Queue a job; raises ``JobRefused`` when its owner already has a job of this kind active."""
+        if self._check is None:
+            from .tasks import check_spec as check
+        else:
+            check = self._check
+        check(spec)  # unknown kind, a config of the wrong type or bad settings: a ValueError naming it
+        handle = JobHandle(spec, self)
+        with self._cond:
+            if self._closed:
+                raise JobRefused("the job system is shut down; no new jobs are accepted")
+            if spec.owner:
+                for other in self._queue + self._running:
+                    if other.spec.owner == spec.owner and other.spec.kind == spec.kind:
+                        where = ("is running" if other.state == RUNNING else
+                                 f"is waiting in the queue (position {self._queue.index(other) + 1})")
+                        raise JobRefused(f"Your {other.spec.title or other.spec.kind} job {where}; a session can "
+                                         "have one job of a kind at a time. Stop it, or wait until it ends.")
+            self._queue.append(handle)
+            self._cond.notify_all()
+        return handle
+
+    def stop(self, handle: JobHandle) -> None:
+        with self._cond:
+            if handle in self._queue:
+                self._queue.remove(handle)
+                handle._finish(STOPPED, None, "Stopped before it started.")
+                self._cond.notify_all()
+                self._notify(handle)
+                return
+            running = handle in self._running
+        if running:
+            handle.progress.request_stop()
+            self.backend.stop(handle)
+
+    def stop_owner(self, owner: str) -> list[JobHandle]:
+        """Stop every queued or running job of ``owner`` (a browser session that went away)."""
+        with self._cond:
+            mine = [h for h in self._queue + self._running if h.spec.owner == owner]
+        for handle in mine:
+            self.stop(handle)
+        return mine
+
+    def active(self, owner: str | None = None) -> list[JobHandle]:
+        """Queued and running jobs, oldest first (of ``owner`` only when given)."""
+        with self._cond:
+            jobs = self._running + self._queue
+        return [h for h in jobs if owner is None or h.spec.owner == owner]
+
+    def owners(self) -> set[str]:
+        with self._cond:
+            return {h.spec.owner for h in self._queue + self._running if h.spec.owner}
+
+    def add_listener(self, fn: Callable[[JobHandle], None]) -> None:
+        """``fn(handle)`` is called (on a system thread) whenever a job ends."""
+        self._listeners.append(fn)
+
+    # -- estimates --------------------------------------------------------------------------
+    def expected_seconds(self, kind: str) -> float:
+        """How long a job of ``kind`` is expected to run: the median of the last few, else a default."""
+        times = sorted(self._durations.get(kind, ()))
+        if times:
+            return float(times[len(times) // 2])
+        return float(self._expected.get(kind, DEFAULT_EXPECTED_SECONDS))
+
+    def _remaining(self, handle: JobHandle, now: float) -> float:
+        elapsed = now - (handle.started or now)
+        _, total, done, *_ = handle.progress.copy()
+        begun = handle.progress.begun
+        if total and done and begun is not None and now - begun > 1.0 and done / total > 0.05:
+            return max(0.0, (now - begun) * (total - done) / done)
+        return max(0.0, self.expected_seconds(handle.spec.kind) - elapsed)
+
+    def queue_estimate(self, handle: JobHandle) -> tuple[int | None, float | None]:
+        """(1-based queue position, expected seconds until it starts) for a queued job, else (None, None)."""
+        now = time.monotonic()
+        with self._cond:
+            if handle not in self._queue:
+                return None, None
+            position = self._queue.index(handle) + 1
+            free_at = sorted([self._remaining(h, now) for h in self._running] +
+                             [0.0] * max(0, self.slots - len(self._running)))
+            for ahead in self._queue[:position - 1]:
+                t = free_at.pop(0)
+                free_at.append(t + self.expected_seconds(ahead.spec.kind))
+                free_at.sort()
+            return position, free_at[0]
+
+    # -- the dispatcher -----------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and (not self._queue or len(self._running) >= self.slots):
+                    self._cond.wait(1.0)
+                if self._closed:
+                    return
+                handle = self._queue.pop(0)
+                handle.state = RUNNING
+                handle.started = time.monotonic()
+                self._running.append(handle)
+            try:
+                self.backend.start(handle, self)
+            except Exception as exc:  # a backend that cannot start it: the job fails, the system goes on
+                self.job_ended(handle, FAILED, None, f"The job could not be started: {type(exc).__name__}: {exc}")
+
+    def job_ended(self, handle: JobHandle, state: str, result: Any = None, message: str = "") -> None:
+        """Called by the backend, once per job: record the outcome and free the slot."""
+        if state not in TERMINAL:
+            raise ValueError(f"state {state!r} is not one of {sorted(TERMINAL)}")
+        if state == FINISHED and handle.progress.should_stop():
+            from .tasks import stopped
+
+            state = STOPPED if stopped(result) else FINISHED
+        with self._cond:
+            if handle in self._running:
+                self._running.remove(handle)
+            if state == FINISHED and handle.started is not None:
+                self._durations[handle.spec.kind].append(time.monotonic() - handle.started)
+            handle._finish(state, result, message)
+            self._cond.notify_all()
+        self._notify(handle)
+
+    def _notify(self, handle: JobHandle) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(handle)
+            except Exception:  # a listener's problem is not the job's
+                pass
+
+    def shutdown(self) -> None:
+        """Stop everything and free the backend. Queued jobs end as stopped."""
+        with self._cond:
+            self._closed = True
+            queued, self._queue = self._queue, []
+            running = list(self._running)
+            self._cond.notify_all()
+        for handle in queued:
+            handle._finish(STOPPED, None, "The dashboard was shut down before the job started.")
+        for handle in running:
+            handle.progress.request_stop()
+            self.backend.stop(handle)
+        self.backend.shutdown()
+

@@ -26,9 +26,9 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import MutableMapping, Sequence
+from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -854,109 +854,3 @@ def sheet_png(images: np.ndarray, labels: Sequence[str] | None = None, cols: int
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")
     return buf.getvalue()
-
-
-# --- per-session gallery store (shared by the Filters/OIP and Precursor pages) ------------------
-
-@dataclass
-class RescuedOip:
-    """An OIP found for a map by the precursor search: ``image`` ``(28, 28)`` model-input values."""
-
-    map_index: int
-    image: np.ndarray
-    loss: float
-    note: str = ""
-
-
-@dataclass
-class OipStore:
-    """OIP results of one user session, keyed by model key + layer.
-
-    ``results[(model, layer)][config.key()]`` holds every OipResult computed, ``latest[(model, layer)]``
-    the most recent one, ``rescued[(model, layer)][map]`` the precursor's rescues, ``current_config``
-    the settings shown on the Filters/OIP page. Both pages read it.
-    """
-
-    results: dict = field(default_factory=dict)
-    latest: dict = field(default_factory=dict)
-    rescued: dict = field(default_factory=dict)
-    current_config: dict = field(default_factory=dict)  # (model, layer) → the OIP page's current settings
-
-    def put(self, model_key: str, result: OipResult) -> None:
-        slot = (model_key, result.config.layer)
-        self.results.setdefault(slot, {})[result.config.key()] = result
-        self.latest[slot] = result
-
-    def get(self, model_key: str, config: OipConfig) -> OipResult | None:
-        result = self.results.get((model_key, config.layer), {}).get(config.key())
-        if result is not None:
-            self.latest[(model_key, config.layer)] = result
-        return result
-
-    def latest_result(self, model_key: str, layer: str) -> OipResult | None:
-        return self.latest.get((model_key, layer))
-
-    def add_rescued(self, model_key: str, layer: str, rescued: RescuedOip) -> None:
-        self.rescued.setdefault((model_key, layer), {})[int(rescued.map_index)] = rescued
-
-    def rescued_for(self, model_key: str, layer: str) -> dict[int, RescuedOip]:
-        return dict(self.rescued.get((model_key, layer), {}))
-
-
-STORE_KEY = "oip_store"
-
-
-def bundle_key(bundle) -> str:
-    """The store key of a loaded run (``core.runs.ModelBundle``): its folder and the mtime of its
-    run.json, so a re-trained run in the same folder gets a fresh key."""
-    try:
-        mtime = Path(bundle.path, "run.json").stat().st_mtime
-    except OSError:
-        mtime = 0.0
-    return f"{bundle.path}|{mtime}"
-
-
-def session_store(state: MutableMapping) -> OipStore:
-    """The ``OipStore`` kept in a mapping such as ``st.session_state`` (created on first use)."""
-    store = state.get(STORE_KEY)
-    if not isinstance(store, OipStore):
-        store = OipStore()
-        state[STORE_KEY] = store
-    return store
-
-
-# --- command line ------------------------------------------------------------------------------
-
-def _cmd_oip(args) -> int:
-    from .cli import _emit
-    from .progress import PrintProgress
-    from .runs import load_run, resolve_model_path
-
-    started = time.perf_counter()
-    bundle = load_run(resolve_model_path(args.model))
-    engine = AscentEngine(bundle.model, args.layer)
-    try:
-        weights = tuple(float(v) for v in args.scale_weights.split(","))
-    except ValueError:
-        raise ValueError(f"--scale-weights {args.scale_weights!r} must be 4 numbers separated by commas") from None
-    config = OipConfig(layer=args.layer, maps=parse_maps(args.maps, engine.channels), epochs=args.epochs,
-                       step=args.step, starts=args.starts, scale_weights=weights, seed=args.seed)
-    result = run_oip(engine, config, progress=PrintProgress())
-    out = result.save_npz(args.out) if args.out else None
-    return _emit({**result.summary(), "model": str(bundle.path), "out": str(out) if out else None}, started)
-
-
-def register_cli(subparsers) -> None:
-    """Adds ``oip``: ``python -m core oip --layer conv3 --maps all --epochs 200 --out oips.npz``."""
-    p = subparsers.add_parser("oip", help="optimal input patterns for the maps of a layer (batched gradient ascent)")
-    p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
-    p.add_argument("--layer", default="conv3")
-    p.add_argument("--maps", default="all", help="all, or indices/ranges like 0,3,10-15")
-    p.add_argument("--epochs", type=int, default=OipConfig.epochs)
-    p.add_argument("--step", type=float, default=OipConfig.step)
-    p.add_argument("--starts", type=int, default=1, help="random starts per map")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scale-weights", default=",".join(str(w) for w in DEFAULT_SCALE_WEIGHTS),
-                   help="weights of the 4 noise scales (28, 14, 7, 4 cells per side)")
-    p.add_argument("--out", default=None, help="write the OIPs to this .npz")
-    p.set_defaults(func=_cmd_oip)

@@ -36,6 +36,7 @@ from .oip import SIDE, AscentEngine, OipConfig, capped_epochs, device_name, run_
 from .progress import ProgressCallback, progress_scope
 
 MODES = ("faithful", "fast")
+DEFAULT_MODE = "fast"  # minutes less than faithful; the page, the CLI and the README default to it
 GRIDS = (2, 3, 4, 5)
 MAX_VALUES = 5
 PATTERN_LIMIT = {"CPU": 300_000, "GPU": 2_000_000}  # refused above (5⁹ = 1,953,125 is over the CPU limit)
@@ -107,7 +108,8 @@ class TopK:
     """Streaming top-``k`` per row: the largest scores with their pattern indices, ties broken by the
     lower index (so any chunking gives the same ranking as one big batch).
 
-    ``update(indices (n,), scores (rows, n))`` with indices increasing from call to call."""
+    ``update(indices (n,) or (rows, n), scores (rows, n))`` with indices increasing from call to call
+    (another TopK's ``indices`` and ``scores`` merge the same way)."""
 
     def __init__(self, rows: int, k: int) -> None:
         self.k = int(k)
@@ -140,7 +142,7 @@ class PrecursorConfig:
     test_epochs: int = 10
     keep: int = 8
     epochs: int = 1200
-    mode: str = "faithful"
+    mode: str = DEFAULT_MODE
     step: float = OipConfig.step
     refine: int = 128  # fast mode: candidates per map that get the test epochs (0: rank by the forward pass only)
     compare_maps: int = 0  # fast mode: sample maps that also get a faithful screen (overlap report)
@@ -193,16 +195,26 @@ def parse_values(text: str) -> tuple[float, ...]:
     return vals
 
 
-def check_feasible(config: PrecursorConfig, device: str | None = None) -> None:
-    """Raise ValueError explaining why a run is refused: too many patterns for this device."""
+def pattern_limit(device: str | None = None, workers: int = 1) -> int:
+    """The most patterns a run may screen: per worker by its device (CPU or GPU), times the workers
+    that share the screen (a Ray cluster's; 1 on one machine)."""
     device = (device or device_name()).split(" ")[0]
-    limit = PATTERN_LIMIT.get(device, PATTERN_LIMIT["CPU"])
+    return PATTERN_LIMIT.get(device, PATTERN_LIMIT["CPU"]) * max(1, int(workers))
+
+
+def check_feasible(config: PrecursorConfig, device: str | None = None, workers: int = 1) -> None:
+    """Raise ValueError explaining why a run is refused: too many patterns for this device (and the
+    number of workers that would share the screen)."""
+    where = (device or device_name()).split(" ")[0]
+    limit = pattern_limit(where, workers)
     n = config.n_patterns
     if n > limit:
+        across = f" across {workers} workers" if workers > 1 else ""
         raise ValueError(
-            f"{len(config.values)} values on a {config.grid}×{config.grid} grid give {n:,} patterns; this {device} "
-            f"allows at most {limit:,} per run. Every pattern needs {config.test_epochs} gradient epochs per map "
-            f"(the blog's reason for using only 3 values on 3×3 squares). Use fewer grey values or a coarser grid.")
+            f"{len(config.values)} values on a {config.grid}×{config.grid} grid give {n:,} patterns; this {where}"
+            f"{across} allows at most {limit:,} per run. Every pattern needs {config.test_epochs} gradient epochs per "
+            f"map (the blog's reason for using only 3 values on 3×3 squares). Use fewer grey values or a coarser "
+            "grid, or run the dashboard on a Ray cluster with more workers.")
 
 
 def work_units(config: PrecursorConfig, n_maps: int) -> int:
@@ -229,7 +241,7 @@ def estimate_seconds(config: PrecursorConfig, n_maps: int, throughput: float, fo
     return p / fwd + refine + full + min(config.compare_maps, n_maps) * faithful_one
 
 
-def measure_throughput(engine: AscentEngine, batch: int = 256, epochs: int = 3) -> tuple[float, float]:
+def measure_throughput(engine: AscentEngine, batch: int = 128, epochs: int = 10) -> tuple[float, float]:
     """(ascent image-epochs/s, forward images/s) of this engine on this machine, after a warm-up."""
     rng = np.random.default_rng(0)
     x = standardise_pattern(rng.normal(size=(batch, SIDE, SIDE)))
@@ -285,7 +297,8 @@ class _Stopped(Exception):
 
 
 def screen_faithful(engine: AscentEngine, map_index: int, config: PrecursorConfig, keep: int | None = None,
-                    batch: int | None = None, work: _Work | None = None, patterns: Iterator | None = None) -> Screen:
+                    batch: int | None = None, work: _Work | None = None, patterns: Iterator | None = None,
+                    start: int = 0, stop: int | None = None) -> Screen:
     """The blog's screen for one map: ``test_epochs`` ascent epochs on every pattern, top ``keep`` by loss.
 
     With ``skip_dead`` the patterns whose map is all-zero are not ascended: their gradient is exactly
@@ -296,7 +309,7 @@ def screen_faithful(engine: AscentEngine, map_index: int, config: PrecursorConfi
     started = time.perf_counter()
     top = TopK(1, keep)
     ascended = 0
-    chunks = patterns if patterns is not None else iter_pattern_chunks(config.grid, config.values, batch)
+    chunks = patterns if patterns is not None else iter_pattern_chunks(config.grid, config.values, batch, start, stop)
     for first, images in chunks:
         if work:
             work.check()
@@ -321,8 +334,29 @@ def screen_faithful(engine: AscentEngine, map_index: int, config: PrecursorConfi
                   time.perf_counter() - started)
 
 
+def forward_batch(batch: int) -> int:
+    """Patterns per forward-only call of the fast screen."""
+    return max(batch, 1024)
+
+
+def forward_top(engine: AscentEngine, maps: Sequence[int], config: PrecursorConfig, k: int, batch: int,
+                start: int, stop: int, work: _Work | None = None) -> TopK:
+    """The fast screen's forward pass over patterns ``start..stop−1``: the best ``k`` per map by the
+    screening score (see ``AscentEngine.screen_scores``)."""
+    maps = np.asarray(maps, np.int64)
+    top = TopK(len(maps), k)
+    for first, images in iter_pattern_chunks(config.grid, config.values, batch, start, stop):
+        if work:
+            work.check()
+        scores = engine.screen_scores(images)[:, maps]  # (n, M)
+        top.update(np.arange(first, first + len(images)), scores.T)
+        if work:
+            work.add(len(images), {"phase": "forward screen", "pattern": first + len(images)})
+    return top
+
+
 def screen_fast(engine: AscentEngine, maps: Sequence[int], config: PrecursorConfig, batch: int | None = None,
-                work: _Work | None = None) -> list[Screen]:
+                work: _Work | None = None, split=None) -> list[Screen]:
     """All target maps at once: one forward pass over every pattern ranks them per map (mean
     activation, or the largest pre-activation for a map that stays at 0); the best ``refine`` per map
     then get ``test_epochs`` ascent epochs (all maps in one batch) and the best ``keep`` are returned."""
@@ -330,15 +364,10 @@ def screen_fast(engine: AscentEngine, maps: Sequence[int], config: PrecursorConf
     maps = np.asarray(maps, np.int64)
     started = time.perf_counter()
     first_k = config.refine if config.refine and config.test_epochs else config.keep
-    top = TopK(len(maps), first_k)
-    fwd_batch = max(batch, 1024)
-    for first, images in iter_pattern_chunks(config.grid, config.values, fwd_batch):
-        if work:
-            work.check()
-        scores = engine.screen_scores(images)[:, maps]  # (n, M)
-        top.update(np.arange(first, first + len(images)), scores.T)
-        if work:
-            work.add(len(images), {"phase": "forward screen", "pattern": first + len(images)})
+    if split is not None:
+        top = split(first_k, forward_batch(batch))
+    else:
+        top = forward_top(engine, maps, config, first_k, forward_batch(batch), 0, config.n_patterns, work)
     if first_k == config.keep:
         secs = time.perf_counter() - started
         return [Screen(int(m), top.indices[i], top.scores[i].astype(np.float32), 0, secs) for i, m in enumerate(maps)]
@@ -472,12 +501,19 @@ class PrecursorResult:
 
 
 def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: ProgressCallback | None = None,
-                  batch: int | None = None, device: str | None = None) -> PrecursorResult:
+                  batch: int | None = None, device: str | None = None, context=None,
+                  model: str | None = None) -> PrecursorResult:
     """Screen, then fully optimise the best ``keep`` patterns of every target map.
 
     ``progress`` counts image-epochs (a forward pass counts 1) with ``info`` naming the phase and map;
     a stop request ends the run after the current chunk: the maps finished so far are returned
-    (``stopped=True``). Raises ValueError for bad settings or a refused size (``check_feasible``)."""
+    (``stopped=True``). Raises ValueError for bad settings or a refused size (``check_feasible``).
+
+    With a ``context`` whose parts run in parallel (a Ray cluster, see ``core.context.JobContext.map``)
+    the screens are split into pattern ranges, each screened by a worker on the model in the run
+    folder ``model``; the ranges start at multiples of the batch, so every compiled call sees the same
+    images as in one process, and the per-range top-K lists merge exactly (ties to the lower index):
+    the result is the same as a single-process run. The pattern limit scales with the workers."""
     config.validate()
     if config.layer != engine.layer:
         raise ValueError(f"config.layer {config.layer!r} differs from the engine's layer {engine.layer!r}")
@@ -486,9 +522,11 @@ def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: Progr
         raise ValueError(f"maps {bad} do not exist; layer {engine.layer!r} has maps 0..{engine.channels - 1}")
     if not engine.spatial:
         raise ValueError(f"layer {engine.layer!r} has no spatial maps; the precursor search needs a conv or pool layer")
-    check_feasible(config, device)
+    parallel = int(getattr(context, "parallelism", 1)) if context is not None else 1
+    check_feasible(config, device, parallel)
     batch = batch or default_batch()
     maps = list(config.maps)
+    splitter = _Splitter(context, model, engine.layer, config, batch) if parallel > 1 else None
     epochs = capped_epochs(config.epochs)
     started = time.perf_counter()
     screens: list[Screen] = []
@@ -503,13 +541,15 @@ def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: Progr
             if config.mode == "faithful":
                 for m in maps:
                     t1 = time.perf_counter()
-                    screens.append(screen_faithful(engine, m, config, batch=batch, work=work))
+                    screens.append(splitter.faithful(m, work) if splitter else
+                                   screen_faithful(engine, m, config, batch=batch, work=work))
                     screen_s += time.perf_counter() - t1
                     t1 = time.perf_counter()
                     outcomes.append(_full(engine, [screens[-1]], config, epochs, batch, work)[0])
                     full_s += time.perf_counter() - t1
             else:
-                screens = screen_fast(engine, maps, config, batch=batch, work=work)
+                screens = screen_fast(engine, maps, config, batch=batch, work=work,
+                                      split=(lambda k, fb: splitter.forward(maps, k, fb, work)) if splitter else None)
                 sample = [maps[int(i)] for i in np.linspace(0, len(maps) - 1, min(config.compare_maps, len(maps)))
                           .round().astype(int)] if config.compare_maps else []
                 for m in dict.fromkeys(sample):
@@ -526,6 +566,85 @@ def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: Progr
                            overlap, stopped)
 
 
+PART_PATTERNS = 16_384  # patterns per task of a split screen: seconds of work, so dispatch costs little
+
+
+@dataclass(frozen=True)
+class ScreenPart:
+    """One pattern range of a split screen, run by a worker (``_screen_part``): the faithful screen of one
+    map, or the fast screen's forward pass for all maps (``k`` best per map)."""
+
+    model: str | None
+    layer: str
+    maps: tuple[int, ...]
+    config: PrecursorConfig
+    start: int
+    stop: int
+    batch: int
+    k: int
+    mode: str  # "faithful" or "forward"
+
+    @property
+    def units(self) -> int:
+        n = self.stop - self.start
+        return n * max(self.config.test_epochs, 1) if self.mode == "faithful" else n
+
+
+def _screen_part(ctx, part: ScreenPart, progress: ProgressCallback):
+    """Screen one pattern range where the worker runs (its engine comes from its own context)."""
+    engine = ctx.engine(part.model, part.layer)
+    work = _Work(progress)
+    try:
+        if part.mode == "faithful":
+            return screen_faithful(engine, part.maps[0], part.config, keep=part.k, batch=part.batch, work=work,
+                                   start=part.start, stop=part.stop)
+        return forward_top(engine, part.maps, part.config, part.k, part.batch, part.start, part.stop, work)
+    except _Stopped:
+        return None
+
+
+class _Splitter:
+    """Splits screens into pattern ranges run by ``context.map`` and merges their top-K lists."""
+
+    def __init__(self, context, model: str | None, layer: str, config: PrecursorConfig, batch: int) -> None:
+        self.context, self.model, self.layer, self.config, self.batch = context, model, layer, config, batch
+
+    def _ranges(self, align: int) -> list[tuple[int, int]]:
+        n = self.config.n_patterns
+        per = max(1, math.ceil(n / max(1, self.context.parallelism)))
+        size = min(PART_PATTERNS, per)
+        size = max(align, math.ceil(size / align) * align)  # ranges start where one process's chunks start
+        return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+    def _run(self, parts: list[ScreenPart], work: _Work, phase: dict) -> list:
+        results = self.context.map(_screen_part, parts, work.prog, units=[p.units for p in parts],
+                                   offset=work.done, info=phase)
+        if len(results) < len(parts) or any(r is None for r in results):
+            raise _Stopped
+        work.done += sum(p.units for p in parts)
+        return results
+
+    def faithful(self, map_index: int, work: _Work) -> Screen:
+        started = time.perf_counter()
+        parts = [ScreenPart(self.model, self.layer, (int(map_index),), self.config, a, b, self.batch,
+                            self.config.keep, "faithful") for a, b in self._ranges(self.batch)]
+        screens = self._run(parts, work, {"phase": "screen", "map": int(map_index)})
+        top = TopK(1, self.config.keep)
+        for screen in screens:  # in pattern order: ties keep the lower index, as in one process
+            top.update(screen.indices, screen.scores[None])
+        return Screen(int(map_index), top.indices[0], top.scores[0].astype(np.float32),
+                      sum(s.ascended for s in screens), time.perf_counter() - started)
+
+    def forward(self, maps: Sequence[int], k: int, batch: int, work: _Work) -> TopK:
+        maps = tuple(int(m) for m in maps)
+        parts = [ScreenPart(self.model, self.layer, maps, self.config, a, b, batch, k, "forward")
+                 for a, b in self._ranges(batch)]
+        top = TopK(len(maps), k)
+        for part_top in self._run(parts, work, {"phase": "forward screen"}):
+            top.update(part_top.indices, part_top.scores)  # in pattern order, as in one process
+        return top
+
+
 def _full(engine: AscentEngine, screens: list[Screen], config: PrecursorConfig, epochs: int, batch: int,
           work: _Work | None) -> list[MapOutcome]:
     """Full optimisation of every screen's candidates, all maps in one batch."""
@@ -539,7 +658,8 @@ def _full(engine: AscentEngine, screens: list[Screen], config: PrecursorConfig, 
 
             def on_step(self, done, info=None):
                 if work:
-                    work.add(done - self.last, {"phase": "full optimisation", "maps": [s.map_index for s in screens]})
+                    work.add(done - self.last, {"phase": "full optimisation", "epoch": int((info or {}).get("epoch", 0)),
+                                                "epochs": int(epochs), "images": int(len(images))})
                 self.last = done
 
             def should_stop(self):
@@ -565,54 +685,3 @@ def failed_maps(engine: AscentEngine, oip_config: OipConfig | None = None) -> li
     """Maps of the engine's layer without an OIP after a plain OIP run (default OIP settings)."""
     cfg = (oip_config or OipConfig(layer=engine.layer)).with_(layer=engine.layer, maps=None)
     return run_oip(engine, cfg).failed_maps
-
-
-# --- command line -------------------------------------------------------------------------------
-
-def _cmd_precursor(args) -> int:
-    from .cli import _emit
-    from .oip import parse_maps
-    from .progress import PrintProgress
-    from .runs import load_run, resolve_model_path
-
-    started = time.perf_counter()
-    bundle = load_run(resolve_model_path(args.model))
-    engine = AscentEngine(bundle.model, args.layer)
-    values = parse_values(args.values)
-    base = PrecursorConfig(layer=args.layer, maps=(0,), grid=args.grid, values=values, test_epochs=args.test_epochs,
-                           keep=args.keep, epochs=args.epochs, mode=args.mode, step=args.step, refine=args.refine,
-                           compare_maps=args.compare)
-    base.validate()
-    check_feasible(base)
-    if str(args.maps).strip().lower() == "failed":
-        maps = failed_maps(engine)
-        if not maps:
-            return _emit({"layer": args.layer, "n_maps": 0, "rescued": 0, "maps": {},
-                          "note": "every map already has an OIP from a plain run"}, started)
-    else:
-        maps = parse_maps(args.maps, engine.channels) or tuple(range(engine.channels))
-    result = run_precursor(engine, base.with_(maps=tuple(int(m) for m in maps)), progress=PrintProgress())
-    out = result.save_npz(args.out) if args.out else None
-    return _emit({**result.summary(), "model": str(bundle.path), "out": str(out) if out else None,
-                  "run_seconds": round(result.seconds, 3)}, started)
-
-
-def register_cli(subparsers) -> None:
-    """Adds ``precursor``: ``python -m core precursor --layer conv3 --maps failed --grid 3 ...``."""
-    p = subparsers.add_parser("precursor", help="coarse-pattern search for OIPs of maps that random starts miss")
-    p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
-    p.add_argument("--layer", default="conv3")
-    p.add_argument("--maps", default="failed", help="failed (no OIP from a plain run), all, or indices like 5,7,16")
-    p.add_argument("--grid", type=int, default=3, help="squares per side (2..5)")
-    p.add_argument("--values", default="0.2,0.5,0.8", help="grey values of the squares (2..5 values in [0, 1])")
-    p.add_argument("--test-epochs", type=int, default=10)
-    p.add_argument("--keep", type=int, default=8, help="best patterns per map that are optimised fully")
-    p.add_argument("--epochs", type=int, default=1200, help="epochs of the full optimisation")
-    p.add_argument("--mode", default="faithful", choices=MODES)
-    p.add_argument("--step", type=float, default=OipConfig.step)
-    p.add_argument("--refine", type=int, default=PrecursorConfig.refine,
-                   help="fast mode: candidates per map that get the test epochs (0: forward pass only)")
-    p.add_argument("--compare", type=int, default=0,
-                   help="fast mode: sample maps that also get a faithful screen (overlap report)")
-    p.add_argument("--out", default=None, help="write the results to this .npz")
-    p.set_defaults(func=_cmd_precursor)

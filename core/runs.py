@@ -79,16 +79,20 @@ def remove_stale_temps(runs_dir: str | os.PathLike, older_than: float = STALE_TE
     return removed
 
 
-def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, name: str | None = None,
-             extra_meta: dict | None = None) -> Path:
-    """Write a run folder atomically and return its path (stale temporary folders are cleared first)."""
-    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(runs_dir)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = sanitize_name(name or f"{stamp}-acc{result.test_accuracy * 100:.2f}")
+@dataclass
+class RunPayload:
+    """A run as bytes, ready to be written anywhere: ``files`` (model.keras, spec.json, scaler.npz) and
+    the ``meta`` that becomes run.json. A job makes it where it trains (a worker process, a Ray worker);
+    the dashboard writes it into its runs folder with ``write_run``."""
+
+    files: dict[str, bytes]
+    meta: dict
+
+
+def run_payload(result: TrainResult, extra_meta: dict | None = None) -> RunPayload:
+    """Serialise a training result: an uncompiled inference copy of the model (no optimizer state),
+    the spec, the scaler and the run's figures."""
     meta = {
-        "name": base,
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "config": config_to_dict(result.config),
         "history": result.history,
@@ -108,15 +112,34 @@ def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, nam
         "read_only": False,
         **(extra_meta or {}),
     }
+    with tempfile.TemporaryDirectory(prefix="mnist-explorer-run-") as tmp:
+        inference = build_model(result.spec)
+        inference.set_weights(result.model.get_weights())
+        inference.save(Path(tmp) / MODEL_FILE)
+        result.scaler.save(Path(tmp) / SCALER_FILE)
+        files = {MODEL_FILE: (Path(tmp) / MODEL_FILE).read_bytes(), SCALER_FILE: (Path(tmp) / SCALER_FILE).read_bytes(),
+                 SPEC_FILE: result.spec.to_json().encode()}
+    return RunPayload(files, meta)
+
+
+def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, name: str | None = None) -> Path:
+    """Write a run folder atomically (a hidden temporary folder, then one rename) and return its path.
+    The folder is named ``name`` (sanitised) or after the time and accuracy; an existing name gets a
+    suffix. Stale temporary folders of killed writers are cleared first."""
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(runs_dir)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = sanitize_name(name or f"{stamp}-acc{float(payload.meta.get('test_accuracy', 0)) * 100:.2f}")
+    meta = dict(payload.meta)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=runs_dir))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run is an ordinary folder
-        inference = build_model(result.spec)  # uncompiled copy: no optimizer state in the file
-        inference.set_weights(result.model.get_weights())
-        inference.save(tmp / MODEL_FILE)
-        (tmp / SPEC_FILE).write_text(result.spec.to_json())
-        result.scaler.save(tmp / SCALER_FILE)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        for file_name, data in payload.files.items():
+            if file_name not in (MODEL_FILE, SPEC_FILE, SCALER_FILE):
+                raise ValueError(f"unexpected file {file_name!r} in a run; allowed: {MODEL_FILE}, {SPEC_FILE}, "
+                                 f"{SCALER_FILE}")
+            (tmp / file_name).write_bytes(data)
         final = runs_dir / base
         suffix = 1
         while final.exists():
@@ -129,6 +152,23 @@ def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, nam
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, name: str | None = None,
+             extra_meta: dict | None = None) -> Path:
+    """Write a training result as a run folder, atomically; returns its path."""
+    return write_run(run_payload(result, extra_meta), runs_dir, name)
+
+
+def model_key(run_dir: str | os.PathLike) -> str:
+    """The one key of a model version: its resolved run folder and the time its run.json was written
+    (a run saved again in the same folder gets a new key, so no cache serves the old weights)."""
+    path = Path(run_dir).resolve()
+    try:
+        mtime = (path / META_FILE).stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return f"{path}|{mtime}"
 
 
 def read_meta(run_dir: str | os.PathLike) -> dict:

@@ -8,7 +8,7 @@ follow each hidden dense layer.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh", "selu")
 PADDINGS = ("valid", "same")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
@@ -106,6 +106,30 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
     return keras.optimizers.SGD(lr, momentum=config.momentum)
 
 
+def shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int, seed: int):
+    """A ``tf.data.Dataset`` of ``(images, labels)`` batches over ``epochs`` epochs, the training digits in
+    a new order every epoch. The order of epoch ``e`` is a stateless shuffle seeded by ``(seed, e)``: it
+    depends on the seed alone, never on a process-wide random state or on other jobs.
+
+    ``x`` ``(N, 28, 28, 1)`` float32, ``y`` ``(N,)`` → batches ``(B, 28, 28, 1)``, ``(B,)`` (the last one of
+    each epoch may be smaller). Like Keras' own array adapter, it batches shuffled indices and gathers.
+    """
+    import tensorflow as tf
+
+    n = len(x)
+    seed_t = tf.constant(int(seed), tf.int64)
+
+    def epoch_order(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([seed_t, epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    indices = tf.data.Dataset.range(epochs).flat_map(epoch_order)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    batches = tf.data.Dataset.zip((indices, data)).map(
+        lambda idx, d: (tf.gather(d[0], idx), tf.gather(d[1], idx)), num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
 class _KerasProgress(keras.callbacks.Callback):
     """Forwards Keras' batch/epoch events to a ProgressCallback; stops on request or on NaN."""
 
@@ -124,6 +148,12 @@ class _KerasProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.good_weights = self.model.get_weights()
+        self.progress.on_step(0, {"phase": "compiling the training step (the first batch takes a few seconds)"})
+
+    def on_test_begin(self, logs=None):
+        if not (self.diverged or self.stopped):
+            self.progress.on_step(self.done, {"phase": f"epoch {self.epoch + 1}: measuring the test accuracy",
+                                              "epoch": self.epoch + 1})
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -161,19 +191,23 @@ def train(spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist,
     """
     config.validate()
     data = mnist.subset(config.train_limit, config.test_limit)
-    scaler = PixelScaler.fit(data.x_train)
-    x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
-    y_train, y_test = data.y_train.astype(np.int32), data.y_test.astype(np.int32)
-    model = build_model(spec, l2=config.l2, seed=config.seed)
-    steps = math.ceil(len(x_train) / config.batch_size)
-    model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
     started = time.perf_counter()
+    steps = math.ceil(len(data.x_train) / config.batch_size)
     with progress_scope(progress, steps * config.epochs, "training") as prog:
+        prog.on_step(0, {"phase": f"standardising {len(data.x_train):,} training digits"})
+        scaler = PixelScaler.fit(data.x_train)
+        x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
+        y_train, y_test = data.y_train.astype(np.int32), data.y_test.astype(np.int32)
+        prog.on_step(0, {"phase": "building the model"})
+        model = build_model(spec, l2=config.l2, seed=config.seed)
+        model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
         adapter = _KerasProgress(prog, steps)
-        fit = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=config.epochs,
-                        validation_data=(x_test, y_test), callbacks=[adapter], verbose=0, shuffle=True)
-    seconds = time.perf_counter() - started
+        fit = model.fit(shuffled_batches(x_train, y_train, config.batch_size, config.epochs, config.seed),
+                        epochs=config.epochs, steps_per_epoch=steps, validation_data=(x_test, y_test),
+                        validation_batch_size=1024, callbacks=[adapter], verbose=0, shuffle=False)
+        prog.on_step(adapter.done, {"phase": f"evaluating the final model on {len(x_test):,} test digits"})
+        seconds = time.perf_counter() - started
     status, message = "completed", ""
     if adapter.diverged:
         model.set_weights(adapter.good_weights)

@@ -116,7 +116,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
                            key=f"act_canvas_{st.session_state.get('act_canvas_n', 0)}")
         c1, c2 = st.columns([1, 2])
         c1.button("Clear", key="act_clear", on_click=_clear_canvas, help="Wipe the canvas and start again.")
-        c2.slider("Stroke width", 8, 40, 22, key="act_stroke", label_visibility="collapsed",
+        c2.slider("Stroke width", 8, 40, 22, persist_state="session", key="act_stroke", label_visibility="collapsed",
                   help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).")
     digit, message = None, None
     restored = st.session_state.get("act_canvas_init") or {}
@@ -169,9 +169,9 @@ def _picked_digit() -> tuple[np.ndarray | None, int | None]:
     sample = shared.get_sample_digits()
     c1, c2, c3 = st.columns([1.2, 1, 1.3])
     st.session_state.setdefault("act_index", 227)
-    index = c1.number_input("MNIST test digit (index)", 0, 9999, key="act_index",
+    index = c1.number_input("MNIST test digit (index)", 0, 9999, persist_state="session", key="act_index",
                             help="227 is the blog's example, a 4. The first 2,000 test digits ship with the app.")
-    c2.selectbox("Class", list(range(10)), index=7, key="act_random_class")
+    c2.selectbox("Class", list(range(10)), index=7, persist_state="session", key="act_random_class")
     c3.button("A random digit of this class", key="act_random", on_click=_pick_random)
     index = int(index)
     if index in set(sample.indices.tolist()):
@@ -218,17 +218,17 @@ def _select_map_from_chart(chart_key: str) -> None:
 def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
     names = result.spatial_names
     c = st.columns([2.2, 1.2, 1.6, 1.2])
-    layer = c[0].radio("Layer", names, index=0, horizontal=True, key="act_layer")
-    scale = c[1].radio("Colour scale", ["shared", "per map"], horizontal=True, key="act_scale",
+    layer = c[0].radio("Layer", names, index=0, horizontal=True, persist_state="session", key="act_layer")
+    scale = c[1].radio("Colour scale", ["shared", "per map"], horizontal=True, persist_state="session", key="act_scale",
                        help="shared: one scale for the whole layer; per map: each map scaled to its own maximum "
                             "(hover always shows the true values)")
-    sort = c[2].selectbox("Order", list(SORTS), key="act_sort")
-    hide_dead = c[3].checkbox("Hide dead maps", key="act_hide_dead", help="maps that stay at zero for this digit")
+    sort = c[2].selectbox("Order", list(SORTS), persist_state="session", key="act_sort")
+    hide_dead = c[3].checkbox("Hide dead maps", persist_state="session", key="act_hide_dead", help="maps that stay at zero for this digit")
     values = result.layer(layer)
     stats = result.stats(layer)
     order = [int(i) for i in stats.order(SORTS[sort])]
     share = st.slider("Only maps whose mean activation reaches this share of the strongest map's", 0.0, 1.0, 0.0,
-                      0.05, key="act_min_mean", format="%.2f")
+                      0.05, persist_state="session", key="act_min_mean", format="%.2f")
     threshold = share * float(stats.mean.max())
     shown = [m for m in order if stats.mean[m] >= threshold and not (hide_dead and stats.dead[m])]
     n_dead = int(stats.dead.sum())
@@ -248,7 +248,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         st.warning("No map passes the filter; lower the threshold or show dead maps.")
     left, right = st.columns([1.3, 1])
     with left:
-        m = st.selectbox("Map", list(range(n_maps)), key="act_map", format_func=lambda i: f"map {i}",
+        m = st.selectbox("Map", list(range(n_maps)), persist_state="session", key="act_map", format_func=lambda i: f"map {i}",
                          help="or click a map's number in the grid above")
         zmax = None if scale == "per map" else float(values.max())
         st.plotly_chart(ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax,
@@ -272,7 +272,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
 def _filters_section(am: ActivationModel) -> None:
     convs = am.conv_names
     c = st.columns([1, 2])
-    layer = c[0].selectbox("Conv layer", convs, key="act_filter_layer")
+    layer = c[0].selectbox("Conv layer", convs, persist_state="session", key="act_filter_layer")
     kernel = am.model.get_layer(layer).kernel.numpy()
     k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     if c_in == 1:
@@ -282,7 +282,7 @@ def _filters_section(am: ActivationModel) -> None:
         st.plotly_chart(ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
                         key="act_kernels", config={"displayModeBar": False})
     else:
-        m = c[1].selectbox("Map", list(range(c_out)), key="act_filter_map",
+        m = c[1].selectbox("Map", list(range(c_out)), persist_state="session", key="act_filter_map",
                            format_func=lambda i: f"map {i}")
         slices = am.kernel_slices(layer, int(m))
         norms = np.sqrt((slices ** 2).sum(axis=(1, 2)))
@@ -297,20 +297,20 @@ def _filters_section(am: ActivationModel) -> None:
 def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, result: ActivationResult) -> None:
     c = st.columns([1.2, 1, 1, 1, 1])
     options = ["predicted"] + list(range(am.spec.num_classes))
-    choice = c[0].selectbox("Class", options, key="act_class",
+    choice = c[0].selectbox("Class", options, persist_state="session", key="act_class",
                             format_func=lambda o: f"predicted ({result.predicted})" if o == "predicted" else str(o))
     k = result.predicted if choice == "predicted" else int(choice)
-    score = c[1].selectbox("Saliency score", SCORES, key="act_sal_score",
+    score = c[1].selectbox("Saliency score", SCORES, persist_state="session", key="act_sal_score",
                            help="logit: the class score before softmax (Simonyan et al.); probability saturates "
                                 "for confident predictions")
-    smooth = c[2].toggle("SmoothGrad", key="act_smooth", help="average the gradients of 24 noisy copies")
-    patch = c[3].slider("Occlusion patch", 2, 8, 4, key="act_occ_patch")
-    fill_label = c[4].selectbox("Patch colour", list(FILLS), key="act_occ_fill")
+    smooth = c[2].toggle("SmoothGrad", persist_state="session", key="act_smooth", help="average the gradients of 24 noisy copies")
+    patch = c[3].slider("Occlusion patch", 2, 8, 4, persist_state="session", key="act_occ_patch")
+    fill_label = c[4].selectbox("Patch colour", list(FILLS), persist_state="session", key="act_occ_fill")
     c2 = st.columns([1, 1, 3])
-    occ_score = c2[0].selectbox("Occlusion measures the drop in", OCCLUSION_SCORES, key="act_occ_score",
+    occ_score = c2[0].selectbox("Occlusion measures the drop in", OCCLUSION_SCORES, persist_state="session", key="act_occ_score",
                                 help="A confident model keeps p ≈ 1 under most patches: the logit still shows "
                                      "which parts matter.")
-    cam_on = c2[1].toggle("Grad-CAM", value=True, key="act_gradcam", help=f"Grad-CAM on {am.cam_layer}")
+    cam_on = c2[1].toggle("Grad-CAM", value=True, persist_state="session", key="act_gradcam", help=f"Grad-CAM on {am.cam_layer}")
     key = _key(digit)
     sal = _saliency(model_key, key, k, score, 24 if smooth else 0, am)
     occ = _occlusion(model_key, key, k, patch, FILLS[fill_label], occ_score, am)
@@ -356,17 +356,17 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
     infos = spatial_layer_info(am.spec)
     names = [n for n in result.spatial_names if n in infos]
     c = st.columns(4)
-    layer = c[0].selectbox("Layer", names, index=len(names) - 1, key="act_rf_layer")
+    layer = c[0].selectbox("Layer", names, index=len(names) - 1, persist_state="session", key="act_rf_layer")
     values = result.layer(layer)
     side, n_maps = values.shape[0], values.shape[2]
     _clamp("act_rf_map", n_maps - 1)
     _clamp("act_rf_row", side - 1)
     _clamp("act_rf_col", side - 1)
-    m = c[1].selectbox("Map", list(range(n_maps)), key="act_rf_map")
+    m = c[1].selectbox("Map", list(range(n_maps)), persist_state="session", key="act_rf_map")
     st.session_state.setdefault("act_rf_row", side // 2)
     st.session_state.setdefault("act_rf_col", side // 2)
-    row = c[2].slider("Row", 0, side - 1, key="act_rf_row") if side > 1 else 0
-    col = c[3].slider("Column", 0, side - 1, key="act_rf_col") if side > 1 else 0
+    row = c[2].slider("Row", 0, side - 1, persist_state="session", key="act_rf_row") if side > 1 else 0
+    col = c[3].slider("Column", 0, side - 1, persist_state="session", key="act_rf_col") if side > 1 else 0
     st.button("Jump to this map's strongest neuron", key="act_rf_strongest", on_click=_strongest_neuron,
               args=(result,))
     rf = am.receptive_field(layer, row, col)
@@ -431,7 +431,7 @@ model_key = f"{bundle.path}|{bundle.meta.get('created', '')}"
 am = _activation_model(str(bundle.path), str(bundle.meta.get("created", "")), bundle)
 
 sources = list(SOURCES) if st_canvas is not None else ["Upload", "Pick"]
-source = st.segmented_control("Input", sources, default="Pick", key="act_source") or "Pick"
+source = st.segmented_control("Input", sources, default="Pick", persist_state="session", key="act_source") or "Pick"
 digit, label = None, None
 if source == "Draw" and st.session_state.get("act_prev_source") != "Draw":
     # the canvas is remounted: give it back the strokes it had (nothing is lost by switching)
@@ -443,7 +443,7 @@ view = st.empty()  # Pick's prediction; emptied explicitly in the other modes so
 if source == "Draw":
     view.empty()
     with inputs:
-        st.toggle("Update all sections after each stroke", value=True, key="act_live",
+        st.toggle("Update all sections after each stroke", value=True, persist_state="session", key="act_live",
                   help="Off: only the prediction follows the drawing; the sections below update on request.")
         _draw_area(am, model_key)
     digit = st.session_state.get("act_draw_committed")

@@ -1,9 +1,8 @@
 """Clustering-MLP page: k-means sweep over K, centroids, and an MLP on cluster-distance features
 against the same MLP on raw pixels (the blog's MLP series XIV).
 
-Thin: widgets here, the maths and figures in core.clustering. Both long computations run as
-core.jobs.BackgroundJob and are watched by a fragment that reruns every second; finished sweeps
-are kept per settings in st.session_state (a second click with the same settings shows them at once).
+Thin: widgets here, the maths and figures in core.clustering. Both long computations are jobs (core.jobs)
+shown by the shared job panel; finished sweeps and MLP pairs are kept per settings in st.session_state.
 """
 from __future__ import annotations
 
@@ -14,14 +13,11 @@ import streamlit as st
 
 from core import clustering as cl
 from core import plots
-from core.jobs import BackgroundJob
-from core.progress import ProgressCallback
+from core.jobs import JobHandle, JobSnapshot, JobSpec
+from core.tasks import ClusterMlpJob, SweepJob
 from pages import shared
 
 P = "clu_"  # widget and state key prefix
-# One OpenMP/BLAS thread for the k-means (core's default, explicit here): with the libraries' default a 4-K
-# sweep of 1,000 digits took 23-90 s in the server instead of 1-5 s (see core.clustering.limit_threads).
-KMEANS_THREADS = 1
 SWEEPS = P + "sweeps"  # {settings: SweepResult}
 SWEEP_JOB = P + "sweep_job"
 MLP_JOB = P + "mlp_job"
@@ -39,55 +35,31 @@ if mnist is None:
     st.stop()
 
 
-class _Collect(ProgressCallback):
-    """Forwards to the job's recorder and keeps every step's info (the sweep's per-K figures)."""
-
-    def __init__(self, inner: ProgressCallback, sink: list) -> None:
-        self.inner, self.sink = inner, sink
-
-    def on_begin(self, total, label=""):
-        self.inner.on_begin(total, label)
-
-    def on_step(self, done, info=None):
-        if info:
-            self.sink.append(dict(info))
-        self.inner.on_step(done, info)
-
-    def on_epoch(self, epoch, metrics):
-        self.inner.on_epoch(epoch, metrics)
-
-    def on_end(self):
-        self.inner.on_end()
-
-    def should_stop(self):
-        return self.inner.should_stop()
-
-
 # --------------------------------------------------------------------------- common settings
 st.subheader("Clustering settings")
 c = st.columns(4)
 normalization = c[0].selectbox(
-    "Clustered space", cl.NORMALIZATIONS, key=P + "norm",
+    "Clustered space", cl.NORMALIZATIONS, persist_state="session", key=P + "norm",
     format_func={"unit": "unit length (each digit scaled to length 1)", "raw": "raw pixels / 255",
                  "standard": "standardised pixels"}.get,
     help="Digits scaled to unit length are clustered by shape, not by how much ink they have; "
          "in our runs the MLP with K = 70 gained about +0.2 to +0.3 % test accuracy over raw pixels.")
 n_train = int(c[1].number_input("Training digits", 1000, len(mnist.x_train), len(mnist.x_train), step=1000,
-                                key=P + "n_train", help="The first N training digits; all 10,000 test digits "
+                                persist_state="session", key=P + "n_train", help="The first N training digits; all 10,000 test digits "
                                                         "are always used for the MLPs' test accuracy."))
-include_test = c[2].checkbox("Cluster train + test digits", False, key=P + "include_test",
+include_test = c[2].checkbox("Cluster train + test digits", False, persist_state="session", key=P + "include_test",
                              help="The blog clustered all 70,000 digits. Off: the test digits stay unseen.")
-seed = int(c[3].number_input("Seed", 0, 2**31 - 1, 0, key=P + "seed"))
+seed = int(c[3].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key=P + "seed"))
 data = mnist.subset(n_train, None)
 
 # --------------------------------------------------------------------------- 1 · sweep
 st.subheader("1 · How many clusters? Sweep over K")
 c = st.columns(4)
-k_from = int(c[0].number_input("K from", 2, 500, 10, key=P + "k_from"))
-k_to = int(c[1].number_input("K to", 2, 500, 170, key=P + "k_to"))
-k_step = int(c[2].number_input("K step", 1, 200, 10, key=P + "k_step"))
+k_from = int(c[0].number_input("K from", 2, 500, 10, persist_state="session", key=P + "k_from"))
+k_to = int(c[1].number_input("K to", 2, 500, 170, persist_state="session", key=P + "k_to"))
+k_step = int(c[2].number_input("K step", 1, 200, 10, persist_state="session", key=P + "k_step"))
 sil_sample = int(c[3].number_input("Silhouette sample", 100, cl.MAX_SILHOUETTE_SAMPLE,
-                                   cl.DEFAULT_SILHOUETTE_SAMPLE, step=1000, key=P + "sil_sample"))
+                                   cl.DEFAULT_SILHOUETTE_SAMPLE, step=1000, persist_state="session", key=P + "sil_sample"))
 st.caption("The silhouette coefficient compares each digit's mean distance to its own cluster with that to the "
            "nearest other cluster, so the exact value needs the distances between *all pairs* of digits: "
            f"{len(data.x_train) + (len(mnist.x_test) if include_test else 0):,}² / 2 pairs here. It is therefore "
@@ -99,22 +71,32 @@ def _sweep_config() -> cl.SweepConfig:
     if k_to < k_from:
         raise ValueError(f"'K to' ({k_to}) must not be smaller than 'K from' ({k_from})")
     return cl.SweepConfig(ks=tuple(range(k_from, k_to + 1, k_step)), silhouette_sample=sil_sample,
-                          include_test=include_test, normalization=normalization, n_train=n_train, seed=seed,
-                          threads=KMEANS_THREADS)
+                          include_test=include_test, normalization=normalization, n_train=n_train, seed=seed)
 
 
-def _start_sweep(config: cl.SweepConfig) -> None:
-    live: list = []
+def _keep_sweep(handle: JobHandle) -> None:
+    result: cl.SweepResult = handle.result
+    st.session_state.setdefault(SWEEPS, {})[result.config] = result
+    st.session_state[P + "sweep_shown"] = result.config
 
-    def work(progress):
-        return cl.sweep(mnist, config, _Collect(progress, live))
 
-    st.session_state[SWEEP_JOB] = (config, live, BackgroundJob(work, name="cluster-sweep").start())
+def _describe_sweep(snap: JobSnapshot) -> str:
+    if "k" in snap.info:
+        return f"K = {snap.info['k']} done ({snap.done} of {snap.total} values of K)"
+    return ""
+
+
+def _live_sweep(snap: JobSnapshot) -> None:
+    if snap.records:
+        st.plotly_chart(cl.sweep_figure(sorted(snap.records, key=lambda r: r["k"])), key=P + "sweep_live")
+
+
+def _show_sweep(config: cl.SweepConfig) -> None:
+    st.session_state[P + "sweep_shown"] = config
 
 
 sweeps: dict = st.session_state.setdefault(SWEEPS, {})
-sweep_job = st.session_state.get(SWEEP_JOB)
-sweep_busy = sweep_job is not None and sweep_job[2].running
+sweep_busy = shared.job_active(SWEEP_JOB)
 config_error = None
 try:
     sweep_config = _sweep_config()
@@ -123,53 +105,21 @@ except ValueError as exc:
     sweep_config, config_error = None, str(exc)
 if config_error:
     st.error(config_error)
-cached = sweep_config in sweeps if sweep_config else False
-
-
-def _on_sweep_click(config: cl.SweepConfig, cached: bool) -> None:
-    # a callback, so that the job starts even when the run that follows the click is restarted
-    if cached:
-        st.session_state[P + "sweep_shown"] = config
-    else:
-        _start_sweep(config)
-
-
-st.button("Show sweep" if cached else "Run sweep", type="primary", key=P + "sweep_run",
-          disabled=sweep_busy or sweep_config is None, on_click=_on_sweep_click, args=(sweep_config, cached),
-          help="Results are kept per settings for this session." if not cached else
-          "These settings were swept already in this session: the stored result is shown.")
-
-
-def _sweep_panel() -> None:
-    job_entry = st.session_state.get(SWEEP_JOB)
-    if job_entry is None:
-        return
-    config, live, job = job_entry
-    snap = job.snapshot()
-    if snap.state == "running":
-        last = live[-1] if live else {}
-        text = (f"K = {last['k']} done ({snap.done}/{snap.total}) · {snap.elapsed:.0f} s" if last
-                else f"Sampling {config.silhouette_sample:,} digits for the silhouette… {snap.elapsed:.0f} s")
-        st.progress(snap.fraction, text=text)
-        st.button("Stop", key=P + "sweep_stop", on_click=job.request_stop,
-                  help="Ends the sweep after the current K; the Ks done so far are kept.")
-        if live:
-            st.plotly_chart(cl.sweep_figure(live), key=P + "sweep_live")
-    elif snap.state == "failed":
-        st.error(f"The sweep failed: {snap.error}")
-    elif snap.state == "finished" and config not in st.session_state[SWEEPS]:
-        st.session_state[SWEEPS][config] = job.result
-        st.session_state[P + "sweep_shown"] = config
+stored = sweep_config is not None and sweep_config in sweeps
+on_show = stored and st.session_state.get(P + "sweep_shown") == sweep_config
+if stored and not sweep_busy:  # what a click does must be what the button says
+    if st.button("Sweep shown below" if on_show else "Show the stored sweep", type="primary", key=P + "sweep_run",
+                 disabled=on_show, help="These settings were swept in this session and their result is shown below; "
+                 "change a setting to sweep again." if on_show else
+                 "These settings were swept earlier in this session: a click shows that result at once."):
+        _show_sweep(sweep_config)
         st.rerun()
-
-
-def _running(key: str, index: int) -> bool:
-    entry = st.session_state.get(key)
-    return entry is not None and entry[index].running
-
-
-# (looked up again: a click above may just have started a job)
-st.fragment(run_every=1.0 if _running(SWEEP_JOB, 2) else None)(_sweep_panel)()
+else:
+    shared.start_button(SWEEP_JOB, "Run sweep", lambda: JobSpec("sweep", SweepJob(sweep_config), title="k-means sweep"),
+                        key=P + "sweep_run", busy_label="Sweeping…", disabled=sweep_config is None,
+                        help="Runs as a job; results are kept per settings for this session.")
+shared.job_panel(SWEEP_JOB, on_end=_keep_sweep, describe=_describe_sweep, live=_live_sweep,
+                 stop_help="Ends the sweep after the current K; the values of K done so far are kept.")
 
 shown = st.session_state.get(P + "sweep_shown")
 result: cl.SweepResult | None = sweeps.get(shown) if shown is not None else None
@@ -192,10 +142,10 @@ if result is not None:
     default_k = 70 if 70 in ks else ks[len(ks) // 2]
     if st.session_state.get(P + "centroid_k") not in ks:
         st.session_state[P + "centroid_k"] = default_k
-    k_shown = st.select_slider("Centres for K", ks, key=P + "centroid_k")
+    k_shown = st.select_slider("Centres for K", ks, persist_state="session", key=P + "centroid_k")
     point = result.point(k_shown)
     order = np.argsort(point.majority * 10 - np.nan_to_num(point.purity), kind="stable")
-    sort_by_digit = st.toggle("Sort by majority digit", True, key=P + "centroid_sort")
+    sort_by_digit = st.toggle("Sort by majority digit", True, persist_state="session", key=P + "centroid_sort")
     idx = order if sort_by_digit else np.arange(k_shown)
     titles = cl.centroid_titles(point.majority, point.purity)
     st.plotly_chart(plots.image_grid(point.centroids[idx], [titles[i] for i in idx], cols=12, height_per_row=110),
@@ -210,19 +160,19 @@ if result is not None:
 st.subheader("2 · MLP on K cluster distances vs MLP on 784 pixels")
 d = cl.MLPConfig()
 c = st.columns(4)
-k_mlp = int(c[0].number_input("K (inputs of the cluster MLP)", 2, 500, 70, key=P + "k"))
-epochs = int(c[1].number_input("Epochs", 1, 500, d.epochs, key=P + "epochs"))
-activation = c[2].selectbox("Activation (hidden layers)", cl.MLP_ACTIVATIONS, key=P + "activation")
-with_reference = c[3].checkbox("Also train the reference MLP (784 pixels)", True, key=P + "reference")
+k_mlp = int(c[0].number_input("K (inputs of the cluster MLP)", 2, 500, 70, persist_state="session", key=P + "k"))
+epochs = int(c[1].number_input("Epochs", 1, 500, d.epochs, persist_state="session", key=P + "epochs"))
+activation = c[2].selectbox("Activation (hidden layers)", cl.MLP_ACTIVATIONS, persist_state="session", key=P + "activation")
+with_reference = c[3].checkbox("Also train the reference MLP (784 pixels)", True, persist_state="session", key=P + "reference")
 c = st.columns(4)
-lr = c[0].number_input("Learning rate", 0.001, 10.0, d.learning_rate, format="%.3f", key=P + "lr",
+lr = c[0].number_input("Learning rate", 0.001, 10.0, d.learning_rate, format="%.3f", persist_state="session", key=P + "lr",
                        help="Of SGD on the mean cost of a mini-batch of 500.")
-decay = c[1].number_input("Decay per epoch", 0.0, 10.0, d.decay, format="%.3f", key=P + "decay",
+decay = c[1].number_input("Decay per epoch", 0.0, 10.0, d.decay, format="%.3f", persist_state="session", key=P + "decay",
                           help="Learning rate of epoch e = lr / (1 + decay·(e−1)).")
-momentum = c[2].number_input("Momentum", 0.0, 0.99, d.momentum, key=P + "momentum")
-l2 = c[3].number_input("λ (L2, for 784 inputs)", 0.0, 1.0, d.l2, format="%.5f", key=P + "l2",
+momentum = c[2].number_input("Momentum", 0.0, 0.99, d.momentum, persist_state="session", key=P + "momentum")
+l2 = c[3].number_input("λ (L2, for 784 inputs)", 0.0, 1.0, d.l2, format="%.5f", persist_state="session", key=P + "l2",
                        help="Cost = mean cross-entropy + λ_eff · Σ w² over the kernels.")
-centre_rows = st.checkbox("Centre each digit's distances before standardising", True, key=P + "centre",
+centre_rows = st.checkbox("Centre each digit's distances before standardising", True, persist_state="session", key=P + "centre",
                           help="Subtracts each digit's mean distance to all centres (the part all K distances "
                                "share) before every feature is standardised. Measured with K = 70: +0.0 to +0.4 % "
                                "final test accuracy (6 runs, mean +0.13 %) and 97.4 % reached a few epochs sooner.")
@@ -232,65 +182,44 @@ st.caption(f"The blog's rule for fewer inputs keeps the L2 penalty comparable: �
 
 mlp_config = cl.MLPConfig(activation=activation, learning_rate=float(lr), decay=float(decay),
                           momentum=float(momentum), l2=float(l2), epochs=epochs, seed=seed + 1)
-mlp_key = (k_mlp, mlp_config, with_reference, normalization, include_test, n_train, seed, centre_rows)
-mlp_job = st.session_state.get(MLP_JOB)
-mlp_busy = mlp_job is not None and mlp_job[1].running
+mlp_job = ClusterMlpJob(k=k_mlp, mlp=mlp_config, reference=with_reference, normalization=normalization,
+                        include_test=include_test, seed=seed, centre_rows=centre_rows, n_train=n_train)
+mlp_busy = shared.job_active(MLP_JOB)
 
 
-def _start_mlp(key: tuple, config: cl.MLPConfig, data, k: int) -> None:
-    """Button callback (runs before the next script run): validate, then start the job."""
+def _mlp_spec(job: ClusterMlpJob) -> JobSpec | None:
+    """The cluster-MLP job, or None (with a message) when K does not fit the digits."""
     st.session_state.pop(P + "mlp_error", None)
-    try:
-        config.validate()
-        if not 2 <= k <= len(data.x_train) - 1:
-            raise ValueError(f"K={k} is outside 2..{len(data.x_train) - 1} for {len(data.x_train)} training digits")
-    except ValueError as exc:
-        st.session_state[P + "mlp_error"] = str(exc)
-        return
-    _, _, reference, normalization, include_test, _, seed, centre_rows = key
-
-    def work(progress):
-        return cl.train_pair(data, k, config, reference=reference, normalization=normalization,
-                             include_test=include_test, seed=seed, centre_rows=centre_rows,
-                             threads=KMEANS_THREADS, progress=progress)
-
-    st.session_state[MLP_JOB] = (key, BackgroundJob(work, name="cluster-mlp").start())
+    n = job.n_train or len(mnist.x_train)
+    if not 2 <= job.k <= n - 1:
+        st.session_state[P + "mlp_error"] = f"K={job.k} is outside 2..{n - 1} for {n} training digits"
+        return None
+    return JobSpec("cluster-mlp", job, title="cluster-MLP training")
 
 
-st.button("Train", type="primary", key=P + "mlp_run", disabled=mlp_busy, on_click=_start_mlp,
-          args=(mlp_key, mlp_config, data, k_mlp))
+def _keep_pair(handle: JobHandle) -> None:
+    st.session_state.setdefault(MLP_RESULTS, {})[handle.spec.config] = handle.result
+    st.session_state[P + "mlp_shown"] = handle.spec.config
+
+
+def _describe_mlp(snap: JobSnapshot) -> str:
+    info = snap.info
+    if info.get("model"):
+        return (f"Epoch {int(info['epoch'])} of {mlp_config.epochs} · {info['model']} MLP: test accuracy "
+                f"{info['test_accuracy'] * 100:.2f} %")
+    return ""
+
+
+def _live_mlp(snap: JobSnapshot) -> None:
+    if snap.records:
+        st.plotly_chart(cl.curves_figure(snap.records), key=P + "mlp_live")
+
+
+shared.start_button(MLP_JOB, "Train", lambda: _mlp_spec(mlp_job), key=P + "mlp_run", busy_label="Training…")
 if P + "mlp_error" in st.session_state:
     st.error(st.session_state[P + "mlp_error"])
-
-
-def _mlp_panel() -> None:
-    entry = st.session_state.get(MLP_JOB)
-    if entry is None:
-        return
-    key, job = entry
-    snap = job.snapshot()
-    if snap.state == "running":
-        info = snap.info
-        if info.get("model"):
-            text = (f"Epoch {int(info['epoch'])}/{key[1].epochs} · {info['model']} MLP: test accuracy "
-                    f"{info['test_accuracy'] * 100:.2f} % · {snap.elapsed:.0f} s")
-        else:
-            text = f"Clustering the digits into K = {key[0]} clusters… {snap.elapsed:.0f} s"
-        st.progress(snap.fraction, text=text)
-        st.button("Stop", key=P + "mlp_stop", on_click=job.request_stop,
-                  help="Ends training after the current epoch; the epochs done so far are shown.")
-        if snap.epochs:
-            st.plotly_chart(cl.curves_figure(snap.epochs), key=P + "mlp_live")
-    elif snap.state == "failed":
-        st.error(f"Training failed: {snap.error}")
-    elif snap.state == "finished" and key not in st.session_state.setdefault(MLP_RESULTS, {}):
-        st.session_state[MLP_RESULTS][key] = job.result
-        st.session_state[P + "mlp_shown"] = key
-        st.rerun()
-
-
-mlp_busy = _running(MLP_JOB, 1)
-st.fragment(run_every=1.0 if mlp_busy else None)(_mlp_panel)()
+shared.job_panel(MLP_JOB, on_end=_keep_pair, describe=_describe_mlp, live=_live_mlp,
+                 stop_help="Ends training after the current epoch; the epochs done so far are shown.")
 
 
 def _result_table(pair: cl.PairResult) -> pd.DataFrame:

@@ -1,11 +1,10 @@
 """Deep Dream page: let a map or whole layers of the MNIST CNN dream on a photo (blog series I–III).
 
-Thin: widgets → core.dream → pictures. The compiled ascents live in a cached ``Dreamer`` per
-model and targets; the result of the last run stays in ``st.session_state["dream_result"]``.
+Thin: widgets → a dream job (core.jobs; the compiled ascents live in the worker) → pictures. The
+result of the last dream stays in ``st.session_state["dream_result"]``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,9 +12,11 @@ import streamlit as st
 
 from core import dream as D
 from core.images import ALLOWED_EXTENSIONS
+from core.jobs import JobHandle, JobSnapshot, JobSpec
 from pages import shared
 
 RESULT_KEY = "dream_result"
+JOB_KEY = "dream_job"
 
 shared.render_sidebar()
 st.title("Deep Dream")
@@ -23,12 +24,6 @@ st.write("The CNN only knows 28×28 grey digits, so it dreams like a myopic man:
          "photo (or on 28×28 tiles of it), amplifying whatever looks like the patterns its maps were trained "
          "to detect. The photo's details are re-added afterwards (blog series *Deep Dreams of a CNN trained on "
          "MNIST data*, I–III).")
-
-
-@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
-def get_dreamer(model_path: str, mtime: float, targets: tuple, _model) -> D.Dreamer:
-    """One Dreamer (compiled ascents) per model file and (layer, map) targets; reads the model only."""
-    return D.Dreamer(_model, targets)
 
 
 @st.cache_data(show_spinner="Reading the photo…", max_entries=8)
@@ -42,11 +37,15 @@ def load_default_photo(max_side: int) -> tuple[np.ndarray, list[str]]:
     return (rgb if rgb is not None else D.to_uint8(grey)), notes
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return (Path(path) / "model.keras").stat().st_mtime
-    except OSError:
-        return 0.0
+def _keep_dream(handle: JobHandle) -> None:
+    st.session_state[RESULT_KEY] = handle.result
+
+
+def _describe(snap: JobSnapshot) -> str:
+    if not snap.total:
+        return "Compiling the gradient ascent" if snap.state == "running" else ""
+    unit = "loop" if "loop" in snap.info or snap.label.startswith("Deep Dream · single") else "octave"
+    return f"Dreaming: {unit} {snap.done} of {snap.total}"
 
 
 def _apply_url_target(info: dict[str, tuple[int, bool]], default_layer: str) -> None:
@@ -93,7 +92,7 @@ with left:
     upload = st.file_uploader("Your photo (JPEG, PNG, WebP, …)", type=list(ALLOWED_EXTENSIONS), key="dream_upload",
                               help="Without an upload the flower photo that ships with scikit-learn is used.")
     max_side = st.select_slider("Dream at most this large (longest side, pixels)", [160, 320, 480, 640, 800, 1024],
-                                value=D.DEFAULT_MAX_SIDE, key="dream_max_side",
+                                value=D.DEFAULT_MAX_SIDE, persist_state="session", key="dream_max_side",
                                 help="Larger photos are shrunk first; tiles and octaves cost time per pixel.")
 try:
     if upload is not None:
@@ -112,7 +111,7 @@ for note in photo_notes:
 
 # --- 2 · What dreams ---------------------------------------------------------------------------
 st.subheader("2 · What the CNN dreams of")
-mode = st.radio("Mode", D.MODES, format_func=D.MODE_TITLES.get, horizontal=True, key="dream_mode",
+mode = st.radio("Mode", D.MODES, format_func=D.MODE_TITLES.get, horizontal=True, persist_state="session", key="dream_mode",
                 help="Single map: article I, the whole photo as one 28×28 image. Layers & octaves: the original "
                      "DeepDream recipe, conv filters sliding over the photo at growing sizes. Tiles: 28×28 tiles "
                      "(article III), randomly shifted every step so no seams show.")
@@ -127,12 +126,12 @@ if mode == "map":
     if st.session_state["dream_layer"] not in names:  # another model
         st.session_state["dream_layer"] = default_layer
     c = st.columns(2)
-    layer = c[0].selectbox("Layer", names, key="dream_layer")
+    layer = c[0].selectbox("Layer", names, persist_state="session", key="dream_layer")
     n_maps = info[layer][0]
     st.session_state.setdefault("dream_map", default_map)
     if st.session_state["dream_map"] >= n_maps:  # another layer or model: clamp before the widget exists
         st.session_state["dream_map"] = n_maps - 1
-    map_index = c[1].number_input(f"Map (0…{n_maps - 1})", 0, n_maps - 1, key="dream_map",
+    map_index = c[1].number_input(f"Map (0…{n_maps - 1})", 0, n_maps - 1, persist_state="session", key="dream_map",
                                   help="conv3 map 56 is the blog's first dream.")
 else:
     allowed = [name for name, (_, spatial) in info.items() if spatial] if mode == "layers" else list(info)
@@ -145,10 +144,10 @@ else:
     weights = {}
     for i, name in enumerate(allowed):
         weights[name] = cols[i % len(cols)].slider(name, -2.0, 3.0, defaults.get(name, 0.0), 0.1,
-                                                   key=f"dream_{mode}_w_{name}")
+                                                   persist_state="session", key=f"dream_{mode}_w_{name}")
     extra = st.text_input("Single maps (layer:map=weight, comma-separated)",
                           "" if mode == "layers" else f"{D.DEFAULT_LAYER}:{D.default_target(model)[1]}=1",
-                          key=f"dream_{mode}_maps", help="e.g. conv3:56=2, conv2:10")
+                          persist_state="session", key=f"dream_{mode}_maps", help="e.g. conv3:56=2, conv2:10")
     try:
         terms = tuple(D.Term(name, None, float(w)) for name, w in weights.items() if w != 0) + D.parse_terms(extra)
     except ValueError as exc:
@@ -159,27 +158,27 @@ else:
 st.subheader("3 · Gradient ascent")
 c = st.columns(4)
 if mode == "map":
-    loops = c[0].number_input("Loops", 1, D.MAX_LOOPS, 4, key="dream_loops",
+    loops = c[0].number_input("Loops", 1, D.MAX_LOOPS, 4, persist_state="session", key="dream_loops",
                               help="ascent on 28×28 → upscale → re-add details → downscale, this many times")
     octaves, octave_scale = 4, 0.0
 else:
     loops = 4
-    octaves = c[0].number_input("Octaves", 1, D.MAX_OCTAVES, 4, key="dream_octaves",
+    octaves = c[0].number_input("Octaves", 1, D.MAX_OCTAVES, 4, persist_state="session", key="dream_octaves",
                                 help="image sizes from coarse (short side 28) to the full photo")
-    octave_scale = c[3].number_input("Octave scale (0 = auto)", 0.0, 8.0, 0.0, 0.1, key="dream_octave_scale",
+    octave_scale = c[3].number_input("Octave scale (0 = auto)", 0.0, 8.0, 0.0, 0.1, persist_state="session", key="dream_octave_scale",
                                      help="size ratio between octaves; auto spreads them from 28 pixels to full size")
-epochs = c[1].number_input("Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, key="dream_epochs")
+epochs = c[1].number_input("Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, persist_state="session", key="dream_epochs")
 step_size = c[2].number_input("Step size", min_value=0.0, max_value=None, value=0.05, step=0.01, format="%.3f",
-                              key="dream_step",  # unbounded here: DreamSettings.validate() refuses too large, visibly
+                              persist_state="session", key="dream_step",  # unbounded here: DreamSettings.validate() refuses too large, visibly
                               help="per epoch, in units of the photo's standard deviation (gradients are normalised); "
                                    "at most 10")
 c = st.columns(4)
-invert = c[0].checkbox("Invert polarity", False, key="dream_invert",
+invert = c[0].checkbox("Invert polarity", False, persist_state="session", key="dream_invert",
                        help="MNIST digits are white on black; invert photos whose subject is dark on light.")
-recolour = c[1].checkbox("Recolour with the photo's colours", False, key="dream_recolour")
-widen = c[2].number_input("Widen values (% clipped)", 0.0, 20.0, 1.0, 0.5, key="dream_widen",
+recolour = c[1].checkbox("Recolour with the photo's colours", False, persist_state="session", key="dream_recolour")
+widen = c[2].number_input("Widen values (% clipped)", 0.0, 20.0, 1.0, 0.5, persist_state="session", key="dream_widen",
                           help="stretch the final value distribution; 0 = off")
-seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, key="dream_seed", help="random shifts of the tiles")
+seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="dream_seed", help="random shifts of the tiles")
 
 settings = D.DreamSettings(mode=mode, layer=layer, map=int(map_index), terms=terms, loops=int(loops),
                            octaves=int(octaves), octave_scale=float(octave_scale), epochs=int(epochs),
@@ -192,17 +191,12 @@ try:
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"Cannot dream with these settings: {settings_error}")
-if st.button("Dream", type="primary", key="dream_run"):  # with bad settings a click repeats the message
-    try:
-        settings.validate()
-        resolved = D.resolve_terms(settings, model)
-        dreamer = get_dreamer(str(bundle.path), _mtime(bundle.path), tuple((t.layer, t.map) for t in resolved), model)
-        progress = shared.StreamlitProgress("Dreaming · " + ("loop" if mode == "map" else "octave"))
-        result = D.dream(photo, model, settings, progress=progress, dreamer=dreamer, model_name=bundle.name)
-        result.settings["photo"] = photo_name
-        st.session_state[RESULT_KEY] = result
-    except ValueError as exc:
-        st.error(f"Cannot dream with these settings: {exc}")
+shared.start_button(JOB_KEY, "Dream", lambda: JobSpec("dream", settings, model=str(bundle.path), title="Deep Dream",
+                                                     inputs={"photo": photo, "photo_name": photo_name}),
+                    key="dream_run", busy_label="Dreaming…", disabled=settings_error is not None,
+                    help="Runs as a job; a single-map dream of the default photo takes a few seconds.")
+shared.job_panel(JOB_KEY, on_end=_keep_dream, describe=_describe,
+                 stop_help="Ends after the current loop or octave; the stages dreamt so far are shown.")
 
 # --- Results -----------------------------------------------------------------------------------
 result: D.DreamResult | None = st.session_state.get(RESULT_KEY)

@@ -10,11 +10,13 @@ import plotly.express as px
 import streamlit as st
 
 from core import oip, plots
-from core.device import run_with_cpu_fallback
+from core.jobs import JobSpec
+from core.runs import model_key as run_model_key
 from core.spec import layer_table
 from pages import shared
 
 P = "oip_"  # widget key prefix
+JOB_KEY = "oip_job"  # also used by the Precursor page's plain OIP run: one OIP job per session
 
 shared.render_sidebar()
 st.title("Filters / OIP")
@@ -48,46 +50,46 @@ def _test_digits():
 bundle = shared.active_bundle()
 if bundle is None:
     st.stop()
-model_key = oip.bundle_key(bundle)
-store = oip.session_store(st.session_state)
+model_key = run_model_key(bundle.path)
+store = shared.oip_store()
 layers = oip.oip_layers(bundle.model)
 default_layer = "conv3" if "conv3" in layers else layers[0]
 if st.session_state.get(P + "layer") not in layers:
     st.session_state[P + "layer"] = default_layer
 
 c = st.columns([1.2, 1.6, 1, 1, 1, 1])
-layer = c[0].selectbox("Layer", layers, key=P + "layer",
+layer = c[0].selectbox("Layer", layers, persist_state="session", key=P + "layer",
                        help="'out' visualises a class: its score before the softmax is maximised.")
 engine = _engine(model_key, layer, bundle)
-maps_text = c[1].text_input("Maps", "all", key=P + "maps", help=f"all, or indices/ranges like 0,3,10-15 "
+maps_text = c[1].text_input("Maps", "all", persist_state="session", key=P + "maps", help=f"all, or indices/ranges like 0,3,10-15 "
                                                               f"(this layer has maps 0..{engine.channels - 1})")
-epochs = c[2].number_input("Epochs", 1, oip.MAX_EPOCHS, oip.OipConfig.epochs, key=P + "epochs")
-step = c[3].number_input("Step size", 0.001, None, oip.OipConfig.step, format="%.3f", key=P + "step",
+epochs = c[2].number_input("Epochs", 1, oip.MAX_EPOCHS, oip.OipConfig.epochs, persist_state="session", key=P + "epochs")
+step = c[3].number_input("Step size", 0.001, None, oip.OipConfig.step, format="%.3f", persist_state="session", key=P + "step",
                          help="Each epoch moves the image by this much along the gradient divided by its RMS.")
-starts = c[4].number_input("Starts per map", 1, oip.MAX_STARTS, 1, key=P + "starts",
+starts = c[4].number_input("Starts per map", 1, oip.MAX_STARTS, 1, persist_state="session", key=P + "starts",
                            help="Several random starts per map, all in the same batch: are OIPs unique per map?")
-seed = c[5].number_input("Seed", 0, 2**31 - 1, 0, key=P + "seed")
+seed = c[5].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key=P + "seed")
 
 with st.expander("Objective, start scales and optional improvements"):
     c = st.columns(4)
     objectives = ["map"] + (["neuron"] if engine.spatial else [])
-    objective = c[0].radio("Loss", objectives, key=P + "objective", horizontal=True,
+    objective = c[0].radio("Loss", objectives, persist_state="session", key=P + "objective", horizontal=True,
                            format_func={"map": "whole map (mean)", "neuron": "one neuron"}.get)
     neuron = None
     if objective == "neuron":
         h, w = engine.output_shape[:2]
-        neuron = (int(c[1].number_input("Neuron row", 0, h - 1, h // 2, key=P + "neuron_row")),
-                  int(c[2].number_input("Neuron column", 0, w - 1, w // 2, key=P + "neuron_col")))
+        neuron = (int(c[1].number_input("Neuron row", 0, h - 1, h // 2, persist_state="session", key=P + "neuron_row")),
+                  int(c[2].number_input("Neuron column", 0, w - 1, w // 2, persist_state="session", key=P + "neuron_col")))
     st.caption("Weights of the random start's 4 length scales (uniform noise per cell, upscaled bicubically):")
     c = st.columns(4)
     weights = tuple(float(c[i].slider(f"{cells}×{cells} cells", 0.0, 1.0, float(oip.DEFAULT_SCALE_WEIGHTS[i]), 0.05,
-                                      key=f"{P}w{cells}")) for i, cells in enumerate(oip.SCALE_CELLS))
+                                      persist_state="session", key=f"{P}w{cells}")) for i, cells in enumerate(oip.SCALE_CELLS))
     st.caption("Improvements beyond the blog (off by default to stay faithful):")
     c = st.columns(4)
-    jitter = int(c[0].slider("Jitter (px)", 0, 4, 0, key=P + "jitter"))
-    blur = float(c[1].slider("Blur per epoch", 0.0, 1.0, 0.0, 0.05, key=P + "blur"))
-    l2_decay = float(c[2].number_input("L2 decay per epoch", 0.0, 0.5, 0.0, format="%.4f", key=P + "l2"))
-    tv_weight = float(c[3].number_input("Total-variation weight", 0.0, 100.0, 0.0, format="%.3f", key=P + "tv"))
+    jitter = int(c[0].slider("Jitter (px)", 0, 4, 0, persist_state="session", key=P + "jitter"))
+    blur = float(c[1].slider("Blur per epoch", 0.0, 1.0, 0.0, 0.05, persist_state="session", key=P + "blur"))
+    l2_decay = float(c[2].number_input("L2 decay per epoch", 0.0, 0.5, 0.0, format="%.4f", persist_state="session", key=P + "l2"))
+    tv_weight = float(c[3].number_input("Total-variation weight", 0.0, 100.0, 0.0, format="%.3f", persist_state="session", key=P + "tv"))
 
 error = None
 config = None
@@ -105,19 +107,17 @@ if error:
 
 result = store.get(model_key, config) if config is not None else None
 n_images = (engine.channels if config is None or config.maps is None else len(config.maps)) * int(starts)
-if st.button("Compute OIPs" if result is None else "Recompute", type="primary", key=P + "run",
-             disabled=error is not None):
-    try:
-        progress = shared.StreamlitProgress(
-            f"Gradient ascent: {n_images} images × {oip.capped_epochs(config.epochs)} epochs (image-epochs)")
-        result, _ = run_with_cpu_fallback(lambda: oip.run_oip(engine, config, progress=progress), st.warning)
-        store.put(model_key, result)
-    except ValueError as exc:
-        st.error(str(exc))
-        result = None
+busy = shared.job_active(JOB_KEY)
+shared.start_button(JOB_KEY, "Compute OIPs" if result is None else "Compute again",
+                    lambda: JobSpec("oip", config, model=str(bundle.path), title="OIP run"), key=P + "run",
+                    busy_label="Computing…", disabled=error is not None,
+                    help="These settings were computed already; their result is shown below. The same seed gives the same "
+               "OIPs." if result is not None else "Runs as a job; it waits its turn when the server is busy.")
+shared.job_panel(JOB_KEY, on_end=shared.store_oip_result, describe=shared.describe_oip_job,
+                 stop_help="Ends the ascent after the current chunk of epochs; the images reached so far are shown.")
 
 if result is None:
-    if error is None:
+    if error is None and not busy:
         st.info(f"Press **Compute OIPs** to optimise {n_images} images of layer {layer} for {int(epochs)} epochs "
                 "(results are kept for this model, layer and settings).")
     st.stop()
@@ -171,7 +171,7 @@ c[1].download_button("Sheet (.png)", oip.sheet_png(images, [f"{int(m)}{' P' if m
                      file_name=f"oips_{layer}.png", mime="image/png", key=P + "dl_png")
 
 # --------------------------------------------------------------------------- one map
-map_index = c[2].selectbox("Map", [int(m) for m in maps], key=P + "map")
+map_index = c[2].selectbox("Map", [int(m) for m in maps], persist_state="session", key=P + "map")
 row = result.row(map_index)
 st.subheader(f"Map {map_index} of {layer}")
 image = images[row]
@@ -213,7 +213,8 @@ with left:
                                            [f"start {s}" for s in range(result.config.starts)]),
                     key=P + "detail_loss")
 with right:
-    st.markdown(f"**OIPs from the {result.config.starts} starts** (final loss in the title)")
+    n = result.config.starts
+    st.markdown("**The OIP from its start**" if n == 1 else f"**OIPs from the {n} starts** (final loss in the title)")
     st.plotly_chart(plots.image_grid(oip.contrast_enhance(result.images[row]),
                                      [f"start {s}: {result.final_loss[row, s]:.3g}" for s in range(result.config.starts)],
                                      cols=min(6, result.config.starts), colorscale="viridis", height_per_row=150),

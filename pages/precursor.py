@@ -11,12 +11,14 @@ import streamlit as st
 
 from core import oip, plots
 from core import precursor as pc
-from core.jobs import BackgroundJob
-from core.progress import ProgressCallback
+from core.jobs import JobHandle, JobSnapshot, JobSpec
+from core.runs import model_key as run_model_key
+from core.runs import resolve_model_path
 from pages import shared
 
 P = "precursor_"  # widget key prefix
 JOB_KEY = P + "job"
+OIP_JOB_KEY = "oip_job"  # the plain OIP run is the Filters/OIP page's job kind: one per session
 RESULTS_KEY = P + "results"
 
 shared.render_sidebar()
@@ -39,26 +41,50 @@ def _throughput(model_key: str, layer: str, _engine: oip.AscentEngine) -> tuple[
     return pc.measure_throughput(_engine)
 
 
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+def _keep_results(handle: JobHandle) -> None:
+    """``on_end`` of a precursor job: keep its result and put the rescued maps into the OIP gallery."""
+    result: pc.PrecursorResult = handle.result
+    mk, lay = run_model_key(resolve_model_path(handle.spec.model)), result.config.layer
+    st.session_state.setdefault(RESULTS_KEY, {})[(mk, lay)] = result
+    for o in result.outcomes:
+        if o.rescued:
+            shared.oip_store().add_rescued(mk, lay, shared.RescuedOip(
+                o.map_index, o.best_oip, o.best_loss, f"{result.config.mode}, pattern #{int(o.candidates[o.best])}"))
+
+
+def _describe(snap: JobSnapshot) -> str:
+    info = snap.info
+    phase = info.get("phase")
+    if not phase:
+        return ""
+    text = {"screen": "Faithful screen", "forward screen": "Forward screen of every pattern",
+            "test epochs": "Test epochs on the best candidates",
+            "full optimisation": "Full optimisation of the best patterns"}.get(phase, str(phase).capitalize())
+    if "map" in info:
+        text += f" · map {info['map']}"
+    if "pattern" in info:
+        text += f" · pattern {info['pattern']:,}"
+    if "epoch" in info and phase == "full optimisation":
+        text += f" · epoch {info['epoch']:,} of {info.get('epochs', '?'):,}"
+    return f"{text} · {snap.done:,} of {snap.total:,} image-epochs"
 
 
 bundle = shared.active_bundle()
 if bundle is None:
     st.stop()
-model_key = oip.bundle_key(bundle)
-store = oip.session_store(st.session_state)
+model_key = run_model_key(bundle.path)
+store = shared.oip_store()
 layers = [name for name in oip.oip_layers(bundle.model) if name.startswith(("conv", "pool"))]
 if st.session_state.get(P + "layer") not in layers:
     st.session_state[P + "layer"] = "conv3" if "conv3" in layers else layers[-1]
-job: BackgroundJob | None = st.session_state.get(JOB_KEY)
-busy = job is not None and job.running
+busy = shared.job_active(JOB_KEY)
+plain_busy = shared.job_active(OIP_JOB_KEY)
 
 # --------------------------------------------------------------------------- target maps
 c = st.columns([1, 2, 2])
-layer = c[0].selectbox("Layer", layers, key=P + "layer", disabled=busy)
+layer = c[0].selectbox("Layer", layers, persist_state="session", key=P + "layer", disabled=busy)
 engine = _engine(model_key, layer, bundle)
-maps_text = c[1].text_input("Target maps", "failed", key=P + "maps", disabled=busy,
+maps_text = c[1].text_input("Target maps", "failed", persist_state="session", key=P + "maps", disabled=busy,
                             help="failed: the maps without an OIP in your plain OIP run; all; or indices like 5,7,16-20")
 oip_result = store.latest_result(model_key, layer)
 failed: list[int] | None = oip_result.failed_maps if oip_result is not None else None
@@ -70,13 +96,13 @@ with c[2]:
     else:
         st.caption(f"No plain OIP run of {layer} in this session yet: run one here with the Filters/OIP page's "
                    "settings to find the failing maps.")
-    if st.button("Run the plain OIP run" if oip_result is None else "Re-run the plain OIP run", key=P + "plain",
-                 disabled=busy):
-        cfg = store.current_config.get((model_key, layer)) or oip.OipConfig(layer=layer)
-        cfg = cfg.with_(layer=layer, maps=None)
-        result = oip.run_oip(engine, cfg, progress=shared.StreamlitProgress("Plain OIP run (image-epochs)"))
-        store.put(model_key, result)
-        st.rerun()
+    plain_config = (store.current_config.get((model_key, layer)) or oip.OipConfig(layer=layer)).with_(
+        layer=layer, maps=None)
+    shared.start_button(OIP_JOB_KEY, "Run the plain OIP run" if oip_result is None else "Run the plain OIP run again",
+                        lambda: JobSpec("oip", plain_config, model=str(bundle.path), title="plain OIP run"),
+                        key=P + "plain", busy_label="Plain OIP run…", disabled=busy, type="secondary",
+                        help="All maps of the layer with the Filters/OIP page's settings (its defaults when unset).")
+shared.job_panel(OIP_JOB_KEY, on_end=shared.store_oip_result, describe=shared.describe_oip_job)
 
 maps: tuple[int, ...] = ()
 error = None
@@ -95,20 +121,20 @@ except ValueError as exc:
 
 # --------------------------------------------------------------------------- settings
 c = st.columns(6)
-grid = int(c[0].selectbox("Grid (squares per side)", pc.GRIDS, index=pc.GRIDS.index(3), key=P + "grid", disabled=busy))
-values_text = c[1].text_input("Grey values", "0.2,0.5,0.8", key=P + "values", disabled=busy)
-test_epochs = int(c[2].number_input("Test epochs", 0, 200, 10, key=P + "test_epochs", disabled=busy))
-keep = int(c[3].number_input("Keep (K best)", 1, 64, 8, key=P + "keep", disabled=busy))
-epochs = int(c[4].number_input("Full epochs", 0, 20_000, 1200, step=100, key=P + "epochs", disabled=busy))
-mode = c[5].radio("Mode", pc.MODES, key=P + "mode", disabled=busy,
+grid = int(c[0].selectbox("Grid (squares per side)", pc.GRIDS, index=pc.GRIDS.index(3), persist_state="session", key=P + "grid", disabled=busy))
+values_text = c[1].text_input("Grey values", "0.2,0.5,0.8", persist_state="session", key=P + "values", disabled=busy)
+test_epochs = int(c[2].number_input("Test epochs", 0, 200, 10, persist_state="session", key=P + "test_epochs", disabled=busy))
+keep = int(c[3].number_input("Keep (K best)", 1, 64, 8, persist_state="session", key=P + "keep", disabled=busy))
+epochs = int(c[4].number_input("Full epochs", 0, 20_000, 1200, step=100, persist_state="session", key=P + "epochs", disabled=busy))
+mode = c[5].radio("Mode", pc.MODES, index=pc.MODES.index(pc.DEFAULT_MODE), persist_state="session", key=P + "mode", disabled=busy,
                   help="faithful: the blog's test epochs on every pattern, map by map. fast: one forward pass "
                        "ranks all patterns for all maps at once, the best few hundred get the test epochs.")
 refine, compare = pc.PrecursorConfig.refine, 0
 if mode == "fast":
     c = st.columns(3)
     refine = int(c[0].number_input("Candidates per map for the test epochs", 0, 4096, pc.PrecursorConfig.refine,
-                                   key=P + "refine", disabled=busy, help="0: rank by the forward pass only"))
-    compare = int(c[1].number_input("Sample maps compared with a faithful screen", 0, 64, 0, key=P + "compare",
+                                   persist_state="session", key=P + "refine", disabled=busy, help="0: rank by the forward pass only"))
+    compare = int(c[1].number_input("Sample maps compared with a faithful screen", 0, 64, 0, persist_state="session", key=P + "compare",
                                     disabled=busy, help="Each costs one faithful screen; reports how many of the "
                                                         "faithful top K the fast screen also picks."))
 
@@ -127,9 +153,10 @@ if config is not None and error is None:
     asc, fwd = _throughput(model_key, layer, engine)
     seconds = pc.estimate_seconds(config, len(maps), asc, fwd)
     st.info(f"**{config.n_patterns:,} patterns** ({len(config.values)} values on {grid}×{grid} squares) × "
-            f"{len(maps)} target map(s) · estimated **{_duration(seconds)}** "
-            f"(at {asc:,.0f} image-epochs/s measured on this {oip.device_name()}; an upper bound: patterns whose "
-            "map stays at 0 are skipped).")
+            f"{len(maps)} target map{'s' if len(maps) != 1 else ''} · estimated **{shared.duration(seconds)}** "
+            f"(from {asc:,.0f} image-epochs/s measured on this {oip.device_name()}"
+            + ("; the faithful screen skips patterns whose map stays at 0, so it often ends sooner" if mode ==
+               "faithful" else "") + ").")
 elif error:
     st.error(error)
 elif waiting_for_oip:
@@ -137,49 +164,12 @@ elif waiting_for_oip:
             "(button above), or name the target maps, e.g. 3,17,51 or all.")
 
 
-def _start() -> None:
-    def work(progress: ProgressCallback):
-        return pc.run_precursor(engine, config, progress=progress)
-
-    st.session_state[JOB_KEY] = BackgroundJob(work, name="precursor").start()
-    st.session_state[P + "job_key"] = (model_key, layer)
-
-
-st.button("Run the precursor search", type="primary", key=P + "run", disabled=busy or config is None or error is not None or waiting_for_oip,
-          on_click=_start)
-
-
-# --------------------------------------------------------------------------- job
-def _job_panel() -> None:
-    job: BackgroundJob | None = st.session_state.get(JOB_KEY)
-    if job is None:
-        return
-    snap = job.snapshot()
-    if snap.state == "running":
-        info = snap.info
-        where = info.get("phase", "starting")
-        if "map" in info:
-            where += f" · map {info['map']}"
-        if "pattern" in info:
-            where += f" · pattern {info['pattern']:,}"
-        st.progress(snap.fraction, text=f"{where} · {snap.elapsed:.0f} s")
-        st.button("Stop", key=P + "stop", on_click=job.request_stop,
-                  help="Ends after the current chunk; the maps finished so far are kept.")
-    elif snap.state == "failed":
-        st.error(f"The precursor search failed: {snap.error}")
-    elif snap.state == "finished" and not st.session_state.get(P + "collected") is job:
-        st.session_state[P + "collected"] = job
-        result: pc.PrecursorResult = job.result
-        mk, lay = st.session_state.get(P + "job_key", (model_key, layer))
-        st.session_state.setdefault(RESULTS_KEY, {})[(mk, lay)] = result
-        for o in result.outcomes:
-            if o.rescued:
-                store.add_rescued(mk, lay, oip.RescuedOip(o.map_index, o.best_oip, o.best_loss,
-                                                          f"{result.config.mode}, pattern #{int(o.candidates[o.best])}"))
-        st.rerun()
-
-
-st.fragment(run_every=1.0 if busy else None)(_job_panel)()
+shared.start_button(JOB_KEY, "Run the precursor search",
+                    lambda: JobSpec("precursor", config, model=str(bundle.path), title="precursor search"),
+                    key=P + "run", busy_label="Searching…",
+                    disabled=config is None or error is not None or waiting_for_oip)
+shared.job_panel(JOB_KEY, on_end=_keep_results, describe=_describe,
+                 stop_help="Ends after the current chunk; the maps finished so far are kept.")
 
 # --------------------------------------------------------------------------- results
 result: pc.PrecursorResult | None = st.session_state.get(RESULTS_KEY, {}).get((model_key, layer))
@@ -209,7 +199,7 @@ table = pd.DataFrame({
 st.dataframe(table, hide_index=True)
 c = st.columns([1, 1, 3])
 c[0].download_button("Results (.npz)", result.to_npz_bytes(), file_name=f"precursor_{layer}.npz", key=P + "dl_npz")
-map_index = c[1].selectbox("Map", result.maps, key=P + "map")
+map_index = c[1].selectbox("Map", result.maps, persist_state="session", key=P + "map")
 o = result.outcome(int(map_index))
 grid_side = result.config.grid
 st.markdown(f"**Map {o.map_index}: the {len(o.candidates)} best starting patterns** (title: pattern number and the "

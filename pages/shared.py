@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable
 
+import numpy as np
 import streamlit as st
 
+from core import oip
+from core.backends import make_job_system
 from core.data import Mnist, MnistUnavailableError, SampleDigits, load_mnist, load_sample_digits
-from core.progress import ProgressCallback
-from core.runs import DEFAULT_MODEL_DIR, ModelBundle, default_runs_dir, list_runs, load_run, read_meta
+from core.jobs import JobHandle, JobSnapshot, JobSpec, JobSystem
+from core.runs import (DEFAULT_MODEL_DIR, ModelBundle, default_runs_dir, list_runs, load_run, model_key, read_meta,
+                       resolve_model_path)
 
 ACTIVE_MODEL_KEY = "active_model"
 
@@ -126,6 +131,7 @@ def render_sidebar() -> None:
             meta = bundle.meta
             st.caption(f"{meta.get('params', 0):,} parameters · test accuracy "
                        f"{meta.get('test_accuracy', 0) * 100:.2f} % · trained on {meta.get('device', '?')}")
+    render_jobs_sidebar()
 
 
 def _apply_model_query_param(choices: list[str]) -> None:
@@ -157,22 +163,281 @@ def active_bundle() -> ModelBundle | None:
         return None
 
 
-class StreamlitProgress(ProgressCallback):
-    """Shows a computation's progress in an st.progress bar (for work done inside the script run)."""
+# --------------------------------------------------------------------------- jobs
+# One job system per server (core.jobs): every long computation of every page is a job with progress, Stop, a
+# queue position and its result shown by itself when it ends. The handles live in each session's state.
 
-    def __init__(self, text: str = "Working…") -> None:
-        self.text = text
-        self.bar = None
-        self.total = 1
+JOB_SESSION_GRACE_S = 30.0  # a session gone for this long has its jobs stopped (a reload reconnects sooner)
 
-    def on_begin(self, total: int, label: str = "") -> None:
-        self.total = max(1, total)
-        self.bar = st.progress(0.0, text=f"{self.text} (0/{total})")
 
-    def on_step(self, done: int, info: Mapping | None = None) -> None:
-        if self.bar is not None:
-            self.bar.progress(min(1.0, done / self.total), text=f"{self.text} ({done}/{self.total})")
+@st.cache_resource(show_spinner="Starting the job workers…")
+def _jobs() -> tuple[JobSystem, str]:
+    """The server's job system and the notice to show when Ray was asked for but not reached."""
+    system, notice = make_job_system()
+    _watch_sessions(system)
+    return system, notice
 
-    def on_end(self) -> None:
-        if self.bar is not None:
-            self.bar.empty()
+
+def job_system() -> JobSystem:
+    return _jobs()[0]
+
+
+def stop_closed_sessions(system: JobSystem, is_active: Callable[[str], bool], gone_since: dict[str, float],
+                         now: float, grace: float = JOB_SESSION_GRACE_S) -> None:
+    """One look at the owners of queued and running jobs: a session that has been gone for ``grace``
+    seconds has its jobs stopped (``gone_since`` remembers when each was first seen gone)."""
+    for owner in system.owners():
+        if is_active(owner):
+            gone_since.pop(owner, None)
+        elif now - gone_since.setdefault(owner, now) >= grace:
+            system.stop_owner(owner)
+            gone_since.pop(owner, None)
+
+
+def _watch_sessions(system: JobSystem) -> None:
+    """Stop the jobs of browser sessions that closed (their slot goes to the next in line)."""
+    import threading
+    import time
+
+    try:
+        from streamlit.runtime import Runtime
+
+        runtime = Runtime.instance()
+    except Exception:  # no server (AppTest, a notebook): sessions do not go away on their own
+        return
+    gone_since: dict[str, float] = {}
+
+    def watch() -> None:
+        while True:
+            time.sleep(5.0)
+            stop_closed_sessions(system, lambda owner: runtime.is_active_session(owner.split("/")[0]), gone_since,
+                                 time.monotonic())
+
+    threading.Thread(target=watch, name="job-session-watch", daemon=True).start()
+
+
+def session_owner() -> str:
+    """The owner of this browser session's jobs: ``<session id>/<a token kept in its state>`` (the session
+    id tells the watcher whether the browser is still there; the token tells apart sessions that share
+    an id, as every AppTest does)."""
+    import uuid
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    token = st.session_state.setdefault("_job_owner_token", uuid.uuid4().hex[:12])
+    ctx = get_script_run_ctx()
+    return f"{ctx.session_id if ctx is not None else 'no-session'}/{token}"
+
+
+def job_handle(slot: str) -> JobHandle | None:
+    return st.session_state.get(slot)
+
+
+def job_active(slot: str) -> bool:
+    """True while the job in ``slot`` is queued or running (its start button stays disabled)."""
+    handle = job_handle(slot)
+    return handle is not None and not handle.done
+
+
+def submit_job(slot: str, spec: JobSpec) -> JobHandle | None:
+    """Queue ``spec`` for this session and keep its handle in ``st.session_state[slot]``.
+
+    A refusal (this session already has a job of the kind, bad settings) is kept for the panel to show;
+    returns None then.
+    """
+    st.session_state.pop(slot + "_refused", None)
+    try:
+        handle = job_system().submit(spec.with_owner(session_owner()))
+    except ValueError as exc:  # JobRefused included: a sentence for the user
+        st.session_state[slot + "_refused"] = str(exc)
+        return None
+    st.session_state[slot] = handle
+    st.session_state.pop(slot + "_collected", None)
+    return handle
+
+
+def start_button(slot: str, label: str, make_spec: Callable[[], JobSpec | None], *, key: str, busy_label: str,
+                 disabled: bool = False, help: str | None = None, type: str = "primary") -> None:
+    """The button that starts the job of ``slot``; disabled (and saying so) while that job is active.
+
+    The job is submitted in the script run of the click, not in a callback: that run has every widget's
+    value as the user sees it (a callback's arguments would come from the run before, which misses a
+    value typed just before the click). Then the page runs again, so everything on it shows the job.
+    """
+    busy = job_active(slot)
+    if st.button(busy_label if busy else label, key=key, type=type, disabled=disabled or busy, help=help):
+        spec = make_spec()
+        if spec is not None and submit_job(slot, spec) is not None:
+            st.rerun()
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def duration(seconds: float) -> str:
+    """'40 s', '3.5 min', '1.2 h'."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def job_panel(slot: str, *, on_end: Callable[[JobHandle], None] | None = None,
+              describe: Callable[[JobSnapshot], str] | None = None,
+              live: Callable[[JobSnapshot], None] | None = None, stop_help: str | None = None) -> None:
+    """The panel of the job in ``st.session_state[slot]``: the queue position and expected wait while it
+    waits, a progress bar (``describe(snapshot)`` as its text), Stop and the kind's live figure
+    (``live(snapshot)``) while it runs, its message when it failed. It refreshes itself every second
+    while the job is active; when the job ends it calls ``on_end(handle)`` once (to keep the result
+    where the page reads it) and reruns the whole page, so the results appear by themselves."""
+    refused = st.session_state.get(slot + "_refused")
+    if refused:
+        st.warning(refused)
+    handle = job_handle(slot)
+    if handle is None:
+        return
+
+    @st.fragment(run_every=1.0 if not handle.done else None)
+    def panel() -> None:
+        current = job_handle(slot)
+        if current is None:
+            return
+        if current.done:
+            if st.session_state.get(slot + "_collected") != current.id:
+                st.session_state[slot + "_collected"] = current.id
+                if on_end is not None and current.result is not None:
+                    on_end(current)
+                # Once per job: the whole page runs again, so every part of it (buttons above this panel
+                # included) sees the job as ended and the results appear without a click.
+                st.rerun()
+            _ended(current.snapshot())
+            return
+        snap = current.snapshot()
+        if snap.state == "queued":
+            st.info(f"**Waiting in line**: {_ordinal(snap.queue_position or 1)} in line, about "
+                    f"{duration(snap.expected_wait or 0)} until it starts ({job_system().slots} job"
+                    f"{'s' if job_system().slots > 1 else ''} at a time on {snap.where}). Waiting "
+                    f"{duration(snap.waited)} so far.", icon=":material/hourglass_top:")
+        else:
+            text = (describe(snap) if describe else "") or _default_text(snap)
+            st.progress(snap.fraction, text=f"{text} · {duration(snap.elapsed)}")
+        st.button("Cancel" if snap.state == "queued" else "Stop", key=slot.removesuffix("_job") + "_stop",
+                  on_click=current.stop,
+                  help=stop_help if snap.state != "queued" else "Leaves the queue; nothing is computed.")
+        if live is not None and snap.state == "running":
+            live(snap)
+
+    panel()
+
+
+def _default_text(snap: JobSnapshot) -> str:
+    phase = snap.info.get("phase")
+    if phase:
+        return str(phase)[:1].upper() + str(phase)[1:]
+    if snap.total:
+        return f"{snap.label or snap.title}: {snap.done:,} of {snap.total:,}"
+    return f"Starting the {snap.title}"
+
+
+def _ended(snap: JobSnapshot) -> None:
+    if snap.state == "failed":
+        st.error(f"The {snap.title} failed: {snap.message}", icon=":material/error:")
+    elif snap.state == "stopped" and snap.message:
+        st.warning(snap.message, icon=":material/stop_circle:")
+
+
+def render_jobs_sidebar() -> None:
+    """Below the model picker: this session's queued and running jobs, on every page."""
+    system, notice = _jobs()
+    if notice and not st.session_state.get("_jobs_notice_seen"):
+        st.session_state["_jobs_notice_seen"] = True
+        st.sidebar.warning(notice)
+    mine = system.active(session_owner())
+
+    @st.fragment(run_every=2.0 if mine else None)
+    def jobs() -> None:
+        active = system.active(session_owner())
+        if not active:
+            return
+        lines = []
+        for handle in active:
+            snap = handle.snapshot()
+            lines.append(f"- **{snap.title}**: " + (f"{_ordinal(snap.queue_position or 1)} in line" if snap.state ==
+                                                    "queued" else f"{snap.fraction * 100:.0f} %"))
+        st.markdown("**Your jobs**\n" + "\n".join(lines))
+
+    with st.sidebar:
+        jobs()
+
+
+# --------------------------------------------------------------------------- OIPs of this session
+# The Filters/OIP page computes them, the Precursor page adds the maps it rescues, both galleries read them.
+@dataclass
+class RescuedOip:
+    """An OIP found for a map by the precursor search: ``image`` ``(28, 28)`` model-input values."""
+
+    map_index: int
+    image: np.ndarray
+    loss: float
+    note: str = ""
+
+
+@dataclass
+class OipStore:
+    """OIP results of one user session, keyed by model key + layer.
+
+    ``results[(model, layer)][config.key()]`` holds every oip.OipResult computed, ``latest[(model, layer)]``
+    the most recent one, ``rescued[(model, layer)][map]`` the precursor's rescues, ``current_config``
+    the settings shown on the Filters/OIP page. Both pages read it.
+    """
+
+    results: dict = field(default_factory=dict)
+    latest: dict = field(default_factory=dict)
+    rescued: dict = field(default_factory=dict)
+    current_config: dict = field(default_factory=dict)  # (model, layer) → the OIP page's current settings
+
+    def put(self, model_key: str, result: oip.OipResult) -> None:
+        slot = (model_key, result.config.layer)
+        self.results.setdefault(slot, {})[result.config.key()] = result
+        self.latest[slot] = result
+
+    def get(self, model_key: str, config: oip.OipConfig) -> oip.OipResult | None:
+        result = self.results.get((model_key, config.layer), {}).get(config.key())
+        if result is not None:
+            self.latest[(model_key, config.layer)] = result
+        return result
+
+    def latest_result(self, model_key: str, layer: str) -> oip.OipResult | None:
+        return self.latest.get((model_key, layer))
+
+    def add_rescued(self, model_key: str, layer: str, rescued: RescuedOip) -> None:
+        self.rescued.setdefault((model_key, layer), {})[int(rescued.map_index)] = rescued
+
+    def rescued_for(self, model_key: str, layer: str) -> dict[int, RescuedOip]:
+        return dict(self.rescued.get((model_key, layer), {}))
+
+
+STORE_KEY = "oip_store"
+
+
+def oip_store() -> OipStore:
+    """This session's ``OipStore`` (created on first use)."""
+    store = st.session_state.get(STORE_KEY)
+    if not isinstance(store, OipStore):
+        store = OipStore()
+        st.session_state[STORE_KEY] = store
+    return store
+
+
+def store_oip_result(handle: JobHandle) -> None:
+    """``on_end`` of an OIP job (Filters/OIP and Precursor pages): keep its result in the session's store."""
+    oip_store().put(model_key(resolve_model_path(handle.spec.model)), handle.result)
+
+
+def describe_oip_job(snap: JobSnapshot) -> str:
+    epoch = snap.info.get("epoch")
+    if epoch is None:
+        return "Compiling the gradient ascent" if snap.total else ""
+    return f"Gradient ascent: epoch {epoch:,} · {snap.done:,} of {snap.total:,} image-epochs"

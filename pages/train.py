@@ -9,10 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from core import plots
-from core.jobs import BackgroundJob
-from core.runs import DEFAULT_MODEL_DIR, default_runs_dir, save_run
+from core.jobs import JobSnapshot, JobSpec
+from core.runs import default_runs_dir
 from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
-from core.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
+from core.tasks import TrainJob
+from core.training import OPTIMIZERS, SCHEDULES, TrainConfig
 from pages import shared
 
 JOB_KEY = "train_job"
@@ -31,25 +32,25 @@ def _reset_editor() -> None:
 
 def _editor(base: ArchitectureSpec) -> ArchitectureSpec:
     """Widgets for every setting of the spec, initialised from ``base``; returns the edited spec."""
-    n_conv = st.number_input("Conv layers", 1, 5, len(base.convs), key=EDITOR_PREFIX + "n_conv",
+    n_conv = st.number_input("Conv layers", 1, 5, len(base.convs), persist_state="session", key=EDITOR_PREFIX + "n_conv",
                              help="A 2×2 max-pool follows every conv layer but the last.")
     convs = []
     for i in range(1, int(n_conv) + 1):
         ref = base.convs[min(i, len(base.convs)) - 1]
         c1, c2, c3, c4 = st.columns(4)
-        filters = c1.number_input(f"conv{i} filters", 1, 512, ref.filters, key=f"{EDITOR_PREFIX}f{i}")
-        kernel = c2.number_input(f"conv{i} kernel", 1, 9, ref.kernel, key=f"{EDITOR_PREFIX}k{i}")
+        filters = c1.number_input(f"conv{i} filters", 1, 512, ref.filters, persist_state="session", key=f"{EDITOR_PREFIX}f{i}")
+        kernel = c2.number_input(f"conv{i} kernel", 1, 9, ref.kernel, persist_state="session", key=f"{EDITOR_PREFIX}k{i}")
         act = c3.selectbox(f"conv{i} activation", ACTIVATIONS, ACTIVATIONS.index(ref.activation),
-                           key=f"{EDITOR_PREFIX}a{i}")
-        pad = c4.selectbox(f"conv{i} padding", PADDINGS, PADDINGS.index(ref.padding), key=f"{EDITOR_PREFIX}p{i}")
+                           persist_state="session", key=f"{EDITOR_PREFIX}a{i}")
+        pad = c4.selectbox(f"conv{i} padding", PADDINGS, PADDINGS.index(ref.padding), persist_state="session", key=f"{EDITOR_PREFIX}p{i}")
         convs.append(ConvSpec(int(filters), int(kernel), act, pad))
     c1, c2, c3, c4 = st.columns(4)
     dense_text = c1.text_input("Dense layers (units, comma-separated)", ",".join(map(str, base.dense)),
-                               key=EDITOR_PREFIX + "dense")
+                               persist_state="session", key=EDITOR_PREFIX + "dense")
     dense_act = c2.selectbox("Dense activation", ACTIVATIONS, ACTIVATIONS.index(base.dense_activation),
-                             key=EDITOR_PREFIX + "dense_act")
-    dropout = c3.slider("Dropout after dense", 0.0, 0.8, float(base.dropout), 0.05, key=EDITOR_PREFIX + "dropout")
-    batch_norm = c4.checkbox("Batch-norm after convs", base.batch_norm, key=EDITOR_PREFIX + "bn")
+                             persist_state="session", key=EDITOR_PREFIX + "dense_act")
+    dropout = c3.slider("Dropout after dense", 0.0, 0.8, float(base.dropout), 0.05, persist_state="session", key=EDITOR_PREFIX + "dropout")
+    batch_norm = c4.checkbox("Batch-norm after convs", base.batch_norm, persist_state="session", key=EDITOR_PREFIX + "bn")
     try:
         dense = tuple(int(u) for u in dense_text.replace(" ", "").split(",") if u)
     except ValueError:
@@ -72,53 +73,55 @@ def _epochs_from_history(history: dict) -> list[dict]:
     return [{"epoch": i + 1, **{k: v[i] for k, v in history.items() if i < len(v)}} for i in range(n)]
 
 
-def _start_training(spec: ArchitectureSpec, config: TrainConfig, preset_name: str) -> None:
-    mnist = shared.get_mnist()
-    if mnist is None:
-        return
-    runs_dir = default_runs_dir()
-
-    def work(progress):
-        result = train(spec, config, mnist, progress=progress)
-        if result.status == "diverged" and not result.epoch_seconds:
-            return result, None  # nothing worth keeping
-        return result, save_run(result, runs_dir, extra_meta={"preset": preset_name})
-
-    st.session_state[JOB_KEY] = BackgroundJob(work, name="train").start()
-    st.session_state["train_steps_per_epoch"] = math.ceil(
-        min(config.train_limit or len(mnist.x_train), len(mnist.x_train)) / config.batch_size)
+def _training_job(spec: ArchitectureSpec, config: TrainConfig, preset_name: str) -> JobSpec | None:
+    """The training as a job (it runs in a worker; the run lands in the runs folder), or None without MNIST."""
+    if shared.get_mnist() is None:
+        return None
+    st.session_state["train_steps_per_epoch"] = math.ceil(min(config.train_limit or 60_000, 60_000) / config.batch_size)
+    st.session_state["train_job_epochs"] = config.epochs
+    return JobSpec("train", TrainJob(spec, config, preset_name, runs_dir=str(default_runs_dir())), title="training")
 
 
-def _job_panel() -> None:
-    job: BackgroundJob | None = st.session_state.get(JOB_KEY)
-    if job is None:
-        return
-    snap = job.snapshot()
+def _describe(snap: JobSnapshot) -> str:
+    info = snap.info
     steps = st.session_state.get("train_steps_per_epoch", 1)
-    if snap.state == "running":
-        info = snap.info
-        text = (f"Epoch {info.get('epoch', 1)} · batch {info.get('batch', 0)}/{steps} · "
-                f"loss {info.get('loss', float('nan')):.4f} · accuracy {info.get('accuracy', float('nan')):.4f}"
-                if info else "Starting…")
-        st.progress(snap.fraction, text=f"{text} · {snap.elapsed:.0f} s")
-        st.button("Stop", key="train_stop", on_click=job.request_stop,
-                  help="Ends training after the current batch; what was trained so far is saved as a complete run.")
-    st.plotly_chart(plots.training_curves(snap.epochs, snap.batches, steps), key="train_live_curves")
-    if snap.state == "failed":
-        st.error(f"Training failed: {snap.error}")
-    elif snap.state == "finished":
-        result, run_dir = job.result
-        if result.message:
-            (st.warning if result.status == "diverged" else st.info)(result.message)
-        if run_dir is None:
-            st.error("Nothing was saved: the run diverged before finishing its first epoch.")
-        else:
-            st.success(f"Run saved as **{Path(run_dir).name}**: test accuracy {result.test_accuracy * 100:.2f} % "
-                       f"in {result.seconds:.1f} s on {result.device}. It is now your active model.")
-            if not st.session_state.get("train_activated") == str(run_dir):
-                st.session_state["train_activated"] = str(run_dir)
-                st.session_state["pending_active_model"] = str(run_dir)
-                st.rerun()
+    if "phase" in info:
+        return str(info["phase"])[:1].upper() + str(info["phase"])[1:]
+    if "batch" in info:
+        return (f"Epoch {info['epoch']} of {st.session_state.get('train_job_epochs', '?')} · batch {info['batch']}/{steps} · "
+                f"loss {info.get('loss', float('nan')):.4f} · accuracy {info.get('accuracy', float('nan')):.4f}")
+    return ""
+
+
+def _live_curves(snap: JobSnapshot) -> None:
+    st.plotly_chart(plots.training_curves(snap.records, snap.batches, st.session_state.get("train_steps_per_epoch", 1)),
+                    key="train_live_curves")
+
+
+def _trained(handle) -> None:
+    """The training job ended with a run: make it the active model and the run shown below."""
+    run_dir = handle.result.run_dir
+    if run_dir is not None:
+        st.session_state["pending_active_model"] = str(run_dir)
+        st.session_state["_train_view_pending"] = str(run_dir)
+
+
+def _outcome_message() -> None:
+    """What the last training of this session produced (shown until the next one starts)."""
+    handle = shared.job_handle(JOB_KEY)
+    if handle is None or not handle.done or handle.result is None:
+        return
+    outcome = handle.result
+    if outcome.message:
+        (st.warning if outcome.status == "diverged" else st.info)(outcome.message)
+    if outcome.run_dir is None:
+        st.error("Nothing was saved: the run diverged before finishing its first epoch.")
+        return
+    name = Path(outcome.run_dir).name
+    active = st.session_state.get(shared.ACTIVE_MODEL_KEY) == str(outcome.run_dir)
+    st.success(f"Run saved as **{name}**: test accuracy {outcome.test_accuracy * 100:.2f} % in {outcome.seconds:.1f} s "
+               f"on {outcome.device}." + (" It is your active model on every page." if active else ""),
+               icon=":material/check_circle:")
 
 
 def _safe_meta(path: str) -> tuple[dict, str | None]:
@@ -178,11 +181,11 @@ def _draw_run_details(meta: dict) -> None:
 
 # --- Build ---------------------------------------------------------------------------------
 st.subheader("1 · Architecture")
-preset_name = st.selectbox("Preset", list(PRESETS), key="train_preset", on_change=_reset_editor,
+preset_name = st.selectbox("Preset", list(PRESETS), persist_state="session", key="train_preset", on_change=_reset_editor,
                            help="'article II' is the blog's 96,844-parameter model.")
 spec = PRESETS[preset_name]
 error = None
-if st.toggle("Edit the architecture", key="train_edit"):
+if st.toggle("Edit the architecture", persist_state="session", key="train_edit"):
     try:
         spec = _editor(spec)
     except ValueError as exc:
@@ -202,49 +205,48 @@ else:
 
 st.subheader("2 · Training")
 c = st.columns(4)
-optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, persist_state="session", key="train_optimizer")
 # No upper bound on the widget: a browser keeps the last accepted value of a bounded field while showing the
 # typed one, so 100 would silently train at the old rate. TrainConfig.validate() refuses it below, visibly.
-lr = c[1].number_input("Learning rate", min_value=0.0, max_value=None, value=1e-3, format="%.5f", key="train_lr",
+lr = c[1].number_input("Learning rate", min_value=0.0, max_value=None, value=1e-3, format="%.5f", persist_state="session", key="train_lr",
                        help="Greater than 0 and at most 10. Large rates make the loss NaN: training then stops and "
                             "keeps the last finished epoch.")
-schedule = c[2].selectbox("Learning-rate schedule", SCHEDULES, key="train_schedule",
+schedule = c[2].selectbox("Learning-rate schedule", SCHEDULES, persist_state="session", key="train_schedule",
                           help="exponential: smooth decay; step: drops by the factor every N epochs")
-l2 = c[3].number_input("L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", key="train_l2")
+l2 = c[3].number_input("L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", persist_state="session", key="train_l2")
 c = st.columns(4)
-epochs = c[0].number_input("Epochs", 1, 200, 5, key="train_epochs")
-batch_size = c[1].number_input("Batch size", 1, 8192, 64, key="train_batch")
-seed = c[2].number_input("Seed", 0, 2**31 - 1, 42, key="train_seed")
-train_limit = c[3].number_input("Training digits", 100, 60000, 60000, step=1000, key="train_limit",
+epochs = c[0].number_input("Epochs", 1, 200, 5, persist_state="session", key="train_epochs")
+batch_size = c[1].number_input("Batch size", 1, 8192, 64, persist_state="session", key="train_batch")
+seed = c[2].number_input("Seed", 0, 2**31 - 1, 42, persist_state="session", key="train_seed")
+train_limit = c[3].number_input("Training digits", 100, 60000, 60000, step=1000, persist_state="session", key="train_limit",
                                 help="Fewer digits train faster (a 1-epoch trial on 3,000 digits takes seconds).")
 decay_rate, decay_epochs, momentum = 0.5, 2, 0.9
 if schedule != "none" or optimizer == "sgd":
     c = st.columns(4)
     if schedule != "none":
-        decay_rate = c[0].number_input("Decay factor", 0.01, 1.0, 0.5, key="train_decay_rate")
-        decay_epochs = c[1].number_input("every N epochs", 1, 100, 2, key="train_decay_epochs")
+        decay_rate = c[0].number_input("Decay factor", 0.01, 1.0, 0.5, persist_state="session", key="train_decay_rate")
+        decay_epochs = c[1].number_input("every N epochs", 1, 100, 2, persist_state="session", key="train_decay_epochs")
     if optimizer == "sgd":
-        momentum = c[2].number_input("Momentum", 0.0, 0.99, 0.9, key="train_momentum")
+        momentum = c[2].number_input("Momentum", 0.0, 0.99, 0.9, persist_state="session", key="train_momentum")
 
 config = TrainConfig(optimizer=optimizer, learning_rate=float(lr), momentum=float(momentum), schedule=schedule,
                      decay_rate=float(decay_rate), decay_epochs=int(decay_epochs), l2=float(l2), epochs=int(epochs),
                      batch_size=int(batch_size), seed=int(seed), train_limit=int(train_limit))
-job = st.session_state.get(JOB_KEY)
-busy = job is not None and job.running
+busy = shared.job_active(JOB_KEY)
 try:
     config.validate()
     settings_error = None
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"These training settings cannot be used: {settings_error}")
-if st.button("Train", type="primary", key="train_start", disabled=bool(error or settings_error) or busy):
-    try:
-        config.validate()
-        _start_training(spec, config, preset_name if not st.session_state.get("train_edit") else "custom")
-    except ValueError as exc:
-        st.error(str(exc))
-job = st.session_state.get(JOB_KEY)
-st.fragment(run_every=1.0 if job is not None and job.running else None)(_job_panel)()
+shared.start_button(JOB_KEY, "Train", lambda: _training_job(spec, config, preset_name if not st.session_state.get(
+                        "train_edit") else "custom"), key="train_start", busy_label="Training…",
+                    disabled=bool(error or settings_error),
+                    help="Runs as a job: it waits its turn when the server is busy, and you may switch pages meanwhile."
+                    if not busy else "Training is running; stop it below to change the settings.")
+shared.job_panel(JOB_KEY, on_end=_trained, describe=_describe, live=_live_curves,
+                 stop_help="Ends training after the current batch; what was trained so far is saved as a complete run.")
+_outcome_message()
 
 # --- Runs ----------------------------------------------------------------------------------
 st.subheader("3 · Runs")
@@ -261,8 +263,12 @@ for path in choices:
                  "device": meta.get("device", ""), "created": meta.get("created", "")})
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_runs_table")
 active = st.session_state.get(shared.ACTIVE_MODEL_KEY, choices[0])
-view = st.selectbox("Show run", choices, index=choices.index(active) if active in choices else 0,
-                    format_func=shared.describe_model, key="train_view_run")
+pending_view = st.session_state.pop("_train_view_pending", None)
+if pending_view in choices:  # a training just ended: show its run (set before the widget exists)
+    st.session_state["train_view_run"] = pending_view
+elif st.session_state.get("train_view_run") not in choices:
+    st.session_state["train_view_run"] = active if active in choices else choices[0]
+view = st.selectbox("Show run", choices, format_func=shared.describe_model, persist_state="session", key="train_view_run")
 if view != active:
     st.button("Use this model on all pages", key="train_use_run",
               on_click=shared.set_active_model, args=(view,))

@@ -6,7 +6,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP_PATH
+from tests.conftest import APP_PATH, finish_job
 
 PAGES = ["pages/train.py", "pages/activations.py", "pages/oip.py", "pages/precursor.py", "pages/clustering.py",
          "pages/deep_dream.py"]
@@ -65,12 +65,11 @@ def test_training_from_the_page_saves_a_run_and_activates_it(runs_dir, _app):
     at.number_input(key="train_limit").set_value(500).run()
     at.button(key="train_start").click().run()
     assert not at.exception
-    job = at.session_state["train_job"]
-    job.join(120)
-    assert job.state == "finished", job.error
-    at.run()  # the page notices the finished job, activates the run and reruns
-    at.run()
-    assert any("Run saved" in s.value for s in at.success), [s.value for s in at.success]
+    assert at.button(key="train_start").disabled and at.button(key="train_start").label == "Training…"
+    job = finish_job(at, "train_job")
+    assert job.state == "finished", job.message
+    assert not at.button(key="train_start").disabled  # the page shows the end without a click
+    assert any("Run saved" in s.value and "active model" in s.value for s in at.success), [s.value for s in at.success]
     saved = list(runs_dir.iterdir())
     assert len(saved) == 1 and (saved[0] / "model.keras").is_file()
     assert at.session_state["active_model"] == str(saved[0])
@@ -89,10 +88,10 @@ def test_stop_button_ends_training_early_and_keeps_a_complete_run(runs_dir, _app
     while job.snapshot().done < 3 and time.monotonic() < deadline:
         time.sleep(0.1)
     at.button(key="train_stop").click().run()
-    job.join(120)
-    assert job.state == "finished", job.error
-    result, run_dir = job.result
-    assert result.status == "stopped" and run_dir is not None
+    assert job.wait(120)
+    assert job.state == "stopped", job.message
+    run_dir = job.result.run_dir
+    assert job.result.status == "stopped" and run_dir is not None
     assert (run_dir / "model.keras").is_file() and not any(p.name.startswith(".tmp") for p in runs_dir.iterdir())
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import APP_PATH
+from tests.conftest import APP_PATH, finish_job
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "assets" / "default_model"
@@ -469,13 +469,9 @@ def test_training_that_turns_nan_stops_with_a_message_and_saves_nothing(world):
     at.run()
     assert not at.error, _messages(at, "error")
     at.button(key="train_start").click().run()
-    job = at.session_state["train_job"]
-    job.join(120)
-    assert job.state == "finished", job.error
-    result, run_dir = job.result
-    assert result.status == "diverged" and run_dir is None
-    assert all(np.all(np.isfinite(w)) for w in result.model.get_weights())
-    at.run()
+    job = finish_job(at, "train_job")
+    assert job.state == "finished", job.message
+    assert job.result.status == "diverged" and job.result.run_dir is None and job.result.payload is None
     assert not at.exception
     assert any("NaN" in w and "learning rate" in w for w in _messages(at, "warning")), _messages(at, "warning")
     assert any("Nothing was saved" in e for e in _messages(at, "error")), _messages(at, "error")
@@ -491,6 +487,7 @@ def test_the_largest_dream_step_gives_a_finite_picture(world):
     at.select_slider(key="dream_max_side").set_value(160)
     at.run()
     at.button(key="dream_run").click().run()
+    finish_job(at, "dream_job")
     assert not at.exception and not at.error, _messages(at, "error")
     result = at.session_state["dream_result"]
     assert result.status == "finished" and result.settings["step_size"] == 10.0

@@ -13,6 +13,8 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 
+from tests.conftest import finish_job
+
 from core import clustering as cl
 from core.data import PixelScaler
 from core.progress import ProgressCallback
@@ -157,7 +159,6 @@ def test_parse_ks_rejects(text, message):
     (dict(ks=(5, 3000)), r"\[3000\]"),
     (dict(n_init=0), "n_init=0"),
     (dict(n_train=3), "n_train=3"),
-    (dict(threads=0), "threads=0"),
 ])
 def test_sweep_config_rejects(change, message, digits):
     with pytest.raises(ValueError, match=message):
@@ -179,7 +180,9 @@ def test_sweep_figures_on_a_small_sample(small_sweep):
     assert result.point(40).overall_purity > result.point(5).overall_purity
     assert result.n_sample == 600 and result.n_points == 2000
     assert rec.begun == [(4, "k-means sweep")] and rec.ended == 1
-    assert [s[0] for s in rec.steps] == [1, 2, 3, 4] and rec.steps[-1][1]["k"] == 40
+    assert [s[0] for s in rec.steps] == [0, 1, 2, 3, 4] and rec.steps[-1][1]["k"] == 40
+    assert "distances between the 600 sampled digits" in rec.steps[0][1]["phase"]  # the first seconds say why
+    assert [m["k"] for _, m in rec.epochs] == [5, 10, 20, 40]  # one record per K: the page's live figure
     json.dumps(result.to_dict())
     with pytest.raises(ValueError, match="K=7 is not in this sweep"):
         result.point(7)
@@ -191,12 +194,26 @@ def test_sweep_stops_after_the_current_k_on_request(digits):
     assert result.status == "stopped" and [p.k for p in result.points] == [5] and rec.ended == 1
 
 
-def test_sweep_with_one_thread_gives_the_same_clusters(digits):
-    base = dict(ks=(8,), silhouette_sample=300, n_train=600)
-    one = cl.sweep(digits, cl.SweepConfig(**base, threads=1)).points[0]
-    all_cores = cl.sweep(digits, cl.SweepConfig(**base, threads=None)).points[0]
-    assert one.inertia == pytest.approx(all_cores.inertia, rel=1e-5)
-    assert np.array_equal(one.sizes, all_cores.sizes)
+def test_sweep_split_over_parts_gives_the_figures_of_one_sweep(digits):
+    """With a context that runs parts in parallel (as on Ray) the Ks are swept in groups; every K gets
+    the same sample and seed, so its figures equal those of one sweep."""
+    from core.context import JobContext
+
+    class TwoWorkers(JobContext):
+        parallelism = 2
+
+        def mnist(self, source=None):
+            return digits
+
+    config = cl.SweepConfig(ks=(4, 6, 8), silhouette_sample=300, n_train=600)
+    rec = Recorder()
+    split = cl.sweep(digits, config, rec, context=TwoWorkers())
+    whole = cl.sweep(digits, config)
+    assert [p.k for p in split.points] == [4, 6, 8] and split.status == "completed"
+    for a, b in zip(split.points, whole.points):
+        assert a.inertia == pytest.approx(b.inertia, rel=1e-6) and a.silhouette == pytest.approx(b.silhouette)
+    assert rec.begun == [(3, "k-means sweep")] and sorted(m["k"] for _, m in rec.epochs) == [4, 6, 8]
+    assert rec.steps[-1][0] == 3
 
 
 def test_sweep_can_cluster_train_and_test_digits(digits):
@@ -287,7 +304,8 @@ def test_pair_records_cost_with_and_without_l2_and_accuracies(small_pair):
 def test_pair_progress_and_json(small_pair):
     pair, rec = small_pair
     assert rec.begun == [(1 + 2 * 3, "cluster MLP")] and rec.ended == 1
-    assert [s[0] for s in rec.steps] == list(range(1, 8))
+    assert [s[0] for s in rec.steps] == [0] + list(range(1, 8))
+    assert rec.steps[0][1]["phase"].startswith("clustering")
     assert [(e, m["model"]) for e, m in rec.epochs] == [(1, "reference"), (1, "cluster"), (2, "reference"),
                                                         (2, "cluster"), (3, "reference"), (3, "cluster")]
     d = json.loads(json.dumps(pair.to_dict()))
@@ -362,6 +380,7 @@ def _cli(argv) -> tuple[int, dict | None]:
     return code, (json.loads(lines[-1]) if code == 0 else None)
 
 
+@pytest.mark.integration
 def test_cli_cluster_writes_json(tmp_path):
     out = tmp_path / "sweep.json"
     code, last = _cli(["cluster", "--k", "5:15:5", "--train-limit", "800", "--silhouette-sample", "300",
@@ -372,6 +391,7 @@ def test_cli_cluster_writes_json(tmp_path):
     assert [p["k"] for p in saved["points"]] == [5, 10, 15] and not list(tmp_path.glob(".*tmp"))
 
 
+@pytest.mark.integration
 def test_cli_cluster_mlp_with_reference(tmp_path):
     out = tmp_path / "mlp.json"
     code, last = _cli(["cluster-mlp", "--k", "8", "--epochs", "2", "--reference", "--train-limit", "800",
@@ -383,7 +403,6 @@ def test_cli_cluster_mlp_with_reference(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["cluster", "--k", "x"], "start:stop:step"),
-    (["cluster", "--k", "5", "--threads", "-1"], "threads=-1"),
     (["cluster", "--k", "5", "--silhouette-sample", "5"], "silhouette_sample=5"),
     (["cluster-mlp", "--epochs", "0"], "epochs=0"),
     (["cluster-mlp", "--learning-rate", "-1"], "learning_rate=-1"),
@@ -398,11 +417,9 @@ def test_cli_rejects_bad_arguments(argv, message, capsys):
 
 
 # --------------------------------------------------------------------------- page
-def _wait(at, job, timeout=120):
-    job.join(timeout)
-    assert job.state == "finished", job.error
-    at.run()
-    at.run()
+def _wait(at, slot, timeout=180):
+    job = finish_job(at, slot, timeout)
+    assert job.state == "finished", job.message
     assert not at.exception, [e.value for e in at.exception]
 
 
@@ -416,16 +433,23 @@ def test_page_sweep_centroids_and_mlps(app_test):
     at.number_input(key="clu_sil_sample").set_value(300).run()
     assert any("sample" in c.value and "all pairs" in c.value for c in at.caption)  # why it is sampled
     at.button(key="clu_sweep_run").click().run()
-    _wait(at, at.session_state["clu_sweep_job"][2])
+    assert at.button(key="clu_sweep_run").label == "Sweeping…" and at.button(key="clu_sweep_run").disabled
+    _wait(at, "clu_sweep_job")
     assert at.select_slider(key="clu_centroid_k").value == 10  # the middle K when 70 was not swept
     at.select_slider(key="clu_centroid_k").set_value(15).run()
     assert any("K = 15: mean purity" in c.value for c in at.caption)
-    assert at.button(key="clu_sweep_run").label == "Show sweep"  # kept per settings
+    # kept per settings; the button says what a click does: nothing new for the sweep on show
+    assert at.button(key="clu_sweep_run").label == "Sweep shown below" and at.button(key="clu_sweep_run").disabled
+    at.number_input(key="clu_k_to").set_value(10).run()
+    assert at.button(key="clu_sweep_run").label == "Run sweep"
+    at.number_input(key="clu_k_to").set_value(15).run()
+    assert at.button(key="clu_sweep_run").label == "Sweep shown below"
 
     at.number_input(key="clu_k").set_value(8)
     at.number_input(key="clu_epochs").set_value(2).run()
     at.button(key="clu_mlp_run").click().run()
-    _wait(at, at.session_state["clu_mlp_job"][1])
+    _wait(at, "clu_mlp_job")
+    assert not at.button(key="clu_mlp_run").disabled  # the end shows by itself
     table = at.dataframe[-1].value
     assert list(table["MLP"]) == ["cluster (8 inputs)", "reference (784 inputs)"]
     assert {m.label for m in at.metric} >= {"reference's final accuracy", "speed-up to reach it"}

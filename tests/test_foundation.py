@@ -276,7 +276,14 @@ def test_run_is_saved_atomically_and_loads_with_safe_mode(tiny_bundle, tmp_path,
     def boom(*args, **kwargs):
         raise KeyboardInterrupt("killed while writing")
 
-    monkeypatch.setattr(runs.PixelScaler, "save", boom)
+    real_rename = os.rename
+
+    def rename_or_die(src, dst):  # the last step of writing a run: its temporary folder gets the real name
+        if Path(src).name.startswith(".tmp-"):
+            boom()
+        real_rename(src, dst)
+
+    monkeypatch.setattr(runs.os, "rename", rename_or_die)
     with pytest.raises(KeyboardInterrupt):
         runs.save_run(fake, target, name="half")
     assert list(target.iterdir()) == []
@@ -319,6 +326,7 @@ def _cli(*args, env_extra=None):
                           env=env, timeout=300)
 
 
+@pytest.mark.integration
 def test_cli_evaluate_bundled_model_prints_json():
     proc = _cli("evaluate")
     assert proc.returncode == 0, proc.stderr
@@ -326,6 +334,7 @@ def test_cli_evaluate_bundled_model_prints_json():
     assert result["test_accuracy"] >= 0.99 and result["params"] == 96_844 and result["seconds"] > 0
 
 
+@pytest.mark.integration
 def test_cli_train_saves_a_run_and_prints_json(tmp_path):
     proc = _cli("train", "--preset", "tiny filters", "--epochs", "1", "--train-limit", "500", "--out", str(tmp_path),
                 "--name", "cli")

@@ -2,7 +2,7 @@
 
 * ``python -m core train`` killed with SIGKILL mid-training: no run folder appears, ``list_runs``
   shows nothing, and the next training saves normally;
-* a process killed *while writing* a run (between two files): only a hidden temporary folder is
+* a process killed *while writing* a run (before its folder's rename): only a hidden temporary folder is
   left, which ``list_runs`` ignores and a later save clears once it is stale;
 * ``python -m core dream`` killed mid-way: no output PNG; a failure while writing removes the
   temporary file and leaves no PNG (the same for the ``activations`` and ``oip`` CLIs' .npz files).
@@ -65,14 +65,15 @@ SAVE_AND_DIE = textwrap.dedent("""
                          confusion=np.zeros((10, 10), int), misclassified=np.array([], int),
                          predictions=np.array([], int), seconds=1.0, epoch_seconds=[], device="CPU",
                          status="completed")
-    original = runs.PixelScaler.save
+    real_rename = os.rename
 
-    def save_then_die(self, path):
-        original(self, path)  # model.keras, spec.json and scaler.npz are on disk, run.json is not
-        print("half written", file=sys.stderr, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
+    def die_before_the_rename(src, dst):
+        if os.path.basename(src).startswith(".tmp-"):  # every file is written, the folder not yet renamed
+            print("half written", file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rename(src, dst)
 
-    runs.PixelScaler.save = save_then_die
+    runs.os.rename = die_before_the_rename
     runs.save_run(result, sys.argv[2], name="half")
 """)
 
@@ -119,7 +120,7 @@ def test_a_run_killed_while_being_written_is_invisible_and_cleared_later(killed,
     assert "half written" in killed["logs"]["save"]
     leftovers = list(runs.iterdir())
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".tmp-")
-    assert (leftovers[0] / "model.keras").is_file() and not (leftovers[0] / "run.json").exists()
+    assert (leftovers[0] / "model.keras").is_file()  # complete inside, but never renamed into place
     assert R.list_runs(runs) == []
     assert R.remove_stale_temps(runs) == []  # young: might be another user's save in progress
     old = time.time() - 2 * R.STALE_TEMP_SECONDS

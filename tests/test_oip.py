@@ -11,6 +11,8 @@ import os
 import numpy as np
 import pytest
 
+from tests.conftest import finish_job
+
 from core import oip
 
 
@@ -230,9 +232,9 @@ def test_contrast_enhance_sheet_and_gallery():
 
 
 def test_store_keeps_results_per_model_layer_and_settings():
-    state: dict = {}
-    store = oip.session_store(state)
-    assert oip.session_store(state) is store
+    from pages.shared import OipStore, RescuedOip
+
+    store = OipStore()
     cfg = oip.OipConfig(epochs=5)
     res = oip.OipResult(cfg, np.array([0, 1]), np.zeros((2, 1, 28, 28)), np.zeros((2, 1, 28, 28)),
                         np.zeros((5, 2, 1)), np.array([[0.0], [1.0]]), 0.1, "CPU")
@@ -240,7 +242,7 @@ def test_store_keeps_results_per_model_layer_and_settings():
     assert store.get("m", cfg) is res and store.get("m", cfg.with_(epochs=6)) is None
     assert store.get("other", cfg) is None and store.latest_result("m", "conv3") is res
     assert res.failed_maps == [0]
-    store.add_rescued("m", "conv3", oip.RescuedOip(0, np.ones((28, 28)), 2.5, "precursor"))
+    store.add_rescued("m", "conv3", RescuedOip(0, np.ones((28, 28)), 2.5, "precursor"))
     assert set(store.rescued_for("m", "conv3")) == {0} and store.rescued_for("m", "conv1") == {}
 
 
@@ -325,6 +327,7 @@ def test_cli_oip_bad_arguments_exit_2(capsys, args, message):
 
 
 # --------------------------------------------------------------------------- page
+@pytest.mark.integration
 def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -337,7 +340,10 @@ def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     at.text_input(key="oip_maps").set_value("0-7").run()
     at.number_input(key="oip_starts").set_value(2).run()
     at.button(key="oip_run").click().run()
+    assert at.button(key="oip_run").label == "Computing…"
+    finish_job(at, "oip_job")
     assert not at.exception and not at.error
+    assert at.button(key="oip_run").label == "Compute again"  # says what a click does after computing
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["maps with an OIP"].endswith("of 8")
     at.selectbox(key="oip_map").set_value(5).run()
@@ -354,6 +360,7 @@ def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     at.text_input(key="oip_maps").set_value("all").run()
     at.selectbox(key="oip_layer").set_value("out").run()  # class visualisation: no spatial maps
     at.button(key="oip_run").click().run()
+    finish_job(at, "oip_job")
     assert not at.exception and not at.error
     assert {m.label: m.value for m in at.metric}["maps with an OIP"].endswith("of 10")
 

@@ -27,6 +27,7 @@ def _free_text_labels(at) -> list[str]:
     return found
 
 
+@pytest.mark.integration
 def test_no_widget_takes_a_file_system_path(runs_dir):
     from streamlit.testing.v1 import AppTest
 
@@ -86,6 +87,7 @@ def test_run_names_are_sanitised_and_runs_stay_in_the_runs_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "inner").iterdir()) == ["runs"]
 
 
+@pytest.mark.integration
 def test_cli_train_name_cannot_escape_the_runs_folder(tmp_path, capsys):
     from core import cli
 

@@ -12,6 +12,8 @@ import os
 import numpy as np
 import pytest
 
+from tests.conftest import finish_job
+
 from core import oip
 from core import precursor as pc
 
@@ -24,7 +26,7 @@ def conv3(default_bundle):
 
 
 def small(**kw) -> pc.PrecursorConfig:
-    base = dict(maps=(FAILING_MAP,), grid=2, values=(0.2, 0.5, 0.8), test_epochs=3, keep=4, epochs=6)
+    base = dict(maps=(FAILING_MAP,), grid=2, values=(0.2, 0.5, 0.8), test_epochs=3, keep=4, epochs=6, mode="faithful")
     return pc.PrecursorConfig(**{**base, **kw})
 
 
@@ -179,7 +181,8 @@ def test_stop_request_keeps_the_maps_finished_so_far(conv3):
 
 
 def test_estimates_work_and_refusals():
-    cfg = pc.PrecursorConfig(maps=(1, 2))
+    assert pc.PrecursorConfig().mode == pc.DEFAULT_MODE == "fast"  # a first run is minutes, not a quarter hour
+    cfg = pc.PrecursorConfig(maps=(1, 2), mode="faithful")
     assert pc.work_units(cfg, 2) == 2 * 19_683 * 10 + 2 * 8 * oip.capped_epochs(1200)
     faithful = pc.estimate_seconds(cfg, 2, throughput=5000, forward_throughput=20000)
     fast = pc.estimate_seconds(cfg.with_(mode="fast"), 2, throughput=5000, forward_throughput=20000)
@@ -190,6 +193,9 @@ def test_estimates_work_and_refusals():
     with pytest.raises(ValueError, match="1,953,125 patterns; this CPU allows at most 300,000"):
         pc.check_feasible(big, "CPU")
     pc.check_feasible(big, "GPU (/device:GPU:0)")
+    pc.check_feasible(big, "CPU", workers=8)  # on a cluster the limit scales with its workers
+    with pytest.raises(ValueError, match="across 4 workers allows at most 1,200,000"):
+        pc.check_feasible(big, "CPU", workers=4)
     pc.check_feasible(cfg, "CPU")
 
 
@@ -264,6 +270,7 @@ def test_cli_precursor_bad_arguments_exit_2(capsys, args, message):
 
 
 # --------------------------------------------------------------------------- page
+@pytest.mark.integration
 def test_page_runs_a_tiny_search_and_feeds_the_oip_gallery(runs_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -273,20 +280,23 @@ def test_page_runs_a_tiny_search_and_feeds_the_oip_gallery(runs_dir, monkeypatch
     assert not at.exception
     assert any("run one first" in i.value for i in at.info) and not at.error
     at.button(key="precursor_plain").click().run()
+    finish_job(at, "oip_job")
     assert not at.exception and not at.error
     assert any("maps without an OIP" in c.value for c in at.caption)
     at.selectbox(key="precursor_grid").set_value(2).run()
     at.text_input(key="precursor_values").set_value("0.2,0.8").run()
     at.number_input(key="precursor_epochs").set_value(20).run()
     assert any("16 patterns" in i.value for i in at.info)
+    assert at.radio(key="precursor_mode").value == "fast"
     at.button(key="precursor_run").click().run()
-    at.session_state["precursor_job"].join(120)
-    at.run()
+    finish_job(at, "precursor_job")
     assert not at.exception and not at.error
     rescued = {m.label: m.value for m in at.metric}["maps rescued"]
     n_rescued = int(rescued.split(" of ")[0])
     assert n_rescued >= 1
-    store = at.session_state[oip.STORE_KEY]
+    from pages.shared import STORE_KEY
+
+    store = at.session_state[STORE_KEY]
     assert sum(len(v) for v in store.rescued.values()) == n_rescued
     at.switch_page("pages/oip.py").run()
     assert not at.exception

@@ -1,0 +1,53 @@
+"""``oip``: optimal input patterns for the maps of a layer (one batched, compiled gradient ascent)."""
+from __future__ import annotations
+
+import time
+
+from ..cli import _emit, add_backend_args, run_job
+
+
+def layer_channels(model_path: str | None, layer: str) -> int:
+    """How many maps (or units) ``layer`` of a run's model has; ValueError for an unknown layer."""
+    from ..oip import AscentEngine
+    from ..runs import load_run, resolve_model_path
+
+    return AscentEngine(load_run(resolve_model_path(model_path)).model, layer).channels
+
+
+def cmd_oip(args) -> int:
+    from ..jobs import JobSpec
+    from ..oip import OipConfig, parse_maps
+    from ..runs import resolve_model_path
+
+    started = time.perf_counter()
+    try:
+        weights = tuple(float(v) for v in args.scale_weights.split(","))
+    except ValueError:
+        raise ValueError(f"--scale-weights {args.scale_weights!r} must be 4 numbers separated by commas") from None
+    channels = layer_channels(args.model, args.layer)
+    config = OipConfig(layer=args.layer, maps=parse_maps(args.maps, channels), epochs=args.epochs,
+                       step=args.step, starts=args.starts, scale_weights=weights, seed=args.seed)
+    config.validate()
+    result = run_job(args, JobSpec("oip", config, model=args.model, title="OIP"))
+    out = result.save_npz(args.out) if args.out else None
+    return _emit({**result.summary(), "model": str(resolve_model_path(args.model)),
+                  "out": str(out) if out else None}, started)
+
+
+def register(sub) -> None:
+    """``python -m core oip --layer conv3 --maps all --epochs 200 --out oips.npz``."""
+    from ..oip import DEFAULT_SCALE_WEIGHTS, OipConfig
+
+    p = sub.add_parser("oip", help="optimal input patterns for the maps of a layer (batched gradient ascent)")
+    p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
+    p.add_argument("--layer", default="conv3")
+    p.add_argument("--maps", default="all", help="all, or indices/ranges like 0,3,10-15")
+    p.add_argument("--epochs", type=int, default=OipConfig.epochs)
+    p.add_argument("--step", type=float, default=OipConfig.step)
+    p.add_argument("--starts", type=int, default=1, help="random starts per map")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale-weights", default=",".join(str(w) for w in DEFAULT_SCALE_WEIGHTS),
+                   help="weights of the 4 noise scales (28, 14, 7, 4 cells per side)")
+    p.add_argument("--out", default=None, help="write the OIPs to this .npz")
+    add_backend_args(p)
+    p.set_defaults(func=cmd_oip)

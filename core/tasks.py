@@ -1,0 +1,251 @@
+"""The kinds of job: for each, what runs where the job runs, and what is kept where it was asked for.
+
+``KINDS[name]`` describes one kind: its config dataclass, ``run(spec, context, progress)`` (executed by a
+worker: a worker process, a thread, a Ray worker; see ``core.context.JobContext``) and an optional
+``finish(result)`` executed where the job was submitted (the train kind writes its run folder there,
+so a run trained on a Ray worker still lands in the dashboard's runs folder). Results travel between
+processes, so they hold arrays and dataclasses, never a Keras model.
+
+``execute(spec, context, progress)`` is what every backend calls; the CLI calls it too, so the page and
+the command line compute exactly the same thing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .jobs import JobSpec
+from .progress import ProgressCallback
+
+
+# --------------------------------------------------------------------------------------------
+# Configs of the kinds that combine several settings objects
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainJob:
+    """Train ``spec`` with ``config`` (whose seed is the job's) and keep it as a run named ``name``."""
+
+    spec: Any  # core.spec.ArchitectureSpec
+    config: Any  # core.training.TrainConfig
+    preset: str = "custom"
+    name: str | None = None
+    runs_dir: str | None = None  # None: $MNIST_EXPLORER_RUNS or ./runs, where the job was submitted
+    mnist: str | None = None  # a Keras-layout mnist.npz; None: $MNIST_NPZ or Keras' download
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+
+@dataclass(frozen=True)
+class ClusterMlpJob:
+    """Cluster features for ``k`` → the cluster MLP (and the reference MLP on pixels), as in
+    ``core.clustering.train_pair``; ``n_train``/``n_test`` use the first digits only."""
+
+    k: int = 70
+    mlp: Any = None  # core.clustering.MLPConfig (None: its defaults)
+    reference: bool = True
+    normalization: str = "unit"
+    include_test: bool = False
+    seed: int = 0  # of the k-means; the MLPs use mlp.seed
+    centre_rows: bool = True
+    n_train: int | None = None
+    n_test: int | None = None
+    mnist: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """A k-means sweep (``core.clustering.SweepConfig``) on MNIST from ``mnist``."""
+
+    sweep: Any
+    mnist: str | None = None
+
+    @property
+    def seed(self) -> int:
+        return self.sweep.seed
+
+
+@dataclass
+class TrainOutcome:
+    """What a train job sends back: the run as bytes (``core.runs.RunPayload``) and how it ended;
+    after ``finish`` also the folder it was written to."""
+
+    payload: Any
+    status: str
+    message: str
+    test_accuracy: float
+    seconds: float
+    device: str
+    run_dir: Path | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.status == "stopped"
+
+
+# --------------------------------------------------------------------------------------------
+# What each kind runs
+# --------------------------------------------------------------------------------------------
+def _run_train(spec: JobSpec, ctx, progress: ProgressCallback) -> TrainOutcome:
+    from .runs import run_payload
+    from .training import train
+
+    job: TrainJob = spec.config
+    result = train(job.spec, job.config, ctx.mnist(job.mnist), progress=progress)
+    if result.status == "diverged" and not result.epoch_seconds:
+        payload = None  # nothing worth keeping
+    else:
+        progress.on_step(progress_done(progress), {"phase": "saving the run"})
+        payload = run_payload(result, {"preset": job.preset})
+    return TrainOutcome(payload, result.status, result.message, result.test_accuracy, result.seconds, result.device)
+
+
+def _finish_train(outcome: TrainOutcome, spec: JobSpec) -> TrainOutcome:
+    from .runs import write_run
+
+    if outcome.payload is not None:
+        job: TrainJob = spec.config
+        outcome.run_dir = write_run(outcome.payload, job.runs_dir, job.name)
+        outcome.payload = None  # the bytes are on disk now; the handle keeps only the figures
+    return outcome
+
+
+def _run_oip(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .device import run_with_cpu_fallback
+    from .oip import run_oip
+
+    engine = ctx.engine(spec.model, spec.config.layer)
+    result, _ = run_with_cpu_fallback(lambda: run_oip(engine, spec.config, progress=progress))
+    return result
+
+
+def _run_precursor(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .precursor import run_precursor
+
+    engine = ctx.engine(spec.model, spec.config.layer)
+    return run_precursor(engine, spec.config, progress=progress, context=ctx, model=spec.model)
+
+
+def _run_sweep(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .clustering import sweep
+
+    job: SweepJob = spec.config
+    return sweep(ctx.mnist(job.mnist), job.sweep, progress, context=ctx, mnist_source=job.mnist)
+
+
+def _run_cluster_mlp(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .clustering import MLPConfig, train_pair
+
+    job: ClusterMlpJob = spec.config
+    mnist = ctx.mnist(job.mnist).subset(job.n_train, job.n_test)
+    pair = train_pair(mnist, job.k, job.mlp or MLPConfig(), reference=job.reference, normalization=job.normalization,
+                      include_test=job.include_test, seed=job.seed, centre_rows=job.centre_rows, progress=progress)
+    return pair.without_models()
+
+
+def _run_dream(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .dream import dream, resolve_terms
+
+    bundle = ctx.bundle(spec.model)
+    settings = spec.config
+    targets = tuple((t.layer, t.map) for t in resolve_terms(settings, bundle.model))
+    result = dream(spec.inputs["photo"], bundle.model, settings, progress=progress,
+                   dreamer=ctx.dreamer(spec.model, targets), model_name=bundle.name)
+    if spec.inputs.get("photo_name"):
+        result.settings["photo"] = spec.inputs["photo_name"]
+    return result
+
+
+def progress_done(progress: ProgressCallback) -> int:
+    """The units a progress callback has seen so far (0 when it does not keep count)."""
+    return int(getattr(progress, "done", 0) or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# The table of kinds
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    title: str  # for sentences: "Your <title> job is running"
+    config_type: Callable[[], type]  # imported lazily: the job system must not import TensorFlow
+    run: Callable[[JobSpec, Any, ProgressCallback], Any]
+    finish: Callable[[Any, JobSpec], Any] | None = None
+    expected_seconds: float = 15.0  # before any job of the kind has been timed on this server
+    uses_model: bool = False
+    splits: bool = False  # parts can run in parallel on a cluster (see JobContext.map)
+
+
+def _type(module: str, name: str) -> Callable[[], type]:
+    def get() -> type:
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), name)
+    return get
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("train", "training", lambda: TrainJob, _run_train, _finish_train, 60.0),
+    Kind("oip", "OIP", _type(".oip", "OipConfig"), _run_oip, None, 8.0, uses_model=True),
+    Kind("precursor", "precursor search", _type(".precursor", "PrecursorConfig"), _run_precursor, None, 60.0,
+         uses_model=True, splits=True),
+    Kind("sweep", "k-means sweep", lambda: SweepJob, _run_sweep, None, 30.0, splits=True),
+    Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpJob, _run_cluster_mlp, None, 40.0),
+    Kind("dream", "Deep Dream", _type(".dream", "DreamSettings"), _run_dream, None, 5.0, uses_model=True),
+)}
+
+
+def kind(name: str) -> Kind:
+    if name not in KINDS:
+        raise ValueError(f"unknown job kind {name!r}; known kinds: {sorted(KINDS)}")
+    return KINDS[name]
+
+
+def check_spec(spec: JobSpec) -> None:
+    """ValueError naming the problem when a spec cannot be run (unknown kind, wrong config type,
+    missing input)."""
+    k = kind(spec.kind)
+    expected = k.config_type()
+    if not isinstance(spec.config, expected):
+        raise ValueError(f"a {spec.kind!r} job needs a {expected.__name__} config, got {type(spec.config).__name__}")
+    validate = getattr(spec.config, "validate", None)
+    if callable(validate):
+        validate()
+    if spec.kind == "dream" and "photo" not in spec.inputs:
+        raise ValueError("a 'dream' job needs inputs['photo'] (an (H, W) or (H, W, 3) uint8 array)")
+
+
+def execute(spec: JobSpec, ctx, progress: ProgressCallback) -> Any:
+    """Run a job here and now (in a worker); the result is what travels back to the job's handle."""
+    return kind(spec.kind).run(spec, ctx, progress)
+
+
+def finish(spec: JobSpec, result: Any) -> Any:
+    """Complete a result where the job was submitted (e.g. write a trained run into the runs folder)."""
+    k = kind(spec.kind)
+    return k.finish(result, spec) if k.finish is not None and result is not None else result
+
+
+def with_seed(config: Any, seed: int) -> Any:
+    """A copy of a config dataclass with another seed (several seeds of one training)."""
+    if isinstance(config, TrainJob):
+        return replace(config, config=replace(config.config, seed=int(seed)))
+    return replace(config, seed=int(seed))
+
+
+def stopped(result: Any) -> bool:
+    """True when a result is partial because its job was asked to stop."""
+    if result is None:
+        return False
+    if getattr(result, "stopped", False) is True:
+        return True
+    status = getattr(result, "status", None)
+    if status is None and hasattr(result, "cluster"):
+        status = getattr(result.cluster, "status", None)
+    return status == "stopped"
+
+
+__all__ = ["KINDS", "Kind", "TrainJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
+           "finish", "kind", "stopped", "with_seed"]

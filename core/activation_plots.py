@@ -46,6 +46,32 @@ def probability_chart(probabilities: np.ndarray, predicted: int | None = None, h
     return fig
 
 
+class ProbabilityChart:
+    """``probability_chart`` made once and updated in place for each new digit: a drawn stroke then costs
+    about 1 ms of figure work instead of about 12 ms for a new figure (the server answers every stroke of
+    a whole class). Keep one per browser session: the figure is mutable."""
+
+    def __init__(self, n_classes: int = 10, height: int = 180) -> None:
+        self.figure = probability_chart(np.full(n_classes, 1.0 / n_classes), 0, height)
+
+    def update(self, probabilities: np.ndarray, predicted: int | None = None) -> go.Figure:
+        p = np.asarray(probabilities, float)
+        predicted = int(np.argmax(p)) if predicted is None else predicted
+        with self.figure.batch_update():
+            bar = self.figure.data[0]
+            bar.y = p
+            bar.marker.color = ["#ef553b" if i == predicted else "#636efa" for i in range(len(p))]
+            bar.text = [f"{v * 100:.1f}%" if v >= 0.005 else "" for v in p]
+        return self.figure
+
+
+def enlarged(image: np.ndarray, side: int = 196) -> np.ndarray:
+    """A small grey image ``(h, w)`` uint8 enlarged by repeating pixels (sharp squares), for ``st.image``."""
+    image = np.asarray(image, np.uint8)
+    factor = max(1, side // max(image.shape))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
 def map_mosaic(values: np.ndarray, order: Sequence[int] | None = None, cols: int = 8, per_map: bool = False,
                dead: np.ndarray | None = None, selected: int | None = None, width_px: int = 860,
                colorscale: str = MAP_SCALE) -> go.Figure:

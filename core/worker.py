@@ -1,4 +1,4 @@
-"""A worker process of the embedded job backend: ``python -m core.worker --fd N --threads T``.
+"""A worker process of the embedded job backend: ``python -m core.worker --fd N --threads T [--nice 10]``.
 
 It talks to the dashboard (``core.backends.ProcessBackend``) over one socket, whose file descriptor it
 inherits, with pickled tuples:
@@ -11,7 +11,8 @@ inherits, with pickled tuples:
 Jobs run one at a time on the main thread; a reader thread receives stop requests meanwhile. The
 thread counts (TensorFlow, OpenMP, BLAS) are this process's own configuration, set before the
 libraries load, so a job computes the same in every worker with the same count, whatever runs beside
-it. When the dashboard goes away (the socket closes), the worker exits at once.
+it. The worker runs at a lower scheduling priority (nice 10), so the dashboard's own work (a stroke's
+prediction) is served first when both want the CPU. When the dashboard goes away (the socket closes), the worker exits at once.
 """
 from __future__ import annotations
 
@@ -61,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--nice", type=int, default=10)
     args = parser.parse_args(argv)
     configure_threads(args.threads)
+    try:  # long work yields to the dashboard: pages and drawing stay responsive while jobs run
+        os.nice(args.nice)
+    except (AttributeError, OSError):
+        pass
 
     from multiprocessing.connection import Connection
 

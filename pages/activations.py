@@ -76,20 +76,24 @@ def _key(digit: np.ndarray) -> bytes:
 
 
 # --------------------------------------------------------------------------- input
-def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | None, key: str) -> None:
+def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | None, key: str,
+                      light: bool = False) -> None:
     """The 28×28 image the network sees, the predicted class and the 10 probabilities."""
     left, right = st.columns([1, 1.4])
     with left:
-        st.plotly_chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
-                        key=f"act_seen_{key}", config={"displayModeBar": False})
+        if light:  # after every stroke: a picture is enough, and cheap for a server a whole class draws on
+            st.image(ap.enlarged(digit), caption="what the network sees (28×28)", width=196)
+        else:
+            st.plotly_chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
+                            key=f"act_seen_{key}", config={"displayModeBar": False})
     with right:
         p = result.probabilities
         text = f"### Prediction: **{result.predicted}**  \n{p[result.predicted] * 100:.1f} % confident"
         if label is not None:
             text += f" · true label {label} " + ("(correct)" if label == result.predicted else "(**wrong**)")
         st.markdown(text)
-        st.plotly_chart(ap.probability_chart(p, result.predicted, height=180), key=f"act_probs_{key}",
-                        config={"displayModeBar": False})
+        chart = st.session_state.setdefault("_act_prob_chart", ap.ProbabilityChart())
+        st.plotly_chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
 
 
 def _clear_canvas() -> None:
@@ -138,7 +142,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
             st.info("Draw a digit on the black canvas with the mouse (white ink). "
                     "The prediction updates when you release the button.")
         else:
-            _prediction_panel(digit, _activations(model_key, _key(digit), am), None, "draw")
+            _prediction_panel(digit, _activations(model_key, _key(digit), am), None, "draw", light=True)
             st.caption(f"Stroke → prediction and all layer activations: "
                        f"{(time.perf_counter() - started) * 1000:.0f} ms of server time.")
     committed = st.session_state.get("act_draw_committed")
@@ -153,7 +157,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
 
 def _pick_random() -> None:
     sample = shared.get_sample_digits()
-    wanted = int(st.session_state.get("act_random_class", 7))
+    wanted = int(st.session_state.get("act_random_class", 4))
     choices = sample.indices[sample.labels == wanted]
     st.session_state["act_index"] = int(np.random.default_rng().choice(choices))
 
@@ -171,7 +175,8 @@ def _picked_digit() -> tuple[np.ndarray | None, int | None]:
     st.session_state.setdefault("act_index", 227)
     index = c1.number_input("MNIST test digit (index)", 0, 9999, persist_state="session", key="act_index",
                             help="227 is the blog's example, a 4. The first 2,000 test digits ship with the app.")
-    c2.selectbox("Class", list(range(10)), index=7, persist_state="session", key="act_random_class")
+    c2.selectbox("Class of a random digit", list(range(10)), index=4, persist_state="session", key="act_random_class",
+                 help="The button beside picks a random test digit of this class (4: the class of digit 227).")
     c3.button("A random digit of this class", key="act_random", on_click=_pick_random)
     index = int(index)
     if index in set(sample.indices.tolist()):
@@ -232,8 +237,9 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
     threshold = share * float(stats.mean.max())
     shown = [m for m in order if stats.mean[m] >= threshold and not (hide_dead and stats.dead[m])]
     n_dead = int(stats.dead.sum())
-    st.caption(f"**{layer}**: {values.shape[2]} maps of {values.shape[0]}×{values.shape[1]} · "
-               f"{n_dead} dead for this digit (label ✕) · showing {len(shown)} · click a map's number to enlarge it")
+    st.caption(f"**{layer}** of the digit predicted as {result.predicted}: {values.shape[2]} maps of "
+               f"{values.shape[0]}×{values.shape[1]} · {n_dead} dead for this digit (label ✕) · showing {len(shown)} · "
+               "click a map's number to enlarge it")
     n_maps = values.shape[2]
     if st.session_state.get("act_map", 0) >= n_maps:
         st.session_state["act_map"] = 0

@@ -7,6 +7,8 @@ shown by the shared job panel; finished sweeps and MLP pairs are kept per settin
 from __future__ import annotations
 
 
+import json
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -135,6 +137,10 @@ if result is not None:
                "no clear elbow either; it picked K = 70 from bumps of the silhouette.")
     with st.expander("Figures per K"):
         st.dataframe(frame.rename(columns={"overall_purity": "purity (all clusters)"}), hide_index=True)
+    st.download_button("Figures per K (.json)", json.dumps(result.to_dict(), indent=1), file_name="kmeans_sweep.json",
+                       mime="application/json", key=P + "dl_sweep", on_click="ignore",
+                       help="Settings, inertia, silhouette, purity and times of every K, as python -m core cluster --out "
+                            "writes them.")
 
     st.markdown("**Cluster centres** as 28×28 images. Title: cluster number: its majority digit · the share of "
                 "its digits that are that digit (purity).")

@@ -165,7 +165,8 @@ st.plotly_chart(oip.gallery_figure(images, maps, losses, has, marked, cols=min(1
                 config={"displayModeBar": False})
 
 c = st.columns([1, 1, 1, 3])
-c[0].download_button("OIPs (.npz)", result.to_npz_bytes(), file_name=f"oips_{layer}.npz", key=P + "dl_npz")
+c[0].download_button("OIPs (.npz)", result.to_npz_bytes(), file_name=f"oips_{layer}.npz", key=P + "dl_npz",
+                     on_click="ignore")
 c[1].download_button("Sheet (.png)", oip.sheet_png(images, [f"{int(m)}{' P' if marked[i] else ''}"
                                                             for i, m in enumerate(maps)]),
                      file_name=f"oips_{layer}.png", mime="image/png", key=P + "dl_png")

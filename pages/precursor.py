@@ -198,7 +198,8 @@ table = pd.DataFrame({
 })
 st.dataframe(table, hide_index=True)
 c = st.columns([1, 1, 3])
-c[0].download_button("Results (.npz)", result.to_npz_bytes(), file_name=f"precursor_{layer}.npz", key=P + "dl_npz")
+c[0].download_button("Results (.npz)", result.to_npz_bytes(), file_name=f"precursor_{layer}.npz", key=P + "dl_npz",
+                     on_click="ignore")
 map_index = c[1].selectbox("Map", result.maps, persist_state="session", key=P + "map")
 o = result.outcome(int(map_index))
 grid_side = result.config.grid

@@ -23,6 +23,29 @@ from core.runs import (DEFAULT_MODEL_DIR, ModelBundle, default_runs_dir, list_ru
 ACTIVE_MODEL_KEY = "active_model"
 
 
+def _keep_keras_state_between_runs() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit does it for every run, fragment refreshes included, once Keras is imported
+    (``script_runner._clean_problem_modules``). On this server that was a third of the process's time in
+    a class (each call runs a full ``gc.collect()`` over TensorFlow's heap, holding the interpreter lock,
+    so every other session's strokes waited), and it resets Keras' global state while other sessions'
+    scripts may be using it. The pages never build Keras models in the server (jobs do, in workers), so
+    there is nothing to clear. The matplotlib clean-up Streamlit also does there is kept.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    def close_matplotlib_figures() -> None:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            plt.close("all")
+
+    script_runner._clean_problem_modules = close_matplotlib_figures
+
+
+_keep_keras_state_between_runs()
+
+
 @st.cache_resource(show_spinner="Loading model…")
 def load_bundle(path: str, mtime: float) -> ModelBundle:
     """One loaded model per run folder, shared by all sessions: treat it as read-only."""
@@ -299,7 +322,9 @@ def job_panel(slot: str, *, on_end: Callable[[JobHandle], None] | None = None,
     if handle is None:
         return
 
-    @st.fragment(run_every=1.0 if not handle.done else None)
+    # Every refresh is a script run on a server the whole class shares: once a second while running, every
+    # two seconds while waiting in line.
+    @st.fragment(run_every=None if handle.done else 2.0 if handle.state == "queued" else 1.0)
     def panel() -> None:
         current = job_handle(slot)
         if current is None:
@@ -356,7 +381,7 @@ def render_jobs_sidebar() -> None:
         st.sidebar.warning(notice)
     mine = system.active(session_owner())
 
-    @st.fragment(run_every=2.0 if mine else None)
+    @st.fragment(run_every=3.0 if mine else None)
     def jobs() -> None:
         active = system.active(session_owner())
         if not active:

@@ -94,8 +94,14 @@ def _describe(snap: JobSnapshot) -> str:
 
 
 def _live_curves(snap: JobSnapshot) -> None:
-    st.plotly_chart(plots.training_curves(snap.records, snap.batches, st.session_state.get("train_steps_per_epoch", 1)),
-                    key="train_live_curves")
+    # the figure is made again only when there is something new to draw (each refresh is a server run)
+    key = (snap.id, len(snap.records), len(snap.batches))
+    cached = st.session_state.get("_train_live_figure")
+    if cached is None or cached[0] != key:
+        cached = (key, plots.training_curves(snap.records, snap.batches,
+                                             st.session_state.get("train_steps_per_epoch", 1)))
+        st.session_state["_train_live_figure"] = cached
+    st.plotly_chart(cached[1], key="train_live_curves")
 
 
 def _trained(handle) -> None:

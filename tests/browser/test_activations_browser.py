@@ -2,8 +2,6 @@
 component iframe), see the prediction, select a map by clicking the grid, upload a good and a bad file."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.browser.conftest import screenshot, wait_for_app
@@ -11,8 +9,9 @@ from tests.browser.conftest import screenshot, wait_for_app
 pytestmark = pytest.mark.browser
 
 
-def _settle(page, seconds: float = 0.8) -> None:
-    time.sleep(seconds)
+def _sections_show(page, predicted: int) -> None:
+    """Wait until the sections below the input show this digit (a full page run has reached them)."""
+    page.get_by_text(f"of the digit predicted as {predicted}", exact=False).first.wait_for(timeout=60_000)
     wait_for_app(page)
 
 
@@ -25,24 +24,15 @@ def _stroke(page, box: dict, points: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
-def _click_map_label(page, index: int, attempts: int = 3) -> None:
-    """Click the label of map ``index`` in the layer grid; retried when a rerun swallowed the click."""
-    for attempt in range(attempts):
-        mosaic = page.locator("[data-testid='stPlotlyChart']").filter(has=page.locator(".scatterlayer .point")).first
-        label = mosaic.locator(".scatterlayer .point").nth(index)
-        label.wait_for(timeout=30_000)
-        label.scroll_into_view_if_needed()
-        time.sleep(0.5)
-        lb = label.bounding_box()
-        page.mouse.move(lb["x"] + lb["width"] / 2, lb["y"] + lb["height"] / 2)
-        page.mouse.click(lb["x"] + lb["width"] / 2, lb["y"] + lb["height"] / 2)
-        try:
-            page.get_by_text(f"conv1 · map {index}").first.wait_for(timeout=20_000)
-            return
-        except Exception:
-            screenshot(page, f"activations_map_click_attempt{attempt}")
-            _settle(page)
-    raise AssertionError(f"clicking map {index}'s label did not select it")
+def _click_map_label(page, index: int) -> None:
+    """Click the label of map ``index`` in the layer grid and wait for its enlarged view."""
+    mosaic = page.locator("[data-testid='stPlotlyChart']").filter(has=page.locator(".scatterlayer .point")).first
+    label = mosaic.locator(".scatterlayer .point").nth(index)
+    label.wait_for(timeout=30_000)
+    label.scroll_into_view_if_needed()
+    lb = label.bounding_box()
+    page.mouse.click(lb["x"] + lb["width"] / 2, lb["y"] + lb["height"] / 2)
+    page.get_by_text(f"conv1 · map {index}").first.wait_for(timeout=30_000)
 
 
 def _prediction(page) -> str:
@@ -58,7 +48,8 @@ def test_draw_select_upload(app_url, page, tmp_path):
     page.get_by_text("Active model").first.wait_for(timeout=90_000)
     page.locator("[data-testid='stSidebarNav']").get_by_text("Activations").click()
     assert "Prediction: 4" in _prediction(page)  # the default pick, test digit 227
-    _settle(page)
+    _sections_show(page, 4)
+    assert page.get_by_label("Class of a random digit").first.is_visible()
 
     # Draw a 7 with the mouse inside the canvas component's iframe
     page.get_by_role("radio", name="Draw").click()
@@ -69,12 +60,12 @@ def test_draw_select_upload(app_url, page, tmp_path):
     _stroke(page, box, [(70, 60), (210, 60), (130, 240)])
     page.get_by_text("what the network sees").first.wait_for(timeout=60_000)
     assert "Prediction: 7" in _prediction(page)
-    _settle(page)
+    _sections_show(page, 7)
     screenshot(page, "activations_drawn_7")
 
     # Select map 5 of conv1 by clicking its number above the grid (plotly on_select)
     _click_map_label(page, 5)
-    _settle(page)
+    wait_for_app(page)
     screenshot(page, "activations_map_selected")
 
     # Upload a digit image (dark on light, off-centre) and then a broken file
@@ -84,7 +75,7 @@ def test_draw_select_upload(app_url, page, tmp_path):
     page.locator("input[type='file']").set_input_files(str(good))
     page.get_by_text("dark digit on a light background: inverted").wait_for(timeout=60_000)
     assert "Prediction: 4" in _prediction(page)
-    _settle(page)
+    _sections_show(page, 4)
     screenshot(page, "activations_uploaded")
     bad = tmp_path / "broken.png"
     bad.write_bytes(png_bytes(227)[:300])

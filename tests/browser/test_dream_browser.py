@@ -9,15 +9,6 @@ pytestmark = pytest.mark.browser
 
 
 def test_upload_a_photo_and_see_the_dream(page, app_url, tmp_path):
-    """Tried twice: on a cold 2-core server the page's first render sometimes outlasts the waits."""
-    try:
-        _upload_a_photo_and_see_the_dream(page, app_url, tmp_path)
-    except Exception:
-        screenshot(page, "dream_first_attempt_failed")
-        _upload_a_photo_and_see_the_dream(page, app_url, tmp_path)
-
-
-def _upload_a_photo_and_see_the_dream(page, app_url, tmp_path):
     from PIL import Image
     from sklearn.datasets import load_sample_image
 
@@ -28,17 +19,15 @@ def _upload_a_photo_and_see_the_dream(page, app_url, tmp_path):
     page.goto(app_url)  # through the sidebar: a cold server may not know the page's URL before its first run
     wait_for_app(page)
     page.locator("[data-testid='stSidebarNav']").get_by_text("Deep Dream").click()
-    page.locator(".st-key-dream_run button").wait_for()
+    page.get_by_role("button", name="Dream", exact=True).wait_for()
     wait_for_app(page)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
     page.get_by_text("temple.jpg · 320×214").wait_for(timeout=60_000)  # the caption of the uploaded photo
     wait_for_app(page)
 
-    try:
-        page.locator(".st-key-dream_run button").click(timeout=120_000)
-    except Exception:
-        screenshot(page, "dream_click_failed")
-        raise
+    page.get_by_role("button", name="Dream", exact=True).click(timeout=120_000)
+    page.get_by_role("button", name="Dreaming…").wait_for(timeout=30_000)  # the dream is a job now
+    page.get_by_role("button", name="Dream", exact=True).wait_for(timeout=120_000)  # it ended: the page says so
     page.get_by_text("Loop by loop").wait_for(timeout=90_000)
     wait_for_app(page)
     page.get_by_text("original (temple.jpg)").first.wait_for(timeout=60_000)

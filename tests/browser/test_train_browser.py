@@ -23,12 +23,18 @@ def test_train_one_short_epoch_and_see_the_curves(page, app_url):
     _set_number(page, "Epochs", 1)
     _set_number(page, "Training digits", 2000)
     page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_role("button", name="Training…", exact=True).wait_for(timeout=30_000)  # not clickable meanwhile
+    assert page.get_by_role("button", name="Training…", exact=True).is_disabled()
     page.get_by_text("Run saved as").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Train", exact=True).wait_for(timeout=30_000)
     wait_for_app(page)
+    assert page.get_by_text("It is your active model on every page").first.is_visible()
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 2  # live curves and run curves
     assert page.get_by_text("test (epoch)").first.is_visible()
     sidebar = page.locator("[data-testid='stSidebar']")
     assert sidebar.get_by_text("%").first.is_visible()  # the new run is the active model
+    # "Show run" shows the new run, which is active: no button offering to activate it
+    assert page.get_by_role("button", name="Use this model on all pages").count() == 0
     screenshot(page, "train_after_one_epoch")
 
 
@@ -48,7 +54,7 @@ def test_a_deep_link_as_the_first_request_still_gets_the_router(page, tmp_path):
     try:
         page.goto(f"{url}/activations")
         page.get_by_text("Prediction:").first.wait_for(timeout=90_000)
-        page.wait_for_timeout(1000)
+        page.locator("[data-testid='stSidebarNav']").get_by_text("Filters / OIP").wait_for(timeout=30_000)
         screenshot(page, "deep_link_first_request")
         nav = page.locator("[data-testid='stSidebarNav']")
         assert nav.get_by_text("Filters / OIP").is_visible()

@@ -72,6 +72,22 @@ def enlarged(image: np.ndarray, side: int = 196) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
+def picked_marks(picture: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The grey working image ``(h, w)`` uint8 as RGB ``(h, w, 3)`` with a red frame around ``box``
+    (top, left, bottom, right): which marks of an upload were taken for the digit."""
+    rgb = np.repeat(np.asarray(picture, np.uint8)[..., None], 3, axis=2).copy()
+    if box is not None:
+        top, left, bottom, right = box
+        t = max(1, round(max(rgb.shape[:2]) / 150))
+        red = np.array([230, 40, 40], np.uint8)
+        for rows, cols in ((slice(max(0, top - t), top + 1), slice(left, right + 1)),
+                           (slice(bottom, bottom + t + 1), slice(left, right + 1)),
+                           (slice(top, bottom + 1), slice(max(0, left - t), left + 1)),
+                           (slice(top, bottom + 1), slice(right, right + t + 1))):
+            rgb[rows, cols] = red
+    return rgb
+
+
 def map_mosaic(values: np.ndarray, order: Sequence[int] | None = None, cols: int = 8, per_map: bool = False,
                dead: np.ndarray | None = None, selected: int | None = None, width_px: int = 860,
                colorscale: str = MAP_SCALE) -> go.Figure:

@@ -190,11 +190,16 @@ def canvas_to_gray(rgba: np.ndarray) -> np.ndarray:
 
 
 def is_dark_on_light(gray: np.ndarray) -> bool:
-    """True when the border (the background) is brighter than the middle of the image."""
+    """True when the background is brighter than the ink: the middle of the image (mostly background
+    around the strokes) is brighter than halfway between the image's dark and bright ends. The middle,
+    not the border: a photo's border may be the desk beside the sheet."""
+    gray = np.asarray(gray, np.float32)
     h, w = gray.shape
-    b = max(1, min(h, w) // 10)
-    border = np.concatenate([gray[:b].ravel(), gray[-b:].ravel(), gray[:, :b].ravel(), gray[:, -b:].ravel()])
-    return float(np.median(border)) > 127.0
+    middle = gray[h // 5: h - h // 5 or h, w // 5: w - w // 5 or w]
+    low, high = np.percentile(ndimage.uniform_filter(gray, 3), [0.1, 99.9])  # a thin digit is little of the image
+    if high - low < 1e-3:
+        return False
+    return float(np.median(middle)) > (low + high) / 2
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
@@ -223,31 +228,97 @@ def _background(gray: np.ndarray, uneven: bool) -> np.ndarray | float:
     return ndimage.uniform_filter(opened, size)
 
 
-def _keep_digit(strokes: np.ndarray, drop_border: bool) -> np.ndarray:
-    """Zero the specks (components under 5 % of the largest one's ink) and, for photos, the
-    clutter touching the image border (paper edges, shadows) unless that would leave nothing."""
+@dataclass
+class DigitPick:
+    """Which marks of an image were taken for the digit: ``box`` (top, left, bottom, right, inclusive) in
+    the working image of ``shape``; ``unsure``: another digit-sized mark was there too, or the digit touches
+    the image's edge; ``notes``: what was left out, for the user."""
+
+    box: tuple[int, int, int, int]
+    shape: tuple[int, int]
+    unsure: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _gap(a: tuple, b: tuple) -> float:
+    """Distance between two boxes (top, left, bottom, right); 0 when they overlap."""
+    dy = max(0, a[0] - b[2], b[0] - a[2])
+    dx = max(0, a[1] - b[3], b[1] - a[3])
+    return float(np.hypot(dy, dx))
+
+
+def _pick_digit(strokes: np.ndarray, drop_border: bool) -> tuple[np.ndarray, DigitPick | None]:
+    """Keep the one digit nearest the centre of ``strokes`` ``(H, W)`` (ink 0..1) and zero the rest.
+
+    Marks touching the image's edge (a desk or paper edge, a shadow, a neighbour cut by the frame) are
+    left out for photos, unless nothing else is there. Of the remaining marks those at least a quarter
+    the size of the largest are digit-sized; the one nearest the centre is the digit, and every mark
+    within a quarter of its size (at least 5 % of the frame) from it belongs to it (the parts of a 5, a
+    dotted stroke). Specks under 5 % of the digit's ink are dropped."""
     labels, n = ndimage.label(strokes > 0, structure=np.ones((3, 3)))
-    if n <= 1:
-        return strokes
+    if n == 0:
+        return strokes, None
+    h, w = strokes.shape
     index = np.arange(1, n + 1)
     mass = ndimage.sum_labels(strokes, labels, index)
-    keep = mass >= 0.05 * mass.max()
-    if drop_border:
-        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        inner = keep & ~np.isin(index, edge)
-        if inner.any() and mass[inner].sum() >= 0.2 * mass[keep].sum():
-            keep = inner
-    return np.where(np.isin(labels, index[keep]), strokes, 0.0)
+    boxes = [(sl[0].start, sl[1].start, sl[0].stop - 1, sl[1].stop - 1) for sl in ndimage.find_objects(labels)]
+    # at the edge: touching it (a desk, the paper's edge, a neighbour cut by the frame), or spanning almost the
+    # whole frame (what is left of a desk's or shadow's edge once the background is removed; no digit does)
+    edge = np.array([b[0] == 0 or b[1] == 0 or b[2] == h - 1 or b[3] == w - 1 or
+                     b[3] - b[1] + 1 >= 0.9 * w or b[2] - b[0] + 1 >= 0.95 * h for b in boxes])
+    candidates = np.ones(n, bool)
+    notes: list[str] = []
+    if drop_border and edge.any():
+        inner = ~edge & (mass >= 0.05 * mass.max())
+        if inner.any() and mass[inner].max() >= 0.1 * mass[edge].max():
+            candidates = ~edge
+            notes.append("marks at the image's edge (a desk, the paper's edge, a shadow or a cut-off digit) were left out")
+    sized = candidates & (mass >= 0.25 * mass[candidates].max())
+    centre = ((h - 1) / 2, (w - 1) / 2)
+    point = (centre[0], centre[1], centre[0], centre[1])
+    order = sorted(np.flatnonzero(sized), key=lambda i: (_gap(boxes[i], point), -mass[i]))
+    group = {order[0]}
+    box = boxes[order[0]]
+    parts = candidates & (mass >= 0.05 * mass[order[0]])  # specks do not bridge to far marks
+    grown = True
+    while grown:
+        grown = False
+        reach = max(0.25 * max(box[2] - box[0] + 1, box[3] - box[1] + 1), 0.05 * max(h, w))
+        for i in np.flatnonzero(parts):
+            if i not in group and _gap(boxes[i], box) <= reach:
+                group.add(i)
+                box = (min(box[0], boxes[i][0]), min(box[1], boxes[i][1]), max(box[2], boxes[i][2]),
+                       max(box[3], boxes[i][3]))
+                grown = True
+    digit_mass = mass[list(group)].sum()
+    group = {i for i in group if mass[i] >= 0.05 * digit_mass}
+    others = [i for i in np.flatnonzero(sized) if i not in group]
+    unsure = False
+    if others:
+        unsure = True
+        notes.append(f"{len(others) + 1} digit-like marks were found; the one nearest the centre was used")
+    if box[0] == 0 or box[1] == 0 or box[2] == h - 1 or box[3] == w - 1:
+        unsure = True
+        notes.append("the digit touches the image's edge and may be cut off")
+    kept = np.isin(labels, index[sorted(group)])
+    return np.where(kept, strokes, 0.0), DigitPick(box, (h, w), unsure, notes)
 
 
 def to_mnist_digit(gray: np.ndarray, invert: bool | None = None) -> np.ndarray:
-    """Grey image ``(H, W)`` 0..255 of one digit → MNIST-style ``(28, 28)`` uint8, white on black.
+    """Grey image ``(H, W)`` 0..255 of one digit → MNIST-style ``(28, 28)`` uint8, white on black
+    (``extract_digit`` without the account of what was picked)."""
+    return extract_digit(gray, invert)[0]
+
+
+def extract_digit(gray: np.ndarray, invert: bool | None = None) -> tuple[np.ndarray, DigitPick | None]:
+    """Grey image ``(H, W)`` 0..255 → MNIST-style digit ``(28, 28)`` uint8 and which marks were taken.
 
     Steps: invert dark-on-light input (auto-detected when ``invert`` is None); remove the
     background level (a smooth map when the border shows uneven light, as in photos) and stretch
-    the strokes to full white; drop specks (and, for photos, clutter touching the border); crop to
-    the digit; scale the longer side to 20 px keeping the aspect ratio; place in 28×28 with the
-    centre of mass at the centre. Raises ImageInputError for a blank image.
+    the strokes to full white; keep the one digit nearest the centre (``_pick_digit``: for photos,
+    marks at the edge such as a desk, a shadow or a cut-off neighbour are left out); crop to it;
+    scale the longer side to 20 px keeping the aspect ratio; place in 28×28 with the centre of mass
+    at the centre. Raises ImageInputError for a blank image.
     """
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or gray.size == 0:
@@ -262,12 +333,16 @@ def to_mnist_digit(gray: np.ndarray, invert: bool | None = None) -> np.ndarray:
     border = _border(gray)
     uneven = float(np.percentile(border, 90) - np.percentile(border, 10)) > 12.0 and min(gray.shape) >= 16
     strokes = gray - _background(gray, uneven)
-    top = float(np.percentile(strokes, 99.5))
+    h, w = strokes.shape  # the ink's level from the middle of the frame, where the digit is (not a desk's edge)
+    middle = strokes[h // 5: h - h // 5 or h, w // 5: w - w // 5 or w]
+    top = float(np.percentile(middle, 99.5)) if middle.size >= 64 else 0.0
+    if top < 25.0:  # no ink in the middle: the digit is off-centre, take the level of the whole image
+        top = float(np.percentile(strokes, 99.5))
     if top < 25.0:
         raise ImageInputError("No digit found: the image (or drawing) is blank or has too little contrast.")
     strokes = np.clip(strokes / top, 0.0, 1.0)
     strokes[strokes < 0.15] = 0.0  # paper texture and JPEG noise are not ink
-    strokes = _keep_digit(strokes, drop_border=uneven or bool(invert))
+    strokes, pick = _pick_digit(strokes, drop_border=uneven or bool(invert))
     rows, cols = np.flatnonzero(strokes.any(axis=1)), np.flatnonzero(strokes.any(axis=0))
     if rows.size == 0:
         raise ImageInputError("No digit found: the image (or drawing) is blank or has too little contrast.")
@@ -284,16 +359,35 @@ def to_mnist_digit(gray: np.ndarray, invert: bool | None = None) -> np.ndarray:
     cy, cx = ndimage.center_of_mass(digit)
     shift = (int(round(13.5 - cy)), int(round(13.5 - cx)))
     digit = ndimage.shift(digit, shift, order=0, mode="constant", cval=0.0)
-    return np.clip(np.rint(digit), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(digit), 0, 255).astype(np.uint8), pick
 
 
 def file_to_mnist_digit(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Uploaded file bytes → ``(28, 28)`` uint8 digit as the network will see it."""
-    return file_to_mnist_digit_details(data, max_pixels)[0]
+    return read_digit_file(data, max_pixels).digit
 
 
 def file_to_mnist_digit_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
-    """Like ``file_to_mnist_digit``, also returning notes for the user about what was done.
+    """Like ``file_to_mnist_digit``, also returning notes for the user about what was done."""
+    reading = read_digit_file(data, max_pixels)
+    return reading.digit, reading.notes
+
+
+@dataclass
+class DigitReading:
+    """A digit read from a file: ``digit`` ``(28, 28)`` uint8 as the network sees it, ``notes`` for the
+    user, ``unsure`` when the choice of marks may be wrong, ``picture`` the grey working image
+    ``(h, w)`` uint8 with ``box`` (top, left, bottom, right) the marks taken, to show what was picked."""
+
+    digit: np.ndarray
+    notes: list[str]
+    unsure: bool
+    picture: np.ndarray
+    box: tuple[int, int, int, int] | None
+
+
+def read_digit_file(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DigitReading:
+    """Uploaded file bytes → the digit nearest the centre of the image, and an account of the choice.
 
     A transparent image whose strokes vanish when composited on white (a white digit on a
     transparent background) is read from its alpha channel instead.
@@ -301,13 +395,18 @@ def file_to_mnist_digit_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXEL
     decoded = decode_image_details(data, max_pixels, reduce_to=WORK_SIDE)
     notes = list(decoded.notes)
     gray = luminance(decoded.image)
+    source = gray
     try:
-        digit = to_mnist_digit(gray)
+        digit, pick = extract_digit(gray)
     except ImageInputError:
         if decoded.alpha is None:
             raise
-        digit = to_mnist_digit(decoded.alpha, invert=False)  # the shape is in the transparency
+        source = decoded.alpha
+        digit, pick = extract_digit(decoded.alpha, invert=False)  # the shape is in the transparency
         notes.append("the digit was read from the transparency (light strokes on a transparent background)")
-    if is_dark_on_light(_shrink(gray)):
+    if source is gray and is_dark_on_light(_shrink(gray)):
         notes.append("dark digit on a light background: inverted")
-    return digit, notes
+    if pick is not None:
+        notes += pick.notes
+    picture = np.clip(_shrink(np.asarray(source, np.float32)), 0, 255).astype(np.uint8)
+    return DigitReading(digit, notes, bool(pick and pick.unsure), picture, pick.box if pick else None)

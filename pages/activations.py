@@ -15,7 +15,8 @@ import streamlit as st
 from core import activation_plots as ap
 from core.activations import (OCCLUSION_SCORES, SCORES, ActivationModel, ActivationResult, class_patterns,
                               pattern_similarity, spatial_layer_info)
-from core.images import ALLOWED_EXTENSIONS, ImageInputError, canvas_to_gray, file_to_mnist_digit_details, to_mnist_digit
+from core.images import ALLOWED_EXTENSIONS, DigitReading, ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
+from core.runs import model_key as run_model_key
 from pages import shared
 
 try:
@@ -32,7 +33,7 @@ SORTS = {"map index": "index", "mean activation ↓": "mean desc", "mean activat
 
 # --------------------------------------------------------------------------- cached computations
 @st.cache_resource(show_spinner="Compiling the activation model…")
-def _activation_model(model_path: str, created: str, _bundle) -> ActivationModel:
+def _activation_model(model_key: str, _bundle) -> ActivationModel:
     """One compiled multi-output model per model path, shared by all sessions (read-only)."""
     return ActivationModel.from_bundle(_bundle)
 
@@ -67,8 +68,8 @@ def _patterns(model_key: str, source: str, layer: str, _am: ActivationModel, _im
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _upload_digit(data: bytes) -> tuple[np.ndarray, list[str]]:
-    return file_to_mnist_digit_details(data)
+def _upload_digit(data: bytes) -> DigitReading:
+    return read_digit_file(data)
 
 
 def _key(digit: np.ndarray) -> bytes:
@@ -197,16 +198,21 @@ def _uploaded_digit() -> np.ndarray | None:
                 "into 20×20 and centred by its centre of mass in 28×28, as MNIST was made.")
         return None
     try:
-        digit, notes = _upload_digit(up.getvalue())
+        reading = _upload_digit(up.getvalue())
     except ImageInputError as exc:
         st.error(f"**{up.name}** cannot be used: {exc}")
         return None
     except Exception as exc:  # a decoder bug must not take the page down
         st.error(f"**{up.name}** could not be read ({type(exc).__name__}: {exc}).")
         return None
-    if notes:
-        st.caption(f"{up.name}: " + "; ".join(notes) + ".")
-    return digit
+    if reading.unsure:  # say so, and show which marks were taken
+        left, right = st.columns([1, 2])
+        left.image(ap.picked_marks(reading.picture, reading.box), caption="the marks taken (red box)", width=260)
+        right.warning(f"**{up.name}**: not sure this is the digit you meant. " + "; ".join(reading.notes).capitalize()
+                      + ". Crop the photo to one digit if the box is wrong.", icon=":material/help:")
+    elif reading.notes:
+        st.caption(f"{up.name}: " + "; ".join(reading.notes) + ".")
+    return reading.digit
 
 
 # --------------------------------------------------------------------------- sections
@@ -433,8 +439,8 @@ st.write("Draw, upload or pick a digit and see what every layer of the active CN
 bundle = shared.active_bundle()
 if bundle is None:
     st.stop()
-model_key = f"{bundle.path}|{bundle.meta.get('created', '')}"
-am = _activation_model(str(bundle.path), str(bundle.meta.get("created", "")), bundle)
+model_key = run_model_key(bundle.path)
+am = _activation_model(model_key, bundle)
 
 sources = list(SOURCES) if st_canvas is not None else ["Upload", "Pick"]
 source = st.segmented_control("Input", sources, default="Pick", persist_state="session", key="act_source") or "Pick"

@@ -228,7 +228,7 @@ def overlay_figure(image: np.ndarray, heat: np.ndarray, title: str = "", colorsc
     fig = go.Figure()
     fig.add_trace(go.Heatmap(z=image, colorscale="gray", zmin=0, zmax=255, showscale=False, hoverinfo="skip"))
     fig.add_trace(go.Heatmap(z=heat, customdata=custom, colorscale=colorscale, opacity=opacity, zmin=zmin, zmax=zmax,
-                             colorbar=dict(thickness=8),
+                             colorbar=dict(thickness=8, tickformat=".2~g"),  # no SI prefixes ("5n") on tiny drops
                              hovertemplate=f"row %{{y}}, col %{{x}}<br>pixel %{{customdata[0]:.0f}}"
                                            f"<br>{label} %{{customdata[1]:.4g}}<extra></extra>"))
     fig.update_layout(title=dict(text=title, font_size=13))

@@ -85,7 +85,7 @@ def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | 
         if light:  # after every stroke: a picture is enough, and cheap for a server a whole class draws on
             st.image(ap.enlarged(digit), caption="what the network sees (28×28)", width=196)
         else:
-            st.plotly_chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
+            shared.chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
                             key=f"act_seen_{key}", config={"displayModeBar": False})
     with right:
         p = result.probabilities
@@ -94,7 +94,7 @@ def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | 
             text += f" · true label {label} " + ("(correct)" if label == result.predicted else "(**wrong**)")
         st.markdown(text)
         chart = st.session_state.setdefault("_act_prob_chart", ap.ProbabilityChart())
-        st.plotly_chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
+        shared.chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
 
 
 def _clear_canvas() -> None:
@@ -121,7 +121,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
                            key=f"act_canvas_{st.session_state.get('act_canvas_n', 0)}")
         c1, c2 = st.columns([1, 2])
         c1.button("Clear", key="act_clear", on_click=_clear_canvas, help="Wipe the canvas and start again.")
-        c2.slider("Stroke width", 8, 40, 22, persist_state="session", key="act_stroke", label_visibility="collapsed",
+        c2.slider("Pen width (canvas px)", 8, 40, 22, persist_state="session", key="act_stroke",
                   help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).")
     digit, message = None, None
     restored = st.session_state.get("act_canvas_init") or {}
@@ -206,10 +206,9 @@ def _uploaded_digit() -> np.ndarray | None:
         st.error(f"**{up.name}** could not be read ({type(exc).__name__}: {exc}).")
         return None
     if reading.unsure:  # say so, and show which marks were taken
-        left, right = st.columns([1, 2])
-        left.image(ap.picked_marks(reading.picture, reading.box), caption="the marks taken (red box)", width=260)
-        right.warning(f"**{up.name}**: not sure this is the digit you meant. " + "; ".join(reading.notes).capitalize()
-                      + ". Crop the photo to one digit if the box is wrong.", icon=":material/help:")
+        st.warning(f"**{up.name}**: not sure this is the digit you meant. " + "; ".join(reading.notes).capitalize()
+                   + ". Crop the photo to one digit if the red box is wrong.", icon=":material/help:")
+        st.image(ap.picked_marks(reading.picture, reading.box), caption="the marks taken (red box)", width="stretch")
     elif reading.notes:
         st.caption(f"{up.name}: " + "; ".join(reading.notes) + ".")
     return reading.digit
@@ -254,7 +253,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         cols = 8 if values.shape[0] >= 10 else 16
         fig = ap.map_mosaic(values, shown, cols=cols, per_map=scale == "per map", dead=stats.dead, selected=selected)
         chart_key = f"act_mosaic_{layer}"
-        st.plotly_chart(fig, key=chart_key, on_select=lambda: _select_map_from_chart(chart_key),
+        shared.chart(fig, key=chart_key, on_select=lambda: _select_map_from_chart(chart_key),
                         selection_mode="points", config={"displayModeBar": False})
     else:
         st.warning("No map passes the filter; lower the threshold or show dead maps.")
@@ -263,7 +262,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         m = st.selectbox("Map", list(range(n_maps)), persist_state="session", key="act_map", format_func=lambda i: f"map {i}",
                          help="or click a map's number in the grid above")
         zmax = None if scale == "per map" else float(values.max())
-        st.plotly_chart(ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax,
+        shared.chart(ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax,
                                       height=380), key="act_map_large", config={"displayModeBar": False})
     with right:
         info = am.layer_info[layer]
@@ -277,7 +276,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
             st.warning("This map stays at zero for this digit: its pattern is not found in the input.")
     for name in result.dense_names:
         vals = result.layers[name]
-        st.plotly_chart(ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
+        shared.chart(ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
                         key=f"act_dense_{name}", config={"displayModeBar": False})
 
 
@@ -291,7 +290,7 @@ def _filters_section(am: ActivationModel) -> None:
         st.caption(f"All {c_out} kernels ({k}×{k}) of {layer}: what each map looks for in the input pixels "
                    "(red: positive weights, blue: negative).")
         hl = st.session_state.get("act_map") if st.session_state.get("act_layer") == layer else None
-        st.plotly_chart(ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
+        shared.chart(ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
                         key="act_kernels", config={"displayModeBar": False})
     else:
         m = c[1].selectbox("Map", list(range(c_out)), persist_state="session", key="act_filter_map",
@@ -302,7 +301,7 @@ def _filters_section(am: ActivationModel) -> None:
         bias = float(am.model.get_layer(layer).bias.numpy()[int(m)])
         st.caption(f"The kernel of {layer} map {m} has {c_in} slices of {k}×{k}: slice i weighs map i of the "
                    f"previous layer. Strongest slices: {strongest}. Bias {bias:+.3f}.")
-        st.plotly_chart(ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices",
+        shared.chart(ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices",
                         config={"displayModeBar": False})
 
 
@@ -328,17 +327,17 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
     occ = _occlusion(model_key, key, k, patch, FILLS[fill_label], occ_score, am)
     cols = st.columns(3 if cam_on else 2)
     with cols[0]:
-        st.plotly_chart(ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0,
+        shared.chart(ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0,
                                           label="saliency"), key="act_saliency", config={"displayModeBar": False})
     with cols[1]:
         bound = float(np.abs(occ.pixel_map).max()) or 1.0
-        st.plotly_chart(ap.overlay_figure(digit, occ.pixel_map, f"occlusion {patch}×{patch}: drop in {occ_score}",
+        shared.chart(ap.overlay_figure(digit, occ.pixel_map, f"occlusion {patch}×{patch}: drop in {occ_score}",
                                           colorscale=ap.DIVERGING, zmin=-bound, zmax=bound, label="drop"),
                         key="act_occlusion", config={"displayModeBar": False})
     if cam_on:
         cam = _grad_cam(model_key, key, k, am)
         with cols[2]:
-            st.plotly_chart(ap.overlay_figure(digit, cam.on_input, f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×"
+            shared.chart(ap.overlay_figure(digit, cam.on_input, f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×"
                                               f"{cam.cam.shape[1]}) for class {k}", zmin=0, zmax=1, label="Grad-CAM"),
                             key="act_cam", config={"displayModeBar": False})
     base = f"{occ.base_value:.4f}"
@@ -386,13 +385,13 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
     left_col, right_col = st.columns(2)
     with left_col:
         title = f"input region seen by {layer} ({row}, {col})"
-        st.plotly_chart(ap.receptive_field_figure(digit, rf.box, rf.size, title),
+        shared.chart(ap.receptive_field_figure(digit, rf.box, rf.size, title),
                         key="act_rf_input", config={"displayModeBar": False})
     with right_col:
         fig = ap.map_figure(values[..., m], f"{layer} · map {m}", height=320)
         fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
                       line=dict(color="#ff7f0e", width=3))
-        st.plotly_chart(fig, key="act_rf_map_fig", config={"displayModeBar": False})
+        shared.chart(fig, key="act_rf_map_fig", config={"displayModeBar": False})
     clipped = (f" The full field reaches past the border; {rf.visible[0]}×{rf.visible[1]} pixels of it lie "
                "inside the image." if rf.clipped else "")
     st.markdown(f"Neuron ({row}, {col}) of {layer} map {m} = **{values[row, col, m]:.4f}** sees input rows "
@@ -426,9 +425,9 @@ def _patterns_section(am: ActivationModel, model_key: str, result: ActivationRes
         verdict = "agrees with" if match.nearest == result.predicted else "disagrees with"
         st.markdown(f"Nearest class pattern: **{match.nearest}** (cosine {match.cosine[match.nearest]:.3f}); "
                     f"this {verdict} the network's prediction {result.predicted}.")
-        st.plotly_chart(ap.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False})
+        shared.chart(ap.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False})
     with c[1]:
-        st.plotly_chart(ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns",
+        shared.chart(ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns",
                         config={"displayModeBar": False})
 
 

@@ -42,8 +42,7 @@ st.subheader("Clustering settings")
 c = st.columns(4)
 normalization = c[0].selectbox(
     "Clustered space", cl.NORMALIZATIONS, persist_state="session", key=P + "norm",
-    format_func={"unit": "unit length (each digit scaled to length 1)", "raw": "raw pixels / 255",
-                 "standard": "standardised pixels"}.get,
+    format_func={"unit": "unit-length digits", "raw": "raw pixels / 255", "standard": "standardised pixels"}.get,
     help="Digits scaled to unit length are clustered by shape, not by how much ink they have; "
          "in our runs the MLP with K = 70 gained about +0.2 to +0.3 % test accuracy over raw pixels.")
 n_train = int(c[1].number_input("Training digits", 1000, len(mnist.x_train), len(mnist.x_train), step=1000,
@@ -90,7 +89,7 @@ def _describe_sweep(snap: JobSnapshot) -> str:
 
 def _live_sweep(snap: JobSnapshot) -> None:
     if snap.records:
-        st.plotly_chart(cl.sweep_figure(sorted(snap.records, key=lambda r: r["k"])), key=P + "sweep_live")
+        shared.chart(cl.sweep_figure(sorted(snap.records, key=lambda r: r["k"])), key=P + "sweep_live")
 
 
 def _show_sweep(config: cl.SweepConfig) -> None:
@@ -130,7 +129,7 @@ if result is not None:
         st.caption("Showing the last sweep; its settings differ from the ones above.")
     if result.status == "stopped":
         st.warning(f"The sweep was stopped after {len(result.points)} of {len(result.config.ks)} values of K.")
-    st.plotly_chart(cl.sweep_figure(result.points), key=P + "sweep_chart")
+    shared.chart(cl.sweep_figure(result.points), key=P + "sweep_chart")
     frame = pd.DataFrame([p.summary() for p in result.points])
     st.caption(f"{result.n_points:,} digits clustered · silhouette on {result.n_sample:,} of them (their distance "
                f"matrix: {result.distance_seconds:.1f} s, once) · whole sweep {result.seconds:.1f} s. The blog saw "
@@ -154,7 +153,7 @@ if result is not None:
     sort_by_digit = st.toggle("Sort by majority digit", True, persist_state="session", key=P + "centroid_sort")
     idx = order if sort_by_digit else np.arange(k_shown)
     titles = cl.centroid_titles(point.majority, point.purity)
-    st.plotly_chart(plots.image_grid(point.centroids[idx], [titles[i] for i in idx], cols=12, height_per_row=110),
+    shared.chart(plots.image_grid(point.centroids[idx], [titles[i] for i in idx], cols=12, height_per_row=110),
                     key=P + "centroids")
     digits_covered = sorted(set(int(d) for d in point.majority[point.sizes > 0]))
     missing = sorted(set(range(10)) - set(digits_covered))
@@ -169,7 +168,9 @@ c = st.columns(4)
 k_mlp = int(c[0].number_input("K (inputs of the cluster MLP)", 2, 500, 70, persist_state="session", key=P + "k"))
 epochs = int(c[1].number_input("Epochs", 1, 500, d.epochs, persist_state="session", key=P + "epochs"))
 activation = c[2].selectbox("Activation (hidden layers)", cl.MLP_ACTIVATIONS, persist_state="session", key=P + "activation")
-with_reference = c[3].checkbox("Also train the reference MLP (784 pixels)", True, persist_state="session", key=P + "reference")
+with_reference = c[3].checkbox("Also the pixel MLP", True, persist_state="session", key=P + "reference",
+                               help="Trains the reference MLP on the 784 standardised pixels with the same settings, "
+                                    "epoch by epoch beside the cluster MLP, to compare the two.")
 c = st.columns(4)
 lr = c[0].number_input("Learning rate", 0.001, 10.0, d.learning_rate, format="%.3f", persist_state="session", key=P + "lr",
                        help="Of SGD on the mean cost of a mini-batch of 500.")
@@ -218,7 +219,7 @@ def _describe_mlp(snap: JobSnapshot) -> str:
 
 def _live_mlp(snap: JobSnapshot) -> None:
     if snap.records:
-        st.plotly_chart(cl.curves_figure(snap.records), key=P + "mlp_live")
+        shared.chart(cl.curves_figure(snap.records), key=P + "mlp_live")
 
 
 shared.start_button(MLP_JOB, "Train", lambda: _mlp_spec(mlp_job), key=P + "mlp_run", busy_label="Training…")
@@ -253,7 +254,7 @@ if pair is not None and not mlp_busy:
         st.warning(pair.cluster.message)
     records = [{"model": r.name, **vars(e)} for r in (pair.cluster, pair.reference) if r is not None
                for e in r.records]
-    st.plotly_chart(cl.curves_figure(records), key=P + "mlp_curves")
+    shared.chart(cl.curves_figure(records), key=P + "mlp_curves")
     st.dataframe(_result_table(pair), hide_index=True)
     comp = pair.comparisons()
     kmeans_s = pair.cluster.preprocess_seconds
@@ -279,5 +280,5 @@ if pair is not None and not mlp_busy:
         f = pair.features
         titles = cl.centroid_titles(f.majority, f.purity)
         order = np.argsort(f.majority * 10 - np.nan_to_num(f.purity), kind="stable")
-        st.plotly_chart(plots.image_grid(f.centroids[order], [titles[i] for i in order], cols=12,
+        shared.chart(plots.image_grid(f.centroids[order], [titles[i] for i in order], cols=12,
                                          height_per_row=110), key=P + "mlp_centroids")

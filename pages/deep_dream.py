@@ -250,10 +250,10 @@ with left:
         offset += len(stage.losses)
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch (all loops/octaves)",
                       yaxis_title="cost", legend=dict(orientation="h", y=-0.3))
-    st.plotly_chart(fig, key="dream_cost_chart")
+    shared.chart(fig, key="dream_cost_chart")
 with right:
     if result.stages:
         st.markdown(f"**Value distribution, {result.stages[-1].label}**")
-        st.plotly_chart(D.value_histogram(result.stages[-1]), key="dream_histogram")
+        shared.chart(D.value_histogram(result.stages[-1]), key="dream_histogram")
 with st.expander("Settings stored with this dream"):
     st.json(result.summary())

@@ -159,7 +159,7 @@ def _on_gallery_select() -> None:
 st.subheader(f"Gallery · {layer}")
 st.caption("Click a thumbnail to open its map. Number = map index; red cross = no OIP (loss ≤ 0); "
            "orange frame and 'P' = OIP found by the precursor search; blue frame = the open map.")
-st.plotly_chart(oip.gallery_figure(images, maps, losses, has, marked, cols=min(16, max(4, len(maps))),
+shared.chart(oip.gallery_figure(images, maps, losses, has, marked, cols=min(16, max(4, len(maps))),
                                    selected=st.session_state[P + "map"]),
                 key=P + "gallery", on_select=_on_gallery_select, selection_mode="points",
                 config={"displayModeBar": False})
@@ -187,14 +187,14 @@ with left:
     fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0), coloraxis_showscale=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    st.plotly_chart(fig, key=P + "detail_viridis")
+    shared.chart(fig, key=P + "detail_viridis")
 with mid:
     st.markdown("**OIP (grey, contrast enhanced)**")
     fig = px.imshow(shown, color_continuous_scale="gray", zmin=0, zmax=1)
     fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0), coloraxis_showscale=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    st.plotly_chart(fig, key=P + "detail_grey")
+    shared.chart(fig, key=P + "detail_grey")
 with right:
     st.markdown("**The map's response to the OIP**" if engine.spatial else "**Unit values for the OIP**")
     act = engine.activations(image[None])[0]
@@ -202,21 +202,21 @@ with right:
         fig = px.imshow(act[..., map_index], color_continuous_scale="viridis", text_auto=".2f"
                         if act.shape[0] <= 6 else False)
         fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0))
-        st.plotly_chart(fig, key=P + "detail_response")
+        shared.chart(fig, key=P + "detail_response")
     else:
-        st.plotly_chart(plots.bar_chart(act.tolist(), [str(i) for i in range(len(act))], highlight=map_index),
+        shared.chart(plots.bar_chart(act.tolist(), [str(i) for i in range(len(act))], highlight=map_index),
                         key=P + "detail_response")
 
 left, right = st.columns(2)
 with left:
     st.markdown("**Loss per epoch** (every start)")
-    st.plotly_chart(oip.loss_curves_figure(result.history[:, row, :],
+    shared.chart(oip.loss_curves_figure(result.history[:, row, :],
                                            [f"start {s}" for s in range(result.config.starts)]),
                     key=P + "detail_loss")
 with right:
     n = result.config.starts
     st.markdown("**The OIP from its start**" if n == 1 else f"**OIPs from the {n} starts** (final loss in the title)")
-    st.plotly_chart(plots.image_grid(oip.contrast_enhance(result.images[row]),
+    shared.chart(plots.image_grid(oip.contrast_enhance(result.images[row]),
                                      [f"start {s}: {result.final_loss[row, s]:.3g}" for s in range(result.config.starts)],
                                      cols=min(6, result.config.starts), colorscale="viridis", height_per_row=150),
                     key=P + "detail_starts")
@@ -231,7 +231,7 @@ if engine.spatial:
     with left:
         st.markdown(f"**The 9 test patches that excite map {map_index} most** "
                     f"({info.receptive_field}×{info.receptive_field} px receptive field, {source})")
-        st.plotly_chart(plots.image_grid(crops, [f"{v:.3g}" for v in vals], cols=9, height_per_row=120),
+        shared.chart(plots.image_grid(crops, [f"{v:.3g}" for v in vals], cols=9, height_per_row=120),
                         key=P + "detail_patches")
         st.caption("Title: the map's largest activation for that digit. Test digits: "
                    + ", ".join(f"#{int(i)}" for i in idx) + ".")
@@ -245,5 +245,5 @@ if engine.spatial:
         kernel, patch, corr = oip.kernel_comparison(bundle.model, "conv1", map_index, image, engine)
         st.markdown(f"**conv1 kernel vs. OIP**: correlation of the 3×3 kernel with the OIP's mean patch where the "
                     f"map responds most: **{corr:.2f}**")
-        st.plotly_chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
+        shared.chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
                                          colorscale="viridis", height_per_row=180), key=P + "detail_kernel")

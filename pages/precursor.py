@@ -180,8 +180,9 @@ if result.stopped:
     st.warning("The search was stopped; the maps finished before the stop are shown.")
 n, r = len(result.outcomes), len(result.rescued_maps)
 c = st.columns(4)
-c[0].metric("maps rescued", f"{r} of {n}", f"{result.rescue_rate * 100:.0f} %" if n else None)
-c[1].metric("the blog", "33 of 67", "49 %")
+c[0].metric("maps rescued", f"{r} of {n}" + (f" ({result.rescue_rate * 100:.0f} %)" if n else ""))
+c[1].metric("the blog (article X)", "33 of 67 (49 %)", help="The blog's precursor run on its OIP-series model (conv3 "
+            "with 128 maps): 67 maps had no OIP from random starts, 33 of them were rescued.")
 c[2].metric("screen time", f"{result.screen_seconds:.1f} s")
 c[3].metric("full optimisation", f"{result.full_seconds:.1f} s", help=f"on {result.device}")
 if result.overlap:
@@ -207,10 +208,10 @@ st.markdown(f"**Map {o.map_index}: the {len(o.candidates)} best starting pattern
             f"loss after {result.config.test_epochs} test epochs; shown as the standardised 28×28 start image)")
 starts = pc.patterns_to_images(pc.codes_of(o.candidates, grid_side, len(result.config.values)),
                                result.config.values, grid_side)
-st.plotly_chart(plots.image_grid(starts, [f"#{int(p)}: {v:.3g}" for p, v in zip(o.candidates, o.test_losses)],
+shared.chart(plots.image_grid(starts, [f"#{int(p)}: {v:.3g}" for p, v in zip(o.candidates, o.test_losses)],
                                  cols=8, colorscale="gray", height_per_row=130), key=P + "starts")
 st.markdown(f"**Their OIPs after {oip.capped_epochs(result.config.epochs)} epochs** (contrast enhanced; title: final "
             "loss; the best is used in the Filters/OIP gallery)")
-st.plotly_chart(plots.image_grid(oip.contrast_enhance(o.oips),
+shared.chart(plots.image_grid(oip.contrast_enhance(o.oips),
                                  [f"{v:.3g}{' ★' if i == o.best else ''}" for i, v in enumerate(o.final_losses)],
                                  cols=8, colorscale="viridis", height_per_row=130), key=P + "oips")

@@ -466,3 +466,11 @@ def describe_oip_job(snap: JobSnapshot) -> str:
     if epoch is None:
         return "Compiling the gradient ascent" if snap.total else ""
     return f"Gradient ascent: epoch {epoch:,} · {snap.done:,} of {snap.total:,} image-epochs"
+
+
+# --------------------------------------------------------------------------- charts
+def chart(figure, **kwargs):
+    """``st.plotly_chart`` with plotly's toolbar standing at the right edge, so it never covers a
+    chart's title (small charts with titles at the top were hard to read under it)."""
+    figure.update_layout(modebar=dict(orientation="v"))
+    return st.plotly_chart(figure, **kwargs)

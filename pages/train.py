@@ -101,7 +101,7 @@ def _live_curves(snap: JobSnapshot) -> None:
         cached = (key, plots.training_curves(snap.records, snap.batches,
                                              st.session_state.get("train_steps_per_epoch", 1)))
         st.session_state["_train_live_figure"] = cached
-    st.plotly_chart(cached[1], key="train_live_curves")
+    shared.chart(cached[1], key="train_live_curves")
 
 
 def _trained(handle) -> None:
@@ -164,22 +164,22 @@ def _draw_run_details(meta: dict) -> None:
     st.caption(f"preset {meta.get('preset', 'custom')} · {cfg.get('optimizer')} lr {cfg.get('learning_rate')} "
                f"({cfg.get('schedule')}) · batch {cfg.get('batch_size')} · L2 {cfg.get('l2')} · seed {meta.get('seed')}"
                f" · {cfg.get('train_limit') or 'all'} training digits")
-    st.plotly_chart(plots.training_curves(_epochs_from_history(meta["history"]),
+    shared.chart(plots.training_curves(_epochs_from_history(meta["history"]),
                                           meta.get("batch_history", []), 1), key="train_run_curves")
     left, right = st.columns(2)
     with left:
         st.markdown("**Confusion matrix** (test set)")
-        st.plotly_chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
+        shared.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
     with right:
         st.markdown("**Time per epoch**")
-        st.plotly_chart(plots.epoch_times(meta.get("epoch_seconds", [])), key="train_epoch_times")
+        shared.chart(plots.epoch_times(meta.get("epoch_seconds", [])), key="train_epoch_times")
         mis = meta.get("misclassified", [])
         st.markdown(f"**Misclassified test digits**: {len(mis)} of {len(meta.get('predictions', []))}")
         mnist = shared.get_mnist() if mis else None
         if mnist is not None and len(meta.get("predictions", [])) <= len(mnist.y_test):
             shown = mis[:24]
             preds = meta["predictions"]
-            st.plotly_chart(plots.image_grid(mnist.x_test[shown], [f"{mnist.y_test[i]}→{preds[i]}" for i in shown],
+            shared.chart(plots.image_grid(mnist.x_test[shown], [f"{mnist.y_test[i]}→{preds[i]}" for i in shown],
                                              cols=8, height_per_row=80),
                             key="train_misclassified")
             st.caption("Title: true label → predicted label.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,15 +94,19 @@ def _describe(snap: JobSnapshot) -> str:
     return ""
 
 
+LIVE_FIGURE_SECONDS = 5.0
+
+
 def _live_curves(snap: JobSnapshot) -> None:
-    # the figure is made again only when there is something new to draw (each refresh is a server run)
-    key = (snap.id, len(snap.records), len(snap.batches))
+    # The figure is made again when an epoch ended or every few seconds, not on every refresh: each new
+    # figure is drawn again by the browser, which cost as much CPU as the training when it was every second.
     cached = st.session_state.get("_train_live_figure")
-    if cached is None or cached[0] != key:
-        cached = (key, plots.training_curves(snap.records, snap.batches,
-                                             st.session_state.get("train_steps_per_epoch", 1)))
+    now = time.monotonic()
+    if cached is None or cached[0] != (snap.id, len(snap.records)) or now - cached[1] >= LIVE_FIGURE_SECONDS:
+        cached = ((snap.id, len(snap.records)), now,
+                  plots.training_curves(snap.records, snap.batches, st.session_state.get("train_steps_per_epoch", 1)))
         st.session_state["_train_live_figure"] = cached
-    shared.chart(cached[1], key="train_live_curves")
+    shared.chart(cached[2], key="train_live_curves")
 
 
 def _trained(handle) -> None:

@@ -199,6 +199,16 @@ class Backend:
         """How many jobs this backend can run at once (the system never starts more)."""
         return 1
 
+    @property
+    def workers(self) -> int:
+        """How many parts of a split job can run at once (a Ray cluster's workers; 1 on one machine)."""
+        return 1
+
+    @property
+    def device(self) -> str | None:
+        """The kind of device jobs run on ("CPU", "GPU"), or None for this machine's own."""
+        return None
+
     def start(self, handle: JobHandle, system: "JobSystem") -> None:
         raise NotImplementedError
 

@@ -348,6 +348,10 @@ class RayBackend(Backend):
         """How many parts of a split job can run at once on this cluster."""
         return self.capacity()
 
+    @property
+    def device(self) -> str:
+        return "GPU" if self.gpus else "CPU"
+
     def describe(self) -> str:
         where = "a local Ray instance" if self.address == "local" else f"the Ray cluster at {self.address}"
         return f"{where} ({self.cpus} CPUs{f', {self.gpus} GPUs' if self.gpus else ''})"

@@ -145,7 +145,8 @@ if error is None and maps:
                                     test_epochs=test_epochs, keep=keep, epochs=epochs, mode=mode, refine=refine,
                                     compare_maps=compare)
         config.validate()
-        pc.check_feasible(config)
+        backend = shared.job_system().backend  # on a Ray cluster the limit scales with its workers
+        pc.check_feasible(config, backend.device, backend.workers)
     except ValueError as exc:
         error = str(exc)
 

@@ -42,7 +42,13 @@ from .progress import ProgressCallback, progress_scope  # noqa: E402
 SIDE = 28
 SCALE_CELLS = (28, 14, 7, 4)  # the 4 length scales of the random start: cells per side
 DEFAULT_SCALE_WEIGHTS = (0.5, 0.3, 0.2, 0.2)  # fine noise, 14×14, 7×7, 4×4 cells
-OBJECTIVES = ("map", "neuron")
+OBJECTIVES = ("map", "neuron", "negative")  # negative: minimise the map (what it hates)
+MAX_DIVERSITY = 100.0
+MAX_SCALE = 0.5  # ± relative zoom: a 20-px MNIST digit must stay ≥ 10 px
+MAX_ROTATE = 45.0  # ± degrees
+# "robust" transforms tuned for 28×28 digits: a pixel of shift, ±10 % zoom, ±10° (MNIST's own variation)
+ROBUST_TRANSFORMS = {"jitter": 1, "scale": 0.1, "rotate": 10.0}
+TRANSFORMS = tuple(ROBUST_TRANSFORMS)
 CLASS_LAYER = "out"  # "maps" of this layer are the class scores before the softmax
 MAX_EPOCHS = 20_000
 MAX_STARTS = 16
@@ -129,6 +135,32 @@ def random_starts(maps: Sequence[int], starts: int, seed: int,
         for s in range(starts):
             out[i, s] = random_start(seed, m, s, scale_weights)
     return out
+
+
+def check_diversity(weight: float) -> float:
+    """A diversity weight in 0..MAX_DIVERSITY, or ValueError naming it."""
+    if not (math.isfinite(weight) and 0 <= weight <= MAX_DIVERSITY):
+        raise ValueError(f"diversity={weight} is outside 0..{MAX_DIVERSITY:g} (0: off; 1–5 pushes a map's starts apart)")
+    return float(weight)
+
+
+def check_transforms(scale: float, rotate: float) -> None:
+    """ValueError naming a zoom or rotation range outside what a 28×28 digit survives."""
+    if not (math.isfinite(scale) and 0 <= scale < MAX_SCALE):
+        smallest = 20 * (1 - scale) if math.isfinite(scale) else float("nan")
+        raise ValueError(f"scale={scale} is outside 0..{MAX_SCALE} (exclusive): a zoom down to {1 - scale:.2f}× would "
+                         f"shrink a 20-px digit to {smallest:.0f} px; MNIST digits vary by about ±0.1")
+    if not (math.isfinite(rotate) and 0 <= rotate <= MAX_ROTATE):
+        raise ValueError(f"rotate={rotate} degrees is outside 0..{MAX_ROTATE:g}")
+
+
+def parse_transforms(text: str | None) -> dict:
+    """``"jitter,scale,rotate"`` → the tuned settings of those transforms (``ROBUST_TRANSFORMS``); "" → none."""
+    names = [t.strip().lower() for t in str(text or "").split(",") if t.strip()]
+    unknown = [t for t in names if t not in TRANSFORMS]
+    if unknown:
+        raise ValueError(f"transform(s) {unknown} unknown; use any of {', '.join(TRANSFORMS)} separated by commas")
+    return {t: ROBUST_TRANSFORMS[t] for t in names}
 
 
 def _check_weights(scale_weights: Sequence[float]) -> tuple[float, ...]:
@@ -247,10 +279,14 @@ class AscentEngine:
             tf.TensorSpec([], tf.float32),                    # L2 decay per epoch
             tf.TensorSpec([], tf.float32),                    # TV weight
             tf.TensorSpec([2], tf.int32),                     # RNG seed (seed, epoch offset)
+            tf.TensorSpec([None], tf.float32),                # sign per image: +1 maximise, −1 minimise
+            tf.TensorSpec([], tf.float32),                    # diversity weight
+            tf.TensorSpec([], tf.float32),                    # ± relative zoom per epoch
+            tf.TensorSpec([], tf.float32),                    # ± rotation per epoch (degrees)
         ])
         self._loss_fn = tf.function(self._loss_only, input_signature=[
             tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32), tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([2], tf.int32)])
+            tf.TensorSpec([2], tf.int32), tf.TensorSpec([None], tf.float32)])
         self._act_fn = tf.function(self._forward, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
         self._scores_fn = tf.function(self._scores, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
         self._summary_fn = tf.function(self._summary, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
@@ -277,10 +313,56 @@ class AscentEngine:
         c = tf.clip_by_value(neuron[1], 0, tf.shape(per_map)[2] - 1)
         return tf.cond(neuron[0] < 0, lambda: whole, lambda: per_map[:, r, c])
 
-    def _loss_only(self, x, targets, neuron):
-        return self._objective(self._forward(x), targets, neuron)
+    def _signed_objective(self, x, targets, neuron, sign):
+        """Per-image objective (N,) times its sign. A minimised image (sign −1) of a relu conv layer works on
+        the map's pre-activation: the activation stops at 0, where its gradient vanishes, while the
+        pre-activation says how strongly the map is held down (what the map hates)."""
+        if self._preact is None:
+            return sign * self._objective(self._forward(x), targets, neuron)
 
-    def _ascend(self, x, targets, epochs, step, neuron, jitter, blur, l2, tv, seed):
+        def with_preactivation():
+            prev = x[:, : self.crop, : self.crop, :] if self.crop < SIDE else x
+            for lyr in self._chain[:-1]:
+                prev = lyr(prev, training=False)
+            z = tf.nn.conv2d(prev, self._preact.kernel, 1, "VALID") + self._preact.bias
+            act = tf.where((sign < 0)[:, None, None, None], z, tf.nn.relu(z))
+            return sign * self._objective(act, targets, neuron)
+
+        # all maximised (the blog's OIPs): the plain forward pass, unchanged results and cost
+        return tf.cond(tf.reduce_any(sign < 0), with_preactivation,
+                       lambda: sign * self._objective(self._forward(x), targets, neuron))
+
+    @staticmethod
+    def _similarity_penalty(x, targets, sign):
+        """Per image (N,): mean cosine similarity of its centred pixels to the other images of the batch with
+        the same target and sign (0 for an image without such company)."""
+        flat = tf.reshape(x, [tf.shape(x)[0], -1])
+        flat = tf.math.l2_normalize(flat - tf.reduce_mean(flat, axis=1, keepdims=True), axis=1)
+        sim = tf.matmul(flat, flat, transpose_b=True)  # (N, N)
+        same = tf.logical_and(tf.equal(targets[:, None], targets[None, :]), tf.equal(sign[:, None], sign[None, :]))
+        same = tf.cast(same, tf.float32) * (1.0 - tf.eye(tf.shape(x)[0]))
+        return tf.reduce_sum(sim * same, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
+
+    def _loss_only(self, x, targets, neuron, sign):
+        return self._signed_objective(x, targets, neuron, sign)
+
+    @staticmethod
+    def _zoom_rotate(x, scale, rotate, seed):
+        """The batch zoomed by a factor in [1 − scale, 1 + scale] and rotated by an angle in ±rotate degrees
+        about the centre (one random draw per epoch for the whole batch, mirrored at the border); bilinear,
+        so the gradient flows back to the pixels."""
+        u = tf.random.stateless_uniform([2], seed=seed, minval=-1.0, maxval=1.0)
+        zoom = 1.0 + scale * u[0]
+        angle = rotate * u[1] * (math.pi / 180.0)
+        cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+        c = (SIDE - 1) / 2.0
+        # output pixel (x, y) reads the input at (cos·x + sin·y + a2, −sin·x + cos·y + b2): the inverse map
+        transform = tf.stack([cos, sin, c - cos * c - sin * c, -sin, cos, c + sin * c - cos * c, 0.0, 0.0])
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=tf.tile(transform[None], [tf.shape(x)[0], 1]), output_shape=[SIDE, SIDE],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+
+    def _ascend(self, x, targets, epochs, step, neuron, jitter, blur, l2, tv, seed, sign, diversity, scale, rotate):
         n = tf.shape(x)[0]
         history = tf.TensorArray(tf.float32, size=epochs)
         blur_kernel = tf.constant([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], tf.float32)[:, :, None, None] / 16.0
@@ -292,13 +374,18 @@ class AscentEngine:
                 shift = tf.random.stateless_uniform([2], seed=tf.stack([seed[0], seed[1] + e]),
                                                     minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
                 xj = tf.cond(jitter > 0, lambda: tf.roll(x, shift, axis=[1, 2]), lambda: x)
-                loss = self._objective(self._forward(xj), targets, neuron)
+                xj = tf.cond(tf.logical_or(scale > 0, rotate > 0),
+                             lambda: self._zoom_rotate(xj, scale, rotate, tf.stack([seed[0] + 7919, seed[1] + e])),
+                             lambda: xj)
+                loss = self._signed_objective(xj, targets, neuron, sign)
+                diversity_term = tf.cond(diversity > 0, lambda: diversity * self._similarity_penalty(x, targets, sign),
+                                         lambda: tf.zeros([n]))
                 tv_term = tf.cond(
                     tv > 0,
                     lambda: tv * (tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2, 3])
                                   + tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2, 3])),
                     lambda: tf.zeros([n]))
-                total = tf.reduce_sum(loss - tv_term)
+                total = tf.reduce_sum(loss - tv_term - diversity_term)
             g = tape.gradient(total, x)
             g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + EPS_RMS)
             x = x + step * g
@@ -310,7 +397,7 @@ class AscentEngine:
 
         _, x, history = tf.while_loop(lambda e, *_: e < epochs, body, [tf.constant(0), x, history],
                                       parallel_iterations=1)
-        final = self._objective(self._forward(x), targets, neuron)
+        final = self._signed_objective(x, targets, neuron, sign)
         hist = tf.cond(epochs > 0, lambda: history.stack(), lambda: tf.zeros([0, n]))
         return x, hist, final
 
@@ -363,7 +450,8 @@ class AscentEngine:
     def ascend(self, images: np.ndarray, targets: Sequence[int], epochs: int, step: float = 1.0, *,
                neuron: tuple[int, int] | None = None, jitter: int = 0, blur: float = 0.0, l2_decay: float = 0.0,
                tv_weight: float = 0.0, seed: int = 0, batch_size: int | None = None, chunks: int = 1,
-               progress: ProgressCallback | None = None, label: str = "OIP ascent") -> AscentResult:
+               progress: ProgressCallback | None = None, label: str = "OIP ascent", sign=None,
+               diversity: float = 0.0, scale: float = 0.0, rotate: float = 0.0) -> AscentResult:
         """Gradient ascent for ``epochs`` epochs on a batch of start images, each with its own target map.
 
         ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` model-input values; ``targets`` ``(N,)`` map
@@ -371,7 +459,13 @@ class AscentEngine:
         sub-batches are faster on a CPU's caches); ``chunks`` splits the epochs into that many calls of
         the same compiled function so that ``progress`` can report and ``should_stop`` can end the run
         early (the images reached so far are returned, ``stopped=True``). ``progress`` counts
-        image-epochs. Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``, final loss ``(N,)``.
+        image-epochs. ``sign`` ``(N,)`` (or one number): +1 maximises the image's map, −1 minimises it
+        (the loss then is −objective, on the pre-activation of a relu conv layer); ``diversity`` > 0 subtracts
+        that weight times each image's mean cosine similarity to the batch's other images of the same map and
+        sign (a sub-batch must hold them together). ``jitter``, ``scale`` and ``rotate`` transform the batch by a
+        random shift (px), zoom (±relative) and rotation (±degrees) each epoch before the forward pass, so
+        the image must excite the map wherever and however it sits (transformation robustness). Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``,
+        final loss ``(N,)`` (the signed objective).
         """
         x, t = self._check(images, targets)
         epochs = int(epochs)
@@ -387,6 +481,9 @@ class AscentEngine:
             raise ValueError(f"l2_decay={l2_decay} is outside [0, 1)")
         if tv_weight < 0:
             raise ValueError(f"tv_weight={tv_weight} must be ≥ 0")
+        check_diversity(diversity)
+        check_transforms(scale, rotate)
+        signs = self._signs(sign, len(x))
         nrn = self._neuron(neuron)
         n = x.shape[0]
         bs = n if not batch_size else max(1, int(batch_size))
@@ -399,20 +496,22 @@ class AscentEngine:
         args = (tf.constant(float(step), tf.float32), tf.constant(nrn), tf.constant(int(jitter), tf.int32),
                 tf.constant(float(blur), tf.float32), tf.constant(float(l2_decay), tf.float32),
                 tf.constant(float(tv_weight), tf.float32))
+        extra = (tf.constant(float(diversity), tf.float32), tf.constant(float(scale), tf.float32),
+                 tf.constant(float(rotate), tf.float32))
         started = time.perf_counter()
         stopped = False
         with progress_scope(progress, n * epochs, label) as prog:
             done = 0
             for b0 in range(0, n, bs):
                 b1 = min(n, b0 + bs)
-                xb, tb = tf.constant(out[b0:b1]), tf.constant(t[b0:b1])
+                xb, tb, sb = tf.constant(out[b0:b1]), tf.constant(t[b0:b1]), tf.constant(signs[b0:b1])
                 for c in range(chunks):
                     if done and prog.should_stop():
                         stopped = True
                         break
                     e0, e1 = int(bounds[c]), int(bounds[c + 1])
                     xb, hist, fin = self._ascend_fn(xb, tb, tf.constant(e1 - e0, tf.int32), *args,
-                                                    tf.constant([int(seed), e0], tf.int32))
+                                                    tf.constant([int(seed), e0], tf.int32), sb, *extra)
                     history[e0:e1, b0:b1] = hist.numpy()
                     final[b0:b1] = fin.numpy()
                     completed[b0:b1] = e1
@@ -423,15 +522,23 @@ class AscentEngine:
                     break
         if stopped:  # history covers the epochs every image went through; losses of the images as they are
             history = history[: int(completed.min())]
-            final = self.loss(out, t, neuron)
+            final = self.loss(out, t, neuron, sign=signs)
         return AscentResult(out, history, final, time.perf_counter() - started, stopped)
 
+    def _signs(self, sign, n: int) -> np.ndarray:
+        signs = np.broadcast_to(np.asarray(1.0 if sign is None else sign, np.float32), (n,)).copy()
+        if not np.isin(signs, (-1.0, 1.0)).all():
+            raise ValueError(f"sign must be +1 (maximise) or −1 (minimise) per image, got {sorted(set(signs.tolist()))}")
+        return signs
+
     def loss(self, images: np.ndarray, targets: Sequence[int], neuron: tuple[int, int] | None = None,
-             batch_size: int = 4096) -> np.ndarray:
-        """The objective of every image for its target map, without any update: ``(N,)``."""
+             batch_size: int = 4096, sign=None) -> np.ndarray:
+        """The (signed) objective of every image for its target map, without any update: ``(N,)``."""
         x, t = self._check(images, targets)
+        signs = self._signs(sign, len(x))
         nrn = tf.constant(self._neuron(neuron))
-        parts = [self._loss_fn(tf.constant(x[i:i + batch_size]), tf.constant(t[i:i + batch_size]), nrn).numpy()
+        parts = [self._loss_fn(tf.constant(x[i:i + batch_size]), tf.constant(t[i:i + batch_size]), nrn,
+                               tf.constant(signs[i:i + batch_size])).numpy()
                  for i in range(0, len(x), batch_size)]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
@@ -493,8 +600,11 @@ class OipConfig:
     starts: int = 1
     scale_weights: tuple[float, float, float, float] = DEFAULT_SCALE_WEIGHTS
     seed: int = 0
-    objective: str = "map"  # or "neuron"
+    objective: str = "map"  # "neuron" (one position of the map) or "negative" (minimise the map)
     neuron: tuple[int, int] | None = None
+    diversity: float = 0.0  # > 0: the starts of a map push each other apart (needs starts ≥ 2 to matter)
+    scale: float = 0.0  # ± relative zoom per epoch (transformation robustness; see ROBUST_TRANSFORMS)
+    rotate: float = 0.0  # ± degrees per epoch
     jitter: int = 0
     blur: float = 0.0
     l2_decay: float = 0.0
@@ -512,6 +622,10 @@ class OipConfig:
         if not 1 <= self.starts <= MAX_STARTS:
             raise ValueError(f"starts={self.starts} is outside 1..{MAX_STARTS}")
         _check_weights(self.scale_weights)
+        check_diversity(self.diversity)
+        check_transforms(self.scale, self.rotate)
+        if not 0 <= int(self.jitter) <= 4:
+            raise ValueError(f"jitter={self.jitter} px is outside 0..4")
         if self.maps is not None:
             if len(self.maps) == 0:
                 raise ValueError("maps is empty; give at least one map index or None for all maps")
@@ -604,6 +718,14 @@ class OipResult:
     def failed_maps(self) -> list[int]:
         return [int(m) for m, ok in zip(self.maps, self.has_oip) if not ok]
 
+    @property
+    def similarity(self) -> np.ndarray:
+        """``(M,)``: per map, the mean pairwise similarity of its starts' OIPs up to a shift
+        (``core.similarity``); NaN with one start. Near 1: the starts found the same pattern."""
+        from .similarity import mean_pairwise, shift_similarity
+
+        return np.array([mean_pairwise(shift_similarity(imgs)) for imgs in self.images], np.float64)
+
     def row(self, map_index: int) -> int:
         hits = np.flatnonzero(self.maps == map_index)
         if hits.size == 0:
@@ -614,7 +736,10 @@ class OipResult:
         return {"layer": self.config.layer, "n_maps": int(len(self.maps)), "with_oip": int(self.has_oip.sum()),
                 "failed_maps": self.failed_maps, "epochs": int(self.history.shape[0]),
                 "starts": int(self.config.starts), "device": self.device, "stopped": self.stopped,
+                "objective": self.config.objective, "diversity": self.config.diversity,
                 "final_loss": {str(int(m)): round(float(v), 6) for m, v in zip(self.maps, self.best_loss)},
+                **({"similarity": {str(int(m)): round(float(v), 4) for m, v in zip(self.maps, self.similarity)}}
+                   if self.config.starts > 1 else {}),
                 "run_seconds": round(self.seconds, 3)}
 
     def to_npz_bytes(self) -> bytes:
@@ -650,10 +775,14 @@ def run_oip(engine: AscentEngine, config: OipConfig, progress: ProgressCallback 
     neuron = config.neuron if config.objective == "neuron" else None
     starts = random_starts(maps.tolist(), config.starts, config.seed, config.scale_weights)
     m, s = starts.shape[:2]
+    if batch_size and config.diversity > 0:  # a map's starts must share a sub-batch to push each other apart
+        batch_size = max(s, batch_size // s * s)
     res = engine.ascend(starts.reshape(m * s, SIDE, SIDE), np.repeat(maps, s), epochs, config.step,
                         neuron=neuron, jitter=config.jitter, blur=config.blur, l2_decay=config.l2_decay,
                         tv_weight=config.tv_weight, seed=config.seed, batch_size=batch_size,
-                        chunks=chunks, progress=progress, label=f"OIPs of {engine.layer}")
+                        chunks=chunks, progress=progress, label=f"OIPs of {engine.layer}",
+                        sign=-1.0 if config.objective == "negative" else 1.0, diversity=config.diversity,
+                        scale=config.scale, rotate=config.rotate)
     return OipResult(config=config, maps=maps, images=res.images[..., 0].reshape(m, s, SIDE, SIDE),
                      initial=starts, history=res.history.reshape(-1, m, s), final_loss=res.final_loss.reshape(m, s),
                      seconds=res.seconds, device=device_name(), stopped=res.stopped)

@@ -88,3 +88,22 @@ def epoch_times(epoch_seconds: Sequence[float]) -> go.Figure:
     fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="seconds per epoch",
                       xaxis_title="epoch")
     return fig
+
+
+def similarity_matrix(similarity: np.ndarray, labels: Sequence[str], title: str = "") -> go.Figure:
+    """Pairwise similarity up to a shift ``(N, N)`` as a heatmap with its values written in."""
+    fig = px.imshow(np.asarray(similarity), x=list(labels), y=list(labels), zmin=-1, zmax=1, text_auto=".2f",
+                    color_continuous_scale="RdBu_r")
+    fig.update_layout(height=80 + 40 * len(labels), margin=dict(l=10, r=10, t=30 if title else 10, b=10), title=title,
+                      coloraxis_showscale=False)
+    return fig
+
+
+def similarity_histogram(values: Sequence[float], title: str = "") -> go.Figure:
+    """The per-map similarity of a layer's starts (NaNs left out), 0.05 wide bins over [−1, 1]."""
+    v = np.asarray(values, np.float64)
+    fig = go.Figure(go.Histogram(x=v[np.isfinite(v)], xbins=dict(start=-1, end=1.0001, size=0.05)))
+    fig.update_layout(height=240, margin=dict(l=10, r=10, t=30 if title else 10, b=10), title=title, bargap=0.05,
+                      xaxis_title="mean similarity of a map's OIPs (up to a shift)", yaxis_title="maps")
+    fig.update_xaxes(range=[-1, 1])
+    return fig

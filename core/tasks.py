@@ -121,6 +121,12 @@ def _run_oip(spec: JobSpec, ctx, progress: ProgressCallback):
     return result
 
 
+def _run_variants(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .variants import run_variants
+
+    return run_variants(ctx.engine(spec.model, spec.config.base.layer), spec.config, progress=progress)
+
+
 def _run_precursor(spec: JobSpec, ctx, progress: ProgressCallback):
     from .precursor import run_precursor
 
@@ -189,6 +195,8 @@ def _type(module: str, name: str) -> Callable[[], type]:
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("train", "training", lambda: TrainJob, _run_train, _finish_train, 60.0),
     Kind("oip", "OIP", _type(".oip", "OipConfig"), _run_oip, None, 8.0, uses_model=True),
+    Kind("oip-variants", "OIP variants", _type(".variants", "VariantsConfig"), _run_variants, None, 5.0,
+         uses_model=True),
     Kind("precursor", "precursor search", _type(".precursor", "PrecursorConfig"), _run_precursor, None, 60.0,
          uses_model=True, splits=True),
     Kind("sweep", "k-means sweep", lambda: SweepJob, _run_sweep, None, 30.0, splits=True),

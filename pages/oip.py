@@ -9,14 +9,17 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from core import oip, plots
+from core import oip, plots, variants
 from core.jobs import JobSpec
+from core.similarity import DEFAULT_MAX_SHIFT as oip_similarity_shift
 from core.runs import model_key as run_model_key
 from core.spec import layer_table
 from pages import shared
 
 P = "oip_"  # widget key prefix
 JOB_KEY = "oip_job"  # also used by the Precursor page's plain OIP run: one OIP job per session
+VARIANTS_JOB_KEY = "oip_variants_job"
+VARIANTS_KEY = "oip_variants"  # session: (model key, layer, map, settings) → core.variants.MapVariants
 
 shared.render_sidebar()
 st.title("Filters / OIP")
@@ -72,9 +75,12 @@ seed = c[5].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key=P
 
 with st.expander("Objective, start scales and optional improvements"):
     c = st.columns(4)
-    objectives = ["map"] + (["neuron"] if engine.spatial else [])
+    objectives = ["map"] + (["neuron"] if engine.spatial else []) + ["negative"]
     objective = c[0].radio("Loss", objectives, persist_state="session", key=P + "objective", horizontal=True,
-                           format_func={"map": "whole map (mean)", "neuron": "one neuron"}.get)
+                           format_func={"map": "whole map (mean)", "neuron": "one neuron",
+                                        "negative": "minimise (what it hates)"}.get,
+                           help="minimise: the map's mean is pushed down (its pre-activation for a relu conv layer, "
+                                "which says how strongly it is held below 0).")
     neuron = None
     if objective == "neuron":
         h, w = engine.output_shape[:2]
@@ -90,6 +96,16 @@ with st.expander("Objective, start scales and optional improvements"):
     blur = float(c[1].slider("Blur per epoch", 0.0, 1.0, 0.0, 0.05, persist_state="session", key=P + "blur"))
     l2_decay = float(c[2].number_input("L2 decay per epoch", 0.0, 0.5, 0.0, format="%.4f", persist_state="session", key=P + "l2"))
     tv_weight = float(c[3].number_input("Total-variation weight", 0.0, 100.0, 0.0, format="%.3f", persist_state="session", key=P + "tv"))
+    c = st.columns(4)
+    scale = float(c[1].slider("Zoom ± (relative)", 0.0, 0.45, 0.0, 0.05, persist_state="session", key=P + "scale",
+                              help="Each epoch the batch is zoomed by a random factor in 1 ± this (tuned for digits: "
+                                   "0.1). With jitter and rotation: OIPs that work wherever the pattern sits."))
+    rotate = float(c[2].slider("Rotation ± (degrees)", 0, 45, 0, 5, persist_state="session", key=P + "rotate",
+                               help="Each epoch the batch is rotated by a random angle within ± this (tuned: 10°)."))
+    diversity = float(c[0].number_input("Diversity weight", 0.0, oip.MAX_DIVERSITY, 0.0, 0.5, persist_state="session",
+                                        key=P + "diversity",
+                                        help="With 2 or more starts: each start is pushed away from the map's other "
+                                             "starts (a penalty on their pixel similarity). 0: independent starts."))
 
 error = None
 config = None
@@ -97,7 +113,7 @@ try:
     config = oip.OipConfig(layer=layer, maps=oip.parse_maps(maps_text, engine.channels), epochs=int(epochs),
                            step=float(step), starts=int(starts), scale_weights=weights, seed=int(seed),
                            objective=objective, neuron=neuron, jitter=jitter, blur=blur, l2_decay=l2_decay,
-                           tv_weight=tv_weight)
+                           tv_weight=tv_weight, diversity=diversity, scale=scale, rotate=rotate)
     config.validate()
     store.current_config[(model_key, layer)] = config
 except ValueError as exc:
@@ -133,13 +149,29 @@ for i, m in enumerate(maps):
     if int(m) in rescued and not has[i]:
         images[i], losses[i], marked[i] = rescued[int(m)].image, rescued[int(m)].loss, True
 
+negative = result.config.objective == "negative"
 c = st.columns(4)
-c[0].metric("maps with an OIP", f"{int(has.sum())} of {len(maps)}")
+c[0].metric("maps held below 0" if negative else "maps with an OIP", f"{int(has.sum())} of {len(maps)}")
 c[1].metric("rescued by the precursor", int(marked.sum()))
 c[2].metric("time", f"{result.seconds:.2f} s", help=f"on {result.device}")
 c[3].metric("epochs × starts", f"{result.history.shape[0]} × {result.config.starts}")
 if result.stopped:
     st.warning("The run was stopped early; the images are those reached so far.")
+if negative:
+    st.caption("These patterns **minimise** each map: what the map hates. Loss = minus the map's mean "
+               "(pre-activation for a relu conv layer); above 0 means the map is held below zero.")
+if result.config.starts > 1:
+    layer_similarity = result.similarity
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown("**Are the OIPs unique per map?**")
+        st.write(f"Each map's {result.config.starts} starts, compared pairwise up to a shift of "
+                 f"{oip_similarity_shift} px (1 = the same pattern, 0 = unrelated): "
+                 f"{variants.similarity_summary(layer_similarity)} over the layer"
+                 + (f", with diversity weight {result.config.diversity:g}." if result.config.diversity else "."))
+    with right:
+        shared.chart(plots.similarity_histogram(layer_similarity), key=P + "similarity_hist",
+                     config={"displayModeBar": False})
 
 if st.session_state.get(P + "map") not in [int(m) for m in maps]:
     st.session_state[P + "map"] = int(maps[0])
@@ -220,6 +252,8 @@ with right:
                                      [f"start {s}: {result.final_loss[row, s]:.3g}" for s in range(result.config.starts)],
                                      cols=min(6, result.config.starts), colorscale="viridis", height_per_row=150),
                     key=P + "detail_starts")
+    if n > 1:
+        st.caption(f"Mean similarity of these {n} OIPs up to a shift: **{result.similarity[row]:.2f}**.")
 
 if engine.spatial:
     info = next(r for r in layer_table(bundle.spec) if r.name == layer)
@@ -247,3 +281,63 @@ if engine.spatial:
                     f"map responds most: **{corr:.2f}**")
         shared.chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
                                          colorscale="viridis", height_per_row=180), key=P + "detail_kernel")
+
+# --------------------------------------------------------------------------- variants of the open map
+st.subheader(f"Is map {map_index}'s OIP unique? What does it hate?")
+st.caption("The blog's OIP of this map (one start, the settings above) beside a **negative** OIP (the map "
+           "minimised) and **diverse** OIPs: several starts that push each other apart. If the diverse OIPs still "
+           "look alike up to a shift, the map has one pattern; if they differ, it responds to several.")
+c = st.columns([1, 1, 2])
+n_diverse = int(c[0].number_input("Diverse OIPs", 2, oip.MAX_STARTS, variants.DEFAULT_DIVERSE, persist_state="session",
+                                  key=P + "n_diverse"))
+weight = float(c[1].number_input("Their diversity weight", 0.5, oip.MAX_DIVERSITY, variants.DEFAULT_DIVERSITY, 0.5,
+                                 persist_state="session", key=P + "variants_weight",
+                                 help="How hard the starts push each other apart (a penalty on their pixel "
+                                      "similarity, subtracted from the loss)."))
+variants_config = variants.VariantsConfig(result.config.with_(maps=None, starts=1, diversity=0.0), map_index,
+                                          n_diverse, weight)
+variants_key = (model_key, layer, map_index, repr(variants_config))
+kept = st.session_state.setdefault(VARIANTS_KEY, {})
+
+
+def _keep_variants(handle) -> None:
+    if handle.result is not None:
+        cfg = handle.spec.config
+        st.session_state.setdefault(VARIANTS_KEY, {})[
+            (run_model_key(bundle.path), cfg.base.layer, cfg.map_index, repr(cfg))] = handle.result
+
+
+shown_variants = kept.get(variants_key)
+shared.start_button(VARIANTS_JOB_KEY, "Compare variants" if shown_variants is None else "Variants shown below",
+                    lambda: JobSpec("oip-variants", variants_config, model=str(bundle.path),
+                                    title=f"OIP variants of map {map_index}"),
+                    key=P + "variants_run", busy_label="Comparing…", disabled=shown_variants is not None,
+                    help=f"{2 + 2 * n_diverse} ascents of {result.history.shape[0]} epochs in one job "
+                         "(the blog's, the negative, the diverse ones and as many plain starts to compare with).")
+shared.job_panel(VARIANTS_JOB_KEY, on_end=_keep_variants, describe=shared.describe_oip_job,
+                 stop_help="Ends after the current chunk of epochs; the variants reached so far are shown.")
+if shown_variants is not None:
+    v = shown_variants
+    if v.stopped:
+        st.warning("Stopped early: the variants not reached are left blank.")
+    pictures = np.concatenate([v.blog[None], v.negative[None], v.diverse])
+    losses_v = [v.blog_loss, v.negative_loss, *v.diverse_loss.tolist()]
+    names = ["blog's OIP", "negative"] + [f"diverse {i + 1}" for i in range(len(v.diverse))]
+    titles = [f"{n}: {loss:.3g}" for n, loss in zip(names, losses_v)]
+    if engine.spatial:
+        peaks = engine.activations(np.nan_to_num(pictures))[..., map_index].reshape(len(pictures), -1).max(axis=1)
+        titles = [f"{t} · {oip.activation_percentile(maxima, map_index, float(pk))[0]:.0f} %ile"
+                  for t, pk in zip(titles, peaks)]
+    shared.chart(plots.image_grid(oip.contrast_enhance(np.nan_to_num(pictures)), titles, cols=min(6, len(pictures)),
+                                  colorscale="viridis", height_per_row=170), key=P + "variants_images")
+    st.caption("Title: loss (the negative's is minus the map's mean: above 0 = held below zero)"
+               + (" · percentile of the image's largest activation of this map among the test digits" if engine.spatial
+                  else "") + ".")
+    left, right = st.columns([2, 3])
+    with left:
+        st.metric("diverse OIPs, mean similarity up to a shift", f"{v.mean_similarity:.2f}",
+                  delta=f"{v.mean_similarity - v.plain_mean_similarity:+.2f} vs {len(v.diverse)} plain starts "
+                        f"({v.plain_mean_similarity:.2f})", delta_color="off")
+    with right:
+        shared.chart(plots.similarity_matrix(v.similarity, [f"d{i + 1}" for i in range(len(v.diverse))]),
+                     key=P + "variants_similarity", config={"displayModeBar": False})

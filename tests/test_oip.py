@@ -350,6 +350,15 @@ def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     assert not at.exception
     assert any(h.value == "Map 5 of conv1" for h in at.subheader)
     assert any("conv1 kernel vs. OIP" in m.value for m in at.markdown)
+    assert any("Are the OIPs unique per map?" in m.value for m in at.markdown)  # 2 starts: the layer's similarity
+    assert any("Mean similarity of these 2 OIPs" in c.value for c in at.caption)
+    # the open map's variants: the blog's OIP, a negative one and diverse ones, side by side
+    at.button(key="oip_variants_run").click().run()
+    finish_job(at, "oip_variants_job")
+    assert not at.exception and not at.error
+    assert at.button(key="oip_variants_run").label == "Variants shown below"
+    similarity = {m.label: m.value for m in at.metric}["diverse OIPs, mean similarity up to a shift"]
+    assert -1 <= float(similarity) <= 1
     # returning to the same settings is instant: the result is reused from the session store
     at.text_input(key="oip_maps").set_value("0-6").run()
     assert any("Compute OIPs" in i.value for i in at.info)

@@ -258,7 +258,7 @@ def _float(x) -> tf.Tensor:
 class Dreamer:
     """Compiled gradient ascents for one model and one set of targets ``(layer, map or None)``.
 
-    Build it once per model and targets (the page caches it) and call ``ascent_28``,
+    Build it once per model and targets (the page caches it) and call
     ``ascent_full`` or ``ascent_tiles`` as often as needed; the term weights are an input, so
     changing them does not recompile. The model is only read.
     """
@@ -280,8 +280,6 @@ class Dreamer:
         f32, i32 = tf.float32, tf.int32
         scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
         weights = tf.TensorSpec([len(self.targets)], f32)
-        self._ascent_28 = tf.function(self._ascent_28_impl, input_signature=[
-            tf.TensorSpec([None, TILE, TILE, 1], f32), scalar(i32), scalar(f32), weights, scalar(f32), scalar(f32)])
         self._ascent_full = tf.function(self._ascent_full_impl, input_signature=[
             tf.TensorSpec([None, None], f32), scalar(i32), scalar(f32), weights, scalar(f32), scalar(f32)])
         self._ascent_tiles = tf.function(self._ascent_tiles_impl, input_signature=[
@@ -305,20 +303,7 @@ class Dreamer:
             parts.append(tf.reduce_mean(act, axis=axes) if axes else act)
         return tf.linalg.matvec(tf.stack(parts, axis=1), weights)
 
-    # -- the three compiled ascents --------------------------------------------------------
-    def _ascent_28_impl(self, images, steps, step_size, weights, lo, hi):
-        losses = tf.TensorArray(tf.float32, size=steps)
-        for i in tf.range(steps):
-            with tf.GradientTape() as tape:
-                tape.watch(images)
-                value = self.objective(images, weights)
-                total = tf.reduce_sum(value)
-            grads = tape.gradient(total, images)
-            grads /= tf.math.reduce_std(grads, axis=[1, 2, 3], keepdims=True) + 1e-8
-            images = tf.clip_by_value(images + step_size * grads, lo, hi)
-            losses = losses.write(i, tf.reduce_mean(value))
-        return images, losses.stack()
-
+    # -- the two compiled ascents (the single-map loops run on core.oip.AscentEngine) --------------------------------------------------------
     def _ascent_full_impl(self, image, steps, step_size, weights, lo, hi):
         losses = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):
@@ -348,14 +333,6 @@ class Dreamer:
         return image, losses.stack()
 
     # -- public calls (numpy in, numpy out) ------------------------------------------------
-    def ascent_28(self, images: np.ndarray, steps: int, step_size: float, weights: Sequence[float],
-                  lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(B, 28, 28)`` model-space images → dreamt images ``(B, 28, 28)`` and cost per step ``(steps,)``."""
-        x = tf.convert_to_tensor(np.asarray(images, np.float32)[..., None])
-        out, losses = self._ascent_28(x, tf.constant(int(steps)), _float(step_size), _float(list(weights)),
-                                      _float(lo), _float(hi))
-        return out.numpy()[..., 0], losses.numpy()
-
     def ascent_full(self, image: np.ndarray, steps: int, step_size: float, weights: Sequence[float],
                     lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
         """``(H, W)`` model-space image, whole through the conv layers → ``(H, W)`` and ``(steps,)``."""
@@ -658,18 +635,16 @@ class DreamResult:
 # --------------------------------------------------------------------------------------------
 # The dream
 # --------------------------------------------------------------------------------------------
-def make_dreamer(model, settings: DreamSettings) -> Dreamer:
-    """A Dreamer for the targets of ``settings`` (cache it: building compiles on first use)."""
-    terms = resolve_terms(settings, model)
-    return Dreamer(model, [(t.layer, t.map) for t in terms])
-
-
 def dream(photo, model, settings: DreamSettings | None = None, progress: ProgressCallback | None = None,
-          dreamer: Dreamer | None = None, model_name: str = "") -> DreamResult:
+          dreamer: Dreamer | None = None, model_name: str = "", engine=None) -> DreamResult:
     """Let ``model`` dream on ``photo`` (see the module docstring for the three modes).
 
     ``photo``: PIL image (e.g. from ``core.images.decode_image``) or uint8 ``(H, W)`` / ``(H, W, 3)``.
-    ``dreamer``: a cached Dreamer whose targets match ``settings`` (built when None).
+    ``dreamer``: a cached Dreamer whose targets match ``settings`` (built when None; the layers and tiles modes).
+    ``engine``: a cached ``core.oip.AscentEngine`` for the single map's layer (built when None; map mode). The
+    single-map loops are the OIP engine's ascent with the dreams' settings: the gradient divided by its
+    standard deviation, the pixels clipped to the photo's range; a class map (layer out) is its score before
+    the softmax, as for OIPs.
     Progress: one step per loop or octave; ``should_stop`` is honoured between them and the
     result then holds the stages finished so far (status ``"stopped"``).
     """
@@ -678,7 +653,13 @@ def dream(photo, model, settings: DreamSettings | None = None, progress: Progres
     started = time.perf_counter()
     terms = resolve_terms(settings, model)
     targets = tuple((t.layer, t.map) for t in terms)
-    if dreamer is None:
+    if settings.mode == "map":
+        from .oip import AscentEngine
+
+        engine = engine or AscentEngine(model, terms[0].layer)
+        if engine.layer != terms[0].layer:
+            raise ValueError(f"the ascent engine is for layer {engine.layer!r}, but the settings need {terms[0].layer!r}")
+    elif dreamer is None:
         dreamer = Dreamer(model, targets)
     elif dreamer.targets != targets:
         raise ValueError(f"the Dreamer was built for {dreamer.targets}, but the settings need {targets}")
@@ -715,8 +696,8 @@ def dream(photo, model, settings: DreamSettings | None = None, progress: Progres
                     status = "stopped"
                     break
                 t0 = time.perf_counter()
-                pattern, losses = dreamer.ascent_28(small[None], settings.epochs, settings.step_size, weights, lo, hi)
-                pattern = pattern[0]
+                pattern, losses = ascend_map(engine, small, terms[0].map, settings.epochs, settings.step_size,
+                                             lo, hi)
                 up = resize(pattern, (h, w))
                 final_z = up + detail
                 small = resize(final_z, (TILE, TILE))
@@ -752,6 +733,16 @@ def dream(photo, model, settings: DreamSettings | None = None, progress: Progres
     return DreamResult(settings=settings.to_dict() | {"terms": format_terms(terms)}, original=original,
                        original_rgb=rgb, image=image, final_grey=final_grey, stages=stages, notes=notes,
                        status=status, seconds=time.perf_counter() - started, model=model_name, terms=terms)
+
+
+def ascend_map(engine, image: np.ndarray, map_index: int, epochs: int, step: float, lo: float,
+               hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """One single-map loop on the OIP engine: ``(28, 28)`` model-space image → dreamt ``(28, 28)`` and the
+    cost per step ``(epochs,)`` (nothing moves with 0 epochs or step 0)."""
+    moving = epochs if step > 0 else 0
+    res = engine.ascend(np.asarray(image, np.float32)[None], [int(map_index)], moving, step if step > 0 else 1.0,
+                        clip=(lo, hi), normalise="std")
+    return res.images[0, ..., 0], res.history[:, 0]
 
 
 def _stage(label, pattern, up, final_z, to_photo_grey, widen_pct, losses, t0) -> DreamStage:

@@ -54,6 +54,7 @@ MAX_EPOCHS = 20_000
 MAX_STARTS = 16
 MAX_IMAGES = 4096  # maps × starts in one OIP run
 EPS_RMS = 1e-5  # as Chollet: g / (sqrt(mean(g²)) + 1e-5)
+EPS_STD = 1e-8  # the dreams' normalisation: g / (std(g) + 1e-8)
 EPOCHS_ENV_VAR = "OIP_MAX_EPOCHS"  # caps epochs everywhere (tests), like tf-keras-vis' TF_KERAS_VIS_MAX_STEPS
 
 
@@ -283,6 +284,8 @@ class AscentEngine:
             tf.TensorSpec([], tf.float32),                    # diversity weight
             tf.TensorSpec([], tf.float32),                    # ± relative zoom per epoch
             tf.TensorSpec([], tf.float32),                    # ± rotation per epoch (degrees)
+            tf.TensorSpec([2], tf.float32),                   # (low, high) clip of the pixels after each step
+            tf.TensorSpec([], tf.bool),                       # divide the gradient by its std (dreams), not its RMS
         ])
         self._loss_fn = tf.function(self._loss_only, input_signature=[
             tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32), tf.TensorSpec([None], tf.int32),
@@ -362,7 +365,8 @@ class AscentEngine:
             images=x, transforms=tf.tile(transform[None], [tf.shape(x)[0], 1]), output_shape=[SIDE, SIDE],
             fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
 
-    def _ascend(self, x, targets, epochs, step, neuron, jitter, blur, l2, tv, seed, sign, diversity, scale, rotate):
+    def _ascend(self, x, targets, epochs, step, neuron, jitter, blur, l2, tv, seed, sign, diversity, scale, rotate,
+                clip, std_norm):
         n = tf.shape(x)[0]
         history = tf.TensorArray(tf.float32, size=epochs)
         blur_kernel = tf.constant([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], tf.float32)[:, :, None, None] / 16.0
@@ -387,8 +391,10 @@ class AscentEngine:
                     lambda: tf.zeros([n]))
                 total = tf.reduce_sum(loss - tv_term - diversity_term)
             g = tape.gradient(total, x)
-            g = g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + EPS_RMS)
+            g = tf.cond(std_norm, lambda: g / (tf.math.reduce_std(g, axis=[1, 2, 3], keepdims=True) + EPS_STD),
+                        lambda: g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + EPS_RMS))
             x = x + step * g
+            x = tf.cond(tf.reduce_all(tf.math.is_finite(clip)), lambda: tf.clip_by_value(x, clip[0], clip[1]), lambda: x)
             x = tf.cond(l2 > 0, lambda: x * (1.0 - l2), lambda: x)
             x = tf.cond(blur > 0, lambda: (1.0 - blur) * x + blur * tf.nn.conv2d(
                 tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC"), blur_kernel, 1, "VALID"),
@@ -451,7 +457,8 @@ class AscentEngine:
                neuron: tuple[int, int] | None = None, jitter: int = 0, blur: float = 0.0, l2_decay: float = 0.0,
                tv_weight: float = 0.0, seed: int = 0, batch_size: int | None = None, chunks: int = 1,
                progress: ProgressCallback | None = None, label: str = "OIP ascent", sign=None,
-               diversity: float = 0.0, scale: float = 0.0, rotate: float = 0.0) -> AscentResult:
+               diversity: float = 0.0, scale: float = 0.0, rotate: float = 0.0,
+               clip: tuple[float, float] | None = None, normalise: str = "rms") -> AscentResult:
         """Gradient ascent for ``epochs`` epochs on a batch of start images, each with its own target map.
 
         ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` model-input values; ``targets`` ``(N,)`` map
@@ -464,7 +471,9 @@ class AscentEngine:
         that weight times each image's mean cosine similarity to the batch's other images of the same map and
         sign (a sub-batch must hold them together). ``jitter``, ``scale`` and ``rotate`` transform the batch by a
         random shift (px), zoom (±relative) and rotation (±degrees) each epoch before the forward pass, so
-        the image must excite the map wherever and however it sits (transformation robustness). Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``,
+        the image must excite the map wherever and however it sits (transformation robustness). ``clip``
+        (low, high) bounds the pixels after every step and ``normalise="std"`` divides the gradient by its
+        standard deviation instead of its RMS (both as the dreams do). Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``,
         final loss ``(N,)`` (the signed objective).
         """
         x, t = self._check(images, targets)
@@ -483,6 +492,11 @@ class AscentEngine:
             raise ValueError(f"tv_weight={tv_weight} must be ≥ 0")
         check_diversity(diversity)
         check_transforms(scale, rotate)
+        if normalise not in ("rms", "std"):
+            raise ValueError(f"normalise={normalise!r} is not 'rms' or 'std'")
+        clip_bounds = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
+        if not clip_bounds[0] < clip_bounds[1]:
+            raise ValueError(f"clip={clip} needs low < high")
         signs = self._signs(sign, len(x))
         nrn = self._neuron(neuron)
         n = x.shape[0]
@@ -497,7 +511,8 @@ class AscentEngine:
                 tf.constant(float(blur), tf.float32), tf.constant(float(l2_decay), tf.float32),
                 tf.constant(float(tv_weight), tf.float32))
         extra = (tf.constant(float(diversity), tf.float32), tf.constant(float(scale), tf.float32),
-                 tf.constant(float(rotate), tf.float32))
+                 tf.constant(float(rotate), tf.float32), tf.constant(clip_bounds, tf.float32),
+                 tf.constant(normalise == "std"))
         started = time.perf_counter()
         stopped = False
         with progress_scope(progress, n * epochs, label) as prog:

@@ -158,10 +158,18 @@ def _run_dream(spec: JobSpec, ctx, progress: ProgressCallback):
     settings = spec.config
     targets = tuple((t.layer, t.map) for t in resolve_terms(settings, bundle.model))
     result = dream(spec.inputs["photo"], bundle.model, settings, progress=progress,
-                   dreamer=ctx.dreamer(spec.model, targets), model_name=bundle.name)
+                   dreamer=ctx.dreamer(spec.model, targets) if settings.mode != "map" else None,
+                   engine=ctx.engine(spec.model, targets[0][0]) if settings.mode == "map" else None,
+                   model_name=bundle.name)
     if spec.inputs.get("photo_name"):
         result.settings["photo"] = spec.inputs["photo_name"]
     return result
+
+
+def _run_dream_gallery(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .dream_gallery import dream_gallery
+
+    return dream_gallery(spec.inputs["photo"], ctx.engine(spec.model, spec.config.layer), spec.config, progress)
 
 
 def progress_done(progress: ProgressCallback) -> int:
@@ -202,6 +210,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("sweep", "k-means sweep", lambda: SweepJob, _run_sweep, None, 30.0, splits=True),
     Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpJob, _run_cluster_mlp, None, 40.0),
     Kind("dream", "Deep Dream", _type(".dream", "DreamSettings"), _run_dream, None, 5.0, uses_model=True),
+    Kind("dream-gallery", "dream gallery", _type(".dream_gallery", "GallerySettings"), _run_dream_gallery, None, 8.0,
+         uses_model=True),
 )}
 
 
@@ -221,8 +231,8 @@ def check_spec(spec: JobSpec) -> None:
     validate = getattr(spec.config, "validate", None)
     if callable(validate):
         validate()
-    if spec.kind == "dream" and "photo" not in spec.inputs:
-        raise ValueError("a 'dream' job needs inputs['photo'] (an (H, W) or (H, W, 3) uint8 array)")
+    if spec.kind in ("dream", "dream-gallery") and "photo" not in spec.inputs:
+        raise ValueError(f"a {spec.kind!r} job needs inputs['photo'] (an (H, W) or (H, W, 3) uint8 array)")
 
 
 def execute(spec: JobSpec, ctx, progress: ProgressCallback) -> Any:

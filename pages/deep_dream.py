@@ -11,12 +11,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import dream as D
+from core.dream_gallery import MAX_GALLERY_MAPS, GallerySettings
+from core.oip import contrast_enhance, parse_maps
 from core.images import ALLOWED_EXTENSIONS
 from core.jobs import JobHandle, JobSnapshot, JobSpec
 from pages import shared
 
 RESULT_KEY = "dream_result"
 JOB_KEY = "dream_job"
+GALLERY_KEY = "dream_gallery"  # session: the last gallery (core.dream_gallery.DreamGallery)
+GALLERY_JOB_KEY = "dream_gallery_job"
 
 shared.render_sidebar()
 st.title("Deep Dream")
@@ -197,6 +201,68 @@ shared.start_button(JOB_KEY, "Dream", lambda: JobSpec("dream", settings, model=s
                     help="Runs as a job; a single-map dream of the default photo takes a few seconds.")
 shared.job_panel(JOB_KEY, on_end=_keep_dream, describe=_describe,
                  stop_help="Ends after the current loop or octave; the stages dreamt so far are shown.")
+
+# --- Gallery: several maps at once ------------------------------------------------------------------
+def _keep_gallery(handle: JobHandle) -> None:
+    st.session_state[GALLERY_KEY] = handle.result
+
+
+def _describe_gallery(snap: JobSnapshot) -> str:
+    if not snap.total:
+        return "Compiling the gradient ascent" if snap.state == "running" else ""
+    if snap.info.get("phase"):
+        return "Computing the maps' OIPs"
+    return f"Dreaming all maps at once: loop {snap.done} of {snap.total - 1}"
+
+
+with st.expander("Gallery: several maps of one layer dream on this photo, each beside its OIP",
+                 expanded=st.session_state.get(GALLERY_KEY) is not None or shared.job_active(GALLERY_JOB_KEY)):
+    st.caption("The single-map recipe (article I) for many maps in one batch: the blog showed ten dreams of one "
+               "photo side by side. Below each dream, the map's OIP: the pattern the map looks for, which the dream "
+               "amplifies in the photo. Uses the loops, epochs, step size, polarity and widening set above.")
+    spatial = [name for name, (_, is_spatial) in info.items() if is_spatial or name in ("dense1", "out")]
+    c = st.columns([1, 2])
+    st.session_state.setdefault("dream_gallery_layer", "conv3" if "conv3" in spatial else spatial[-1])
+    if st.session_state["dream_gallery_layer"] not in spatial:
+        st.session_state["dream_gallery_layer"] = spatial[-1]
+    gallery_layer = c[0].selectbox("Layer", spatial, persist_state="session", key="dream_gallery_layer")
+    maps_text = c[1].text_input("Maps", "0-9", persist_state="session", key="dream_gallery_maps",
+                                help=f"indices or ranges like 0-9 or 3,17,56 (at most {MAX_GALLERY_MAPS}); "
+                                     f"{gallery_layer} has maps 0..{info[gallery_layer][0] - 1}")
+    gallery_error, gallery_settings = None, None
+    try:
+        gallery_maps = parse_maps(maps_text, info[gallery_layer][0]) or tuple(range(info[gallery_layer][0]))
+        gallery_settings = GallerySettings(layer=gallery_layer, maps=tuple(gallery_maps), loops=int(loops),
+                                           epochs=int(epochs), step_size=float(step_size), invert=bool(invert),
+                                           widen=float(widen), max_side=int(max_side), seed=int(seed))
+        gallery_settings.validate()
+    except ValueError as exc:
+        gallery_error = str(exc)
+        st.error(gallery_error)
+    shared.start_button(GALLERY_JOB_KEY, "Dream the gallery",
+                        lambda: JobSpec("dream-gallery", gallery_settings, model=str(bundle.path),
+                                        title=f"Dream gallery of {gallery_layer}", inputs={"photo": photo}),
+                        key="dream_gallery_run", busy_label="Dreaming the gallery…",
+                        disabled=gallery_error is not None, type="secondary",
+                        help="All maps in one batched ascent; then their OIPs. A job like any dream.")
+    shared.job_panel(GALLERY_JOB_KEY, on_end=_keep_gallery, describe=_describe_gallery,
+                     stop_help="Ends after the current loop; the dreams so far are shown.")
+    gallery = st.session_state.get(GALLERY_KEY)
+    if gallery is not None:
+        g = gallery.settings
+        st.caption(f"{g.layer}, maps {', '.join(str(int(m)) for m in gallery.maps)} · {g.loops} loops × {g.epochs} "
+                   f"epochs · {gallery.seconds:.1f} s" + (" · **stopped early**" if gallery.stopped else ""))
+        cols = min(5, len(gallery.maps))
+        for start in range(0, len(gallery.maps), cols):
+            row = st.columns(cols)
+            for j, i in enumerate(range(start, min(start + cols, len(gallery.maps)))):
+                with row[j]:
+                    st.image(gallery.images[i], caption=f"map {int(gallery.maps[i])} · cost {gallery.losses[i]:.3g}",
+                             width="stretch")
+                    if np.isfinite(gallery.oips[i]).all():
+                        st.image(D.enlarge(D.viridis(contrast_enhance(gallery.oips[i]))), width="stretch",
+                                 caption=f"its OIP · loss {gallery.oip_losses[i]:.3g}"
+                                         + ("" if gallery.oip_losses[i] > 0 else " (no OIP)"))
 
 # --- Results -----------------------------------------------------------------------------------
 result: D.DreamResult | None = st.session_state.get(RESULT_KEY)

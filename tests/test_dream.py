@@ -326,6 +326,17 @@ def test_page_dreams_on_the_default_photo(app_test):
     assert not at.exception and not at.error
     result = at.session_state["dream_result"]
     assert result.settings["mode"] == "tiles" and result.image.shape == (427, 640, 3) and len(result.stages) == 2
+    # the gallery: three conv3 maps dream in one batch, each shown with its OIP
+    before = len(at.get("image"))
+    at.text_input(key="dream_gallery_maps").set_value("55-57").run()
+    at.button(key="dream_gallery_run").click().run()
+    finish_job(at, "dream_gallery_job")
+    assert not at.exception and not at.error
+    gallery = at.session_state["dream_gallery"]
+    assert gallery.maps.tolist() == [55, 56, 57] and gallery.images.shape == (3, 427, 640)
+    assert len(at.get("image")) == before + 2 * 3  # each dream above its OIP
+    at.text_input(key="dream_gallery_maps").set_value("0,99").run()
+    assert any("do not exist" in e.value for e in at.error) and at.button(key="dream_gallery_run").disabled
 
 
 def test_page_with_a_small_model_clamps_the_map_and_reports_bad_terms(app_test, runs_dir, tiny_bundle):
@@ -342,3 +353,44 @@ def test_page_with_a_small_model_clamps_the_map_and_reports_bad_terms(app_test, 
     assert not at.exception
     assert any("map 40 does not exist in conv3" in e.value for e in at.error)
     assert at.button(key="dream_run").disabled  # nothing to click that could only fail
+
+
+# --------------------------------------------------------------------------- one engine, and the gallery
+def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
+    from core.oip import AscentEngine
+
+    engine = AscentEngine(tiny, "conv2")
+    settings = D.DreamSettings(mode="map", layer="conv2", map=1, loops=3, epochs=3)
+    result = D.dream(_photo(), tiny, settings, engine=engine)
+    assert [s.label for s in result.stages] == ["loop 1", "loop 2", "loop 3"]
+    assert engine._ascend_fn.experimental_get_tracing_count() == 1
+    assert result.stages[-1].losses.shape == (3,)
+    with pytest.raises(ValueError, match="engine is for layer 'conv2', but the settings need 'conv1'"):
+        D.dream(_photo(), tiny, settings.__class__(mode="map", layer="conv1", map=0), engine=engine)
+
+
+def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip(tiny):
+    from core.dream_gallery import GallerySettings, dream_gallery
+    from core.oip import AscentEngine
+
+    engine = AscentEngine(tiny, "conv2")
+    photo = _photo()
+    gallery = dream_gallery(photo, engine, GallerySettings(layer="conv2", maps=(0, 2, 3), loops=2, epochs=4))
+    assert gallery.images.shape == (3, 60, 90) and gallery.oips.shape == (3, 28, 28) and not gallery.stopped
+    for i, m in enumerate((0, 2, 3)):
+        alone = D.dream(photo, tiny, D.DreamSettings(mode="map", layer="conv2", map=m, loops=2, epochs=4),
+                        engine=engine).image
+        assert np.abs(gallery.images[i].astype(int) - alone.astype(int)).max() <= 1  # the batch changes nothing
+    assert engine._ascend_fn.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(maps=()), "0 maps given"), (dict(maps=(1, 1)), "contain duplicates"), (dict(maps=(0, 99)), "maps [99] do not"),
+    (dict(loops=0), "loops=0"), (dict(step_size=0.0), "step_size=0.0"), (dict(layer="conv1"), "engine is for layer"),
+])
+def test_bad_gallery_settings_name_the_value(tiny, settings, message):
+    from core.dream_gallery import GallerySettings, dream_gallery
+    from core.oip import AscentEngine
+
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        dream_gallery(_photo(), AscentEngine(tiny, "conv2"), GallerySettings(**{"layer": "conv2", **settings}))

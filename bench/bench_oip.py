@@ -5,7 +5,7 @@ Three ways of doing the same work, measured side by side in one run:
 * ours: ``core.oip.AscentEngine.ascend`` — all maps in one batch, one compiled tf.function
   (tf.while_loop over the epochs);
 * the blog-style loop: one map at a time, one eager ``GradientTape`` step per epoch on a Keras
-  sub-model (``core.oip.eager_ascent_step_loop``);
+  sub-model (``tests.reference.eager_ascent_step_loop``);
 * tf-keras-vis ``ActivationMaximization`` on the same sub-model, all 64 maps as one batch of seeds
   (score = each seed's map mean), SGD with the same step, gradients normalised by their RMS per image
   (``gradient_modifier``), no input modifiers, no regularizers.
@@ -35,6 +35,7 @@ import tensorflow as tf  # noqa: E402
 
 from core import oip  # noqa: E402
 from core.runs import load_default  # noqa: E402
+from tests.reference import eager_ascent_step_loop  # noqa: E402  (the blog-style loop lives with the tests)
 
 LAYER = "conv3"
 
@@ -97,10 +98,10 @@ def main(argv=None) -> int:
     k = max(1, min(args.blog_maps, n))
     subset = np.linspace(0, n - 1, k).astype(int)
     blog_diff = 0.0
-    oip.eager_ascent_step_loop(model, LAYER, starts[0], 0, 2, args.step)  # warm-up (Keras sub-model build)
+    eager_ascent_step_loop(model, LAYER, starts[0], 0, 2, args.step)  # warm-up (Keras sub-model build)
     t0 = time.perf_counter()
     for m in subset:
-        img, _ = oip.eager_ascent_step_loop(model, LAYER, starts[m], int(m), args.epochs, args.step)
+        img, _ = eager_ascent_step_loop(model, LAYER, starts[m], int(m), args.epochs, args.step)
         blog_diff = max(blog_diff, float(np.abs(img - ours.images[m, ..., 0]).max()))
     blog_measured = time.perf_counter() - t0
     blog_s = blog_measured * n / k

@@ -751,17 +751,3 @@ def _stage(label, pattern, up, final_z, to_photo_grey, widen_pct, losses, t0) ->
                       upscaled=to_uint8(to_photo_grey(up)), final=to_uint8(final_grey),
                       widened=widen(final_grey, widen_pct if widen_pct > 0 else 0.0),
                       losses=np.asarray(losses, np.float32), seconds=time.perf_counter() - t0)
-
-
-def value_histogram(stage: DreamStage):
-    """Plotly figure: the value distribution of a stage's picture before and after widening."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for name, img, color in (("with details", stage.final, "#636efa"), ("widened", stage.widened, "#ef553b")):
-        counts = np.bincount(img.ravel(), minlength=256)
-        fig.add_trace(go.Scatter(x=np.arange(256), y=np.maximum(counts, 0.8), name=name, mode="lines",
-                                 line=dict(color=color), hovertemplate="grey %{x}: %{y:.0f} pixels"))
-    fig.update_layout(height=240, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="grey value",
-                      yaxis=dict(type="log", title="pixels"), legend=dict(orientation="h", y=1.15))
-    return fig

@@ -107,3 +107,16 @@ def similarity_histogram(values: Sequence[float], title: str = "") -> go.Figure:
                       xaxis_title="mean similarity of a map's OIPs (up to a shift)", yaxis_title="maps")
     fig.update_xaxes(range=[-1, 1])
     return fig
+
+
+def value_histogram(stage) -> go.Figure:
+    """``stage``: a core.dream.DreamStage."""
+    # the value distribution of a stage's picture before and after widening
+    fig = go.Figure()
+    for name, img, color in (("with details", stage.final, "#636efa"), ("widened", stage.widened, "#ef553b")):
+        counts = np.bincount(img.ravel(), minlength=256)
+        fig.add_trace(go.Scatter(x=np.arange(256), y=np.maximum(counts, 0.8), name=name, mode="lines",
+                                 line=dict(color=color), hovertemplate="grey %{x}: %{y:.0f} pixels"))
+    fig.update_layout(height=240, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="grey value",
+                      yaxis=dict(type="log", title="pixels"), legend=dict(orientation="h", y=1.15))
+    return fig

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import dream as D
+from core import plots
 from core.dream_gallery import MAX_GALLERY_MAPS, GallerySettings
 from core.oip import contrast_enhance, parse_maps
 from core.images import ALLOWED_EXTENSIONS
@@ -320,6 +321,6 @@ with left:
 with right:
     if result.stages:
         st.markdown(f"**Value distribution, {result.stages[-1].label}**")
-        shared.chart(D.value_histogram(result.stages[-1]), key="dream_histogram")
+        shared.chart(plots.value_histogram(result.stages[-1]), key="dream_histogram")
 with st.expander("Settings stored with this dream"):
     st.json(result.summary())

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from core import oip, plots, variants
+from core import oip, oip_figures, plots, variants
 from core.jobs import JobSpec
 from core.similarity import DEFAULT_MAX_SHIFT as oip_similarity_shift
 from core.runs import model_key as run_model_key
@@ -191,7 +191,7 @@ def _on_gallery_select() -> None:
 st.subheader(f"Gallery · {layer}")
 st.caption("Click a thumbnail to open its map. Number = map index; red cross = no OIP (loss ≤ 0); "
            "orange frame and 'P' = OIP found by the precursor search; blue frame = the open map.")
-shared.chart(oip.gallery_figure(images, maps, losses, has, marked, cols=min(16, max(4, len(maps))),
+shared.chart(oip_figures.gallery_figure(images, maps, losses, has, marked, cols=min(16, max(4, len(maps))),
                                    selected=st.session_state[P + "map"]),
                 key=P + "gallery", on_select=_on_gallery_select, selection_mode="points",
                 config={"displayModeBar": False})
@@ -199,7 +199,7 @@ shared.chart(oip.gallery_figure(images, maps, losses, has, marked, cols=min(16, 
 c = st.columns([1, 1, 1, 3])
 c[0].download_button("OIPs (.npz)", result.to_npz_bytes(), file_name=f"oips_{layer}.npz", key=P + "dl_npz",
                      on_click="ignore")
-c[1].download_button("Sheet (.png)", oip.sheet_png(images, [f"{int(m)}{' P' if marked[i] else ''}"
+c[1].download_button("Sheet (.png)", oip_figures.sheet_png(images, [f"{int(m)}{' P' if marked[i] else ''}"
                                                             for i, m in enumerate(maps)]),
                      file_name=f"oips_{layer}.png", mime="image/png", key=P + "dl_png")
 
@@ -242,7 +242,7 @@ with right:
 left, right = st.columns(2)
 with left:
     st.markdown("**Loss per epoch** (every start)")
-    shared.chart(oip.loss_curves_figure(result.history[:, row, :],
+    shared.chart(oip_figures.loss_curves_figure(result.history[:, row, :],
                                            [f"start {s}" for s in range(result.config.starts)]),
                     key=P + "detail_loss")
 with right:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core import oip
+from tests.reference import eager_ascent_step_loop
 from core.similarity import mean_pairwise, shift_similarity
 
 
@@ -62,7 +63,7 @@ def test_the_blogs_ascent_is_unchanged_by_the_new_terms(engine):
     explicit = engine.ascend(starts, maps, 20, 0.05, sign=np.ones(4), diversity=0.0)
     assert np.array_equal(plain.images, explicit.images) and np.array_equal(plain.history, explicit.history)
     model = _tiny_model()
-    reference, losses = oip.eager_ascent_step_loop(model, "conv2", starts[0], 4, 20, 0.05)
+    reference, losses = eager_ascent_step_loop(model, "conv2", starts[0], 4, 20, 0.05)
     np.testing.assert_allclose(plain.images[0, ..., 0], reference, atol=2e-4)
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import finish_job
 
-from core import oip
+from core import oip, oip_figures
+from tests.reference import eager_ascent_step_loop
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_batched_ascent_equals_the_one_map_at_a_time_eager_loop(default_bundle, 
     maps, starts = alive_conv3
     batched = conv3.ascend(starts, maps, epochs=15, step=0.05)
     for i, m in enumerate(maps):
-        image, losses = oip.eager_ascent_step_loop(default_bundle.model, "conv3", starts[i], int(m), 15, 0.05)
+        image, losses = eager_ascent_step_loop(default_bundle.model, "conv3", starts[i], int(m), 15, 0.05)
         np.testing.assert_allclose(batched.images[i, ..., 0], image, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(batched.history[:, i], losses, rtol=1e-4, atol=1e-5)
 
@@ -221,9 +222,9 @@ def test_contrast_enhance_sheet_and_gallery():
     shown = oip.contrast_enhance(imgs)
     assert shown.min() >= 0 and shown.max() <= 1 and shown[0].std() > 0.15
     assert np.all(oip.contrast_enhance(np.ones((1, 28, 28))) == 0.5)
-    png = oip.sheet_png(imgs, [str(i) for i in range(5)])
+    png = oip_figures.sheet_png(imgs, [str(i) for i in range(5)])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    fig = oip.gallery_figure(imgs, [2, 4, 6, 8, 9], [1, 0, 2, 0, 3], [True, False, True, False, True],
+    fig = oip_figures.gallery_figure(imgs, [2, 4, 6, 8, 9], [1, 0, 2, 0, 3], [True, False, True, False, True],
                              rescued=[False, False, False, True, False], cols=3, selected=6)
     points = fig.data[1]
     assert list(points.customdata) == [2, 4, 6, 8, 9]

@@ -49,6 +49,20 @@ MAX_ROTATE = 45.0  # ± degrees
 # "robust" transforms tuned for 28×28 digits: a pixel of shift, ±10 % zoom, ±10° (MNIST's own variation)
 ROBUST_TRANSFORMS = {"jitter": 1, "scale": 0.1, "rotate": 10.0}
 TRANSFORMS = tuple(ROBUST_TRANSFORMS)
+PARAMETERISATIONS = ("pixel", "fourier")
+
+
+def fourier_weights(side: int = SIDE) -> np.ndarray:
+    """``(side, side // 2 + 1)`` weights of the decorrelated (Fourier) parameterisation on ``rfft2`` frequencies:
+    the square of 1 / frequency (floored at one cycle per image), normalised to mean 1.
+
+    Ascending the image's spectrum scaled by 1 / frequency (as Lucid's ``fft_image``) moves the pixels by the
+    pixel gradient filtered with these weights, so the ascent favours coarse structure over pixel noise."""
+    fy = np.fft.fftfreq(side)[:, None]
+    fx = np.fft.rfftfreq(side)[None, :]
+    scale = 1.0 / np.maximum(np.hypot(fy, fx), 1.0 / side)
+    w = scale ** 2
+    return (w / w.mean()).astype(np.float32)
 CLASS_LAYER = "out"  # "maps" of this layer are the class scores before the softmax
 MAX_EPOCHS = 20_000
 MAX_STARTS = 16
@@ -286,7 +300,9 @@ class AscentEngine:
             tf.TensorSpec([], tf.float32),                    # ± rotation per epoch (degrees)
             tf.TensorSpec([2], tf.float32),                   # (low, high) clip of the pixels after each step
             tf.TensorSpec([], tf.bool),                       # divide the gradient by its std (dreams), not its RMS
+            tf.TensorSpec([], tf.bool),                       # Fourier (decorrelated) parameterisation
         ])
+        self._fourier = tf.constant(fourier_weights(), tf.complex64)
         self._loss_fn = tf.function(self._loss_only, input_signature=[
             tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32), tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([2], tf.int32), tf.TensorSpec([None], tf.float32)])
@@ -365,8 +381,13 @@ class AscentEngine:
             images=x, transforms=tf.tile(transform[None], [tf.shape(x)[0], 1]), output_shape=[SIDE, SIDE],
             fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
 
+    def _fourier_step(self, g):
+        """The pixel gradient ``(N, 28, 28, 1)`` as a step of the Fourier parameterisation (see fourier_weights)."""
+        spectrum = tf.signal.rfft2d(g[..., 0]) * self._fourier
+        return tf.signal.irfft2d(spectrum, fft_length=[SIDE, SIDE])[..., None]
+
     def _ascend(self, x, targets, epochs, step, neuron, jitter, blur, l2, tv, seed, sign, diversity, scale, rotate,
-                clip, std_norm):
+                clip, std_norm, fourier):
         n = tf.shape(x)[0]
         history = tf.TensorArray(tf.float32, size=epochs)
         blur_kernel = tf.constant([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], tf.float32)[:, :, None, None] / 16.0
@@ -391,6 +412,7 @@ class AscentEngine:
                     lambda: tf.zeros([n]))
                 total = tf.reduce_sum(loss - tv_term - diversity_term)
             g = tape.gradient(total, x)
+            g = tf.cond(fourier, lambda: self._fourier_step(g), lambda: g)
             g = tf.cond(std_norm, lambda: g / (tf.math.reduce_std(g, axis=[1, 2, 3], keepdims=True) + EPS_STD),
                         lambda: g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + EPS_RMS))
             x = x + step * g
@@ -458,7 +480,7 @@ class AscentEngine:
                tv_weight: float = 0.0, seed: int = 0, batch_size: int | None = None, chunks: int = 1,
                progress: ProgressCallback | None = None, label: str = "OIP ascent", sign=None,
                diversity: float = 0.0, scale: float = 0.0, rotate: float = 0.0,
-               clip: tuple[float, float] | None = None, normalise: str = "rms") -> AscentResult:
+               clip: tuple[float, float] | None = None, normalise: str = "rms", param: str = "pixel") -> AscentResult:
         """Gradient ascent for ``epochs`` epochs on a batch of start images, each with its own target map.
 
         ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` model-input values; ``targets`` ``(N,)`` map
@@ -473,7 +495,8 @@ class AscentEngine:
         random shift (px), zoom (±relative) and rotation (±degrees) each epoch before the forward pass, so
         the image must excite the map wherever and however it sits (transformation robustness). ``clip``
         (low, high) bounds the pixels after every step and ``normalise="std"`` divides the gradient by its
-        standard deviation instead of its RMS (both as the dreams do). Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``,
+        standard deviation instead of its RMS (both as the dreams do). ``param="fourier"`` ascends a decorrelated
+        (Fourier) parameterisation instead of the pixels (``fourier_weights``). Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``,
         final loss ``(N,)`` (the signed objective).
         """
         x, t = self._check(images, targets)
@@ -492,6 +515,8 @@ class AscentEngine:
             raise ValueError(f"tv_weight={tv_weight} must be ≥ 0")
         check_diversity(diversity)
         check_transforms(scale, rotate)
+        if param not in PARAMETERISATIONS:
+            raise ValueError(f"param={param!r} is not one of {PARAMETERISATIONS}")
         if normalise not in ("rms", "std"):
             raise ValueError(f"normalise={normalise!r} is not 'rms' or 'std'")
         clip_bounds = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
@@ -512,7 +537,7 @@ class AscentEngine:
                 tf.constant(float(tv_weight), tf.float32))
         extra = (tf.constant(float(diversity), tf.float32), tf.constant(float(scale), tf.float32),
                  tf.constant(float(rotate), tf.float32), tf.constant(clip_bounds, tf.float32),
-                 tf.constant(normalise == "std"))
+                 tf.constant(normalise == "std"), tf.constant(param == "fourier"))
         started = time.perf_counter()
         stopped = False
         with progress_scope(progress, n * epochs, label) as prog:
@@ -600,6 +625,7 @@ class OipConfig:
     diversity: float = 0.0  # > 0: the starts of a map push each other apart (needs starts ≥ 2 to matter)
     scale: float = 0.0  # ± relative zoom per epoch (transformation robustness; see ROBUST_TRANSFORMS)
     rotate: float = 0.0  # ± degrees per epoch
+    param: str = "pixel"  # or "fourier": ascend a decorrelated parameterisation (coarse structure first)
     jitter: int = 0
     blur: float = 0.0
     l2_decay: float = 0.0
@@ -619,6 +645,8 @@ class OipConfig:
         _check_weights(self.scale_weights)
         check_diversity(self.diversity)
         check_transforms(self.scale, self.rotate)
+        if self.param not in PARAMETERISATIONS:
+            raise ValueError(f"param {self.param!r} is not one of {PARAMETERISATIONS}")
         if not 0 <= int(self.jitter) <= 4:
             raise ValueError(f"jitter={self.jitter} px is outside 0..4")
         if self.maps is not None:
@@ -777,7 +805,7 @@ def run_oip(engine: AscentEngine, config: OipConfig, progress: ProgressCallback 
                         tv_weight=config.tv_weight, seed=config.seed, batch_size=batch_size,
                         chunks=chunks, progress=progress, label=f"OIPs of {engine.layer}",
                         sign=-1.0 if config.objective == "negative" else 1.0, diversity=config.diversity,
-                        scale=config.scale, rotate=config.rotate)
+                        scale=config.scale, rotate=config.rotate, param=config.param)
     return OipResult(config=config, maps=maps, images=res.images[..., 0].reshape(m, s, SIDE, SIDE),
                      initial=starts, history=res.history.reshape(-1, m, s), final_loss=res.final_loss.reshape(m, s),
                      seconds=res.seconds, device=device_name(), stopped=res.stopped)

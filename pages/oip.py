@@ -1,7 +1,7 @@
 """Filters / OIP page: optimal input patterns for every map of a layer, batched, with a click-through gallery.
 
-Thin: widgets here, the maths and figures in core.oip. Results live in the session's OipStore
-(core.oip.session_store), keyed by model + layer + settings, which the Precursor page also reads.
+Thin: widgets here, the maths in core.oip, core.variants and core.similarity, figures in core.oip_figures. Results live in the session's OipStore
+(pages.shared.oip_store), keyed by model + layer + settings, which the Precursor page also reads.
 """
 from __future__ import annotations
 
@@ -102,6 +102,10 @@ with st.expander("Objective, start scales and optional improvements"):
                                    "0.1). With jitter and rotation: OIPs that work wherever the pattern sits."))
     rotate = float(c[2].slider("Rotation ± (degrees)", 0, 45, 0, 5, persist_state="session", key=P + "rotate",
                                help="Each epoch the batch is rotated by a random angle within ± this (tuned: 10°)."))
+    param = c[3].radio("Ascend", oip.PARAMETERISATIONS, persist_state="session", key=P + "param", horizontal=True,
+                       format_func={"pixel": "pixels", "fourier": "Fourier"}.get,
+                       help="pixels: the blog. Fourier: a decorrelated parameterisation (the spectrum scaled by "
+                            "1/frequency, as Lucid): coarse structure grows first, less pixel noise.")
     diversity = float(c[0].number_input("Diversity weight", 0.0, oip.MAX_DIVERSITY, 0.0, 0.5, persist_state="session",
                                         key=P + "diversity",
                                         help="With 2 or more starts: each start is pushed away from the map's other "
@@ -113,7 +117,7 @@ try:
     config = oip.OipConfig(layer=layer, maps=oip.parse_maps(maps_text, engine.channels), epochs=int(epochs),
                            step=float(step), starts=int(starts), scale_weights=weights, seed=int(seed),
                            objective=objective, neuron=neuron, jitter=jitter, blur=blur, l2_decay=l2_decay,
-                           tv_weight=tv_weight, diversity=diversity, scale=scale, rotate=rotate)
+                           tv_weight=tv_weight, diversity=diversity, scale=scale, rotate=rotate, param=param)
     config.validate()
     store.current_config[(model_key, layer)] = config
 except ValueError as exc:

@@ -149,7 +149,7 @@ def test_cli_oip_objectives_and_similarity(tiny_run, capsys):
     assert result["layer"] == "out" and set(result["final_loss"]) == {"7"}
     assert main([*args, "--objective", "neuron"]) == 2
     assert "--neuron ROW,COL" in capsys.readouterr().err
-    assert main([*args, "--transforms", "jitter,scale,rotate"]) == 0
+    assert main([*args, "--transforms", "jitter,scale,rotate", "--param", "fourier"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_maps"] == 3
     assert main([*args, "--transforms", "shear"]) == 2
     assert "['shear'] unknown" in capsys.readouterr().err
@@ -231,3 +231,22 @@ def test_zoom_and_rotation_transforms_are_seeded_and_off_by_default(engine):
     turned = engine._zoom_rotate(tf.constant(disc), tf.constant(0.0), tf.constant(45.0), tf.constant([4, 0]))
     assert np.abs(turned.numpy() - disc).mean() < 0.02
     assert oip.parse_transforms("jitter, rotate") == {"jitter": 1, "rotate": 10.0} and oip.parse_transforms("") == {}
+
+
+def test_the_fourier_parameterisation_grows_coarse_structure_first(engine):
+    starts = oip.random_starts([0, 1, 2, 3], 1, seed=8)[:, 0]
+    maps = np.arange(4)
+    pixel = engine.ascend(starts, maps, 30, 0.05)
+    fourier = engine.ascend(starts, maps, 30, 0.05, param="fourier")
+    assert (fourier.final_loss > 0).all()
+
+    def coarse_share(images):  # share of the change's power below 4 cycles per image
+        spectrum = oip.radial_spectrum(images[..., 0] - starts)
+        return spectrum[1:4].sum() / spectrum[1:].sum()
+
+    assert coarse_share(fourier.images) > 2 * coarse_share(pixel.images)
+    w = oip.fourier_weights()
+    assert w.shape == (28, 15) and w.mean() == pytest.approx(1.0) and w[0, 1] > w[0, 14]
+    assert engine._ascend_fn.experimental_get_tracing_count() == 1
+    with pytest.raises(ValueError, match="param='wavelet' is not one of"):
+        engine.ascend(starts, maps, 1, param="wavelet")

@@ -37,7 +37,8 @@ def cmd_oip(args) -> int:
     channels = layer_channels(args.model, layer)
     config = OipConfig(layer=layer, maps=parse_maps(args.maps, channels), epochs=args.epochs,
                        step=args.step, starts=args.starts, scale_weights=weights, seed=args.seed,
-                       objective=objective, neuron=neuron, diversity=args.diversity, **parse_transforms(args.transforms))
+                       objective=objective, neuron=neuron, diversity=args.diversity, param=args.param,
+                       **parse_transforms(args.transforms))
     config.validate()
     result = run_job(args, JobSpec("oip", config, model=args.model, title="OIP"))
     out = result.save_npz(args.out) if args.out else None
@@ -64,6 +65,8 @@ def register(sub) -> None:
     p.add_argument("--transforms", default="",
                    help="robustness transforms each epoch, any of jitter,scale,rotate (tuned for digits: 1 px, "
                         "±10 %% zoom, ±10°); default none, as the blog")
+    p.add_argument("--param", choices=("pixel", "fourier"), default="pixel",
+                   help="what the ascent moves: the pixels (the blog) or a decorrelated Fourier parameterisation")
     p.add_argument("--diversity", type=float, default=0.0,
                    help="weight of a penalty on the similarity of a map's starts (0: off, as the blog)")
     p.add_argument("--seed", type=int, default=0)

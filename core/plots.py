@@ -55,24 +55,43 @@ def confusion_heatmap(confusion: np.ndarray) -> go.Figure:
 
 def image_grid(images: np.ndarray, titles: Sequence[str] | None = None, cols: int = 8,
                colorscale: str = "gray", height_per_row: int = 110, zmin=None, zmax=None) -> go.Figure:
-    """A grid of small images ``(N, H, W)`` with titles; one heatmap per image (hover shows values)."""
+    """A grid of small images ``(N, H, W)`` with titles, drawn as one mosaic heatmap (hover shows each image's
+    value). Each image gets its own colour range (min..max) unless ``zmin``/``zmax`` fix one.
+
+    One heatmap rather than a subplot per image: plotly's ``make_subplots`` with dozens of panels cost the server
+    about a second of Python per figure, felt by everyone sharing it."""
     images = np.asarray(images, dtype=float)
     n = len(images)
     cols = max(1, min(cols, n))
     rows = max(1, -(-n // cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles) if titles else None,
-                        horizontal_spacing=0.01, vertical_spacing=0.12 / rows if titles else 0.02 / rows)
+    h, w = images.shape[1:3] if n else (1, 1)
+    gap = max(1, round(w / 14))
+    band = round(h * 0.3) if titles else 0  # room for the titles above each row
+    cell_h, cell_w = h + band + gap, w + gap
+    z = np.full((rows * cell_h, cols * cell_w - gap), np.nan)
+    raw = np.full(z.shape, np.nan)  # the values under the pointer (z holds each image scaled to its range)
+    annotations = []
     for i, img in enumerate(images):
-        fig.add_trace(go.Heatmap(z=img, colorscale=colorscale, showscale=False, zmin=zmin, zmax=zmax,
-                                 hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"),
-                      i // cols + 1, i % cols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=None)
-    for i in range(n):
-        axis = "" if i == 0 else str(i + 1)
-        fig.layout[f"yaxis{axis}"].scaleanchor = f"x{axis}"
-    fig.update_annotations(font_size=11)
-    fig.update_layout(height=rows * height_per_row + 30, margin=dict(l=5, r=5, t=25, b=5))
+        r, c = divmod(i, cols)
+        y0, x0 = r * cell_h + band, c * cell_w
+        if zmin is None and zmax is None:
+            span = float(np.nanmax(img) - np.nanmin(img)) if np.isfinite(img).any() else 0.0
+            shown = (img - np.nanmin(img)) / span if span > 0 else np.zeros_like(img)
+        else:
+            shown = img
+        z[y0:y0 + h, x0:x0 + w] = shown
+        raw[y0:y0 + h, x0:x0 + w] = img
+        if titles:
+            annotations.append(dict(x=x0 + (w - 1) / 2, y=y0 - 0.5 - band / 2, text=str(titles[i]), showarrow=False,
+                                    xanchor="center", yanchor="middle", font=dict(size=11)))
+    fixed = zmin is not None or zmax is not None
+    fig = go.Figure(go.Heatmap(z=z, customdata=None if fixed else raw, colorscale=colorscale, showscale=False,
+                               hoverongaps=False, zmin=zmin if fixed else 0.0, zmax=zmax if fixed else 1.0,
+                               hovertemplate=("%{z:.3g}" if fixed else "%{customdata:.3g}") + "<extra></extra>"),
+                    layout=dict(annotations=annotations, height=rows * height_per_row + 30,
+                                margin=dict(l=5, r=5, t=5, b=5), plot_bgcolor="rgba(0,0,0,0)",
+                                xaxis=dict(visible=False, constrain="domain"),
+                                yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")))
     return fig
 
 

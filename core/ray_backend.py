@@ -403,8 +403,10 @@ class RayBackend(Backend):
         while not self._closed:
             time.sleep(POLL_SECONDS)
             with self._lock:
-                running = list(self._running.values())
+                running = [] if self._closed else list(self._running.values())
             for run in running:
+                if self._closed:  # shutdown() waits for this loop: nothing may touch Ray after ray.shutdown()
+                    break
                 try:
                     self._update(ray, run)
                 except Exception:  # noqa: BLE001 - the actor may be gone with its node; the ref tells
@@ -467,6 +469,8 @@ class RayBackend(Backend):
         run.system.job_ended(run.handle, state, result, message)
 
     def shutdown(self) -> None:
+        """Cancel the running jobs and stop watching them. Returns only when the watcher thread has ended:
+        a thread that calls Ray after ``ray.shutdown()`` makes Ray end the whole process (exit code 1)."""
         self._closed = True
         with self._lock:
             running = list(self._running.values())
@@ -476,3 +480,5 @@ class RayBackend(Backend):
                 ray.cancel(run.ref, force=True)
             except Exception:  # noqa: BLE001
                 pass
+        if self._monitor is not threading.current_thread():
+            self._monitor.join(timeout=30)

@@ -42,6 +42,17 @@ def load_default_photo(max_side: int) -> tuple[np.ndarray, list[str]]:
     return (rgb if rgb is not None else D.to_uint8(grey)), notes
 
 
+def _thumb(image: np.ndarray, width: int = 360) -> np.ndarray:
+    """A full-size picture shrunk for a narrow column: encoding a 640×427 PNG on the server costs ~15 ms with
+    the GIL held, and the stage table alone holds 12 of them; the column shows ~250 px anyway."""
+    if image.shape[1] <= width:
+        return image
+    from PIL import Image
+
+    height = max(1, round(image.shape[0] * width / image.shape[1]))
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BOX))
+
+
 def _keep_dream(handle: JobHandle) -> None:
     st.session_state[RESULT_KEY] = handle.result
 
@@ -258,7 +269,7 @@ with st.expander("Gallery: several maps of one layer dream on this photo, each b
             row = st.columns(cols)
             for j, i in enumerate(range(start, min(start + cols, len(gallery.maps)))):
                 with row[j]:
-                    st.image(gallery.images[i], caption=f"map {int(gallery.maps[i])} · cost {gallery.losses[i]:.3g}",
+                    st.image(_thumb(gallery.images[i]), caption=f"map {int(gallery.maps[i])} · cost {gallery.losses[i]:.3g}",
                              width="stretch")
                     if np.isfinite(gallery.oips[i]).all():
                         st.image(D.enlarge(D.viridis(contrast_enhance(gallery.oips[i]))), width="stretch",
@@ -302,9 +313,9 @@ for stage in result.stages:
     cols[0].image(D.enlarge(D.viridis(stage.pattern)) if small else D.viridis(stage.pattern), width="stretch",
                   caption=f"{stage.label} · cost {stage.loss:.3f}")
     cols[1].image(D.enlarge(D.widen(stage.pattern, 0)) if small else D.widen(stage.pattern, 0), width="stretch")
-    cols[2].image(stage.upscaled, width="stretch")
-    cols[3].image(stage.final, width="stretch")
-    cols[4].image(stage.widened, width="stretch")
+    cols[2].image(_thumb(stage.upscaled), width="stretch")
+    cols[3].image(_thumb(stage.final), width="stretch")
+    cols[4].image(_thumb(stage.widened), width="stretch")
 
 left, right = st.columns(2)
 with left:

@@ -43,7 +43,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.load]
 TIMEOUT_MS = int(float(os.environ.get("CLASSROOM_TIMEOUT_S", "240")) * 1000)  # any single wait
 MIN_DRAWS = int(os.environ.get("CLASSROOM_MIN_DRAWS", "4"))  # strokes per drawing session at least
 DRAW_P95_MS = 300.0
-SERVER_MS = re.compile(r"([\d,]+) ms of server time")
+SERVER_MS = re.compile(r"([\d,]+) ms of server time")  # the prediction step (asserted)
+PANEL_MS = re.compile(r"\(([\d,]+) ms with the panel drawn\)")  # the whole fragment run (reported)
 PREDICTION = re.compile(r"Prediction:\s*(\d)")
 SAVED = re.compile(r"Run saved as (\S+?): test accuracy")
 STROKES = [[(70, 60), (210, 60), (130, 240)], [(140, 40), (140, 240)], [(90, 40), (90, 230), (200, 230)],
@@ -65,6 +66,7 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     server_ms: list[float] = field(default_factory=list)
     draw_at: list[float] = field(default_factory=list)  # seconds since the jobs were started
+    panel_ms: list[float] = field(default_factory=list)
     queue_seen: list[str] = field(default_factory=list)  # "2nd in line, about 12 s" texts seen while waiting
     finished: bool = False
     seconds_to_result: float | None = None
@@ -286,7 +288,9 @@ async def _draw(page, plan: Plan, models: dict, mnist, out: Outcome, jobs_done: 
         await _stroke(page, await frame.bounding_box(), STROKES[(n + digit) % len(STROKES)])
         caption = page.get_by_text(SERVER_MS).first
         await caption.wait_for(timeout=TIMEOUT_MS)
-        out.server_ms.append(float(SERVER_MS.search(await caption.inner_text()).group(1).replace(",", "")))
+        text = await caption.inner_text()
+        out.server_ms.append(float(SERVER_MS.search(text).group(1).replace(",", "")))
+        out.panel_ms.append(float(PANEL_MS.search(text).group(1).replace(",", "")))
         out.draw_at.append(round(time.perf_counter() - T0[0], 1))
         if not PREDICTION.search((await heading.inner_text()).replace("*", "")):
             out.errors.append("no prediction after a stroke")
@@ -481,6 +485,8 @@ def test_a_class_of_ten_starts_eight_jobs_at_once_while_two_draw(classroom_serve
         "draw_p50_server_ms": round(float(np.percentile(server_ms, 50)), 1) if server_ms else None,
         "draw_p95_server_ms": round(float(np.percentile(server_ms, 95)), 1) if server_ms else None,
         "draw_max_server_ms": max(server_ms) if server_ms else None,
+        "draw_p95_with_panel_ms": round(float(np.percentile([v for o in draw_outcomes for v in o.panel_ms], 95)), 1)
+        if server_ms else None,
         "identical_to_solo": bool(identical) and all(identical.values()) and len(identical) == len(job_outcomes),
         "identical": identical,
         "jobs": [{"kind": o.plan.kind, "model": o.plan.model, "seconds_to_result": round(o.seconds_to_result, 1)

@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from core import oip  # noqa: E402
+from core import ascent  # noqa: E402
 from core import precursor as pc  # noqa: E402
 from core.runs import load_default  # noqa: E402
 
@@ -44,8 +44,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-memory", action="store_true", help="skip the 262,144-pattern memory check")
     args = parser.parse_args(argv)
 
-    engine = oip.AscentEngine(load_default().model, "conv3")
-    print(f"device: {oip.device_name()} · {os.cpu_count()} CPU cores · load average {os.getloadavg()[0]:.1f} · "
+    engine = ascent.AscentEngine(load_default().model, "conv3")
+    print(f"device: {ascent.device_name()} · {os.cpu_count()} CPU cores · load average {os.getloadavg()[0]:.1f} · "
           f"batch {pc.default_batch()} images per compiled call", file=sys.stderr)
     failed = pc.failed_maps(engine)  # plain OIP run with the default settings
     print(f"plain OIP run (200 epochs, 1 start): {len(failed)} of {engine.channels} conv3 maps without an OIP: "
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
           f"than a faithful screen")
     print(f"peak memory {peak:.2f} GB (target < 4 GB)")
     print(json.dumps({
-        "benchmark": "precursor", "device": oip.device_name(), "patterns": cfg.n_patterns, "map": int(target),
+        "benchmark": "precursor", "device": ascent.device_name(), "patterns": cfg.n_patterns, "map": int(target),
         "failed_maps": len(failed), "faithful_screen_all_s": round(every_s, 2), "faithful_screen_skip_dead_s": round(skip_s, 2),
         "skip_dead_ascended": int(skipped.ascended), "skip_dead_same_ranking": same,
         "fast_screen_64_maps_s": round(fast_s, 2), "ratio_faithful_per_map_vs_fast_per_map": round(every_s / per_map_fast, 1),

@@ -101,20 +101,12 @@ class JobContext:
         return self._mnist.get(key, lambda: _read_only(load_mnist(source)))
 
     def engine(self, path: str | None, layer: str):
-        """A compiled ``core.oip.AscentEngine`` for a layer of a run's model."""
-        from .oip import AscentEngine
+        """A compiled ``core.ascent.AscentEngine`` for a layer of a run's model (OIPs, precursor, dreams)."""
+        from .ascent import AscentEngine
         from .runs import model_key
 
         bundle = self.bundle(path)
         return self._engines.get(("ascent", model_key(bundle.path), layer), lambda: AscentEngine(bundle.model, layer))
-
-    def dreamer(self, path: str | None, targets: tuple):
-        """A compiled ``core.dream.Dreamer`` for (layer, map) targets of a run's model."""
-        from .dream import Dreamer
-        from .runs import model_key
-
-        bundle = self.bundle(path)
-        return self._engines.get(("dream", model_key(bundle.path), targets), lambda: Dreamer(bundle.model, targets))
 
     @property
     def device(self) -> str:

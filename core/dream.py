@@ -28,13 +28,15 @@ Value mapping (model input space)
     dominated by the border. During the ascent ``z`` is clipped to the values of grey 0 and 255,
     so every dream maps back into the photo's range with ``grey = z·σ + μ``.
 
-Every ascent (one loop or octave) is one call of one compiled ``tf.function`` with a fixed input
-signature (``tf.range`` loop inside; gradients normalised by their standard deviation as in
-TensorFlow's DeepDream tutorial); the tiles of an image are one batch inside that call. The same
-compiled function serves all loops, octaves and image sizes. Nothing here mutates the model:
-a ``Dreamer`` calls the model's layers on plain tensors.
+Every ascent (one loop or octave) is one call of the product's one gradient-ascent engine
+(``core.ascent.AscentEngine``): the single map's loops ascend a 28×28 batch of one, the octaves ascend the
+engine's canvas (``ascend_canvas``: tiles, or the whole image), all on the same compiled loop with a fixed
+input signature (gradients divided by their standard deviation as in TensorFlow's DeepDream tutorial, the
+pixels clipped to the photo's range). Changing the map, the terms or their weights never recompiles; one
+engine serves all loops, octaves and image sizes. Nothing here mutates the model. A class map or term
+(layer ``out``) is the class score before the softmax, as for OIPs (the probability saturates at 1).
 
-The convention is the one of ``core.oip.standardise_pattern`` (zero mean, unit standard deviation per
+The convention is the one of ``core.start_images.standardise_pattern`` (zero mean, unit standard deviation per
 image), but that helper works on 28×28 patterns and forgets the mean and std; a dream must map back to
 grey values, so this module has its own invertible ``Standardiser`` for images of any size.
 """
@@ -61,11 +63,11 @@ import tensorflow as tf  # noqa: E402
 # half-imported tensorflow for the life of the server).
 from PIL import Image, PngImagePlugin  # noqa: E402
 
+from .ascent import TILE, AscentEngine  # noqa: E402
 from .progress import ProgressCallback, progress_scope  # noqa: E402
 
 MODES = ("map", "layers", "tiles")
 MODE_TITLES = {"map": "Single map", "layers": "Layers & octaves", "tiles": "Tiles"}
-TILE = 28
 DEFAULT_LAYER, DEFAULT_MAP = "conv3", 56  # the blog's "I never promised you a rose garden" map
 DEFAULT_MAX_SIDE = 640
 MAX_SIDE_LIMIT = 2048
@@ -251,134 +253,10 @@ def resolve_terms(settings: DreamSettings, model) -> tuple[Term, ...]:
     return tuple(terms)
 
 
-def _float(x) -> tf.Tensor:
-    return tf.constant(x, dtype=tf.float32)
-
-
-class Dreamer:
-    """Compiled gradient ascents for one model and one set of targets ``(layer, map or None)``.
-
-    Build it once per model and targets (the page caches it) and call
-    ``ascent_full`` or ``ascent_tiles`` as often as needed; the term weights are an input, so
-    changing them does not recompile. The model is only read.
-    """
-
-    def __init__(self, model, targets: Sequence[tuple[str, int | None]]) -> None:
-        self.targets = tuple((str(layer), None if m is None else int(m)) for layer, m in targets)
-        if not self.targets:
-            raise ValueError("a Dreamer needs at least one (layer, map) target")
-        chain = _chain_layers(model)
-        names = [layer.name for layer in chain]
-        wanted = {layer for layer, _ in self.targets}
-        unknown = sorted(wanted - set(names))
-        if unknown:
-            raise ValueError(f"layer(s) {unknown} are not in this model; it has {names}")
-        deepest = max(names.index(n) for n in wanted)
-        self._layers = chain[:deepest + 1]
-        self._wanted = wanted
-        self.spatial_only = all(len(layer.output.shape) == 4 for layer in self._layers)
-        f32, i32 = tf.float32, tf.int32
-        scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
-        weights = tf.TensorSpec([len(self.targets)], f32)
-        self._ascent_full = tf.function(self._ascent_full_impl, input_signature=[
-            tf.TensorSpec([None, None], f32), scalar(i32), scalar(f32), weights, scalar(f32), scalar(f32)])
-        self._ascent_tiles = tf.function(self._ascent_tiles_impl, input_signature=[
-            tf.TensorSpec([None, None], f32), scalar(i32), scalar(f32), weights, scalar(f32), scalar(f32),
-            tf.TensorSpec([2], tf.int32)])
-
-    # -- the cost -------------------------------------------------------------------------
-    def objective(self, x: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-        """Input ``(B, H, W, 1)`` → cost per image ``(B,)``: Σ weight · mean response of each target."""
-        outputs = {}
-        for layer in self._layers:
-            x = layer(x, training=False)
-            if layer.name in self._wanted:
-                outputs[layer.name] = x
-        parts = []
-        for layer_name, m in self.targets:
-            act = outputs[layer_name]
-            if m is not None:
-                act = act[..., m]
-            axes = list(range(1, len(act.shape)))
-            parts.append(tf.reduce_mean(act, axis=axes) if axes else act)
-        return tf.linalg.matvec(tf.stack(parts, axis=1), weights)
-
-    # -- the two compiled ascents (the single-map loops run on core.oip.AscentEngine) --------------------------------------------------------
-    def _ascent_full_impl(self, image, steps, step_size, weights, lo, hi):
-        losses = tf.TensorArray(tf.float32, size=steps)
-        for i in tf.range(steps):
-            with tf.GradientTape() as tape:
-                tape.watch(image)
-                value = self.objective(image[None, :, :, None], weights)
-                total = tf.reduce_sum(value)
-            grads = tape.gradient(total, image)
-            grads /= tf.math.reduce_std(grads) + 1e-8
-            image = tf.clip_by_value(image + step_size * grads, lo, hi)
-            losses = losses.write(i, tf.reduce_mean(value))
-        return image, losses.stack()
-
-    def _ascent_tiles_impl(self, image, steps, step_size, weights, lo, hi, seed):
-        losses = tf.TensorArray(tf.float32, size=steps)
-        for i in tf.range(steps):
-            shift = tf.random.stateless_uniform([2], seed=tf.random.experimental.stateless_fold_in(seed, i),
-                                                minval=0, maxval=TILE, dtype=tf.int32)
-            with tf.GradientTape() as tape:
-                tape.watch(image)
-                value = self.objective(split_tiles(image, shift), weights)
-                total = tf.reduce_sum(value)
-            grads = tape.gradient(total, image)  # flows back through the tiling, the padding and the roll
-            grads /= tf.math.reduce_std(grads) + 1e-8
-            image = tf.clip_by_value(image + step_size * grads, lo, hi)
-            losses = losses.write(i, tf.reduce_mean(value))
-        return image, losses.stack()
-
-    # -- public calls (numpy in, numpy out) ------------------------------------------------
-    def ascent_full(self, image: np.ndarray, steps: int, step_size: float, weights: Sequence[float],
-                    lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(H, W)`` model-space image, whole through the conv layers → ``(H, W)`` and ``(steps,)``."""
-        if not self.spatial_only:
-            raise ValueError("the whole-image ascent needs conv/pool layers only; use tiles for dense layers")
-        out, losses = self._ascent_full(_float(image), tf.constant(int(steps)), _float(step_size),
-                                        _float(list(weights)), _float(lo), _float(hi))
-        return out.numpy(), losses.numpy()
-
-    def ascent_tiles(self, image: np.ndarray, steps: int, step_size: float, weights: Sequence[float],
-                     lo: float, hi: float, seed: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """``(H, W)`` model-space image (H, W ≥ 28), as one batch of 28×28 tiles → ``(H, W)``, ``(steps,)``."""
-        image = np.asarray(image, np.float32)
-        if min(image.shape) < TILE:
-            raise ValueError(f"tiles need an image of at least {TILE}×{TILE}, got {image.shape}")
-        out, losses = self._ascent_tiles(_float(image), tf.constant(int(steps)), _float(step_size),
-                                         _float(list(weights)), _float(lo), _float(hi),
-                                         tf.constant([int(s) % 2**31 for s in seed], tf.int32))
-        return out.numpy(), losses.numpy()
-
-
-def split_tiles(image: tf.Tensor, shift: tf.Tensor, tile: int = TILE) -> tf.Tensor:
-    """Roll ``(H, W)`` by ``shift`` (2,), pad at the bottom/right by mirroring to whole tiles, cut
-    into ``(ceil(H/t)·ceil(W/t), t, t, 1)`` tiles, row by row. Needs H, W ≥ t (for the mirror)."""
-    image = tf.convert_to_tensor(image, tf.float32)
-    shape = tf.shape(image)
-    h, w = shape[0], shape[1]
-    rolled = tf.roll(image, shift=shift, axis=[0, 1])
-    pad_h, pad_w = (-h) % tile, (-w) % tile
-    padded = tf.pad(rolled, [[0, pad_h], [0, pad_w]], mode="SYMMETRIC")
-    nh, nw = (h + pad_h) // tile, (w + pad_w) // tile
-    tiles = tf.reshape(padded, [nh, tile, nw, tile])
-    return tf.reshape(tf.transpose(tiles, [0, 2, 1, 3]), [nh * nw, tile, tile, 1])
-
-
-def merge_tiles(tiles: tf.Tensor, height: int, width: int, shift: tf.Tensor, tile: int = TILE) -> tf.Tensor:
-    """Inverse of ``split_tiles``: tiles ``(N, t, t, 1)`` → ``(H, W)`` (padding dropped, roll undone)."""
-    nh, nw = -(-height // tile), -(-width // tile)
-    grid = tf.reshape(tiles, [nh, nw, tile, tile])
-    padded = tf.reshape(tf.transpose(grid, [0, 2, 1, 3]), [nh * tile, nw * tile])
-    return tf.roll(padded[:height, :width], shift=-tf.convert_to_tensor(shift), axis=[0, 1])
-
-
-def tile_count(height: int, width: int, tile: int = TILE) -> int:
-    """Number of tiles one ascent step sends through the network for an ``height × width`` image."""
-    return -(-height // tile) * -(-width // tile)
+def deepest_layer(terms: Sequence[Term], model) -> str:
+    """The deepest layer the terms name (the engine's layer: it reaches every shallower one)."""
+    names = list(layer_info(model))
+    return max((t.layer for t in terms), key=names.index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -636,15 +514,12 @@ class DreamResult:
 # The dream
 # --------------------------------------------------------------------------------------------
 def dream(photo, model, settings: DreamSettings | None = None, progress: ProgressCallback | None = None,
-          dreamer: Dreamer | None = None, model_name: str = "", engine=None) -> DreamResult:
+          model_name: str = "", engine: AscentEngine | None = None) -> DreamResult:
     """Let ``model`` dream on ``photo`` (see the module docstring for the three modes).
 
     ``photo``: PIL image (e.g. from ``core.images.decode_image``) or uint8 ``(H, W)`` / ``(H, W, 3)``.
-    ``dreamer``: a cached Dreamer whose targets match ``settings`` (built when None; the layers and tiles modes).
-    ``engine``: a cached ``core.oip.AscentEngine`` for the single map's layer (built when None; map mode). The
-    single-map loops are the OIP engine's ascent with the dreams' settings: the gradient divided by its
-    standard deviation, the pixels clipped to the photo's range; a class map (layer out) is its score before
-    the softmax, as for OIPs.
+    ``engine``: a cached ``core.ascent.AscentEngine`` for the deepest layer the settings name
+    (``deepest_layer(resolve_terms(settings, model), model)``; built when None).
     Progress: one step per loop or octave; ``should_stop`` is honoured between them and the
     result then holds the stages finished so far (status ``"stopped"``).
     """
@@ -652,18 +527,11 @@ def dream(photo, model, settings: DreamSettings | None = None, progress: Progres
     settings.validate()
     started = time.perf_counter()
     terms = resolve_terms(settings, model)
-    targets = tuple((t.layer, t.map) for t in terms)
-    if settings.mode == "map":
-        from .oip import AscentEngine
-
-        engine = engine or AscentEngine(model, terms[0].layer)
-        if engine.layer != terms[0].layer:
-            raise ValueError(f"the ascent engine is for layer {engine.layer!r}, but the settings need {terms[0].layer!r}")
-    elif dreamer is None:
-        dreamer = Dreamer(model, targets)
-    elif dreamer.targets != targets:
-        raise ValueError(f"the Dreamer was built for {dreamer.targets}, but the settings need {targets}")
-    weights = [t.weight for t in terms]
+    layer = deepest_layer(terms, model)
+    engine = engine or AscentEngine(model, layer)
+    if engine.layer != layer:
+        raise ValueError(f"the ascent engine is for layer {engine.layer!r}, but the settings need {layer!r}")
+    weights = engine.term_weights([(t.layer, t.map, t.weight) for t in terms]) if settings.mode != "map" else None
     grey, rgb, notes = prepare_photo(photo, settings.max_side)
     original = to_uint8(grey)
     work = 255.0 - grey if settings.invert else grey
@@ -713,11 +581,9 @@ def dream(photo, model, settings: DreamSettings | None = None, progress: Progres
                 t0 = time.perf_counter()
                 if k > 0:  # upscale the last octave's dream and re-add the detail lost between the sizes
                     img = resize(img, size) + (originals[k] - resize(originals[k - 1], size))
-                if settings.mode == "layers":
-                    img, losses = dreamer.ascent_full(img, settings.epochs, settings.step_size, weights, lo, hi)
-                else:
-                    img, losses = dreamer.ascent_tiles(img, settings.epochs, settings.step_size, weights, lo, hi,
-                                                       (settings.seed, k))
+                img, losses = engine.ascend_canvas(img, weights, settings.epochs, settings.step_size,
+                                                   view="whole" if settings.mode == "layers" else "tiles",
+                                                   clip=(lo, hi), seed=(settings.seed, k))
                 up = resize(img, (h, w))
                 final_z = up + (z - resize(originals[k], (h, w)))  # the full picture at this point
                 stages.append(_stage(f"octave {k + 1} · {size[1]}×{size[0]}", img, up, final_z, to_photo_grey,

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .dream import DEFAULT_MAX_SIDE, TILE, Standardiser, prepare_photo, resize, to_uint8, widen
-from .oip import AscentEngine, OipConfig, capped_epochs, run_oip
+from .ascent import AscentEngine, capped_epochs
+from .oip import OipConfig, run_oip
 from .progress import ProgressCallback, progress_scope
 
 MAX_GALLERY_MAPS = 32

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .oip import SIDE, contrast_enhance
+from .ascent import SIDE
+from .oip_analysis import contrast_enhance
 
 
 def gallery_figure(images: np.ndarray, maps: Sequence[int], losses: Sequence[float], has_oip: Sequence[bool],

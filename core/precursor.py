@@ -4,7 +4,7 @@ Many conv3 maps never respond to fine-grained random starts, so the plain OIP as
 them. The precursor run covers the 28×28 input with a coarse ``g×g`` grid of squares (default 3×3
 squares of about 9×9 px), gives every square one of ``N`` grey values (default 0.2, 0.5, 0.8), builds
 every combination (``N**(g·g)``: 3⁹ = 19,683), upscales each bicubically to 28×28 and standardises it
-per image (``core.oip.standardise_pattern``). Then, per target map:
+per image (``core.start_images.standardise_pattern``). Then, per target map:
 
 * **faithful** (the blog): a few ascent epochs (default 10) on every pattern, the best ``keep``
   (default 8) by loss are optimised fully (default 1,200 epochs);
@@ -13,7 +13,7 @@ per image (``core.oip.standardise_pattern``). Then, per target map:
   optimised fully. ``compare_maps`` sample maps also get a faithful screen, to report how many of the
   faithful top-``keep`` the fast screen picks too.
 
-Both modes go through ``core.oip.AscentEngine.ascend`` (one compiled function, any batch of start
+Both modes go through ``core.ascent.AscentEngine.ascend`` (one compiled function, any batch of start
 images with one target map each). A map is *rescued* when its best final loss ends above 0.
 
 Patterns are indexed 0..N**(g·g)−1; the digits of the index in base N (most significant first) are
@@ -32,7 +32,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .oip import SIDE, AscentEngine, OipConfig, capped_epochs, device_name, run_oip, standardise_pattern, upscale_bicubic
+from .ascent import SIDE, AscentEngine, capped_epochs, device_name
+from .oip import OipConfig, run_oip
+from .start_images import standardise_pattern, upscale_bicubic
 from .progress import ProgressCallback, progress_scope
 
 MODES = ("faithful", "fast")

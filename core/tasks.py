@@ -152,15 +152,13 @@ def _run_cluster_mlp(spec: JobSpec, ctx, progress: ProgressCallback):
 
 
 def _run_dream(spec: JobSpec, ctx, progress: ProgressCallback):
-    from .dream import dream, resolve_terms
+    from .dream import deepest_layer, dream, resolve_terms
 
     bundle = ctx.bundle(spec.model)
     settings = spec.config
-    targets = tuple((t.layer, t.map) for t in resolve_terms(settings, bundle.model))
+    layer = deepest_layer(resolve_terms(settings, bundle.model), bundle.model)
     result = dream(spec.inputs["photo"], bundle.model, settings, progress=progress,
-                   dreamer=ctx.dreamer(spec.model, targets) if settings.mode != "map" else None,
-                   engine=ctx.engine(spec.model, targets[0][0]) if settings.mode == "map" else None,
-                   model_name=bundle.name)
+                   engine=ctx.engine(spec.model, layer), model_name=bundle.name)
     if spec.inputs.get("photo_name"):
         result.settings["photo"] = spec.inputs["photo_name"]
     return result

@@ -2,7 +2,7 @@
 
 For one map: the blog's OIP (one start, the OIP run's settings), a **negative** OIP (the map minimised, on its
 pre-activation where the layer is a relu conv) and **N diverse OIPs** (N starts that push each other apart
-with a similarity penalty), all through the one ascent engine (``core.oip.AscentEngine``: the same compiled
+with a similarity penalty), all through the one ascent engine (``core.ascent.AscentEngine``: the same compiled
 function, no retracing), with the pairwise similarity of the diverse OIPs up to a shift (``core.similarity``).
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .oip import MAX_STARTS, AscentEngine, OipConfig, capped_epochs, check_diversity, run_oip
+from .ascent import AscentEngine, capped_epochs, check_diversity
+from .oip import MAX_STARTS, OipConfig, run_oip
 from .progress import ProgressCallback, progress_scope
 from .similarity import mean_pairwise, shift_similarity
 

@@ -13,7 +13,8 @@ import streamlit as st
 from core import dream as D
 from core import plots
 from core.dream_gallery import MAX_GALLERY_MAPS, GallerySettings
-from core.oip import contrast_enhance, parse_maps
+from core.oip_analysis import contrast_enhance
+from core.oip import parse_maps
 from core.images import ALLOWED_EXTENSIONS
 from core.jobs import JobHandle, JobSnapshot, JobSpec
 from pages import shared

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from core import oip, oip_figures, plots, variants
+from core import ascent, oip, oip_analysis, oip_figures, plots, start_images, variants
 from core.jobs import JobSpec
 from core.similarity import DEFAULT_MAX_SHIFT as oip_similarity_shift
 from core.runs import model_key as run_model_key
@@ -31,14 +31,14 @@ st.write("An **optimal input pattern** (OIP) is an input image that makes one ma
 
 # --------------------------------------------------------------------------- cached resources
 @st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
-def _engine(model_key: str, layer: str, _bundle) -> oip.AscentEngine:
+def _engine(model_key: str, layer: str, _bundle) -> ascent.AscentEngine:
     """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
-    return oip.AscentEngine(_bundle.model, layer)
+    return ascent.AscentEngine(_bundle.model, layer)
 
 
 @st.cache_data(show_spinner="Scanning the test digits…", max_entries=16)
-def _maxima(model_key: str, layer: str, source: str, _engine: oip.AscentEngine, _scaler, _raw) -> oip.DigitMaxima:
-    return oip.digit_maxima(_engine, _scaler.transform(_raw))
+def _maxima(model_key: str, layer: str, source: str, _engine: ascent.AscentEngine, _scaler, _raw) -> oip_analysis.DigitMaxima:
+    return oip_analysis.digit_maxima(_engine, _scaler.transform(_raw))
 
 
 def _test_digits():
@@ -66,7 +66,7 @@ layer = c[0].selectbox("Layer", layers, persist_state="session", key=P + "layer"
 engine = _engine(model_key, layer, bundle)
 maps_text = c[1].text_input("Maps", "all", persist_state="session", key=P + "maps", help=f"all, or indices/ranges like 0,3,10-15 "
                                                               f"(this layer has maps 0..{engine.channels - 1})")
-epochs = c[2].number_input("Epochs", 1, oip.MAX_EPOCHS, oip.OipConfig.epochs, persist_state="session", key=P + "epochs")
+epochs = c[2].number_input("Epochs", 1, ascent.MAX_EPOCHS, oip.OipConfig.epochs, persist_state="session", key=P + "epochs")
 step = c[3].number_input("Step size", 0.001, None, oip.OipConfig.step, format="%.3f", persist_state="session", key=P + "step",
                          help="Each epoch moves the image by this much along the gradient divided by its RMS.")
 starts = c[4].number_input("Starts per map", 1, oip.MAX_STARTS, 1, persist_state="session", key=P + "starts",
@@ -88,8 +88,8 @@ with st.expander("Objective, start scales and optional improvements"):
                   int(c[2].number_input("Neuron column", 0, w - 1, w // 2, persist_state="session", key=P + "neuron_col")))
     st.caption("Weights of the random start's 4 length scales (uniform noise per cell, upscaled bicubically):")
     c = st.columns(4)
-    weights = tuple(float(c[i].slider(f"{cells}×{cells} cells", 0.0, 1.0, float(oip.DEFAULT_SCALE_WEIGHTS[i]), 0.05,
-                                      persist_state="session", key=f"{P}w{cells}")) for i, cells in enumerate(oip.SCALE_CELLS))
+    weights = tuple(float(c[i].slider(f"{cells}×{cells} cells", 0.0, 1.0, float(start_images.DEFAULT_SCALE_WEIGHTS[i]), 0.05,
+                                      persist_state="session", key=f"{P}w{cells}")) for i, cells in enumerate(start_images.SCALE_CELLS))
     st.caption("Improvements beyond the blog (off by default to stay faithful):")
     c = st.columns(4)
     jitter = int(c[0].slider("Jitter (px)", 0, 4, 0, persist_state="session", key=P + "jitter"))
@@ -102,11 +102,11 @@ with st.expander("Objective, start scales and optional improvements"):
                                    "0.1). With jitter and rotation: OIPs that work wherever the pattern sits."))
     rotate = float(c[2].slider("Rotation ± (degrees)", 0, 45, 0, 5, persist_state="session", key=P + "rotate",
                                help="Each epoch the batch is rotated by a random angle within ± this (tuned: 10°)."))
-    param = c[3].radio("Ascend", oip.PARAMETERISATIONS, persist_state="session", key=P + "param", horizontal=True,
+    param = c[3].radio("Ascend", ascent.PARAMETERISATIONS, persist_state="session", key=P + "param", horizontal=True,
                        format_func={"pixel": "pixels", "fourier": "Fourier"}.get,
                        help="pixels: the blog. Fourier: a decorrelated parameterisation (the spectrum scaled by "
                             "1/frequency, as Lucid): coarse structure grows first, less pixel noise.")
-    diversity = float(c[0].number_input("Diversity weight", 0.0, oip.MAX_DIVERSITY, 0.0, 0.5, persist_state="session",
+    diversity = float(c[0].number_input("Diversity weight", 0.0, ascent.MAX_DIVERSITY, 0.0, 0.5, persist_state="session",
                                         key=P + "diversity",
                                         help="With 2 or more starts: each start is pushed away from the map's other "
                                              "starts (a penalty on their pixel similarity). 0: independent starts."))
@@ -215,7 +215,7 @@ image = images[row]
 status = ("OIP found by the precursor search" + (f" ({rescued[map_index].note})" if rescued[map_index].note else "")
           if marked[row] else "has an OIP" if has[row] else "no OIP: its activations stayed at 0 from every start")
 st.caption(f"final loss {losses[row]:.4g} · {status}")
-shown = oip.contrast_enhance(image)
+shown = oip_analysis.contrast_enhance(image)
 left, mid, right = st.columns(3)
 with left:
     st.markdown("**OIP (viridis, contrast enhanced)**")
@@ -252,7 +252,7 @@ with left:
 with right:
     n = result.config.starts
     st.markdown("**The OIP from its start**" if n == 1 else f"**OIPs from the {n} starts** (final loss in the title)")
-    shared.chart(plots.image_grid(oip.contrast_enhance(result.images[row]),
+    shared.chart(plots.image_grid(oip_analysis.contrast_enhance(result.images[row]),
                                      [f"start {s}: {result.final_loss[row, s]:.3g}" for s in range(result.config.starts)],
                                      cols=min(6, result.config.starts), colorscale="viridis", height_per_row=150),
                     key=P + "detail_starts")
@@ -263,8 +263,8 @@ if engine.spatial:
     info = next(r for r in layer_table(bundle.spec) if r.name == layer)
     raw, source = _test_digits()
     maxima = _maxima(model_key, layer, source, engine, bundle.scaler, raw)
-    crops, idx, vals = oip.top_patches(maxima, raw, map_index, info.receptive_field, info.jump, info.start, k=9)
-    pct, ratio = oip.activation_percentile(maxima, map_index, float(act[..., map_index].max()))
+    crops, idx, vals = oip_analysis.top_patches(maxima, raw, map_index, info.receptive_field, info.jump, info.start, k=9)
+    pct, ratio = oip_analysis.activation_percentile(maxima, map_index, float(act[..., map_index].max()))
     left, right = st.columns([3, 2])
     with left:
         st.markdown(f"**The 9 test patches that excite map {map_index} most** "
@@ -280,7 +280,7 @@ if engine.spatial:
                    f"{float(maxima.values[:, map_index].max()):.3g} (ratio {ratio:.2f}). The OIP is unconstrained, "
                    "so it can exceed every real digit.")
     if layer == "conv1":
-        kernel, patch, corr = oip.kernel_comparison(bundle.model, "conv1", map_index, image, engine)
+        kernel, patch, corr = oip_analysis.kernel_comparison(bundle.model, "conv1", map_index, image, engine)
         st.markdown(f"**conv1 kernel vs. OIP**: correlation of the 3×3 kernel with the OIP's mean patch where the "
                     f"map responds most: **{corr:.2f}**")
         shared.chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
@@ -294,7 +294,7 @@ st.caption("The blog's OIP of this map (one start, the settings above) beside a 
 c = st.columns([1, 1, 2])
 n_diverse = int(c[0].number_input("Diverse OIPs", 2, oip.MAX_STARTS, variants.DEFAULT_DIVERSE, persist_state="session",
                                   key=P + "n_diverse"))
-weight = float(c[1].number_input("Their diversity weight", 0.5, oip.MAX_DIVERSITY, variants.DEFAULT_DIVERSITY, 0.5,
+weight = float(c[1].number_input("Their diversity weight", 0.5, ascent.MAX_DIVERSITY, variants.DEFAULT_DIVERSITY, 0.5,
                                  persist_state="session", key=P + "variants_weight",
                                  help="How hard the starts push each other apart (a penalty on their pixel "
                                       "similarity, subtracted from the loss)."))
@@ -330,9 +330,9 @@ if shown_variants is not None:
     titles = [f"{n}: {loss:.3g}" for n, loss in zip(names, losses_v)]
     if engine.spatial:
         peaks = engine.activations(np.nan_to_num(pictures))[..., map_index].reshape(len(pictures), -1).max(axis=1)
-        titles = [f"{t} · {oip.activation_percentile(maxima, map_index, float(pk))[0]:.0f} %ile"
+        titles = [f"{t} · {oip_analysis.activation_percentile(maxima, map_index, float(pk))[0]:.0f} %ile"
                   for t, pk in zip(titles, peaks)]
-    shared.chart(plots.image_grid(oip.contrast_enhance(np.nan_to_num(pictures)), titles, cols=min(6, len(pictures)),
+    shared.chart(plots.image_grid(oip_analysis.contrast_enhance(np.nan_to_num(pictures)), titles, cols=min(6, len(pictures)),
                                   colorscale="viridis", height_per_row=170), key=P + "variants_images")
     st.caption("Title: loss (the negative's is minus the map's mean: above 0 = held below zero)"
                + (" · percentile of the image's largest activation of this map among the test digits" if engine.spatial

@@ -1,6 +1,6 @@
 """Precursor page: a systematic coarse-pattern search that finds OIPs where random starts fail (blog article X).
 
-Thin: widgets here, the maths in core.precursor (which reuses core.oip's compiled ascent). The search runs
+Thin: widgets here, the maths in core.precursor (which runs on core.ascent's engine). The search runs
 as a background job with a progress bar and a Stop button; rescued maps go into the session's OipStore, so
 the Filters/OIP gallery shows them (marked "P").
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import oip, plots
+from core import ascent, oip, oip_analysis, plots
 from core import precursor as pc
 from core.jobs import JobHandle, JobSnapshot, JobSpec
 from core.runs import model_key as run_model_key
@@ -31,13 +31,13 @@ st.write("Many conv3 maps never respond to fine-grained random starts, so the pl
 
 
 @st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
-def _engine(model_key: str, layer: str, _bundle) -> oip.AscentEngine:
+def _engine(model_key: str, layer: str, _bundle) -> ascent.AscentEngine:
     """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
-    return oip.AscentEngine(_bundle.model, layer)
+    return ascent.AscentEngine(_bundle.model, layer)
 
 
 @st.cache_resource(show_spinner="Measuring this machine's throughput…", max_entries=16)
-def _throughput(model_key: str, layer: str, _engine: oip.AscentEngine) -> tuple[float, float]:
+def _throughput(model_key: str, layer: str, _engine: ascent.AscentEngine) -> tuple[float, float]:
     return pc.measure_throughput(_engine)
 
 
@@ -211,8 +211,8 @@ starts = pc.patterns_to_images(pc.codes_of(o.candidates, grid_side, len(result.c
                                result.config.values, grid_side)
 shared.chart(plots.image_grid(starts, [f"#{int(p)}: {v:.3g}" for p, v in zip(o.candidates, o.test_losses)],
                                  cols=8, colorscale="gray", height_per_row=130), key=P + "starts")
-st.markdown(f"**Their OIPs after {oip.capped_epochs(result.config.epochs)} epochs** (contrast enhanced; title: final "
+st.markdown(f"**Their OIPs after {ascent.capped_epochs(result.config.epochs)} epochs** (contrast enhanced; title: final "
             "loss; the best is used in the Filters/OIP gallery)")
-shared.chart(plots.image_grid(oip.contrast_enhance(o.oips),
+shared.chart(plots.image_grid(oip_analysis.contrast_enhance(o.oips),
                                  [f"{v:.3g}{' ★' if i == o.best else ''}" for i, v in enumerate(o.final_losses)],
                                  cols=8, colorscale="viridis", height_per_row=130), key=P + "oips")

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import finish_job
 from PIL import Image
 
+from core import ascent
 from core import dream as D
 from core.images import ImageInputError
 
@@ -67,19 +68,20 @@ def test_split_and_merge_tiles_cover_the_image():
     for h, w in ((28, 28), (60, 90), (29, 57), (427, 640)):
         ids = np.arange(h * w, dtype=np.float32).reshape(h, w)
         for shift in ((0, 0), (5, 27), (27, 1)):
-            tiles = D.split_tiles(ids, np.array(shift, np.int32)).numpy()
-            assert tiles.shape == (D.tile_count(h, w), 28, 28, 1)
-            assert D.tile_count(h, w) == -(-h // 28) * -(-w // 28)
+            tiles = ascent.split_tiles(ids, np.array(shift, np.int32)).numpy()
+            assert tiles.shape == (ascent.tile_count(h, w), 28, 28, 1)
+            assert ascent.tile_count(h, w) == -(-h // 28) * -(-w // 28)
             assert set(np.unique(tiles).astype(int)) == set(range(h * w))  # every pixel is in some tile
-            back = D.merge_tiles(tiles, h, w, np.array(shift, np.int32)).numpy()
+            back = ascent.merge_tiles(tiles, h, w, np.array(shift, np.int32)).numpy()
             np.testing.assert_array_equal(back, ids)
 
 
 def test_tiles_ascent_reaches_every_part_of_the_image(tiny):
-    dreamer = D.Dreamer(tiny, [("conv1", None)])
+    engine = ascent.AscentEngine(tiny, "conv1")
     rng = np.random.default_rng(1)
     image = rng.normal(0, 1, (70, 100)).astype(np.float32)
-    out, losses = dreamer.ascent_tiles(image, 4, 0.1, [1.0], -5.0, 5.0, (3, 0))
+    out, losses = engine.ascend_canvas(image, engine.term_weights([("conv1", None, 1.0)]), 4, 0.1, view="tiles",
+                                       clip=(-5.0, 5.0), seed=(3, 0))
     changed = np.abs(out - image) > 1e-6
     assert changed.mean() > 0.95
     for block in (changed[:35, :50], changed[:35, 50:], changed[35:, :50], changed[35:, 50:]):
@@ -357,7 +359,7 @@ def test_page_with_a_small_model_clamps_the_map_and_reports_bad_terms(app_test, 
 
 # --------------------------------------------------------------------------- one engine, and the gallery
 def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
-    from core.oip import AscentEngine
+    from core.ascent import AscentEngine
 
     engine = AscentEngine(tiny, "conv2")
     settings = D.DreamSettings(mode="map", layer="conv2", map=1, loops=3, epochs=3)
@@ -371,7 +373,7 @@ def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
 
 def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip(tiny):
     from core.dream_gallery import GallerySettings, dream_gallery
-    from core.oip import AscentEngine
+    from core.ascent import AscentEngine
 
     engine = AscentEngine(tiny, "conv2")
     photo = _photo()
@@ -390,7 +392,81 @@ def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip
 ])
 def test_bad_gallery_settings_name_the_value(tiny, settings, message):
     from core.dream_gallery import GallerySettings, dream_gallery
-    from core.oip import AscentEngine
+    from core.ascent import AscentEngine
 
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         dream_gallery(_photo(), AscentEngine(tiny, "conv2"), GallerySettings(**{"layer": "conv2", **settings}))
+
+
+# --------------------------------------------------------------------------- the canvas on the one engine
+@pytest.mark.parametrize("view", ascent.CANVAS_VIEWS)
+@pytest.mark.parametrize("terms", [(("conv2", 1, 1.0),), (("conv1", None, 0.5), ("conv2", 3, 2.0)),
+                                   (("conv2", None, 1.0), ("conv1", 2, -1.0))])
+def test_the_canvas_dreams_as_the_previous_loops_did(tiny, view, terms):
+    """Both octave modes moved onto the engine's loop: the same image within float rounding (the previous
+    loops stacked the terms, the engine sums weighted channel means), and no retracing when terms change."""
+    from tests.reference import PreviousDreamer
+
+    rng = np.random.default_rng(4)
+    image = rng.normal(0, 1, (45, 70)).astype(np.float32)
+    engine = ascent.AscentEngine(tiny, "conv2")
+    previous = PreviousDreamer(tiny, [(layer, m) for layer, m, _ in terms])
+    weights = [w for _, _, w in terms]
+    if view == "tiles":
+        want, want_losses = previous.ascent_tiles(image, 6, 0.1, weights, -3.0, 3.0, (7, 1))
+    else:
+        want, want_losses = previous.ascent_full(image, 6, 0.1, weights, -3.0, 3.0)
+    got, losses = engine.ascend_canvas(image, engine.term_weights(terms), 6, 0.1, view=view, clip=(-3.0, 3.0),
+                                       seed=(7, 1))
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-4, atol=1e-5)
+    engine.ascend_canvas(image[:30], engine.term_weights([("conv1", 0, 1.0)]), 2, 0.1, view=view)
+    assert engine._canvas_fns[view].experimental_get_tracing_count() == 1
+
+
+def test_tiles_reach_dense_layers_and_class_scores_but_the_whole_view_refuses_them(tiny):
+    engine = ascent.AscentEngine(tiny, "out")
+    assert engine.term_layers[-1] == "out" and not engine.whole_canvas
+    image = np.random.default_rng(0).normal(0, 1, (40, 60)).astype(np.float32)
+    weights = engine.term_weights([("out", 3, 1.0), ("dense1", None, 0.5)])
+
+    def cost(img):  # averaged over tilings: the ascent rolls the tiles differently every epoch, and a class
+        # score of one tiling swings with where the tiles fall
+        return np.mean([np.mean(engine._term_objective(ascent.split_tiles(img, np.array([a, b], np.int32)), weights))
+                        for a in range(0, 28, 7) for b in range(0, 28, 7)])
+
+    out, losses = engine.ascend_canvas(image, weights, 10, 0.05, seed=(0, 0))
+    assert out.shape == image.shape and losses.shape == (10,)
+    assert cost(out) > cost(image) + 0.02
+    with pytest.raises(ValueError, match="whole-image ascent needs conv/pool layers only"):
+        engine.ascend_canvas(image, engine.term_weights([("out", 3, 1.0)]), 2, 0.1, view="whole")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda e: e.term_weights([("dense1", None, 1.0)]), "layer 'dense1' is not below this engine's layer 'conv2'"),
+    (lambda e: e.term_weights([("conv2", 99, 1.0)]), "map 99 does not exist in layer 'conv2'"),
+    (lambda e: e.ascend_canvas(np.zeros((20, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1),
+     r"tiles need an image of at least 28×28, got \(20, 40\)"),
+    (lambda e: e.ascend_canvas(np.zeros((2, 30, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1),
+     "one grey image"),
+    (lambda e: e.ascend_canvas(np.zeros((30, 40), np.float32), np.ones(3, np.float32), 2, 0.1), "term_weights"),
+    (lambda e: e.ascend_canvas(np.zeros((30, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1,
+                               view="octaves"), "view='octaves' is not one of"),
+])
+def test_bad_canvas_settings_name_the_value(tiny, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(ascent.AscentEngine(tiny, "conv2"))
+
+
+def test_a_dream_job_and_the_oips_share_one_engine_per_layer(tiny_bundle):
+    """Every mode of a dream asks the job context for the engine of its deepest layer: the one an OIP run uses."""
+    from core.context import JobContext
+
+    ctx = JobContext()
+    path = str(tiny_bundle.path)
+    settings = D.DreamSettings(mode="layers", terms=D.parse_terms("conv1=0.5, conv2:3=2"), **FAST)
+    layer = D.deepest_layer(D.resolve_terms(settings, tiny_bundle.model), tiny_bundle.model)
+    assert layer == "conv2"
+    engine = ctx.engine(path, layer)
+    result = D.dream(_photo(), tiny_bundle.model, settings, engine=engine)
+    assert result.status == "finished" and ctx.engine(path, "conv2") is engine

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from core import oip
+from core import ascent, oip, start_images
 from tests.reference import eager_ascent_step_loop
 from core.similarity import mean_pairwise, shift_similarity
 
@@ -26,11 +26,11 @@ def _tiny_model(seed: int = 0) -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def engine() -> oip.AscentEngine:
-    return oip.AscentEngine(_tiny_model(), "conv2")
+def engine() -> ascent.AscentEngine:
+    return ascent.AscentEngine(_tiny_model(), "conv2")
 
 
-def _preactivation_mean(engine: oip.AscentEngine, images: np.ndarray, maps) -> np.ndarray:
+def _preactivation_mean(engine: ascent.AscentEngine, images: np.ndarray, maps) -> np.ndarray:
     model = _tiny_model()
     below = keras.Model(model.input, model.get_layer("pool1").output)
     conv = model.get_layer("conv2")
@@ -40,7 +40,7 @@ def _preactivation_mean(engine: oip.AscentEngine, images: np.ndarray, maps) -> n
 
 
 def test_a_negative_objective_holds_the_map_down_and_reports_the_signed_loss(engine):
-    starts = oip.random_starts([0, 1, 2], 1, seed=3)[:, 0]
+    starts = start_images.random_starts([0, 1, 2], 1, seed=3)[:, 0]
     maps = np.array([0, 1, 2])
     up = engine.ascend(starts, maps, 30, 0.05)
     down = engine.ascend(starts, maps, 30, 0.05, sign=-1)
@@ -57,7 +57,7 @@ def test_a_negative_objective_holds_the_map_down_and_reports_the_signed_loss(eng
 
 
 def test_the_blogs_ascent_is_unchanged_by_the_new_terms(engine):
-    starts = oip.random_starts([4, 5], 2, seed=1).reshape(4, 28, 28)
+    starts = start_images.random_starts([4, 5], 2, seed=1).reshape(4, 28, 28)
     maps = np.array([4, 4, 5, 5])
     plain = engine.ascend(starts, maps, 20, 0.05)
     explicit = engine.ascend(starts, maps, 20, 0.05, sign=np.ones(4), diversity=0.0)
@@ -76,7 +76,7 @@ def _mean_cosine(images: np.ndarray) -> float:
 
 
 def test_diversity_pushes_the_starts_of_a_map_apart_and_leaves_other_maps_alone(engine):
-    starts = np.repeat(oip.random_starts([3], 1, seed=0), 4, axis=1)[0]  # 4 identical starts
+    starts = np.repeat(start_images.random_starts([3], 1, seed=0), 4, axis=1)[0]  # 4 identical starts
     starts = starts + 0.05 * np.random.default_rng(0).normal(size=starts.shape).astype(np.float32)
     maps = np.full(4, 3)
     same = engine.ascend(starts, maps, 40, 0.05)
@@ -128,7 +128,7 @@ def test_similarity_forgives_a_shift_but_not_a_different_pattern():
     (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, scale=0.6), "scale=0.6 is outside 0..0.5 (exclusive): a zoom "
                                                                    "down to 0.40× would shrink a 20-px digit to 8 px"),
     (lambda e: oip.OipConfig(rotate=90.0).validate(), "rotate=90.0 degrees is outside 0..45"),
-    (lambda e: oip.parse_transforms("jitter,warp"), "transform(s) ['warp'] unknown"),
+    (lambda e: ascent.parse_transforms("jitter,warp"), "transform(s) ['warp'] unknown"),
 ])
 def test_bad_objective_settings_are_refused_naming_the_value(engine, call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -213,7 +213,7 @@ def test_a_variants_job_runs_in_a_worker_like_here(tiny_run):
 def test_zoom_and_rotation_transforms_are_seeded_and_off_by_default(engine):
     import tensorflow as tf
 
-    starts = oip.random_starts([0, 1], 1, seed=5)[:, 0]
+    starts = start_images.random_starts([0, 1], 1, seed=5)[:, 0]
     maps = np.array([0, 1])
     plain = engine.ascend(starts, maps, 20, 0.05)
     robust = engine.ascend(starts, maps, 20, 0.05, jitter=1, scale=0.1, rotate=10.0, seed=3)
@@ -230,22 +230,22 @@ def test_zoom_and_rotation_transforms_are_seeded_and_off_by_default(engine):
     disc = ((yy - 13.5) ** 2 + (xx - 13.5) ** 2 < 36).astype(np.float32)[None, ..., None]
     turned = engine._zoom_rotate(tf.constant(disc), tf.constant(0.0), tf.constant(45.0), tf.constant([4, 0]))
     assert np.abs(turned.numpy() - disc).mean() < 0.02
-    assert oip.parse_transforms("jitter, rotate") == {"jitter": 1, "rotate": 10.0} and oip.parse_transforms("") == {}
+    assert ascent.parse_transforms("jitter, rotate") == {"jitter": 1, "rotate": 10.0} and ascent.parse_transforms("") == {}
 
 
 def test_the_fourier_parameterisation_grows_coarse_structure_first(engine):
-    starts = oip.random_starts([0, 1, 2, 3], 1, seed=8)[:, 0]
+    starts = start_images.random_starts([0, 1, 2, 3], 1, seed=8)[:, 0]
     maps = np.arange(4)
     pixel = engine.ascend(starts, maps, 30, 0.05)
     fourier = engine.ascend(starts, maps, 30, 0.05, param="fourier")
     assert (fourier.final_loss > 0).all()
 
     def coarse_share(images):  # share of the change's power below 4 cycles per image
-        spectrum = oip.radial_spectrum(images[..., 0] - starts)
+        spectrum = start_images.radial_spectrum(images[..., 0] - starts)
         return spectrum[1:4].sum() / spectrum[1:].sum()
 
     assert coarse_share(fourier.images) > 2 * coarse_share(pixel.images)
-    w = oip.fourier_weights()
+    w = ascent.fourier_weights()
     assert w.shape == (28, 15) and w.mean() == pytest.approx(1.0) and w[0, 1] > w[0, 14]
     assert engine._ascend_fn.experimental_get_tracing_count() == 1
     with pytest.raises(ValueError, match="param='wavelet' is not one of"):

@@ -13,24 +13,24 @@ import pytest
 
 from tests.conftest import finish_job
 
-from core import oip, oip_figures
+from core import ascent, oip, oip_analysis, oip_figures, start_images
 from tests.reference import eager_ascent_step_loop
 
 
 @pytest.fixture(scope="module")
 def conv3(default_bundle):
-    return oip.AscentEngine(default_bundle.model, "conv3")
+    return ascent.AscentEngine(default_bundle.model, "conv3")
 
 
 @pytest.fixture(scope="module")
 def conv1(default_bundle):
-    return oip.AscentEngine(default_bundle.model, "conv1")
+    return ascent.AscentEngine(default_bundle.model, "conv1")
 
 
 @pytest.fixture(scope="module")
 def alive_conv3(conv3):
     """Three conv3 maps whose seed-0 start already responds (loss > 0), and their starts."""
-    starts = oip.random_starts(range(conv3.channels), 1, seed=0)[:, 0]
+    starts = start_images.random_starts(range(conv3.channels), 1, seed=0)[:, 0]
     loss0 = conv3.loss(starts, range(conv3.channels))
     maps = np.flatnonzero(loss0 > 0)[:3]
     assert len(maps) == 3
@@ -41,28 +41,28 @@ def alive_conv3(conv3):
 def test_standardise_pattern_gives_zero_mean_unit_std_and_zeros_for_constant_images():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform(0, 1, (3, 28, 28)) * 5 + 2, np.full((1, 28, 28), 0.7)])
-    out = oip.standardise_pattern(x)
+    out = start_images.standardise_pattern(x)
     assert out.dtype == np.float32 and out.shape == x.shape
     np.testing.assert_allclose(out[:3].mean(axis=(1, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(out[:3].std(axis=(1, 2)), 1, atol=1e-4)
     assert np.all(out[3] == 0)
-    assert oip.standardise_pattern(x[..., None]).shape == (4, 28, 28, 1)
+    assert start_images.standardise_pattern(x[..., None]).shape == (4, 28, 28, 1)
 
 
 def test_random_start_is_reproducible_and_independent_of_the_other_maps():
-    a = oip.random_starts([3, 7], 2, seed=5)
-    b = oip.random_starts([7], 2, seed=5)
+    a = start_images.random_starts([3, 7], 2, seed=5)
+    b = start_images.random_starts([7], 2, seed=5)
     np.testing.assert_array_equal(a[1], b[0])
     assert not np.allclose(a[0, 0], a[0, 1])  # starts differ
-    assert not np.allclose(oip.random_starts([3], 1, seed=6)[0, 0], a[0, 0])  # seeds differ
+    assert not np.allclose(start_images.random_starts([3], 1, seed=6)[0, 0], a[0, 0])  # seeds differ
     np.testing.assert_allclose(a.mean(axis=(2, 3)), 0, atol=1e-5)
 
 
 def test_the_four_scale_start_has_the_intended_spectrum():
     """Coarse cells put the power at low spatial frequencies, fine noise spreads it over all."""
     def low_share(weights):
-        imgs = np.stack([oip.random_start(0, i, 0, weights) for i in range(40)])
-        spec = oip.radial_spectrum(imgs)
+        imgs = np.stack([start_images.random_start(0, i, 0, weights) for i in range(40)])
+        spec = start_images.radial_spectrum(imgs)
         return spec[1:4].sum() / spec[1:].sum()
 
     fine, cells14, cells7, cells4 = (low_share(w) for w in
@@ -70,15 +70,15 @@ def test_the_four_scale_start_has_the_intended_spectrum():
     assert fine < 0.3  # white noise: the 3 lowest of 14 bins hold little of the power
     assert cells4 > 0.85  # 4×4 cells: nearly all power below 4 cycles per image
     assert fine < cells14 < cells7 < cells4  # the coarser the cells, the lower the frequencies
-    mixed = low_share(oip.DEFAULT_SCALE_WEIGHTS)
+    mixed = low_share(start_images.DEFAULT_SCALE_WEIGHTS)
     assert fine < mixed < cells4
 
 
 def test_upscale_bicubic_keeps_constant_grids_and_passes_28_through():
     grid = np.full((2, 3, 3), 0.5, np.float32)
-    np.testing.assert_allclose(oip.upscale_bicubic(grid), 0.5, atol=1e-6)
+    np.testing.assert_allclose(start_images.upscale_bicubic(grid), 0.5, atol=1e-6)
     same = np.random.default_rng(1).random((1, 28, 28)).astype(np.float32)
-    np.testing.assert_array_equal(oip.upscale_bicubic(same), same)
+    np.testing.assert_array_equal(start_images.upscale_bicubic(same), same)
 
 
 # --------------------------------------------------------------------------- the ascent
@@ -104,7 +104,7 @@ def test_loss_rises_and_sub_batches_and_chunks_change_nothing(conv3, alive_conv3
 
 
 def test_a_dead_map_stays_at_zero_and_has_no_oip(conv3):
-    starts = oip.random_starts(range(conv3.channels), 1, seed=0)[:, 0]
+    starts = start_images.random_starts(range(conv3.channels), 1, seed=0)[:, 0]
     loss0 = conv3.loss(starts, range(conv3.channels))
     dead = np.flatnonzero(loss0 == 0)[:2]
     assert len(dead) > 0
@@ -126,8 +126,8 @@ def test_options_objectives_and_class_scores(default_bundle, conv3, alive_conv3)
     assert neuron.final_loss.shape == (3,)
     acts = conv3.activations(neuron.images)
     np.testing.assert_allclose(neuron.final_loss, acts[np.arange(3), 1, 1, maps], rtol=1e-5, atol=1e-6)
-    out = oip.AscentEngine(default_bundle.model, "out")
-    start = oip.random_starts([0], 1, seed=0)[:, 0]
+    out = ascent.AscentEngine(default_bundle.model, "out")
+    start = start_images.random_starts([0], 1, seed=0)[:, 0]
     res = out.ascend(np.repeat(start, 2, axis=0), [3, 7], 20, 0.05)
     assert np.all(res.final_loss > res.history[0])  # class scores (logits) rise
     probs = default_bundle.model.predict(res.images, verbose=0)
@@ -174,14 +174,14 @@ def test_run_oip_result_and_has_oip(conv3, monkeypatch):
     with np.load(io.BytesIO(res.to_npz_bytes())) as npz:
         np.testing.assert_array_equal(npz["maps"], [0, 1, 2, 5, 7])
         assert json.loads(str(npz["config"]))["epochs"] == 12
-    monkeypatch.setenv(oip.EPOCHS_ENV_VAR, "3")
+    monkeypatch.setenv(ascent.EPOCHS_ENV_VAR, "3")
     assert oip.run_oip(conv3, cfg).history.shape[0] == 3
 
 
 def test_conv1_oips_correlate_with_their_kernels(default_bundle, conv1):
     res = oip.run_oip(conv1, oip.OipConfig(layer="conv1", epochs=40))
     assert res.has_oip.all()
-    corr = [oip.kernel_correlation(default_bundle.model, "conv1", int(m), res.best_images[i], conv1)
+    corr = [oip_analysis.kernel_correlation(default_bundle.model, "conv1", int(m), res.best_images[i], conv1)
             for i, m in enumerate(res.maps)]
     assert np.nanmedian(corr) > 0.8
     assert np.mean(np.asarray(corr) > 0.5) > 0.9
@@ -190,8 +190,8 @@ def test_conv1_oips_correlate_with_their_kernels(default_bundle, conv1):
 def test_engine_does_not_touch_the_model(default_bundle):
     before = [w.copy() for w in default_bundle.model.get_weights()]
     n_layers = len(default_bundle.model.layers)
-    eng = oip.AscentEngine(default_bundle.model, "pool2")
-    eng.ascend(oip.random_starts([0], 1, 0)[:, 0], [0], 3, 0.05)
+    eng = ascent.AscentEngine(default_bundle.model, "pool2")
+    eng.ascend(start_images.random_starts([0], 1, 0)[:, 0], [0], 3, 0.05)
     assert len(default_bundle.model.layers) == n_layers
     for a, b in zip(before, default_bundle.model.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -201,17 +201,17 @@ def test_engine_does_not_touch_the_model(default_bundle):
 def test_top_patches_and_percentile_by_hand():
     values = np.array([[1.0, 0.0], [5.0, 2.0], [3.0, 9.0], [0.5, 1.0]], np.float32)
     positions = np.array([[0, 0], [4, 0], [8, 2], [0, 0]], np.int32)  # 3×3 map: 4 = (1, 1), 8 = (2, 2)
-    maxima = oip.DigitMaxima(values, positions, map_side=3)
+    maxima = oip_analysis.DigitMaxima(values, positions, map_side=3)
     raw = np.arange(4 * 28 * 28, dtype=np.float32).reshape(4, 28, 28)
-    crops, idx, vals = oip.top_patches(maxima, raw, 0, receptive_field=18, jump=4, start=0, k=2)
+    crops, idx, vals = oip_analysis.top_patches(maxima, raw, 0, receptive_field=18, jump=4, start=0, k=2)
     assert idx.tolist() == [1, 2] and vals.tolist() == [5.0, 3.0]
     np.testing.assert_array_equal(crops[0], raw[1, 4:22, 4:22])  # neuron (1, 1): rows 4..21
     np.testing.assert_array_equal(crops[1], raw[2, 8:26, 8:26])  # neuron (2, 2): rows 8..25
-    crops, idx, _ = oip.top_patches(maxima, raw, 1, receptive_field=5, jump=1, start=-1, k=1)  # 'same' padding
+    crops, idx, _ = oip_analysis.top_patches(maxima, raw, 1, receptive_field=5, jump=1, start=-1, k=1)  # 'same' padding
     assert idx.tolist() == [2]  # position 2 = (0, 2): the field starts at row −1, column 1
     np.testing.assert_array_equal(crops[0, 1:], raw[2, 0:4, 1:6])
     assert np.all(crops[0, 0] == 0)  # the row outside the image is padding
-    pct, ratio = oip.activation_percentile(maxima, 1, 2.0)
+    pct, ratio = oip_analysis.activation_percentile(maxima, 1, 2.0)
     assert pct == 50.0 and ratio == pytest.approx(2.0 / 9.0)
 
 
@@ -219,9 +219,9 @@ def test_contrast_enhance_sheet_and_gallery():
     rng = np.random.default_rng(0)
     imgs = rng.normal(size=(5, 28, 28)).astype(np.float32)
     imgs[0, 0, 0] = 100.0  # an outlier does not flatten the rest
-    shown = oip.contrast_enhance(imgs)
+    shown = oip_analysis.contrast_enhance(imgs)
     assert shown.min() >= 0 and shown.max() <= 1 and shown[0].std() > 0.15
-    assert np.all(oip.contrast_enhance(np.ones((1, 28, 28))) == 0.5)
+    assert np.all(oip_analysis.contrast_enhance(np.ones((1, 28, 28))) == 0.5)
     png = oip_figures.sheet_png(imgs, [str(i) for i in range(5)])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     fig = oip_figures.gallery_figure(imgs, [2, 4, 6, 8, 9], [1, 0, 2, 0, 3], [True, False, True, False, True],
@@ -297,9 +297,9 @@ def test_parse_maps_rejects(text, message):
 
 def test_unknown_layer_and_kernel_comparison_outside_conv1(default_bundle):
     with pytest.raises(ValueError, match="unknown layer 'conv9'"):
-        oip.AscentEngine(default_bundle.model, "conv9")
+        ascent.AscentEngine(default_bundle.model, "conv9")
     with pytest.raises(ValueError, match="only for conv1"):
-        oip.kernel_correlation(default_bundle.model, "conv2", 0, np.zeros((28, 28)))
+        oip_analysis.kernel_correlation(default_bundle.model, "conv2", 0, np.zeros((28, 28)))
 
 
 # --------------------------------------------------------------------------- CLI
@@ -332,7 +332,7 @@ def test_cli_oip_bad_arguments_exit_2(capsys, args, message):
 def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(oip.EPOCHS_ENV_VAR, "10")
+    monkeypatch.setenv(ascent.EPOCHS_ENV_VAR, "10")
     at = AppTest.from_file(os.path.join(os.path.dirname(__file__), "..", "app.py"), default_timeout=120).run()
     at.switch_page("pages/oip.py").run()
     assert not at.exception

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import finish_job
 
-from core import oip
+from core import ascent, start_images
 from core import precursor as pc
 
 FAILING_MAP = 5  # no OIP for the bundled model with the default OIP settings (seed 0)
@@ -22,7 +22,7 @@ FAILING_MAP = 5  # no OIP for the bundled model with the default OIP settings (s
 
 @pytest.fixture(scope="module")
 def conv3(default_bundle):
-    return oip.AscentEngine(default_bundle.model, "conv3")
+    return ascent.AscentEngine(default_bundle.model, "conv3")
 
 
 def small(**kw) -> pc.PrecursorConfig:
@@ -60,7 +60,7 @@ def test_bicubic_upscale_and_standardisation_of_patterns():
     codes = pc.pattern_codes(0, 16, 2, 2)
     images = pc.patterns_to_images(codes, values, 2)
     grids = np.asarray(values, np.float32)[codes].reshape(-1, 2, 2)
-    direct = oip.standardise_pattern(oip.upscale_bicubic(grids))
+    direct = start_images.standardise_pattern(start_images.upscale_bicubic(grids))
     np.testing.assert_allclose(images, direct, atol=1e-5)  # the basis decomposition is exact
     assert np.all(images[0] == 0) and np.all(images[15] == 0)  # constant patterns: nothing to standardise
     mixed = images[1:15]
@@ -90,8 +90,8 @@ def test_topk_streaming_equals_one_global_sort_with_ties_to_the_lower_index():
 def test_ranking_finds_a_planted_best_pattern(conv3):
     """Weak random images plus, at index 37, an image already optimised for the map: it must come first."""
     rng = np.random.default_rng(1)
-    weak = oip.standardise_pattern(rng.normal(size=(60, 28, 28)) * 0.1)
-    planted_start = oip.random_starts([0], 1, seed=0)[0, 0]
+    weak = start_images.standardise_pattern(rng.normal(size=(60, 28, 28)) * 0.1)
+    planted_start = start_images.random_starts([0], 1, seed=0)[0, 0]
     planted = conv3.ascend(planted_start[None], [0], 30, 0.05).images[0, ..., 0]
     images = weak.copy()
     images[37] = planted
@@ -223,7 +223,7 @@ def test_run_rejects_maps_layers_and_patterns_out_of_range(default_bundle, conv3
     with pytest.raises(ValueError, match=r"maps \[64\] do not exist"):
         pc.run_precursor(conv3, small(maps=(64,)))
     with pytest.raises(ValueError, match="no spatial maps"):
-        pc.run_precursor(oip.AscentEngine(default_bundle.model, "dense1"), small(layer="dense1", maps=(0,)))
+        pc.run_precursor(ascent.AscentEngine(default_bundle.model, "dense1"), small(layer="dense1", maps=(0,)))
     with pytest.raises(ValueError, match="outside 0..81"):
         pc.pattern_codes(80, 82, 2, 3)
     with pytest.raises(ValueError, match="must be numbers"):
@@ -250,7 +250,7 @@ def test_cli_precursor_prints_json_and_writes_npz(tmp_path, capsys):
 def test_cli_precursor_failed_maps_come_from_a_plain_oip_run(capsys, monkeypatch):
     from core.cli import main
 
-    monkeypatch.setenv(oip.EPOCHS_ENV_VAR, "3")
+    monkeypatch.setenv(ascent.EPOCHS_ENV_VAR, "3")
     assert main(["precursor", "--maps", "failed", "--grid", "2", "--values", "0.2,0.8", "--test-epochs", "1",
                  "--keep", "1", "--epochs", "2"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -274,7 +274,7 @@ def test_cli_precursor_bad_arguments_exit_2(capsys, args, message):
 def test_page_runs_a_tiny_search_and_feeds_the_oip_gallery(runs_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(oip.EPOCHS_ENV_VAR, "10")
+    monkeypatch.setenv(ascent.EPOCHS_ENV_VAR, "10")
     at = AppTest.from_file(os.path.join(os.path.dirname(__file__), "..", "app.py"), default_timeout=120).run()
     at.switch_page("pages/precursor.py").run()
     assert not at.exception

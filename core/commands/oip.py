@@ -8,7 +8,7 @@ from ..cli import _emit, add_backend_args, run_job
 
 def layer_channels(model_path: str | None, layer: str) -> int:
     """How many maps (or units) ``layer`` of a run's model has; ValueError for an unknown layer."""
-    from ..oip import AscentEngine
+    from ..ascent import AscentEngine
     from ..runs import load_run, resolve_model_path
 
     return AscentEngine(load_run(resolve_model_path(model_path)).model, layer).channels
@@ -16,7 +16,8 @@ def layer_channels(model_path: str | None, layer: str) -> int:
 
 def cmd_oip(args) -> int:
     from ..jobs import JobSpec
-    from ..oip import CLASS_LAYER, OipConfig, parse_maps, parse_transforms
+    from ..ascent import CLASS_LAYER, parse_transforms
+    from ..oip import OipConfig, parse_maps
     from ..runs import resolve_model_path
 
     started = time.perf_counter()
@@ -48,7 +49,8 @@ def cmd_oip(args) -> int:
 
 def register(sub) -> None:
     """``python -m core oip --layer conv3 --maps all --epochs 200 --out oips.npz``."""
-    from ..oip import DEFAULT_SCALE_WEIGHTS, OipConfig
+    from ..oip import OipConfig
+    from ..start_images import DEFAULT_SCALE_WEIGHTS
 
     p = sub.add_parser("oip", help="optimal input patterns for the maps of a layer (batched gradient ascent)")
     p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")

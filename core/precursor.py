@@ -230,17 +230,20 @@ def work_units(config: PrecursorConfig, n_maps: int) -> int:
 
 
 def estimate_seconds(config: PrecursorConfig, n_maps: int, throughput: float, forward_throughput: float | None = None,
-                     alive_fraction: float = 1.0) -> float:
+                     alive_fraction: float = 1.0, workers: int = 1) -> float:
     """Estimated run time from measured throughputs (image-epochs/s of the ascent; images/s forward).
-    ``alive_fraction``: the share of patterns the faithful screen has to ascend (with ``skip_dead``)."""
+    ``alive_fraction``: the share of patterns the faithful screen has to ascend (with ``skip_dead``).
+    ``workers``: how many split the screens (a Ray cluster's, see ``run_precursor``); the full optimisation and
+    the fast mode's comparison screens run in the job itself."""
     fwd = forward_throughput or 3 * throughput
+    w = max(1, int(workers))
     p, t, k, e = config.n_patterns, config.test_epochs, config.keep, capped_epochs(config.epochs)
     full = n_maps * k * e / throughput
     faithful_one = p / fwd + p * alive_fraction * t / throughput
     if config.mode == "faithful":
-        return n_maps * faithful_one + full
+        return n_maps * faithful_one / w + full
     refine = n_maps * config.refine * t / throughput if config.refine else 0.0
-    return p / fwd + refine + full + min(config.compare_maps, n_maps) * faithful_one
+    return p / fwd / w + refine + full + min(config.compare_maps, n_maps) * faithful_one
 
 
 def measure_throughput(engine: AscentEngine, batch: int = 128, epochs: int = 10) -> tuple[float, float]:
@@ -448,6 +451,8 @@ class PrecursorResult:
     device: str
     overlap: dict = field(default_factory=dict)  # map → (fast ∩ faithful, keep)
     stopped: bool = False
+    # a split screen's parts: seconds each worked, measured where it ran (Ray's per-task cost is the rest)
+    part_seconds: tuple[float, ...] = ()
 
     @property
     def maps(self) -> list[int]:
@@ -565,7 +570,7 @@ def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: Progr
         except _Stopped:
             stopped = True
     return PrecursorResult(config, outcomes, time.perf_counter() - started, screen_s, full_s, device_name(),
-                           overlap, stopped)
+                           overlap, stopped, tuple(splitter.part_seconds) if splitter else ())
 
 
 PART_PATTERNS = 16_384  # patterns per task of a split screen: seconds of work, so dispatch costs little
@@ -610,6 +615,7 @@ class _Splitter:
 
     def __init__(self, context, model: str | None, layer: str, config: PrecursorConfig, batch: int) -> None:
         self.context, self.model, self.layer, self.config, self.batch = context, model, layer, config, batch
+        self.part_seconds: list[float] = []
 
     def _ranges(self, align: int) -> list[tuple[int, int]]:
         n = self.config.n_patterns
@@ -631,6 +637,7 @@ class _Splitter:
         parts = [ScreenPart(self.model, self.layer, (int(map_index),), self.config, a, b, self.batch,
                             self.config.keep, "faithful") for a, b in self._ranges(self.batch)]
         screens = self._run(parts, work, {"phase": "screen", "map": int(map_index)})
+        self.part_seconds += [s.seconds for s in screens]
         top = TopK(1, self.config.keep)
         for screen in screens:  # in pattern order: ties keep the lower index, as in one process
             top.update(screen.indices, screen.scores[None])

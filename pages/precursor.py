@@ -152,10 +152,12 @@ if error is None and maps:
 
 if config is not None and error is None:
     asc, fwd = _throughput(model_key, layer, engine)
-    seconds = pc.estimate_seconds(config, len(maps), asc, fwd)
+    workers = shared.job_system().backend.workers  # a Ray cluster's workers split the screens
+    seconds = pc.estimate_seconds(config, len(maps), asc, fwd, workers=workers)
     st.info(f"**{config.n_patterns:,} patterns** ({len(config.values)} values on {grid}×{grid} squares) × "
             f"{len(maps)} target map{'s' if len(maps) != 1 else ''} · estimated **{shared.duration(seconds)}** "
-            f"(from {asc:,.0f} image-epochs/s measured on this {oip.device_name()}"
+            f"(from {asc:,.0f} image-epochs/s measured on this {ascent.device_name()}"
+            + (f", the screens split over {workers} workers" if workers > 1 else "")
             + ("; the faithful screen skips patterns whose map stays at 0, so it often ends sooner" if mode ==
                "faithful" else "") + ").")
 elif error:

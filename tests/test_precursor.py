@@ -183,11 +183,15 @@ def test_stop_request_keeps_the_maps_finished_so_far(conv3):
 def test_estimates_work_and_refusals():
     assert pc.PrecursorConfig().mode == pc.DEFAULT_MODE == "fast"  # a first run is minutes, not a quarter hour
     cfg = pc.PrecursorConfig(maps=(1, 2), mode="faithful")
-    assert pc.work_units(cfg, 2) == 2 * 19_683 * 10 + 2 * 8 * oip.capped_epochs(1200)
+    assert pc.work_units(cfg, 2) == 2 * 19_683 * 10 + 2 * 8 * ascent.capped_epochs(1200)
     faithful = pc.estimate_seconds(cfg, 2, throughput=5000, forward_throughput=20000)
     fast = pc.estimate_seconds(cfg.with_(mode="fast"), 2, throughput=5000, forward_throughput=20000)
     assert fast < faithful
     assert pc.estimate_seconds(cfg, 4, 5000, 20000) > faithful
+    # on a cluster the screens split over the workers; the full optimisation stays in the job
+    full = 2 * 8 * ascent.capped_epochs(1200) / 5000
+    assert pc.estimate_seconds(cfg, 2, 5000, 20000, workers=4) == pytest.approx((faithful - full) / 4 + full)
+    assert pc.estimate_seconds(cfg.with_(mode="fast"), 2, 5000, 20000, workers=4) < fast
     big = pc.PrecursorConfig(maps=(1,), values=(0.1, 0.3, 0.5, 0.7, 0.9))
     assert big.n_patterns == 1_953_125
     with pytest.raises(ValueError, match="1,953,125 patterns; this CPU allows at most 300,000"):

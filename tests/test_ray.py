@@ -73,6 +73,31 @@ def test_precursor_screen_split_over_two_workers_equals_one_process(ray_system, 
         np.testing.assert_array_equal(a.final_losses, b.final_losses)
 
 
+def _busy_part(ctx, item, progress):
+    """A part that works 0.8 s and asks whether to stop every few milliseconds, as the screens do."""
+    started = time.time()
+    while time.time() - started < 0.8:
+        progress.should_stop()
+        sum(range(20_000))
+    return started, time.time()
+
+
+def test_split_parts_never_run_more_at_once_than_the_workers(ray_system):
+    """A part asking whether to stop used to block in ray.get, which hands its CPU back to Ray: Ray then started
+    another part beside it (3–4 parts on 2 CPUs in the precursor benchmark, each slower)."""
+    from core.ray_backend import RayJobContext, RayProgress, Shipment
+
+    _, backend = ray_system
+    ctx = RayJobContext()
+    ctx.shipment, ctx.actor = Shipment(parallelism=2, threads=1), backend._actor_class.remote()
+    spans = ctx.map(_busy_part, list(range(6)), RayProgress(ctx.actor))
+    running = peak = 0
+    for _, change in sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans]):
+        running += change
+        peak = max(peak, running)
+    assert peak <= 2, f"{peak} parts ran at once on 2 CPUs"
+
+
 def test_sweep_split_by_k_equals_one_process(ray_system, embedded_system, tiny_mnist):
     from core.clustering import SweepConfig
     from core.jobs import JobSpec

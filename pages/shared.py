@@ -58,6 +58,14 @@ def freeze_long_lived_objects() -> None:
 
 freeze_long_lived_objects()
 
+# The server's threads hand the GIL on after 1 ms instead of Python's 5. A session's prediction step releases the
+# GIL many times (every TensorFlow and NumPy call) and, while other sessions' pages are being drawn (pure Python),
+# waited up to the interval to get it back each time: beside two page-drawing threads its p95 was 440–637 ms with
+# 5 ms and 151–159 ms with 1 ms (10 ms alone; bench/bench_switch_interval.py). Jobs run in worker processes; only
+# the scheduling of the server's own threads changes, never a result.
+SERVER_SWITCH_INTERVAL_S = 0.001
+sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
+
 
 @st.cache_resource(show_spinner="Loading model…")
 def load_bundle(path: str, mtime: float) -> ModelBundle:

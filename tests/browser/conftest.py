@@ -102,6 +102,15 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def open_from_sidebar(page, title: str) -> None:
+    """Click the page ``title`` in the app's own menu. A fresh server shows Streamlit's legacy menu (every module
+    of ``pages/``, "deep dream", "shared", ...) until its first run reaches ``st.navigation``; a click there goes
+    nowhere, so wait for an entry only the app's menu has."""
+    nav = page.locator("[data-testid='stSidebarNav']")
+    nav.get_by_text("Filters / OIP", exact=True).wait_for(timeout=120_000)
+    nav.get_by_text(title, exact=True).click()
+
+
 def wait_for_app(page) -> None:
     """Wait until Streamlit has finished running the script (no 'Running...' indicator)."""
     page.wait_for_selector("[data-testid='stApp']")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import open_from_sidebar, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def test_draw_select_upload(app_url, page, tmp_path):
 
     page.goto(app_url)
     page.get_by_text("Active model").first.wait_for(timeout=90_000)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Activations").click()
+    open_from_sidebar(page, "Activations")
     assert "Prediction: 4" in _prediction(page)  # the default pick, test digit 227
     _sections_show(page, 4)
     assert page.get_by_label("Class of a random digit").first.is_visible()

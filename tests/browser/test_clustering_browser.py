@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import open_from_sidebar, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -48,10 +48,10 @@ def test_tiny_sweep_shows_elbow_silhouette_and_centroids(page, app_url):
     assert page.get_by_role("button", name="Train", exact=True).is_enabled()
 
     # settings stay as the user left them when they visit another page and come back
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Deep Dream").click()
+    open_from_sidebar(page, "Deep Dream")
     page.get_by_role("heading", name="Deep Dream").wait_for(timeout=60_000)
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Clustering-MLP").click()
+    open_from_sidebar(page, "Clustering-MLP")
     page.get_by_role("button", name="Sweep shown below", exact=True).wait_for(timeout=60_000)
     assert page.get_by_label("K to", exact=True).input_value() == "20"
     assert page.get_by_label("Training digits", exact=True).input_value() == "1000"

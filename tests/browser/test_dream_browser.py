@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import open_from_sidebar, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ def test_upload_a_photo_and_see_the_dream(page, app_url, tmp_path):
     page.set_viewport_size({"width": 1400, "height": 3600})  # Streamlit scrolls inside its own container
     page.goto(app_url)  # through the sidebar: a cold server may not know the page's URL before its first run
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Deep Dream").click()
+    open_from_sidebar(page, "Deep Dream")
     page.get_by_role("button", name="Dream", exact=True).wait_for()
     wait_for_app(page)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))

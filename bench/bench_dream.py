@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     model = load_default().model
+    model(np.zeros((1, 28, 28, 1), np.float32))  # the process's first TensorFlow call is no mode's cost
     photo = D.default_photo()
     print(f"photo {photo.shape[1]}×{photo.shape[0]}, model article II, {os.cpu_count()} CPU cores", flush=True)
     cases = {

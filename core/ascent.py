@@ -159,6 +159,21 @@ def _needed_side(model: keras.Model, chain: list) -> int:
     return min(SIDE, start + (side - 1) * jump + rf)
 
 
+def _compiled(method, input_signature):
+    """``method`` as a TensorFlow graph function with a fixed signature. Without AutoGraph: the engine writes
+    its loops and branches as ``tf.while_loop``/``tf.cond`` itself, and AutoGraph's rewriting of every Python
+    function on the way (the engine's and Keras' own) was two thirds of the ~3 s a new engine took to trace."""
+    return tf.function(method, input_signature=input_signature, autograph=False)
+
+
+def _apply(layer, x):
+    """One layer of the chain on ``x`` inside a compiled function: ``layer.call`` (the layer's maths, in
+    inference mode: the models have no dropout or batch statistics) rather than Keras' ``__call__``, whose
+    per-call bookkeeping made tracing the engine's loop take ~3 s (each forward is traced several times:
+    the plain and pre-activation branches, the gradient, the final loss)."""
+    return layer.call(x)
+
+
 class AscentEngine:
     """Compiled, batched gradient ascent on input images for the maps (channels) of one layer.
 
@@ -192,7 +207,7 @@ class AscentEngine:
                 and last.padding == "valid" and tuple(last.strides) == (1, 1) \
                 and not self._class_scores:
             self._preact = last
-        self._ascend_fn = tf.function(self._ascend, input_signature=[
+        self._ascend_fn = _compiled(self._ascend, input_signature=[
             tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32),  # images
             tf.TensorSpec([None], tf.int32),                  # target map per image
             tf.TensorSpec([], tf.int32),                      # epochs
@@ -212,12 +227,12 @@ class AscentEngine:
             tf.TensorSpec([], tf.bool),                       # Fourier (decorrelated) parameterisation
         ])
         self._fourier = tf.constant(fourier_weights(), tf.complex64)
-        self._loss_fn = tf.function(self._loss_only, input_signature=[
+        self._loss_fn = _compiled(self._loss_only, input_signature=[
             tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32), tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([2], tf.int32), tf.TensorSpec([None], tf.float32)])
-        self._act_fn = tf.function(self._forward, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
-        self._scores_fn = tf.function(self._scores, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
-        self._summary_fn = tf.function(self._summary, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
+        self._act_fn = _compiled(self._forward, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
+        self._scores_fn = _compiled(self._scores, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
+        self._summary_fn = _compiled(self._summary, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
         # the canvas (dreams): a weight per channel of every chain layer, so any weighted sum of maps and layers
         # is one input tensor of a fixed length (changing the terms never retraces)
         widths = [int(lyr.output.shape[-1]) for lyr in self._chain] + ([self.channels] if self._class_scores else [])
@@ -226,16 +241,22 @@ class AscentEngine:
         self.whole_canvas = not self._class_scores and all(len(lyr.output.shape) == 4 for lyr in self._chain)
         canvas = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32),
                   tf.TensorSpec([sum(widths)], tf.float32), tf.TensorSpec([2], tf.float32), tf.TensorSpec([2], tf.int32)]
-        self._canvas_fns = {"tiles": tf.function(self._canvas_tiles, input_signature=canvas),
-                            "whole": tf.function(self._canvas_whole, input_signature=canvas)}
+        self._canvas_fns = {"tiles": _compiled(self._canvas_tiles, input_signature=canvas),
+                            "whole": _compiled(self._canvas_whole, input_signature=canvas)}
 
     # -- graph pieces
+    def _cropped(self, x):
+        """``x`` ``(N, 28, 28, 1)`` → its top-left ``(N, crop, crop, 1)``, the part the layer's maps see. A slice
+        rather than ``x[:, :crop, :crop]``: its gradient is a pad, where a strided slice's was ~4 % of an epoch."""
+        if self.crop >= SIDE:
+            return x
+        return tf.slice(x, [0, 0, 0, 0], [-1, self.crop, self.crop, -1])
+
     def _forward(self, x):
         """(N, 28, 28, 1) → the layer's output (N, H, W, C) or (N, C) (class scores: logits)."""
-        if self.crop < SIDE:
-            x = x[:, : self.crop, : self.crop, :]
+        x = self._cropped(x)
         for lyr in self._chain:
-            x = lyr(x, training=False)
+            x = _apply(lyr, x)
         if self._class_scores:
             x = tf.matmul(x, self._out_kernel) + self._out_bias
         return x
@@ -249,7 +270,7 @@ class AscentEngine:
         whole = tf.reduce_mean(per_map, axis=[1, 2])
         r = tf.clip_by_value(neuron[0], 0, tf.shape(per_map)[1] - 1)
         c = tf.clip_by_value(neuron[1], 0, tf.shape(per_map)[2] - 1)
-        return tf.cond(neuron[0] < 0, lambda: whole, lambda: per_map[:, r, c])
+        return tf.where(neuron[0] < 0, whole, per_map[:, r, c])
 
     def _signed_objective(self, x, targets, neuron, sign):
         """Per-image objective (N,) times its sign. A minimised image (sign −1) of a relu conv layer works on
@@ -259,16 +280,16 @@ class AscentEngine:
             return sign * self._objective(self._forward(x), targets, neuron)
 
         def with_preactivation():
-            prev = x[:, : self.crop, : self.crop, :] if self.crop < SIDE else x
+            prev = self._cropped(x)
             for lyr in self._chain[:-1]:
-                prev = lyr(prev, training=False)
+                prev = _apply(lyr, prev)
             z = tf.nn.conv2d(prev, self._preact.kernel, 1, "VALID") + self._preact.bias
             act = tf.where((sign < 0)[:, None, None, None], z, tf.nn.relu(z))
             return sign * self._objective(act, targets, neuron)
 
-        # all maximised (the blog's OIPs): the plain forward pass, unchanged results and cost
-        return tf.cond(tf.reduce_any(sign < 0), with_preactivation,
-                       lambda: sign * self._objective(self._forward(x), targets, neuron))
+        # one path for both signs (relu(z) is the layer's own output for a maximised image): a branch here
+        # doubled the forward pass and its gradient in the graph, and so the time to trace a new engine
+        return with_preactivation()
 
     @staticmethod
     def _similarity_penalty(x, targets, sign):
@@ -378,7 +399,7 @@ class AscentEngine:
         the class scores before the softmax for the class layer."""
         outputs = []
         for lyr in self._chain:
-            x = lyr(x, training=False)
+            x = _apply(lyr, x)
             outputs.append(x)
         if self._class_scores:
             outputs.append(tf.matmul(x, self._out_kernel) + self._out_bias)
@@ -421,9 +442,9 @@ class AscentEngine:
         if self._preact is None:
             act = self._forward(x)
             return tf.reduce_mean(act, axis=[1, 2]) if self.spatial else act
-        prev = x[:, : self.crop, : self.crop, :] if self.crop < SIDE else x
+        prev = self._cropped(x)
         for lyr in self._chain[:-1]:
-            prev = lyr(prev, training=False)
+            prev = _apply(lyr, prev)
         z = tf.nn.conv2d(prev, self._preact.kernel, 1, "VALID") + self._preact.bias
         mean = tf.reduce_mean(tf.nn.relu(z), axis=[1, 2])
         return tf.where(mean > 0, mean, tf.reduce_max(z, axis=[1, 2]))

@@ -343,7 +343,7 @@ def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     at.button(key="oip_run").click().run()
     assert at.button(key="oip_run").label == "Computing…"
     finish_job(at, "oip_job")
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.button(key="oip_run").label == "Compute again"  # says what a click does after computing
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["maps with an OIP"].endswith("of 8")

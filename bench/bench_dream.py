@@ -15,7 +15,10 @@ every ascent step in Python with a GradientTape in eager mode, tiles batched. "E
 naive loop over tiles one at a time; it is timed for 2 steps at the full 640×427 octave only and compared
 per step.
 
-    python bench/bench_dream.py [--repeats 2]
+    python bench/bench_dream.py [--repeats 2] [--processes 1]
+
+With ``--processes N`` the whole benchmark runs in N fresh processes and the median ratios are reported
+(see ``across_processes`` for why one process is not enough).
 """
 from __future__ import annotations
 
@@ -125,10 +128,39 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
+def across_processes(processes: int, repeats: int) -> None:
+    """Run this benchmark in ``processes`` fresh processes and print each one's engine/previous ratios and their
+    medians. Within one process a compiled function draws its pooling gradient once: TensorFlow's oneDNN
+    rewrite turned pool1's MaxPoolGrad into the oneDNN kernel in some processes and left the plain one in
+    others (15 ms instead of 1.3 ms of a 47 ms tile step, profiled), for the engine and the previous loops
+    alike, so a single process's ratio can be off by ±25 % either way."""
+    import subprocess
+    runs = []
+    for i in range(processes):
+        done = subprocess.run([sys.executable, __file__, "--repeats", str(repeats)], capture_output=True, text=True,
+                              check=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"process {i + 1}: " + ", ".join(f"{m} engine {runs[-1][m]['warm_s']:.2f} s / previous "
+                                               f"{runs[-1][m]['previous_s']:.2f} s = {runs[-1][m]['ratio_engine_vs_previous']:.2f}×"
+                                               for m in ("tiles", "layers")), flush=True)
+    summary = {m: {"ratios": [r[m]["ratio_engine_vs_previous"] for r in runs],
+                   "median_ratio_engine_vs_previous": float(np.median([r[m]["ratio_engine_vs_previous"] for r in runs])),
+                   "median_warm_s": float(np.median([r[m]["warm_s"] for r in runs]))} for m in ("tiles", "layers")}
+    summary["map"] = {"median_warm_s": float(np.median([r["map"]["warm_s"] for r in runs]))}
+    print(f"median over {processes} processes: tiles engine/previous {summary['tiles']['median_ratio_engine_vs_previous']:.2f}×, "
+          f"layers {summary['layers']['median_ratio_engine_vs_previous']:.2f}×", flush=True)
+    print(json.dumps({"processes": processes, "summary": summary, "runs": runs}))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--processes", type=int, default=1, help="run the whole benchmark in N fresh processes and "
+                    "report the median ratios (one process's ratio depends on a per-process kernel choice)")
     args = ap.parse_args()
+    if args.processes > 1:
+        across_processes(args.processes, args.repeats)
+        return
     model = load_default().model
     model(np.zeros((1, 28, 28, 1), np.float32))  # the process's first TensorFlow call is no mode's cost
     photo = D.default_photo()

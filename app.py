@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/precursor.py", title="Precursor", icon=":material/grid_view:", url_path="precursor"),
     st.Page("pages/clustering.py", title="Clustering-MLP", icon=":material/scatter_plot:", url_path="clustering"),
     st.Page("pages/deep_dream.py", title="Deep Dream", icon=":material/cyclone:", url_path="deep-dream"),
+    st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare"),
 ]
 
 st.navigation(PAGES).run()

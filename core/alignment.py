@@ -20,7 +20,9 @@ import tensorflow as tf
 from scipy.optimize import linear_sum_assignment
 
 from .model import feature_model
+from .oip_analysis import DigitMaxima, top_patches
 from .progress import ProgressCallback, progress_scope
+from .spec import layer_table
 
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_BATCH = 500
@@ -74,6 +76,12 @@ class LayerAlignment:
     threshold: float
     dead_a: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     dead_b: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # where each map peaks on each digit, and (receptive field, jump, start) of the layer, per run: for the
+    # matched pairs' best test patches (None when the alignment was made from a correlation matrix alone)
+    maxima_a: DigitMaxima | None = None
+    maxima_b: DigitMaxima | None = None
+    field_a: tuple[int, int, int] | None = None
+    field_b: tuple[int, int, int] | None = None
 
     @property
     def maps(self) -> tuple[int, int]:
@@ -119,6 +127,24 @@ class LayerAlignment:
         return (f"{self.layer}: {verdict}: {self.n_matched} of {min(ca, cb)} maps ({share:.0%}) of {name_a} have a "
                 f"partner in {name_b} with correlation ≥ {self.threshold:g} (mean correlation of the one-to-one "
                 f"pairs {self.mean_matched:.2f}).{dead}")
+
+    def pair_patches(self, raw_images: np.ndarray, pairs: int = 8) -> tuple[np.ndarray, list[str]]:
+        """The best test patch of each map of the ``pairs`` best-matched pairs, A's then B's side by side:
+        crops ``(2·pairs, rf, rf)`` (receptive-field crops of ``raw_images`` ``(N, 28, 28)``, the digits the
+        alignment saw) and a title per crop."""
+        if self.maxima_a is None or self.maxima_b is None:
+            raise ValueError("this alignment kept no activation maxima; align() keeps them")
+        crops, titles = [], []
+        for (a, b), corr in zip(self.pairs[:pairs], self.matched[:pairs]):
+            for label, m, maxima, fld in (("A", a, self.maxima_a, self.field_a), ("B", b, self.maxima_b, self.field_b)):
+                crop, _, _ = top_patches(maxima, raw_images, int(m), *fld, k=1)
+                crops.append(crop[0])
+                titles.append(f"{label} {int(m)}" + (f" · r {corr:.2f}" if label == "A" else ""))
+        side = max(c.shape[0] for c in crops) if crops else 1
+        padded = np.zeros((len(crops), side, side), np.float32)
+        for i, c in enumerate(crops):
+            padded[i, :c.shape[0], :c.shape[1]] = c
+        return padded, titles
 
     def summary(self) -> dict:
         return {"maps": list(self.maps), "matched": self.n_matched, "share": round(self.share, 4),
@@ -197,17 +223,33 @@ class _PairStats:
         outs_a = outs_a if isinstance(outs_a, (list, tuple)) else [outs_a]
         outs_b = outs_b if isinstance(outs_b, (list, tuple)) else [outs_b]
         result = []
-        for a, b in zip(outs_a, outs_b):
-            a = tf.reshape(a, [-1, tf.shape(a)[-1]])  # (digits × positions, Ca)
-            b = tf.reshape(b, [-1, tf.shape(b)[-1]])
+        for a4, b4 in zip(outs_a, outs_b):
+            peaks = []
+            for t in (a4, b4):  # where each map peaks on each digit: (N, C) values and flat positions
+                per_digit = tf.reshape(t, [tf.shape(t)[0], -1, tf.shape(t)[-1]])
+                peaks += [tf.reduce_max(per_digit, axis=1), tf.argmax(per_digit, axis=1, output_type=tf.int32)]
+            a = tf.reshape(a4, [-1, tf.shape(a4)[-1]])  # (digits × positions, Ca)
+            b = tf.reshape(b4, [-1, tf.shape(b4)[-1]])
             mean_a, mean_b = tf.reduce_mean(a, axis=0), tf.reduce_mean(b, axis=0)
             ca, cb = a - mean_a, b - mean_b
-            result.append((tf.cast(tf.shape(a)[0], tf.float32), mean_a, mean_b, tf.reduce_sum(ca * ca, axis=0),
-                           tf.reduce_sum(cb * cb, axis=0), tf.matmul(ca, cb, transpose_a=True)))
+            result.append(((tf.cast(tf.shape(a)[0], tf.float32), mean_a, mean_b, tf.reduce_sum(ca * ca, axis=0),
+                            tf.reduce_sum(cb * cb, axis=0), tf.matmul(ca, cb, transpose_a=True)), tuple(peaks)))
         return result
 
     def __call__(self, xa: np.ndarray, xb: np.ndarray):
-        return [[t.numpy() for t in part] for part in self._fn(tf.constant(xa), tf.constant(xb))]
+        """Per layer: (the batch's moments, (peak values A, positions A, peak values B, positions B))."""
+        return [([t.numpy() for t in moments], [t.numpy() for t in peaks])
+                for moments, peaks in self._fn(tf.constant(xa), tf.constant(xb))]
+
+
+def _field(bundle, layer: str) -> tuple[int, int, int]:
+    """(receptive field, jump, start) of ``layer`` in input pixels, from the run's spec."""
+    spec = getattr(bundle, "spec", None)
+    if spec is not None:
+        for row in layer_table(spec):
+            if row.name == layer and row.receptive_field:
+                return int(row.receptive_field), int(row.jump), int(row.start)
+    return 28, 1, 0  # unknown architecture: the whole digit
 
 
 def align(bundle_a, bundle_b, raw_images: np.ndarray, layers: Sequence[str] = ("conv1", "conv2", "conv3"),
@@ -229,13 +271,17 @@ def align(bundle_a, bundle_b, raw_images: np.ndarray, layers: Sequence[str] = ("
         raise ValueError(f"batch={batch} must be ≥ 1")
     stats = _PairStats(bundle_a.model, bundle_b.model, layers)
     moments = {name: _Moments() for name in layers}
+    peaks: dict[str, list[list[np.ndarray]]] = {name: [[], [], [], []] for name in layers}
     n_batches = -(-len(raw_images) // batch)
     done = 0
     with progress_scope(progress, n_batches, "correlating maps") as prog:
         for i in range(n_batches):
             chunk = raw_images[i * batch:(i + 1) * batch]
-            for name, part in zip(layers, stats(bundle_a.scaler.transform(chunk), bundle_b.scaler.transform(chunk))):
+            for name, (part, peak) in zip(layers, stats(bundle_a.scaler.transform(chunk),
+                                                        bundle_b.scaler.transform(chunk))):
                 moments[name].merge(*part)
+                for kept, new in zip(peaks[name], peak):
+                    kept.append(new)
             done += len(chunk)
             prog.on_step(i + 1, {"digits": done})
             if prog.should_stop():
@@ -244,6 +290,10 @@ def align(bundle_a, bundle_b, raw_images: np.ndarray, layers: Sequence[str] = ("
     for name in layers:
         m = moments[name]
         tiny = 1e-12 * max(1.0, m.n)
-        result[name] = match(m.correlation(), threshold, name, np.flatnonzero(m.ss_a <= tiny),
-                             np.flatnonzero(m.ss_b <= tiny))
+        layer = match(m.correlation(), threshold, name, np.flatnonzero(m.ss_a <= tiny), np.flatnonzero(m.ss_b <= tiny))
+        va, pa, vb, pb = (np.concatenate(p) for p in peaks[name])
+        layer.maxima_a = DigitMaxima(va, pa, int(bundle_a.model.get_layer(name).output.shape[2]))
+        layer.maxima_b = DigitMaxima(vb, pb, int(bundle_b.model.get_layer(name).output.shape[2]))
+        layer.field_a, layer.field_b = _field(bundle_a, name), _field(bundle_b, name)
+        result[name] = layer
     return Alignment(result, done, time.perf_counter() - started)

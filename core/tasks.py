@@ -67,6 +67,19 @@ class SweepJob:
         return self.sweep.seed
 
 
+@dataclass(frozen=True)
+class CompareJob:
+    """Map alignment (``core.alignment.align``) of the runs ``run_a`` and ``run_b`` (folders; None: the bundled
+    model) over the first ``digits`` MNIST test digits from ``mnist``."""
+
+    run_a: str | None
+    run_b: str | None
+    layers: tuple[str, ...] = ("conv1", "conv2", "conv3")
+    threshold: float = 0.5
+    digits: int = 10_000
+    mnist: str | None = None
+
+
 @dataclass
 class TrainOutcome:
     """What a train job sends back: the run as bytes (``core.runs.RunPayload``) and how it ended;
@@ -164,6 +177,16 @@ def _run_dream(spec: JobSpec, ctx, progress: ProgressCallback):
     return result
 
 
+def _run_compare(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .alignment import align
+
+    job: CompareJob = spec.config
+    if job.digits < 2:
+        raise ValueError(f"digits={job.digits} must be at least 2")
+    images = ctx.mnist(job.mnist).x_test[: job.digits]
+    return align(ctx.bundle(job.run_a), ctx.bundle(job.run_b), images, job.layers, job.threshold, progress=progress)
+
+
 def _run_dream_gallery(spec: JobSpec, ctx, progress: ProgressCallback):
     from .dream_gallery import dream_gallery
 
@@ -210,6 +233,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("dream", "Deep Dream", _type(".dream", "DreamSettings"), _run_dream, None, 5.0, uses_model=True),
     Kind("dream-gallery", "dream gallery", _type(".dream_gallery", "GallerySettings"), _run_dream_gallery, None, 8.0,
          uses_model=True),
+    # two models, loaded by path where the job runs (a Ray cluster needs the runs folder on a shared disk)
+    Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0),
 )}
 
 
@@ -263,5 +288,5 @@ def stopped(result: Any) -> bool:
     return status == "stopped"
 
 
-__all__ = ["KINDS", "Kind", "TrainJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
+__all__ = ["KINDS", "Kind", "TrainJob", "CompareJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
            "finish", "kind", "stopped", "with_seed"]

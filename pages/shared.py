@@ -201,6 +201,12 @@ def set_active_model(path: str | Path) -> None:
     st.session_state[ACTIVE_MODEL_KEY] = str(path)
 
 
+def bundle_at(path: str | Path) -> ModelBundle:
+    """The run at ``path`` from the shared model cache (reloaded when its run.json changes); ValueError/OSError
+    when it cannot be loaded."""
+    return load_bundle(str(path), _mtime(path))
+
+
 def active_bundle() -> ModelBundle | None:
     path = st.session_state.get(ACTIVE_MODEL_KEY, str(DEFAULT_MODEL_DIR))
     try:

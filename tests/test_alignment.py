@@ -62,6 +62,10 @@ def test_a_run_with_reordered_maps_is_matched_map_for_map():
         assert layer.matched[: len(live)].min() > 0.999
     assert result.n_digits == 60
     assert "5 of 5 maps (100%)" in conv1.sentence()
+    crops, titles = conv1.pair_patches(digits(), pairs=5)
+    assert crops.shape == (10, 28, 28) and titles[0].startswith("A ") and titles[1].startswith("B ")
+    for i in range(5):  # a map and its reordered copy peak on the same digit at the same place
+        np.testing.assert_array_equal(crops[2 * i], crops[2 * i + 1])
 
 
 def test_two_different_initialisations_share_fewer_maps_than_a_copy():

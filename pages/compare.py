@@ -1,0 +1,135 @@
+"""Compare page: two or more trainings side by side, and whether two of them learnt the same maps.
+
+Thin: the runs' saved histories and confusion matrices → figures (core.compare_figures); the map alignment
+(core.alignment) is a job, its result kept in ``st.session_state["compare_result"]``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from core import compare_figures as F
+from core.jobs import JobHandle, JobSpec
+from core.runs import DEFAULT_MODEL_DIR, confusion_of
+from core.tasks import CompareJob
+from pages import shared
+
+RESULT_KEY = "compare_result"  # session: (run A, run B, core.alignment.Alignment)
+JOB_KEY = "compare_job"
+CONV_LAYERS = ("conv1", "conv2", "conv3")
+
+shared.render_sidebar()
+st.title("Compare runs")
+st.write("Train the same network twice (another seed, another optimiser) and compare: the curves, the "
+         "mistakes, and the question the blog asks: **do two trainings learn the same filters?** For each conv "
+         "layer every map of one run is correlated with every map of the other over the test digits, and the "
+         "best one-to-one pairing is found.")
+
+choices = shared.model_choices()
+labels = {p: shared.describe_model(p) for p in choices}
+if len(choices) < 2:
+    st.info("There is only the bundled model so far. Train a second run on the **Train** page (another seed is "
+            "enough) and come back to compare them.", icon=":material/compare_arrows:")
+    st.stop()
+
+default = [choices[0], choices[-1]]
+selected = st.multiselect("Runs to compare", choices, default=default, format_func=labels.get,
+                          help="Two or more runs; the first two are also compared map by map below.")
+if len(selected) < 2:
+    st.warning("Pick at least two runs.")
+    st.stop()
+
+
+def _name(path: str) -> str:
+    return "bundled" if Path(path) == DEFAULT_MODEL_DIR else Path(path).name
+
+
+metas = [shared.run_meta(p) for p in selected]
+names = [_name(p) for p in selected]
+
+# --- the runs side by side ---------------------------------------------------------------------------
+differ = F.settings_that_differ(metas)
+rows = []
+for name, meta in zip(names, metas):
+    epochs = meta.get("epoch_seconds") or []
+    row = {"run": name, "test accuracy %": round(100 * float(meta.get("test_accuracy", float("nan"))), 2),
+           "s per epoch": round(float(np.mean(epochs)), 1) if epochs else None, "device": meta.get("device", "?"),
+           "epochs": len(epochs)}
+    row.update({k: str((meta.get("config") or {}).get(k)) for k in differ})
+    rows.append(row)
+st.dataframe(rows, hide_index=True)
+st.caption("Settings that differ between these runs: " + (", ".join(differ) if differ else "none (same settings)"))
+
+col_acc, col_loss = st.columns(2)
+with col_acc:
+    shared.chart(F.overlaid_curves(metas, names, "val_accuracy"), key="cmp_acc")
+with col_loss:
+    shared.chart(F.overlaid_curves(metas, names, "val_loss"), key="cmp_loss")
+
+try:
+    conf_a, conf_b = confusion_of(metas[0]), confusion_of(metas[1])
+    shared.chart(F.confusion_difference(conf_a, conf_b, names[0], names[1]), key="cmp_conf")
+    st.caption(f"Red: {names[1]} makes that mistake more often than {names[0]}; blue: less often.")
+except (KeyError, ValueError, TypeError):
+    st.caption("A confusion matrix is missing from one of the first two runs.")
+
+# --- map alignment of the first two -------------------------------------------------------------------
+st.subheader(f"Do {names[0]} and {names[1]} have the same maps?")
+c1, c2, c3 = st.columns(3)
+layers = c1.multiselect("Layers", CONV_LAYERS, default=list(CONV_LAYERS), key="cmp_layers")
+threshold = c2.slider("Same map from a correlation of", 0.1, 0.95, 0.5, 0.05, key="cmp_threshold",
+                      help="A matched pair with at least this correlation counts as one map learnt by both runs.")
+digits = c3.select_slider("Test digits", [1000, 2000, 5000, 10000], value=10000, key="cmp_digits")
+
+
+def _make_spec() -> JobSpec | None:
+    if not layers:
+        st.warning("Pick at least one layer.")
+        return None
+    run_a, run_b = (None if Path(p) == DEFAULT_MODEL_DIR else p for p in selected[:2])
+    config = CompareJob(run_a, run_b, tuple(layers), float(threshold), int(digits))
+    return JobSpec("compare", config, title=f"map alignment {names[0]} vs {names[1]}")
+
+
+def _keep(handle: JobHandle) -> None:
+    st.session_state[RESULT_KEY] = (selected[0], selected[1], handle.result)
+
+
+shared.start_button(JOB_KEY, "Align the maps", _make_spec, key="cmp_start", busy_label="Aligning…")
+shared.job_panel(JOB_KEY, on_end=_keep)
+
+kept = st.session_state.get(RESULT_KEY)
+if kept is None:
+    st.caption("Aligning all three layers over the 10,000 test digits takes a few seconds.")
+elif tuple(kept[:2]) != tuple(selected[:2]):
+    st.caption("The alignment below the button belongs to other runs; align again for these two.")
+else:
+    result = kept[2]
+    mnist = shared.get_mnist()
+    try:
+        bundles = [shared.bundle_at(p) for p in selected[:2]]
+    except (OSError, ValueError) as exc:
+        st.warning(f"A run could not be loaded to show its kernels: {exc}")
+        bundles = []
+    st.caption(f"Over {result.n_digits:,} test digits.")
+    for name, layer in result.layers.items():
+        st.markdown("**" + layer.sentence(names[0], names[1]) + "**")
+        left, right = st.columns(2)
+        with left:
+            shared.chart(F.matched_histogram(layer), key=f"cmp_hist_{name}")
+        with right:
+            shared.chart(F.matched_heatmap(layer, names[0], names[1]), key=f"cmp_heat_{name}")
+        kernels = [F.first_layer_kernels(b.model, name) for b in bundles] if bundles else [None, None]
+        if kernels[0] is not None and kernels[1] is not None:
+            shared.chart(F.matched_kernels(layer, *kernels), key=f"cmp_kernels_{name}")
+            st.caption(f"{name}: the best-matched pairs' kernels side by side (A: a map of {names[0]}, B: its "
+                       f"partner in {names[1]}; r: their correlation).")
+        elif mnist is not None and layer.maxima_a is not None:
+            shared.chart(F.matched_patches(layer, mnist.x_test[:result.n_digits]), key=f"cmp_patch_{name}")
+            st.caption(f"{name}: the {min(8, len(layer.pairs))} best-matched pairs, each map's most exciting test "
+                       f"patch (A: a map of {names[0]}, B: its partner in {names[1]}; r: their correlation).")
+        if layer.unmatched_a or layer.unmatched_b:
+            st.caption(f"Without a partner ≥ {layer.threshold:g}: maps {layer.unmatched_a} of {names[0]}, maps "
+                       f"{layer.unmatched_b} of {names[1]}.")

@@ -30,3 +30,18 @@ def test_two_runs_are_compared_and_their_maps_aligned(runs_dir, app_test):
     assert "of tiny-a have a partner in tiny-b" in sentences[0]
     kept = at.session_state["compare_result"]
     assert kept[2].n_digits == 1000 and kept[2].layers["conv1"].maps == (3, 3)
+
+
+def test_one_run_or_no_layer_gets_a_message_and_no_job(runs_dir, app_test):
+    from core.runs import DEFAULT_MODEL_DIR
+
+    a = write_tiny_run(runs_dir / "tiny-a", seed=1)
+    at = app_test("pages/compare.py")
+    at.multiselect[0].set_value([str(a)]).run()
+    assert any("Pick at least two runs" in w.value for w in at.warning)
+    at.multiselect[0].set_value([str(DEFAULT_MODEL_DIR), str(a)]).run()
+    at.multiselect(key="cmp_layers").set_value([]).run()
+    at.button(key="cmp_start").click().run()
+    assert any("Pick at least one layer" in w.value for w in at.warning)
+    assert "compare_job" not in at.session_state
+    assert not at.exception, [e.value for e in at.exception]

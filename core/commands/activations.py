@@ -12,11 +12,8 @@ import numpy as np
 
 def register(sub) -> None:
     p = sub.add_parser("activations", help="every layer's activations, saliency and occlusion for one digit")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--index", type=int, default=227, help="MNIST test digit (default 227, the blog's 4)")
-    src.add_argument("--image", default=None, help="an image file of a digit instead (PNG, JPEG, ...)")
+    add_digit_args(p)
     p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
-    p.add_argument("--mnist", default=None, help="Keras-layout mnist.npz (needed for --index ≥ the shipped 2,000)")
     p.add_argument("--class", dest="class_index", type=int, default=None,
                    help="class for saliency/occlusion/Grad-CAM (default: the predicted one)")
     p.add_argument("--patch", type=int, default=4, help="occlusion patch side in pixels")
@@ -24,11 +21,44 @@ def register(sub) -> None:
     p.set_defaults(func=_cmd_activations)
 
 
+def add_digit_args(p) -> None:
+    """``--index`` (an MNIST test digit) or ``--image`` (a photo or scan of a digit), and ``--mnist``."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--index", type=int, default=227, help="MNIST test digit (default 227, the blog's 4)")
+    src.add_argument("--image", default=None, help="an image file of a digit instead (PNG, JPEG, ...)")
+    p.add_argument("--mnist", default=None, help="Keras-layout mnist.npz (needed for --index ≥ the shipped 2,000)")
+
+
+def digit_from_args(args) -> tuple[np.ndarray, int | None, str]:
+    """The digit ``--index`` or ``--image`` names: raw ``(28, 28)`` 0..255, its label (None for a file) and
+    where it came from."""
+    from ..data import load_mnist, load_sample_digits
+    from ..images import ImageInputError, file_to_mnist_digit
+
+    if args.image:
+        path = Path(args.image)
+        if not path.is_file():
+            raise ValueError(f"--image {args.image!r} is not a file")
+        try:
+            return file_to_mnist_digit(path.read_bytes()), None, str(path)
+        except ImageInputError as exc:
+            raise ValueError(f"--image {args.image!r}: {exc}") from exc
+    sample = load_sample_digits()
+    if args.index < 0:
+        raise ValueError(f"--index {args.index} must be ≥ 0")
+    if args.index in set(sample.indices.tolist()):
+        raw, label = sample.by_test_index(args.index)
+    else:
+        mnist = load_mnist(args.mnist)
+        if args.index >= len(mnist.x_test):
+            raise ValueError(f"--index {args.index} is outside 0..{len(mnist.x_test) - 1}")
+        raw, label = mnist.x_test[args.index], int(mnist.y_test[args.index])
+    return raw, label, f"MNIST test digit {args.index}"
+
+
 def _cmd_activations(args) -> int:
     from ..activations import ActivationModel, spatial_layer_info
-    from ..data import load_mnist, load_sample_digits
     from ..files import atomic_write_bytes
-    from ..images import ImageInputError, file_to_mnist_digit
     from ..progress import PrintProgress, progress_scope
     from ..runs import load_run, resolve_model_path
 
@@ -36,28 +66,7 @@ def _cmd_activations(args) -> int:
     if args.out and Path(args.out).suffix != ".npz":
         raise ValueError(f"--out {args.out!r} must end in .npz")
     prog = PrintProgress()
-    label = None
-    if args.image:
-        path = Path(args.image)
-        if not path.is_file():
-            raise ValueError(f"--image {args.image!r} is not a file")
-        try:
-            raw = file_to_mnist_digit(path.read_bytes())
-        except ImageInputError as exc:
-            raise ValueError(f"--image {args.image!r}: {exc}") from exc
-        source = str(path)
-    else:
-        sample = load_sample_digits()
-        if args.index < 0:
-            raise ValueError(f"--index {args.index} must be ≥ 0")
-        if args.index in set(sample.indices.tolist()):
-            raw, label = sample.by_test_index(args.index)
-        else:
-            mnist = load_mnist(args.mnist)
-            if args.index >= len(mnist.x_test):
-                raise ValueError(f"--index {args.index} is outside 0..{len(mnist.x_test) - 1}")
-            raw, label = mnist.x_test[args.index], int(mnist.y_test[args.index])
-        source = f"MNIST test digit {args.index}"
+    raw, label, source = digit_from_args(args)
     print(f"loading model {args.model or 'bundled'}", file=sys.stderr, flush=True)
     bundle = load_run(resolve_model_path(args.model))
     am = ActivationModel.from_bundle(bundle)

@@ -11,6 +11,7 @@ st.set_page_config(page_title="MNIST CNN Explorer", page_icon=":material/pin:", 
 PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train", default=True),
     st.Page("pages/activations.py", title="Activations", icon=":material/biotech:", url_path="activations"),
+    st.Page("pages/experiments.py", title="Experiments", icon=":material/science:", url_path="experiments"),
     st.Page("pages/oip.py", title="Filters / OIP", icon=":material/filter_center_focus:", url_path="oip"),
     st.Page("pages/precursor.py", title="Precursor", icon=":material/grid_view:", url_path="precursor"),
     st.Page("pages/clustering.py", title="Clustering-MLP", icon=":material/scatter_plot:", url_path="clustering"),

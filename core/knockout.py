@@ -191,6 +191,31 @@ class Importance:
         return np.argsort(-self.drop(digit_class), kind="stable")
 
 
+@dataclass
+class KnockoutOutcome:
+    """The test set with and without the maps (``before``/``after``), and the ranking of ``importance.layer``'s
+    maps when one was asked for."""
+
+    maps: dict
+    before: TestScore
+    after: TestScore
+    importance: "Importance | None" = None
+
+
+def evaluate(knockout: Knockout, x: np.ndarray, labels: np.ndarray, maps: Mapping[str, Sequence[int]],
+             rank_layer: str | None = None, progress: ProgressCallback | None = None) -> KnockoutOutcome:
+    """Accuracy on model input ``x`` ``(N, 28, 28, 1)`` with labels ``(N,)`` before and after switching ``maps``
+    off, and (``rank_layer``) every map of that layer ranked by the accuracy it alone costs."""
+    keep = knockout.keep_vector(maps)
+    with progress_scope(progress, 2, "test digits with the maps off") as prog:
+        before = score(knockout.probabilities(x), labels)
+        prog.on_step(1)
+        after = score(knockout.probabilities(x, keep), labels)
+        prog.on_step(2)
+    importance = knockout.importance(x, labels, rank_layer, progress) if rank_layer else None
+    return KnockoutOutcome({k: [int(m) for m in v] for k, v in maps.items()}, before, after, importance)
+
+
 def most_active(activations: np.ndarray, k: int) -> list[int]:
     """The ``k`` maps with the largest mean response in one digit's layer output ``(H, W, C)``."""
     activations = np.asarray(activations)

@@ -80,6 +80,16 @@ class CompareJob:
     mnist: str | None = None
 
 
+@dataclass(frozen=True)
+class KnockoutJob:
+    """The test digits with ``maps`` (``((layer, (map, ...)), ...)``) switched off in the job's model, and
+    optionally every map of ``rank_layer`` ranked by the accuracy it alone costs."""
+
+    maps: tuple[tuple[str, tuple[int, ...]], ...]
+    rank_layer: str | None = None
+    mnist: str | None = None
+
+
 @dataclass
 class TrainOutcome:
     """What a train job sends back: the run as bytes (``core.runs.RunPayload``) and how it ended;
@@ -187,6 +197,16 @@ def _run_compare(spec: JobSpec, ctx, progress: ProgressCallback):
     return align(ctx.bundle(job.run_a), ctx.bundle(job.run_b), images, job.layers, job.threshold, progress=progress)
 
 
+def _run_knockout(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .knockout import Knockout, evaluate
+
+    job: KnockoutJob = spec.config
+    bundle = ctx.bundle(spec.model)
+    mnist = ctx.mnist(job.mnist)
+    return evaluate(Knockout(bundle.model), bundle.scaler.transform(mnist.x_test), mnist.y_test, dict(job.maps),
+                    job.rank_layer, progress)
+
+
 def _run_dream_gallery(spec: JobSpec, ctx, progress: ProgressCallback):
     from .dream_gallery import dream_gallery
 
@@ -235,6 +255,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
          uses_model=True),
     # two models, loaded by path where the job runs (a Ray cluster needs the runs folder on a shared disk)
     Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0),
+    Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True),
 )}
 
 
@@ -288,5 +309,5 @@ def stopped(result: Any) -> bool:
     return status == "stopped"
 
 
-__all__ = ["KINDS", "Kind", "TrainJob", "CompareJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
+__all__ = ["KINDS", "Kind", "TrainJob", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
            "finish", "kind", "stopped", "with_seed"]

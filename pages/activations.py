@@ -480,6 +480,8 @@ else:
 
 if digit is None:
     st.stop()
+st.session_state[shared.CURRENT_DIGIT_KEY] = (_key(digit), label, {"Draw": "your drawing", "Upload": "your upload"}.get(
+    source, f"MNIST test digit {st.session_state.get('act_index')}"))
 result = _activations(model_key, _key(digit), am)
 tabs = st.tabs(["Layer maps", "Filters", "Which pixels matter", "Receptive field", "Activation patterns"])
 with tabs[0]:

@@ -21,6 +21,8 @@ from core.runs import (DEFAULT_MODEL_DIR, ModelBundle, default_runs_dir, list_ru
                        resolve_model_path)
 
 ACTIVE_MODEL_KEY = "active_model"
+# the digit last shown on the Activations page, for the Experiments page: (raw uint8 bytes, label or None, source)
+CURRENT_DIGIT_KEY = "current_digit"
 
 
 def _keep_keras_state_between_runs() -> None:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import APP_PATH, finish_job
 
 PAGES = ["pages/train.py", "pages/activations.py", "pages/oip.py", "pages/precursor.py", "pages/clustering.py",
-         "pages/deep_dream.py", "pages/compare.py"]
+         "pages/deep_dream.py", "pages/compare.py", "pages/experiments.py"]
 
 
 @pytest.fixture()

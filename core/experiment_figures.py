@@ -1,0 +1,80 @@
+"""Figures of the experiments on one digit: knock-out, adversarial change, invariances (plotly)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+BEFORE, AFTER = "#636efa", "#ef553b"
+
+
+def _layout(fig: go.Figure, title: str, height: int = 300, **kwargs) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.25), **kwargs)
+    return fig
+
+
+def before_after_bars(before: Sequence[float], after: Sequence[float], title: str, y_title: str,
+                      labels: Sequence[str] | None = None) -> go.Figure:
+    """Two bars per class (or label): before in blue, after in red."""
+    x = list(labels) if labels is not None else [str(i) for i in range(len(before))]
+    fig = go.Figure([go.Bar(x=x, y=list(before), name="before", marker_color=BEFORE),
+                     go.Bar(x=x, y=list(after), name="after", marker_color=AFTER)])
+    return _layout(fig, title, barmode="group", xaxis_title="class", yaxis_title=y_title)
+
+
+def importance_bars(drop: np.ndarray, order: np.ndarray, layer: str, top: int = 20) -> go.Figure:
+    """The ``top`` maps by accuracy lost when each alone is off (percentage points)."""
+    picked = order[:top]
+    fig = go.Figure(go.Bar(x=[f"map {int(m)}" for m in picked], y=100 * drop[picked], marker_color=AFTER,
+                           hovertemplate="%{x}: %{y:.2f} points<extra></extra>"))
+    return _layout(fig, f"{layer}: accuracy lost with one map off (the {len(picked)} that matter most)",
+                   yaxis_title="accuracy lost (points)")
+
+
+def change_picture(change: np.ndarray) -> np.ndarray:
+    """A change ``(28, 28)`` in grey levels as an RGB picture ``(28, 28, 3)`` uint8, amplified to its largest
+    value: red where pixels got brighter, blue where darker, white where nothing changed."""
+    change = np.asarray(change, float)
+    lim = max(1.0, float(np.abs(change).max()))
+    t = np.clip(change / lim, -1, 1)[..., None]
+    white = np.ones(change.shape + (3,))
+    red, blue = np.array([0.84, 0.15, 0.16]), np.array([0.13, 0.40, 0.67])
+    rgb = np.where(t >= 0, white * (1 - t) + red * t, white * (1 + t) + blue * (-t))
+    return (255 * rgb).round().astype(np.uint8)
+
+
+def divergence_chart(divergence: dict[str, float]) -> go.Figure:
+    """Per layer ‖a′ − a‖ / ‖a‖: where the changed digit's activations part from the original's."""
+    names = list(divergence)
+    fig = go.Figure(go.Bar(x=names, y=[divergence[n] for n in names], marker_color=AFTER,
+                           hovertemplate="%{x}: %{y:.2f}<extra></extra>"))
+    return _layout(fig, "how far each layer's activations moved (‖a′ − a‖ / ‖a‖)", yaxis_title="relative change")
+
+
+def invariance_curves(values: np.ndarray, probabilities: np.ndarray, digit_class: int, kind: str,
+                      unit: str) -> go.Figure:
+    """The probability of ``digit_class`` and of the predicted class over the transform's range, each point
+    labelled with the predicted digit."""
+    predicted = np.argmax(probabilities, axis=1)
+    fig = go.Figure([
+        go.Scatter(x=values, y=probabilities[:, digit_class], name=f"probability of {digit_class}", mode="lines+markers",
+                   line=dict(color=BEFORE)),
+        go.Scatter(x=values, y=probabilities.max(axis=1), name="prediction (its digit above)", mode="markers+text",
+                   text=[str(int(p)) for p in predicted], textposition="top center",
+                   marker=dict(color=[BEFORE if p == digit_class else AFTER for p in predicted], size=8)),
+    ])
+    return _layout(fig, f"the prediction under {kind}", xaxis_title=f"{kind} ({unit})", yaxis_title="probability",
+                   yaxis=dict(range=[0, 1.12]))
+
+
+def response_heatmap(values: np.ndarray, responses: np.ndarray, layer: str, kind: str, unit: str) -> go.Figure:
+    """Every map's mean response ``(V, C)`` over the range, each map scaled to its own maximum."""
+    peak = np.abs(responses).max(axis=0)
+    scaled = np.divide(responses, peak, out=np.zeros_like(responses), where=peak > 0)
+    fig = go.Figure(go.Heatmap(z=scaled.T, x=[f"{v:g}" for v in values], y=[f"map {m}" for m in range(responses.shape[1])],
+                               colorscale="Viridis", zmin=0, zmax=1, customdata=responses.T,
+                               hovertemplate="%{y} at %{x}: %{customdata:.3f}<extra></extra>"))
+    return _layout(fig, f"{layer}: each map's mean response (scaled to its own maximum)", height=420,
+                   xaxis_title=f"{kind} ({unit})", yaxis=dict(showticklabels=False, title="maps"))

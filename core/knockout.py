@@ -16,9 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from .progress import ProgressCallback, progress_scope
+from .scores import N_CLASSES, TestScore, score
 
 BATCH = 2048
-N_CLASSES = 10
 
 
 def parse_knockout(text: str) -> dict[str, list[int]]:
@@ -41,23 +41,6 @@ def parse_knockout(text: str) -> dict[str, list[int]]:
     if not out:
         raise ValueError(f"no maps to knock out in {text!r}; write them as LAYER:MAPS, e.g. conv3:3,17")
     return out
-
-
-@dataclass
-class TestScore:
-    """Accuracy on a labelled set: ``overall`` and ``per_class`` ``(10,)`` (NaN for a class with no digit)."""
-
-    overall: float
-    per_class: np.ndarray
-    n: int
-
-
-def score(probabilities: np.ndarray, labels: np.ndarray) -> TestScore:
-    """``probabilities`` ``(N, 10)``, ``labels`` ``(N,)`` → accuracy overall and per class."""
-    labels = np.asarray(labels).astype(int)
-    right = np.argmax(probabilities, axis=1) == labels
-    per_class = np.array([right[labels == k].mean() if np.any(labels == k) else np.nan for k in range(N_CLASSES)])
-    return TestScore(float(right.mean()) if len(right) else float("nan"), per_class, int(len(right)))
 
 
 class Knockout:
@@ -214,6 +197,56 @@ def evaluate(knockout: Knockout, x: np.ndarray, labels: np.ndarray, maps: Mappin
         prog.on_step(2)
     importance = knockout.importance(x, labels, rank_layer, progress) if rank_layer else None
     return KnockoutOutcome({k: [int(m) for m in v] for k, v in maps.items()}, before, after, importance)
+
+
+@dataclass
+class OipRelation:
+    """Does a map that looks meaningful matter? Per map of a layer found in both a ranking and an OIP run:
+    ``maps`` ``(M,)``, ``drop`` ``(M,)`` (accuracy lost when that map alone is off), ``oip_loss`` ``(M,)`` (how
+    strongly its OIP drives it) and ``has_oip`` ``(M,)``; ``spearman``: the rank correlation of the two (NaN
+    with fewer than 3 maps or a constant column)."""
+
+    layer: str
+    maps: np.ndarray
+    drop: np.ndarray
+    oip_loss: np.ndarray
+    has_oip: np.ndarray
+    spearman: float
+
+    def mean_drop(self, with_oip: bool) -> float:
+        chosen = self.drop[self.has_oip == with_oip]
+        return float(chosen.mean()) if len(chosen) else float("nan")
+
+    def sentence(self) -> str:
+        n_with = int(self.has_oip.sum())
+        parts = [f"{n_with} of the {len(self.maps)} maps of {self.layer} have an OIP"]
+        if 0 < n_with < len(self.maps):
+            parts.append(f"switching one of them off costs {100 * self.mean_drop(True):.2f} points of accuracy on "
+                         f"average, one without an OIP {100 * self.mean_drop(False):.2f}")
+        if self.spearman == self.spearman:
+            strength = ("hardly" if abs(self.spearman) < 0.2 else "weakly" if abs(self.spearman) < 0.4
+                        else "clearly")
+            direction = "more" if self.spearman > 0 else "less"
+            parts.append(f"a map whose OIP drives it harder is {strength} {direction} important "
+                         f"(rank correlation {self.spearman:+.2f})")
+        return "; ".join(parts) + "."
+
+
+def relate_to_oips(importance: Importance, oip_maps, oip_loss, has_oip, digit_class: int | None = None) -> OipRelation:
+    """Join a ranking (``Importance``) with an OIP run of the same layer (its ``maps`` ``(M,)``, best ``loss``
+    ``(M,)`` and ``has_oip`` ``(M,)``), over the maps both cover."""
+    from scipy.stats import spearmanr
+
+    drop = importance.drop(digit_class)
+    oip_maps = np.asarray(oip_maps, int)
+    inside = oip_maps < len(drop)
+    maps = oip_maps[inside]
+    loss, has = np.asarray(oip_loss, float)[inside], np.asarray(has_oip, bool)[inside]
+    d = drop[maps]
+    rho = float("nan")
+    if len(maps) >= 3 and np.ptp(d) > 0 and np.ptp(loss) > 0:
+        rho = float(spearmanr(loss, d).statistic)
+    return OipRelation(importance.layer, maps, d, loss, has, rho)
 
 
 def most_active(activations: np.ndarray, k: int) -> list[int]:

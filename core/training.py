@@ -196,18 +196,32 @@ def train(spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist,
     with progress_scope(progress, steps * config.epochs, "training") as prog:
         prog.on_step(0, {"phase": f"standardising {len(data.x_train):,} training digits"})
         scaler = PixelScaler.fit(data.x_train)
-        x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
-        y_train, y_test = data.y_train.astype(np.int32), data.y_test.astype(np.int32)
         prog.on_step(0, {"phase": "building the model"})
         model = build_model(spec, l2=config.l2, seed=config.seed)
-        model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        adapter = _KerasProgress(prog, steps)
-        fit = model.fit(shuffled_batches(x_train, y_train, config.batch_size, config.epochs, config.seed),
-                        epochs=config.epochs, steps_per_epoch=steps, validation_data=(x_test, y_test),
-                        validation_batch_size=1024, callbacks=[adapter], verbose=0, shuffle=False)
-        prog.on_step(adapter.done, {"phase": f"evaluating the final model on {len(x_test):,} test digits"})
-        seconds = time.perf_counter() - started
+        return fit_model(model, spec, scaler, config, data.x_train, data.y_train, data.x_test, data.y_test, prog,
+                         started)
+
+
+def fit_model(model: keras.Model, spec: ArchitectureSpec, scaler: PixelScaler, config: TrainConfig,
+              x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+              prog: ProgressCallback, started: float | None = None) -> TrainResult:
+    """Train ``model`` (built, uncompiled or compiled; its weights are the start) on raw digits ``x_train``
+    ``(N, 28, 28)`` 0..255 with ``y_train`` ``(N,)`` through ``scaler``, with ``config``'s optimizer, epochs,
+    batch size and seed; measure it on ``x_test``/``y_test``. ``prog`` counts ``ceil(N / batch) * epochs``
+    batches. Stops and divergence as in ``train``; the training recipes (``train``, ``core.fine_tune``)
+    share it."""
+    started = time.perf_counter() if started is None else started
+    steps = math.ceil(len(x_train) / config.batch_size)
+    x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
+    y_train, y_test = np.asarray(y_train).astype(np.int32), np.asarray(y_test).astype(np.int32)
+    model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    adapter = _KerasProgress(prog, steps)
+    fit = model.fit(shuffled_batches(x_train, y_train, config.batch_size, config.epochs, config.seed),
+                    epochs=config.epochs, steps_per_epoch=steps, validation_data=(x_test, y_test),
+                    validation_batch_size=1024, callbacks=[adapter], verbose=0, shuffle=False)
+    prog.on_step(adapter.done, {"phase": f"evaluating the final model on {len(x_test):,} test digits"})
+    seconds = time.perf_counter() - started
     status, message = "completed", ""
     if adapter.diverged:
         model.set_weights(adapter.good_weights)

@@ -11,7 +11,7 @@ the command line compute exactly the same thing.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,6 +90,24 @@ class KnockoutJob:
     mnist: str | None = None
 
 
+@dataclass(frozen=True)
+class FineTuneJob:
+    """Fine-tune a copy of the job's model (``core.fine_tune``) on MNIST from ``mnist`` plus the personal digits
+    in the job's inputs (``images`` ``(N, 28, 28)`` uint8, ``labels`` ``(N,)``), kept as a new run ``name``."""
+
+    config: Any  # core.fine_tune.FineTuneConfig
+    name: str | None = None
+    runs_dir: str | None = None
+    mnist: str | None = None
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def validate(self) -> None:
+        self.config.validate()
+
+
 @dataclass
 class TrainOutcome:
     """What a train job sends back: the run as bytes (``core.runs.RunPayload``) and how it ended;
@@ -106,6 +124,19 @@ class TrainOutcome:
     @property
     def stopped(self) -> bool:
         return self.status == "stopped"
+
+
+@dataclass
+class FineTuneOutcome(TrainOutcome):
+    """A fine-tuning's run (as a TrainOutcome) and the scores before and after (``core.fine_tune.SETS`` →
+    ``core.personal_set.SetScore``), the held-out personal digits and notes for the learner."""
+
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    held_out: Any = None
+    personal_digits: int = 0
+    notes: list = field(default_factory=list)
+    base_name: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,6 +164,27 @@ def _finish_train(outcome: TrainOutcome, spec: JobSpec) -> TrainOutcome:
         outcome.run_dir = write_run(outcome.payload, job.runs_dir, job.name)
         outcome.payload = None  # the bytes are on disk now; the handle keeps only the figures
     return outcome
+
+
+def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOutcome:
+    from .fine_tune import fine_tune
+    from .personal_set import PersonalSet
+    from .runs import run_payload
+
+    job: FineTuneJob = spec.config
+    bundle = ctx.bundle(spec.model)
+    personal = PersonalSet(spec.inputs["images"], spec.inputs["labels"])
+    result = fine_tune(bundle, ctx.mnist(job.mnist), personal, job.config, progress)
+    run = result.train
+    payload = None
+    if run.status != "diverged" or run.epoch_seconds:
+        progress.on_step(progress_done(progress), {"phase": "saving the fine-tuned copy as a new run"})
+        payload = run_payload(run, {"preset": "fine-tuned", "fine_tuned_from": bundle.name,
+                                    "personal_digits": len(personal), "held_out": len(result.held_out),
+                                    "fine_tune": asdict(job.config), "personal_before_after": result.summary()})
+    return FineTuneOutcome(payload, run.status, run.message, run.test_accuracy, run.seconds, run.device,
+                           before=result.before, after=result.after, held_out=result.held_out,
+                           personal_digits=len(personal), notes=result.notes, base_name=bundle.name)
 
 
 def _run_oip(spec: JobSpec, ctx, progress: ProgressCallback):
@@ -256,6 +308,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     # two models, loaded by path where the job runs (a Ray cluster needs the runs folder on a shared disk)
     Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0),
     Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True),
+    Kind("fine-tune", "fine-tuning", lambda: FineTuneJob, _run_fine_tune, _finish_train, 20.0, uses_model=True),
 )}
 
 
@@ -275,6 +328,13 @@ def check_spec(spec: JobSpec) -> None:
     validate = getattr(spec.config, "validate", None)
     if callable(validate):
         validate()
+    if spec.kind == "fine-tune":
+        from .personal_set import PersonalSet
+
+        if "images" not in spec.inputs or "labels" not in spec.inputs:
+            raise ValueError("a 'fine-tune' job needs inputs['images'] (N, 28, 28) and inputs['labels'] (N,)")
+        if len(PersonalSet(spec.inputs["images"], spec.inputs["labels"])) == 0:
+            raise ValueError("the personal set is empty: add some of your digits (with their labels) first")
     if spec.kind in ("dream", "dream-gallery") and "photo" not in spec.inputs:
         raise ValueError(f"a {spec.kind!r} job needs inputs['photo'] (an (H, W) or (H, W, 3) uint8 array)")
 
@@ -309,5 +369,5 @@ def stopped(result: Any) -> bool:
     return status == "stopped"
 
 
-__all__ = ["KINDS", "Kind", "TrainJob", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
+__all__ = ["KINDS", "Kind", "TrainJob", "FineTuneJob", "FineTuneOutcome", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
            "finish", "kind", "stopped", "with_seed"]

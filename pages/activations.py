@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from core import activation_plots as ap
+from core import lime_attribution as la
 from core.activations import (OCCLUSION_SCORES, SCORES, ActivationModel, ActivationResult, class_patterns,
                               pattern_similarity, spatial_layer_info)
 from core.images import ALLOWED_EXTENSIONS, DigitReading, ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
@@ -60,6 +61,12 @@ def _occlusion(model_key: str, digit: bytes, k: int, patch: int, fill: str, scor
 def _grad_cam(model_key: str, digit: bytes, k: int, _am: ActivationModel):
     raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
     return _am.grad_cam(_am.scaler.transform(raw), k)
+
+
+@st.cache_data(max_entries=128, show_spinner="LIME: classifying the perturbed copies…")
+def _lime(model_key: str, digit: bytes, k: int, segmentation: str, samples: int, hide: str, _am: ActivationModel):
+    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
+    return la.explain(_am, raw, k, samples=samples, segmentation=segmentation, hide=hide, seed=0)
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing the class-mean conv3 patterns…")
@@ -319,15 +326,25 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
     smooth = c[2].toggle("SmoothGrad", persist_state="session", key="act_smooth", help="average the gradients of 24 noisy copies")
     patch = c[3].slider("Occlusion patch", 2, 8, 4, persist_state="session", key="act_occ_patch")
     fill_label = c[4].selectbox("Patch colour", list(FILLS), persist_state="session", key="act_occ_fill")
-    c2 = st.columns([1, 1, 3])
+    c2 = st.columns([1.2, 0.7, 0.7, 1, 1.4])
     occ_score = c2[0].selectbox("Occlusion measures the drop in", OCCLUSION_SCORES, persist_state="session", key="act_occ_score",
                                 help="A confident model keeps p ≈ 1 under most patches: the logit still shows "
                                      "which parts matter.")
     cam_on = c2[1].toggle("Grad-CAM", value=True, persist_state="session", key="act_gradcam", help=f"Grad-CAM on {am.cam_layer}")
+    lime_on = c2[2].toggle("LIME", value=True, persist_state="session", key="act_lime",
+                           help="LIME (Ribeiro et al. 2016) with superpixels made for 28×28 digits; hidden "
+                                "superpixels show the patch colour")
+    segmentation = c2[3].selectbox("LIME superpixels", la.SEGMENTATIONS, persist_state="session", key="act_lime_seg",
+                                   format_func=lambda s: {"ink": "ink pieces (4×4 cells)", "grid": "4×4 squares"}[s],
+                                   disabled=not lime_on,
+                                   help="ink: in each 4×4 cell, every piece of stroke and the paper around it is "
+                                        "a superpixel of its own; grid: the plain cells")
+    samples = c2[4].slider("LIME samples", 250, 5000, 1000, step=250, persist_state="session", key="act_lime_samples",
+                           disabled=not lime_on, help="perturbed copies, all classified in one batch")
     key = _key(digit)
     sal = _saliency(model_key, key, k, score, 24 if smooth else 0, am)
     occ = _occlusion(model_key, key, k, patch, FILLS[fill_label], occ_score, am)
-    cols = st.columns(3 if cam_on else 2)
+    cols = st.columns(2 + cam_on + lime_on)
     with cols[0]:
         shared.chart(ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0,
                                           label="saliency"), key="act_saliency", config={"displayModeBar": False})
@@ -342,6 +359,18 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
             shared.chart(ap.overlay_figure(digit, cam.on_input, f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×"
                                               f"{cam.cam.shape[1]}) for class {k}", zmin=0, zmax=1, label="Grad-CAM"),
                             key="act_cam", config={"displayModeBar": False})
+    lime_text = ""
+    if lime_on:
+        lime = _lime(model_key, key, k, segmentation, samples, FILLS[fill_label], am)
+        bound = float(np.abs(lime.pixel_map).max()) or 1.0
+        with cols[-1]:
+            shared.chart(ap.overlay_figure(digit, lime.pixel_map, f"LIME for class {k}: {lime.n_segments} superpixels, "
+                                              f"R² {lime.score:.2f}", colorscale=ap.DIVERGING, zmin=-bound, zmax=bound,
+                                              label="LIME weight"),
+                            key="act_lime_map", config={"displayModeBar": False})
+        lime_text = (f" LIME: {samples} copies with a random half of the {lime.n_segments} superpixels hidden "
+                     f"under the same colour, and a linear fit of p({k}) on which were shown; red = showing "
+                     f"that superpixel raises p({k}), blue = lowers it (fit R² {lime.score:.2f}).")
     base = f"{occ.base_value:.4f}"
     if occ_score == "probability" and float(occ.pixel_map.max()) < 0.05:
         st.info(f"The probability of class {k} hardly moves under the patch (largest drop "
@@ -350,7 +379,8 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
     st.caption(f"Saliency: how strongly each pixel changes the class-{k} score. Occlusion: a {patch}×{patch} "
                f"{fill_label.split(' (')[0]} patch slid over the digit; red = the {occ_score} of class {k} "
                f"(unoccluded {base}) drops when that pixel is covered, blue = it rises. Grad-CAM: the "
-               f"{am.cam_layer} maps weighted by their mean gradient, placed at their receptive-field centres.")
+               f"{am.cam_layer} maps weighted by their mean gradient, placed at their receptive-field centres."
+               + lime_text)
 
 
 def _clamp(key: str, hi: int) -> None:

@@ -474,3 +474,13 @@ def test_page_upload_good_and_bad_files(app_test):
     assert any("EXIF" in c.value for c in at.caption)
     at.segmented_control(key="act_source").set_value("Draw").run()
     assert not at.exception
+
+
+def test_page_lime_panel(app_test):
+    at = app_test("pages/activations.py")
+    assert not at.exception and any("LIME: 1000 copies" in c.value for c in at.caption)
+    at.selectbox(key="act_lime_seg").set_value("grid").run()
+    at.slider(key="act_lime_samples").set_value(500).run()
+    assert not at.exception and any("LIME: 500 copies" in c.value and "49 superpixels" in c.value for c in at.caption)
+    at.toggle(key="act_lime").set_value(False).run()
+    assert not at.exception and not any("LIME:" in c.value for c in at.caption)

@@ -90,13 +90,14 @@ def picked_marks(picture: np.ndarray, box: tuple[int, int, int, int] | None) -> 
 
 def map_mosaic(values: np.ndarray, order: Sequence[int] | None = None, cols: int = 8, per_map: bool = False,
                dead: np.ndarray | None = None, selected: int | None = None, width_px: int = 860,
-               colorscale: str = MAP_SCALE) -> go.Figure:
+               colorscale: str = MAP_SCALE, marked: Sequence[int] = (), hint: str = "click to enlarge") -> go.Figure:
     """All maps of a layer ``(H, W, C)`` in one figure, tiles in ``order`` (default 0..C-1).
 
     Hover shows map, row, column and the activation. ``per_map`` scales each tile's colours to its
     own maximum (hover keeps the true values); otherwise one colour scale spans the layer. Dead
-    maps (``dead`` ``(C,)`` bool) get a red ✕ label; ``selected`` a highlighted frame. The labels
-    (trace 1, one point per shown map, ``customdata`` = map index) are clickable for selection.
+    maps (``dead`` ``(C,)`` bool) get a red ✕ label; ``selected`` a highlighted frame; ``marked`` maps (e.g.
+    switched off) a crossed-out tile and a dark frame. The labels (trace 1, one point per shown map,
+    ``customdata`` = map index; hover says ``hint``) are clickable for selection.
     """
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 3:
@@ -147,7 +148,14 @@ def map_mosaic(values: np.ndarray, order: Sequence[int] | None = None, cols: int
         textfont=dict(size=10, color=label_color), customdata=order,
         marker=dict(symbol="square", size=16, color="rgba(255,255,255,0.01)",
                     line=dict(width=1, color=label_color)),
-        hovertemplate="map %{customdata}: click to enlarge<extra></extra>", showlegend=False))
+        hovertemplate="map %{customdata}: " + hint + "<extra></extra>", showlegend=False))
+    for m in (int(m) for m in marked if int(m) in order):
+        r, k = divmod(order.index(m), cols)
+        y0, x0 = r * cell_h + band, k * cell_w
+        fig.add_shape(type="rect", x0=x0 - 0.5, x1=x0 + w - 0.5, y0=y0 - 0.5, y1=y0 + h - 0.5,
+                      line=dict(color="#222", width=2), fillcolor="rgba(255,255,255,0.55)")
+        fig.add_shape(type="line", x0=x0 - 0.5, x1=x0 + w - 0.5, y0=y0 - 0.5, y1=y0 + h - 0.5,
+                      line=dict(color="#222", width=2))
     if selected is not None and selected in order:
         slot = order.index(selected)
         r, k = divmod(slot, cols)

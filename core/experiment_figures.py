@@ -78,3 +78,66 @@ def response_heatmap(values: np.ndarray, responses: np.ndarray, layer: str, kind
                                hovertemplate="%{y} at %{x}: %{customdata:.3f}<extra></extra>"))
     return _layout(fig, f"{layer}: each map's mean response (scaled to its own maximum)", height=420,
                    xaxis_title=f"{kind} ({unit})", yaxis=dict(showticklabels=False, title="maps"))
+
+
+def personal_misses(counts: np.ndarray, misses: np.ndarray, model_name: str) -> go.Figure:
+    """Per true class ``(10,)``: the digits of the personal set read right (stacked) and wrongly."""
+    x = [str(i) for i in range(len(counts))]
+    right = np.asarray(counts) - np.asarray(misses)
+    fig = go.Figure([go.Bar(x=x, y=right, name="read right", marker_color=BEFORE),
+                     go.Bar(x=x, y=misses, name="read wrongly", marker_color=AFTER)])
+    return _layout(fig, f"your digits by true class: what {model_name} reads", barmode="stack",
+                   xaxis_title="true class", yaxis_title="digits")
+
+
+def sets_before_after(before: dict, after: dict) -> go.Figure:
+    """Accuracy (%) on each set (``name → core.personal_set.SetScore``) before and after fine-tuning."""
+    names = [n for n in before if n in after]
+    return before_after_bars([100 * before[n].accuracy.overall for n in names],
+                             [100 * after[n].accuracy.overall for n in names],
+                             "accuracy before and after fine-tuning", "accuracy %",
+                             labels=[f"{n} ({before[n].accuracy.n:,})" for n in names]).update_layout(xaxis_title="")
+
+
+def importance_oip_gallery(images: np.ndarray, maps: Sequence[int], drop: Sequence[float], has_oip: Sequence[bool],
+                           layer: str, each: int = 8) -> go.Figure:
+    """The OIPs ``(M, 28, 28)`` of the ``each`` most and ``each`` least important maps (``drop`` ``(M,)``: accuracy
+    lost, 0..1), two rows, each thumbnail labelled with its map and the points it costs; maps without an OIP
+    are dimmed."""
+    from .oip_analysis import contrast_enhance
+
+    drop = np.asarray(drop, float)
+    order = np.argsort(-drop, kind="stable")
+    each = max(1, min(each, len(order) // 2 or 1))
+    rows = [order[:each], order[::-1][:each]] if len(order) > each else [order]
+    shown = contrast_enhance(np.asarray(images, np.float32))
+    side, gap = shown.shape[1], 4
+    cell = side + gap
+    z = np.full((len(rows) * (cell + 6), each * cell), np.nan, np.float32)
+    annotations = []
+    for r, row in enumerate(rows):
+        for c, i in enumerate(row):
+            y0, x0 = r * (cell + 6) + 8, c * cell
+            z[y0:y0 + side, x0:x0 + side] = shown[i] * (1.0 if has_oip[i] else 0.35)
+            annotations.append(dict(x=x0 + side / 2, y=y0 - 1, yanchor="bottom", showarrow=False,
+                                    text=f"{int(maps[i])}: {100 * drop[i]:.2f}", font=dict(size=10)))
+    fig = go.Figure(go.Heatmap(z=z, colorscale="viridis", zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
+    fig.update_layout(annotations=annotations, height=130 * len(rows) + 40, margin=dict(l=90, r=5, t=40, b=5),
+                      title=f"{layer}: the OIPs of the most important maps (top) and the least (bottom); "
+                            "map: accuracy points lost")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", tickvals=[r * (cell + 6) + 8 + side / 2 for r in
+                                                                      range(len(rows))],
+                     ticktext=["most<br>important", "least<br>important"][:len(rows)], showgrid=False, zeroline=False)
+    return fig
+
+
+def importance_vs_oip(relation) -> go.Figure:
+    """Each map (``core.knockout.OipRelation``): how strongly its OIP drives it against the accuracy it costs."""
+    colors = [BEFORE if h else AFTER for h in relation.has_oip]
+    fig = go.Figure(go.Scatter(x=relation.oip_loss, y=100 * relation.drop, mode="markers",
+                               marker=dict(color=colors, size=8), customdata=relation.maps,
+                               hovertemplate="map %{customdata}: OIP loss %{x:.3g}, %{y:.2f} points<extra></extra>"))
+    return _layout(fig, f"{relation.layer}: does a map with a strong OIP matter more? (red: no OIP)",
+                   xaxis_title="OIP loss (the map's mean response to its OIP)",
+                   yaxis_title="accuracy lost when off (points)")

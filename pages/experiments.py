@@ -9,18 +9,46 @@ import numpy as np
 import streamlit as st
 
 from core import experiment_figures as F
-from core.activation_plots import enlarged
+from core.activation_plots import enlarged, map_mosaic
 from core.activations import ActivationModel
 from core.attack import METHODS, PIXELS, Attacker
+from core.fine_tune import FineTuneConfig
+from core.images import ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
 from core.invariance import TRANSFORMS, UNITS, sweep
 from core.jobs import JobHandle, JobSpec
-from core.knockout import Knockout, most_active
+from core.knockout import Knockout, most_active, relate_to_oips
+from core.oip import OipConfig
+from core.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
 from core.runs import model_key as run_model_key
-from core.tasks import KnockoutJob
+from core.tasks import FineTuneJob, KnockoutJob
 from pages import shared
+
+try:
+    from streamlit_drawable_canvas import st_canvas
+except ImportError:  # the page still works with uploads
+    st_canvas = None
 
 JOB_KEY = "knockout_job"
 RESULT_KEY = "knockout_result"  # session: (model key, maps, core.knockout.KnockoutOutcome)
+SET_KEY = "personal_set"  # session: core.personal_set.PersonalSet, replaced whole on every change
+TUNE_JOB_KEY = "fine_tune_job"
+OIP_JOB_KEY = "ko_oip_job"
+TUNE_RESULT_KEY = "fine_tune_result"  # session: core.tasks.FineTuneOutcome
+CANVAS_PX = 196
+MOST_ACTIVE, CHOSEN = "the k most active for this digit", "chosen in the grid or by number"
+
+
+def _toggle_clicked_map(chart_key: str, picked: list[int]) -> None:
+    """A click on a map's number in the grid switches that map off (or on again): the choice becomes 'chosen'."""
+    event = st.session_state.get(chart_key) or {}
+    clicked = [int(p["customdata"]) for p in event.get("selection", {}).get("points", [])
+               if isinstance(p.get("customdata"), (int, float))]
+    if not clicked:
+        return
+    chosen = {int(m) for m in picked}
+    st.session_state["ko_maps"] = sorted(chosen ^ set(clicked))
+    st.session_state["ko_how"] = CHOSEN
+    st.session_state["ko_grid_n"] = st.session_state.get("ko_grid_n", 0) + 1
 
 
 @st.cache_resource(show_spinner="Compiling the experiments…", max_entries=16)
@@ -33,6 +61,43 @@ def _tools(model_key: str, _bundle) -> tuple[Knockout, Attacker, ActivationModel
 def _attack(model_key: str, digit: bytes, target: int, budget: int, method: str, pixels: str, _attacker: Attacker):
     raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
     return _attacker.attack(raw, target, budget, method, pixels=pixels)
+
+
+def _importance_section(imp) -> None:
+    """The ranking of a layer's maps (for all digits or one class), beside the maps' OIPs when this session has
+    them (Filters / OIP page, or computed from here)."""
+    which = st.selectbox("Importance for", ["all digits"] + list(range(10)), key="ko_rank_class",
+                         format_func=lambda c: c if isinstance(c, str) else f"the {c}s",
+                         help="the accuracy lost on every test digit, or on one class's digits only")
+    digit_class = None if isinstance(which, str) else int(which)
+    drop = imp.drop(digit_class)
+    shared.chart(F.importance_bars(drop, imp.ranking(digit_class), imp.layer), key="ko_importance")
+    top = int(imp.ranking(digit_class)[0])
+    st.caption(f"The most important map of {imp.layer} for {which if digit_class is None else f'the {which}s'}, "
+               f"map {top}, costs {drop[top]:.2%} of the accuracy when it alone is off "
+               f"(ranked in {imp.seconds:.1f} s).")
+    oips = shared.oip_store().latest_result(model_key, imp.layer)
+    if oips is None:
+        st.info(f"Does a map that looks meaningful matter? Compute the OIPs of {imp.layer} (the pattern each map "
+                "responds to most, as on the Filters / OIP page) to see them beside the ranking.")
+        shared.start_button(OIP_JOB_KEY, f"Compute the OIPs of {imp.layer}",
+                            lambda: JobSpec("oip", OipConfig(layer=imp.layer), model=str(bundle.path),
+                                            title=f"OIPs of {imp.layer}"),
+                            key="ko_oip_start", busy_label="Computing OIPs…", type="secondary")
+        shared.job_panel(OIP_JOB_KEY, on_end=shared.store_oip_result, describe=shared.describe_oip_job)
+        return
+    relation = relate_to_oips(imp, oips.maps, oips.best_loss, oips.has_oip, digit_class)
+    st.markdown(relation.sentence())
+    index = {int(m): i for i, m in enumerate(oips.maps)}
+    rows = [index[int(m)] for m in relation.maps]
+    left, right = st.columns([3, 2])
+    with left:
+        shared.chart(F.importance_oip_gallery(oips.best_images[rows], relation.maps, relation.drop, relation.has_oip,
+                                              imp.layer), key="ko_oip_gallery", config={"displayModeBar": False})
+    with right:
+        shared.chart(F.importance_vs_oip(relation), key="ko_oip_scatter")
+    st.caption(f"OIPs from the latest OIP run of {imp.layer} in this session ({oips.config.epochs} epochs, "
+               f"{oips.device}); dimmed: no OIP found (the map stays at or below zero).")
 
 
 shared.render_sidebar()
@@ -65,19 +130,30 @@ left.image(enlarged(raw, 140), caption=where + (f" (label {label})" if label is 
 right.markdown(f"The network reads **{predicted}** ({probs[predicted]:.1%}).")
 digit_key = np.ascontiguousarray(raw, np.uint8).tobytes()
 
-tab_ko, tab_fool, tab_inv = st.tabs(["Knock maps out", "Fool the network", "Invariances"])
+tab_ko, tab_fool, tab_inv, tab_hw = st.tabs(["Knock maps out", "Fool the network", "Invariances",
+                                              "Your handwriting"])
 
 # --- knock-out -------------------------------------------------------------------------------------------
 with tab_ko:
     c1, c2, c3 = st.columns([1, 1, 2])
     layer = c1.selectbox("Layer", knockout.mask_layers, index=len(knockout.mask_layers) - 1, key="ko_layer")
     width = knockout.widths[layer]
-    how = c2.radio("Maps", ["the k most active for this digit", "chosen by number"], key="ko_how")
-    if how.startswith("the k"):
+    how = c2.radio("Maps", [MOST_ACTIVE, CHOSEN], key="ko_how",
+                   help="or click maps in the grid below to switch them off and on")
+    activations = knockout.layer_output(x, layer)[0]
+    if how == MOST_ACTIVE:
         k = c3.slider("k", 1, width - 1, min(5, width - 1), key="ko_k")
-        picked = most_active(knockout.layer_output(x, layer)[0], k)
+        picked = most_active(activations, k)
     else:
-        picked = c3.multiselect("Maps to switch off", list(range(width)), default=[0], key="ko_maps")
+        st.session_state["ko_maps"] = [m for m in st.session_state.get("ko_maps", [0]) if m < width]  # layer changed
+        picked = c3.multiselect("Maps to switch off", list(range(width)), key="ko_maps")
+    grid_key = f"ko_grid_{layer}_{st.session_state.get('ko_grid_n', 0)}"  # a new chart per change: no stale selection
+    shared.chart(map_mosaic(activations, cols=8 if activations.shape[0] >= 10 else 16, marked=picked,
+                        hint="click to switch it off or on"),
+                 key=grid_key, on_select=lambda: _toggle_clicked_map(grid_key, picked), selection_mode="points",
+                 config={"displayModeBar": False})
+    st.caption(f"{layer}'s maps for this digit; the maps switched off are crossed out. Click a map's number to "
+               "switch it off or on.")
     if not picked:
         st.info("Choose at least one map to switch off.")
     elif len(set(picked)) >= width:
@@ -113,10 +189,7 @@ with tab_ko:
                                              "accuracy per class, intact and with the maps off", "accuracy %"),
                          key="ko_classes")
             if outcome.importance is not None:
-                imp = outcome.importance
-                shared.chart(F.importance_bars(imp.drop(), imp.ranking(), imp.layer), key="ko_importance")
-                st.caption(f"The most important map of {imp.layer} costs {imp.drop().max():.2%} of the accuracy "
-                           "when it alone is off; the Filters / OIP page shows what each of them looks for.")
+                _importance_section(outcome.importance)
 
 # --- fool the network ------------------------------------------------------------------------------------
 with tab_fool:
@@ -164,3 +237,208 @@ with tab_inv:
     st.image([enlarged(np.rint(img).astype(np.uint8), 84) for img in result.images[::step]],
              caption=[f"{v:g} → {int(p)}" for v, p in zip(result.values[::step], result.predicted[::step])])
     shared.chart(F.response_heatmap(result.values, result.responses, follow, kind, UNITS[kind]), key="inv_maps")
+
+# --- your handwriting ------------------------------------------------------------------------------------
+
+
+def _personal() -> PersonalSet:
+    return st.session_state.get(SET_KEY) or PersonalSet()
+
+
+def _replace_set(new: PersonalSet, message: str) -> None:
+    st.session_state[SET_KEY] = new
+    st.session_state["hw_message"] = ("success", message)
+
+
+def _add_drawing() -> None:
+    digit = st.session_state.get("hw_drawn")
+    if digit is None:
+        st.session_state["hw_message"] = ("warning", "Draw a digit first: the canvas is empty.")
+        return
+    try:
+        _replace_set(_personal().add(digit, st.session_state["hw_label"]),
+                     f"Added your drawing as a {st.session_state['hw_label']}.")
+    except PersonalSetError as exc:
+        st.session_state["hw_message"] = ("error", str(exc))
+        return
+    st.session_state["hw_canvas_n"] = st.session_state.get("hw_canvas_n", 0) + 1  # a fresh canvas
+
+
+def _add_current(raw: np.ndarray, where: str) -> None:
+    try:
+        _replace_set(_personal().add(raw, st.session_state["hw_label"]),
+                     f"Added {where} as a {st.session_state['hw_label']}.")
+    except PersonalSetError as exc:
+        st.session_state["hw_message"] = ("error", str(exc))
+
+
+def _uploader_key() -> str:
+    return f"hw_images_{st.session_state.get('hw_images_n', 0)}"
+
+
+def _add_uploads() -> None:
+    files = st.session_state.get(_uploader_key()) or []
+    digits, refused = [], []
+    for f in files:
+        try:
+            digits.append(read_digit_file(f.getvalue()).digit)
+        except ImageInputError as exc:
+            refused.append(f"{f.name}: {exc}")
+    label = st.session_state["hw_label"]
+    try:
+        new = _personal().add_many(np.stack(digits), label) if digits else _personal()
+    except PersonalSetError as exc:
+        st.session_state["hw_message"] = ("error", str(exc))
+        return
+    st.session_state[SET_KEY] = new
+    st.session_state["hw_images_n"] = st.session_state.get("hw_images_n", 0) + 1  # empty the uploader
+    text = f"Added {len(digits)} image{'s' if len(digits) != 1 else ''} as {label}." if digits else "Nothing added."
+    st.session_state["hw_message"] = (("warning", text + " Not added: " + "; ".join(refused)) if refused
+                                      else ("success", text))
+
+
+def _load_set_file(mode: str) -> None:
+    up = st.session_state.get(f"hw_file_{st.session_state.get('hw_file_n', 0)}")
+    if up is None:
+        return
+    try:
+        loaded = PersonalSet.from_npz(up.getvalue(), repr(up.name))
+        new = loaded if mode == "replace" or len(_personal()) == 0 else PersonalSet(
+            np.concatenate([_personal().images, loaded.images]), np.concatenate([_personal().labels, loaded.labels]))
+    except PersonalSetError as exc:
+        st.session_state["hw_message"] = ("error", f"Your set was kept as it was: {exc}")
+        return
+    _replace_set(new, f"{'Loaded' if mode == 'replace' else 'Added'} {len(loaded)} digits from {up.name}.")
+    st.session_state["hw_file_n"] = st.session_state.get("hw_file_n", 0) + 1
+
+
+def _remove(indices: list[int]) -> None:
+    _replace_set(_personal().without(indices), f"Removed {len(indices)} digit{'s' if len(indices) != 1 else ''}.")
+    st.session_state["hw_remove"] = []
+
+
+def _keep_fine_tune(handle: JobHandle) -> None:
+    st.session_state[TUNE_RESULT_KEY] = handle.result
+
+
+def _use_model(path: str) -> None:
+    st.session_state["pending_active_model"] = path
+
+
+with tab_hw:
+    st.write("The blog: a network trained on US MNIST reads European digits badly. Build a set of your own "
+             "digits with their true labels, see how the active model reads them next to MNIST, and fine-tune "
+             "a copy on MNIST plus your set. The set lives in this browser tab; download it to keep it.")
+    personal = _personal()
+    c_draw, c_add = st.columns([1, 2])
+    with c_draw:
+        st.session_state["hw_drawn"] = None
+        if st_canvas is not None:
+            canvas = st_canvas(fill_color="#000000", stroke_width=16, stroke_color="#FFFFFF",
+                               background_color="#000000", update_streamlit=True, height=CANVAS_PX, width=CANVAS_PX,
+                               drawing_mode="freedraw", display_toolbar=False,
+                               key=f"hw_canvas_{st.session_state.get('hw_canvas_n', 0)}")
+            if canvas.image_data is not None and (canvas.json_data or {}).get("objects"):
+                try:
+                    drawn = to_mnist_digit(canvas_to_gray(canvas.image_data), invert=False)
+                except ImageInputError as exc:
+                    st.caption(f"This drawing cannot be used: {exc}")
+                else:
+                    st.session_state["hw_drawn"] = drawn
+                    seen = int(np.argmax(knockout.probabilities(bundle.scaler.transform(drawn))[0]))
+                    st.image(enlarged(drawn, 56), caption=f"as the network sees it: reads {seen}")
+    with c_add:
+        st.session_state.setdefault("hw_label", int(label) if label is not None else 0)
+        st.selectbox("True label of the digits you add", list(range(10)), key="hw_label")
+        b1, b2 = st.columns(2)
+        b1.button("Add the drawing", key="hw_add_drawing", on_click=_add_drawing, disabled=st_canvas is None,
+                  help="Draw on the black canvas (white ink), then add it with the label above.")
+        b2.button("Add the digit at the top", key="hw_add_current", on_click=_add_current, args=(raw, where),
+                  help=f"{where}, with the label above")
+        photos = st.file_uploader("Or photos / scans of digits with the label above (one digit per image)",
+                                  type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], accept_multiple_files=True,
+                                  key=_uploader_key())
+        if photos:
+            st.button(f"Add {len(photos)} image{'s' if len(photos) != 1 else ''} as {st.session_state['hw_label']}",
+                      key="hw_add_images", on_click=_add_uploads)
+    note = st.session_state.pop("hw_message", None)
+    with st.container():  # always there, so the elements below keep their places (and the expander its state)
+        if note:
+            getattr(st, note[0])(note[1])
+    personal = _personal()
+
+    with st.expander("Download your set, or load one (.npz)", key="hw_file_panel"):  # a key keeps it open
+        f1, f2 = st.columns(2)
+        f1.download_button("Download my set (.npz)", personal.to_npz(), file_name="my_digits.npz",
+                           mime="application/octet-stream", disabled=len(personal) == 0, key="hw_download",
+                           on_click="ignore")
+        f2.file_uploader("Load a set (.npz from Download)", type=["npz"],
+                         key=f"hw_file_{st.session_state.get('hw_file_n', 0)}")
+        if st.session_state.get(f"hw_file_{st.session_state.get('hw_file_n', 0)}") is not None:
+            g1, g2 = f2.columns(2)
+            g1.button("Replace my set", key="hw_replace", on_click=_load_set_file, args=("replace",))
+            g2.button("Add to my set", key="hw_merge", on_click=_load_set_file, args=("add",))
+        st.caption(f"Your set holds {len(personal)} digits (at most {MAX_DIGITS}): images (N, 28, 28) 0..255 and "
+                   "labels 0..9. "
+                   "`python -m core handwriting my_digits.npz` scores it from the command line.")
+
+    if len(personal) == 0:
+        st.info("Your set is empty: draw a digit and add it, add the digit at the top, upload photos, or load a set "
+                "you downloaded before.")
+    else:
+        probs = knockout.probabilities(bundle.scaler.transform(personal.images))
+        yours = score_probabilities(probs, personal.labels)
+        mnist_acc = bundle.meta.get("test_accuracy")
+        st.markdown(f"**{bundle.name}** reads **{yours.accuracy.overall:.0%}** of your {len(personal)} digits right"
+                    + (f", and {mnist_acc:.2%} of MNIST's test digits." if mnist_acc is not None else "."))
+        left, right = st.columns([3, 2])
+        with left:
+            shown = min(len(personal), 60)
+            st.image([enlarged(im, 56) for im in personal.images[-shown:]], width=56,
+                     caption=[f"{i}: {t}{'' if p == t else ' → ' + str(p)}" for i, t, p in
+                              zip(range(len(personal) - shown, len(personal)), personal.labels[-shown:],
+                                  yours.predicted[-shown:])])
+            st.caption("Each digit: its number, its true label and, after an arrow, what the model read instead."
+                       + (f" The last {shown} of {len(personal)}." if shown < len(personal) else ""))
+            st.multiselect("Remove digits", list(range(len(personal))), key="hw_remove")
+            if st.session_state.get("hw_remove"):
+                st.button("Remove them", key="hw_remove_go", on_click=_remove,
+                          args=(list(st.session_state["hw_remove"]),))
+        with right:
+            shared.chart(F.personal_misses(yours.counts, yours.misses, bundle.name), key="hw_misses")
+
+        st.subheader("Fine-tune a copy on MNIST plus your set")
+        t = st.columns(5)
+        epochs = t[0].number_input("Epochs", 1, 20, 2, key="hw_epochs")
+        lr = t[1].select_slider("Learning rate", [5e-5, 1e-4, 2e-4, 5e-4, 1e-3], 2e-4, key="hw_lr",
+                                help="RMSprop as the blog trains; small, to adapt rather than retrain")
+        repeat = t[2].number_input("Each of your digits shown (times per epoch)", 1, 200, 20, key="hw_repeat")
+        n_mnist = t[3].select_slider("MNIST training digits", [0, 2000, 5000, 10000, 20000, 60000], 10000,
+                                     key="hw_mnist", help="mixed in so the copy does not forget MNIST")
+        hold = t[4].slider("Held out of your digits", 0.0, 0.5, 0.25, 0.05, key="hw_hold",
+                           help="judged on, never trained on: they say whether it learned your handwriting")
+
+        def _make_tune() -> JobSpec | None:
+            if shared.get_mnist() is None:
+                return None
+            config = FineTuneConfig(epochs=int(epochs), learning_rate=float(lr), mnist_digits=int(n_mnist),
+                                    repeat=int(repeat), hold_out=float(hold))
+            return JobSpec("fine-tune", FineTuneJob(config, name=f"{bundle.name}-yours"), model=str(bundle.path),
+                           inputs={"images": personal.images, "labels": personal.labels},
+                           title=f"fine-tuning {bundle.name} on your {len(personal)} digits")
+
+        shared.start_button(TUNE_JOB_KEY, "Fine-tune a copy", _make_tune, key="hw_start", busy_label="Fine-tuning…",
+                            help="A new run; the active model stays as it is.")
+        shared.job_panel(TUNE_JOB_KEY, on_end=_keep_fine_tune)
+        tuned = st.session_state.get(TUNE_RESULT_KEY)
+        if tuned is not None and tuned.before:
+            if tuned.run_dir is not None:
+                st.success(f"Fine-tuned {tuned.base_name} on your {tuned.personal_digits} digits "
+                           f"({len(tuned.held_out)} held out) in {shared.duration(tuned.seconds)}: "
+                           f"new run **{tuned.run_dir.name}**, in the model list.")
+            for text in tuned.notes:
+                st.info(text)
+            shared.chart(F.sets_before_after(tuned.before, tuned.after), key="hw_before_after")
+            if tuned.run_dir is not None and st.session_state.get(shared.ACTIVE_MODEL_KEY) != str(tuned.run_dir):
+                st.button(f"Use {tuned.run_dir.name} on every page", key="hw_use", on_click=_use_model,
+                          args=(str(tuned.run_dir),))

@@ -31,13 +31,21 @@ def test_knocking_out_on_the_test_set_runs_as_a_job_and_shows_per_class_bars(run
     assert not at.exception, [e.value for e in at.exception]
     text = _texts(at)
     assert "Test accuracy with {'conv3': [" in text and "(intact 99.03%)" in text
-    assert any("The most important map of conv3" in c.value for c in at.caption)
+    assert any("The most important map of conv3 for all digits" in c.value for c in at.caption)
+    at.selectbox(key="ko_rank_class").set_value(4).run()
+    assert any("The most important map of conv3 for the 4s" in c.value for c in at.caption)
+    # beside the OIPs: computed from here as an OIP job, kept for the Filters / OIP page too
+    at.button(key="ko_oip_start").click().run()
+    assert finish_job(at, "ko_oip_job").state == "finished"
+    assert not at.exception, [e.value for e in at.exception]
+    assert "maps of conv3 have an OIP" in _texts(at) and "rank correlation" in _texts(at)
+    assert at.session_state["oip_store"].latest_result is not None
 
 
 def test_all_maps_off_is_refused_and_the_activations_digit_comes_along(runs_dir, app_test):
     at = app_test("pages/experiments.py")
     at.selectbox(key="ko_layer").set_value("conv1").run()
-    at.radio(key="ko_how").set_value("chosen by number").run()
+    at.radio(key="ko_how").set_value("chosen in the grid or by number").run()
     at.multiselect(key="ko_maps").set_value(list(range(32))).run()
     assert any("Switching off all 32 maps of conv1" in e.value for e in at.error)
     at.switch_page("pages/activations.py").run()
@@ -46,3 +54,43 @@ def test_all_maps_off_is_refused_and_the_activations_digit_comes_along(runs_dir,
     assert not at.exception, [e.value for e in at.exception]
     assert at.radio(key="exp_source").value == "The digit from the Activations page"
     assert "The network reads **1**" in _texts(at)  # test digit 5 is a 1, not the 4 of the page's own default
+
+
+def test_your_handwriting_set_scored_and_fine_tuned_into_a_new_run(runs_dir, app_test, mnist):
+    import numpy as np
+    from scipy import ndimage
+
+    from core.personal_set import PersonalSet
+
+    at = app_test("pages/experiments.py")
+    assert any("Your set is empty" in i.value for i in at.info)
+    at.selectbox(key="hw_label").set_value(4).run()
+    at.button(key="hw_add_current").click().run()  # the blog's 4, labelled 4
+    assert any("Added MNIST test digit 227 as a 4" in s.value for s in at.success)
+    assert "reads **100%** of your 1 digits right" in _texts(at)
+    at.button(key="hw_add_drawing").click().run()  # nothing drawn (AppTest has no canvas): said, nothing added
+    assert len(at.session_state["personal_set"]) == 1
+    # 'your handwriting': 40 test digits turned 50° (the network reads many of them wrongly)
+    idx = np.arange(3000, 3040)
+    turned = np.stack([np.clip(ndimage.rotate(mnist.x_test[i].astype(float), 50, reshape=False, order=1), 0, 255)
+                       for i in idx])
+    at.session_state["personal_set"] = PersonalSet(turned, mnist.y_test[idx])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = _texts(at)
+    assert "of your 40 digits right" in text and "and 99.03% of MNIST's test digits" in text
+    before = at.session_state["personal_set"]
+    at.number_input(key="hw_epochs").set_value(1).run()
+    at.select_slider(key="hw_mnist").set_value(2000).run()
+    at.button(key="hw_start").click().run()
+    handle = finish_job(at, "fine_tune_job")
+    assert handle.state == "finished", handle.snapshot().message
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("new run **default_model-yours**" in s.value for s in at.success)
+    outcome = at.session_state["fine_tune_result"]
+    held = "your digits (held out)"
+    assert outcome.after[held].accuracy.overall > outcome.before[held].accuracy.overall
+    assert at.session_state["personal_set"] is before  # the set is not touched by the job
+    at.button(key="hw_use").click().run()
+    assert at.session_state["active_model"].endswith("default_model-yours")
+    assert not at.exception, [e.value for e in at.exception]

@@ -151,3 +151,22 @@ def test_cli_knockout_refuses_bad_arguments(tiny_run, tiny_mnist, capsys, argv, 
 
     assert main(["knockout", "--model", str(tiny_run), "--mnist", str(tiny_mnist), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_importance_beside_the_oips_joins_by_map_and_correlates_ranks():
+    imp = ko.Importance("conv3", ko.TestScore(0.9, np.full(10, 0.9), 100), np.array([0.9, 0.8, 0.7, 0.6, 0.5]),
+                        np.full((5, 10), 0.9), 0.1)
+    # OIP run of maps 4, 1, 3, 0 (map 2 missing): loss grows with the drop → rank correlation +1
+    rel = ko.relate_to_oips(imp, [4, 1, 3, 0], [4.0, 1.0, 3.0, -0.5], [True, True, True, False])
+    assert rel.maps.tolist() == [4, 1, 3, 0]
+    np.testing.assert_allclose(rel.drop, [0.4, 0.1, 0.3, 0.0])
+    assert rel.spearman == pytest.approx(1.0)
+    assert rel.mean_drop(True) == pytest.approx(0.8 / 3) and rel.mean_drop(False) == pytest.approx(0.0)
+    text = rel.sentence()
+    assert "3 of the 4 maps of conv3 have an OIP" in text and "clearly more important" in text
+    flipped = ko.relate_to_oips(imp, [4, 1, 3], [1.0, 4.0, 2.0], [True] * 3)
+    assert flipped.spearman == pytest.approx(-1.0) and "less important" in flipped.sentence()
+    flat = ko.relate_to_oips(imp, [0, 1], [1.0, 1.0], [True, True])
+    assert np.isnan(flat.spearman) and "rank correlation" not in flat.sentence()
+    with pytest.raises(ValueError, match="class 12"):
+        ko.relate_to_oips(imp, [0], [1.0], [True], digit_class=12)

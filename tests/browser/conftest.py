@@ -116,3 +116,13 @@ def wait_for_app(page) -> None:
     page.wait_for_selector("[data-testid='stApp']")
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
+
+
+def click_map_number(page, index: int) -> None:
+    """Click the number of map ``index`` above a layer grid (the first plotly chart with clickable points)."""
+    grid = page.locator("[data-testid='stPlotlyChart']").filter(has=page.locator(".scatterlayer .point")).first
+    label = grid.locator(".scatterlayer .point").nth(index)
+    label.wait_for(timeout=30_000)
+    label.scroll_into_view_if_needed()
+    box = label.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

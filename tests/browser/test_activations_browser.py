@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import open_from_sidebar, screenshot, wait_for_app
+from tests.browser.conftest import click_map_number, open_from_sidebar, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -26,12 +26,7 @@ def _stroke(page, box: dict, points: list[tuple[float, float]]) -> None:
 
 def _click_map_label(page, index: int) -> None:
     """Click the label of map ``index`` in the layer grid and wait for its enlarged view."""
-    mosaic = page.locator("[data-testid='stPlotlyChart']").filter(has=page.locator(".scatterlayer .point")).first
-    label = mosaic.locator(".scatterlayer .point").nth(index)
-    label.wait_for(timeout=30_000)
-    label.scroll_into_view_if_needed()
-    lb = label.bounding_box()
-    page.mouse.click(lb["x"] + lb["width"] / 2, lb["y"] + lb["height"] / 2)
+    click_map_number(page, index)
     page.get_by_text(f"conv1 · map {index}").first.wait_for(timeout=30_000)
 
 

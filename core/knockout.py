@@ -221,8 +221,8 @@ class OipRelation:
         n_with = int(self.has_oip.sum())
         parts = [f"{n_with} of the {len(self.maps)} maps of {self.layer} have an OIP"]
         if 0 < n_with < len(self.maps):
-            parts.append(f"switching one of them off costs {100 * self.mean_drop(True):.2f} points of accuracy on "
-                         f"average, one without an OIP {100 * self.mean_drop(False):.2f}")
+            parts.append(f"switching one of them off costs {100 * self.mean_drop(True):.3f} points of accuracy on "
+                         f"average, one without an OIP {100 * self.mean_drop(False):.3f}")
         if self.spearman == self.spearman:
             strength = ("hardly" if abs(self.spearman) < 0.2 else "weakly" if abs(self.spearman) < 0.4
                         else "clearly")

@@ -1,7 +1,9 @@
-"""Experiments page: on one digit, switch maps off, fool the network, and test what it is invariant to.
+"""Experiments page: on one digit, switch maps off, fool the network, test what it is invariant to; and the
+learner's own handwriting as a personal set, with a fine-tuned copy of the model.
 
 Thin: the digit (from the Activations page, or a test digit picked here) and the widgets → core.knockout,
-core.attack, core.invariance → figures (core.experiment_figures). The test-set knock-out is a job.
+core.attack, core.invariance, core.personal_set → figures (core.experiment_figures). The test-set knock-out,
+the OIPs beside the ranking and the fine-tuning are jobs.
 """
 from __future__ import annotations
 
@@ -103,7 +105,7 @@ def _importance_section(imp) -> None:
 shared.render_sidebar()
 st.title("Experiments on your digit")
 st.write("Which maps matter, how easily the network is fooled, and what it is robust to: three experiments on "
-         "one digit with the active model.")
+         "one digit with the active model; and how it reads your own handwriting.")
 bundle = shared.active_bundle()
 if bundle is None:
     st.stop()

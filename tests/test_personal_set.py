@@ -205,3 +205,51 @@ def test_a_broken_zip_is_named(tmp_path):
         z.writestr("labels.npy", b"not an array")
     with pytest.raises(PersonalSetError, match="could not be read"):
         PersonalSet.from_npz(data.getvalue())
+
+
+def test_cli_adds_images_scores_and_fine_tunes(tmp_path, tiny_run, tiny_mnist, capsys):
+    import json
+
+    from core.cli import main
+    from tests.test_activations import png_bytes
+
+    photos = []
+    for i, index in enumerate((227, 5, 0)):
+        path = tmp_path / f"digit{i}.png"
+        path.write_bytes(png_bytes(index))
+        photos.append(str(path))
+    mine = tmp_path / "mine.npz"
+    common = ["--model", str(tiny_run), "--mnist", str(tiny_mnist)]
+    assert main(["handwriting", str(mine), "--add", *photos[:2], "--label", "4", *common]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["digits"] == 2 and out["added"] == 2 and out["per_class_count"][4] == 2
+    assert 0 <= out["accuracy_yours"] <= 1 and len(out["per_class_missed"]) == 10
+    assert PersonalSet.from_npz(mine.read_bytes()).labels.tolist() == [4, 4]
+    # a bad image among good ones: nothing is added, the file stays as it was
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(png_bytes(227)[:300])
+    before = mine.read_bytes()
+    assert main(["handwriting", str(mine), "--add", photos[2], str(broken), "--label", "7", *common]) == 2
+    assert "broken.png" in capsys.readouterr().err and mine.read_bytes() == before
+    assert main(["handwriting", str(mine), "--fine-tune", "--epochs", "1", "--mnist-digits", "50", "--repeat", "2",
+                 "--out", str(tmp_path / "runs"), *common]) == 0
+    tuned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["fine_tune"]
+    assert tuned["status"] == "completed" and tuned["run"].endswith("tiny-untrained-yours")
+    assert set(tuned) >= {"MNIST test", "your digits (trained on)"} and tuned["held_out"] == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["missing.npz"], "is not a file; make a set with --add"),
+    (["new.npz", "--add", "x.png"], "--add needs --label"),
+    (["new.npz", "--add", "nowhere.png", "--label", "3"], "'nowhere.png' could not be read"),
+    (["new.npz", "--add", "nowhere.png", "--label", "12"], "label '12' is outside 0..9"),
+    (["bad.npz"], "is not a personal set"),
+])
+def test_cli_handwriting_refuses_bad_arguments(tmp_path, monkeypatch, tiny_run, capsys, argv, message):
+    from core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.npz").write_text("not a set")
+    assert main(["handwriting", *argv, "--model", str(tiny_run)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "new.npz").exists()  # nothing half-written

@@ -53,10 +53,16 @@ def divergence_chart(divergence: dict[str, float]) -> go.Figure:
     return _layout(fig, "how far each layer's activations moved (‖a′ − a‖ / ‖a‖)", yaxis_title="relative change")
 
 
+def _mark(fig: go.Figure, at: float | None) -> go.Figure:
+    if at is not None:
+        fig.add_vline(x=at, line=dict(color="#888", dash="dot"))
+    return fig
+
+
 def invariance_curves(values: np.ndarray, probabilities: np.ndarray, digit_class: int, kind: str,
-                      unit: str) -> go.Figure:
-    """The probability of ``digit_class`` and of the predicted class over the transform's range, each point
-    labelled with the predicted digit."""
+                      unit: str, at: float | None = None) -> go.Figure:
+    """The probability of ``digit_class`` and of the predicted class over the transform's range ``(V,)``
+    (``probabilities`` ``(V, 10)``), each point labelled with the predicted digit; ``at`` marked."""
     predicted = np.argmax(probabilities, axis=1)
     fig = go.Figure([
         go.Scatter(x=values, y=probabilities[:, digit_class], name=f"probability of {digit_class}", mode="lines+markers",
@@ -65,8 +71,17 @@ def invariance_curves(values: np.ndarray, probabilities: np.ndarray, digit_class
                    text=[str(int(p)) for p in predicted], textposition="top center",
                    marker=dict(color=[BEFORE if p == digit_class else AFTER for p in predicted], size=8)),
     ])
-    return _layout(fig, f"the prediction under {kind}", xaxis_title=f"{kind} ({unit})", yaxis_title="probability",
-                   yaxis=dict(range=[0, 1.12]))
+    return _mark(_layout(fig, f"the prediction under {kind}", xaxis_title=f"{kind} ({unit})",
+                         yaxis_title="probability", yaxis=dict(range=[0, 1.12])), at)
+
+
+def map_response_curve(values: np.ndarray, response: np.ndarray, layer: str, map_index: int, kind: str, unit: str,
+                       at: float | None = None) -> go.Figure:
+    """One map's mean response ``(V,)`` over the transform's range ``(V,)``; ``at`` marked."""
+    fig = go.Figure(go.Scatter(x=values, y=response, mode="lines+markers", line=dict(color=BEFORE),
+                               hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
+    return _mark(_layout(fig, f"{layer} map {map_index}: its mean response under {kind}", height=260,
+                         xaxis_title=f"{kind} ({unit})", yaxis_title="mean response"), at)
 
 
 def response_heatmap(values: np.ndarray, responses: np.ndarray, layer: str, kind: str, unit: str) -> go.Figure:

@@ -35,6 +35,7 @@ RESULT_KEY = "knockout_result"  # session: (model key, maps, core.knockout.Knock
 SET_KEY = "personal_set"  # session: core.personal_set.PersonalSet, replaced whole on every change
 TUNE_JOB_KEY = "fine_tune_job"
 OIP_JOB_KEY = "ko_oip_job"
+TAB_KEY = "exp_tab"  # session: the label of the open tab
 TUNE_RESULT_KEY = "fine_tune_result"  # session: core.tasks.FineTuneOutcome
 CANVAS_PX = 196
 MOST_ACTIVE, CHOSEN = "the k most active for this digit", "chosen in the grid or by number"
@@ -132,11 +133,13 @@ left.image(enlarged(raw, 140), caption=where + (f" (label {label})" if label is 
 right.markdown(f"The network reads **{predicted}** ({probs[predicted]:.1%}).")
 digit_key = np.ascontiguousarray(raw, np.uint8).tobytes()
 
+# Only the open tab runs (on_change="rerun"): a class shares this server, and the closed tabs' experiments
+# (an attack, a sweep, the canvas component's mount, which reruns the page) would run on every click.
 tab_ko, tab_fool, tab_inv, tab_hw = st.tabs(["Knock maps out", "Fool the network", "Invariances",
-                                              "Your handwriting"])
+                                              "Your handwriting"], key=TAB_KEY, on_change="rerun")
 
 # --- knock-out -------------------------------------------------------------------------------------------
-with tab_ko:
+def _knockout_tab() -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
     layer = c1.selectbox("Layer", knockout.mask_layers, index=len(knockout.mask_layers) - 1, key="ko_layer")
     width = knockout.widths[layer]
@@ -194,7 +197,7 @@ with tab_ko:
                 _importance_section(outcome.importance)
 
 # --- fool the network ------------------------------------------------------------------------------------
-with tab_fool:
+def _fool_tab() -> None:
     c1, c2, c3, c4 = st.columns(4)
     others = [d for d in range(10) if d != predicted]
     target = c1.selectbox("Make it read", others, index=others.index((predicted + 5) % 10), key="fool_target")
@@ -223,7 +226,7 @@ with tab_fool:
         shared.chart(F.divergence_chart(result.divergence), key="fool_layers")
 
 # --- invariances -----------------------------------------------------------------------------------------
-with tab_inv:
+def _invariances_tab() -> None:
     c1, c2 = st.columns(2)
     kind = c1.selectbox("Transform", TRANSFORMS, key="inv_kind",
                         help="shift right (px), rotate anticlockwise (degrees), scale about the centre, "
@@ -234,11 +237,31 @@ with tab_inv:
     held = result.holds(predicted)
     span = "no value" if held is None else f"{held[0]:g} to {held[1]:g} {UNITS[kind]}"
     st.markdown(f"It stays a **{predicted}** for {kind} from **{span}**.")
-    shared.chart(F.invariance_curves(result.values, result.probabilities, predicted, kind, UNITS[kind]), key="inv_curve")
-    step = max(1, len(result.values) // 9)
-    st.image([enlarged(np.rint(img).astype(np.uint8), 84) for img in result.images[::step]],
-             caption=[f"{v:g} → {int(p)}" for v, p in zip(result.values[::step], result.predicted[::step])])
+    values = [float(v) for v in result.values]
+    neutral = 1.0 if kind == "scale" else 0.0
+    at = st.select_slider(f"{kind.capitalize()} ({UNITS[kind]})", values, value=min(values, key=lambda v: abs(v - neutral)),
+                          key=f"inv_at_{kind}", format_func=lambda v: f"{v:g}",
+                          help="the digit at one value of the range; the curves below span the whole range")
+    i = values.index(at)
+    left, right = st.columns([1, 3])
+    with left:
+        st.image(enlarged(np.rint(result.images[i]).astype(np.uint8), 168),
+                 caption=f"{kind} {at:g} {UNITS[kind]}: reads {int(result.predicted[i])} "
+                         f"({result.probabilities[i].max():.1%})")
+    with right:
+        shared.chart(F.invariance_curves(result.values, result.probabilities, predicted, kind, UNITS[kind], at=at),
+                     key="inv_curve")
+    width = result.responses.shape[1]
+    strongest = int(np.argmax(result.responses[values.index(min(values, key=lambda v: abs(v - neutral)))]))
+    c1, c2 = st.columns([1, 3])
+    chosen = c1.selectbox(f"A map of {follow} as a curve", list(range(width)), index=strongest,
+                          key=f"inv_map_{follow}", format_func=lambda m: f"map {m}",
+                          help="default: the map that answers the untouched digit most")
+    with c2:
+        shared.chart(F.map_response_curve(result.values, result.responses[:, chosen], follow, int(chosen), kind,
+                                          UNITS[kind], at=at), key="inv_map_curve")
     shared.chart(F.response_heatmap(result.values, result.responses, follow, kind, UNITS[kind]), key="inv_maps")
+
 
 # --- your handwriting ------------------------------------------------------------------------------------
 
@@ -327,7 +350,7 @@ def _use_model(path: str) -> None:
     st.session_state["pending_active_model"] = path
 
 
-with tab_hw:
+def _handwriting_tab() -> None:
     st.write("The blog: a network trained on US MNIST reads European digits badly. Build a set of your own "
              "digits with their true labels, see how the active model reads them next to MNIST, and fine-tune "
              "a copy on MNIST plus your set. The set lives in this browser tab; download it to keep it.")
@@ -444,3 +467,10 @@ with tab_hw:
             if tuned.run_dir is not None and st.session_state.get(shared.ACTIVE_MODEL_KEY) != str(tuned.run_dir):
                 st.button(f"Use {tuned.run_dir.name} on every page", key="hw_use", on_click=_use_model,
                           args=(str(tuned.run_dir),))
+
+
+for tab, render in ((tab_ko, _knockout_tab), (tab_fool, _fool_tab), (tab_inv, _invariances_tab),
+                    (tab_hw, _handwriting_tab)):
+    if tab.open:
+        with tab:
+            render()

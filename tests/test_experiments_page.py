@@ -8,18 +8,31 @@ def _texts(at) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
+def _open_tab(at, label: str) -> None:
+    at.session_state["exp_tab"] = label  # what a click on the tab sends; only the open tab runs
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def test_the_three_experiments_answer_on_the_blogs_4(runs_dir, app_test):
     at = app_test("pages/experiments.py")
     assert not at.exception, [e.value for e in at.exception]
     text = _texts(at)
     assert "The network reads **4**" in text
     assert "With conv3 maps" in text and "the network reads" in text  # knock-out of the 5 most active maps
-    assert "Fooled" in text or "Not fooled" in text  # the attack, towards 9 by default
-    assert "It stays a **4** for shift from" in text
-    at.selectbox(key="inv_kind").set_value("rotate").run()
-    assert "It stays a **4** for rotate from" in _texts(at)
+    assert "Fooled" not in text and "It stays a" not in text  # the closed tabs do not run
+    _open_tab(at, "Fool the network")
+    text = _texts(at)
+    assert ("Fooled" in text or "Not fooled" in text) and "With conv3 maps" not in text  # towards 9 by default
     at.radio(key="fool_pixels").set_value("all").run()
     assert "**Fooled**: it now reads **9**" in _texts(at)  # 2 grey levels on the border suffice for this model
+    _open_tab(at, "Invariances")
+    assert "It stays a **4** for shift from" in _texts(at)
+    at.selectbox(key="inv_kind").set_value("rotate").run()
+    assert "It stays a **4** for rotate from" in _texts(at)
+    at.select_slider(key="inv_at_rotate").set_value(60.0).run()  # turned far: the caption says what it reads now
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="inv_map_conv3").value is not None
 
 
 def test_knocking_out_on_the_test_set_runs_as_a_job_and_shows_per_class_bars(runs_dir, app_test):
@@ -63,6 +76,7 @@ def test_your_handwriting_set_scored_and_fine_tuned_into_a_new_run(runs_dir, app
     from core.personal_set import PersonalSet
 
     at = app_test("pages/experiments.py")
+    _open_tab(at, "Your handwriting")
     assert any("Your set is empty" in i.value for i in at.info)
     at.selectbox(key="hw_label").set_value(4).run()
     at.button(key="hw_add_current").click().run()  # the blog's 4, labelled 4

@@ -46,7 +46,7 @@ def build_model(spec: ArchitectureSpec, l2: float = 0.0, seed: int | None = None
                                 kernel_initializer=init(), kernel_regularizer=reg, name=f"conv{i}")(x)
         if spec.batch_norm:
             x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
-        if i < n_conv:
+        if i < n_conv or spec.final_pool:
             x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(spec.dense, 1):

@@ -32,9 +32,12 @@ class ArchitectureSpec:
     batch_norm: bool = False
     num_classes: int = 10
     input_side: int = 28
+    final_pool: bool = False  # a 2×2 max-pool after the last conv too (Keras' own MNIST example has one)
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        if not self.final_pool:
+            d.pop("final_pool")  # spec files of the blog's architectures stay as they were
         d["convs"] = [asdict(c) for c in self.convs]
         d["dense"] = list(self.dense)
         return d
@@ -149,7 +152,7 @@ def layer_table(spec: ArchitectureSpec) -> list[LayerInfo]:
         if spec.batch_norm:
             rows.append(LayerInfo(f"bn{i}", "BatchNormalization", (side, side, channels),
                                   4 * channels, rf, jump, start))
-        if i < n_conv:
+        if i < n_conv or spec.final_pool:
             new_side = side // POOL_SIZE
             if new_side < 1:
                 raise ValueError(f"pool{i} would shrink a {side}×{side} map to 0×0; "

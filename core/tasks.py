@@ -108,6 +108,26 @@ class FineTuneJob:
         self.config.validate()
 
 
+@dataclass(frozen=True)
+class ImportJob:
+    """Import the ``.keras`` file in the job's inputs (``data``: its bytes) as a run ``name`` (``core.import_model``)
+    with the ``scaler`` chosen; with ``with_mnist`` the MNIST test set from ``mnist`` gives its figures (and the
+    'mnist' scaler), otherwise the 2,000 shipped test digits."""
+
+    file_name: str
+    scaler: str = "auto"
+    name: str | None = None
+    runs_dir: str | None = None
+    mnist: str | None = None
+    with_mnist: bool = True
+
+    def validate(self) -> None:
+        from .import_model import SCALERS
+
+        if self.scaler not in SCALERS:
+            raise ValueError(f"scaler {self.scaler!r} is not one of {SCALERS}")
+
+
 @dataclass
 class TrainOutcome:
     """What a train job sends back: the run as bytes (``core.runs.RunPayload``) and how it ended;
@@ -185,6 +205,14 @@ def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOu
     return FineTuneOutcome(payload, run.status, run.message, run.test_accuracy, run.seconds, run.device,
                            before=result.before, after=result.after, held_out=result.held_out,
                            personal_digits=len(personal), notes=result.notes, base_name=bundle.name)
+
+
+def _run_import(spec: JobSpec, ctx, progress: ProgressCallback):
+    from .import_model import import_model
+
+    job: ImportJob = spec.config
+    mnist = ctx.mnist(job.mnist) if job.with_mnist else None
+    return import_model(spec.inputs["data"], job.file_name, job.scaler, mnist, progress)
 
 
 def _run_oip(spec: JobSpec, ctx, progress: ProgressCallback):
@@ -308,6 +336,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     # two models, loaded by path where the job runs (a Ray cluster needs the runs folder on a shared disk)
     Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0),
     Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True),
+    Kind("import-model", "model import", lambda: ImportJob, _run_import, _finish_train, 5.0),
     Kind("fine-tune", "fine-tuning", lambda: FineTuneJob, _run_fine_tune, _finish_train, 20.0, uses_model=True),
 )}
 
@@ -335,6 +364,8 @@ def check_spec(spec: JobSpec) -> None:
             raise ValueError("a 'fine-tune' job needs inputs['images'] (N, 28, 28) and inputs['labels'] (N,)")
         if len(PersonalSet(spec.inputs["images"], spec.inputs["labels"])) == 0:
             raise ValueError("the personal set is empty: add some of your digits (with their labels) first")
+    if spec.kind == "import-model" and not isinstance(spec.inputs.get("data"), (bytes, bytearray)):
+        raise ValueError("an 'import-model' job needs inputs['data']: the bytes of a .keras file")
     if spec.kind in ("dream", "dream-gallery") and "photo" not in spec.inputs:
         raise ValueError(f"a {spec.kind!r} job needs inputs['photo'] (an (H, W) or (H, W, 3) uint8 array)")
 
@@ -369,5 +400,5 @@ def stopped(result: Any) -> bool:
     return status == "stopped"
 
 
-__all__ = ["KINDS", "Kind", "TrainJob", "FineTuneJob", "FineTuneOutcome", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
+__all__ = ["KINDS", "Kind", "TrainJob", "FineTuneJob", "FineTuneOutcome", "ImportJob", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
            "finish", "kind", "stopped", "with_seed"]

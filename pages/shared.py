@@ -178,8 +178,10 @@ def render_sidebar() -> None:
         bundle = active_bundle()
         if bundle is not None:
             meta = bundle.meta
+            origin = (f"imported from {meta.get('imported_from', '?')}" if meta.get("imported")
+                      else f"trained on {meta.get('device', '?')}")
             st.caption(f"{meta.get('params', 0):,} parameters · test accuracy "
-                       f"{meta.get('test_accuracy', 0) * 100:.2f} % · trained on {meta.get('device', '?')}")
+                       f"{meta.get('test_accuracy', 0) * 100:.2f} % · {origin}")
     render_jobs_sidebar()
 
 

@@ -13,11 +13,14 @@ from core import plots
 from core.jobs import JobSnapshot, JobSpec
 from core.runs import default_runs_dir
 from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
-from core.tasks import TrainJob
+from core.import_model import SCALER_TEXT, SCALERS
+from core.runs import sanitize_name
+from core.tasks import ImportJob, TrainJob
 from core.training import OPTIMIZERS, SCHEDULES, TrainConfig
 from pages import shared
 
 JOB_KEY = "train_job"
+IMPORT_JOB_KEY = "import_job"
 EDITOR_PREFIX = "train_ed_"
 
 shared.render_sidebar()
@@ -154,8 +157,29 @@ def _run_details(path: str) -> None:
                  f"({problem}).")
 
 
+def _draw_imported_details(meta: dict) -> None:
+    c = st.columns(4)
+    c[0].metric("test accuracy", f"{meta['test_accuracy'] * 100:.2f} %", help=f"on the {meta.get('test_source')}")
+    c[1].metric("parameters", f"{meta['params']:,}")
+    c[2].metric("scaler", meta.get("scaler", "?"), help=SCALER_TEXT.get(meta.get("scaler"), ""))
+    c[3].metric("imported from", meta.get("imported_from", "?"))
+    for note in meta.get("notes", []):
+        st.caption(note)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Its layers** and the names the pages use")
+        st.dataframe(pd.DataFrame([{"layer in the file": k, "here": v} for k, v in meta.get("mapping", {}).items()]),
+                     hide_index=True, key="train_import_mapping")
+    with right:
+        st.markdown(f"**Confusion matrix** ({meta.get('test_source')})")
+        shared.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
+
+
 def _draw_run_details(meta: dict) -> None:
     if not meta:
+        return
+    if meta.get("imported"):
+        _draw_imported_details(meta)
         return
     c = st.columns(5)
     c[0].metric("test accuracy", f"{meta['test_accuracy'] * 100:.2f} %")
@@ -284,3 +308,43 @@ if view != active:
     st.button("Use this model on all pages", key="train_use_run",
               on_click=shared.set_active_model, args=(view,))
 _run_details(view)
+
+
+def _imported(handle) -> None:
+    """An import ended with a run: make it the active model and the run shown above."""
+    if handle.result.run_dir is not None:
+        st.session_state["pending_active_model"] = str(handle.result.run_dir)
+        st.session_state["_train_view_pending"] = str(handle.result.run_dir)
+        st.session_state["_import_done"] = (handle.result.run_dir.name, handle.result.notes)
+
+
+def _import_spec() -> JobSpec | None:
+    up = st.session_state.get("train_import_file")
+    if up is None:
+        return None
+    name = sanitize_name(st.session_state.get("train_import_name") or Path(up.name).stem)
+    mnist_ok = shared.get_mnist() is not None
+    return JobSpec("import-model", ImportJob(up.name, st.session_state["train_import_scaler"], name,
+                                             with_mnist=mnist_ok),
+                   inputs={"data": up.getvalue()}, title=f"import of {up.name}")
+
+
+with st.expander("Import a model trained elsewhere (.keras)", key="train_import_panel"):
+    st.caption("A Keras model saved with `model.save('name.keras')`: one 28×28×1 input, conv layers separated by 2×2 "
+               "max-pooling, Flatten, Dense layers and a 10-way output. It is loaded with Keras' safe_mode (no code "
+               "from the file runs), its layers get the names the pages use (conv1, pool1, …, out), and it becomes "
+               "a run like the ones trained here.")
+    up = st.file_uploader("Model file", type=["keras"], key="train_import_file")
+    c = st.columns(2)
+    c[0].selectbox("Pixel scaling", SCALERS, key="train_import_scaler",
+                   format_func=lambda k: "automatic (the one it reads test digits best with)" if k == "auto"
+                   else SCALER_TEXT[k],
+                   help="How raw pixels 0..255 are turned into the model's input. Most notebooks divide by 255; the "
+                        "blog standardises each pixel. A Rescaling layer in the model always wins.")
+    c[1].text_input("Run name", key="train_import_name", placeholder=Path(up.name).stem if up else "the file's name")
+    shared.start_button(IMPORT_JOB_KEY, "Import", _import_spec, key="train_import_start", busy_label="Importing…",
+                        disabled=up is None, type="secondary")
+    shared.job_panel(IMPORT_JOB_KEY, on_end=_imported)
+    done = st.session_state.get("_import_done")
+    if done:
+        st.success(f"Imported as **{done[0]}**; it is your active model on every page.", icon=":material/check_circle:")

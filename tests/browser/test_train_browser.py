@@ -61,3 +61,33 @@ def test_a_deep_link_as_the_first_request_still_gets_the_router(page, tmp_path):
         assert nav.get_by_text("shared", exact=True).count() == 0  # the legacy menu lists every module
     finally:
         stop_streamlit(proc)
+
+
+def test_import_a_keras_model_and_a_file_that_is_not_one(page, app_url, tmp_path):
+    import keras
+    from keras import layers as L
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(),
+                              L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dropout(0.5),
+                              L.Dense(10, activation="softmax")])
+    good = tmp_path / "my_notebook_cnn.keras"
+    model.save(good)
+    page.goto(app_url)
+    page.get_by_text("96,844 parameters").first.wait_for()
+    wait_for_app(page)
+    page.get_by_text("Import a model trained elsewhere (.keras)").click()
+    bad = tmp_path / "cifar_cnn.keras"
+    keras.Sequential([keras.Input((32, 32, 3)), L.Conv2D(4, 3), L.Flatten(), L.Dense(10, activation="softmax")]).save(bad)
+    page.locator("input[type='file'][accept*='keras']").set_input_files(str(bad))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("the model's input is 32×32×3", exact=False).wait_for(timeout=60_000)
+    page.locator("input[type='file'][accept*='keras']").set_input_files(str(good))
+    wait_for_app(page)
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("Imported as", exact=False).wait_for(timeout=60_000)
+    wait_for_app(page)
+    page.get_by_text("Its layers", exact=False).first.wait_for(timeout=30_000)  # the new run's details, shown above
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_text("imported from my_notebook_cnn.keras", exact=False).wait_for(timeout=30_000)  # the active model
+    screenshot(page, "train_imported")

@@ -11,7 +11,10 @@ Where jobs run is the *backend*'s business (``core.backends``): worker processes
 default, threads in this process for tests and notebooks, or a Ray cluster. The system itself only
 queues and dispatches: at most ``slots`` jobs run at once, the queue is first-in first-out, and an
 owner has at most one job of a kind queued or running (a second submission is refused with a
-sentence saying so), which keeps the queue fair between the sessions of a class.
+sentence saying so), which keeps the queue fair between the sessions of a class. ``submit_group`` queues a few
+jobs of one kind together (several seeds of one training) as that owner's one submission of the kind; a free slot
+goes to the earliest queued job whose owner has nothing running, so a group fills idle slots but never keeps
+another session waiting behind its second job.
 
 Nothing here is process-global: two ``JobSystem`` objects are independent, and a job's randomness
 comes from its own seed.
@@ -31,6 +34,13 @@ QUEUED, RUNNING, FINISHED, FAILED, STOPPED = "queued", "running", "finished", "f
 STATES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED)
 TERMINAL = frozenset({FINISHED, FAILED, STOPPED})
 DEFAULT_EXPECTED_SECONDS = 15.0  # a kind's duration before any job of it has been timed
+MAX_GROUP = 8  # jobs one submission may queue together (seeds of one training)
+
+
+def _default_check(spec) -> None:
+    from .tasks import check_spec
+
+    check_spec(spec)
 
 
 class JobRefused(ValueError):
@@ -212,6 +222,28 @@ class Backend:
     def start(self, handle: JobHandle, system: "JobSystem") -> None:
         raise NotImplementedError
 
+    def submit_group(self, specs: list[JobSpec]) -> list[JobHandle]:
+        """Queue up to ``MAX_GROUP`` jobs of one kind and one owner together (e.g. several seeds of a training):
+        they count as the owner's one submission of that kind. JobRefused as ``submit``."""
+        if not 1 <= len(specs) <= MAX_GROUP:
+            raise JobRefused(f"a group holds 1 to {MAX_GROUP} jobs, got {len(specs)}")
+        kinds, owners = {s.kind for s in specs}, {s.owner for s in specs}
+        if len(kinds) != 1 or len(owners) != 1:
+            raise JobRefused(f"a group is jobs of one kind for one owner, got kinds {sorted(kinds)}")
+        first = self.submit(specs[0])  # checks the owner's other jobs of the kind
+        handles = [first]
+        try:
+            for spec in specs[1:]:
+                (self._check or _default_check)(spec)
+                handles.append(JobHandle(spec, self))
+        except ValueError:
+            self.stop(first)
+            raise
+        with self._cond:
+            self._queue.extend(handles[1:])
+            self._cond.notify_all()
+        return handles
+
     def stop(self, handle: JobHandle) -> None:
         """Ask a running job to stop (it ends cooperatively, after its current unit of work)."""
         handle.progress.request_stop()
@@ -265,6 +297,28 @@ class JobSystem:
             self._queue.append(handle)
             self._cond.notify_all()
         return handle
+
+    def submit_group(self, specs: list[JobSpec]) -> list[JobHandle]:
+        """Queue up to ``MAX_GROUP`` jobs of one kind and one owner together (e.g. several seeds of a training):
+        they count as the owner's one submission of that kind. JobRefused as ``submit``."""
+        if not 1 <= len(specs) <= MAX_GROUP:
+            raise JobRefused(f"a group holds 1 to {MAX_GROUP} jobs, got {len(specs)}")
+        kinds, owners = {s.kind for s in specs}, {s.owner for s in specs}
+        if len(kinds) != 1 or len(owners) != 1:
+            raise JobRefused(f"a group is jobs of one kind for one owner, got kinds {sorted(kinds)}")
+        first = self.submit(specs[0])  # checks the owner's other jobs of the kind
+        handles = [first]
+        try:
+            for spec in specs[1:]:
+                (self._check or _default_check)(spec)
+                handles.append(JobHandle(spec, self))
+        except ValueError:
+            self.stop(first)
+            raise
+        with self._cond:
+            self._queue.extend(handles[1:])
+            self._cond.notify_all()
+        return handles
 
     def stop(self, handle: JobHandle) -> None:
         with self._cond:
@@ -340,7 +394,9 @@ class JobSystem:
                     self._cond.wait(1.0)
                 if self._closed:
                     return
-                handle = self._queue.pop(0)
+                busy = {h.spec.owner for h in self._running if h.spec.owner}
+                pick = next((i for i, h in enumerate(self._queue) if h.spec.owner not in busy), 0)
+                handle = self._queue.pop(pick)  # FIFO, except that a second job of a busy owner lets others by
                 handle.state = RUNNING
                 handle.started = time.monotonic()
                 self._running.append(handle)

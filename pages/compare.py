@@ -34,8 +34,13 @@ if len(choices) < 2:
             "enough) and come back to compare them.", icon=":material/compare_arrows:")
     st.stop()
 
-default = [choices[0], choices[-1]]
-selected = st.multiselect("Runs to compare", choices, default=default, format_func=labels.get,
+pending = st.session_state.pop("compare_pending", None)  # the seeds the Train page just trained
+if pending:
+    st.session_state["cmp_runs"] = [p for p in pending if p in choices]
+elif not isinstance(st.session_state.get("cmp_runs"), list):
+    st.session_state["cmp_runs"] = [choices[0], choices[-1]]
+st.session_state["cmp_runs"] = [p for p in st.session_state["cmp_runs"] if p in choices]  # a run deleted meanwhile
+selected = st.multiselect("Runs to compare", choices, format_func=labels.get, key="cmp_runs",
                           help="Two or more runs; the first two are also compared map by map below.")
 if len(selected) < 2:
     st.warning("Pick at least two runs.")

@@ -391,6 +391,67 @@ def job_panel(slot: str, *, on_end: Callable[[JobHandle], None] | None = None,
     panel()
 
 
+def submit_group(slot: str, specs: list[JobSpec]) -> list[JobHandle] | None:
+    """Queue several jobs of one kind together (``core.jobs.JobSystem.submit_group``), their handles kept in
+    ``st.session_state[slot]`` as a list; a refusal is kept for ``group_panel`` to show."""
+    st.session_state.pop(slot + "_refused", None)
+    try:
+        handles = job_system().submit_group([spec.with_owner(session_owner()) for spec in specs])
+    except ValueError as exc:
+        st.session_state[slot + "_refused"] = str(exc)
+        return None
+    st.session_state[slot] = handles
+    st.session_state.pop(slot + "_collected", None)
+    return handles
+
+
+def group_active(slot: str) -> bool:
+    return any(not h.done for h in st.session_state.get(slot) or [])
+
+
+def group_panel(slot: str, *, on_end: Callable[[list[JobHandle]], None] | None = None,
+                describe: Callable[[JobSnapshot], str] | None = None) -> None:
+    """One line per job of the group in ``st.session_state[slot]``: waiting (with its place in line), a progress
+    bar while running, how it ended; one Stop for the whole group. When the last one ends, ``on_end(handles)``
+    runs once and the page runs again, so the results appear by themselves."""
+    refused = st.session_state.get(slot + "_refused")
+    if refused:
+        st.warning(refused)
+    handles = st.session_state.get(slot) or []
+    if not handles:
+        return
+
+    @st.fragment(run_every=None if all(h.done for h in handles) else 1.0)
+    def panel() -> None:
+        current = st.session_state.get(slot) or []
+        if all(h.done for h in current):
+            key = tuple(h.id for h in current)
+            if st.session_state.get(slot + "_collected") != key:
+                st.session_state[slot + "_collected"] = key
+                if on_end is not None:
+                    on_end(current)
+                st.rerun()
+            for h in current:
+                _ended(h.snapshot())
+            return
+        for h in current:
+            snap = h.snapshot()
+            title = snap.title or snap.kind
+            if snap.state == "queued":
+                st.caption(f"{title}: waiting, {_ordinal(snap.queue_position or 1)} in line")
+            elif snap.state == "running":
+                text = (describe(snap) if describe else "") or _default_text(snap)
+                st.progress(snap.fraction, text=f"{title}: {text} · {duration(snap.elapsed)}")
+            else:
+                st.caption(f"{title}: {snap.state}" + (f" ({snap.message})" if snap.message else ""))
+        st.button("Stop all", key=slot.removesuffix("_job") + "_stop_all",
+                  on_click=lambda: [h.stop() for h in st.session_state.get(slot) or []],
+                  help="Stops the running ones after their current batch (what they trained is kept) and drops the "
+                       "waiting ones.")
+
+    panel()
+
+
 def _default_text(snap: JobSnapshot) -> str:
     phase = snap.info.get("phase")
     if phase:

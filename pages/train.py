@@ -15,12 +15,14 @@ from core.runs import default_runs_dir
 from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
 from core.import_model import SCALER_TEXT, SCALERS
 from core.runs import sanitize_name
-from core.tasks import ImportJob, TrainJob
+from core.tasks import ImportJob, TrainJob, with_seed
 from core.training import OPTIMIZERS, SCHEDULES, TrainConfig
 from pages import shared
 
 JOB_KEY = "train_job"
 IMPORT_JOB_KEY = "import_job"
+GROUP_KEY = "train_group_job"  # session: the handles of several seeds trained together
+MAX_SEEDS = 5
 EDITOR_PREFIX = "train_ed_"
 
 shared.render_sidebar()
@@ -84,6 +86,38 @@ def _training_job(spec: ArchitectureSpec, config: TrainConfig, preset_name: str)
     st.session_state["train_steps_per_epoch"] = math.ceil(min(config.train_limit or 60_000, 60_000) / config.batch_size)
     st.session_state["train_job_epochs"] = config.epochs
     return JobSpec("train", TrainJob(spec, config, preset_name, runs_dir=str(default_runs_dir())), title="training")
+
+
+def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n: int) -> list[JobSpec] | None:
+    """``n`` trainings of one spec and settings, seeds ``config.seed`` … ``config.seed + n - 1``, one job each."""
+    first = _training_job(spec, config, preset_name)
+    if first is None:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = sanitize_name(f"{preset_name}-{stamp}")
+    return [JobSpec("train", TrainJob(spec, with_seed(first.config, config.seed + i).config, preset_name,
+                                      name=f"{base}-seed{config.seed + i}", runs_dir=first.config.runs_dir),
+                    title=f"training, seed {config.seed + i}") for i in range(n)]
+
+
+def _trained_group(handles) -> None:
+    """Several seeds ended: show the first run, and hand all of them to the Compare page."""
+    runs = [str(h.result.run_dir) for h in handles if h.result is not None and h.result.run_dir is not None]
+    st.session_state["_train_group_runs"] = runs
+    if runs:
+        st.session_state["_train_view_pending"] = runs[0]
+        st.session_state["compare_pending"] = runs
+
+
+def _group_message() -> None:
+    runs = st.session_state.get("_train_group_runs")
+    if not runs or shared.group_active(GROUP_KEY):
+        return
+    names = ", ".join(Path(r).name for r in runs)
+    st.success(f"{len(runs)} runs saved: {names}.", icon=":material/check_circle:")
+    if len(runs) >= 2:
+        st.page_link("pages/compare.py", label="Compare them: curves, mistakes and whether they learnt the same maps",
+                     icon=":material/compare_arrows:")
 
 
 def _describe(snap: JobSnapshot) -> str:
@@ -274,14 +308,28 @@ try:
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"These training settings cannot be used: {settings_error}")
-shared.start_button(JOB_KEY, "Train", lambda: _training_job(spec, config, preset_name if not st.session_state.get(
-                        "train_edit") else "custom"), key="train_start", busy_label="Training…",
-                    disabled=bool(error or settings_error),
-                    help="Runs as a job: it waits its turn when the server is busy, and you may switch pages meanwhile."
-                    if not busy else "Training is running; stop it below to change the settings.")
+n_runs = st.number_input("Runs", 1, MAX_SEEDS, 1, persist_state="session", key="train_n_runs",
+                         help=f"Train the same settings with seeds {int(seed)}, {int(seed) + 1}, …: separate jobs, in "
+                              "parallel when the server has free slots; then compare them on the Compare runs page "
+                              "(do two trainings learn the same maps?).")
+used_preset = preset_name if not st.session_state.get("train_edit") else "custom"
+if n_runs == 1:
+    shared.start_button(JOB_KEY, "Train", lambda: _training_job(spec, config, used_preset), key="train_start",
+                        busy_label="Training…", disabled=bool(error or settings_error),
+                        help="Runs as a job: it waits its turn when the server is busy, and you may switch pages "
+                             "meanwhile." if not busy else "Training is running; stop it below to change the settings.")
+else:
+    group_busy = shared.group_active(GROUP_KEY)
+    if st.button("Training…" if group_busy else f"Train {int(n_runs)} seeds", key="train_start_group", type="primary",
+                 disabled=bool(error or settings_error) or group_busy):
+        specs = _seed_jobs(spec, config, used_preset, int(n_runs))
+        if specs is not None and shared.submit_group(GROUP_KEY, specs) is not None:
+            st.rerun()
 shared.job_panel(JOB_KEY, on_end=_trained, describe=_describe, live=_live_curves,
                  stop_help="Ends training after the current batch; what was trained so far is saved as a complete run.")
+shared.group_panel(GROUP_KEY, on_end=_trained_group, describe=_describe)
 _outcome_message()
+_group_message()
 
 # --- Runs ----------------------------------------------------------------------------------
 st.subheader("3 · Runs")

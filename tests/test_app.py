@@ -77,6 +77,28 @@ def test_training_from_the_page_saves_a_run_and_activates_it(runs_dir, _app):
     assert any(m.label == "test accuracy" for m in at.metric)
 
 
+def test_several_seeds_train_as_separate_jobs_and_go_to_the_compare_page(runs_dir, _app):
+    at = _app()
+    at.selectbox(key="train_preset").set_value("tiny filters").run()
+    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key="train_limit").set_value(500).run()
+    at.number_input(key="train_seed").set_value(7).run()
+    at.number_input(key="train_n_runs").set_value(2).run()
+    at.button(key="train_start_group").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    handles = at.session_state["train_group_job"]
+    assert [h.spec.config.config.seed for h in handles] == [7, 8]
+    assert all(h.wait(180) for h in handles)
+    at.run()
+    assert [h.state for h in handles] == ["finished", "finished"], [h.message for h in handles]
+    assert any("2 runs saved" in s.value for s in at.success), [s.value for s in at.success]
+    names = sorted(p.name for p in runs_dir.iterdir())
+    assert len(names) == 2 and names[0].endswith("-seed7") and names[1].endswith("-seed8")
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(at.multiselect(key="cmp_runs").value) == sorted(str(runs_dir / n) for n in names)
+
+
 def test_stop_button_ends_training_early_and_keeps_a_complete_run(runs_dir, _app):
     at = _app()
     at.selectbox(key="train_preset").set_value("tiny filters").run()

@@ -81,6 +81,37 @@ def test_a_session_has_one_job_of_a_kind_and_a_second_click_says_so(state):
     system.shutdown()
 
 
+def test_a_group_of_seeds_fills_free_slots_but_lets_other_sessions_by():
+    system, backend = _system(slots=2)
+    seeds = system.submit_group([_spec("train", owner="me", title=f"seed {i}") for i in range(3)])
+    _until(lambda: len(backend.started) == 2)
+    assert backend.started == seeds[:2]  # nobody else waits: the group runs two at a time
+    other = system.submit(_spec("oip", owner="other"))
+    system.job_ended(seeds[0], FINISHED, "run 1")
+    _until(lambda: len(backend.started) == 3)
+    assert backend.started[2] is other  # 'me' still has a job running, so the other session goes first
+    system.job_ended(seeds[1], FINISHED, "run 2")
+    _until(lambda: len(backend.started) == 4)
+    assert backend.started[3] is seeds[2]
+    with pytest.raises(JobRefused, match="a session can have one job of a kind"):
+        system.submit_group([_spec("train", owner="me")])  # the group is this session's training
+    system.shutdown()
+
+
+@pytest.mark.parametrize("specs, message", [
+    ([], "a group holds 1 to 8 jobs"),
+    ([_spec("train", owner="me")] * 9, "a group holds 1 to 8 jobs"),
+    ([_spec("train", owner="me"), _spec("oip", owner="me")], "one kind for one owner"),
+    ([_spec("train", owner="me"), _spec("train", owner="you")], "one kind for one owner"),
+])
+def test_bad_groups_are_refused(specs, message):
+    system, _ = _system()
+    with pytest.raises(JobRefused, match=message):
+        system.submit_group(specs)
+    assert system.active() == []
+    system.shutdown()
+
+
 def test_stopping_a_queued_job_drops_it_and_a_running_one_asks_the_backend():
     system, backend = _system()
     running, queued = system.submit(_spec(owner="a")), system.submit(_spec(owner="b"))

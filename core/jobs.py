@@ -222,28 +222,6 @@ class Backend:
     def start(self, handle: JobHandle, system: "JobSystem") -> None:
         raise NotImplementedError
 
-    def submit_group(self, specs: list[JobSpec]) -> list[JobHandle]:
-        """Queue up to ``MAX_GROUP`` jobs of one kind and one owner together (e.g. several seeds of a training):
-        they count as the owner's one submission of that kind. JobRefused as ``submit``."""
-        if not 1 <= len(specs) <= MAX_GROUP:
-            raise JobRefused(f"a group holds 1 to {MAX_GROUP} jobs, got {len(specs)}")
-        kinds, owners = {s.kind for s in specs}, {s.owner for s in specs}
-        if len(kinds) != 1 or len(owners) != 1:
-            raise JobRefused(f"a group is jobs of one kind for one owner, got kinds {sorted(kinds)}")
-        first = self.submit(specs[0])  # checks the owner's other jobs of the kind
-        handles = [first]
-        try:
-            for spec in specs[1:]:
-                (self._check or _default_check)(spec)
-                handles.append(JobHandle(spec, self))
-        except ValueError:
-            self.stop(first)
-            raise
-        with self._cond:
-            self._queue.extend(handles[1:])
-            self._cond.notify_all()
-        return handles
-
     def stop(self, handle: JobHandle) -> None:
         """Ask a running job to stop (it ends cooperatively, after its current unit of work)."""
         handle.progress.request_stop()

@@ -139,3 +139,24 @@ def value_histogram(stage) -> go.Figure:
     fig.update_layout(height=240, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="grey value",
                       yaxis=dict(type="log", title="pixels"), legend=dict(orientation="h", y=1.15))
     return fig
+
+
+def replay_curve(positions: np.ndarray, accuracy: np.ndarray, at: float, without_oip: dict[float, int] | None = None,
+                 layer: str = "") -> go.Figure:
+    """Test accuracy at each checkpoint ``positions`` ``(K,)`` (in epochs), the shown checkpoint ``at`` marked, and
+    (right axis) the maps of ``layer`` without an OIP at the checkpoints computed so far (position → count)."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=positions, y=100 * np.asarray(accuracy), mode="lines+markers", name="test accuracy %",
+                             hovertemplate="epoch %{x:.2f}: %{y:.2f} %<extra></extra>"), secondary_y=False)
+    if without_oip:
+        xs = sorted(without_oip)
+        fig.add_trace(go.Scatter(x=xs, y=[without_oip[x] for x in xs], mode="markers", name=f"{layer} maps without OIP",
+                                 marker=dict(symbol="diamond", size=9, color="#ef553b"),
+                                 hovertemplate="epoch %{x:.2f}: %{y} maps<extra></extra>"), secondary_y=True)
+    fig.add_vline(x=at, line=dict(color="#888", dash="dot"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.3),
+                      title="the training replayed")
+    fig.update_xaxes(title_text="epochs")
+    fig.update_yaxes(title_text="test accuracy %", secondary_y=False)
+    fig.update_yaxes(title_text="maps without OIP", secondary_y=True, rangemode="tozero")
+    return fig

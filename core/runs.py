@@ -29,6 +29,7 @@ from .training import TrainResult, config_to_dict
 DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
 RUNS_ENV_VAR = "MNIST_EXPLORER_RUNS"
 MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE = "model.keras", "spec.json", "scaler.npz", "run.json"
+CHECKPOINTS_FILE = "checkpoints.npz"  # optional: the weights during training (core.replay)
 _TMP_PREFIX = ".tmp-"
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -119,7 +120,24 @@ def run_payload(result: TrainResult, extra_meta: dict | None = None) -> RunPaylo
         result.scaler.save(Path(tmp) / SCALER_FILE)
         files = {MODEL_FILE: (Path(tmp) / MODEL_FILE).read_bytes(), SCALER_FILE: (Path(tmp) / SCALER_FILE).read_bytes(),
                  SPEC_FILE: result.spec.to_json().encode()}
+    if result.checkpoints:
+        files[CHECKPOINTS_FILE] = checkpoints_npz(result.checkpoints)
+        meta["checkpoints"] = [position for position, _ in result.checkpoints]
     return RunPayload(files, meta)
+
+
+def checkpoints_npz(checkpoints: list[tuple[float, list[np.ndarray]]]) -> bytes:
+    """Checkpoints as compressed ``.npz`` bytes: ``positions`` ``(K,)`` (epochs) and ``c{k}_w{j}`` the j-th weight
+    array of checkpoint k (float16)."""
+    import io
+
+    arrays = {"positions": np.array([p for p, _ in checkpoints], np.float64)}
+    for k, (_, weights) in enumerate(checkpoints):
+        for j, w in enumerate(weights):
+            arrays[f"c{k}_w{j}"] = np.asarray(w, np.float16)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, name: str | None = None) -> Path:
@@ -136,9 +154,9 @@ def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, na
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run is an ordinary folder
         for file_name, data in payload.files.items():
-            if file_name not in (MODEL_FILE, SPEC_FILE, SCALER_FILE):
+            if file_name not in (MODEL_FILE, SPEC_FILE, SCALER_FILE, CHECKPOINTS_FILE):
                 raise ValueError(f"unexpected file {file_name!r} in a run; allowed: {MODEL_FILE}, {SPEC_FILE}, "
-                                 f"{SCALER_FILE}")
+                                 f"{SCALER_FILE}, {CHECKPOINTS_FILE}")
             (tmp / file_name).write_bytes(data)
         final = runs_dir / base
         suffix = 1

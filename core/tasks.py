@@ -128,6 +128,43 @@ class ImportJob:
             raise ValueError(f"scaler {self.scaler!r} is not one of {SCALERS}")
 
 
+@dataclass(frozen=True)
+class ReplayJob:
+    """Replay the job's run from its checkpoints (``core.replay``): without ``oip``, the test accuracy of every
+    checkpoint on MNIST from ``mnist``; with ``oip`` (a ``core.oip.OipConfig``), the OIPs at ``checkpoint``."""
+
+    checkpoint: int | None = None
+    oip: Any = None
+    mnist: str | None = None
+
+    @property
+    def seed(self) -> int | None:
+        return None if self.oip is None else self.oip.seed
+
+    def validate(self) -> None:
+        if self.oip is not None:
+            if self.checkpoint is None:
+                raise ValueError("OIPs of a replay need the checkpoint to compute them at")
+            self.oip.validate()
+
+
+@dataclass
+class ReplayOutcome:
+    """Accuracy per checkpoint ``(K,)`` (NaN where not measured), or the OIPs (``core.oip.OipResult``) at
+    ``checkpoint``."""
+
+    accuracy: Any = None
+    checkpoint: int | None = None
+    oip: Any = None
+
+    @property
+    def stopped(self) -> bool:
+        import numpy as np
+
+        return bool(getattr(self.oip, "stopped", False)) or (self.accuracy is not None and
+                                                              bool(np.isnan(self.accuracy).any()))
+
+
 @dataclass
 class TrainOutcome:
     """What a train job sends back: the run as bytes (``core.runs.RunPayload``) and how it ended;
@@ -213,6 +250,20 @@ def _run_import(spec: JobSpec, ctx, progress: ProgressCallback):
     job: ImportJob = spec.config
     mnist = ctx.mnist(job.mnist) if job.with_mnist else None
     return import_model(spec.inputs["data"], job.file_name, job.scaler, mnist, progress)
+
+
+def _run_replay(spec: JobSpec, ctx, progress: ProgressCallback) -> ReplayOutcome:
+    from .replay import accuracy_curve, oip_at, read_checkpoints
+
+    job: ReplayJob = spec.config
+    bundle = ctx.bundle(spec.model)
+    checkpoints = read_checkpoints(bundle.path)
+    if checkpoints is None:
+        raise ValueError(f"the run {bundle.name!r} kept no checkpoints; train it with checkpoints to replay it")
+    if job.oip is None:
+        mnist = ctx.mnist(job.mnist)
+        return ReplayOutcome(accuracy=accuracy_curve(bundle, checkpoints, mnist.x_test, mnist.y_test, progress))
+    return ReplayOutcome(checkpoint=job.checkpoint, oip=oip_at(bundle, checkpoints, job.checkpoint, job.oip, progress))
 
 
 def _run_oip(spec: JobSpec, ctx, progress: ProgressCallback):
@@ -336,6 +387,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     # two models, loaded by path where the job runs (a Ray cluster needs the runs folder on a shared disk)
     Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0),
     Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True),
+    Kind("replay", "replay", lambda: ReplayJob, _run_replay, None, 8.0, uses_model=True),
     Kind("import-model", "model import", lambda: ImportJob, _run_import, _finish_train, 5.0),
     Kind("fine-tune", "fine-tuning", lambda: FineTuneJob, _run_fine_tune, _finish_train, 20.0, uses_model=True),
 )}
@@ -400,5 +452,5 @@ def stopped(result: Any) -> bool:
     return status == "stopped"
 
 
-__all__ = ["KINDS", "Kind", "TrainJob", "FineTuneJob", "FineTuneOutcome", "ImportJob", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
+__all__ = ["KINDS", "Kind", "TrainJob", "FineTuneJob", "FineTuneOutcome", "ImportJob", "ReplayJob", "ReplayOutcome", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
            "finish", "kind", "stopped", "with_seed"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
@@ -15,6 +15,8 @@ from .spec import ArchitectureSpec, count_params
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 SCHEDULES = ("none", "exponential", "step")
+CHECKPOINTS = ("none", "epoch", "epoch+early")  # early: also every tenth of the first epoch, where features form
+EARLY_CHECKPOINTS = 10
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,11 @@ class TrainConfig:
     seed: int = 42
     train_limit: int | None = None  # use only the first N training digits
     test_limit: int | None = None
+    checkpoints: str = "none"  # keep the weights at the start and after every epoch (a replay of the training)
 
     def validate(self) -> None:
+        if self.checkpoints not in CHECKPOINTS:
+            raise ValueError(f"checkpoints {self.checkpoints!r} is not one of {CHECKPOINTS}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
@@ -80,6 +85,8 @@ class TrainResult:
     status: str
     message: str = ""
     params: int = 0
+    # (position in epochs, weights as float16), from the start (0.0) on, when config.checkpoints asks for them
+    checkpoints: list[tuple[float, list[np.ndarray]]] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"test_accuracy": round(self.test_accuracy, 5), "test_loss": round(self.test_loss, 5),
@@ -181,6 +188,38 @@ class _KerasProgress(keras.callbacks.Callback):
         self.progress.on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
 
+class _Checkpoints(keras.callbacks.Callback):
+    """Copies of the weights (float16: half the bytes, plenty for filters, OIPs and accuracy) at the start, after
+    every epoch and, with 'epoch+early', every tenth of the first epoch. A copy is a host transfer of the weights,
+    nothing more (the overhead is measured in bench/bench_checkpoints.py)."""
+
+    def __init__(self, early: bool, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.kept: list[tuple[float, list[np.ndarray]]] = []
+        self.every = max(1, steps_per_epoch // EARLY_CHECKPOINTS) if early else 0
+        self.steps = steps_per_epoch
+        self.epoch = 0
+
+    def _keep(self, position: float) -> None:
+        weights = [w.astype(np.float16) for w in self.model.get_weights()]
+        if all(np.all(np.isfinite(w)) for w in weights):  # a diverged step is not a checkpoint
+            self.kept.append((round(float(position), 4), weights))
+
+    def on_train_begin(self, logs=None):
+        self._keep(0.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 0 and self.every and (batch + 1) % self.every == 0 and batch + 1 < self.steps:
+            self._keep((batch + 1) / self.steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.model.stop_training:  # a stopped or diverged epoch is not a finished one
+            self._keep(epoch + 1)
+
+
 def train(spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist,
           progress: ProgressCallback | None = None) -> TrainResult:
     """Fit the scaler on the training digits, build and train the model, evaluate on the test digits.
@@ -217,9 +256,12 @@ def fit_model(model: keras.Model, spec: ArchitectureSpec, scaler: PixelScaler, c
     model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     adapter = _KerasProgress(prog, steps)
+    callbacks = [adapter]
+    if config.checkpoints != "none":
+        callbacks.append(_Checkpoints(config.checkpoints == "epoch+early", steps))
     fit = model.fit(shuffled_batches(x_train, y_train, config.batch_size, config.epochs, config.seed),
                     epochs=config.epochs, steps_per_epoch=steps, validation_data=(x_test, y_test),
-                    validation_batch_size=1024, callbacks=[adapter], verbose=0, shuffle=False)
+                    validation_batch_size=1024, callbacks=callbacks, verbose=0, shuffle=False)
     prog.on_step(adapter.done, {"phase": f"evaluating the final model on {len(x_test):,} test digits"})
     seconds = time.perf_counter() - started
     status, message = "completed", ""
@@ -241,7 +283,8 @@ def fit_model(model: keras.Model, spec: ArchitectureSpec, scaler: PixelScaler, c
                        batch_history=adapter.batch_history, test_accuracy=float((predicted == y_test).mean()),
                        test_loss=test_loss, confusion=confusion, misclassified=np.flatnonzero(predicted != y_test),
                        predictions=predicted, seconds=seconds, epoch_seconds=adapter.epoch_seconds,
-                       device=compute_device(), status=status, message=message, params=count_params(spec))
+                       device=compute_device(), status=status, message=message, params=count_params(spec),
+                       checkpoints=callbacks[1].kept if len(callbacks) > 1 else [])
 
 
 def config_to_dict(config: TrainConfig) -> dict:

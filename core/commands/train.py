@@ -17,7 +17,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = TrainConfig(optimizer=args.optimizer, learning_rate=args.learning_rate, epochs=args.epochs,
                          batch_size=args.batch_size, seed=args.seed, l2=args.l2, schedule=args.schedule,
-                         train_limit=args.train_limit)
+                         train_limit=args.train_limit, checkpoints=args.checkpoints)
     config.validate()
     job = TrainJob(preset(args.preset), config, args.preset, args.name, args.out, args.mnist)
     outcome = run_job(args, JobSpec("train", job, title="training"))
@@ -27,7 +27,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return _emit({"test_accuracy": round(meta["test_accuracy"], 5), "test_loss": round(meta["test_loss"], 5),
                   "params": meta["params"], "train_seconds": round(meta["seconds"], 2),
                   "epochs_done": len(meta["epoch_seconds"]), "device": meta["device"], "status": meta["status"],
-                  "run": str(outcome.run_dir), "preset": args.preset, "seed": config.seed}, started)
+                  "run": str(outcome.run_dir), "preset": args.preset, "seed": config.seed,
+                  "checkpoints": len(meta.get("checkpoints", []))}, started)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -46,7 +47,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     from ..spec import DEFAULT_PRESET, PRESETS
-    from ..training import OPTIMIZERS, SCHEDULES
+    from ..training import CHECKPOINTS, OPTIMIZERS, SCHEDULES
 
     p = sub.add_parser("train", help="train a CNN and save it as a run")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS))
@@ -58,6 +59,8 @@ def register(sub) -> None:
     p.add_argument("--l2", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training digits")
+    p.add_argument("--checkpoints", default="none", choices=CHECKPOINTS,
+                   help="keep the weights for a replay: after every epoch, or also every tenth of the first epoch")
     p.add_argument("--mnist", default=None, help="path to a Keras-layout mnist.npz")
     p.add_argument("--out", default=None, help="runs folder (default: $MNIST_EXPLORER_RUNS or ./runs)")
     p.add_argument("--name", default=None, help="run folder name")

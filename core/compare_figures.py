@@ -98,3 +98,22 @@ def settings_that_differ(metas: Sequence[dict]) -> list[str]:
     configs = [meta.get("config") or {} for meta in metas]
     keys = sorted(set().union(*configs)) if configs else []
     return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+
+
+def matched_oips(layer: LayerAlignment, images_a: np.ndarray, maps_a: Sequence[int], images_b: np.ndarray,
+                 maps_b: Sequence[int], pairs: int = 8) -> go.Figure:
+    """The best-matched pairs' OIPs side by side: ``images_a`` ``(Ma, 28, 28)`` for the maps ``maps_a`` of run A (an
+    OIP run's best images), likewise for B; pairs whose maps are missing from an OIP run are skipped."""
+    from .oip_analysis import contrast_enhance
+
+    where_a = {int(m): i for i, m in enumerate(maps_a)}
+    where_b = {int(m): i for i, m in enumerate(maps_b)}
+    images, titles = [], []
+    for (a, b), corr in zip(layer.pairs, layer.matched):
+        if int(a) in where_a and int(b) in where_b:
+            images += [images_a[where_a[int(a)]], images_b[where_b[int(b)]]]
+            titles += [f"A {int(a)} · r {corr:.2f}", f"B {int(b)}"]
+        if len(images) >= 2 * pairs:
+            break
+    shown = contrast_enhance(np.asarray(images, np.float32)) if images else np.zeros((0, 28, 28), np.float32)
+    return image_grid(shown, titles, cols=8, height_per_row=120, colorscale="Viridis", zmin=0, zmax=1)

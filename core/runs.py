@@ -27,6 +27,8 @@ from .spec import ArchitectureSpec, layer_table, validate
 from .training import TrainResult, config_to_dict
 
 DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
+OIP_SERIES_MODEL_DIR = ASSETS_DIR / "oip_series_model"  # the blog's OIP articles: conv3 with 128 maps
+BUNDLED_MODELS = {DEFAULT_MODEL_DIR: "article II", OIP_SERIES_MODEL_DIR: "OIP series, conv3 with 128 maps"}
 RUNS_ENV_VAR = "MNIST_EXPLORER_RUNS"
 MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE = "model.keras", "spec.json", "scaler.npz", "run.json"
 CHECKPOINTS_FILE = "checkpoints.npz"  # optional: the weights during training (core.replay)
@@ -245,6 +247,11 @@ def load_run(run_dir: str | os.PathLike) -> ModelBundle:
     except Exception as exc:  # a damaged .npz raises zipfile/pickle/KeyError errors
         raise ValueError(f"{str(run_dir / SCALER_FILE)!r} is damaged: {type(exc).__name__}: {exc}") from exc
     return ModelBundle(model=model, spec=spec, scaler=scaler, meta=read_meta(run_dir), path=run_dir)
+
+
+def bundled_models() -> list[Path]:
+    """The read-only models shipped in assets/ (article II first)."""
+    return [path for path in BUNDLED_MODELS if is_run_dir(path)]
 
 
 def load_default() -> ModelBundle:

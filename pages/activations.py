@@ -434,6 +434,8 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
                           "receptive field": [f"{i.receptive_field}×{i.receptive_field}" for i in infos.values()],
                           "jump (px)": [i.jump for i in infos.values()]})
     st.dataframe(table, hide_index=True)
+    shared.blog_beside([("receptive_fields", ", ".join(f"{n} {i.receptive_field} px" for n, i in infos.items()))],
+                       "The blog's receptive fields beside this model's")
 
 
 def _patterns_section(am: ActivationModel, model_key: str, result: ActivationResult) -> None:

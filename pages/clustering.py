@@ -270,6 +270,14 @@ if pair is not None and not mlp_busy:
         c[3].metric("speed-up incl. k-means", f"{tr.speedup_with_clustering:.2f}×" if tr.speedup_with_clustering
                     else "—", help=f"With the cluster MLP's {kmeans_s:.1f} s of clustering and feature computation "
                                    "added to its time.")
+        shared.blog_beside([
+            ("cluster_mlp", f"{cl.final_accuracy(pair.cluster):.2%} with K = {pair.k} (final, mean of the last "
+                            f"{cl.FINAL_WINDOW} epochs)"),
+            ("reference_mlp", f"{cl.final_accuracy(pair.reference):.2%} for the MLP on the pixels"
+                              if pair.reference is not None else "no reference MLP trained"),
+            ("cluster_speedup", f"{tr.speedup:.1f}× less training time to reach the reference's final "
+                                f"{tr.target:.2%}" if tr.speedup else "the reference's final accuracy was not reached"),
+        ])
         st.caption(f"Counting the per-epoch measuring of cost and accuracy on all digits too, the speed-up is "
                    f"{wall.speedup:.1f}×." if wall.speedup else
                    "The cluster MLP did not reach the reference's final accuracy in these epochs.")

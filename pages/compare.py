@@ -12,12 +12,15 @@ import streamlit as st
 
 from core import compare_figures as F
 from core.jobs import JobHandle, JobSpec
-from core.runs import DEFAULT_MODEL_DIR, confusion_of
+from core.oip import OipConfig
+from core.runs import BUNDLED_MODELS, DEFAULT_MODEL_DIR, confusion_of
+from core.runs import model_key as run_model_key
 from core.tasks import CompareJob
 from pages import shared
 
 RESULT_KEY = "compare_result"  # session: (run A, run B, core.alignment.Alignment)
 JOB_KEY = "compare_job"
+OIP_JOB_KEY = "compare_oip_job"  # session: the two OIP jobs of a layer (one per run)
 CONV_LAYERS = ("conv1", "conv2", "conv3")
 
 shared.render_sidebar()
@@ -29,9 +32,12 @@ st.write("Train the same network twice (another seed, another optimiser) and com
 
 choices = shared.model_choices()
 labels = {p: shared.describe_model(p) for p in choices}
+trained = [p for p in choices if Path(p) not in BUNDLED_MODELS]
+if not trained:
+    st.info("There are only the two bundled models so far: article II and the OIP-series model (conv3 with 128 "
+            "maps) are compared below. Train a second run on the **Train** page (another seed is enough, or "
+            "several seeds at once) to compare two trainings of the same network.", icon=":material/compare_arrows:")
 if len(choices) < 2:
-    st.info("There is only the bundled model so far. Train a second run on the **Train** page (another seed is "
-            "enough) and come back to compare them.", icon=":material/compare_arrows:")
     st.stop()
 
 pending = st.session_state.pop("compare_pending", None)  # the seeds the Train page just trained
@@ -48,7 +54,7 @@ if len(selected) < 2:
 
 
 def _name(path: str) -> str:
-    return "bundled" if Path(path) == DEFAULT_MODEL_DIR else Path(path).name
+    return f"bundled {BUNDLED_MODELS[Path(path)].split(',')[0]}" if Path(path) in BUNDLED_MODELS else Path(path).name
 
 
 metas = [shared.run_meta(p) for p in selected]
@@ -87,6 +93,36 @@ layers = c1.multiselect("Layers", CONV_LAYERS, default=list(CONV_LAYERS), key="c
 threshold = c2.slider("Same map from a correlation of", 0.1, 0.95, 0.5, 0.05, key="cmp_threshold",
                       help="A matched pair with at least this correlation counts as one map learnt by both runs.")
 digits = c3.select_slider("Test digits", [1000, 2000, 5000, 10000], value=10000, key="cmp_digits")
+
+
+def _keep_oips(handles) -> None:
+    for handle in handles:
+        if handle.result is not None:
+            shared.store_oip_result(handle)
+
+
+def _matched_oips(name: str, layer, bundles) -> None:
+    """The matched pairs' OIPs (this session's latest OIP runs of the layer for both models, or computed here)."""
+    store = shared.oip_store()
+    oips = [store.latest_result(run_model_key(b.path), name) for b in bundles]
+    if oips[0] is not None and oips[1] is not None:
+        shared.chart(F.matched_oips(layer, oips[0].best_images, oips[0].maps, oips[1].best_images, oips[1].maps),
+                     key=f"cmp_oips_{name}")
+        st.caption(f"{name}: the best-matched pairs' OIPs (what each map responds to most; A: {names[0]}, B: "
+                   f"{names[1]}). Do maps that respond alike also look alike?")
+        return
+    if shared.group_active(OIP_JOB_KEY) or st.session_state.get(OIP_JOB_KEY + "_layer") == name:
+        shared.group_panel(OIP_JOB_KEY, on_end=_keep_oips, describe=shared.describe_oip_job)
+    if shared.group_active(OIP_JOB_KEY):
+        return
+    if st.button(f"Show the OIPs of the matched {name} maps", key=f"cmp_oip_{name}",
+                 help="Computes the OIPs of this layer for both runs (two jobs, the Filters / OIP page's defaults); "
+                      "the Filters / OIP page shows them too."):
+        specs = [JobSpec("oip", OipConfig(layer=name), model=str(b.path), title=f"OIPs of {name}, {n}")
+                 for b, n in zip(bundles, names[:2])]
+        if shared.submit_group(OIP_JOB_KEY, specs) is not None:
+            st.session_state[OIP_JOB_KEY + "_layer"] = name
+            st.rerun()
 
 
 def _make_spec() -> JobSpec | None:
@@ -135,6 +171,8 @@ else:
             shared.chart(F.matched_patches(layer, mnist.x_test[:result.n_digits]), key=f"cmp_patch_{name}")
             st.caption(f"{name}: the {min(8, len(layer.pairs))} best-matched pairs, each map's most exciting test "
                        f"patch (A: a map of {names[0]}, B: its partner in {names[1]}; r: their correlation).")
+        if name != "conv1" and bundles:
+            _matched_oips(name, layer, bundles)
         if layer.unmatched_a or layer.unmatched_b:
             st.caption(f"Without a partner ≥ {layer.threshold:g}: maps {layer.unmatched_a} of {names[0]}, maps "
                        f"{layer.unmatched_b} of {names[1]}.")

@@ -159,6 +159,10 @@ c[0].metric("maps held below 0" if negative else "maps with an OIP", f"{int(has.
 c[1].metric("rescued by the precursor", int(marked.sum()))
 c[2].metric("time", f"{result.seconds:.2f} s", help=f"on {result.device}")
 c[3].metric("epochs × starts", f"{result.history.shape[0]} × {result.config.starts}")
+if layer == "conv3" and not negative and result.config.maps is None:
+    shared.blog_beside([("oip_conv3", f"{int(has.sum())} of {len(maps)} conv3 maps with an OIP "
+                                      f"({int((~has).sum())} without) for {bundle.name}; the bundled OIP-series model "
+                                      "has the blog's 128 maps")])
 if result.stopped:
     st.warning("The run was stopped early; the images are those reached so far.")
 if negative:

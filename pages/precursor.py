@@ -14,6 +14,7 @@ from core import precursor as pc
 from core.jobs import JobHandle, JobSnapshot, JobSpec
 from core.runs import model_key as run_model_key
 from core.runs import resolve_model_path
+from core.blog import published
 from pages import shared
 
 P = "precursor_"  # widget key prefix
@@ -184,8 +185,9 @@ if result.stopped:
 n, r = len(result.outcomes), len(result.rescued_maps)
 c = st.columns(4)
 c[0].metric("maps rescued", f"{r} of {n}" + (f" ({result.rescue_rate * 100:.0f} %)" if n else ""))
-c[1].metric("the blog (article X)", "33 of 67 (49 %)", help="The blog's precursor run on its OIP-series model (conv3 "
-            "with 128 maps): 67 maps had no OIP from random starts, 33 of them were rescued.")
+c[1].metric("the blog (article X)", published("precursor").value.split(" failing")[0] + " (49 %)",
+            help=f"{published('precursor').source}: the blog's precursor run on its OIP-series model (conv3 with 128 "
+                 "maps, bundled here as 'OIP series'): 67 maps had no OIP from random starts, 33 of them were rescued.")
 c[2].metric("screen time", f"{result.screen_seconds:.1f} s")
 c[3].metric("full optimisation", f"{result.full_seconds:.1f} s", help=f"on {result.device}")
 if result.overlap:

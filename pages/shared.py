@@ -17,7 +17,8 @@ from core import oip
 from core.backends import make_job_system
 from core.data import Mnist, MnistUnavailableError, SampleDigits, load_mnist, load_sample_digits
 from core.jobs import JobHandle, JobSnapshot, JobSpec, JobSystem
-from core.runs import (DEFAULT_MODEL_DIR, ModelBundle, default_runs_dir, list_runs, load_run, model_key, read_meta,
+from core.blog import published
+from core.runs import (BUNDLED_MODELS, DEFAULT_MODEL_DIR, bundled_models, ModelBundle, default_runs_dir, list_runs, load_run, model_key, read_meta,
                        resolve_model_path)
 
 ACTIVE_MODEL_KEY = "active_model"
@@ -102,7 +103,7 @@ def get_sample_digits() -> SampleDigits:
 
 
 def model_choices() -> list[str]:
-    return [str(DEFAULT_MODEL_DIR)] + [str(p) for p in list_runs(default_runs_dir())]
+    return [str(p) for p in bundled_models()] + [str(p) for p in list_runs(default_runs_dir())]
 
 
 @st.cache_data(show_spinner=False)
@@ -122,8 +123,8 @@ def _mtime(path: str | Path) -> float:
 
 
 def describe_model(path: str) -> str:
-    if Path(path) == DEFAULT_MODEL_DIR:
-        return "bundled: article II (read-only)"
+    if Path(path) in BUNDLED_MODELS:
+        return f"bundled: {BUNDLED_MODELS[Path(path)]} (read-only)"
     try:
         meta = run_meta(path)
         # the folder name, not meta['name']: labels must be unique, because the widget maps a label back to its
@@ -569,3 +570,17 @@ def chart(figure, **kwargs):
     chart's title (small charts with titles at the top were hard to read under it)."""
     figure.update_layout(modebar=dict(orientation="v"))
     return st.plotly_chart(figure, **kwargs)
+
+
+# --------------------------------------------------------------------------- the blog beside your results
+def blog_beside(rows: list[tuple[str, str]], title: str = "The blog beside yours") -> None:
+    """A box with one line per published figure (``core.blog`` key) and the user's own result beside it:
+    ``rows`` = [(key, your result as a sentence), ...]."""
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        for key, yours in rows:
+            fig = published(key)
+            left, right = st.columns(2)
+            left.markdown(f"Blog: {fig.value}")
+            left.caption(fig.source)
+            right.markdown(f"Yours: {yours}")

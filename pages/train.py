@@ -298,6 +298,12 @@ def _draw_run_details(meta: dict) -> None:
     c[4].metric("device", meta.get("device", "?"))
     if meta.get("message"):
         st.caption(meta["message"])
+    epochs_done = len(meta.get("epoch_seconds", []))
+    shared.blog_beside([
+        ("params", f"{meta['params']:,} parameters ({meta.get('preset', 'custom')})"),
+        ("accuracy", f"{meta['test_accuracy']:.2%} test accuracy after {epochs_done} epochs"),
+        ("train_time", f"{meta['seconds']:.1f} s for {epochs_done} epochs on {meta.get('device', '?')}"),
+    ], "The blog's article-II run beside this one")
     cfg = meta.get("config", {})
     st.caption(f"preset {meta.get('preset', 'custom')} · {cfg.get('optimizer')} lr {cfg.get('learning_rate')} "
                f"({cfg.get('schedule')}) · batch {cfg.get('batch_size')} · L2 {cfg.get('l2')} · seed {meta.get('seed')}"

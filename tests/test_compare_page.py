@@ -8,6 +8,7 @@ def test_with_only_the_bundled_model_the_page_says_how_to_get_a_second_run(runs_
     at = app_test("pages/compare.py")
     assert not at.exception, [e.value for e in at.exception]
     assert any("Train a second run" in i.value for i in at.info)
+    assert len(at.multiselect(key="cmp_runs").value) == 2  # the two bundled models, side by side
 
 
 def test_two_runs_are_compared_and_their_maps_aligned(runs_dir, app_test):
@@ -28,6 +29,13 @@ def test_two_runs_are_compared_and_their_maps_aligned(runs_dir, app_test):
     sentences = [m.value for m in at.markdown if m.value.startswith("**conv")]
     assert [s.split(":")[0] for s in sentences] == ["**conv1", "**conv2", "**conv3"], sentences
     assert "of tiny-a have a partner in tiny-b" in sentences[0]
+    # the matched conv2 pairs' OIPs: both runs' OIPs as two jobs of one group, then side by side
+    at.button(key="cmp_oip_conv2").click().run()
+    handles = at.session_state["compare_oip_job"]
+    assert len(handles) == 2 and all(h.wait(120) for h in handles)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("conv2: the best-matched pairs' OIPs" in c.value for c in at.caption)
     kept = at.session_state["compare_result"]
     assert kept[2].n_digits == 1000 and kept[2].layers["conv1"].maps == (3, 3)
 

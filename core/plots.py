@@ -158,5 +158,5 @@ def replay_curve(positions: np.ndarray, accuracy: np.ndarray, at: float, without
                       title="the training replayed")
     fig.update_xaxes(title_text="epochs")
     fig.update_yaxes(title_text="test accuracy %", secondary_y=False)
-    fig.update_yaxes(title_text="maps without OIP", secondary_y=True, rangemode="tozero")
+    fig.update_yaxes(title_text="maps without OIP", secondary_y=True, rangemode="tozero", tickformat="d", showgrid=False)
     return fig

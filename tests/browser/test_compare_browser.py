@@ -23,7 +23,7 @@ def compare_url(tmp_path_factory):
 def test_two_runs_are_aligned_and_the_answer_appears_by_itself(page, compare_url):
     page.goto(compare_url)
     open_from_sidebar(page, "Compare runs")
-    page.get_by_role("heading", name="Do bundled and tiny-b have the same maps?").wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Do bundled article II and tiny-b have the same maps?").wait_for(timeout=60_000)
     wait_for_app(page)
     assert page.get_by_text("Settings that differ between these runs", exact=False).first.is_visible()
     page.get_by_role("button", name="Align the maps", exact=True).click()
@@ -31,7 +31,7 @@ def test_two_runs_are_aligned_and_the_answer_appears_by_itself(page, compare_url
     wait_for_app(page)
     for layer in ("conv1", "conv2", "conv3"):
         assert page.get_by_text(f"{layer}: correlation of the matched pairs").first.is_visible()
-    assert page.get_by_text("of bundled have a partner in tiny-b", exact=False).count() == 3
+    assert page.get_by_text("of bundled article II have a partner in tiny-b", exact=False).count() == 3
     assert page.get_by_text("kernels side by side", exact=False).first.is_visible()  # conv1: the kernels
     assert page.get_by_text("most exciting test patch", exact=False).count() == 2  # conv2, conv3: test patches
     assert page.get_by_role("button", name="Align the maps", exact=True).is_enabled()

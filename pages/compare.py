@@ -111,9 +111,12 @@ def _matched_oips(name: str, layer, bundles) -> None:
         st.caption(f"{name}: the best-matched pairs' OIPs (what each map responds to most; A: {names[0]}, B: "
                    f"{names[1]}). Do maps that respond alike also look alike?")
         return
-    if shared.group_active(OIP_JOB_KEY) or st.session_state.get(OIP_JOB_KEY + "_layer") == name:
+    computing = st.session_state.get(OIP_JOB_KEY + "_layer")
+    if computing == name:  # the panel once, under the layer whose OIPs are being computed
         shared.group_panel(OIP_JOB_KEY, on_end=_keep_oips, describe=shared.describe_oip_job)
     if shared.group_active(OIP_JOB_KEY):
+        if computing != name:
+            st.caption(f"The OIPs of {computing} are being computed; {name}'s can follow.")
         return
     if st.button(f"Show the OIPs of the matched {name} maps", key=f"cmp_oip_{name}",
                  help="Computes the OIPs of this layer for both runs (two jobs, the Filters / OIP page's defaults); "

@@ -196,7 +196,7 @@ def dense_strip(values: np.ndarray, title: str = "", height: int = 120) -> go.Fi
 
 
 def kernel_grid(kernels: np.ndarray, noun: str = "kernel", cols: int = 8,
-                highlight: int | None = None, width_px: int = 760) -> go.Figure:
+                highlight: int | None = None, width_px: int = 760, bound: float | None = None) -> go.Figure:
     """Kernels ``(N, k, k)`` as one mosaic on a symmetric blue-red scale (0 is white); hover names
     tile i as '``noun`` i'."""
     kernels = np.asarray(kernels, np.float32)
@@ -212,7 +212,7 @@ def kernel_grid(kernels: np.ndarray, noun: str = "kernel", cols: int = 8,
         z[y0:y0 + kh, x0:x0 + kw] = kernels[i]
         yy, xx = np.mgrid[0:kh, 0:kw]
         custom[y0:y0 + kh, x0:x0 + kw] = np.stack([np.full((kh, kw), i), yy, xx, kernels[i]], axis=-1)
-    bound = float(np.abs(kernels).max()) or 1.0
+    bound = bound or float(np.abs(kernels).max()) or 1.0  # a given bound: one scale across several grids
     fig = go.Figure(go.Heatmap(z=z, customdata=custom, colorscale=DIVERGING, zmin=-bound, zmax=bound,
                                hoverongaps=False, colorbar=dict(thickness=8),
                                hovertemplate=noun + " %{customdata[0]:.0f} · row %{customdata[1]:.0f}, "

@@ -21,6 +21,7 @@ def before_after_bars(before: Sequence[float], after: Sequence[float], title: st
     x = list(labels) if labels is not None else [str(i) for i in range(len(before))]
     fig = go.Figure([go.Bar(x=x, y=list(before), name="before", marker_color=BEFORE),
                      go.Bar(x=x, y=list(after), name="after", marker_color=AFTER)])
+    fig.update_xaxes(type="category")  # every class labelled, not 0, 2, 4, ...
     return _layout(fig, title, barmode="group", xaxis_title="class", yaxis_title=y_title)
 
 
@@ -101,6 +102,8 @@ def personal_misses(counts: np.ndarray, misses: np.ndarray, model_name: str) -> 
     right = np.asarray(counts) - np.asarray(misses)
     fig = go.Figure([go.Bar(x=x, y=right, name="read right", marker_color=BEFORE),
                      go.Bar(x=x, y=misses, name="read wrongly", marker_color=AFTER)])
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(tickformat="d")
     return _layout(fig, f"your digits by true class: what {model_name} reads", barmode="stack",
                    xaxis_title="true class", yaxis_title="digits")
 
@@ -111,7 +114,8 @@ def sets_before_after(before: dict, after: dict) -> go.Figure:
     return before_after_bars([100 * before[n].accuracy.overall for n in names],
                              [100 * after[n].accuracy.overall for n in names],
                              "accuracy before and after fine-tuning", "accuracy %",
-                             labels=[f"{n} ({before[n].accuracy.n:,})" for n in names]).update_layout(xaxis_title="")
+                             labels=[f"{n} ({before[n].accuracy.n:,})" for n in names]).update_layout(xaxis_title="") \
+        .update_traces(texttemplate="%{y:.1f} %", textposition="outside").update_yaxes(range=[0, 112])
 
 
 def importance_oip_gallery(images: np.ndarray, maps: Sequence[int], drop: Sequence[float], has_oip: Sequence[bool],
@@ -138,8 +142,7 @@ def importance_oip_gallery(images: np.ndarray, maps: Sequence[int], drop: Sequen
                                     text=f"{int(maps[i])}: {100 * drop[i]:.2f}", font=dict(size=10)))
     fig = go.Figure(go.Heatmap(z=z, colorscale="viridis", zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
     fig.update_layout(annotations=annotations, height=130 * len(rows) + 40, margin=dict(l=90, r=5, t=40, b=5),
-                      title=f"{layer}: the OIPs of the most important maps (top) and the least (bottom); "
-                            "map: accuracy points lost")
+                      title=f"{layer}: OIPs of the most and least important maps (map: points lost)")
     fig.update_xaxes(visible=False)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", tickvals=[r * (cell + 6) + 8 + side / 2 for r in
                                                                       range(len(rows))],
@@ -153,6 +156,6 @@ def importance_vs_oip(relation) -> go.Figure:
     fig = go.Figure(go.Scatter(x=relation.oip_loss, y=100 * relation.drop, mode="markers",
                                marker=dict(color=colors, size=8), customdata=relation.maps,
                                hovertemplate="map %{customdata}: OIP loss %{x:.3g}, %{y:.2f} points<extra></extra>"))
-    return _layout(fig, f"{relation.layer}: does a map with a strong OIP matter more? (red: no OIP)",
+    return _layout(fig, f"{relation.layer}: strong OIP, important map? (red: no OIP)",
                    xaxis_title="OIP loss (the map's mean response to its OIP)",
                    yaxis_title="accuracy lost when off (points)")

@@ -372,11 +372,13 @@ def import_model(data: bytes, file_name: str, scaler: str = "auto", mnist: Mnist
         else:
             chosen = scaler
         notes = list(plan.notes)
-        notes.append(f"Scaler: {SCALER_TEXT[chosen]}"
-                     + (" (chosen automatically: " + ", ".join(f"{SCALER_TEXT[k]} {v:.1%}" for k, v in
-                                                                accuracy.items()) + " of the 2,000 shipped test digits)"
-                        if scaler == "auto" and len(accuracy) > 1 else f"; {accuracy[chosen]:.1%} of the 2,000 "
-                                                                         "shipped test digits") + ".")
+        if scaler == "auto" and len(accuracy) > 1:
+            others = ", ".join(f"{v:.1%} with {SCALER_TEXT[k]}" for k, v in accuracy.items() if k != chosen)
+            notes.append(f"Scaler: {SCALER_TEXT[chosen]}, chosen automatically: the model reads {accuracy[chosen]:.1%} "
+                         f"of the 2,000 shipped test digits with it ({others}).")
+        else:
+            notes.append(f"Scaler: {SCALER_TEXT[chosen]}; the model reads {accuracy[chosen]:.1%} of the 2,000 shipped "
+                         "test digits with it.")
         if accuracy[chosen] < 0.5:
             notes.append("It reads fewer than half of the test digits right: it may expect another scaling of the "
                          "pixels, or digits drawn another way.")

@@ -35,7 +35,7 @@ class Checkpoints:
         p = float(self.positions[k])
         if p == 0:
             return "start"
-        return f"epoch {int(p)}" if p == int(p) else f"{p:.2f} of epoch 1"
+        return f"epoch {int(p)}" if p == int(p) else f"{p:.1f} of epoch 1"
 
     def index(self, k: int) -> int:
         if not 0 <= int(k) < len(self):

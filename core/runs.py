@@ -28,7 +28,7 @@ from .training import TrainResult, config_to_dict
 
 DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
 OIP_SERIES_MODEL_DIR = ASSETS_DIR / "oip_series_model"  # the blog's OIP articles: conv3 with 128 maps
-BUNDLED_MODELS = {DEFAULT_MODEL_DIR: "article II", OIP_SERIES_MODEL_DIR: "OIP series, conv3 with 128 maps"}
+BUNDLED_MODELS = {DEFAULT_MODEL_DIR: "article II", OIP_SERIES_MODEL_DIR: "OIP series"}  # its conv3 has 128 maps
 RUNS_ENV_VAR = "MNIST_EXPLORER_RUNS"
 MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE = "model.keras", "spec.json", "scaler.npz", "run.json"
 CHECKPOINTS_FILE = "checkpoints.npz"  # optional: the weights during training (core.replay)
@@ -247,6 +247,11 @@ def load_run(run_dir: str | os.PathLike) -> ModelBundle:
     except Exception as exc:  # a damaged .npz raises zipfile/pickle/KeyError errors
         raise ValueError(f"{str(run_dir / SCALER_FILE)!r} is damaged: {type(exc).__name__}: {exc}") from exc
     return ModelBundle(model=model, spec=spec, scaler=scaler, meta=read_meta(run_dir), path=run_dir)
+
+
+def run_title(path: str | os.PathLike) -> str:
+    """A model's short name: 'article II' or 'OIP series' for the bundled ones, else the run's folder name."""
+    return BUNDLED_MODELS.get(Path(path), Path(path).name)
 
 
 def bundled_models() -> list[Path]:

@@ -226,7 +226,7 @@ def _finish_train(outcome: TrainOutcome, spec: JobSpec) -> TrainOutcome:
 def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOutcome:
     from .fine_tune import fine_tune
     from .personal_set import PersonalSet
-    from .runs import run_payload
+    from .runs import run_payload, run_title
 
     job: FineTuneJob = spec.config
     bundle = ctx.bundle(spec.model)
@@ -241,7 +241,7 @@ def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOu
                                     "fine_tune": asdict(job.config), "personal_before_after": result.summary()})
     return FineTuneOutcome(payload, run.status, run.message, run.test_accuracy, run.seconds, run.device,
                            before=result.before, after=result.after, held_out=result.held_out,
-                           personal_digits=len(personal), notes=result.notes, base_name=bundle.name)
+                           personal_digits=len(personal), notes=result.notes, base_name=run_title(bundle.path))
 
 
 def _run_import(spec: JobSpec, ctx, progress: ProgressCallback):

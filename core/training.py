@@ -196,7 +196,10 @@ class _Checkpoints(keras.callbacks.Callback):
     def __init__(self, early: bool, steps_per_epoch: int) -> None:
         super().__init__()
         self.kept: list[tuple[float, list[np.ndarray]]] = []
-        self.every = max(1, steps_per_epoch // EARLY_CHECKPOINTS) if early else 0
+        # after the batches nearest to each tenth of the first epoch (labels 0.1, 0.2, ... as a learner expects)
+        self.early = {round(steps_per_epoch * i / EARLY_CHECKPOINTS) for i in range(1, EARLY_CHECKPOINTS)} if early \
+            else set()
+        self.early.discard(0)
         self.steps = steps_per_epoch
         self.epoch = 0
 
@@ -212,7 +215,7 @@ class _Checkpoints(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == 0 and self.every and (batch + 1) % self.every == 0 and batch + 1 < self.steps:
+        if self.epoch == 0 and batch + 1 in self.early and batch + 1 < self.steps:
             self._keep((batch + 1) / self.steps)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -364,8 +364,7 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
         lime = _lime(model_key, key, k, segmentation, samples, FILLS[fill_label], am)
         bound = float(np.abs(lime.pixel_map).max()) or 1.0
         with cols[-1]:
-            shared.chart(ap.overlay_figure(digit, lime.pixel_map, f"LIME for class {k}: {lime.n_segments} superpixels, "
-                                              f"R² {lime.score:.2f}", colorscale=ap.DIVERGING, zmin=-bound, zmax=bound,
+            shared.chart(ap.overlay_figure(digit, lime.pixel_map, f"LIME for class {k} (R² {lime.score:.2f})", colorscale=ap.DIVERGING, zmin=-bound, zmax=bound,
                                               label="LIME weight"),
                             key="act_lime_map", config={"displayModeBar": False})
         lime_text = (f" LIME: {samples} copies with a random half of the {lime.n_segments} superpixels hidden "
@@ -434,7 +433,7 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
                           "receptive field": [f"{i.receptive_field}×{i.receptive_field}" for i in infos.values()],
                           "jump (px)": [i.jump for i in infos.values()]})
     st.dataframe(table, hide_index=True)
-    shared.blog_beside([("receptive_fields", ", ".join(f"{n} {i.receptive_field} px" for n, i in infos.items()))],
+    shared.blog_beside([("receptive_fields", ", ".join(f"{n} {i.receptive_field}" for n, i in infos.items()) + " px")],
                        "The blog's receptive fields beside this model's")
 
 

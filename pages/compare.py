@@ -46,7 +46,7 @@ if pending:
 elif not isinstance(st.session_state.get("cmp_runs"), list):
     st.session_state["cmp_runs"] = [choices[0], choices[-1]]
 st.session_state["cmp_runs"] = [p for p in st.session_state["cmp_runs"] if p in choices]  # a run deleted meanwhile
-selected = st.multiselect("Runs to compare", choices, format_func=labels.get, key="cmp_runs",
+selected = st.multiselect("Runs to compare", choices, format_func=labels.get, key="cmp_runs", persist_state="session",
                           help="Two or more runs; the first two are also compared map by map below.")
 if len(selected) < 2:
     st.warning("Pick at least two runs.")
@@ -54,7 +54,7 @@ if len(selected) < 2:
 
 
 def _name(path: str) -> str:
-    return f"bundled {BUNDLED_MODELS[Path(path)].split(',')[0]}" if Path(path) in BUNDLED_MODELS else Path(path).name
+    return f"bundled {BUNDLED_MODELS[Path(path)]}" if Path(path) in BUNDLED_MODELS else Path(path).name
 
 
 metas = [shared.run_meta(p) for p in selected]

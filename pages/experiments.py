@@ -22,6 +22,7 @@ from core.knockout import Knockout, most_active, relate_to_oips
 from core.oip import OipConfig
 from core.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
 from core.runs import model_key as run_model_key
+from core.runs import run_title, sanitize_name
 from core.tasks import FineTuneJob, KnockoutJob
 from pages import shared
 
@@ -188,7 +189,8 @@ def _knockout_tab() -> None:
         kept = st.session_state.get(RESULT_KEY)
         if kept and kept[0] == model_key:
             outcome = kept[1]
-            st.markdown(f"Test accuracy with {outcome.maps} off: **{outcome.after.overall:.2%}** "
+            off = "; ".join(f"{name} maps {', '.join(str(m) for m in ms)}" for name, ms in outcome.maps.items())
+            st.markdown(f"Test accuracy with {off} off: **{outcome.after.overall:.2%}** "
                         f"(intact {outcome.before.overall:.2%}).")
             shared.chart(F.before_after_bars(100 * outcome.before.per_class, 100 * outcome.after.per_class,
                                              "accuracy per class, intact and with the maps off", "accuracy %"),
@@ -289,10 +291,11 @@ def _add_drawing() -> None:
     st.session_state["hw_canvas_n"] = st.session_state.get("hw_canvas_n", 0) + 1  # a fresh canvas
 
 
-def _add_current(raw: np.ndarray, where: str) -> None:
+def _add_current(raw: np.ndarray, where: str, known: int | None) -> None:
+    """The digit at the top, with its own label when it has one (a test digit), else the label chosen here."""
+    label = known if known is not None else st.session_state["hw_label"]
     try:
-        _replace_set(_personal().add(raw, st.session_state["hw_label"]),
-                     f"Added {where} as a {st.session_state['hw_label']}.")
+        _replace_set(_personal().add(raw, label), f"Added {where} as a {label}.")
     except PersonalSetError as exc:
         st.session_state["hw_message"] = ("error", str(exc))
 
@@ -378,8 +381,9 @@ def _handwriting_tab() -> None:
         b1, b2 = st.columns(2)
         b1.button("Add the drawing", key="hw_add_drawing", on_click=_add_drawing, disabled=st_canvas is None,
                   help="Draw on the black canvas (white ink), then add it with the label above.")
-        b2.button("Add the digit at the top", key="hw_add_current", on_click=_add_current, args=(raw, where),
-                  help=f"{where}, with the label above")
+        b2.button("Add the digit at the top" + (f" (a {label})" if label is not None else ""), key="hw_add_current",
+                  on_click=_add_current, args=(raw, where, label),
+                  help=f"{where}, " + ("with its own label" if label is not None else "with the label above"))
         photos = st.file_uploader("Or photos / scans of digits with the label above (one digit per image)",
                                   type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], accept_multiple_files=True,
                                   key=_uploader_key())
@@ -414,7 +418,7 @@ def _handwriting_tab() -> None:
         probs = knockout.probabilities(bundle.scaler.transform(personal.images))
         yours = score_probabilities(probs, personal.labels)
         mnist_acc = bundle.meta.get("test_accuracy")
-        st.markdown(f"**{bundle.name}** reads **{yours.accuracy.overall:.0%}** of your {len(personal)} digits right"
+        st.markdown(f"**{shared.model_title(bundle.path).capitalize()}** reads **{yours.accuracy.overall:.0%}** of your {len(personal)} digits right"
                     + (f", and {mnist_acc:.2%} of MNIST's test digits." if mnist_acc is not None else "."))
         left, right = st.columns([3, 2])
         with left:
@@ -430,7 +434,7 @@ def _handwriting_tab() -> None:
                 st.button("Remove them", key="hw_remove_go", on_click=_remove,
                           args=(list(st.session_state["hw_remove"]),))
         with right:
-            shared.chart(F.personal_misses(yours.counts, yours.misses, bundle.name), key="hw_misses")
+            shared.chart(F.personal_misses(yours.counts, yours.misses, shared.model_title(bundle.path)), key="hw_misses")
 
         st.subheader("Fine-tune a copy on MNIST plus your set")
         t = st.columns(5)
@@ -448,9 +452,10 @@ def _handwriting_tab() -> None:
                 return None
             config = FineTuneConfig(epochs=int(epochs), learning_rate=float(lr), mnist_digits=int(n_mnist),
                                     repeat=int(repeat), hold_out=float(hold))
-            return JobSpec("fine-tune", FineTuneJob(config, name=f"{bundle.name}-yours"), model=str(bundle.path),
+            return JobSpec("fine-tune", FineTuneJob(config, name=sanitize_name(f"{run_title(bundle.path)}-yours")),
+                           model=str(bundle.path),
                            inputs={"images": personal.images, "labels": personal.labels},
-                           title=f"fine-tuning {bundle.name} on your {len(personal)} digits")
+                           title=f"fine-tuning {run_title(bundle.path)} on your {len(personal)} digits")
 
         shared.start_button(TUNE_JOB_KEY, "Fine-tune a copy", _make_tune, key="hw_start", busy_label="Fine-tuning…",
                             help="A new run; the active model stays as it is.")

@@ -161,8 +161,9 @@ c[2].metric("time", f"{result.seconds:.2f} s", help=f"on {result.device}")
 c[3].metric("epochs × starts", f"{result.history.shape[0]} × {result.config.starts}")
 if layer == "conv3" and not negative and result.config.maps is None:
     shared.blog_beside([("oip_conv3", f"{int(has.sum())} of {len(maps)} conv3 maps with an OIP "
-                                      f"({int((~has).sum())} without) for {bundle.name}; the bundled OIP-series model "
-                                      "has the blog's 128 maps")])
+                                      f"({int((~has).sum())} without), {shared.model_title(bundle.path)}"
+                                      + ("" if len(maps) == 128 else "; the bundled OIP-series model has the blog's "
+                                                                     "128 maps"))])
 if result.stopped:
     st.warning("The run was stopped early; the images are those reached so far.")
 if negative:

@@ -18,7 +18,7 @@ from core.backends import make_job_system
 from core.data import Mnist, MnistUnavailableError, SampleDigits, load_mnist, load_sample_digits
 from core.jobs import JobHandle, JobSnapshot, JobSpec, JobSystem
 from core.blog import published
-from core.runs import (BUNDLED_MODELS, DEFAULT_MODEL_DIR, bundled_models, ModelBundle, default_runs_dir, list_runs, load_run, model_key, read_meta,
+from core.runs import (BUNDLED_MODELS, DEFAULT_MODEL_DIR, bundled_models, run_title, ModelBundle, default_runs_dir, list_runs, load_run, model_key, read_meta,
                        resolve_model_path)
 
 ACTIVE_MODEL_KEY = "active_model"
@@ -120,6 +120,11 @@ def _mtime(path: str | Path) -> float:
         return Path(path, "run.json").stat().st_mtime
     except OSError:
         return 0.0
+
+
+def model_title(path: str | Path) -> str:
+    """A model's name for sentences: 'the bundled article-II model' or the run's folder name."""
+    return f"the bundled {run_title(path)} model" if Path(path) in BUNDLED_MODELS else run_title(path)
 
 
 def describe_model(path: str) -> str:
@@ -578,9 +583,12 @@ def blog_beside(rows: list[tuple[str, str]], title: str = "The blog beside yours
     ``rows`` = [(key, your result as a sentence), ...]."""
     with st.container(border=True):
         st.markdown(f"**{title}**")
+        sources = []
         for key, yours in rows:
             fig = published(key)
             left, right = st.columns(2)
             left.markdown(f"Blog: {fig.value}")
-            left.caption(fig.source)
             right.markdown(f"Yours: {yours}")
+            if fig.source not in sources:
+                sources.append(fig.source)
+        st.caption("Source: " + "; ".join(sources))

@@ -28,7 +28,8 @@ JOB_KEY = "train_job"
 IMPORT_JOB_KEY = "import_job"
 GROUP_KEY = "train_group_job"  # session: the handles of several seeds trained together
 MAX_SEEDS = 5
-REPLAY_JOB_KEY = "replay_job"
+REPLAY_JOB_KEY = "replay_job"  # the test accuracy of every checkpoint
+REPLAY_OIP_JOB_KEY = "replay_oip_job"  # a layer's OIPs at one checkpoint
 REPLAY_STORE = "replay_results"  # session: (model key, "accuracy") → (K,); (model key, checkpoint, layer) → OipResult
 CONV_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 EDITOR_PREFIX = "train_ed_"
@@ -230,9 +231,11 @@ def _replay_section(path: str) -> None:
                          format_func=checkpoints.label)
     left, right = st.columns(2)
     with left:
-        shared.chart(ap.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420),
+        bound = max(float(np.abs(conv1_filters(checkpoints, c)).max()) for c in range(len(checkpoints)))
+        shared.chart(ap.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420, bound=bound),
                      key="replay_filters", config={"displayModeBar": False})
-        st.caption(f"conv1's filters at {checkpoints.label(k)} (blue negative, red positive).")
+        st.caption(f"conv1's filters at {checkpoints.label(k)} (blue negative, red positive; one colour scale for "
+                   "all checkpoints, so they can be compared).")
     with right:
         accuracy = store.get((key, "accuracy"))
         if accuracy is None:
@@ -240,6 +243,7 @@ def _replay_section(path: str) -> None:
                                 lambda: JobSpec("replay", ReplayJob(), model=path, title="test accuracy per checkpoint")
                                 if shared.get_mnist() is not None else None,
                                 key="replay_acc", busy_label="Measuring…", type="secondary")
+            shared.job_panel(REPLAY_JOB_KEY, on_end=_keep_replay)
         else:
             shown_layer = st.session_state.get("replay_layer", "conv1")
             without = {slot[1]: int((~result.has_oip).sum()) for slot, result in store.items()
@@ -252,11 +256,11 @@ def _replay_section(path: str) -> None:
     oips = store.get((key, k, layer))
     if oips is None:
         with c2:
-            shared.start_button(REPLAY_JOB_KEY, f"Compute the OIPs of {layer} at {checkpoints.label(k)}",
+            shared.start_button(REPLAY_OIP_JOB_KEY, f"Compute the OIPs of {layer} at {checkpoints.label(k)}",
                                 lambda: JobSpec("replay", ReplayJob(k, OipConfig(layer=layer)), model=path,
                                                 title=f"OIPs of {layer} at {checkpoints.label(k)}"),
                                 key="replay_oip", busy_label="Computing…", type="secondary")
-    shared.job_panel(REPLAY_JOB_KEY, on_end=_keep_replay, describe=shared.describe_oip_job)
+    shared.job_panel(REPLAY_OIP_JOB_KEY, on_end=_keep_replay, describe=shared.describe_oip_job)
     if oips is not None:
         without = int((~oips.has_oip).sum())
         st.markdown(f"At {checkpoints.label(k)}, **{without} of {len(oips.maps)}** maps of {layer} have no OIP "
@@ -270,7 +274,9 @@ def _draw_imported_details(meta: dict) -> None:
     c = st.columns(4)
     c[0].metric("test accuracy", f"{meta['test_accuracy'] * 100:.2f} %", help=f"on the {meta.get('test_source')}")
     c[1].metric("parameters", f"{meta['params']:,}")
-    c[2].metric("scaler", meta.get("scaler", "?"), help=SCALER_TEXT.get(meta.get("scaler"), ""))
+    c[2].metric("pixel scaling", {"unit": "pixels / 255", "article-ii": "article II", "mnist": "fitted on MNIST",
+                                  "rescaling": "its Rescaling"}.get(meta.get("scaler"), "?"),
+                help=SCALER_TEXT.get(meta.get("scaler"), ""))
     c[3].metric("imported from", meta.get("imported_from", "?"))
     for note in meta.get("notes", []):
         st.caption(note)
@@ -301,8 +307,10 @@ def _draw_run_details(meta: dict) -> None:
     epochs_done = len(meta.get("epoch_seconds", []))
     shared.blog_beside([
         ("params", f"{meta['params']:,} parameters ({meta.get('preset', 'custom')})"),
-        ("accuracy", f"{meta['test_accuracy']:.2%} test accuracy after {epochs_done} epochs"),
-        ("train_time", f"{meta['seconds']:.1f} s for {epochs_done} epochs on {meta.get('device', '?')}"),
+        ("accuracy", f"{meta['test_accuracy'] * 100:.2f} % test accuracy after {epochs_done} "
+                     f"epoch{'s' if epochs_done != 1 else ''}"),
+        ("train_time", f"{meta['seconds']:.1f} s for {epochs_done} epoch{'s' if epochs_done != 1 else ''} on "
+                       f"{meta.get('device', '?')}"),
     ], "The blog's article-II run beside this one")
     cfg = meta.get("config", {})
     st.caption(f"preset {meta.get('preset', 'custom')} · {cfg.get('optimizer')} lr {cfg.get('learning_rate')} "

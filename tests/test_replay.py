@@ -33,6 +33,7 @@ def test_checkpoints_are_kept_at_the_start_in_the_first_epoch_and_after_each_epo
     assert positions[0] == 0.0 and positions[-2:] == [1.0, 2.0]
     early = [p for p in positions if 0 < p < 1]
     assert len(early) == 9 and early == sorted(early)  # 20 batches per epoch: after batch 2, 4, ..., 18
+    np.testing.assert_allclose(early, np.arange(1, 10) / 10, atol=0.03)  # at the tenths, labelled as such
     checkpoints = read_checkpoints(bundle.path)
     np.testing.assert_allclose(checkpoints.positions, positions)
     assert bundle.meta["checkpoints"] == positions
@@ -134,7 +135,7 @@ def test_the_train_page_replays_a_run(replayed, runs_dir, app_test, monkeypatch)
     assert at.session_state["replay_job"].wait(120)
     at.run()
     at.button(key="replay_oip").click().run()
-    assert at.session_state["replay_job"].wait(120)
+    assert at.session_state["replay_oip_job"].wait(120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("At start, **" in m.value and "maps of conv1 have no OIP" in m.value for m in at.markdown)

@@ -47,7 +47,7 @@ def _cmd_handwriting(args) -> int:
     from ..files import atomic_write_bytes
     from ..images import file_to_mnist_digit
     from ..personal_set import check_label, score_set
-    from ..runs import load_run, resolve_model_path
+    from ..runs import load_run, resolve_model_path, run_title, sanitize_name
 
     started = time.perf_counter()
     path = Path(args.set)
@@ -92,7 +92,7 @@ def _cmd_handwriting(args) -> int:
 
         config = FineTuneConfig(epochs=args.epochs, learning_rate=args.learning_rate, mnist_digits=args.mnist_digits,
                                 repeat=args.repeat, hold_out=args.hold_out, seed=args.seed)
-        job = FineTuneJob(config, args.name or f"{bundle.name}-yours", args.out, args.mnist)
+        job = FineTuneJob(config, args.name or sanitize_name(f"{run_title(bundle.path)}-yours"), args.out, args.mnist)
         outcome = run_job(args, JobSpec("fine-tune", job, model=str(bundle.path), title="fine-tuning",
                                         inputs={"images": personal.images, "labels": personal.labels}))
         for note in outcome.notes:

@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8501
 URL    := http://localhost:$(PORT)
 
-.PHONY: run run-ray test test-fast classroom setup setup-dev setup-ray bench clean
+.PHONY: run run-ray test test-fast classroom classroom-ray setup setup-dev setup-ray bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,19 +40,24 @@ run-ray: setup-ray
 	MNIST_EXPLORER_RAY=$${MNIST_EXPLORER_RAY:-local} $(PY) -m streamlit run app.py --server.port $(PORT)
 
 # The whole suite: unit tests, AppTest for every page, real-browser tests, Ray tests (when Ray is installed:
-# `.ci/run` installs it), then the classroom load test on its own.
+# `.ci/run` installs it), then the classroom load tests on their own (the Ray variant where Ray is installed).
 test: setup-dev
 	$(PY) -m pytest -m "not load" $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory classroom
+	$(MAKE) --no-print-directory classroom-ray
 
 # The fast tier for daily work: tiny models made in the tests, no MNIST file, no browser, no Ray (< 2 min).
 test-fast: setup-dev
 	MNIST_NPZ=/nonexistent/mnist.npz $(PY) -m pytest -m fast -q $(PYTEST_ARGS)
 
 # Classroom load test: 10 browser sessions, 8 of them start heavy jobs at once while 2 draw digits;
-# writes test-artifacts/classroom.json.
+# writes test-artifacts/classroom.json (what the server did at each slow stroke included).
 classroom: setup-dev
 	$(PY) -m pytest -m load -s tests/browser/test_classroom.py
+
+# The same with the jobs on a local Ray instance (5 sessions); skipped where Ray is not installed, run by CI.
+classroom-ray: setup-dev
+	$(PY) -m pytest -m load -s tests/browser/test_classroom_ray.py
 
 bench: setup-dev
 	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done

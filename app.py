@@ -6,6 +6,8 @@ page also works when run on its own (Streamlit's AppTest runs some pages without
 import keras  # noqa: F401  first heavy import of every run: concurrent cold starts queue on one lock instead of deadlocking inside TensorFlow's imports
 import streamlit as st
 
+from pages import shared
+
 st.set_page_config(page_title="MNIST CNN Explorer", page_icon=":material/pin:", layout="wide")
 
 PAGES = [
@@ -19,4 +21,6 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:", url_path="compare"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+with shared.server_events().span("page", page=page.url_path or "train"):
+    page.run()

@@ -74,7 +74,25 @@ def _positive_int(env, name: str, default: int) -> int:
     return value
 
 
-def _complete(system: JobSystem, handle: JobHandle, result) -> None:
+def relay_progress(progress, message: tuple) -> bool:
+    """Apply a worker's progress message (``begin``, ``step``, ``epoch``; see ``core.worker``) to a job's
+    ``ProgressRecord``; False for any other message."""
+    kind = message[0]
+    if kind == "begin":
+        progress.on_begin(message[2], message[3])
+    elif kind == "step":
+        if len(message) > 4:  # the step with the loss figures collected since the last one (a Ray job)
+            progress.merge(message[2], message[3], message[4])
+        else:
+            progress.on_step(message[2], message[3])
+    elif kind == "epoch":
+        progress.on_epoch(message[2], message[3])
+    else:
+        return False
+    return True
+
+
+def complete_job(system: JobSystem, handle: JobHandle, result) -> None:
     """A job's result arrived: finish it where it was submitted (e.g. write the run), then end it."""
     from .tasks import finish
     from .worker import describe_error
@@ -116,10 +134,69 @@ class InlineBackend(Backend):
         except Exception as exc:  # noqa: BLE001
             system.job_ended(handle, FAILED, None, describe_error(exc))
             return
-        _complete(system, handle, result)
+        complete_job(system, handle, result)
 
     def describe(self) -> str:
         return f"this process ({self._slots} job{'s' if self._slots > 1 else ''} at a time)"
+
+
+# --------------------------------------------------------------------------------------------
+# A child process spoken to over a socket (the worker processes, the Ray driver)
+# --------------------------------------------------------------------------------------------
+class ChildProcess:
+    """``python -m MODULE --fd N ARGS...`` started with one end of a socket pair; pickled tuples both ways."""
+
+    def __init__(self, module: str, args: list[str], env: dict | None = None) -> None:
+        from multiprocessing.connection import Connection
+
+        parent, child = socket.socketpair()
+        environ = dict(os.environ, **(env or {}))
+        environ.pop("PYTHONSTARTUP", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, "--fd", str(child.fileno()), *args], pass_fds=(child.fileno(),),
+            cwd=str(ROOT), env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None,
+            close_fds=True)
+        child.close()
+        self.conn = Connection(parent.detach())
+        self._send_lock = threading.Lock()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def send(self, message: tuple) -> None:
+        """OSError when the process is gone."""
+        with self._send_lock:
+            self.conn.send(message)
+
+    def recv(self) -> tuple:
+        """The next message; EOFError or OSError when the process is gone."""
+        return self.conn.recv()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, killing the process when it has not ended within ``timeout`` seconds."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+        except OSError:
+            pass
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Ask it to exit (``("exit",)``) and wait ``timeout`` seconds before killing it."""
+        try:
+            self.send(("exit",))
+        except OSError:
+            pass
+        self.wait(timeout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,28 +212,17 @@ class _Worker:
         self.ready = threading.Event()
         self.info: dict = {}
         self.stopping_since: float | None = None
-        self._send_lock = threading.Lock()
-        parent, child = socket.socketpair()
-        env = dict(os.environ)
-        env.pop("PYTHONSTARTUP", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.worker", "--fd", str(child.fileno()), "--threads", str(backend.threads)],
-            pass_fds=(child.fileno(),), cwd=str(ROOT), env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=None, close_fds=True)
-        child.close()
-        from multiprocessing.connection import Connection
-
-        self.conn = Connection(parent.detach())
+        self.child = ChildProcess("core.worker", ["--threads", str(backend.threads)])
+        self.process = self.child.process
         self._reader = threading.Thread(target=self._read, name=f"worker-{index}-reader", daemon=True)
         self._reader.start()
 
     @property
     def idle(self) -> bool:
-        return self.handle is None and self.process.poll() is None
+        return self.handle is None and self.child.alive()
 
     def send(self, message: tuple) -> None:
-        with self._send_lock:
-            self.conn.send(message)
+        self.child.send(message)
 
     def run(self, handle: JobHandle, system: JobSystem) -> None:
         self.handle, self.system, self.stopping_since = handle, system, None
@@ -167,7 +233,7 @@ class _Worker:
     def _read(self) -> None:
         while True:
             try:
-                message = self.conn.recv()
+                message = self.child.recv()
             except (EOFError, OSError):
                 break
             except Exception as exc:  # noqa: BLE001 - a result that cannot be unpickled here
@@ -181,16 +247,12 @@ class _Worker:
             handle = self.handle
             if handle is None or message[1] != handle.id:
                 continue  # a late message of a job that was already ended (stopped by force)
-            if kind == "begin":
-                handle.progress.on_begin(message[2], message[3])
-            elif kind == "step":
-                handle.progress.on_step(message[2], message[3])
-            elif kind == "epoch":
-                handle.progress.on_epoch(message[2], message[3])
-            elif kind == "result":
+            if relay_progress(handle.progress, message):
+                continue
+            if kind == "result":
                 system = self.system
                 self.handle = None
-                _complete(system, handle, message[2])
+                complete_job(system, handle, message[2])
             elif kind == "failed":
                 self._end(FAILED, None, message[2])
         self._died()
@@ -203,11 +265,7 @@ class _Worker:
 
     def _died(self) -> None:
         """The process is gone (killed, crashed, or asked to exit): end its job, let a new one take over."""
-        try:
-            code = self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+        code = self.child.wait(10)
         handle = self.handle
         if handle is not None:
             if self.stopping_since is not None:
@@ -220,20 +278,10 @@ class _Worker:
         self.backend._replace(self)
 
     def kill(self) -> None:
-        try:
-            self.process.kill()
-        except OSError:
-            pass
+        self.child.kill()
 
     def close(self) -> None:
-        try:
-            self.send(("exit",))
-        except OSError:
-            pass
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        self.child.close(5.0)
 
 
 class ProcessBackend(Backend):
@@ -333,18 +381,22 @@ def make_backend(settings: BackendSettings | None = None) -> BackendChoice:
     backend, with a notice saying so (shown once in the sidebar)."""
     settings = settings or BackendSettings.from_env()
     notice = ""
+
+    def embedded() -> Backend:
+        if settings.executor == "thread":
+            return InlineBackend(settings.slots)
+        return ProcessBackend(settings.slots, settings.threads)
+
     if settings.ray:
         try:
             from .ray_backend import RayBackend
 
-            backend = RayBackend(settings.ray, threads=settings.threads)
+            backend = RayBackend(settings.ray, threads=settings.threads, fallback=embedded)
             return BackendChoice(backend, backend.capacity())
         except Exception as exc:  # noqa: BLE001 - one clear message, then the embedded backend
             notice = (f"Ray at {settings.ray!r} could not be used ({type(exc).__name__}: {exc}); jobs run on this "
                       "machine instead.")
-    if settings.executor == "thread":
-        return BackendChoice(InlineBackend(settings.slots), settings.slots, notice)
-    return BackendChoice(ProcessBackend(settings.slots, settings.threads), settings.slots, notice)
+    return BackendChoice(embedded(), settings.slots, notice)
 
 
 def make_job_system(settings: BackendSettings | None = None) -> tuple[JobSystem, str]:
@@ -352,4 +404,4 @@ def make_job_system(settings: BackendSettings | None = None) -> tuple[JobSystem,
     from .tasks import KINDS
 
     choice = make_backend(settings)
-    return JobSystem(choice.backend, choice.slots, {k.name: k.expected_seconds for k in KINDS.values()}), choice.notice
+    return JobSystem(choice.backend, None, {k.name: k.expected_seconds for k in KINDS.values()}), choice.notice

@@ -75,7 +75,7 @@ class JobContext:
     def __init__(self, models: int = 8, engines: int = 16) -> None:
         self._bundles = _Lru(models)
         self._engines = _Lru(engines)
-        self._mnist = _Lru(2)
+        self._mnist = _Lru(3)  # MNIST from up to two sources, and the test digits shown beside OIPs
 
     # -- resources ----------------------------------------------------------------------------
     def model_path(self, path: str | None):
@@ -107,6 +107,29 @@ class JobContext:
 
         bundle = self.bundle(path)
         return self._engines.get(("ascent", model_key(bundle.path), layer), lambda: AscentEngine(bundle.model, layer))
+
+    def test_digits(self) -> tuple[Any, str]:
+        """The test digits pages show beside OIPs: raw ``(N, 28, 28)`` uint8 and their source's name (the MNIST test
+        set, else the 2,000 shipped with the app)."""
+        def read():
+            from .data import MnistUnavailableError, load_sample_digits
+
+            try:
+                return self.mnist().x_test, "MNIST test set"
+            except (MnistUnavailableError, OSError, ValueError):
+                return load_sample_digits().images, "shipped sample of test digits"
+
+        return self._mnist.get("test digits", read)
+
+    def digit_maxima(self, path: str | None, layer: str):
+        """``core.oip_analysis.DigitMaxima`` of a layer over ``test_digits()``: computed once per model and layer."""
+        from .oip_analysis import digit_maxima
+        from .runs import model_key
+
+        bundle = self.bundle(path)
+        raw, source = self.test_digits()
+        return self._engines.get(("maxima", model_key(bundle.path), layer, source), lambda: digit_maxima(
+            self.engine(path, layer), bundle.scaler.transform(raw), source))
 
     @property
     def device(self) -> str:

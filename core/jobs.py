@@ -105,6 +105,14 @@ class ProgressRecord(ProgressCallback):
         with self._lock:
             self.records.append({"epoch": epoch, **metrics})
 
+    def merge(self, done: int, info: Mapping, batches: list) -> None:
+        """A step reported from elsewhere with the loss figures it collected since the last one (``batches``)."""
+        with self._lock:
+            self.done = int(done)
+            self.info = dict(info)
+            room = self.MAX_BATCHES - len(self.batches)
+            self.batches.extend(tuple(b) for b in batches[:max(0, room)])
+
     def request_stop(self) -> None:
         self._stop.set()
 
@@ -242,7 +250,7 @@ class JobSystem:
                  check: Callable[[JobSpec], None] | None = None) -> None:
         self.backend = backend
         self._check = check  # validates a spec at submission (default: core.tasks.check_spec)
-        self.slots = max(1, int(slots if slots is not None else backend.capacity()))
+        self._slots = None if slots is None else max(1, int(slots))
         self._queue: list[JobHandle] = []
         self._running: list[JobHandle] = []
         self._cond = threading.Condition()
@@ -252,6 +260,16 @@ class JobSystem:
         self._listeners: list[Callable[[JobHandle], None]] = []
         self._dispatcher = threading.Thread(target=self._dispatch, name="job-dispatcher", daemon=True)
         self._dispatcher.start()
+
+    @property
+    def slots(self) -> int:
+        """How many jobs run at once: as set, else the backend's capacity (which may change: Ray went away)."""
+        return self._slots if self._slots is not None else max(1, int(self.backend.capacity()))
+
+    def wake(self) -> None:
+        """Look at the queue again (the backend's capacity changed)."""
+        with self._cond:
+            self._cond.notify_all()
 
     # -- submitting and stopping ------------------------------------------------------------
     def submit(self, spec: JobSpec) -> JobHandle:

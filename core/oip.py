@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+from typing import Any
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -150,6 +151,9 @@ class OipResult:
     seconds: float
     device: str
     stopped: bool = False
+    # the layer's largest activation on every test digit (core.oip_analysis.DigitMaxima), scanned by the job where it
+    # runs so the dashboard's server never scans the test set itself; None where the job could not read test digits
+    maxima: Any = None
 
     @property
     def best_start(self) -> np.ndarray:

@@ -36,13 +36,16 @@ class DigitMaxima:
     values: np.ndarray
     positions: np.ndarray
     map_side: int
+    source: str = ""  # which digits were scanned ("MNIST test set", "shipped sample of test digits")
 
 
-def digit_maxima(engine: AscentEngine, model_inputs: np.ndarray) -> DigitMaxima:
+def digit_maxima(engine: AscentEngine, model_inputs: np.ndarray, source: str = "") -> DigitMaxima:
     """Scan standardised digits ``(N, 28, 28, 1)`` once; used for top patches and percentiles."""
     vals, pos = engine.max_activations(model_inputs)
     side = engine.output_shape[0] if engine.spatial else 1
-    return DigitMaxima(vals, pos, side)
+    if side * side <= np.iinfo(np.int16).max:  # a map has at most 26×26 positions: half the memory of int32
+        pos = pos.astype(np.int16)
+    return DigitMaxima(vals.astype(np.float32), pos, side, source)
 
 
 def top_patches(maxima: DigitMaxima, raw_images: np.ndarray, map_index: int, receptive_field: int,

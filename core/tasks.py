@@ -272,6 +272,12 @@ def _run_oip(spec: JobSpec, ctx, progress: ProgressCallback):
 
     engine = ctx.engine(spec.model, spec.config.layer)
     result, _ = run_with_cpu_fallback(lambda: run_oip(engine, spec.config, progress=progress))
+    if engine.spatial and not result.stopped:
+        progress.on_step(progress_done(progress), {"phase": "finding the test digits that excite each map most"})
+        try:
+            result.maxima = ctx.digit_maxima(spec.model, spec.config.layer)
+        except (OSError, ValueError):  # no test digits where the job runs (a remote Ray worker without the assets)
+            result.maxima = None
     return result
 
 
@@ -362,6 +368,18 @@ class Kind:
     expected_seconds: float = 15.0  # before any job of the kind has been timed on this server
     uses_model: bool = False
     splits: bool = False  # parts can run in parallel on a cluster (see JobContext.map)
+    reads_models: Callable[[JobSpec], list] | None = None  # the run folders it loads (default: the job's model)
+    reads_mnist: Callable[[JobSpec], bool] = lambda spec: False  # whether it loads MNIST
+    mnist_optional: bool = False  # it does without MNIST (the shipped sample digits) where MNIST cannot be read
+
+    def models(self, spec: JobSpec) -> list:
+        """The models (run folders as the job names them; None: the bundled one) a job of this kind loads."""
+        if self.reads_models is not None:
+            return list(self.reads_models(spec))
+        return [spec.model] if self.uses_model else []
+
+    def needs_mnist(self, spec: JobSpec) -> bool:
+        return bool(self.reads_mnist(spec))
 
 
 def _type(module: str, name: str) -> Callable[[], type]:
@@ -372,24 +390,33 @@ def _type(module: str, name: str) -> Callable[[], type]:
     return get
 
 
+def _always(spec: JobSpec) -> bool:
+    return True
+
+
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("train", "training", lambda: TrainJob, _run_train, _finish_train, 60.0),
-    Kind("oip", "OIP", _type(".oip", "OipConfig"), _run_oip, None, 8.0, uses_model=True),
+    Kind("train", "training", lambda: TrainJob, _run_train, _finish_train, 60.0, reads_mnist=_always),
+    Kind("oip", "OIP", _type(".oip", "OipConfig"), _run_oip, None, 8.0, uses_model=True, reads_mnist=_always,
+         mnist_optional=True),
     Kind("oip-variants", "OIP variants", _type(".variants", "VariantsConfig"), _run_variants, None, 5.0,
          uses_model=True),
     Kind("precursor", "precursor search", _type(".precursor", "PrecursorConfig"), _run_precursor, None, 60.0,
          uses_model=True, splits=True),
-    Kind("sweep", "k-means sweep", lambda: SweepJob, _run_sweep, None, 30.0, splits=True),
-    Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpJob, _run_cluster_mlp, None, 40.0),
+    Kind("sweep", "k-means sweep", lambda: SweepJob, _run_sweep, None, 30.0, splits=True, reads_mnist=_always),
+    Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpJob, _run_cluster_mlp, None, 40.0,
+         reads_mnist=_always),
     Kind("dream", "Deep Dream", _type(".dream", "DreamSettings"), _run_dream, None, 5.0, uses_model=True),
     Kind("dream-gallery", "dream gallery", _type(".dream_gallery", "GallerySettings"), _run_dream_gallery, None, 8.0,
          uses_model=True),
-    # two models, loaded by path where the job runs (a Ray cluster needs the runs folder on a shared disk)
-    Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0),
-    Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True),
-    Kind("replay", "replay", lambda: ReplayJob, _run_replay, None, 8.0, uses_model=True),
-    Kind("import-model", "model import", lambda: ImportJob, _run_import, _finish_train, 5.0),
-    Kind("fine-tune", "fine-tuning", lambda: FineTuneJob, _run_fine_tune, _finish_train, 20.0, uses_model=True),
+    Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0,
+         reads_models=lambda spec: [spec.config.run_a, spec.config.run_b], reads_mnist=_always),
+    Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True, reads_mnist=_always),
+    Kind("replay", "replay", lambda: ReplayJob, _run_replay, None, 8.0, uses_model=True,
+         reads_mnist=lambda spec: spec.config.oip is None),
+    Kind("import-model", "model import", lambda: ImportJob, _run_import, _finish_train, 5.0,
+         reads_mnist=lambda spec: spec.config.with_mnist),
+    Kind("fine-tune", "fine-tuning", lambda: FineTuneJob, _run_fine_tune, _finish_train, 20.0, uses_model=True,
+         reads_mnist=_always),
 )}
 
 

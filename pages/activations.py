@@ -36,7 +36,8 @@ SORTS = {"map index": "index", "mean activation ↓": "mean desc", "mean activat
 @st.cache_resource(show_spinner="Compiling the activation model…")
 def _activation_model(model_key: str, _bundle) -> ActivationModel:
     """One compiled multi-output model per model path, shared by all sessions (read-only)."""
-    return ActivationModel.from_bundle(_bundle)
+    with shared.server_events().span("compile", what="activation model", model=model_key):
+        return ActivationModel.from_bundle(_bundle)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -71,7 +72,8 @@ def _lime(model_key: str, digit: bytes, k: int, segmentation: str, samples: int,
 
 @st.cache_data(max_entries=8, show_spinner="Computing the class-mean conv3 patterns…")
 def _patterns(model_key: str, source: str, layer: str, _am: ActivationModel, _images, _labels):
-    return class_patterns(_am, _images, _labels, layer=layer, source=source)
+    with shared.server_events().span("compute", what="class patterns", layer=layer):
+        return class_patterns(_am, _images, _labels, layer=layer, source=source)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -152,9 +154,12 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
         else:
             result = _activations(model_key, _key(digit), am)
             predicted = time.perf_counter()  # the prediction step: canvas → 28×28 → prediction and activations
+            shared.server_events().record("draw", time.time() - (predicted - started), predicted - started,
+                                          strokes=strokes)
             _prediction_panel(digit, result, None, "draw", light=True)
-            st.caption(f"Stroke → prediction and all layer activations: {(predicted - started) * 1000:.0f} ms of "
-                       f"server time ({(time.perf_counter() - started) * 1000:.0f} ms with the panel drawn).")
+            st.caption(f"{strokes} stroke{'s' if strokes != 1 else ''} → prediction and all layer activations: "
+                       f"{(predicted - started) * 1000:.0f} ms of server time "
+                       f"({(time.perf_counter() - started) * 1000:.0f} ms with the panel drawn).")
     committed = st.session_state.get("act_draw_committed")
     changed = (digit is None) != (committed is None) or (digit is not None and not np.array_equal(digit, committed))
     if changed:

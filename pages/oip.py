@@ -33,12 +33,8 @@ st.write("An **optimal input pattern** (OIP) is an input image that makes one ma
 @st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
 def _engine(model_key: str, layer: str, _bundle) -> ascent.AscentEngine:
     """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
-    return ascent.AscentEngine(_bundle.model, layer)
-
-
-@st.cache_data(show_spinner="Scanning the test digits…", max_entries=16)
-def _maxima(model_key: str, layer: str, source: str, _engine: ascent.AscentEngine, _scaler, _raw) -> oip_analysis.DigitMaxima:
-    return oip_analysis.digit_maxima(_engine, _scaler.transform(_raw))
+    with shared.server_events().span("compile", what="ascent engine", layer=layer):
+        return ascent.AscentEngine(_bundle.model, layer)
 
 
 def _test_digits():
@@ -264,10 +260,15 @@ with right:
     if n > 1:
         st.caption(f"Mean similarity of these {n} OIPs up to a shift: **{result.similarity[row]:.2f}**.")
 
+maxima = raw = None
 if engine.spatial:
     info = next(r for r in layer_table(bundle.spec) if r.name == layer)
     raw, source = _test_digits()
-    maxima = _maxima(model_key, layer, source, engine, bundle.scaler, raw)
+    maxima = shared.maxima_for(model_key, layer, source)
+if engine.spatial and (maxima is None or len(maxima.values) != len(raw)):
+    st.caption(f"The test digits that excite map {map_index} most appear with the next OIP run of {layer}: the job "
+               f"scans the {source} where it runs.")
+elif engine.spatial:
     crops, idx, vals = oip_analysis.top_patches(maxima, raw, map_index, info.receptive_field, info.jump, info.start, k=9)
     pct, ratio = oip_analysis.activation_percentile(maxima, map_index, float(act[..., map_index].max()))
     left, right = st.columns([3, 2])
@@ -284,12 +285,12 @@ if engine.spatial:
         st.caption(f"OIP max {float(act[..., map_index].max()):.3g}; largest over the test digits "
                    f"{float(maxima.values[:, map_index].max()):.3g} (ratio {ratio:.2f}). The OIP is unconstrained, "
                    "so it can exceed every real digit.")
-    if layer == "conv1":
-        kernel, patch, corr = oip_analysis.kernel_comparison(bundle.model, "conv1", map_index, image, engine)
-        st.markdown(f"**conv1 kernel vs. OIP**: correlation of the 3×3 kernel with the OIP's mean patch where the "
-                    f"map responds most: **{corr:.2f}**")
-        shared.chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
-                                         colorscale="viridis", height_per_row=180), key=P + "detail_kernel")
+if engine.spatial and layer == "conv1":
+    kernel, patch, corr = oip_analysis.kernel_comparison(bundle.model, "conv1", map_index, image, engine)
+    st.markdown(f"**conv1 kernel vs. OIP**: correlation of the 3×3 kernel with the OIP's mean patch where the "
+                f"map responds most: **{corr:.2f}**")
+    shared.chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
+                                  colorscale="viridis", height_per_row=180), key=P + "detail_kernel")
 
 # --------------------------------------------------------------------------- variants of the open map
 st.subheader(f"Is map {map_index}'s OIP unique? What does it hate?")

@@ -34,12 +34,14 @@ st.write("Many conv3 maps never respond to fine-grained random starts, so the pl
 @st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
 def _engine(model_key: str, layer: str, _bundle) -> ascent.AscentEngine:
     """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
-    return ascent.AscentEngine(_bundle.model, layer)
+    with shared.server_events().span("compile", what="ascent engine", layer=layer):
+        return ascent.AscentEngine(_bundle.model, layer)
 
 
 @st.cache_resource(show_spinner="Measuring this machine's throughput…", max_entries=16)
 def _throughput(model_key: str, layer: str, _engine: ascent.AscentEngine) -> tuple[float, float]:
-    return pc.measure_throughput(_engine)
+    with shared.server_events().span("compute", what="precursor throughput", layer=layer):
+        return pc.measure_throughput(_engine)
 
 
 def _keep_results(handle: JobHandle) -> None:

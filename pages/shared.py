@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,6 +19,7 @@ from core.backends import make_job_system
 from core.data import Mnist, MnistUnavailableError, SampleDigits, load_mnist, load_sample_digits
 from core.jobs import JobHandle, JobSnapshot, JobSpec, JobSystem
 from core.blog import published
+from core.server_events import EVENTS_ENV, ServerEvents
 from core.runs import (BUNDLED_MODELS, DEFAULT_MODEL_DIR, bundled_models, run_title, ModelBundle, default_runs_dir, list_runs, load_run, model_key, read_meta,
                        resolve_model_path)
 
@@ -70,10 +72,20 @@ SERVER_SWITCH_INTERVAL_S = 0.001
 sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
 
 
+@st.cache_resource(show_spinner=False)
+def server_events() -> ServerEvents:
+    """What this server did and when (``core.server_events``): page runs, drawing steps, models loaded, engines
+    compiled, jobs collected, garbage collections; mirrored to ``$MNIST_EXPLORER_EVENTS`` when set."""
+    events = ServerEvents(os.environ.get(EVENTS_ENV) or None)
+    events.watch_gc()
+    return events
+
+
 @st.cache_resource(show_spinner="Loading model…")
 def load_bundle(path: str, mtime: float) -> ModelBundle:
     """One loaded model per run folder, shared by all sessions: treat it as read-only."""
-    bundle = load_run(path)
+    with server_events().span("model-load", path=Path(path).name):
+        bundle = load_run(path)
     freeze_long_lived_objects()  # the model lives as long as the cache
     return bundle
 
@@ -238,6 +250,10 @@ def _jobs() -> tuple[JobSystem, str]:
     """The server's job system and the notice to show when Ray was asked for but not reached."""
     system, notice = make_job_system()
     _watch_sessions(system)
+    events = server_events()
+    system.add_listener(lambda handle: events.record(
+        "job-end", time.time() - ((handle.ended or 0) - (handle.started or handle.ended or 0)),
+        (handle.ended or 0) - (handle.started or handle.ended or 0), job=handle.kind, state=handle.state))
     return system, notice
 
 
@@ -366,35 +382,41 @@ def job_panel(slot: str, *, on_end: Callable[[JobHandle], None] | None = None,
     # two seconds while waiting in line.
     @st.fragment(run_every=None if handle.done else 2.0 if handle.state == "queued" else 1.0)
     def panel() -> None:
-        current = job_handle(slot)
-        if current is None:
-            return
-        if current.done:
-            if st.session_state.get(slot + "_collected") != current.id:
-                st.session_state[slot + "_collected"] = current.id
-                if on_end is not None and current.result is not None:
-                    on_end(current)
-                # Once per job: the whole page runs again, so every part of it (buttons above this panel
-                # included) sees the job as ended and the results appear without a click.
-                st.rerun()
-            _ended(current.snapshot())
-            return
-        snap = current.snapshot()
-        if snap.state == "queued":
-            st.info(f"**Waiting in line**: {_ordinal(snap.queue_position or 1)} in line, about "
-                    f"{duration(snap.expected_wait or 0)} until it starts ({job_system().slots} job"
-                    f"{'s' if job_system().slots > 1 else ''} at a time on {snap.where}). Waiting "
-                    f"{duration(snap.waited)} so far.", icon=":material/hourglass_top:")
-        else:
-            text = (describe(snap) if describe else "") or _default_text(snap)
-            st.progress(snap.fraction, text=f"{text} · {duration(snap.elapsed)}")
-        st.button("Cancel" if snap.state == "queued" else "Stop", key=slot.removesuffix("_job") + "_stop",
-                  on_click=current.stop,
-                  help=stop_help if snap.state != "queued" else "Leaves the queue; nothing is computed.")
-        if live is not None and snap.state == "running":
-            live(snap)
+        with server_events().span("job-panel", slot=slot):
+            _job_panel_body(slot, on_end, describe, live, stop_help)
 
     panel()
+
+
+def _job_panel_body(slot: str, on_end, describe, live, stop_help) -> None:
+    current = job_handle(slot)
+    if current is None:
+        return
+    if current.done:
+        if st.session_state.get(slot + "_collected") != current.id:
+            st.session_state[slot + "_collected"] = current.id
+            if on_end is not None and current.result is not None:
+                with server_events().span("job-collected", job=current.kind):
+                    on_end(current)
+            # Once per job: the whole page runs again, so every part of it (buttons above this panel
+            # included) sees the job as ended and the results appear without a click.
+            st.rerun()
+        _ended(current.snapshot())
+        return
+    snap = current.snapshot()
+    if snap.state == "queued":
+        st.info(f"**Waiting in line**: {_ordinal(snap.queue_position or 1)} in line, about "
+                f"{duration(snap.expected_wait or 0)} until it starts ({job_system().slots} job"
+                f"{'s' if job_system().slots > 1 else ''} at a time on {snap.where}). Waiting "
+                f"{duration(snap.waited)} so far.", icon=":material/hourglass_top:")
+    else:
+        text = (describe(snap) if describe else "") or _default_text(snap)
+        st.progress(snap.fraction, text=f"{text} · {duration(snap.elapsed)}")
+    st.button("Cancel" if snap.state == "queued" else "Stop", key=slot.removesuffix("_job") + "_stop",
+              on_click=current.stop,
+              help=stop_help if snap.state != "queued" else "Leaves the queue; nothing is computed.")
+    if live is not None and snap.state == "running":
+        live(snap)
 
 
 def submit_group(slot: str, specs: list[JobSpec]) -> list[JobHandle] | None:
@@ -435,7 +457,8 @@ def group_panel(slot: str, *, on_end: Callable[[list[JobHandle]], None] | None =
             if st.session_state.get(slot + "_collected") != key:
                 st.session_state[slot + "_collected"] = key
                 if on_end is not None:
-                    on_end(current)
+                    with server_events().span("job-collected", job=current[0].kind, jobs=len(current)):
+                        on_end(current)
                 st.rerun()
             for h in current:
                 _ended(h.snapshot())
@@ -477,8 +500,9 @@ def _ended(snap: JobSnapshot) -> None:
 def render_jobs_sidebar() -> None:
     """Below the model picker: this session's queued and running jobs, on every page."""
     system, notice = _jobs()
-    if notice and not st.session_state.get("_jobs_notice_seen"):
-        st.session_state["_jobs_notice_seen"] = True
+    notice = getattr(system.backend, "notice", "") or notice  # Ray that went away while serving, or never came
+    if notice and st.session_state.get("_jobs_notice_seen") != notice:
+        st.session_state["_jobs_notice_seen"] = notice
         st.sidebar.warning(notice)
     mine = system.active(session_owner())
 
@@ -525,6 +549,7 @@ class OipStore:
     current_config: dict = field(default_factory=dict)  # (model, layer) → the OIP page's current settings
 
     def put(self, model_key: str, result: oip.OipResult) -> None:
+        keep_maxima(model_key, result)  # the test-digit scan goes to the server's one copy
         slot = (model_key, result.config.layer)
         self.results.setdefault(slot, {})[result.config.key()] = result
         self.latest[slot] = result
@@ -555,6 +580,25 @@ def oip_store() -> OipStore:
         store = OipStore()
         st.session_state[STORE_KEY] = store
     return store
+
+
+@st.cache_resource(show_spinner=False)
+def _maxima_store() -> dict:
+    """(model key, layer, source of the test digits) → ``core.oip_analysis.DigitMaxima``, shared by all sessions: the
+    scans OIP jobs made where they ran (the server never scans the test set itself)."""
+    return {}
+
+
+def keep_maxima(model: str, result: oip.OipResult) -> None:
+    """Move an OIP result's test-digit scan into the shared store (one copy per model and layer for the server)."""
+    if result.maxima is not None:
+        _maxima_store()[(model, result.config.layer, result.maxima.source)] = result.maxima
+        result.maxima = None
+
+
+def maxima_for(model: str, layer: str, source: str):
+    """The layer's largest activations over the test digits from ``source``, once an OIP job scanned them; or None."""
+    return _maxima_store().get((model, layer, source))
 
 
 def store_oip_result(handle: JobHandle) -> None:

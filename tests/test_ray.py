@@ -22,16 +22,14 @@ if os.environ.get("CI", "").lower() != "true":
 
 @pytest.fixture(scope="module")
 def ray_system():
+    from core.backends import InlineBackend
     from core.jobs import JobSystem
     from core.ray_backend import RayBackend
 
-    backend = RayBackend("local", threads=1, num_cpus=2)
+    backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
     system = JobSystem(backend)
     yield system, backend
     system.shutdown()
-    import ray
-
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +54,7 @@ def test_a_local_ray_instance_has_two_workers_and_says_where_jobs_run(ray_system
     system, backend = ray_system
     assert backend.capacity() == 2 and system.slots == 2
     assert backend.describe() == "a local Ray instance (2 CPUs)"
+    assert "ray" not in __import__("sys").modules, "the dashboard's process must not load Ray: its driver runs apart"
 
 
 def test_precursor_screen_split_over_two_workers_equals_one_process(ray_system, embedded_system, tiny_run):
@@ -82,15 +81,32 @@ def _busy_part(ctx, item, progress):
     return started, time.time()
 
 
-def test_split_parts_never_run_more_at_once_than_the_workers(ray_system):
-    """A part asking whether to stop used to block in ray.get, which hands its CPU back to Ray: Ray then started
-    another part beside it (3–4 parts on 2 CPUs in the precursor benchmark, each slower)."""
-    from core.ray_backend import RayJobContext, RayProgress, Shipment
+PEAK_SCRIPT = """
+import json, sys
+sys.path.insert(0, {root!r})
+from core.ray_backend import RayDriver, RayJobContext, RayProgress, Shipment
+from tests.test_ray import _busy_part
+driver = RayDriver("local", threads=1, num_cpus=2)
+ctx = RayJobContext()
+ctx.shipment, ctx.actor = Shipment(parallelism=2, threads=1), driver._actor_class.remote()
+print(json.dumps(ctx.map(_busy_part, list(range(6)), RayProgress(ctx.actor))))
+driver.shutdown()
+"""
 
-    _, backend = ray_system
-    ctx = RayJobContext()
-    ctx.shipment, ctx.actor = Shipment(parallelism=2, threads=1), backend._actor_class.remote()
-    spans = ctx.map(_busy_part, list(range(6)), RayProgress(ctx.actor))
+
+def test_split_parts_never_run_more_at_once_than_the_workers():
+    """A part asking whether to stop used to block in ray.get, which hands its CPU back to Ray: Ray then started
+    another part beside it (3–4 parts on 2 CPUs in the precursor benchmark, each slower). Run in a driver of its
+    own, as the dashboard's driver process does."""
+    import json
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(root=root)], capture_output=True, text=True,
+                         timeout=300, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    spans = json.loads(out.stdout.strip().splitlines()[-1])
     running = peak = 0
     for _, change in sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans]):
         running += change
@@ -160,3 +176,79 @@ def test_a_ray_worker_that_dies_twice_fails_the_job_with_a_message(ray_system, t
         time.sleep(1.0)
     assert handle.wait(120) and handle.state == "failed"
     assert "Ray worker running this job died twice" in handle.message
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid``: pid → command line."""
+    from pathlib import Path
+
+    children: dict[int, list[int]] = {}
+    commands = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                commands[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(proc.name))
+    found, todo = {}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found[child] = commands.get(child, "")
+            todo.append(child)
+    return found
+
+
+def kill_ray_instance(driver_pid: int) -> list[int]:
+    """Kill the local Ray instance started by a driver process (its raylet and GCS server), as a crash would."""
+    pids = [pid for pid, cmd in _descendants(driver_pid).items() if "raylet" in cmd or "gcs_server" in cmd]
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def test_when_the_ray_instance_dies_its_jobs_fail_with_a_message_and_new_ones_run_here(tiny_run):
+    """The dashboard's process outlives Ray: the running job fails with a sentence, the backend says where jobs
+    run now, and the next job runs on this machine."""
+    from core.backends import InlineBackend
+    from core.jobs import JobSpec, JobSystem
+    from core.oip import OipConfig
+    from core.ray_backend import RayBackend
+
+    backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
+    system = JobSystem(backend)
+    try:
+        handle = system.submit(JobSpec("oip", OipConfig(layer="conv1", epochs=20_000), model=str(tiny_run), owner="a"))
+        deadline = time.monotonic() + 120
+        while handle.snapshot().done == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert handle.snapshot().done > 0, "the job never reported progress"
+        assert kill_ray_instance(backend.process.pid), "no raylet found under the driver process"
+        assert handle.wait(120) and handle.state == "failed"
+        assert "The Ray instance at 'local' stopped while this job ran" in handle.message
+        assert "stopped" in backend.notice and "this process" in backend.notice
+        assert system.slots == 1 and backend.describe().startswith("this process")
+        after = _run(system, JobSpec("oip", OipConfig(layer="conv1", maps=(0,), epochs=5), model=str(tiny_run),
+                                     owner="a"))
+        assert after.result.images.shape[0] == 1
+    finally:
+        system.shutdown()
+
+
+def test_every_job_kind_runs_on_ray(ray_system, tiny_run, tiny_mnist, tmp_path):
+    """Every kind the pages start, on the local Ray instance: each ships what it reads (its models, MNIST)."""
+    from core.tasks import KINDS
+    from tests.helpers.jobs import small_job_of_every_kind
+
+    system, _ = ray_system
+    specs = small_job_of_every_kind(tiny_run, tiny_mnist, tmp_path)
+    assert sorted(specs) == sorted(KINDS)
+    handles = {kind: system.submit(spec.with_owner(f"every-{kind}")) for kind, spec in specs.items()}
+    failed = {}
+    for kind, handle in handles.items():
+        assert handle.wait(300), f"{kind} did not end in 300 s"
+        if handle.state != "finished":
+            failed[kind] = handle.message
+    assert not failed, failed
+    assert (tmp_path / "runs" / "trained").is_dir() and (tmp_path / "runs" / "tuned").is_dir()

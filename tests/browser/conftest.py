@@ -25,10 +25,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_streamlit(runs_dir: Path, log_dir: Path) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on a free localhost port; returns the process and its URL once healthy."""
+def start_streamlit(runs_dir: Path, log_dir: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free localhost port (with ``env`` added to this process's environment);
+    returns the process and its URL once healthy."""
     port = _free_port()
-    env = dict(os.environ, MNIST_EXPLORER_RUNS=str(runs_dir))
+    env = dict(os.environ, MNIST_EXPLORER_RUNS=str(runs_dir), **(env or {}))
     log = open(log_dir / "streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",

@@ -28,6 +28,7 @@ def test_short_conv1_oip_run_and_click_a_map_in_the_gallery(page, app_url):
     assert points.count() == 32
     points.nth(5).click(force=True)  # the thumbnail of map 5 (markers are almost transparent)
     page.get_by_role("heading", name="Map 5 of conv1").wait_for(timeout=60_000)
+    page.get_by_text("The 9 test patches that excite map 5 most").wait_for(timeout=60_000)  # scanned by the job
     page.get_by_text("conv1 kernel vs. OIP").wait_for(timeout=60_000)  # below the 9 top test patches
     wait_for_app(page)
     screenshot(page, "oip_conv1_map5")

@@ -1,0 +1,1 @@
+"""Test code shared by several test modules."""

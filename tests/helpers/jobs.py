@@ -1,0 +1,60 @@
+"""One small job of every kind (``core.tasks.KINDS``), on a tiny model and synthetic digits made in the test: a
+backend must run each of them (the embedded executor, Ray)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dict:
+    """kind → a ``JobSpec`` that runs in seconds. ``work`` holds the runs it writes and the run with checkpoints
+    that the replay needs."""
+    from core.clustering import MLPConfig, SweepConfig
+    from core.data import read_mnist_npz
+    from core.dream import DreamSettings
+    from core.dream_gallery import GallerySettings
+    from core.fine_tune import FineTuneConfig
+    from core.jobs import JobSpec
+    from core.oip import OipConfig
+    from core.precursor import PrecursorConfig
+    from core.runs import MODEL_FILE, save_run
+    from core.spec import preset
+    from core.tasks import (ClusterMlpJob, CompareJob, FineTuneJob, ImportJob, KnockoutJob, ReplayJob, SweepJob,
+                            TrainJob)
+    from core.training import TrainConfig, train
+    from core.variants import VariantsConfig
+
+    mnist, runs, model = str(tiny_mnist), str(work / "runs"), str(tiny_run)
+    with_checkpoints = save_run(train(preset("tiny filters"), TrainConfig(epochs=1, batch_size=32, seed=3,
+                                                                         checkpoints="epoch"), read_mnist_npz(mnist)),
+                                work / "checkpointed", name="checkpointed")
+    photo = np.random.default_rng(0).integers(0, 255, (40, 48, 3)).astype(np.uint8)
+    labels = np.arange(10)
+    digits = np.zeros((10, 28, 28), np.uint8)
+    for i in labels:
+        digits[i, 4 + 2 * i: 6 + 2 * i, 4:24] = 250
+    train_config = TrainConfig(epochs=1, seed=5, train_limit=200, test_limit=100)
+    specs = [
+        JobSpec("train", TrainJob(preset("tiny filters"), train_config, name="trained", runs_dir=runs, mnist=mnist)),
+        JobSpec("oip", OipConfig(layer="conv1", maps=(0, 1), epochs=5), model=model),
+        JobSpec("oip-variants", VariantsConfig(OipConfig(layer="conv2", epochs=10), 1, 2, 2.0), model=model),
+        JobSpec("precursor", PrecursorConfig(layer="conv3", maps=(1,), grid=2, values=(0.2, 0.8), test_epochs=2,
+                                             keep=2, epochs=5, mode="faithful"), model=model),
+        JobSpec("sweep", SweepJob(SweepConfig(ks=(3, 5), silhouette_sample=100), mnist)),
+        JobSpec("cluster-mlp", ClusterMlpJob(k=5, mlp=MLPConfig(hidden=(8,), epochs=1), n_train=300, n_test=100,
+                                             mnist=mnist)),
+        JobSpec("dream", DreamSettings(mode="map", layer="conv2", map=1, loops=1, octaves=1, epochs=2), model=model,
+                inputs={"photo": photo}),
+        JobSpec("dream-gallery", GallerySettings(layer="conv3", maps=(0, 1), loops=1, epochs=2, oip_epochs=5),
+                model=model, inputs={"photo": photo}),
+        JobSpec("compare", CompareJob(model, str(with_checkpoints), digits=50, mnist=mnist)),
+        JobSpec("knockout", KnockoutJob((("conv1", (0,)),), mnist=mnist), model=model),
+        JobSpec("replay", ReplayJob(mnist=mnist), model=str(with_checkpoints)),
+        JobSpec("import-model", ImportJob("tiny.keras", name="imported", runs_dir=runs, with_mnist=False),
+                inputs={"data": (Path(model) / MODEL_FILE).read_bytes()}),
+        JobSpec("fine-tune", FineTuneJob(FineTuneConfig(epochs=1, mnist_digits=100, repeat=2), name="tuned",
+                                         runs_dir=runs, mnist=mnist), model=model,
+                inputs={"images": digits, "labels": labels}),
+    ]
+    return {spec.kind: spec for spec in specs}

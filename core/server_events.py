@@ -20,6 +20,7 @@ import contextlib
 import gc
 import json
 import os
+import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,20 +47,35 @@ class ServerEvent:
 
 
 class ServerEvents:
-    """The last ``size`` events of this process; optionally mirrored to a JSON-lines file at ``path``."""
+    """The last ``size`` events of this process; optionally mirrored to a JSON-lines file at ``path``.
+
+    Recording takes no lock: the garbage collector's callback records from inside whatever the thread was doing,
+    possibly inside ``record`` itself, so a lock there would deadlock that thread (and every thread after it). A
+    deque's append and a ``SimpleQueue``'s put are safe there; a writer thread writes the file."""
 
     def __init__(self, path: str | os.PathLike | None = None, size: int = MAX_EVENTS) -> None:
         self._events: collections.deque[ServerEvent] = collections.deque(maxlen=size)
-        self._lock = threading.Lock()
-        self._file = open(path, "a", buffering=1, encoding="utf-8") if path else None  # noqa: SIM115 - lives with us
         self._gc_started: dict[int, tuple[float, float]] = {}
+        self._to_write: queue.SimpleQueue | None = None
+        if path:
+            self._to_write = queue.SimpleQueue()
+            threading.Thread(target=self._write, args=(str(path), self._to_write), name="server-events-writer",
+                             daemon=True).start()
+
+    @staticmethod
+    def _write(path: str, pending: queue.SimpleQueue) -> None:
+        with open(path, "a", buffering=1, encoding="utf-8") as out:
+            while True:
+                event = pending.get()
+                if event is None:
+                    return
+                out.write(json.dumps(asdict(event), default=str) + "\n")
 
     def record(self, kind: str, start: float, seconds: float, **details) -> ServerEvent:
         event = ServerEvent(kind, start, seconds, threading.current_thread().name, details)
-        with self._lock:
-            self._events.append(event)
-            if self._file is not None:
-                self._file.write(json.dumps(asdict(event), default=str) + "\n")
+        self._events.append(event)
+        if self._to_write is not None:
+            self._to_write.put(event)
         return event
 
     @contextlib.contextmanager
@@ -73,8 +89,12 @@ class ServerEvents:
             self.record(kind, start, time.perf_counter() - began, **details, **extra)
 
     def events(self, kind: str | None = None, since: float | None = None) -> list[ServerEvent]:
-        with self._lock:
-            events = list(self._events)
+        while True:
+            try:
+                events = list(self._events)
+                break
+            except RuntimeError:  # appended to while copied: copy again
+                continue
         return [e for e in events if (kind is None or e.kind == kind) and (since is None or e.end >= since)]
 
     def during(self, start: float, end: float) -> list[ServerEvent]:
@@ -111,9 +131,9 @@ class ServerEvents:
 
     def close(self) -> None:
         self.unwatch_gc()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._to_write is not None:
+            self._to_write.put(None)
+            self._to_write = None
 
 
 def read_events(path: str | os.PathLike) -> list[ServerEvent]:

@@ -132,6 +132,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
         c1.button("Clear", key="act_clear", on_click=_clear_canvas, help="Wipe the canvas and start again.")
         c2.slider("Pen width (canvas px)", 8, 40, 22, persist_state="session", key="act_stroke",
                   help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).")
+    canvas_read = time.perf_counter()
     digit, message = None, None
     restored = st.session_state.get("act_canvas_init") or {}
     pending = bool(restored.get("objects"))  # strokes given back to a remounted canvas, maybe not drawn yet
@@ -145,6 +146,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
     if digit is None and message is None and pending:
         digit = st.session_state.get("act_draw_digit")  # the canvas has not repainted the restored strokes yet
     st.session_state["act_draw_digit"] = digit
+    digit_made = time.perf_counter()
     with right:
         if message:
             st.error(f"This drawing cannot be used: {message}")
@@ -155,7 +157,9 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
             result = _activations(model_key, _key(digit), am)
             predicted = time.perf_counter()  # the prediction step: canvas → 28×28 → prediction and activations
             shared.server_events().record("draw", time.time() - (predicted - started), predicted - started,
-                                          strokes=strokes)
+                                          strokes=strokes, canvas_ms=round((canvas_read - started) * 1000, 1),
+                                          digit_ms=round((digit_made - canvas_read) * 1000, 1),
+                                          predict_ms=round((predicted - digit_made) * 1000, 1))
             _prediction_panel(digit, result, None, "draw", light=True)
             st.caption(f"{strokes} stroke{'s' if strokes != 1 else ''} → prediction and all layer activations: "
                        f"{(predicted - started) * 1000:.0f} ms of server time "

@@ -11,10 +11,14 @@ step took at most ``DRAW_P95_MS`` of server time at the 95th percentile while th
 result, downloaded from the page (or, for trainings, read from the runs folder), is identical to the same
 job run alone afterwards on a worker with the server's thread count.
 
-The ten browsers stand in for ten students' machines, but here they share the server's 2 cores; they run
-in the idle scheduling class (``SCHED_IDLE``, reapplied every half second to new renderer processes), so
-that they take what the server and its job worker leave, as remote browsers would, instead of competing
-with the server whose responsiveness is measured.
+The ten browsers stand in for ten students' machines, but here they share the server's 2 cores. The eight job
+sessions' browsers run in the idle scheduling class (``SCHED_IDLE``, reapplied every half second to new renderer
+processes), so that they take what the server and its job worker leave, as remote browsers would, instead of
+competing with the server whose responsiveness is measured. The two drawing sessions' browser runs at nice 15 and
+draws at a pupil's pace (a stroke every ``STROKE_PERIOD_S`` at most, four strokes a digit), from the moment the jobs
+start until they have all ended: at least ``MIN_DRAWS_DURING_JOBS`` strokes fall in that window, enough for a
+95th percentile. Each stroke slower than ``SLOW_MS`` is explained from the server's own record of what it did
+(``core.server_events``: page runs, job panels, jobs collected, models loaded, garbage collections).
 
 Writes ``test-artifacts/classroom.json`` (``errors``, ``jobs_total``, ``jobs_finished``, ``draw_p95_server_ms``,
 ``identical_to_solo`` and the details). Run with ``make classroom``.
@@ -46,6 +50,7 @@ MIN_DRAWS = int(os.environ.get("CLASSROOM_MIN_DRAWS", "4"))  # strokes per drawi
 # strokes while the jobs run, both drawing sessions together: enough for the 95th percentile to be a statistic
 MIN_DRAWS_DURING_JOBS = int(os.environ.get("CLASSROOM_MIN_DRAWS_DURING_JOBS", "60"))
 STROKES_PER_DIGIT = 4  # strokes drawn on one canvas before it is cleared (each stroke is answered)
+STROKE_PERIOD_S = 1.2  # a drawing session starts a stroke at most this often
 SLOW_MS = 300.0  # a stroke slower than this is explained in the report: what the server was doing
 DRAW_P95_MS = 300.0
 SERVER_MS = re.compile(r"([\d,]+) ms of server time")  # the prediction step (asserted)
@@ -324,6 +329,7 @@ async def _draw(page, plan: Plan, models: dict, mnist, out: Outcome, go: asyncio
             "() => { const f = document.querySelector(\"iframe[title*='canvas']\"); return f && "
             "f.getBoundingClientRect().width > 100 && f.contentDocument && "
             "f.contentDocument.querySelector('canvas.upper-canvas'); }", timeout=TIMEOUT_MS)
+        began = time.perf_counter()
         await _stroke(page, await frame.bounding_box(), STROKES[(n + digit) % len(STROKES)])
         up = time.time()
         strokes = f"{on_canvas + 1} stroke{'s' if on_canvas else ''} → prediction"
@@ -335,6 +341,9 @@ async def _draw(page, plan: Plan, models: dict, mnist, out: Outcome, go: asyncio
         out.panel_ms.append(float(PANEL_MS.search(text).group(1).replace(",", "")))
         out.draw_at.append(round(time.perf_counter() - T0[0], 1))
         out.draw_wall.append(up)
+        # a student's pace: a stroke every STROKE_PERIOD_S at most (a browser drawing as fast as it can would take
+        # the job worker's CPU on these 2 cores, and no pupil draws like that)
+        await asyncio.sleep(max(0.0, STROKE_PERIOD_S - (time.perf_counter() - began)))
         if not PREDICTION.search((await heading.inner_text()).replace("*", "")):
             out.errors.append("no prediction after a stroke")
         await _idle(page)
@@ -393,9 +402,9 @@ def _remote_like_chromium(folder: Path, nice: int = 19) -> Path:
 def _renice_browsers() -> None:
     """Put every chromium process started by this test (a descendant of this process) in the idle scheduling
     class, except the drawing sessions' browser: it runs when the server and its job worker leave a core free.
-    The drawing browser keeps nice 10, the job worker's priority: a student draws a stroke every second or two
-    whatever the server does, and a starved browser would give too few strokes for a 95th percentile. It still
-    yields to the server (nice 0), whose time is what is measured."""
+    The drawing browser keeps nice 15, just below the job worker's 10: a student draws a stroke every second or two
+    whatever the server does, and a starved browser would give too few strokes for a 95th percentile. It yields to
+    the server (nice 0), whose time is what is measured, and mostly to the job worker."""
     parents, commands = {}, {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -500,7 +509,7 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
     async def main():
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(_remote_like_chromium(tmp_path)), args=CHROMIUM_ARGS)
-            drawing_browser = await pw.chromium.launch(executable_path=str(_remote_like_chromium(tmp_path, 10)),
+            drawing_browser = await pw.chromium.launch(executable_path=str(_remote_like_chromium(tmp_path, 15)),
                                                        args=CHROMIUM_ARGS + [DRAWING_BROWSER_FLAG])
             lowered = asyncio.Event()
             keeper = asyncio.create_task(_keep_browsers_low(lowered))

@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from core import clustering as cl  # noqa: E402
+from core.clustering import cluster_mlp as cl  # noqa: E402
 from core.data import load_mnist  # noqa: E402
 
 

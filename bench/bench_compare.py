@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from core.alignment import align  # noqa: E402
+from core.compare.alignment import align  # noqa: E402
 from core.data import load_mnist  # noqa: E402
 from core.runs import load_run, save_run  # noqa: E402
 from core.spec import preset  # noqa: E402

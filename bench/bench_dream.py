@@ -1,4 +1,4 @@
-"""Deep Dream speed: the one engine (core.ascent) vs the dreams' previous compiled loops vs a naive eager loop,
+"""Deep Dream speed: the one engine (core.ascent.engine) vs the dreams' previous compiled loops vs a naive eager loop,
 side by side in one run.
 
 The photo is scikit-learn's 640×427 ``flower.jpg``, the model the bundled article-II CNN.
@@ -7,10 +7,10 @@ The photo is scikit-learn's 640×427 ``flower.jpg``, the model the bundled artic
 * tiles (conv3 map 56), 4 octaves × 20 epochs, all 28×28 tiles of an octave in one batch — limit 30 s
 * layers & octaves (conv2 + conv3), 4 octaves × 20 epochs — for the README, no limit
 
-"Engine" is ``core.ascent.AscentEngine`` (the same compiled loop as OIPs; the canvas for tiles and layers),
+"Engine" is ``core.ascent.engine.AscentEngine`` (the same compiled loop as OIPs; the canvas for tiles and layers),
 cold (first call, tracing included) and warm (best of ``--repeats``). "Previous" is the dreams' own compiled
 loops before they moved onto the engine (``tests.reference.PreviousDreamer``; the single-map mode was already
-on the engine). "Eager" runs the very same recipe (``core.dream.dream`` with a drop-in engine) but takes
+on the engine). "Eager" runs the very same recipe (``core.dream.deep_dream.dream`` with a drop-in engine) but takes
 every ascent step in Python with a GradientTape in eager mode, tiles batched. "Eager, tile by tile" is the
 naive loop over tiles one at a time; it is timed for 2 steps at the full 640×427 octave only and compared
 per step.
@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
-from core import dream as D  # noqa: E402
-from core.ascent import TILE, AscentEngine, merge_tiles, split_tiles, tile_count  # noqa: E402
+from core.dream import deep_dream as D  # noqa: E402
+from core.ascent.engine import TILE, AscentEngine, merge_tiles, split_tiles, tile_count  # noqa: E402
 from core.runs import load_default  # noqa: E402
 from tests.reference import PreviousDreamer  # noqa: E402  (the previous loops live with the tests)
 
@@ -55,7 +55,7 @@ class EagerDreamer:
     def term_weights(self, terms):
         return self.inner.term_weights(terms)
 
-    # the single-map mode's loop, as core.ascent.AscentEngine.ascend(..., clip=(lo, hi), normalise="std") runs it
+    # the single-map mode's loop, as core.ascent.engine.AscentEngine.ascend(..., clip=(lo, hi), normalise="std") runs it
     def ascend(self, images, targets, epochs, step, clip, normalise):
         x = tf.constant(np.asarray(images, np.float32)[..., None])
         t, nrn, sign, losses = tf.constant(targets, tf.int32), tf.constant([-1, -1]), tf.constant([1.0]), []

@@ -24,9 +24,9 @@ import numpy as np  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from core.data import load_mnist  # noqa: E402
-from core.fine_tune import SETS, FineTuneConfig, fine_tune  # noqa: E402
-from core.knockout import Knockout  # noqa: E402
-from core.personal_set import PersonalSet, score_probabilities  # noqa: E402
+from core.experiments.fine_tune import SETS, FineTuneConfig, fine_tune  # noqa: E402
+from core.experiments.knockout import Knockout  # noqa: E402
+from core.experiments.personal_set import PersonalSet, score_probabilities  # noqa: E402
 from core.runs import load_default  # noqa: E402
 
 

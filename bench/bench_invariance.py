@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from core.activations import ActivationModel  # noqa: E402
 from core.data import load_sample_digits  # noqa: E402
-from core.invariance import DEFAULT_VALUES, TRANSFORMS, UNITS, sweep  # noqa: E402
+from core.experiments.invariance import DEFAULT_VALUES, TRANSFORMS, UNITS, sweep  # noqa: E402
 from core.runs import load_default  # noqa: E402
 
 

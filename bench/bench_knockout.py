@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from core.data import load_mnist  # noqa: E402
-from core.knockout import Knockout, parse_knockout, score  # noqa: E402
+from core.experiments.knockout import Knockout, parse_knockout, score  # noqa: E402
 from core.runs import load_default  # noqa: E402
 
 LIMITS = {"digit_s": 1.0, "test_set_s": 3.0, "ranking_conv3_s": 10.0}

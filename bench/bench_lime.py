@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from core import lime_attribution as la  # noqa: E402
+from core.attribution import lime as la  # noqa: E402
 from core.activations import ActivationModel  # noqa: E402
 from core.data import load_sample_digits  # noqa: E402
 from core.runs import load_default  # noqa: E402

@@ -2,7 +2,7 @@
 
 Three ways of doing the same work, measured side by side in one run:
 
-* ours: ``core.ascent.AscentEngine.ascend`` — all maps in one batch, one compiled tf.function
+* ours: ``core.ascent.engine.AscentEngine.ascend`` — all maps in one batch, one compiled tf.function
   (tf.while_loop over the epochs);
 * the blog-style loop: one map at a time, one eager ``GradientTape`` step per epoch on a Keras
   sub-model (``tests.reference.eager_ascent_step_loop``);
@@ -35,7 +35,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from core import ascent, start_images  # noqa: E402
+from core.ascent import engine as ascent
+from core.ascent import starts as start_images  # noqa: E402
 from core.runs import load_default  # noqa: E402
 from tests.reference import eager_ascent_step_loop  # noqa: E402  (the blog-style loop lives with the tests)
 

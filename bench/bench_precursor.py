@@ -31,8 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from core import ascent  # noqa: E402
-from core import precursor as pc  # noqa: E402
+from core.ascent import engine as ascent  # noqa: E402
+from core.oip import precursor as pc  # noqa: E402
 from core.runs import load_default  # noqa: E402
 
 

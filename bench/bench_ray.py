@@ -3,7 +3,7 @@ patterns) as one real job, run one after the other in this one script on
 
   * the embedded executor (a worker process) with 1 thread, and with the default threads;
   * a local Ray instance with 1 worker (one task, 1 thread) and with 2 workers (the screen split into
-    tasks of ``core.precursor.PART_PATTERNS`` patterns, 1 thread each, top-K lists merged exactly).
+    tasks of ``core.oip.precursor.PART_PATTERNS`` patterns, 1 thread each, top-K lists merged exactly).
 
 Reported: scaling efficiency (1-worker time / (2 × 2-worker time)), Ray's overhead over the embedded executor
 at the same thread count, the per-task overhead of the split run, every run's result checked equal to the
@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from core.backends import BackendSettings, ProcessBackend  # noqa: E402
-from core.jobs import JobSpec, JobSystem  # noqa: E402
-from core.precursor import PART_PATTERNS, PrecursorConfig, default_batch, pattern_count  # noqa: E402
+from core.jobs.local import BackendSettings, ProcessBackend  # noqa: E402
+from core.jobs.system import JobSpec, JobSystem  # noqa: E402
+from core.oip.precursor import PART_PATTERNS, PrecursorConfig, default_batch, pattern_count  # noqa: E402
 
 BLOG_PATTERNS = pattern_count(3, 5)  # 1,953,125
 
@@ -66,7 +66,7 @@ def same_screen(a, b) -> bool:
 def on_ray(workers: int, config: PrecursorConfig, model: str | None) -> tuple[float, object]:
     import ray
 
-    from core.ray_backend import RayBackend
+    from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=workers)
     system = JobSystem(backend)
@@ -102,7 +102,7 @@ def main() -> None:
     default_threads = BackendSettings.from_env().threads
     n = config.n_patterns
     size = min(PART_PATTERNS, -(-n // 2))
-    size = -(-size // default_batch()) * default_batch()  # as core.precursor._Splitter cuts for 2 workers
+    size = -(-size // default_batch()) * default_batch()  # as core.oip.precursor._Splitter cuts for 2 workers
     tasks = -(-n // size)
     print(f"faithful screen of conv3 map {args.map}: {n:,} patterns × {args.test_epochs} test epochs; "
           f"the 2-worker run splits it into {tasks} tasks of ≤ {size:,} patterns", flush=True)

@@ -2,7 +2,7 @@
 
 Both train the article-II model on the same standardised MNIST digits with the same batch size
 and seed, validating on the test set after each epoch. The dashboard's loop is ``core.training.train``
-with the progress recorder a job keeps (core.jobs.ProgressRecord) (per-batch callbacks, stop checks, NaN guard, final
+with the progress recorder a job keeps (core.jobs.system.ProgressRecord) (per-batch callbacks, stop checks, NaN guard, final
 evaluation and confusion matrix included). Runs alternate (bare, ours, bare, ours, ...) so drifting
 machine load hits both alike.
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from core.data import PixelScaler, load_mnist  # noqa: E402
-from core.jobs import ProgressRecord  # noqa: E402
+from core.jobs.system import ProgressRecord  # noqa: E402
 from core.model import build_model  # noqa: E402
 from core.spec import preset  # noqa: E402
 from core.training import TrainConfig, make_optimizer, train  # noqa: E402

@@ -29,10 +29,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from .data import PixelScaler  # noqa: E402
-from .model import feature_model, layer_names  # noqa: E402
-from .progress import ProgressCallback, progress_scope  # noqa: E402
-from .spec import ArchitectureSpec, LayerInfo, layer_table, receptive_box  # noqa: E402
+from core.data import PixelScaler  # noqa: E402
+from core.model import feature_model, layer_names  # noqa: E402
+from core.progress import ProgressCallback, progress_scope  # noqa: E402
+from core.spec import ArchitectureSpec, LayerInfo, layer_table, receptive_box  # noqa: E402
 
 OUTPUT_LAYER = "out"
 SCORES = ("logit", "probability")

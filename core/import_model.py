@@ -23,12 +23,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .data import IMAGE_SIDE, Mnist, PixelScaler, load_sample_digits
-from .model import build_model
-from .progress import ProgressCallback, progress_scope
-from .runs import DEFAULT_MODEL_DIR, MODEL_FILE, SCALER_FILE, SPEC_FILE, RunPayload
-from .scores import score
-from .spec import ACTIVATIONS, ArchitectureSpec, ConvSpec, count_params, validate
+from core.data import IMAGE_SIDE, Mnist, PixelScaler, load_sample_digits
+from core.model import build_model
+from core.progress import ProgressCallback, progress_scope
+from core.runs import DEFAULT_MODEL_DIR, MODEL_FILE, SCALER_FILE, SPEC_FILE, RunPayload
+from core.scores import score
+from core.spec import ACTIVATIONS, ArchitectureSpec, ConvSpec, count_params, validate
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # the dashboard's upload limit (.streamlit/config.toml maxUploadSize)
 SCALERS = ("auto", "unit", "article-ii", "mnist")

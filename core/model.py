@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .spec import ArchitectureSpec, layer_table, validate  # noqa: E402
+from core.spec import ArchitectureSpec, layer_table, validate  # noqa: E402
 
 
 def layer_seed(seed: int | None, index: int) -> int | None:

@@ -21,17 +21,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .data import ASSETS_DIR, PixelScaler
-from .model import build_model, check_matches_spec
-from .spec import ArchitectureSpec, layer_table, validate
-from .training import TrainResult, config_to_dict
+from core.data import ASSETS_DIR, PixelScaler
+from core.model import build_model, check_matches_spec
+from core.spec import ArchitectureSpec, layer_table, validate
+from core.training import TrainResult, config_to_dict
 
 DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
 OIP_SERIES_MODEL_DIR = ASSETS_DIR / "oip_series_model"  # the blog's OIP articles: conv3 with 128 maps
 BUNDLED_MODELS = {DEFAULT_MODEL_DIR: "article II", OIP_SERIES_MODEL_DIR: "OIP series"}  # its conv3 has 128 maps
 RUNS_ENV_VAR = "MNIST_EXPLORER_RUNS"
 MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE = "model.keras", "spec.json", "scaler.npz", "run.json"
-CHECKPOINTS_FILE = "checkpoints.npz"  # optional: the weights during training (core.replay)
+CHECKPOINTS_FILE = "checkpoints.npz"  # optional: the weights during training (core.compare.replay)
 _TMP_PREFIX = ".tmp-"
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 

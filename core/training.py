@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 import keras
 import numpy as np
 
-from .data import Mnist, PixelScaler
-from .model import build_model
-from .progress import ProgressCallback, progress_scope
-from .spec import ArchitectureSpec, count_params
+from core.data import Mnist, PixelScaler
+from core.model import build_model
+from core.progress import ProgressCallback, progress_scope
+from core.spec import ArchitectureSpec, count_params
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 SCHEDULES = ("none", "exponential", "step")
@@ -250,7 +250,7 @@ def fit_model(model: keras.Model, spec: ArchitectureSpec, scaler: PixelScaler, c
     """Train ``model`` (built, uncompiled or compiled; its weights are the start) on raw digits ``x_train``
     ``(N, 28, 28)`` 0..255 with ``y_train`` ``(N,)`` through ``scaler``, with ``config``'s optimizer, epochs,
     batch size and seed; measure it on ``x_test``/``y_test``. ``prog`` counts ``ceil(N / batch) * epochs``
-    batches. Stops and divergence as in ``train``; the training recipes (``train``, ``core.fine_tune``)
+    batches. Stops and divergence as in ``train``; the training recipes (``train``, ``core.experiments.fine_tune``)
     share it."""
     started = time.perf_counter() if started is None else started
     steps = math.ceil(len(x_train) / config.batch_size)

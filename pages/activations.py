@@ -1,6 +1,6 @@
 """Activations page: draw, upload or pick a digit and see what every layer of the active CNN makes of it.
 
-Thin: widgets here, maths in core.activations, figures in core.activation_plots.
+Thin: widgets here, maths in core.activations, figures in core.figures.activations.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import activation_plots as ap
-from core import lime_attribution as la
+from core.figures import activations as ap
+from core.attribution import lime as la
 from core.activations import (OCCLUSION_SCORES, SCORES, ActivationModel, ActivationResult, class_patterns,
                               pattern_similarity, spatial_layer_info)
 from core.images import ALLOWED_EXTENSIONS, DigitReading, ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit

@@ -1,7 +1,7 @@
 """Clustering-MLP page: k-means sweep over K, centroids, and an MLP on cluster-distance features
 against the same MLP on raw pixels (the blog's MLP series XIV).
 
-Thin: widgets here, the maths and figures in core.clustering. Both long computations are jobs (core.jobs)
+Thin: widgets here, the maths and figures in core.clustering.cluster_mlp. Both long computations are jobs (core.jobs.system)
 shown by the shared job panel; finished sweeps and MLP pairs are kept per settings in st.session_state.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import clustering as cl
-from core import plots
-from core.jobs import JobHandle, JobSnapshot, JobSpec
-from core.tasks import ClusterMlpJob, SweepJob
+from core.clustering import cluster_mlp as cl
+from core.figures import common as plots
+from core.jobs.system import JobHandle, JobSnapshot, JobSpec
+from core.jobs.kinds import ClusterMlpJob, SweepJob
 from pages import shared
 
 P = "clu_"  # widget and state key prefix

@@ -1,7 +1,7 @@
 """Compare page: two or more trainings side by side, and whether two of them learnt the same maps.
 
-Thin: the runs' saved histories and confusion matrices → figures (core.compare_figures); the map alignment
-(core.alignment) is a job, its result kept in ``st.session_state["compare_result"]``.
+Thin: the runs' saved histories and confusion matrices → figures (core.figures.compare); the map alignment
+(core.compare.alignment) is a job, its result kept in ``st.session_state["compare_result"]``.
 """
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import compare_figures as F
-from core.jobs import JobHandle, JobSpec
-from core.oip import OipConfig
+from core.figures import compare as F
+from core.jobs.system import JobHandle, JobSpec
+from core.oip.search import OipConfig
 from core.runs import BUNDLED_MODELS, DEFAULT_MODEL_DIR, confusion_of
 from core.runs import model_key as run_model_key
-from core.tasks import CompareJob
+from core.jobs.kinds import CompareJob
 from pages import shared
 
-RESULT_KEY = "compare_result"  # session: (run A, run B, core.alignment.Alignment)
+RESULT_KEY = "compare_result"  # session: (run A, run B, core.compare.alignment.Alignment)
 JOB_KEY = "compare_job"
 OIP_JOB_KEY = "compare_oip_job"  # session: the two OIP jobs of a layer (one per run)
 CONV_LAYERS = ("conv1", "conv2", "conv3")

@@ -1,6 +1,6 @@
 """Deep Dream page: let a map or whole layers of the MNIST CNN dream on a photo (blog series I–III).
 
-Thin: widgets → a dream job (core.jobs; the compiled ascents live in the worker) → pictures. The
+Thin: widgets → a dream job (core.jobs.system; the compiled ascents live in the worker) → pictures. The
 result of the last dream stays in ``st.session_state["dream_result"]``.
 """
 from __future__ import annotations
@@ -10,18 +10,18 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import dream as D
-from core import plots
-from core.dream_gallery import MAX_GALLERY_MAPS, GallerySettings
-from core.oip_analysis import contrast_enhance
-from core.oip import parse_maps
+from core.dream import deep_dream as D
+from core.figures import common as plots
+from core.dream.gallery import MAX_GALLERY_MAPS, GallerySettings
+from core.oip.analysis import contrast_enhance
+from core.oip.search import parse_maps
 from core.images import ALLOWED_EXTENSIONS
-from core.jobs import JobHandle, JobSnapshot, JobSpec
+from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from pages import shared
 
 RESULT_KEY = "dream_result"
 JOB_KEY = "dream_job"
-GALLERY_KEY = "dream_gallery"  # session: the last gallery (core.dream_gallery.DreamGallery)
+GALLERY_KEY = "dream_gallery"  # session: the last gallery (core.dream.gallery.DreamGallery)
 GALLERY_JOB_KEY = "dream_gallery_job"
 
 shared.render_sidebar()

@@ -1,8 +1,8 @@
 """Experiments page: on one digit, switch maps off, fool the network, test what it is invariant to; and the
 learner's own handwriting as a personal set, with a fine-tuned copy of the model.
 
-Thin: the digit (from the Activations page, or a test digit picked here) and the widgets → core.knockout,
-core.attack, core.invariance, core.personal_set → figures (core.experiment_figures). The test-set knock-out,
+Thin: the digit (from the Activations page, or a test digit picked here) and the widgets → core.experiments.knockout,
+core.experiments.attack, core.experiments.invariance, core.experiments.personal_set → figures (core.figures.experiments). The test-set knock-out,
 the OIPs beside the ranking and the fine-tuning are jobs.
 """
 from __future__ import annotations
@@ -10,20 +10,20 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core import experiment_figures as F
-from core.activation_plots import enlarged, map_mosaic
+from core.figures import experiments as F
+from core.figures.activations import enlarged, map_mosaic
 from core.activations import ActivationModel
-from core.attack import METHODS, PIXELS, Attacker
-from core.fine_tune import FineTuneConfig
+from core.experiments.attack import METHODS, PIXELS, Attacker
+from core.experiments.fine_tune import FineTuneConfig
 from core.images import ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
-from core.invariance import TRANSFORMS, UNITS, sweep
-from core.jobs import JobHandle, JobSpec
-from core.knockout import Knockout, most_active, relate_to_oips
-from core.oip import OipConfig
-from core.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
+from core.experiments.invariance import TRANSFORMS, UNITS, sweep
+from core.jobs.system import JobHandle, JobSpec
+from core.experiments.knockout import Knockout, most_active, relate_to_oips
+from core.oip.search import OipConfig
+from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
 from core.runs import model_key as run_model_key
 from core.runs import run_title, sanitize_name
-from core.tasks import FineTuneJob, KnockoutJob
+from core.jobs.kinds import FineTuneJob, KnockoutJob
 from pages import shared
 
 try:
@@ -32,12 +32,12 @@ except ImportError:  # the page still works with uploads
     st_canvas = None
 
 JOB_KEY = "knockout_job"
-RESULT_KEY = "knockout_result"  # session: (model key, maps, core.knockout.KnockoutOutcome)
-SET_KEY = "personal_set"  # session: core.personal_set.PersonalSet, replaced whole on every change
+RESULT_KEY = "knockout_result"  # session: (model key, maps, core.experiments.knockout.KnockoutOutcome)
+SET_KEY = "personal_set"  # session: core.experiments.personal_set.PersonalSet, replaced whole on every change
 TUNE_JOB_KEY = "fine_tune_job"
 OIP_JOB_KEY = "ko_oip_job"
 TAB_KEY = "exp_tab"  # session: the label of the open tab
-TUNE_RESULT_KEY = "fine_tune_result"  # session: core.tasks.FineTuneOutcome
+TUNE_RESULT_KEY = "fine_tune_result"  # session: core.jobs.kinds.FineTuneOutcome
 CANVAS_PX = 196
 MOST_ACTIVE, CHOSEN = "the k most active for this digit", "chosen in the grid or by number"
 

@@ -1,6 +1,6 @@
 """Filters / OIP page: optimal input patterns for every map of a layer, batched, with a click-through gallery.
 
-Thin: widgets here, the maths in core.oip, core.variants and core.similarity, figures in core.oip_figures. Results live in the session's OipStore
+Thin: widgets here, the maths in core.oip.search, core.oip.variants and core.oip.similarity, figures in core.figures.oip. Results live in the session's OipStore
 (pages.shared.oip_store), keyed by model + layer + settings, which the Precursor page also reads.
 """
 from __future__ import annotations
@@ -9,9 +9,15 @@ import numpy as np
 import plotly.express as px
 import streamlit as st
 
-from core import ascent, oip, oip_analysis, oip_figures, plots, start_images, variants
-from core.jobs import JobSpec
-from core.similarity import DEFAULT_MAX_SHIFT as oip_similarity_shift
+from core.ascent import engine as ascent
+from core.oip import search as oip
+from core.oip import analysis as oip_analysis
+from core.figures import oip as oip_figures
+from core.figures import common as plots
+from core.ascent import starts as start_images
+from core.oip import variants
+from core.jobs.system import JobSpec
+from core.oip.similarity import DEFAULT_MAX_SHIFT as oip_similarity_shift
 from core.runs import model_key as run_model_key
 from core.spec import layer_table
 from pages import shared
@@ -19,7 +25,7 @@ from pages import shared
 P = "oip_"  # widget key prefix
 JOB_KEY = "oip_job"  # also used by the Precursor page's plain OIP run: one OIP job per session
 VARIANTS_JOB_KEY = "oip_variants_job"
-VARIANTS_KEY = "oip_variants"  # session: (model key, layer, map, settings) → core.variants.MapVariants
+VARIANTS_KEY = "oip_variants"  # session: (model key, layer, map, settings) → core.oip.variants.MapVariants
 
 shared.render_sidebar()
 st.title("Filters / OIP")

@@ -1,6 +1,6 @@
 """Precursor page: a systematic coarse-pattern search that finds OIPs where random starts fail (blog article X).
 
-Thin: widgets here, the maths in core.precursor (which runs on core.ascent's engine). The search runs
+Thin: widgets here, the maths in core.oip.precursor (which runs on core.ascent.engine's engine). The search runs
 as a background job with a progress bar and a Stop button; rescued maps go into the session's OipStore, so
 the Filters/OIP gallery shows them (marked "P").
 """
@@ -9,9 +9,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import ascent, oip, oip_analysis, plots
-from core import precursor as pc
-from core.jobs import JobHandle, JobSnapshot, JobSpec
+from core.ascent import engine as ascent
+from core.oip import search as oip
+from core.oip import analysis as oip_analysis
+from core.figures import common as plots
+from core.oip import precursor as pc
+from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from core.runs import model_key as run_model_key
 from core.runs import resolve_model_path
 from core.blog import published

@@ -14,12 +14,12 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from core import oip
-from core.backends import make_job_system
+from core.oip import search as oip
+from core.jobs.local import make_job_system
 from core.data import Mnist, MnistUnavailableError, SampleDigits, load_mnist, load_sample_digits
-from core.jobs import JobHandle, JobSnapshot, JobSpec, JobSystem
+from core.jobs.system import JobHandle, JobSnapshot, JobSpec, JobSystem
 from core.blog import published
-from core.server_events import EVENTS_ENV, ServerEvents
+from core.serving.events import EVENTS_ENV, ServerEvents
 from core.runs import (BUNDLED_MODELS, DEFAULT_MODEL_DIR, bundled_models, run_title, ModelBundle, default_runs_dir, list_runs, load_run, model_key, read_meta,
                        resolve_model_path)
 
@@ -74,7 +74,7 @@ sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
 
 @st.cache_resource(show_spinner=False)
 def server_events() -> ServerEvents:
-    """What this server did and when (``core.server_events``): page runs, drawing steps, models loaded, engines
+    """What this server did and when (``core.serving.events``): page runs, drawing steps, models loaded, engines
     compiled, jobs collected, garbage collections; mirrored to ``$MNIST_EXPLORER_EVENTS`` when set."""
     events = ServerEvents(os.environ.get(EVENTS_ENV) or None)
     events.watch_gc()
@@ -239,7 +239,7 @@ def active_bundle() -> ModelBundle | None:
 
 
 # --------------------------------------------------------------------------- jobs
-# One job system per server (core.jobs): every long computation of every page is a job with progress, Stop, a
+# One job system per server (core.jobs.system): every long computation of every page is a job with progress, Stop, a
 # queue position and its result shown by itself when it ends. The handles live in each session's state.
 
 JOB_SESSION_GRACE_S = 30.0  # a session gone for this long has its jobs stopped (a reload reconnects sooner)
@@ -420,7 +420,7 @@ def _job_panel_body(slot: str, on_end, describe, live, stop_help) -> None:
 
 
 def submit_group(slot: str, specs: list[JobSpec]) -> list[JobHandle] | None:
-    """Queue several jobs of one kind together (``core.jobs.JobSystem.submit_group``), their handles kept in
+    """Queue several jobs of one kind together (``core.jobs.system.JobSystem.submit_group``), their handles kept in
     ``st.session_state[slot]`` as a list; a refusal is kept for ``group_panel`` to show."""
     st.session_state.pop(slot + "_refused", None)
     try:
@@ -584,7 +584,7 @@ def oip_store() -> OipStore:
 
 @st.cache_resource(show_spinner=False)
 def _maxima_store() -> dict:
-    """(model key, layer, source of the test digits) → ``core.oip_analysis.DigitMaxima``, shared by all sessions: the
+    """(model key, layer, source of the test digits) → ``core.oip.analysis.DigitMaxima``, shared by all sessions: the
     scans OIP jobs made where they ran (the server never scans the test set itself)."""
     return {}
 

@@ -9,18 +9,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import activation_plots as ap
-from core import oip_figures, plots
-from core.oip import OipConfig
-from core.replay import conv1_filters, read_checkpoints
+from core.figures import activations as ap
+from core.figures import oip as oip_figures
+from core.figures import common as plots
+from core.oip.search import OipConfig
+from core.compare.replay import conv1_filters, read_checkpoints
 from core.runs import model_key as run_model_key
 from core.runs import resolve_model_path
-from core.jobs import JobSnapshot, JobSpec
+from core.jobs.system import JobSnapshot, JobSpec
 from core.runs import default_runs_dir
 from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
 from core.import_model import SCALER_TEXT, SCALERS
 from core.runs import sanitize_name
-from core.tasks import ImportJob, ReplayJob, TrainJob, with_seed
+from core.jobs.kinds import ImportJob, ReplayJob, TrainJob, with_seed
 from core.training import CHECKPOINTS, OPTIMIZERS, SCHEDULES, TrainConfig
 from pages import shared
 

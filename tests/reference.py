@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core.ascent import EPS_RMS, SIDE, TILE, split_tiles
-from core.dream import _chain_layers
+from core.ascent.engine import EPS_RMS, SIDE, TILE, split_tiles
+from core.dream.deep_dream import _chain_layers
 
 
 def eager_ascent_step_loop(model: keras.Model, layer: str, image: np.ndarray, map_index: int, epochs: int,
@@ -37,7 +37,7 @@ def _float(x) -> tf.Tensor:
 
 
 class PreviousDreamer:
-    """The dreams' two compiled loops as they were before they moved onto the one engine (``core.ascent``):
+    """The dreams' two compiled loops as they were before they moved onto the one engine (``core.ascent.engine``):
     whole image and tiles, for ``(layer, map or None)`` targets with a weight each. Kept as the reference the
     engine's canvas is checked against (``tests/test_dream.py``)."""
 
@@ -81,7 +81,7 @@ class PreviousDreamer:
             parts.append(tf.reduce_mean(act, axis=axes) if axes else act)
         return tf.linalg.matvec(tf.stack(parts, axis=1), weights)
 
-    # -- the two compiled ascents (before the dreams moved onto core.ascent.AscentEngine) --------------------------------------------------------
+    # -- the two compiled ascents (before the dreams moved onto core.ascent.engine.AscentEngine) --------------------------------------------------------
     def _ascent_full_impl(self, image, steps, step_size, weights, lo, hi):
         losses = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import alignment as al
+from core.compare import alignment as al
 from core.data import PixelScaler
 from core.model import build_model
 from core.spec import ArchitectureSpec, ConvSpec

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from core import attack as A
+from core.experiments import attack as A
 from core.data import PixelScaler
 from core.model import build_model
 from core.spec import ArchitectureSpec, ConvSpec

@@ -1,4 +1,4 @@
-"""Clustering-MLP engine (core.clustering), its CLI commands and the page (AppTest).
+"""Clustering-MLP engine (core.clustering.cluster_mlp), its CLI commands and the page (AppTest).
 
 Small on purpose: a few thousand digits, a few K, two epochs. The accuracy and speed targets are
 checked by bench/bench_clustering.py on the full set.
@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import finish_job
 
-from core import clustering as cl
+from core.clustering import cluster_mlp as cl
 from core.data import PixelScaler
 from core.progress import ProgressCallback
 
@@ -197,7 +197,7 @@ def test_sweep_stops_after_the_current_k_on_request(digits):
 def test_sweep_split_over_parts_gives_the_figures_of_one_sweep(digits):
     """With a context that runs parts in parallel (as on Ray) the Ks are swept in groups; every K gets
     the same sample and seed, so its figures equal those of one sweep."""
-    from core.context import JobContext
+    from core.jobs.context import JobContext
 
     class TwoWorkers(JobContext):
         parallelism = 2

@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import finish_job
 from PIL import Image
 
-from core import ascent
-from core import dream as D
+from core.ascent import engine as ascent
+from core.dream import deep_dream as D
 from core.images import ImageInputError
 
 FAST = dict(epochs=2, loops=1, octaves=2)
@@ -359,7 +359,7 @@ def test_page_with_a_small_model_clamps_the_map_and_reports_bad_terms(app_test, 
 
 # --------------------------------------------------------------------------- one engine, and the gallery
 def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
-    from core.ascent import AscentEngine
+    from core.ascent.engine import AscentEngine
 
     engine = AscentEngine(tiny, "conv2")
     settings = D.DreamSettings(mode="map", layer="conv2", map=1, loops=3, epochs=3)
@@ -372,8 +372,8 @@ def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
 
 
 def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip(tiny):
-    from core.dream_gallery import GallerySettings, dream_gallery
-    from core.ascent import AscentEngine
+    from core.dream.gallery import GallerySettings, dream_gallery
+    from core.ascent.engine import AscentEngine
 
     engine = AscentEngine(tiny, "conv2")
     photo = _photo()
@@ -391,8 +391,8 @@ def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip
     (dict(loops=0), "loops=0"), (dict(step_size=0.0), "step_size=0.0"), (dict(layer="conv1"), "engine is for layer"),
 ])
 def test_bad_gallery_settings_name_the_value(tiny, settings, message):
-    from core.dream_gallery import GallerySettings, dream_gallery
-    from core.ascent import AscentEngine
+    from core.dream.gallery import GallerySettings, dream_gallery
+    from core.ascent.engine import AscentEngine
 
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         dream_gallery(_photo(), AscentEngine(tiny, "conv2"), GallerySettings(**{"layer": "conv2", **settings}))
@@ -460,7 +460,7 @@ def test_bad_canvas_settings_name_the_value(tiny, call, message):
 
 def test_a_dream_job_and_the_oips_share_one_engine_per_layer(tiny_bundle):
     """Every mode of a dream asks the job context for the engine of its deepest layer: the one an OIP run uses."""
-    from core.context import JobContext
+    from core.jobs.context import JobContext
 
     ctx = JobContext()
     path = str(tiny_bundle.path)

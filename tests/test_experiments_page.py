@@ -73,7 +73,7 @@ def test_your_handwriting_set_scored_and_fine_tuned_into_a_new_run(runs_dir, app
     import numpy as np
     from scipy import ndimage
 
-    from core.personal_set import PersonalSet
+    from core.experiments.personal_set import PersonalSet
 
     at = app_test("pages/experiments.py")
     _open_tab(at, "Your handwriting")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from core import invariance as inv
+from core.experiments import invariance as inv
 
 
 def bar():

@@ -1,4 +1,4 @@
-"""The job system (core.jobs, core.backends): queue, fairness, estimates, Stop, failures, determinism.
+"""The job system (core.jobs.system, core.jobs.local): queue, fairness, estimates, Stop, failures, determinism.
 
 The queue logic is tested with a hand-driven backend (no TensorFlow); the backends with tiny models
 made in the test (no MNIST file).
@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from core.jobs import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Backend, JobRefused, JobSpec, JobSystem
+from core.jobs.system import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Backend, JobRefused, JobSpec, JobSystem
 
 
 class HandBackend(Backend):
@@ -199,8 +199,8 @@ def test_bad_specs_are_refused_at_submission_naming_the_problem(spec, message):
 
 
 def test_a_dream_without_a_photo_and_bad_settings_are_refused():
-    from core.dream import DreamSettings
-    from core.oip import OipConfig
+    from core.dream.deep_dream import DreamSettings
+    from core.oip.search import OipConfig
 
     system = JobSystem(HandBackend(), 1)
     with pytest.raises(ValueError, match=r"inputs\['photo'\]"):
@@ -217,14 +217,14 @@ def test_a_dream_without_a_photo_and_bad_settings_are_refused():
     ({"MNIST_EXPLORER_EXECUTOR": "gpu"}, "MNIST_EXPLORER_EXECUTOR='gpu' is not one of"),
 ])
 def test_bad_backend_settings_name_the_variable(env, message):
-    from core.backends import BackendSettings
+    from core.jobs.local import BackendSettings
 
     with pytest.raises(ValueError, match=message):
         BackendSettings.from_env(env)
 
 
 def test_default_settings_give_one_job_per_two_cores():
-    from core.backends import BackendSettings, cpu_count
+    from core.jobs.local import BackendSettings, cpu_count
 
     settings = BackendSettings.from_env({})
     assert settings.slots == max(1, cpu_count() // 2) and settings.threads == max(1, cpu_count() // settings.slots)
@@ -232,13 +232,13 @@ def test_default_settings_give_one_job_per_two_cores():
 
 
 def test_an_unreachable_ray_address_falls_back_with_one_message(monkeypatch):
-    from core import backends
+    from core.jobs import local as backends
 
     class Refused:
         def __init__(self, address, threads=1):
             raise ConnectionError(f"could not connect to {address}")
 
-    monkeypatch.setattr("core.ray_backend.RayBackend", Refused)
+    monkeypatch.setattr("core.jobs.ray.RayBackend", Refused)
     choice = backends.make_backend(backends.BackendSettings(1, 1, "thread", "ray://10.0.0.1:10001"))
     assert isinstance(choice.backend, backends.InlineBackend)
     assert "Ray at 'ray://10.0.0.1:10001' could not be used" in choice.notice and "this machine" in choice.notice
@@ -262,13 +262,13 @@ def test_closed_sessions_lose_their_jobs_after_a_grace_period():
 # --------------------------------------------------------------------------- real backends, tiny models
 
 def _oip_spec(run, layer="conv3", epochs=6, owner="t", maps=None):
-    from core.oip import OipConfig
+    from core.oip.search import OipConfig
 
     return JobSpec("oip", OipConfig(layer=layer, epochs=epochs, maps=maps), model=str(run), owner=owner, title="OIP")
 
 
 def test_inline_backend_runs_an_oip_job_and_reports_progress(tiny_run):
-    from core.backends import InlineBackend
+    from core.jobs.local import InlineBackend
 
     system = JobSystem(InlineBackend(1))
     handle = system.submit(_oip_spec(tiny_run))
@@ -280,7 +280,7 @@ def test_inline_backend_runs_an_oip_job_and_reports_progress(tiny_run):
 
 
 def test_a_job_that_raises_fails_with_its_message(tiny_run):
-    from core.backends import InlineBackend
+    from core.jobs.local import InlineBackend
 
     system = JobSystem(InlineBackend(1))
     handle = system.submit(_oip_spec(tiny_run, maps=(99,)))
@@ -291,7 +291,7 @@ def test_a_job_that_raises_fails_with_its_message(tiny_run):
 
 @pytest.fixture(scope="module")
 def process_system():
-    from core.backends import ProcessBackend
+    from core.jobs.local import ProcessBackend
 
     backend = ProcessBackend(1, 1)
     system = JobSystem(backend)
@@ -301,9 +301,9 @@ def process_system():
 
 
 def test_a_worker_process_gives_the_same_oips_as_this_process(tiny_run, process_system):
-    from core.context import JobContext
+    from core.jobs.context import JobContext
     from core.progress import ProgressCallback
-    from core.tasks import execute
+    from core.jobs.kinds import execute
 
     system, backend = process_system
     spec = _oip_spec(tiny_run, epochs=5)
@@ -337,7 +337,7 @@ def test_a_worker_that_dies_fails_its_job_with_a_message_and_is_replaced(tiny_ru
 def test_a_training_job_writes_its_run_into_the_runs_folder(tiny_mnist, tmp_path, process_system):
     from core.runs import is_run_dir, read_meta
     from core.spec import preset
-    from core.tasks import TrainJob
+    from core.jobs.kinds import TrainJob
     from core.training import TrainConfig
 
     system, backend = process_system
@@ -357,10 +357,10 @@ def test_a_training_job_writes_its_run_into_the_runs_folder(tiny_mnist, tmp_path
 def test_two_trainings_together_give_the_weights_each_gives_alone(tiny_mnist, tmp_path):
     """Determinism per job: seeds 1 and 2 started at the same moment in two worker processes give
     weights identical to each run alone, on the same number of threads."""
-    from core.backends import ProcessBackend
+    from core.jobs.local import ProcessBackend
     from core.runs import load_run
     from core.spec import preset
-    from core.tasks import TrainJob
+    from core.jobs.kinds import TrainJob
     from core.training import TrainConfig
 
     def spec(seed, where):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import knockout as ko
+from core.experiments import knockout as ko
 from core.model import build_model
 from core.spec import ArchitectureSpec, ConvSpec
 

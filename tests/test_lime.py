@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import lime_attribution as la
+from core.attribution import lime as la
 from core.data import PixelScaler
 
 REGION = (slice(8, 16), slice(12, 20))  # four 4×4 grid cells: rows 2..3 × cols 3..4 of the 7×7 grid

@@ -9,9 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from core import ascent, oip, start_images
+from core.ascent import engine as ascent
+from core.oip import search as oip
+from core.ascent import starts as start_images
 from tests.reference import eager_ascent_step_loop
-from core.similarity import mean_pairwise, shift_similarity
+from core.oip.similarity import mean_pairwise, shift_similarity
 
 
 def _tiny_model(seed: int = 0) -> keras.Model:
@@ -157,7 +159,7 @@ def test_cli_oip_objectives_and_similarity(tiny_run, capsys):
 
 def test_variants_of_one_map_blog_negative_and_diverse(engine):
     from core.progress import ProgressCallback
-    from core.variants import VariantsConfig, run_variants
+    from core.oip.variants import VariantsConfig, run_variants
 
     class Count(ProgressCallback):
         def __init__(self):
@@ -187,7 +189,7 @@ def test_variants_of_one_map_blog_negative_and_diverse(engine):
     (dict(map_index=99), "map 99 does not exist in layer 'conv2'"),
 ])
 def test_bad_variant_settings_name_the_value(engine, changes, message):
-    from core.variants import VariantsConfig, run_variants
+    from core.oip.variants import VariantsConfig, run_variants
 
     config = VariantsConfig(oip.OipConfig(layer="conv2", epochs=5), **{"map_index": 0, **changes})
     with pytest.raises(ValueError, match=message):
@@ -195,9 +197,9 @@ def test_bad_variant_settings_name_the_value(engine, changes, message):
 
 
 def test_a_variants_job_runs_in_a_worker_like_here(tiny_run):
-    from core.backends import InlineBackend
-    from core.jobs import JobSpec, JobSystem
-    from core.variants import VariantsConfig
+    from core.jobs.local import InlineBackend
+    from core.jobs.system import JobSpec, JobSystem
+    from core.oip.variants import VariantsConfig
 
     system = JobSystem(InlineBackend(1))
     try:

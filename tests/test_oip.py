@@ -1,4 +1,4 @@
-"""Filters/OIP engine (core.oip), its CLI command and the page (AppTest).
+"""Filters/OIP engine (core.oip.search), its CLI command and the page (AppTest).
 
 Epochs stay small (tens); the bundled article-II model is used where trained weights matter.
 """
@@ -13,7 +13,11 @@ import pytest
 
 from tests.conftest import finish_job
 
-from core import ascent, oip, oip_analysis, oip_figures, start_images
+from core.ascent import engine as ascent
+from core.oip import search as oip
+from core.oip import analysis as oip_analysis
+from core.figures import oip as oip_figures
+from core.ascent import starts as start_images
 from tests.reference import eager_ascent_step_loop
 
 

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, check_label, score_probabilities
+from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, check_label, score_probabilities
 
 
 def bars(labels, vertical=False, seed=0):
@@ -113,7 +113,7 @@ def test_score_counts_misses_per_class():
 
 
 def test_hold_out_takes_a_share_of_each_class_and_depends_on_the_seed():
-    from core.fine_tune import split_hold_out
+    from core.experiments.fine_tune import split_hold_out
 
     labels = np.repeat(np.arange(10), 4)
     train, held = split_hold_out(labels, 0.25, seed=0)
@@ -134,7 +134,7 @@ def synthetic(tmp_path):
 
 
 def test_fine_tuning_learns_the_new_handwriting_and_leaves_the_original_alone(synthetic):
-    from core.fine_tune import SETS, FineTuneConfig, fine_tune
+    from core.experiments.fine_tune import SETS, FineTuneConfig, fine_tune
 
     bundle, mnist = synthetic
     original = [w.copy() for w in bundle.model.get_weights()]
@@ -160,19 +160,19 @@ def test_fine_tuning_learns_the_new_handwriting_and_leaves_the_original_alone(sy
     ({"hold_out": 0.9}, "hold_out=0.9"), ({"mnist_digits": -1}, "mnist_digits=-1"),
 ])
 def test_bad_fine_tune_settings(change, message):
-    from core.fine_tune import FineTuneConfig
+    from core.experiments.fine_tune import FineTuneConfig
 
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
         FineTuneConfig(**change).validate()
 
 
 def test_the_fine_tune_job_writes_a_new_run_and_can_be_stopped(synthetic, tmp_path):
-    from core.context import JobContext
-    from core.fine_tune import FineTuneConfig
-    from core.jobs import JobSpec
+    from core.jobs.context import JobContext
+    from core.experiments.fine_tune import FineTuneConfig
+    from core.jobs.system import JobSpec
     from core.progress import StopFlag
     from core.runs import list_runs, load_run
-    from core.tasks import FineTuneJob, check_spec, execute, finish
+    from core.jobs.kinds import FineTuneJob, check_spec, execute, finish
 
     bundle, mnist = synthetic
     labels = np.arange(10)

@@ -1,4 +1,4 @@
-"""Precursor search (core.precursor), its CLI command and the page (AppTest).
+"""Precursor search (core.oip.precursor), its CLI command and the page (AppTest).
 
 Grids stay tiny here (2×2 squares, 2–3 values: 16–81 patterns) and epochs few; the bundled
 article-II model's conv3 gives the maps (map 5 has no OIP from the default random start).
@@ -14,8 +14,9 @@ import pytest
 
 from tests.conftest import finish_job
 
-from core import ascent, start_images
-from core import precursor as pc
+from core.ascent import engine as ascent
+from core.ascent import starts as start_images
+from core.oip import precursor as pc
 
 FAILING_MAP = 5  # no OIP for the bundled model with the default OIP settings (seed 0)
 

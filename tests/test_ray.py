@@ -1,4 +1,4 @@
-"""Jobs on Ray (core.ray_backend) on a local instance with 2 CPUs: the same results as the embedded
+"""Jobs on Ray (core.jobs.ray) on a local instance with 2 CPUs: the same results as the embedded
 backend, split work merged exactly, a run written where the job was submitted, Stop, a dying worker.
 
 Ray is an optional extra (requirements-ray.txt): without it these tests are skipped, except in CI
@@ -22,9 +22,9 @@ if os.environ.get("CI", "").lower() != "true":
 
 @pytest.fixture(scope="module")
 def ray_system():
-    from core.backends import InlineBackend
-    from core.jobs import JobSystem
-    from core.ray_backend import RayBackend
+    from core.jobs.local import InlineBackend
+    from core.jobs.system import JobSystem
+    from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
     system = JobSystem(backend)
@@ -35,8 +35,8 @@ def ray_system():
 @pytest.fixture(scope="module")
 def embedded_system():
     """The embedded backend with the Ray workers' thread count (1): results compare bit for bit."""
-    from core.backends import ProcessBackend
-    from core.jobs import JobSystem
+    from core.jobs.local import ProcessBackend
+    from core.jobs.system import JobSystem
 
     system = JobSystem(ProcessBackend(1, 1))
     yield system
@@ -58,8 +58,8 @@ def test_a_local_ray_instance_has_two_workers_and_says_where_jobs_run(ray_system
 
 
 def test_precursor_screen_split_over_two_workers_equals_one_process(ray_system, embedded_system, tiny_run):
-    from core.jobs import JobSpec
-    from core.precursor import PrecursorConfig
+    from core.jobs.system import JobSpec
+    from core.oip.precursor import PrecursorConfig
 
     config = PrecursorConfig(layer="conv3", maps=(1, 4), grid=3, values=(0.2, 0.5, 0.8), test_epochs=2, keep=5,
                              epochs=10, mode="faithful")
@@ -84,7 +84,7 @@ def _busy_part(ctx, item, progress):
 PEAK_SCRIPT = """
 import json, sys
 sys.path.insert(0, {root!r})
-from core.ray_backend import RayDriver, RayJobContext, RayProgress, Shipment
+from core.jobs.ray import RayDriver, RayJobContext, RayProgress, Shipment
 from tests.test_ray import _busy_part
 driver = RayDriver("local", threads=1, num_cpus=2)
 ctx = RayJobContext()
@@ -115,9 +115,9 @@ def test_split_parts_never_run_more_at_once_than_the_workers():
 
 
 def test_sweep_split_by_k_equals_one_process(ray_system, embedded_system, tiny_mnist):
-    from core.clustering import SweepConfig
-    from core.jobs import JobSpec
-    from core.tasks import SweepJob
+    from core.clustering.cluster_mlp import SweepConfig
+    from core.jobs.system import JobSpec
+    from core.jobs.kinds import SweepJob
 
     spec = JobSpec("sweep", SweepJob(SweepConfig(ks=(3, 5, 8, 12), silhouette_sample=200), str(tiny_mnist)),
                    owner="sweep")
@@ -130,10 +130,10 @@ def test_sweep_split_by_k_equals_one_process(ray_system, embedded_system, tiny_m
 
 
 def test_a_training_on_ray_lands_in_the_runs_folder_of_the_dashboard(ray_system, tiny_mnist, tmp_path):
-    from core.jobs import JobSpec
+    from core.jobs.system import JobSpec
     from core.runs import is_run_dir, read_meta
     from core.spec import preset
-    from core.tasks import TrainJob
+    from core.jobs.kinds import TrainJob
     from core.training import TrainConfig
 
     job = TrainJob(preset("tiny filters"), TrainConfig(epochs=1, seed=5), name="from-ray",
@@ -145,8 +145,8 @@ def test_a_training_on_ray_lands_in_the_runs_folder_of_the_dashboard(ray_system,
 
 
 def test_stop_reaches_a_job_on_ray(ray_system, tiny_run):
-    from core.jobs import JobSpec
-    from core.oip import OipConfig
+    from core.jobs.system import JobSpec
+    from core.oip.search import OipConfig
 
     system, _ = ray_system
     handle = system.submit(JobSpec("oip", OipConfig(layer="conv1", epochs=20_000), model=str(tiny_run), owner="stop"))
@@ -159,8 +159,8 @@ def test_stop_reaches_a_job_on_ray(ray_system, tiny_run):
 
 def test_a_ray_worker_that_dies_twice_fails_the_job_with_a_message(ray_system, tiny_run):
     """Ray retries a task whose worker died once; a second death fails the job, and the page is told."""
-    from core.jobs import JobSpec
-    from core.oip import OipConfig
+    from core.jobs.system import JobSpec
+    from core.oip.search import OipConfig
 
     system, _ = ray_system
     handle = system.submit(JobSpec("oip", OipConfig(layer="conv1", epochs=20_000), model=str(tiny_run), owner="kill"))
@@ -211,10 +211,10 @@ def kill_ray_instance(driver_pid: int) -> list[int]:
 def test_when_the_ray_instance_dies_its_jobs_fail_with_a_message_and_new_ones_run_here(tiny_run):
     """The dashboard's process outlives Ray: the running job fails with a sentence, the backend says where jobs
     run now, and the next job runs on this machine."""
-    from core.backends import InlineBackend
-    from core.jobs import JobSpec, JobSystem
-    from core.oip import OipConfig
-    from core.ray_backend import RayBackend
+    from core.jobs.local import InlineBackend
+    from core.jobs.system import JobSpec, JobSystem
+    from core.oip.search import OipConfig
+    from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
     system = JobSystem(backend)
@@ -238,7 +238,7 @@ def test_when_the_ray_instance_dies_its_jobs_fail_with_a_message_and_new_ones_ru
 
 def test_every_job_kind_runs_on_ray(ray_system, tiny_run, tiny_mnist, tmp_path):
     """Every kind the pages start, on the local Ray instance: each ships what it reads (its models, MNIST)."""
-    from core.tasks import KINDS
+    from core.jobs.kinds import KINDS
     from tests.helpers.jobs import small_job_of_every_kind
 
     system, _ = ray_system

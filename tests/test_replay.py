@@ -26,7 +26,7 @@ def replayed(tmp_path_factory):
 
 
 def test_checkpoints_are_kept_at_the_start_in_the_first_epoch_and_after_each_epoch(replayed):
-    from core.replay import read_checkpoints
+    from core.compare.replay import read_checkpoints
 
     result, bundle, _ = replayed
     positions = [p for p, _ in result.checkpoints]
@@ -44,7 +44,7 @@ def test_checkpoints_are_kept_at_the_start_in_the_first_epoch_and_after_each_epo
 
 
 def test_accuracy_per_checkpoint_rises_from_chance_to_the_runs_own(replayed):
-    from core.replay import accuracy_curve, checkpoint_model, conv1_filters, read_checkpoints
+    from core.compare.replay import accuracy_curve, checkpoint_model, conv1_filters, read_checkpoints
 
     result, bundle, mnist = replayed
     checkpoints = read_checkpoints(bundle.path)
@@ -62,7 +62,7 @@ def test_accuracy_per_checkpoint_rises_from_chance_to_the_runs_own(replayed):
 def test_training_without_checkpoints_keeps_none_and_a_stop_keeps_only_finished_epochs(tmp_path):
     from core.data import read_mnist_npz
     from core.progress import StopFlag
-    from core.replay import read_checkpoints
+    from core.compare.replay import read_checkpoints
     from core.runs import save_run
     from core.spec import preset
     from core.training import train
@@ -85,7 +85,7 @@ def test_training_without_checkpoints_keeps_none_and_a_stop_keeps_only_finished_
 
 
 def test_a_damaged_checkpoint_file_is_named(tmp_path):
-    from core.replay import read_checkpoints
+    from core.compare.replay import read_checkpoints
 
     (tmp_path / "checkpoints.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="checkpoints.npz' is damaged"):
@@ -94,11 +94,11 @@ def test_a_damaged_checkpoint_file_is_named(tmp_path):
 
 def test_the_replay_job_and_cli(replayed, capsys):
     from core.cli import main
-    from core.context import JobContext
-    from core.jobs import JobSpec
-    from core.oip import OipConfig
+    from core.jobs.context import JobContext
+    from core.jobs.system import JobSpec
+    from core.oip.search import OipConfig
     from core.progress import StopFlag
-    from core.tasks import ReplayJob, execute
+    from core.jobs.kinds import ReplayJob, execute
 
     _, bundle, mnist = replayed
     spec = JobSpec("replay", ReplayJob(2, OipConfig(layer="conv1", epochs=20)), model=str(bundle.path))

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.fast
 
 
 def test_spans_overlaps_and_percentiles():
-    from core.server_events import ServerEvents
+    from core.serving.events import ServerEvents
 
     events = ServerEvents()
     for ms in (10, 20, 30, 40, 500):
@@ -29,7 +29,7 @@ def test_spans_overlaps_and_percentiles():
 
 
 def test_the_file_holds_every_event(tmp_path):
-    from core.server_events import ServerEvents, read_events
+    from core.serving.events import ServerEvents, read_events
 
     path = tmp_path / "events.jsonl"
     events = ServerEvents(path)
@@ -45,7 +45,7 @@ def test_the_file_holds_every_event(tmp_path):
 def test_garbage_collections_recorded_inside_record_do_not_deadlock(tmp_path):
     """The collector's callback runs inside whatever allocated: often inside ``record`` itself. A lock there hung
     every thread of the classroom server after the first such collection."""
-    from core.server_events import ServerEvents
+    from core.serving.events import ServerEvents
 
     events = ServerEvents(tmp_path / "events.jsonl")
     events.watch_gc()

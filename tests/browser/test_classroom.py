@@ -18,7 +18,7 @@ competing with the server whose responsiveness is measured. The two drawing sess
 draws at a pupil's pace (a stroke every ``STROKE_PERIOD_S`` at most, four strokes a digit), from the moment the jobs
 start until they have all ended: at least ``MIN_DRAWS_DURING_JOBS`` strokes fall in that window, enough for a
 95th percentile. Each stroke slower than ``SLOW_MS`` is explained from the server's own record of what it did
-(``core.server_events``: page runs, job panels, jobs collected, models loaded, garbage collections).
+(``core.serving.events``: page runs, job panels, jobs collected, models loaded, garbage collections).
 
 Writes ``test-artifacts/classroom.json`` (``errors``, ``jobs_total``, ``jobs_finished``, ``draw_p95_server_ms``,
 ``identical_to_solo`` and the details). Run with ``make classroom``.
@@ -440,13 +440,13 @@ async def _keep_browsers_low(stop: asyncio.Event) -> None:
 # --------------------------------------------------------------------------- the same jobs, alone
 def _solo_specs(plan: Plan, models: dict, tmp: Path):
     """The JobSpec the page built for ``plan`` (its defaults plus the settings the session changed)."""
-    from core import dream as D
-    from core.clustering import SweepConfig
-    from core.jobs import JobSpec
-    from core.oip import OipConfig
-    from core.precursor import PrecursorConfig
+    from core.dream import deep_dream as D
+    from core.clustering.cluster_mlp import SweepConfig
+    from core.jobs.system import JobSpec
+    from core.oip.search import OipConfig
+    from core.oip.precursor import PrecursorConfig
     from core.spec import preset
-    from core.tasks import SweepJob, TrainJob
+    from core.jobs.kinds import SweepJob, TrainJob
     from core.training import TrainConfig
 
     model = None if plan.model == "default" else str(models[plan.model].path)
@@ -500,8 +500,8 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
     assert the figures; returns the report."""
     from playwright.async_api import async_playwright
 
-    from core.backends import BackendSettings, ProcessBackend
-    from core.jobs import JobSystem
+    from core.jobs.local import BackendSettings, ProcessBackend
+    from core.jobs.system import JobSystem
 
     url, models, runs, log_path, events_path = classroom_server
     job_plans = [p for p in plans if p.kind != "draw"]
@@ -607,9 +607,9 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
 
 
 def _server_side(events_path: Path, jobs_started_wall: float, jobs_seconds: float) -> dict:
-    """From the server's own record (``core.server_events``): its drawing steps while the jobs ran and, for each
+    """From the server's own record (``core.serving.events``): its drawing steps while the jobs ran and, for each
     one slower than ``SLOW_MS``, what else the server was doing meanwhile; the time each kind of event took."""
-    from core.server_events import read_events
+    from core.serving.events import read_events
 
     if not events_path.exists():
         return {"slow_strokes": [], "server_events": {}}

@@ -46,7 +46,7 @@ def test_maps_are_switched_off_by_clicking_them_in_the_grid(page, app_url):
 
 
 def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_path):
-    from core.personal_set import PersonalSet
+    from core.experiments.personal_set import PersonalSet
     from tests.browser.test_activations_browser import _stroke
 
     page.goto(app_url)

@@ -1,4 +1,4 @@
-"""One small job of every kind (``core.tasks.KINDS``), on a tiny model and synthetic digits made in the test: a
+"""One small job of every kind (``core.jobs.kinds.KINDS``), on a tiny model and synthetic digits made in the test: a
 backend must run each of them (the embedded executor, Ray)."""
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import numpy as np
 def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dict:
     """kind → a ``JobSpec`` that runs in seconds. ``work`` holds the runs it writes and the run with checkpoints
     that the replay needs."""
-    from core.clustering import MLPConfig, SweepConfig
+    from core.clustering.cluster_mlp import MLPConfig, SweepConfig
     from core.data import read_mnist_npz
-    from core.dream import DreamSettings
-    from core.dream_gallery import GallerySettings
-    from core.fine_tune import FineTuneConfig
-    from core.jobs import JobSpec
-    from core.oip import OipConfig
-    from core.precursor import PrecursorConfig
+    from core.dream.deep_dream import DreamSettings
+    from core.dream.gallery import GallerySettings
+    from core.experiments.fine_tune import FineTuneConfig
+    from core.jobs.system import JobSpec
+    from core.oip.search import OipConfig
+    from core.oip.precursor import PrecursorConfig
     from core.runs import MODEL_FILE, save_run
     from core.spec import preset
-    from core.tasks import (ClusterMlpJob, CompareJob, FineTuneJob, ImportJob, KnockoutJob, ReplayJob, SweepJob,
+    from core.jobs.kinds import (ClusterMlpJob, CompareJob, FineTuneJob, ImportJob, KnockoutJob, ReplayJob, SweepJob,
                             TrainJob)
     from core.training import TrainConfig, train
-    from core.variants import VariantsConfig
+    from core.oip.variants import VariantsConfig
 
     mnist, runs, model = str(tiny_mnist), str(work / "runs"), str(tiny_run)
     with_checkpoints = save_run(train(preset("tiny filters"), TrainConfig(epochs=1, batch_size=32, seed=3,

@@ -1,0 +1,59 @@
+"""What the commands of ``python -m core`` share: the last JSON line, the backend arguments, running a job."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from core.progress import PrintProgress
+
+
+def _emit(result: dict, started: float) -> int:
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    print(json.dumps(result))
+    return 0
+
+
+BACKENDS = ("local", "ray")
+
+
+def add_backend_args(parser: argparse.ArgumentParser) -> None:
+    """``--backend local|ray`` and ``--ray-address`` for a command that runs a job."""
+    parser.add_argument("--backend", default="local", choices=BACKENDS,
+                        help="local: in this process; ray: as a Ray task (a local Ray instance unless --ray-address)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to use with --backend ray: auto, ray://HOST:PORT (default: start a local one)")
+
+
+def run_job(args: argparse.Namespace, spec):
+    """Run a job as the page would (``core.jobs.kinds``), here or on Ray, printing progress on stderr; returns
+    its result. A failed job raises ValueError with its message; a stopped one returns its partial result."""
+    from core.jobs.kinds import execute, finish
+
+    if getattr(args, "backend", "local") == "local":
+        from core.jobs.context import JobContext
+
+        return finish(spec, execute(spec, JobContext(), PrintProgress()))
+    from core.jobs.local import BackendSettings
+    from core.jobs.system import FAILED, JobSystem
+    from core.jobs.ray import RayBackend
+
+    threads = BackendSettings.from_env().threads  # $MNIST_EXPLORER_THREADS per job, as for the dashboard
+    system = JobSystem(RayBackend(args.ray_address or "local", threads=threads))
+    try:
+        handle = system.submit(spec)
+        shown = PrintProgress()
+        label = None
+        while not handle.wait(1.0):
+            snap = handle.snapshot()
+            if snap.total and snap.label != label:
+                label = snap.label
+                shown.on_begin(snap.total, snap.label)
+            if snap.total:
+                shown.on_step(snap.done, snap.info)
+        if handle.state == FAILED:
+            raise ValueError(handle.message)
+        return handle.result
+    finally:
+        system.shutdown()

@@ -1,0 +1,1 @@
+"""The blog's clustering series: k-means on MNIST pixels and the cluster-feature MLP."""

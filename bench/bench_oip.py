@@ -39,6 +39,7 @@ from core.ascent import engine as ascent
 from core.ascent import starts as start_images  # noqa: E402
 from core.runs import load_default  # noqa: E402
 from tests.reference import eager_ascent_step_loop  # noqa: E402  (the blog-style loop lives with the tests)
+from core.device import describe_device
 
 LAYER = "conv3"
 
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
     maps = np.arange(int(model.get_layer(LAYER).output.shape[-1]))
     starts = start_images.random_starts(maps.tolist(), 1, seed=0)[:, 0]
     n = len(maps)
-    print(f"device: {ascent.device_name()} · TensorFlow {tf.__version__} · {os.cpu_count()} CPU cores · "
+    print(f"device: {describe_device()} · TensorFlow {tf.__version__} · {os.cpu_count()} CPU cores · "
           f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(f"work: {n} {LAYER} maps × {args.epochs} epochs, step {args.step}", file=sys.stderr)
 
@@ -138,7 +139,7 @@ def main(argv=None) -> int:
           f"×{tfkv_s / ours_s:.1f} vs tf-keras-vis warm (target ≥ 5), ×{tfkv_cold / first_call:.1f} cold vs cold "
           f"(target ≥ 2)")
     print(json.dumps({
-        "benchmark": "oip", "device": ascent.device_name(), "maps": n, "epochs": args.epochs,
+        "benchmark": "oip", "device": describe_device(), "maps": n, "epochs": args.epochs,
         "ours_s": round(ours_s, 4), "ours_first_call_s": round(first_call, 3),
         "tf_keras_vis_s": round(tfkv_s, 3), "tf_keras_vis_cold_s": round(tfkv_cold, 3), "blog_loop_s": round(blog_s, 3),
         "blog_loop_maps_measured": int(k), "blog_loop_extrapolated": k != n,

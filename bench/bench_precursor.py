@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from core.ascent import engine as ascent  # noqa: E402
 from core.oip import precursor as pc  # noqa: E402
 from core.runs import load_default  # noqa: E402
+from core.device import describe_device
 
 
 def rss_gb() -> float:
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     engine = ascent.AscentEngine(load_default().model, "conv3")
-    print(f"device: {ascent.device_name()} · {os.cpu_count()} CPU cores · load average {os.getloadavg()[0]:.1f} · "
+    print(f"device: {describe_device()} · {os.cpu_count()} CPU cores · load average {os.getloadavg()[0]:.1f} · "
           f"batch {pc.default_batch()} images per compiled call", file=sys.stderr)
     failed = pc.failed_maps(engine)  # plain OIP run with the default settings
     print(f"plain OIP run (200 epochs, 1 start): {len(failed)} of {engine.channels} conv3 maps without an OIP: "
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
           f"than a faithful screen")
     print(f"peak memory {peak:.2f} GB (target < 4 GB)")
     print(json.dumps({
-        "benchmark": "precursor", "device": ascent.device_name(), "patterns": cfg.n_patterns, "map": int(target),
+        "benchmark": "precursor", "device": describe_device(), "patterns": cfg.n_patterns, "map": int(target),
         "failed_maps": len(failed), "faithful_screen_all_s": round(every_s, 2),
         "engine_best_image_epochs_per_s": round(best_rate), "faithful_image_epochs_per_s": round(screen_rate),
         "ratio_faithful_vs_engine_best": round(screen_rate / best_rate, 3),

@@ -35,8 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from core.jobs.local import BackendSettings, ProcessBackend  # noqa: E402
-from core.jobs.system import JobSpec, JobSystem  # noqa: E402
+from core.jobs.local import ProcessBackend  # noqa: E402
+from core.jobs.setup import BackendSettings  # noqa: E402
+from core.jobs.kinds import job_system  # noqa: E402
+    from core.jobs.system import JobSpec,   # noqa: E402
 from core.oip.precursor import PART_PATTERNS, PrecursorConfig, default_batch, pattern_count  # noqa: E402
 
 BLOG_PATTERNS = pattern_count(3, 5)  # 1,953,125
@@ -69,7 +71,7 @@ def on_ray(workers: int, config: PrecursorConfig, model: str | None) -> tuple[fl
     from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=workers)
-    system = JobSystem(backend)
+    system = job_system(backend)
     try:
         run_job(system, config.with_(values=(0.2, 0.8)), model, f"ray {workers} (warm-up)")
         return run_job(system, config, model, f"ray, {workers} worker{'s' if workers > 1 else ''} × 1 thread")
@@ -79,7 +81,7 @@ def on_ray(workers: int, config: PrecursorConfig, model: str | None) -> tuple[fl
 
 
 def embedded(threads: int, config: PrecursorConfig, model: str | None) -> tuple[float, object]:
-    system = JobSystem(ProcessBackend(1, threads))
+    system = job_system(ProcessBackend(1, threads))
     try:
         run_job(system, config.with_(values=(0.2, 0.8)), model, f"embedded {threads} (warm-up)")
         return run_job(system, config, model, f"embedded, 1 worker × {threads} thread{'s' if threads > 1 else ''}")

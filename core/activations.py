@@ -284,7 +284,7 @@ class ActivationModel:
             conv_out, score = self._score(x, class_index, use_probability)
         return conv_out, tape.gradient(score, conv_out)
 
-    def _check_class(self, class_index: int) -> int:
+    def check_class(self, class_index: int) -> int:
         n = self.spec.num_classes
         if not 0 <= int(class_index) < n:
             raise ValueError(f"class_index={class_index} is outside 0..{n - 1}")
@@ -304,7 +304,7 @@ class ActivationModel:
         ``smooth_samples`` > 0 averages the gradients of that many noisy copies (SmoothGrad; noise
         standard deviation ``noise`` in standardised units), all in one batched call.
         """
-        class_index, use_prob = self._check_class(class_index), self._check_score(score)
+        class_index, use_prob = self.check_class(class_index), self._check_score(score)
         batch = _as_batch(x, self.side)
         if len(batch) != 1:
             raise ValueError(f"saliency() takes one digit, got a batch of {len(batch)}")
@@ -318,7 +318,7 @@ class ActivationModel:
 
     def grad_cam(self, x: np.ndarray, class_index: int, score: str = "logit") -> GradCam:
         """Grad-CAM (Selvaraju et al. 2017) on the last conv layer for one digit ``(28, 28, 1)``."""
-        class_index, use_prob = self._check_class(class_index), self._check_score(score)
+        class_index, use_prob = self.check_class(class_index), self._check_score(score)
         batch = _as_batch(x, self.side)
         conv_out, grads = self._cam_fn(tf.constant(batch[:1]), tf.constant(class_index, tf.int32),
                                        tf.constant(use_prob))
@@ -345,7 +345,7 @@ class ActivationModel:
         """
         if self.scaler is None:
             raise ValueError("occlusion needs the model's scaler (build ActivationModel with scaler=...)")
-        class_index = self._check_class(class_index)
+        class_index = self.check_class(class_index)
         raw = np.asarray(raw, dtype=np.float32)
         if raw.shape != (self.side, self.side):
             raise ValueError(f"occlusion needs a raw ({self.side}, {self.side}) image, got shape {raw.shape}")

@@ -1,26 +1,52 @@
-"""Where TensorFlow computes, and a CPU fall-back when the GPU runs out of memory."""
+"""Where TensorFlow computes: the one probe of the device, the worker's TensorFlow settings, and a CPU fall-back
+when the GPU runs out of memory."""
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Callable, TypeVar
-
-import tensorflow as tf
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def gpu_available() -> bool:
-    return bool(tf.config.list_logical_devices("GPU"))
-
-
+@functools.lru_cache(maxsize=1)
 def describe_device() -> str:
-    """'GPU (name)' or 'CPU', for result metadata and the UI."""
+    """'GPU (name)' when TensorFlow sees a GPU, else 'CPU': for results, the sidebar and the CLI. Probed once per
+    process (the devices do not change while it runs)."""
+    import tensorflow as tf
+
     gpus = tf.config.list_logical_devices("GPU")
     return f"GPU ({gpus[0].name})" if gpus else "CPU"
 
 
+def gpu_available() -> bool:
+    return describe_device().startswith("GPU")
+
+
+def device_kind() -> str:
+    """'GPU' or 'CPU'."""
+    return "GPU" if gpu_available() else "CPU"
+
+
+def configure_tensorflow(threads: int) -> str:
+    """A job worker's TensorFlow: ``threads`` for its operations, GPU memory that grows as needed (several workers
+    share one GPU). Call it before any computation; returns ``describe_device()``."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised: keep what it has
+            pass
+    return describe_device()
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
+    import tensorflow as tf
+
     return isinstance(exc, tf.errors.ResourceExhaustedError) or "OOM" in str(exc) or "out of memory" in str(exc)
 
 
@@ -37,6 +63,8 @@ def run_with_cpu_fallback(fn: Callable[[], T], notify: Callable[[str], None] | N
     except Exception as exc:
         if not _is_out_of_memory(exc):
             raise
+        import tensorflow as tf
+
         message = ("The GPU ran out of memory for this batch, so it was computed on the CPU instead "
                    "(slower). Select fewer maps or starts to stay on the GPU.")
         log.warning("%s (%s)", message, exc)

@@ -95,9 +95,9 @@ class TrainResult:
 
 
 def compute_device() -> str:
-    import tensorflow as tf
+    from core.device import device_kind
 
-    return "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    return device_kind()
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:

@@ -19,6 +19,7 @@ from core.runs import model_key as run_model_key
 from core.runs import resolve_model_path
 from core.blog import published
 from pages import shared
+from core.device import describe_device
 
 P = "precursor_"  # widget key prefix
 JOB_KEY = P + "job"
@@ -162,7 +163,7 @@ if config is not None and error is None:
     seconds = pc.estimate_seconds(config, len(maps), asc, fwd, workers=workers)
     st.info(f"**{config.n_patterns:,} patterns** ({len(config.values)} values on {grid}×{grid} squares) × "
             f"{len(maps)} target map{'s' if len(maps) != 1 else ''} · estimated **{shared.duration(seconds)}** "
-            f"(from {asc:,.0f} image-epochs/s measured on this {ascent.device_name()}"
+            f"(from {asc:,.0f} image-epochs/s measured on this {describe_device()}"
             + (f", the screens split over {workers} workers" if workers > 1 else "")
             + ("; the faithful screen skips patterns whose map stays at 0, so it often ends sooner" if mode ==
                "faithful" else "") + ").")

@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from core.oip import search as oip
-from core.jobs.local import make_job_system
+from core.jobs.setup import make_job_system
 from core.data import Mnist, MnistUnavailableError, SampleDigits, load_mnist, load_sample_digits
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec, JobSystem
 from core.blog import published

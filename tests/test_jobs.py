@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from core.jobs.kinds import job_system
 from core.jobs.system import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Backend, JobRefused, JobSpec, JobSystem
 
 
@@ -192,7 +193,7 @@ def test_shutdown_stops_the_queue_and_refuses_new_jobs():
     (JobSpec("dream", config=None), "needs a DreamSettings config"),
 ])
 def test_bad_specs_are_refused_at_submission_naming_the_problem(spec, message):
-    system = JobSystem(HandBackend(), 1)
+    system = job_system(HandBackend(), 1)
     with pytest.raises(ValueError, match=message):
         system.submit(spec)
     system.shutdown()
@@ -202,7 +203,7 @@ def test_a_dream_without_a_photo_and_bad_settings_are_refused():
     from core.dream.deep_dream import DreamSettings
     from core.oip.search import OipConfig
 
-    system = JobSystem(HandBackend(), 1)
+    system = job_system(HandBackend(), 1)
     with pytest.raises(ValueError, match=r"inputs\['photo'\]"):
         system.submit(JobSpec("dream", DreamSettings()))
     with pytest.raises(ValueError, match="epochs=0 is outside"):
@@ -217,14 +218,14 @@ def test_a_dream_without_a_photo_and_bad_settings_are_refused():
     ({"MNIST_EXPLORER_EXECUTOR": "gpu"}, "MNIST_EXPLORER_EXECUTOR='gpu' is not one of"),
 ])
 def test_bad_backend_settings_name_the_variable(env, message):
-    from core.jobs.local import BackendSettings
+    from core.jobs.setup import BackendSettings
 
     with pytest.raises(ValueError, match=message):
         BackendSettings.from_env(env)
 
 
 def test_default_settings_give_one_job_per_two_cores():
-    from core.jobs.local import BackendSettings, cpu_count
+    from core.jobs.setup import BackendSettings, cpu_count
 
     settings = BackendSettings.from_env({})
     assert settings.slots == max(1, cpu_count() // 2) and settings.threads == max(1, cpu_count() // settings.slots)
@@ -232,7 +233,8 @@ def test_default_settings_give_one_job_per_two_cores():
 
 
 def test_an_unreachable_ray_address_falls_back_with_one_message(monkeypatch):
-    from core.jobs import local as backends
+    from core.jobs import setup as backends
+    from core.jobs.local import InlineBackend
 
     class Refused:
         def __init__(self, address, threads=1):
@@ -240,7 +242,7 @@ def test_an_unreachable_ray_address_falls_back_with_one_message(monkeypatch):
 
     monkeypatch.setattr("core.jobs.ray.RayBackend", Refused)
     choice = backends.make_backend(backends.BackendSettings(1, 1, "thread", "ray://10.0.0.1:10001"))
-    assert isinstance(choice.backend, backends.InlineBackend)
+    assert isinstance(choice.backend, InlineBackend)
     assert "Ray at 'ray://10.0.0.1:10001' could not be used" in choice.notice and "this machine" in choice.notice
 
 
@@ -270,7 +272,7 @@ def _oip_spec(run, layer="conv3", epochs=6, owner="t", maps=None):
 def test_inline_backend_runs_an_oip_job_and_reports_progress(tiny_run):
     from core.jobs.local import InlineBackend
 
-    system = JobSystem(InlineBackend(1))
+    system = job_system(InlineBackend(1))
     handle = system.submit(_oip_spec(tiny_run))
     assert handle.wait(120)
     snap = handle.snapshot()
@@ -282,7 +284,7 @@ def test_inline_backend_runs_an_oip_job_and_reports_progress(tiny_run):
 def test_a_job_that_raises_fails_with_its_message(tiny_run):
     from core.jobs.local import InlineBackend
 
-    system = JobSystem(InlineBackend(1))
+    system = job_system(InlineBackend(1))
     handle = system.submit(_oip_spec(tiny_run, maps=(99,)))
     assert handle.wait(120) and handle.state == FAILED
     assert "map 99 does not exist in layer 'conv3', which has maps 0..5" in handle.message
@@ -294,7 +296,7 @@ def process_system():
     from core.jobs.local import ProcessBackend
 
     backend = ProcessBackend(1, 1)
-    system = JobSystem(backend)
+    system = job_system(backend)
     assert backend.wait_ready(180)
     yield system, backend
     system.shutdown()
@@ -368,11 +370,11 @@ def test_two_trainings_together_give_the_weights_each_gives_alone(tiny_mnist, tm
                        runs_dir=str(tmp_path / where), mnist=str(tiny_mnist))
         return JobSpec("train", job, owner=f"s{seed}")
 
-    together = JobSystem(ProcessBackend(2, 1))
+    together = job_system(ProcessBackend(2, 1))
     both = [together.submit(spec(seed, "together")) for seed in (1, 2)]
     assert all(h.wait(240) for h in both) and all(h.state == FINISHED for h in both)
     together.shutdown()
-    alone = JobSystem(ProcessBackend(1, 1))
+    alone = job_system(ProcessBackend(1, 1))
     solo = []
     for seed in (1, 2):
         handle = alone.submit(spec(seed, "alone"))

@@ -198,10 +198,11 @@ def test_bad_variant_settings_name_the_value(engine, changes, message):
 
 def test_a_variants_job_runs_in_a_worker_like_here(tiny_run):
     from core.jobs.local import InlineBackend
-    from core.jobs.system import JobSpec, JobSystem
+    from core.jobs.kinds import job_system
+    from core.jobs.system import JobSpec
     from core.oip.variants import VariantsConfig
 
-    system = JobSystem(InlineBackend(1))
+    system = job_system(InlineBackend(1))
     try:
         spec = JobSpec("oip-variants", VariantsConfig(oip.OipConfig(layer="conv2", epochs=10), 1, 2, 2.0),
                        model=str(tiny_run), owner="t")

@@ -170,7 +170,7 @@ def test_the_fine_tune_job_writes_a_new_run_and_can_be_stopped(synthetic, tmp_pa
     from core.jobs.context import JobContext
     from core.experiments.fine_tune import FineTuneConfig
     from core.jobs.system import JobSpec
-    from core.progress import StopFlag
+    from core.progress import ProgressRecord
     from core.runs import list_runs, load_run
     from core.jobs.kinds import FineTuneJob, check_spec, execute, finish
 
@@ -181,13 +181,13 @@ def test_the_fine_tune_job_writes_a_new_run_and_can_be_stopped(synthetic, tmp_pa
     spec = JobSpec("fine-tune", job, model=str(bundle.path),
                    inputs={"images": bars(labels, vertical=True), "labels": labels})
     check_spec(spec)
-    outcome = finish(spec, execute(spec, JobContext(), StopFlag()))
+    outcome = finish(spec, execute(spec, JobContext(), ProgressRecord()))
     assert outcome.status == "completed" and outcome.run_dir.name == "mine"
     run = load_run(outcome.run_dir)
     assert run.meta["fine_tuned_from"] == bundle.name and run.meta["personal_digits"] == 10
     assert run.meta["config"]["train_limit"] == 100
     np.testing.assert_allclose(run.scaler.mean, bundle.scaler.mean)  # the base model's scaler, not a new one
-    stop = StopFlag()
+    stop = ProgressRecord()
     stop.request_stop()
     stopped = execute(spec, JobContext(), stop)
     assert stopped.status == "stopped"

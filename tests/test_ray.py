@@ -23,11 +23,11 @@ if os.environ.get("CI", "").lower() != "true":
 @pytest.fixture(scope="module")
 def ray_system():
     from core.jobs.local import InlineBackend
-    from core.jobs.system import JobSystem
+    from core.jobs.kinds import job_system
     from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
-    system = JobSystem(backend)
+    system = job_system(backend)
     yield system, backend
     system.shutdown()
 
@@ -36,9 +36,9 @@ def ray_system():
 def embedded_system():
     """The embedded backend with the Ray workers' thread count (1): results compare bit for bit."""
     from core.jobs.local import ProcessBackend
-    from core.jobs.system import JobSystem
+    from core.jobs.kinds import job_system
 
-    system = JobSystem(ProcessBackend(1, 1))
+    system = job_system(ProcessBackend(1, 1))
     yield system
     system.shutdown()
 
@@ -84,12 +84,12 @@ def _busy_part(ctx, item, progress):
 PEAK_SCRIPT = """
 import json, sys
 sys.path.insert(0, {root!r})
-from core.jobs.ray import RayDriver, RayJobContext, RayProgress, Shipment
+from core.jobs.ray import RayDriver, RayJobContext, Shipment, actor_progress
 from tests.test_ray import _busy_part
 driver = RayDriver("local", threads=1, num_cpus=2)
 ctx = RayJobContext()
 ctx.shipment, ctx.actor = Shipment(parallelism=2, threads=1), driver._actor_class.remote()
-print(json.dumps(ctx.map(_busy_part, list(range(6)), RayProgress(ctx.actor))))
+print(json.dumps(ctx.map(_busy_part, list(range(6)), actor_progress(ctx.actor))))
 driver.shutdown()
 """
 
@@ -212,12 +212,13 @@ def test_when_the_ray_instance_dies_its_jobs_fail_with_a_message_and_new_ones_ru
     """The dashboard's process outlives Ray: the running job fails with a sentence, the backend says where jobs
     run now, and the next job runs on this machine."""
     from core.jobs.local import InlineBackend
-    from core.jobs.system import JobSpec, JobSystem
+    from core.jobs.kinds import job_system
+    from core.jobs.system import JobSpec
     from core.oip.search import OipConfig
     from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
-    system = JobSystem(backend)
+    system = job_system(backend)
     try:
         handle = system.submit(JobSpec("oip", OipConfig(layer="conv1", epochs=20_000), model=str(tiny_run), owner="a"))
         deadline = time.monotonic() + 120

@@ -44,13 +44,13 @@ def cluster_address():
 
 def test_every_job_kind_runs_on_a_cluster_address(cluster_address, tiny_run, tiny_mnist, tmp_path):
     from core.jobs.local import InlineBackend
-    from core.jobs.system import JobSystem
+    from core.jobs.kinds import job_system
     from core.jobs.ray import RayBackend
     from core.jobs.kinds import KINDS
     from tests.helpers.jobs import small_job_of_every_kind
 
     backend = RayBackend(cluster_address, threads=1, fallback=lambda: InlineBackend(1))
-    system = JobSystem(backend)
+    system = job_system(backend)
     try:
         assert backend.describe() == f"the Ray cluster at {cluster_address} (2 CPUs)" and system.slots == 2
         specs = small_job_of_every_kind(tiny_run, tiny_mnist, tmp_path)

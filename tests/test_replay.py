@@ -61,7 +61,7 @@ def test_accuracy_per_checkpoint_rises_from_chance_to_the_runs_own(replayed):
 
 def test_training_without_checkpoints_keeps_none_and_a_stop_keeps_only_finished_epochs(tmp_path):
     from core.data import read_mnist_npz
-    from core.progress import StopFlag
+    from core.progress import ProgressRecord
     from core.compare.replay import read_checkpoints
     from core.runs import save_run
     from core.spec import preset
@@ -72,7 +72,7 @@ def test_training_without_checkpoints_keeps_none_and_a_stop_keeps_only_finished_
     plain = train(preset("tiny filters"), TrainConfig(epochs=1, batch_size=32), mnist)
     assert plain.checkpoints == [] and read_checkpoints(save_run(plain, tmp_path / "runs", "plain")) is None
 
-    class StopInEpoch2(StopFlag):
+    class StopInEpoch2(ProgressRecord):
         def on_epoch(self, epoch, metrics):
             if epoch == 1:
                 self.request_stop()
@@ -97,12 +97,12 @@ def test_the_replay_job_and_cli(replayed, capsys):
     from core.jobs.context import JobContext
     from core.jobs.system import JobSpec
     from core.oip.search import OipConfig
-    from core.progress import StopFlag
+    from core.progress import ProgressRecord
     from core.jobs.kinds import ReplayJob, execute
 
     _, bundle, mnist = replayed
     spec = JobSpec("replay", ReplayJob(2, OipConfig(layer="conv1", epochs=20)), model=str(bundle.path))
-    outcome = execute(spec, JobContext(), StopFlag())
+    outcome = execute(spec, JobContext(), ProgressRecord())
     assert outcome.checkpoint == 2 and len(outcome.oip.maps) == bundle.spec.convs[0].filters
     assert main(["replay", str(bundle.path), "--mnist", mnist.source, "--layer", "conv2", "--epochs", "10"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

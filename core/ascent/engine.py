@@ -72,13 +72,6 @@ def capped_epochs(epochs: int) -> int:
     return min(int(epochs), int(cap)) if cap else int(epochs)
 
 
-def device_name() -> str:
-    """'GPU (name)' when TensorFlow sees one, else 'CPU'."""
-    from core.device import describe_device
-
-    return describe_device()
-
-
 # --- checks of the settings -------------------------------------------------------------------
 
 def check_diversity(weight: float) -> float:

@@ -73,7 +73,7 @@ def _cmd_activations(args) -> int:
     x = bundle.scaler.transform(raw)
     am.activations(x)  # trace once, so the timing below is the steady-state call
     result = am.activations(x)
-    k = result.predicted if args.class_index is None else am._check_class(args.class_index)
+    k = result.predicted if args.class_index is None else am.check_class(args.class_index)
     with progress_scope(prog, 3, "explanations") as p:
         sal = am.saliency(x, k)
         p.on_step(1)

@@ -35,12 +35,13 @@ def run_job(args: argparse.Namespace, spec):
         from core.jobs.context import JobContext
 
         return finish(spec, execute(spec, JobContext(), PrintProgress()))
-    from core.jobs.local import BackendSettings
-    from core.jobs.system import FAILED, JobSystem
+    from core.jobs.setup import BackendSettings
+    from core.jobs.kinds import job_system
+    from core.jobs.system import FAILED
     from core.jobs.ray import RayBackend
 
     threads = BackendSettings.from_env().threads  # $MNIST_EXPLORER_THREADS per job, as for the dashboard
-    system = JobSystem(RayBackend(args.ray_address or "local", threads=threads))
+    system = job_system(RayBackend(args.ray_address or "local", threads=threads))
     try:
         handle = system.submit(spec)
         shown = PrintProgress()

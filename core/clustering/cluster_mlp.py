@@ -859,6 +859,11 @@ class PairResult:
     reference: MLPResult | None
     seconds: float
 
+    @property
+    def stopped(self) -> bool:
+        """True when the training was asked to stop before its last epoch."""
+        return self.cluster.status == "stopped"
+
     def without_models(self) -> "PairResult":
         """The same result without the trained Keras models (for sending it to another process)."""
         return replace(self, cluster=replace(self.cluster, model=None),

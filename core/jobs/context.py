@@ -16,7 +16,7 @@ import collections
 import threading
 from typing import Any, Callable, Hashable, Sequence
 
-from core.progress import ProgressCallback
+from core.progress import PartProgress, ProgressCallback
 
 
 class _Lru:
@@ -46,24 +46,6 @@ class _Lru:
                     self._items.popitem(last=False)
                 self._building.pop(key, None)
             return value
-
-
-class PartProgress(ProgressCallback):
-    """The progress of one part of a split job, added to the job's progress at an offset."""
-
-    def __init__(self, parent: ProgressCallback, offset: int, info: dict | None = None) -> None:
-        self.parent, self.offset, self.info = parent, int(offset), dict(info or {})
-        self.done = 0
-
-    def on_step(self, done, info=None) -> None:
-        self.done = int(done)
-        self.parent.on_step(self.offset + self.done, {**self.info, **(info or {})})
-
-    def on_epoch(self, epoch, metrics) -> None:
-        self.parent.on_epoch(epoch, metrics)  # records (an epoch, a K) keep their own numbering
-
-    def should_stop(self) -> bool:
-        return self.parent.should_stop()
 
 
 class JobContext:

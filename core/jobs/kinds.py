@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from core.jobs.system import JobSpec
+from core.jobs.system import FAILED, FINISHED, STOPPED, Backend, JobHandle, JobSpec, JobSystem
 from core.progress import ProgressCallback
 
 
@@ -369,6 +369,7 @@ class Kind:
     uses_model: bool = False
     splits: bool = False  # parts can run in parallel on a cluster (see JobContext.map)
     reads_models: Callable[[JobSpec], list] | None = None  # the run folders it loads (default: the job's model)
+    check_inputs: Callable[[JobSpec], None] | None = None  # ValueError naming what the job's inputs lack
     reads_mnist: Callable[[JobSpec], bool] = lambda spec: False  # whether it loads MNIST
     mnist_optional: bool = False  # it does without MNIST (the shipped sample digits) where MNIST cannot be read
 
@@ -394,6 +395,25 @@ def _always(spec: JobSpec) -> bool:
     return True
 
 
+def _needs_photo(spec: JobSpec) -> None:
+    if "photo" not in spec.inputs:
+        raise ValueError(f"a {spec.kind!r} job needs inputs['photo'] (an (H, W) or (H, W, 3) uint8 array)")
+
+
+def _needs_keras_file(spec: JobSpec) -> None:
+    if not isinstance(spec.inputs.get("data"), (bytes, bytearray)):
+        raise ValueError("an 'import-model' job needs inputs['data']: the bytes of a .keras file")
+
+
+def _needs_personal_digits(spec: JobSpec) -> None:
+    from core.experiments.personal_set import PersonalSet
+
+    if "images" not in spec.inputs or "labels" not in spec.inputs:
+        raise ValueError("a 'fine-tune' job needs inputs['images'] (N, 28, 28) and inputs['labels'] (N,)")
+    if len(PersonalSet(spec.inputs["images"], spec.inputs["labels"])) == 0:
+        raise ValueError("the personal set is empty: add some of your digits (with their labels) first")
+
+
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("train", "training", lambda: TrainJob, _run_train, _finish_train, 60.0, reads_mnist=_always),
     Kind("oip", "OIP", _type("core.oip.search", "OipConfig"), _run_oip, None, 8.0, uses_model=True, reads_mnist=_always,
@@ -405,18 +425,19 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("sweep", "k-means sweep", lambda: SweepJob, _run_sweep, None, 30.0, splits=True, reads_mnist=_always),
     Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpJob, _run_cluster_mlp, None, 40.0,
          reads_mnist=_always),
-    Kind("dream", "Deep Dream", _type("core.dream.deep_dream", "DreamSettings"), _run_dream, None, 5.0, uses_model=True),
+    Kind("dream", "Deep Dream", _type("core.dream.deep_dream", "DreamSettings"), _run_dream, None, 5.0, uses_model=True,
+         check_inputs=_needs_photo),
     Kind("dream-gallery", "dream gallery", _type("core.dream.gallery", "GallerySettings"), _run_dream_gallery, None, 8.0,
-         uses_model=True),
+         uses_model=True, check_inputs=_needs_photo),
     Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0,
          reads_models=lambda spec: [spec.config.run_a, spec.config.run_b], reads_mnist=_always),
     Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True, reads_mnist=_always),
     Kind("replay", "replay", lambda: ReplayJob, _run_replay, None, 8.0, uses_model=True,
          reads_mnist=lambda spec: spec.config.oip is None),
     Kind("import-model", "model import", lambda: ImportJob, _run_import, _finish_train, 5.0,
-         reads_mnist=lambda spec: spec.config.with_mnist),
+         reads_mnist=lambda spec: spec.config.with_mnist, check_inputs=_needs_keras_file),
     Kind("fine-tune", "fine-tuning", lambda: FineTuneJob, _run_fine_tune, _finish_train, 20.0, uses_model=True,
-         reads_mnist=_always),
+         reads_mnist=_always, check_inputs=_needs_personal_digits),
 )}
 
 
@@ -427,8 +448,8 @@ def kind(name: str) -> Kind:
 
 
 def check_spec(spec: JobSpec) -> None:
-    """ValueError naming the problem when a spec cannot be run (unknown kind, wrong config type,
-    missing input)."""
+    """ValueError naming the problem when a spec cannot be run (unknown kind, wrong config type, bad settings,
+    missing inputs)."""
     k = kind(spec.kind)
     expected = k.config_type()
     if not isinstance(spec.config, expected):
@@ -436,17 +457,8 @@ def check_spec(spec: JobSpec) -> None:
     validate = getattr(spec.config, "validate", None)
     if callable(validate):
         validate()
-    if spec.kind == "fine-tune":
-        from core.experiments.personal_set import PersonalSet
-
-        if "images" not in spec.inputs or "labels" not in spec.inputs:
-            raise ValueError("a 'fine-tune' job needs inputs['images'] (N, 28, 28) and inputs['labels'] (N,)")
-        if len(PersonalSet(spec.inputs["images"], spec.inputs["labels"])) == 0:
-            raise ValueError("the personal set is empty: add some of your digits (with their labels) first")
-    if spec.kind == "import-model" and not isinstance(spec.inputs.get("data"), (bytes, bytearray)):
-        raise ValueError("an 'import-model' job needs inputs['data']: the bytes of a .keras file")
-    if spec.kind in ("dream", "dream-gallery") and "photo" not in spec.inputs:
-        raise ValueError(f"a {spec.kind!r} job needs inputs['photo'] (an (H, W) or (H, W, 3) uint8 array)")
+    if k.check_inputs is not None:
+        k.check_inputs(spec)
 
 
 def execute(spec: JobSpec, ctx, progress: ProgressCallback) -> Any:
@@ -468,16 +480,39 @@ def with_seed(config: Any, seed: int) -> Any:
 
 
 def stopped(result: Any) -> bool:
-    """True when a result is partial because its job was asked to stop."""
+    """True when a result is partial because its job was asked to stop (``result.stopped``, or a status 'stopped')."""
     if result is None:
         return False
-    if getattr(result, "stopped", False) is True:
-        return True
-    status = getattr(result, "status", None)
-    if status is None and hasattr(result, "cluster"):
-        status = getattr(result.cluster, "status", None)
-    return status == "stopped"
+    return getattr(result, "stopped", False) is True or getattr(result, "status", None) == "stopped"
 
 
-__all__ = ["KINDS", "Kind", "TrainJob", "FineTuneJob", "FineTuneOutcome", "ImportJob", "ReplayJob", "ReplayOutcome", "CompareJob", "KnockoutJob", "SweepJob", "ClusterMlpJob", "TrainOutcome", "check_spec", "execute",
-           "finish", "kind", "stopped", "with_seed"]
+def describe_error(exc: BaseException) -> str:
+    """A sentence for the job panel: a ValueError's own words, otherwise the error's type and text."""
+    if isinstance(exc, MemoryError):
+        return "The job ran out of memory. Use fewer maps, starts, patterns or digits."
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, ValueError):
+        return text
+    if "OOM" in text or "out of memory" in text.lower():
+        return f"The job ran out of memory ({type(exc).__name__}). Use fewer maps, starts, patterns or digits."
+    return f"{type(exc).__name__}: {text}"
+
+
+def complete(system: JobSystem, handle: JobHandle, result: Any) -> None:
+    """A job's result arrived where it was submitted: finish it there (e.g. write the run), then end the job, as
+    stopped when it was asked to stop and its result says it is partial. Every backend ends its jobs through here."""
+    try:
+        result = finish(handle.spec, result)
+    except Exception as exc:  # noqa: BLE001 - writing the run failed: the job failed, say why
+        system.job_ended(handle, FAILED, None, f"The result could not be kept: {describe_error(exc)}")
+        return
+    state = STOPPED if handle.progress.should_stop() and stopped(result) else FINISHED
+    system.job_ended(handle, state, result)
+
+
+def job_system(backend: Backend, slots: int | None = None) -> JobSystem:
+    """A job system for these kinds on ``backend``: submissions checked by ``check_spec``, waits estimated from
+    each kind's expected duration until jobs of it have been timed."""
+    return JobSystem(backend, slots, {k.name: k.expected_seconds for k in KINDS.values()}, check=check_spec)
+
+

@@ -7,9 +7,9 @@ garbage collection Streamlit does after each of them) cannot slow a job down, an
 the pages stutter. A worker that dies fails its job with a message and is replaced; a job that does
 not honour Stop within ``hard_stop_seconds`` has its worker restarted.
 
-``InlineBackend`` runs jobs in threads of this process (notebooks, unit tests).
-``make_backend`` picks one from the environment (see ``BackendSettings``); Ray lives in
-``core.jobs.ray``.
+``InlineBackend`` runs jobs in threads of this process (notebooks, unit tests). ``ChildProcess`` is the socket
+both the worker processes and the Ray driver process (``core.jobs.ray``) are spoken to through;
+``core.jobs.setup`` picks a backend from the environment.
 """
 from __future__ import annotations
 
@@ -20,58 +20,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from core.jobs.system import FAILED, FINISHED, STOPPED, Backend, JobHandle, JobSystem
+from core.jobs.system import FAILED, STOPPED, Backend, JobHandle, JobSystem
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: worker processes start here
-JOBS_ENV, THREADS_ENV, EXECUTOR_ENV, RAY_ENV = ("MNIST_EXPLORER_JOBS", "MNIST_EXPLORER_THREADS",
-                                               "MNIST_EXPLORER_EXECUTOR", "MNIST_EXPLORER_RAY")
-EXECUTORS = ("process", "thread")
-
-
-def cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-@dataclass(frozen=True)
-class BackendSettings:
-    """How many heavy jobs run at once (``slots``, default one per 2 cores), threads per job (default:
-    the cores divided among the slots), the embedded executor (``process`` or ``thread``) and the Ray
-    address (``local``, ``auto``, ``ray://HOST:PORT`` or empty for none)."""
-
-    slots: int
-    threads: int
-    executor: str = "process"
-    ray: str = ""
-
-    @classmethod
-    def from_env(cls, environ=None) -> "BackendSettings":
-        env = os.environ if environ is None else environ
-        cores = cpu_count()
-        slots = _positive_int(env, JOBS_ENV, max(1, cores // 2))
-        threads = _positive_int(env, THREADS_ENV, max(1, cores // slots))
-        executor = env.get(EXECUTOR_ENV, "process").strip().lower() or "process"
-        if executor not in EXECUTORS:
-            raise ValueError(f"{EXECUTOR_ENV}={executor!r} is not one of {EXECUTORS}")
-        return cls(slots, threads, executor, env.get(RAY_ENV, "").strip())
-
-
-def _positive_int(env, name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} must be a whole number ≥ 1") from None
-    if value < 1:
-        raise ValueError(f"{name}={value} must be ≥ 1")
-    return value
 
 
 def relay_progress(progress, message: tuple) -> bool:
@@ -90,19 +43,6 @@ def relay_progress(progress, message: tuple) -> bool:
     else:
         return False
     return True
-
-
-def complete_job(system: JobSystem, handle: JobHandle, result) -> None:
-    """A job's result arrived: finish it where it was submitted (e.g. write the run), then end it."""
-    from core.jobs.kinds import finish
-    from core.jobs.worker import describe_error
-
-    try:
-        result = finish(handle.spec, result)
-    except Exception as exc:  # noqa: BLE001 - writing the run failed: the job failed, say why
-        system.job_ended(handle, FAILED, None, f"The result could not be kept: {describe_error(exc)}")
-        return
-    system.job_ended(handle, FINISHED, result)
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,15 +66,14 @@ class InlineBackend(Backend):
         threading.Thread(target=self._run, args=(handle, system), name=f"job-{handle.id}", daemon=True).start()
 
     def _run(self, handle: JobHandle, system: JobSystem) -> None:
-        from core.jobs.kinds import execute
-        from core.jobs.worker import describe_error
+        from core.jobs.kinds import complete, describe_error, execute
 
         try:
             result = execute(handle.spec, self.context, handle.progress)
         except Exception as exc:  # noqa: BLE001
             system.job_ended(handle, FAILED, None, describe_error(exc))
             return
-        complete_job(system, handle, result)
+        complete(system, handle, result)
 
     def describe(self) -> str:
         return f"this process ({self._slots} job{'s' if self._slots > 1 else ''} at a time)"
@@ -252,7 +191,9 @@ class _Worker:
             if kind == "result":
                 system = self.system
                 self.handle = None
-                complete_job(system, handle, message[2])
+                from core.jobs.kinds import complete
+
+                complete(system, handle, message[2])
             elif kind == "failed":
                 self._end(FAILED, None, message[2])
         self._died()
@@ -275,7 +216,7 @@ class _Worker:
                 why = " (killed: the machine may have run out of memory)" if code in (-9, 137) else ""
                 self._end(FAILED, None, f"The worker process running this job ended unexpectedly (exit code "
                                         f"{code}{why}). Nothing was saved; try smaller settings.")
-        self.backend._replace(self)
+        self.backend.replace_worker(self)
 
     def kill(self) -> None:
         self.child.kill()
@@ -299,7 +240,8 @@ class ProcessBackend(Backend):
     def capacity(self) -> int:
         return self.slots
 
-    def _replace(self, worker: _Worker) -> None:
+    def replace_worker(self, worker: _Worker) -> None:
+        """A worker process ended: a fresh one takes its slot (unless the backend is shutting down)."""
         with self._lock:
             if self._closed or worker not in self._workers:
                 return
@@ -362,46 +304,3 @@ class ProcessBackend(Backend):
             self._lock.notify_all()
         for worker in workers:
             worker.close()
-
-
-# --------------------------------------------------------------------------------------------
-# Choosing one
-# --------------------------------------------------------------------------------------------
-@dataclass
-class BackendChoice:
-    """The backend in use and, when Ray was asked for but could not be reached, why not."""
-
-    backend: Backend
-    slots: int
-    notice: str = ""
-
-
-def make_backend(settings: BackendSettings | None = None) -> BackendChoice:
-    """The backend the environment asks for. An unreachable Ray address falls back to the embedded
-    backend, with a notice saying so (shown once in the sidebar)."""
-    settings = settings or BackendSettings.from_env()
-    notice = ""
-
-    def embedded() -> Backend:
-        if settings.executor == "thread":
-            return InlineBackend(settings.slots)
-        return ProcessBackend(settings.slots, settings.threads)
-
-    if settings.ray:
-        try:
-            from core.jobs.ray import RayBackend
-
-            backend = RayBackend(settings.ray, threads=settings.threads, fallback=embedded)
-            return BackendChoice(backend, backend.capacity())
-        except Exception as exc:  # noqa: BLE001 - one clear message, then the embedded backend
-            notice = (f"Ray at {settings.ray!r} could not be used ({type(exc).__name__}: {exc}); jobs run on this "
-                      "machine instead.")
-    return BackendChoice(embedded(), settings.slots, notice)
-
-
-def make_job_system(settings: BackendSettings | None = None) -> tuple[JobSystem, str]:
-    """A job system on the backend the environment asks for, and the fall-back notice (or "")."""
-    from core.jobs.kinds import KINDS
-
-    choice = make_backend(settings)
-    return JobSystem(choice.backend, None, {k.name: k.expected_seconds for k in KINDS.values()}), choice.notice

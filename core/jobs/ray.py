@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 from core.jobs.context import JobContext
 from core.jobs.system import FAILED, STOPPED, Backend, JobHandle, JobSystem
-from core.progress import ProgressCallback
+from core.progress import PartProgress, ProgressCallback, ProgressRecord, Relay
 
 CORE_DIR = Path(__file__).resolve().parents[1]  # the core package, shipped to Ray workers
 POLL_SECONDS = 0.5
@@ -168,110 +168,42 @@ def job_needs(spec) -> JobNeeds:
 # --------------------------------------------------------------------------------------------
 # Progress: an actor per job, relays in the tasks
 # --------------------------------------------------------------------------------------------
-class _ProgressState:
-    """The state the progress actor keeps (a plain class, wrapped by ``ray.remote`` on first use)."""
-
-    def __init__(self) -> None:
-        self.label, self.total, self.done, self.info = "", 0, 0, {}
-        self.records: list = []
-        self.batches: list = []
-        self.stop = False
-        self.part_offset = 0
-        self.parts: dict = {}
-
-    def begin(self, total, label):
-        self.label, self.total, self.done = label, int(total), 0
-
-    def step(self, done, info):
-        self.done = int(done)
-        self.parts = {}
-        if info:
-            self.info = info
-            if "loss" in info and len(self.batches) < 20_000:
-                self.batches.append((float(done), float(info["loss"]), float(info.get("accuracy", float("nan")))))
-
-    def epoch(self, epoch, metrics):
-        self.records.append({"epoch": epoch, **metrics})
-
-    def parts_begin(self, offset):
-        self.part_offset, self.parts = int(offset), {}
-
-    def part_step(self, part, done, info):
-        self.parts[part] = int(done)
-        self.done = self.part_offset + sum(self.parts.values())
-        if info:
-            self.info = info
-
-    def request_stop(self):
-        self.stop = True
-
-    def stopped(self):
-        return self.stop
-
-    def snapshot(self, n_records, n_batches):
-        return (self.label, self.total, self.done, self.info, self.records[n_records:], self.batches[n_batches:])
+_ACTOR_CALLS = {"begin": "on_begin", "step": "on_step", "epoch": "on_epoch"}
 
 
-class RayProgress(ProgressCallback):
-    """A job's progress, sent to its actor from wherever the job runs (steps at most every 0.2 s)."""
+class _StopCheck:
+    """Asks a job's actor whether to stop, without ever blocking: a task blocked in Ray hands its CPU back, Ray starts
+    another queued part in it, and the task then resumes beside it (3–4 parts on 2 CPUs, measured). The answer is
+    awaited as a future and read on a later check."""
 
-    def __init__(self, actor, part: int | None = None) -> None:
-        self.actor, self.part = actor, part
-        self.done, self.total = 0, 0
-        self._last_step, self._phase = 0.0, None
-        self._last_check, self._stop, self._answer = 0.0, False, None
+    def __init__(self, actor) -> None:
+        self.actor, self._last, self._stop, self._answer = actor, 0.0, False, None
 
-    def on_begin(self, total, label=""):
-        self.total = int(total)
-        if self.part is None:
-            self.actor.begin.remote(int(total), str(label))
-
-    def on_step(self, done, info=None):
-        self.done = int(done)
-        now = time.monotonic()
-        phase = (info or {}).get("phase")
-        if now - self._last_step < STEP_SECONDS and self.done < self.total and phase == self._phase:
-            return
-        self._last_step, self._phase = now, phase
-        if self.part is None:
-            self.actor.step.remote(self.done, dict(info or {}))
-        else:
-            self.actor.part_step.remote(self.part, self.done, dict(info or {}))
-
-    def on_epoch(self, epoch, metrics):
-        self.actor.epoch.remote(int(epoch), dict(metrics))
-
-    def should_stop(self) -> bool:
-        # Never a blocking ray.get here: a task blocked in Ray hands its CPU back, Ray starts another queued part
-        # in it, and the task then resumes beside it (3–4 parts on 2 CPUs, measured). The answer is awaited as
-        # a future and read on a later check.
+    def __call__(self) -> bool:
         if self._stop:
             return True
         if self._answer is not None and self._answer.done():
             self._stop = bool(self._answer.result())
             self._answer = None
         now = time.monotonic()
-        if not self._stop and self._answer is None and now - self._last_check >= STOP_CHECK_SECONDS:
-            self._last_check = now
-            self._answer = self.actor.stopped.remote().future()
+        if not self._stop and self._answer is None and now - self._last >= STOP_CHECK_SECONDS:
+            self._last = now
+            self._answer = self.actor.should_stop.remote().future()
         return self._stop
 
 
-class _PartOffset(ProgressCallback):
-    """A part's progress seen from its own work: its units, reported as one part of the job."""
-
-    def __init__(self, relay: RayProgress, info: dict | None) -> None:
-        self.relay, self.info, self.done = relay, dict(info or {}), 0
-
-    def on_step(self, done, info=None):
-        self.done = int(done)
-        self.relay.on_step(self.done, {**self.info, **(info or {})})
-
-    def on_epoch(self, epoch, metrics):
-        self.relay.on_epoch(epoch, metrics)
-
-    def should_stop(self):
-        return self.relay.should_stop()
+def actor_progress(actor, part: int | None = None) -> Relay:
+    """A job's (or one part's) progress, sent to the job's actor (a ``ProgressRecord``) at most every 0.2 s."""
+    if part is None:
+        def send(event, *values):
+            getattr(actor, _ACTOR_CALLS[event]).remote(*values)
+    else:
+        def send(event, *values):
+            if event == "step":
+                actor.on_part_step.remote(part, *values)
+            elif event == "epoch":
+                actor.on_epoch.remote(*values)
+    return Relay(send, _StopCheck(actor), STEP_SECONDS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +244,7 @@ class RayJobContext(JobContext):
     def map(self, fn: Callable[..., Any], items: Sequence[Any], progress: ProgressCallback,
             units: Sequence[int] | None = None, offset: int = 0, info: dict | None = None) -> list[Any]:
         ray = _ray()
-        self.actor.parts_begin.remote(int(offset))
+        self.actor.begin_parts.remote(int(offset))
         options = dict(num_cpus=self.shipment.threads, num_gpus=self.shipment.gpus / 2, max_retries=1)
         refs = [_remote_part().options(**options).remote(fn, item, self.shipment, self.actor, i, info,
                                                          *self.shipment.refs())
@@ -342,12 +274,11 @@ def _worker_context(shipment: Shipment, actor, resolved: tuple = ()) -> RayJobCo
 def _run_job(spec_bytes: bytes, shipment: Shipment, actor, *resolved) -> tuple[str, Any]:
     """The job's task on a Ray worker: ``("result", pickled result)`` or ``("failed", message)``. Both travel as
     plain values, so the driver never needs the classes of a job's results or errors."""
-    from core.jobs.kinds import execute
-    from core.jobs.worker import describe_error
+    from core.jobs.kinds import describe_error, execute
 
     try:
         spec = pickle.loads(spec_bytes)
-        result = execute(spec, _worker_context(shipment, actor, resolved), RayProgress(actor))
+        result = execute(spec, _worker_context(shipment, actor, resolved), actor_progress(actor))
     except Exception as exc:  # noqa: BLE001 - every failure becomes a message in the job's panel
         return "failed", describe_error(exc)
     return "result", pickle.dumps(result)
@@ -356,7 +287,7 @@ def _run_job(spec_bytes: bytes, shipment: Shipment, actor, *resolved) -> tuple[s
 def _run_part(fn, item, shipment: Shipment, actor, part: int, info, *resolved):
     """One part of a split job on a Ray worker."""
     ctx = _worker_context(shipment, actor, resolved)
-    return fn(ctx, item, _PartOffset(RayProgress(actor, part), info))
+    return fn(ctx, item, PartProgress(actor_progress(actor, part), 0, info))
 
 
 _REMOTES: dict = {}
@@ -399,7 +330,7 @@ class RayDriver:
         resources = ray.cluster_resources()
         self.cpus = int(resources.get("CPU", 1))
         self.gpus = int(resources.get("GPU", 0))
-        self._actor_class = ray.remote(num_cpus=0)(_ProgressState)
+        self._actor_class = ray.remote(num_cpus=0)(ProgressRecord)
         self._job_remote = _remote("job", _run_job)
         self._mnist: dict = {}
         self._models: dict = {}
@@ -484,7 +415,7 @@ class RayDriver:
                     ray.cancel(run.ref, force=True)
 
     def _update(self, ray, run: _Running) -> None:
-        label, total, done, info, records, batches = ray.get(run.actor.snapshot.remote(run.records, run.batches),
+        label, total, done, info, records, batches = ray.get(run.actor.since.remote(run.records, run.batches),
                                                               timeout=5)
         if label != run.label or total != run.total:
             run.label, run.total = label, total
@@ -690,7 +621,8 @@ class RayBackend(Backend):
         self.driver.send(message)
 
     def _read(self) -> None:
-        from core.jobs.local import complete_job, relay_progress
+        from core.jobs.kinds import complete
+        from core.jobs.local import relay_progress
 
         while True:
             try:
@@ -722,7 +654,7 @@ class RayBackend(Backend):
                 except Exception as exc:  # noqa: BLE001
                     system.job_ended(handle, FAILED, None, f"The result could not be read: {type(exc).__name__}: {exc}")
                     continue
-                complete_job(system, handle, result)
+                complete(system, handle, result)
             elif kind == "failed":
                 system.job_ended(handle, FAILED, None, message[2])
             elif kind == "stopped":

@@ -28,19 +28,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from core.progress import ProgressCallback
+from core.progress import ProgressRecord
 
 QUEUED, RUNNING, FINISHED, FAILED, STOPPED = "queued", "running", "finished", "failed", "stopped"
-STATES = (QUEUED, RUNNING, FINISHED, FAILED, STOPPED)
 TERMINAL = frozenset({FINISHED, FAILED, STOPPED})
 DEFAULT_EXPECTED_SECONDS = 15.0  # a kind's duration before any job of it has been timed
 MAX_GROUP = 8  # jobs one submission may queue together (seeds of one training)
-
-
-def _default_check(spec) -> None:
-    from core.jobs.kinds import check_spec
-
-    check_spec(spec)
 
 
 class JobRefused(ValueError):
@@ -67,61 +60,6 @@ class JobSpec:
 
     def with_owner(self, owner: str) -> "JobSpec":
         return replace(self, owner=owner)
-
-
-class ProgressRecord(ProgressCallback):
-    """Thread-safe record of a job's progress events, with its stop flag.
-
-    ``records``: one dict per finished unit reported through ``on_epoch`` (a training epoch, a K of a
-    sweep); ``batches``: ``(units done, loss, accuracy)`` of every step whose info has a loss.
-    """
-
-    MAX_BATCHES = 20_000
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self.label, self.total, self.done = "", 0, 0
-        self.begun: float | None = None  # when on_begin came: the rate of progress is measured from here
-        self.info: dict = {}
-        self.records: list[dict] = []
-        self.batches: list[tuple[float, float, float]] = []
-
-    def on_begin(self, total: int, label: str = "") -> None:
-        with self._lock:
-            self.label, self.total, self.done = label, int(total), 0
-            self.begun = time.monotonic()
-
-    def on_step(self, done: int, info: Mapping | None = None) -> None:
-        with self._lock:
-            self.done = int(done)
-            if info:
-                self.info = dict(info)
-                if "loss" in info and len(self.batches) < self.MAX_BATCHES:
-                    self.batches.append((float(done), float(info["loss"]),
-                                         float(info.get("accuracy", float("nan")))))
-
-    def on_epoch(self, epoch: int, metrics: Mapping) -> None:
-        with self._lock:
-            self.records.append({"epoch": epoch, **metrics})
-
-    def merge(self, done: int, info: Mapping, batches: list) -> None:
-        """A step reported from elsewhere with the loss figures it collected since the last one (``batches``)."""
-        with self._lock:
-            self.done = int(done)
-            self.info = dict(info)
-            room = self.MAX_BATCHES - len(self.batches)
-            self.batches.extend(tuple(b) for b in batches[:max(0, room)])
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def should_stop(self) -> bool:
-        return self._stop.is_set()
-
-    def copy(self) -> tuple[str, int, int, dict, list[dict], list[tuple[float, float, float]]]:
-        with self._lock:
-            return self.label, self.total, self.done, dict(self.info), list(self.records), list(self.batches)
 
 
 @dataclass
@@ -198,7 +136,8 @@ class JobHandle:
                            done, info, records, batches, elapsed, (self.ended or now) - self.submitted, position,
                            wait, self.message, self._system.backend.describe())
 
-    def _finish(self, state: str, result: Any = None, message: str = "") -> None:
+    def end(self, state: str, result: Any = None, message: str = "") -> None:
+        """Record how the job ended (called by its ``JobSystem``, once)."""
         self.result, self.message = result, message
         self.ended = time.monotonic()
         self.state = state  # last: readers that see a terminal state find the result in place
@@ -249,7 +188,7 @@ class JobSystem:
                  expected_seconds: Mapping[str, float] | None = None,
                  check: Callable[[JobSpec], None] | None = None) -> None:
         self.backend = backend
-        self._check = check  # validates a spec at submission (default: core.jobs.kinds.check_spec)
+        self._check = check or (lambda spec: None)  # validates a spec at submission (core.jobs.kinds.check_spec)
         self._slots = None if slots is None else max(1, int(slots))
         self._queue: list[JobHandle] = []
         self._running: list[JobHandle] = []
@@ -274,11 +213,7 @@ class JobSystem:
     # -- submitting and stopping ------------------------------------------------------------
     def submit(self, spec: JobSpec) -> JobHandle:
         """Queue a job; raises ``JobRefused`` when its owner already has a job of this kind active."""
-        if self._check is None:
-            from core.jobs.kinds import check_spec as check
-        else:
-            check = self._check
-        check(spec)  # unknown kind, a config of the wrong type or bad settings: a ValueError naming it
+        self._check(spec)  # unknown kind, a config of the wrong type or bad settings: a ValueError naming it
         handle = JobHandle(spec, self)
         with self._cond:
             if self._closed:
@@ -306,7 +241,7 @@ class JobSystem:
         handles = [first]
         try:
             for spec in specs[1:]:
-                (self._check or _default_check)(spec)
+                self._check(spec)
                 handles.append(JobHandle(spec, self))
         except ValueError:
             self.stop(first)
@@ -320,7 +255,7 @@ class JobSystem:
         with self._cond:
             if handle in self._queue:
                 self._queue.remove(handle)
-                handle._finish(STOPPED, None, "Stopped before it started.")
+                handle.end(STOPPED, None, "Stopped before it started.")
                 self._cond.notify_all()
                 self._notify(handle)
                 return
@@ -405,16 +340,12 @@ class JobSystem:
         """Called by the backend, once per job: record the outcome and free the slot."""
         if state not in TERMINAL:
             raise ValueError(f"state {state!r} is not one of {sorted(TERMINAL)}")
-        if state == FINISHED and handle.progress.should_stop():
-            from core.jobs.kinds import stopped
-
-            state = STOPPED if stopped(result) else FINISHED
         with self._cond:
             if handle in self._running:
                 self._running.remove(handle)
             if state == FINISHED and handle.started is not None:
                 self._durations[handle.spec.kind].append(time.monotonic() - handle.started)
-            handle._finish(state, result, message)
+            handle.end(state, result, message)
             self._cond.notify_all()
         self._notify(handle)
 
@@ -433,7 +364,7 @@ class JobSystem:
             running = list(self._running)
             self._cond.notify_all()
         for handle in queued:
-            handle._finish(STOPPED, None, "The dashboard was shut down before the job started.")
+            handle.end(STOPPED, None, "The dashboard was shut down before the job started.")
         for handle in running:
             handle.progress.request_stop()
             self.backend.stop(handle)

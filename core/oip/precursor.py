@@ -32,10 +32,11 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from core.ascent.engine import SIDE, AscentEngine, capped_epochs, device_name
+from core.ascent.engine import SIDE, AscentEngine, capped_epochs
 from core.oip.search import OipConfig, run_oip
 from core.ascent.starts import standardise_pattern, upscale_bicubic
 from core.progress import ProgressCallback, progress_scope
+from core.device import describe_device
 
 MODES = ("faithful", "fast")
 DEFAULT_MODE = "fast"  # minutes less than faithful; the page, the CLI and the README default to it
@@ -200,14 +201,14 @@ def parse_values(text: str) -> tuple[float, ...]:
 def pattern_limit(device: str | None = None, workers: int = 1) -> int:
     """The most patterns a run may screen: per worker by its device (CPU or GPU), times the workers
     that share the screen (a Ray cluster's; 1 on one machine)."""
-    device = (device or device_name()).split(" ")[0]
+    device = (device or describe_device()).split(" ")[0]
     return PATTERN_LIMIT.get(device, PATTERN_LIMIT["CPU"]) * max(1, int(workers))
 
 
 def check_feasible(config: PrecursorConfig, device: str | None = None, workers: int = 1) -> None:
     """Raise ValueError explaining why a run is refused: too many patterns for this device (and the
     number of workers that would share the screen)."""
-    where = (device or device_name()).split(" ")[0]
+    where = (device or describe_device()).split(" ")[0]
     limit = pattern_limit(where, workers)
     n = config.n_patterns
     if n > limit:
@@ -268,7 +269,7 @@ def default_batch() -> int:
     """Images per compiled call: on a 2-core CPU 512 (× 10 epochs) ran 11 % faster than 128 (median of 6 runs;
     bench/bench_precursor.py measures the shapes side by side), still a progress report every ~0.6 s; a GPU
     wants thousands."""
-    return 4096 if device_name().startswith("GPU") else 512
+    return 4096 if describe_device().startswith("GPU") else 512
 
 
 # --- screens ------------------------------------------------------------------------------------
@@ -573,7 +574,7 @@ def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: Progr
                 full_s = time.perf_counter() - t1
         except _Stopped:
             stopped = True
-    return PrecursorResult(config, outcomes, time.perf_counter() - started, screen_s, full_s, device_name(),
+    return PrecursorResult(config, outcomes, time.perf_counter() - started, screen_s, full_s, describe_device(),
                            overlap, stopped, tuple(splitter.part_seconds) if splitter else ())
 
 

@@ -30,10 +30,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from core.ascent.engine import (MAX_EPOCHS, PARAMETERISATIONS, SIDE, AscentEngine, capped_epochs,  # noqa: E402
-                     check_diversity, check_transforms, device_name)
+                     check_diversity, check_transforms)
 from core.files import atomic_write_bytes  # noqa: E402
 from core.progress import ProgressCallback  # noqa: E402
 from core.ascent.starts import DEFAULT_SCALE_WEIGHTS, check_scale_weights, random_starts  # noqa: E402
+from core.device import describe_device
 
 OBJECTIVES = ("map", "neuron", "negative")  # negative: minimise the map (what it hates)
 MAX_STARTS = 16
@@ -245,4 +246,4 @@ def run_oip(engine: AscentEngine, config: OipConfig, progress: ProgressCallback 
                         scale=config.scale, rotate=config.rotate, param=config.param)
     return OipResult(config=config, maps=maps, images=res.images[..., 0].reshape(m, s, SIDE, SIDE),
                      initial=starts, history=res.history.reshape(-1, m, s), final_loss=res.final_loss.reshape(m, s),
-                     seconds=res.seconds, device=device_name(), stopped=res.stopped)
+                     seconds=res.seconds, device=describe_device(), stopped=res.stopped)

@@ -500,8 +500,9 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
     assert the figures; returns the report."""
     from playwright.async_api import async_playwright
 
-    from core.jobs.local import BackendSettings, ProcessBackend
-    from core.jobs.system import JobSystem
+    from core.jobs.kinds import job_system
+    from core.jobs.local import ProcessBackend
+    from core.jobs.setup import BackendSettings
 
     url, models, runs, log_path, events_path = classroom_server
     job_plans = [p for p in plans if p.kind != "draw"]
@@ -538,7 +539,7 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
 
     # the same jobs alone, on a worker with the server's thread count, one after another
     settings = BackendSettings.from_env()
-    solo_system = JobSystem(ProcessBackend(1, settings.threads))
+    solo_system = job_system(ProcessBackend(1, settings.threads))
     identical = {}
     try:
         for out in job_outcomes:

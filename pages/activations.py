@@ -18,7 +18,7 @@ from core.activations import (OCCLUSION_SCORES, SCORES, ActivationModel, Activat
                               pattern_similarity, spatial_layer_info)
 from core.images import ALLOWED_EXTENSIONS, DigitReading, ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
 from core.runs import model_key as run_model_key
-from pages import shared
+from pages.ui import menu, resources, state, widgets
 
 try:
     from streamlit_drawable_canvas import st_canvas
@@ -33,13 +33,6 @@ SORTS = {"map index": "index", "mean activation ↓": "mean desc", "mean activat
 
 
 # --------------------------------------------------------------------------- cached computations
-@st.cache_resource(show_spinner="Compiling the activation model…")
-def _activation_model(model_key: str, _bundle) -> ActivationModel:
-    """One compiled multi-output model per model path, shared by all sessions (read-only)."""
-    with shared.server_events().span("compile", what="activation model", model=model_key):
-        return ActivationModel.from_bundle(_bundle)
-
-
 @st.cache_data(max_entries=256, show_spinner=False)
 def _activations(model_key: str, digit: bytes, _am: ActivationModel) -> ActivationResult:
     raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
@@ -72,7 +65,7 @@ def _lime(model_key: str, digit: bytes, k: int, segmentation: str, samples: int,
 
 @st.cache_data(max_entries=8, show_spinner="Computing the class-mean conv3 patterns…")
 def _patterns(model_key: str, source: str, layer: str, _am: ActivationModel, _images, _labels):
-    with shared.server_events().span("compute", what="class patterns", layer=layer):
+    with resources.server_events().span("compute", what="class patterns", layer=layer):
         return class_patterns(_am, _images, _labels, layer=layer, source=source)
 
 
@@ -94,7 +87,7 @@ def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | 
         if light:  # after every stroke: a picture is enough, and cheap for a server a whole class draws on
             st.image(ap.enlarged(digit), caption="what the network sees (28×28)", width=196)
         else:
-            shared.chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
+            widgets.chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
                             key=f"act_seen_{key}", config={"displayModeBar": False})
     with right:
         p = result.probabilities
@@ -103,7 +96,7 @@ def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | 
             text += f" · true label {label} " + ("(correct)" if label == result.predicted else "(**wrong**)")
         st.markdown(text)
         chart = st.session_state.setdefault("_act_prob_chart", ap.ProbabilityChart())
-        shared.chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
+        widgets.chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
 
 
 def _clear_canvas() -> None:
@@ -156,7 +149,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
         else:
             result = _activations(model_key, _key(digit), am)
             predicted = time.perf_counter()  # the prediction step: canvas → 28×28 → prediction and activations
-            shared.server_events().record("draw", time.time() - (predicted - started), predicted - started,
+            resources.server_events().record("draw", time.time() - (predicted - started), predicted - started,
                                           strokes=strokes, canvas_ms=round((canvas_read - started) * 1000, 1),
                                           digit_ms=round((digit_made - canvas_read) * 1000, 1),
                                           predict_ms=round((predicted - digit_made) * 1000, 1))
@@ -175,7 +168,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
 
 
 def _pick_random() -> None:
-    sample = shared.get_sample_digits()
+    sample = resources.get_sample_digits()
     wanted = int(st.session_state.get("act_random_class", 4))
     choices = sample.indices[sample.labels == wanted]
     st.session_state["act_index"] = int(np.random.default_rng().choice(choices))
@@ -184,12 +177,12 @@ def _pick_random() -> None:
 def _mnist_if_available():
     path = os.environ.get("MNIST_NPZ", "")
     if path and Path(path).is_file():
-        return shared.get_mnist()
+        return resources.get_mnist()
     return None
 
 
 def _picked_digit() -> tuple[np.ndarray | None, int | None]:
-    sample = shared.get_sample_digits()
+    sample = resources.get_sample_digits()
     c1, c2, c3 = st.columns([1.2, 1, 1.3])
     st.session_state.setdefault("act_index", 227)
     index = c1.number_input("MNIST test digit (index)", 0, 9999, persist_state="session", key="act_index",
@@ -271,7 +264,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         cols = 8 if values.shape[0] >= 10 else 16
         fig = ap.map_mosaic(values, shown, cols=cols, per_map=scale == "per map", dead=stats.dead, selected=selected)
         chart_key = f"act_mosaic_{layer}"
-        shared.chart(fig, key=chart_key, on_select=lambda: _select_map_from_chart(chart_key),
+        widgets.chart(fig, key=chart_key, on_select=lambda: _select_map_from_chart(chart_key),
                         selection_mode="points", config={"displayModeBar": False})
     else:
         st.warning("No map passes the filter; lower the threshold or show dead maps.")
@@ -280,7 +273,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         m = st.selectbox("Map", list(range(n_maps)), persist_state="session", key="act_map", format_func=lambda i: f"map {i}",
                          help="or click a map's number in the grid above")
         zmax = None if scale == "per map" else float(values.max())
-        shared.chart(ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax,
+        widgets.chart(ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax,
                                       height=380), key="act_map_large", config={"displayModeBar": False})
     with right:
         info = am.layer_info[layer]
@@ -294,7 +287,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
             st.warning("This map stays at zero for this digit: its pattern is not found in the input.")
     for name in result.dense_names:
         vals = result.layers[name]
-        shared.chart(ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
+        widgets.chart(ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
                         key=f"act_dense_{name}", config={"displayModeBar": False})
 
 
@@ -308,7 +301,7 @@ def _filters_section(am: ActivationModel) -> None:
         st.caption(f"All {c_out} kernels ({k}×{k}) of {layer}: what each map looks for in the input pixels "
                    "(red: positive weights, blue: negative).")
         hl = st.session_state.get("act_map") if st.session_state.get("act_layer") == layer else None
-        shared.chart(ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
+        widgets.chart(ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
                         key="act_kernels", config={"displayModeBar": False})
     else:
         m = c[1].selectbox("Map", list(range(c_out)), persist_state="session", key="act_filter_map",
@@ -319,7 +312,7 @@ def _filters_section(am: ActivationModel) -> None:
         bias = float(am.model.get_layer(layer).bias.numpy()[int(m)])
         st.caption(f"The kernel of {layer} map {m} has {c_in} slices of {k}×{k}: slice i weighs map i of the "
                    f"previous layer. Strongest slices: {strongest}. Bias {bias:+.3f}.")
-        shared.chart(ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices",
+        widgets.chart(ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices",
                         config={"displayModeBar": False})
 
 
@@ -355,17 +348,17 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
     occ = _occlusion(model_key, key, k, patch, FILLS[fill_label], occ_score, am)
     cols = st.columns(2 + cam_on + lime_on)
     with cols[0]:
-        shared.chart(ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0,
+        widgets.chart(ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0,
                                           label="saliency"), key="act_saliency", config={"displayModeBar": False})
     with cols[1]:
         bound = float(np.abs(occ.pixel_map).max()) or 1.0
-        shared.chart(ap.overlay_figure(digit, occ.pixel_map, f"occlusion {patch}×{patch}: drop in {occ_score}",
+        widgets.chart(ap.overlay_figure(digit, occ.pixel_map, f"occlusion {patch}×{patch}: drop in {occ_score}",
                                           colorscale=ap.DIVERGING, zmin=-bound, zmax=bound, label="drop"),
                         key="act_occlusion", config={"displayModeBar": False})
     if cam_on:
         cam = _grad_cam(model_key, key, k, am)
         with cols[2]:
-            shared.chart(ap.overlay_figure(digit, cam.on_input, f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×"
+            widgets.chart(ap.overlay_figure(digit, cam.on_input, f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×"
                                               f"{cam.cam.shape[1]}) for class {k}", zmin=0, zmax=1, label="Grad-CAM"),
                             key="act_cam", config={"displayModeBar": False})
     lime_text = ""
@@ -373,7 +366,7 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
         lime = _lime(model_key, key, k, segmentation, samples, FILLS[fill_label], am)
         bound = float(np.abs(lime.pixel_map).max()) or 1.0
         with cols[-1]:
-            shared.chart(ap.overlay_figure(digit, lime.pixel_map, f"LIME for class {k} (R² {lime.score:.2f})", colorscale=ap.DIVERGING, zmin=-bound, zmax=bound,
+            widgets.chart(ap.overlay_figure(digit, lime.pixel_map, f"LIME for class {k} (R² {lime.score:.2f})", colorscale=ap.DIVERGING, zmin=-bound, zmax=bound,
                                               label="LIME weight"),
                             key="act_lime_map", config={"displayModeBar": False})
         lime_text = (f" LIME: {samples} copies with a random half of the {lime.n_segments} superpixels hidden "
@@ -425,13 +418,13 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
     left_col, right_col = st.columns(2)
     with left_col:
         title = f"input region seen by {layer} ({row}, {col})"
-        shared.chart(ap.receptive_field_figure(digit, rf.box, rf.size, title),
+        widgets.chart(ap.receptive_field_figure(digit, rf.box, rf.size, title),
                         key="act_rf_input", config={"displayModeBar": False})
     with right_col:
         fig = ap.map_figure(values[..., m], f"{layer} · map {m}", height=320)
         fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
                       line=dict(color="#ff7f0e", width=3))
-        shared.chart(fig, key="act_rf_map_fig", config={"displayModeBar": False})
+        widgets.chart(fig, key="act_rf_map_fig", config={"displayModeBar": False})
     clipped = (f" The full field reaches past the border; {rf.visible[0]}×{rf.visible[1]} pixels of it lie "
                "inside the image." if rf.clipped else "")
     st.markdown(f"Neuron ({row}, {col}) of {layer} map {m} = **{values[row, col, m]:.4f}** sees input rows "
@@ -442,7 +435,7 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
                           "receptive field": [f"{i.receptive_field}×{i.receptive_field}" for i in infos.values()],
                           "jump (px)": [i.jump for i in infos.values()]})
     st.dataframe(table, hide_index=True)
-    shared.blog_beside([("receptive_fields", ", ".join(f"{n} {i.receptive_field}" for n, i in infos.items()) + " px")],
+    widgets.blog_beside([("receptive_fields", ", ".join(f"{n} {i.receptive_field}" for n, i in infos.items()) + " px")],
                        "The blog's receptive fields beside this model's")
 
 
@@ -452,7 +445,7 @@ def _patterns_section(am: ActivationModel, model_key: str, result: ActivationRes
     if mnist is not None:
         images, labels, source = mnist.x_test, mnist.y_test, f"the MNIST test set ({len(mnist.y_test):,} digits)"
     else:
-        sample = shared.get_sample_digits()
+        sample = resources.get_sample_digits()
         images, labels = sample.images, sample.labels
         source = f"the shipped sample of {len(labels):,} MNIST test digits"
     patterns = _patterns(model_key, source, layer, am, images, labels)
@@ -467,21 +460,21 @@ def _patterns_section(am: ActivationModel, model_key: str, result: ActivationRes
         verdict = "agrees with" if match.nearest == result.predicted else "disagrees with"
         st.markdown(f"Nearest class pattern: **{match.nearest}** (cosine {match.cosine[match.nearest]:.3f}); "
                     f"this {verdict} the network's prediction {result.predicted}.")
-        shared.chart(ap.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False})
+        widgets.chart(ap.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False})
     with c[1]:
-        shared.chart(ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns",
+        widgets.chart(ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns",
                         config={"displayModeBar": False})
 
 
 # --------------------------------------------------------------------------- page
-shared.render_sidebar()
+menu.page_frame()
 st.title("Activations")
 st.write("Draw, upload or pick a digit and see what every layer of the active CNN makes of it.")
-bundle = shared.active_bundle()
+bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model_key = run_model_key(bundle.path)
-am = _activation_model(model_key, bundle)
+am = resources.activation_model(bundle)
 
 sources = list(SOURCES) if st_canvas is not None else ["Upload", "Pick"]
 source = st.segmented_control("Input", sources, default="Pick", persist_state="session", key="act_source") or "Pick"
@@ -520,7 +513,7 @@ else:
 
 if digit is None:
     st.stop()
-st.session_state[shared.CURRENT_DIGIT_KEY] = (_key(digit), label, {"Draw": "your drawing", "Upload": "your upload"}.get(
+st.session_state[state.CURRENT_DIGIT_KEY] = (_key(digit), label, {"Draw": "your drawing", "Upload": "your upload"}.get(
     source, f"MNIST test digit {st.session_state.get('act_index')}"))
 result = _activations(model_key, _key(digit), am)
 tabs = st.tabs(["Layer maps", "Filters", "Which pixels matter", "Receptive field", "Activation patterns"])

@@ -17,7 +17,7 @@ from core.clustering import cluster_mlp as cl
 from core.figures import common as plots
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from core.jobs.kinds import ClusterMlpJob, SweepJob
-from pages import shared
+from pages.ui import jobs, menu, resources, widgets
 
 P = "clu_"  # widget and state key prefix
 SWEEPS = P + "sweeps"  # {settings: SweepResult}
@@ -25,14 +25,14 @@ SWEEP_JOB = P + "sweep_job"
 MLP_JOB = P + "mlp_job"
 MLP_RESULTS = P + "mlp_results"  # {settings: PairResult}
 
-shared.render_sidebar()
+menu.page_frame()
 st.title("Clustering-MLP")
 st.write("MiniBatchKMeans finds K clusters of MNIST digits in pixel space. Each digit is then described by its K "
          "distances to the cluster centres, and these K numbers (instead of 784 pixels) feed a small MLP "
          "(hidden layers 70 and 30). Fewer inputs mean much less work per epoch. Below, the same MLP trained "
          "on the 784 standardised pixels is the reference.")
 
-mnist = shared.get_mnist()
+mnist = resources.get_mnist()
 if mnist is None:
     st.stop()
 
@@ -89,7 +89,7 @@ def _describe_sweep(snap: JobSnapshot) -> str:
 
 def _live_sweep(snap: JobSnapshot) -> None:
     if snap.records:
-        shared.chart(cl.sweep_figure(sorted(snap.records, key=lambda r: r["k"])), key=P + "sweep_live")
+        widgets.chart(cl.sweep_figure(sorted(snap.records, key=lambda r: r["k"])), key=P + "sweep_live")
 
 
 def _show_sweep(config: cl.SweepConfig) -> None:
@@ -97,7 +97,7 @@ def _show_sweep(config: cl.SweepConfig) -> None:
 
 
 sweeps: dict = st.session_state.setdefault(SWEEPS, {})
-sweep_busy = shared.job_active(SWEEP_JOB)
+sweep_busy = jobs.job_active(SWEEP_JOB)
 config_error = None
 try:
     sweep_config = _sweep_config()
@@ -116,10 +116,10 @@ if stored and not sweep_busy:  # what a click does must be what the button says
         _show_sweep(sweep_config)
         st.rerun()
 else:
-    shared.start_button(SWEEP_JOB, "Run sweep", lambda: JobSpec("sweep", SweepJob(sweep_config), title="k-means sweep"),
+    jobs.start_button(SWEEP_JOB, "Run sweep", lambda: JobSpec("sweep", SweepJob(sweep_config), title="k-means sweep"),
                         key=P + "sweep_run", busy_label="Sweeping…", disabled=sweep_config is None,
                         help="Runs as a job; results are kept per settings for this session.")
-shared.job_panel(SWEEP_JOB, on_end=_keep_sweep, describe=_describe_sweep, live=_live_sweep,
+jobs.job_panel(SWEEP_JOB, on_end=_keep_sweep, describe=_describe_sweep, live=_live_sweep,
                  stop_help="Ends the sweep after the current K; the values of K done so far are kept.")
 
 shown = st.session_state.get(P + "sweep_shown")
@@ -129,7 +129,7 @@ if result is not None:
         st.caption("Showing the last sweep; its settings differ from the ones above.")
     if result.status == "stopped":
         st.warning(f"The sweep was stopped after {len(result.points)} of {len(result.config.ks)} values of K.")
-    shared.chart(cl.sweep_figure(result.points), key=P + "sweep_chart")
+    widgets.chart(cl.sweep_figure(result.points), key=P + "sweep_chart")
     frame = pd.DataFrame([p.summary() for p in result.points])
     st.caption(f"{result.n_points:,} digits clustered · silhouette on {result.n_sample:,} of them (their distance "
                f"matrix: {result.distance_seconds:.1f} s, once) · whole sweep {result.seconds:.1f} s. The blog saw "
@@ -153,7 +153,7 @@ if result is not None:
     sort_by_digit = st.toggle("Sort by majority digit", True, persist_state="session", key=P + "centroid_sort")
     idx = order if sort_by_digit else np.arange(k_shown)
     titles = cl.centroid_titles(point.majority, point.purity)
-    shared.chart(plots.image_grid(point.centroids[idx], [titles[i] for i in idx], cols=12, height_per_row=110),
+    widgets.chart(plots.image_grid(point.centroids[idx], [titles[i] for i in idx], cols=12, height_per_row=110),
                     key=P + "centroids")
     digits_covered = sorted(set(int(d) for d in point.majority[point.sizes > 0]))
     missing = sorted(set(range(10)) - set(digits_covered))
@@ -191,7 +191,7 @@ mlp_config = cl.MLPConfig(activation=activation, learning_rate=float(lr), decay=
                           momentum=float(momentum), l2=float(l2), epochs=epochs, seed=seed + 1)
 mlp_job = ClusterMlpJob(k=k_mlp, mlp=mlp_config, reference=with_reference, normalization=normalization,
                         include_test=include_test, seed=seed, centre_rows=centre_rows, n_train=n_train)
-mlp_busy = shared.job_active(MLP_JOB)
+mlp_busy = jobs.job_active(MLP_JOB)
 
 
 def _mlp_spec(job: ClusterMlpJob) -> JobSpec | None:
@@ -219,13 +219,13 @@ def _describe_mlp(snap: JobSnapshot) -> str:
 
 def _live_mlp(snap: JobSnapshot) -> None:
     if snap.records:
-        shared.chart(cl.curves_figure(snap.records), key=P + "mlp_live")
+        widgets.chart(cl.curves_figure(snap.records), key=P + "mlp_live")
 
 
-shared.start_button(MLP_JOB, "Train", lambda: _mlp_spec(mlp_job), key=P + "mlp_run", busy_label="Training…")
+jobs.start_button(MLP_JOB, "Train", lambda: _mlp_spec(mlp_job), key=P + "mlp_run", busy_label="Training…")
 if P + "mlp_error" in st.session_state:
     st.error(st.session_state[P + "mlp_error"])
-shared.job_panel(MLP_JOB, on_end=_keep_pair, describe=_describe_mlp, live=_live_mlp,
+jobs.job_panel(MLP_JOB, on_end=_keep_pair, describe=_describe_mlp, live=_live_mlp,
                  stop_help="Ends training after the current epoch; the epochs done so far are shown.")
 
 
@@ -254,7 +254,7 @@ if pair is not None and not mlp_busy:
         st.warning(pair.cluster.message)
     records = [{"model": r.name, **vars(e)} for r in (pair.cluster, pair.reference) if r is not None
                for e in r.records]
-    shared.chart(cl.curves_figure(records), key=P + "mlp_curves")
+    widgets.chart(cl.curves_figure(records), key=P + "mlp_curves")
     st.dataframe(_result_table(pair), hide_index=True)
     comp = pair.comparisons()
     kmeans_s = pair.cluster.preprocess_seconds
@@ -270,7 +270,7 @@ if pair is not None and not mlp_busy:
         c[3].metric("speed-up incl. k-means", f"{tr.speedup_with_clustering:.2f}×" if tr.speedup_with_clustering
                     else "—", help=f"With the cluster MLP's {kmeans_s:.1f} s of clustering and feature computation "
                                    "added to its time.")
-        shared.blog_beside([
+        widgets.blog_beside([
             ("cluster_mlp", f"{cl.final_accuracy(pair.cluster):.2%} with K = {pair.k} (final, mean of the last "
                             f"{cl.FINAL_WINDOW} epochs)"),
             ("reference_mlp", f"{cl.final_accuracy(pair.reference):.2%} for the MLP on the pixels"
@@ -288,5 +288,5 @@ if pair is not None and not mlp_busy:
         f = pair.features
         titles = cl.centroid_titles(f.majority, f.purity)
         order = np.argsort(f.majority * 10 - np.nan_to_num(f.purity), kind="stable")
-        shared.chart(plots.image_grid(f.centroids[order], [titles[i] for i in order], cols=12,
+        widgets.chart(plots.image_grid(f.centroids[order], [titles[i] for i in order], cols=12,
                                          height_per_row=110), key=P + "mlp_centroids")

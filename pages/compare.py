@@ -16,22 +16,22 @@ from core.oip.search import OipConfig
 from core.runs import BUNDLED_MODELS, DEFAULT_MODEL_DIR, confusion_of
 from core.runs import model_key as run_model_key
 from core.jobs.kinds import CompareJob
-from pages import shared
+from pages.ui import jobs, menu, resources, state, widgets
 
 RESULT_KEY = "compare_result"  # session: (run A, run B, core.compare.alignment.Alignment)
 JOB_KEY = "compare_job"
 OIP_JOB_KEY = "compare_oip_job"  # session: the two OIP jobs of a layer (one per run)
 CONV_LAYERS = ("conv1", "conv2", "conv3")
 
-shared.render_sidebar()
+menu.page_frame()
 st.title("Compare runs")
 st.write("Train the same network twice (another seed, another optimiser) and compare: the curves, the "
          "mistakes, and the question the blog asks: **do two trainings learn the same filters?** For each conv "
          "layer every map of one run is correlated with every map of the other over the test digits, and the "
          "best one-to-one pairing is found.")
 
-choices = shared.model_choices()
-labels = {p: shared.describe_model(p) for p in choices}
+choices = resources.model_choices()
+labels = {p: menu.describe_model(p) for p in choices}
 trained = [p for p in choices if Path(p) not in BUNDLED_MODELS]
 if not trained:
     st.info("There are only the two bundled models so far: article II and the OIP-series model (conv3 with 128 "
@@ -57,7 +57,7 @@ def _name(path: str) -> str:
     return f"bundled {BUNDLED_MODELS[Path(path)]}" if Path(path) in BUNDLED_MODELS else Path(path).name
 
 
-metas = [shared.run_meta(p) for p in selected]
+metas = [resources.run_meta(p) for p in selected]
 names = [_name(p) for p in selected]
 
 # --- the runs side by side ---------------------------------------------------------------------------
@@ -75,13 +75,13 @@ st.caption("Settings that differ between these runs: " + (", ".join(differ) if d
 
 col_acc, col_loss = st.columns(2)
 with col_acc:
-    shared.chart(F.overlaid_curves(metas, names, "val_accuracy"), key="cmp_acc")
+    widgets.chart(F.overlaid_curves(metas, names, "val_accuracy"), key="cmp_acc")
 with col_loss:
-    shared.chart(F.overlaid_curves(metas, names, "val_loss"), key="cmp_loss")
+    widgets.chart(F.overlaid_curves(metas, names, "val_loss"), key="cmp_loss")
 
 try:
     conf_a, conf_b = confusion_of(metas[0]), confusion_of(metas[1])
-    shared.chart(F.confusion_difference(conf_a, conf_b, names[0], names[1]), key="cmp_conf")
+    widgets.chart(F.confusion_difference(conf_a, conf_b, names[0], names[1]), key="cmp_conf")
     st.caption(f"Red: {names[1]} makes that mistake more often than {names[0]}; blue: less often.")
 except (KeyError, ValueError, TypeError):
     st.caption("A confusion matrix is missing from one of the first two runs.")
@@ -98,23 +98,23 @@ digits = c3.select_slider("Test digits", [1000, 2000, 5000, 10000], value=10000,
 def _keep_oips(handles) -> None:
     for handle in handles:
         if handle.result is not None:
-            shared.store_oip_result(handle)
+            state.store_oip_result(handle)
 
 
 def _matched_oips(name: str, layer, bundles) -> None:
     """The matched pairs' OIPs (this session's latest OIP runs of the layer for both models, or computed here)."""
-    store = shared.oip_store()
+    store = state.oip_store()
     oips = [store.latest_result(run_model_key(b.path), name) for b in bundles]
     if oips[0] is not None and oips[1] is not None:
-        shared.chart(F.matched_oips(layer, oips[0].best_images, oips[0].maps, oips[1].best_images, oips[1].maps),
+        widgets.chart(F.matched_oips(layer, oips[0].best_images, oips[0].maps, oips[1].best_images, oips[1].maps),
                      key=f"cmp_oips_{name}")
         st.caption(f"{name}: the best-matched pairs' OIPs (what each map responds to most; A: {names[0]}, B: "
                    f"{names[1]}). Do maps that respond alike also look alike?")
         return
     computing = st.session_state.get(OIP_JOB_KEY + "_layer")
     if computing == name:  # the panel once, under the layer whose OIPs are being computed
-        shared.group_panel(OIP_JOB_KEY, on_end=_keep_oips, describe=shared.describe_oip_job)
-    if shared.group_active(OIP_JOB_KEY):
+        jobs.group_panel(OIP_JOB_KEY, on_end=_keep_oips, describe=jobs.describe_oip_job)
+    if jobs.group_active(OIP_JOB_KEY):
         if computing != name:
             st.caption(f"The OIPs of {computing} are being computed; {name}'s can follow.")
         return
@@ -123,7 +123,7 @@ def _matched_oips(name: str, layer, bundles) -> None:
                       "the Filters / OIP page shows them too."):
         specs = [JobSpec("oip", OipConfig(layer=name), model=str(b.path), title=f"OIPs of {name}, {n}")
                  for b, n in zip(bundles, names[:2])]
-        if shared.submit_group(OIP_JOB_KEY, specs) is not None:
+        if jobs.submit_group(OIP_JOB_KEY, specs) is not None:
             st.session_state[OIP_JOB_KEY + "_layer"] = name
             st.rerun()
 
@@ -141,8 +141,8 @@ def _keep(handle: JobHandle) -> None:
     st.session_state[RESULT_KEY] = (selected[0], selected[1], handle.result)
 
 
-shared.start_button(JOB_KEY, "Align the maps", _make_spec, key="cmp_start", busy_label="Aligning…")
-shared.job_panel(JOB_KEY, on_end=_keep)
+jobs.start_button(JOB_KEY, "Align the maps", _make_spec, key="cmp_start", busy_label="Aligning…")
+jobs.job_panel(JOB_KEY, on_end=_keep)
 
 kept = st.session_state.get(RESULT_KEY)
 if kept is None:
@@ -151,9 +151,9 @@ elif tuple(kept[:2]) != tuple(selected[:2]):
     st.caption("The alignment below the button belongs to other runs; align again for these two.")
 else:
     result = kept[2]
-    mnist = shared.get_mnist()
+    mnist = resources.get_mnist()
     try:
-        bundles = [shared.bundle_at(p) for p in selected[:2]]
+        bundles = [resources.bundle_at(p) for p in selected[:2]]
     except (OSError, ValueError) as exc:
         st.warning(f"A run could not be loaded to show its kernels: {exc}")
         bundles = []
@@ -162,16 +162,16 @@ else:
         st.markdown("**" + layer.sentence(names[0], names[1]) + "**")
         left, right = st.columns(2)
         with left:
-            shared.chart(F.matched_histogram(layer), key=f"cmp_hist_{name}")
+            widgets.chart(F.matched_histogram(layer), key=f"cmp_hist_{name}")
         with right:
-            shared.chart(F.matched_heatmap(layer, names[0], names[1]), key=f"cmp_heat_{name}")
+            widgets.chart(F.matched_heatmap(layer, names[0], names[1]), key=f"cmp_heat_{name}")
         kernels = [F.first_layer_kernels(b.model, name) for b in bundles] if bundles else [None, None]
         if kernels[0] is not None and kernels[1] is not None:
-            shared.chart(F.matched_kernels(layer, *kernels), key=f"cmp_kernels_{name}")
+            widgets.chart(F.matched_kernels(layer, *kernels), key=f"cmp_kernels_{name}")
             st.caption(f"{name}: the best-matched pairs' kernels side by side (A: a map of {names[0]}, B: its "
                        f"partner in {names[1]}; r: their correlation).")
         elif mnist is not None and layer.maxima_a is not None:
-            shared.chart(F.matched_patches(layer, mnist.x_test[:result.n_digits]), key=f"cmp_patch_{name}")
+            widgets.chart(F.matched_patches(layer, mnist.x_test[:result.n_digits]), key=f"cmp_patch_{name}")
             st.caption(f"{name}: the {min(8, len(layer.pairs))} best-matched pairs, each map's most exciting test "
                        f"patch (A: a map of {names[0]}, B: its partner in {names[1]}; r: their correlation).")
         if name != "conv1" and bundles:

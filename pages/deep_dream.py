@@ -17,14 +17,14 @@ from core.oip.analysis import contrast_enhance
 from core.oip.search import parse_maps
 from core.images import ALLOWED_EXTENSIONS
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
-from pages import shared
+from pages.ui import jobs, menu, widgets
 
 RESULT_KEY = "dream_result"
 JOB_KEY = "dream_job"
 GALLERY_KEY = "dream_gallery"  # session: the last gallery (core.dream.gallery.DreamGallery)
 GALLERY_JOB_KEY = "dream_gallery_job"
 
-shared.render_sidebar()
+menu.page_frame()
 st.title("Deep Dream")
 st.write("The CNN only knows 28×28 grey digits, so it dreams like a myopic man: on a coarse version of your "
          "photo (or on 28×28 tiles of it), amplifying whatever looks like the patterns its maps were trained "
@@ -96,7 +96,7 @@ def _apply_url_target(info: dict[str, tuple[int, bool]], default_layer: str) -> 
     st.session_state["dream_layer"] = layer
 
 
-bundle = shared.active_bundle()
+bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model = bundle.model
@@ -208,11 +208,11 @@ try:
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"Cannot dream with these settings: {settings_error}")
-shared.start_button(JOB_KEY, "Dream", lambda: JobSpec("dream", settings, model=str(bundle.path), title="Deep Dream",
+jobs.start_button(JOB_KEY, "Dream", lambda: JobSpec("dream", settings, model=str(bundle.path), title="Deep Dream",
                                                      inputs={"photo": photo, "photo_name": photo_name}),
                     key="dream_run", busy_label="Dreaming…", disabled=settings_error is not None,
                     help="Runs as a job; a single-map dream of the default photo takes a few seconds.")
-shared.job_panel(JOB_KEY, on_end=_keep_dream, describe=_describe,
+jobs.job_panel(JOB_KEY, on_end=_keep_dream, describe=_describe,
                  stop_help="Ends after the current loop or octave; the stages dreamt so far are shown.")
 
 # --- Gallery: several maps at once ------------------------------------------------------------------
@@ -229,7 +229,7 @@ def _describe_gallery(snap: JobSnapshot) -> str:
 
 
 with st.expander("Gallery: several maps of one layer dream on this photo, each beside its OIP",
-                 expanded=st.session_state.get(GALLERY_KEY) is not None or shared.job_active(GALLERY_JOB_KEY)):
+                 expanded=st.session_state.get(GALLERY_KEY) is not None or jobs.job_active(GALLERY_JOB_KEY)):
     st.caption("The single-map recipe (article I) for many maps in one batch: the blog showed ten dreams of one "
                "photo side by side. Below each dream, the map's OIP: the pattern the map looks for, which the dream "
                "amplifies in the photo. Uses the loops, epochs, step size, polarity and widening set above.")
@@ -252,13 +252,13 @@ with st.expander("Gallery: several maps of one layer dream on this photo, each b
     except ValueError as exc:
         gallery_error = str(exc)
         st.error(gallery_error)
-    shared.start_button(GALLERY_JOB_KEY, "Dream the gallery",
+    jobs.start_button(GALLERY_JOB_KEY, "Dream the gallery",
                         lambda: JobSpec("dream-gallery", gallery_settings, model=str(bundle.path),
                                         title=f"Dream gallery of {gallery_layer}", inputs={"photo": photo}),
                         key="dream_gallery_run", busy_label="Dreaming the gallery…",
                         disabled=gallery_error is not None, type="secondary",
                         help="All maps in one batched ascent; then their OIPs. A job like any dream.")
-    shared.job_panel(GALLERY_JOB_KEY, on_end=_keep_gallery, describe=_describe_gallery,
+    jobs.job_panel(GALLERY_JOB_KEY, on_end=_keep_gallery, describe=_describe_gallery,
                      stop_help="Ends after the current loop; the dreams so far are shown.")
     gallery = st.session_state.get(GALLERY_KEY)
     if gallery is not None:
@@ -329,10 +329,10 @@ with left:
         offset += len(stage.losses)
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch (all loops/octaves)",
                       yaxis_title="cost", legend=dict(orientation="h", y=-0.3))
-    shared.chart(fig, key="dream_cost_chart")
+    widgets.chart(fig, key="dream_cost_chart")
 with right:
     if result.stages:
         st.markdown(f"**Value distribution, {result.stages[-1].label}**")
-        shared.chart(plots.value_histogram(result.stages[-1]), key="dream_histogram")
+        widgets.chart(plots.value_histogram(result.stages[-1]), key="dream_histogram")
 with st.expander("Settings stored with this dream"):
     st.json(result.summary())

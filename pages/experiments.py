@@ -24,7 +24,7 @@ from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetEr
 from core.runs import model_key as run_model_key
 from core.runs import run_title, sanitize_name
 from core.jobs.kinds import FineTuneJob, KnockoutJob
-from pages import shared
+from pages.ui import jobs, menu, resources, state, widgets
 
 try:
     from streamlit_drawable_canvas import st_canvas
@@ -56,9 +56,9 @@ def _toggle_clicked_map(chart_key: str, picked: list[int]) -> None:
 
 
 @st.cache_resource(show_spinner="Compiling the experiments…", max_entries=16)
-def _tools(model_key: str, _bundle) -> tuple[Knockout, Attacker, ActivationModel]:
+def _tools(model_key: str, _bundle) -> tuple[Knockout, Attacker]:
     """Compiled views of one model, shared by all sessions (they only read it)."""
-    return Knockout(_bundle.model), Attacker(_bundle.model, _bundle.scaler), ActivationModel.from_bundle(_bundle)
+    return Knockout(_bundle.model), Attacker(_bundle.model, _bundle.scaler)
 
 
 @st.cache_data(max_entries=128, show_spinner="Attacking…")
@@ -75,20 +75,20 @@ def _importance_section(imp) -> None:
                          help="the accuracy lost on every test digit, or on one class's digits only")
     digit_class = None if isinstance(which, str) else int(which)
     drop = imp.drop(digit_class)
-    shared.chart(F.importance_bars(drop, imp.ranking(digit_class), imp.layer), key="ko_importance")
+    widgets.chart(F.importance_bars(drop, imp.ranking(digit_class), imp.layer), key="ko_importance")
     top = int(imp.ranking(digit_class)[0])
     st.caption(f"The most important map of {imp.layer} for {which if digit_class is None else f'the {which}s'}, "
                f"map {top}, costs {drop[top]:.2%} of the accuracy when it alone is off "
                f"(ranked in {imp.seconds:.1f} s).")
-    oips = shared.oip_store().latest_result(model_key, imp.layer)
+    oips = state.oip_store().latest_result(model_key, imp.layer)
     if oips is None:
         st.info(f"Does a map that looks meaningful matter? Compute the OIPs of {imp.layer} (the pattern each map "
                 "responds to most, as on the Filters / OIP page) to see them beside the ranking.")
-        shared.start_button(OIP_JOB_KEY, f"Compute the OIPs of {imp.layer}",
+        jobs.start_button(OIP_JOB_KEY, f"Compute the OIPs of {imp.layer}",
                             lambda: JobSpec("oip", OipConfig(layer=imp.layer), model=str(bundle.path),
                                             title=f"OIPs of {imp.layer}"),
                             key="ko_oip_start", busy_label="Computing OIPs…", type="secondary")
-        shared.job_panel(OIP_JOB_KEY, on_end=shared.store_oip_result, describe=shared.describe_oip_job)
+        jobs.job_panel(OIP_JOB_KEY, on_end=state.store_oip_result, describe=jobs.describe_oip_job)
         return
     relation = relate_to_oips(imp, oips.maps, oips.best_loss, oips.has_oip, digit_class)
     st.markdown(relation.sentence())
@@ -96,26 +96,27 @@ def _importance_section(imp) -> None:
     rows = [index[int(m)] for m in relation.maps]
     left, right = st.columns([3, 2])
     with left:
-        shared.chart(F.importance_oip_gallery(oips.best_images[rows], relation.maps, relation.drop, relation.has_oip,
+        widgets.chart(F.importance_oip_gallery(oips.best_images[rows], relation.maps, relation.drop, relation.has_oip,
                                               imp.layer), key="ko_oip_gallery", config={"displayModeBar": False})
     with right:
-        shared.chart(F.importance_vs_oip(relation), key="ko_oip_scatter")
+        widgets.chart(F.importance_vs_oip(relation), key="ko_oip_scatter")
     st.caption(f"OIPs from the latest OIP run of {imp.layer} in this session ({oips.config.epochs} epochs, "
                f"{oips.device}); dimmed: no OIP found (the map stays at or below zero).")
 
 
-shared.render_sidebar()
+menu.page_frame()
 st.title("Experiments on your digit")
 st.write("Which maps matter, how easily the network is fooled, and what it is robust to: three experiments on "
          "one digit with the active model; and how it reads your own handwriting.")
-bundle = shared.active_bundle()
+bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model_key = run_model_key(bundle.path)
-knockout, attacker, am = _tools(model_key, bundle)
+knockout, attacker = _tools(model_key, bundle)
+am = resources.activation_model(bundle)
 
 # --- the digit ---------------------------------------------------------------------------------------------
-handed = st.session_state.get(shared.CURRENT_DIGIT_KEY)
+handed = st.session_state.get(state.CURRENT_DIGIT_KEY)
 choices = (["The digit from the Activations page"] if handed else []) + ["An MNIST test digit"]
 source = st.radio("Digit", choices, horizontal=True, key="exp_source",
                   help="Draw or upload a digit on the Activations page and it comes here too.")
@@ -124,7 +125,7 @@ if source == choices[0] and handed:
 else:
     index = st.number_input("Test digit (index)", 0, 1999, 227, key="exp_index",
                             help="One of the 2,000 shipped test digits; 227 is the blog's 4.")
-    raw, label = shared.get_sample_digits().by_test_index(int(index))
+    raw, label = resources.get_sample_digits().by_test_index(int(index))
     where = f"MNIST test digit {int(index)}"
 x = bundle.scaler.transform(raw)
 probs = knockout.probabilities(x)[0]
@@ -154,7 +155,7 @@ def _knockout_tab() -> None:
         st.session_state["ko_maps"] = [m for m in st.session_state.get("ko_maps", [0]) if m < width]  # layer changed
         picked = c3.multiselect("Maps to switch off", list(range(width)), key="ko_maps")
     grid_key = f"ko_grid_{layer}_{st.session_state.get('ko_grid_n', 0)}"  # a new chart per change: no stale selection
-    shared.chart(map_mosaic(activations, cols=8 if activations.shape[0] >= 10 else 16, marked=picked,
+    widgets.chart(map_mosaic(activations, cols=8 if activations.shape[0] >= 10 else 16, marked=picked,
                         hint="click to switch it off or on"),
                  key=grid_key, on_select=lambda: _toggle_clicked_map(grid_key, picked), selection_mode="points",
                  config={"displayModeBar": False})
@@ -169,11 +170,11 @@ def _knockout_tab() -> None:
         after = knockout.probabilities(x, knockout.keep_vector(maps))[0]
         st.markdown(f"With {layer} maps {maps[layer]} off the network reads **{int(np.argmax(after))}** "
                     f"({after.max():.1%}); it read {predicted} ({probs[predicted]:.1%}).")
-        shared.chart(F.before_after_bars(probs, after, "this digit's probabilities", "probability"), key="ko_digit")
+        widgets.chart(F.before_after_bars(probs, after, "this digit's probabilities", "probability"), key="ko_digit")
         rank = st.checkbox(f"Also rank every map of {layer} by the accuracy it alone costs", key="ko_rank")
 
         def _make_spec() -> JobSpec | None:
-            if shared.get_mnist() is None:
+            if resources.get_mnist() is None:
                 return None
             spec_maps = tuple((name, tuple(ms)) for name, ms in maps.items())
             return JobSpec("knockout", KnockoutJob(spec_maps, layer if rank else None),
@@ -183,16 +184,16 @@ def _knockout_tab() -> None:
         def _keep(handle: JobHandle) -> None:
             st.session_state[RESULT_KEY] = (model_key, handle.result)
 
-        shared.start_button(JOB_KEY, "Test on all 10,000 test digits", _make_spec, key="ko_start",
+        jobs.start_button(JOB_KEY, "Test on all 10,000 test digits", _make_spec, key="ko_start",
                             busy_label="Testing…")
-        shared.job_panel(JOB_KEY, on_end=_keep)
+        jobs.job_panel(JOB_KEY, on_end=_keep)
         kept = st.session_state.get(RESULT_KEY)
         if kept and kept[0] == model_key:
             outcome = kept[1]
             off = "; ".join(f"{name} maps {', '.join(str(m) for m in ms)}" for name, ms in outcome.maps.items())
             st.markdown(f"Test accuracy with {off} off: **{outcome.after.overall:.2%}** "
                         f"(intact {outcome.before.overall:.2%}).")
-            shared.chart(F.before_after_bars(100 * outcome.before.per_class, 100 * outcome.after.per_class,
+            widgets.chart(F.before_after_bars(100 * outcome.before.per_class, 100 * outcome.after.per_class,
                                              "accuracy per class, intact and with the maps off", "accuracy %"),
                          key="ko_classes")
             if outcome.importance is not None:
@@ -222,10 +223,10 @@ def _fool_tab() -> None:
                   caption=f"the change, amplified (largest {int(np.abs(result.change).max())} levels; red brighter)")
     left, right = st.columns(2)
     with left:
-        shared.chart(F.before_after_bars(result.probabilities_before, result.probabilities_after,
+        widgets.chart(F.before_after_bars(result.probabilities_before, result.probabilities_after,
                                          "probabilities before and after", "probability"), key="fool_probs")
     with right:
-        shared.chart(F.divergence_chart(result.divergence), key="fool_layers")
+        widgets.chart(F.divergence_chart(result.divergence), key="fool_layers")
 
 # --- invariances -----------------------------------------------------------------------------------------
 def _invariances_tab() -> None:
@@ -251,7 +252,7 @@ def _invariances_tab() -> None:
                  caption=f"{kind} {at:g} {UNITS[kind]}: reads {int(result.predicted[i])} "
                          f"({result.probabilities[i].max():.1%})")
     with right:
-        shared.chart(F.invariance_curves(result.values, result.probabilities, predicted, kind, UNITS[kind], at=at),
+        widgets.chart(F.invariance_curves(result.values, result.probabilities, predicted, kind, UNITS[kind], at=at),
                      key="inv_curve")
     width = result.responses.shape[1]
     strongest = int(np.argmax(result.responses[values.index(min(values, key=lambda v: abs(v - neutral)))]))
@@ -260,9 +261,9 @@ def _invariances_tab() -> None:
                           key=f"inv_map_{follow}", format_func=lambda m: f"map {m}",
                           help="default: the map that answers the untouched digit most")
     with c2:
-        shared.chart(F.map_response_curve(result.values, result.responses[:, chosen], follow, int(chosen), kind,
+        widgets.chart(F.map_response_curve(result.values, result.responses[:, chosen], follow, int(chosen), kind,
                                           UNITS[kind], at=at), key="inv_map_curve")
-    shared.chart(F.response_heatmap(result.values, result.responses, follow, kind, UNITS[kind]), key="inv_maps")
+    widgets.chart(F.response_heatmap(result.values, result.responses, follow, kind, UNITS[kind]), key="inv_maps")
 
 
 # --- your handwriting ------------------------------------------------------------------------------------
@@ -418,7 +419,7 @@ def _handwriting_tab() -> None:
         probs = knockout.probabilities(bundle.scaler.transform(personal.images))
         yours = score_probabilities(probs, personal.labels)
         mnist_acc = bundle.meta.get("test_accuracy")
-        st.markdown(f"**{shared.model_title(bundle.path).capitalize()}** reads **{yours.accuracy.overall:.0%}** of your {len(personal)} digits right"
+        st.markdown(f"**{menu.model_title(bundle.path).capitalize()}** reads **{yours.accuracy.overall:.0%}** of your {len(personal)} digits right"
                     + (f", and {mnist_acc:.2%} of MNIST's test digits." if mnist_acc is not None else "."))
         left, right = st.columns([3, 2])
         with left:
@@ -434,7 +435,7 @@ def _handwriting_tab() -> None:
                 st.button("Remove them", key="hw_remove_go", on_click=_remove,
                           args=(list(st.session_state["hw_remove"]),))
         with right:
-            shared.chart(F.personal_misses(yours.counts, yours.misses, shared.model_title(bundle.path)), key="hw_misses")
+            widgets.chart(F.personal_misses(yours.counts, yours.misses, menu.model_title(bundle.path)), key="hw_misses")
 
         st.subheader("Fine-tune a copy on MNIST plus your set")
         t = st.columns(5)
@@ -448,7 +449,7 @@ def _handwriting_tab() -> None:
                            help="judged on, never trained on: they say whether it learned your handwriting")
 
         def _make_tune() -> JobSpec | None:
-            if shared.get_mnist() is None:
+            if resources.get_mnist() is None:
                 return None
             config = FineTuneConfig(epochs=int(epochs), learning_rate=float(lr), mnist_digits=int(n_mnist),
                                     repeat=int(repeat), hold_out=float(hold))
@@ -457,19 +458,19 @@ def _handwriting_tab() -> None:
                            inputs={"images": personal.images, "labels": personal.labels},
                            title=f"fine-tuning {run_title(bundle.path)} on your {len(personal)} digits")
 
-        shared.start_button(TUNE_JOB_KEY, "Fine-tune a copy", _make_tune, key="hw_start", busy_label="Fine-tuning…",
+        jobs.start_button(TUNE_JOB_KEY, "Fine-tune a copy", _make_tune, key="hw_start", busy_label="Fine-tuning…",
                             help="A new run; the active model stays as it is.")
-        shared.job_panel(TUNE_JOB_KEY, on_end=_keep_fine_tune)
+        jobs.job_panel(TUNE_JOB_KEY, on_end=_keep_fine_tune)
         tuned = st.session_state.get(TUNE_RESULT_KEY)
         if tuned is not None and tuned.before:
             if tuned.run_dir is not None:
                 st.success(f"Fine-tuned {tuned.base_name} on your {tuned.personal_digits} digits "
-                           f"({len(tuned.held_out)} held out) in {shared.duration(tuned.seconds)}: "
+                           f"({len(tuned.held_out)} held out) in {jobs.duration(tuned.seconds)}: "
                            f"new run **{tuned.run_dir.name}**, in the model list.")
             for text in tuned.notes:
                 st.info(text)
-            shared.chart(F.sets_before_after(tuned.before, tuned.after), key="hw_before_after")
-            if tuned.run_dir is not None and st.session_state.get(shared.ACTIVE_MODEL_KEY) != str(tuned.run_dir):
+            widgets.chart(F.sets_before_after(tuned.before, tuned.after), key="hw_before_after")
+            if tuned.run_dir is not None and st.session_state.get(menu.ACTIVE_MODEL_KEY) != str(tuned.run_dir):
                 st.button(f"Use {tuned.run_dir.name} on every page", key="hw_use", on_click=_use_model,
                           args=(str(tuned.run_dir),))
 

@@ -1,7 +1,7 @@
 """Filters / OIP page: optimal input patterns for every map of a layer, batched, with a click-through gallery.
 
 Thin: widgets here, the maths in core.oip.search, core.oip.variants and core.oip.similarity, figures in core.figures.oip. Results live in the session's OipStore
-(pages.shared.oip_store), keyed by model + layer + settings, which the Precursor page also reads.
+(pages.state.oip_store), keyed by model + layer + settings, which the Precursor page also reads.
 """
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from core.jobs.system import JobSpec
 from core.oip.similarity import DEFAULT_MAX_SHIFT as oip_similarity_shift
 from core.runs import model_key as run_model_key
 from core.spec import layer_table
-from pages import shared
+from pages.ui import jobs, menu, resources, state, widgets
 
 P = "oip_"  # widget key prefix
 JOB_KEY = "oip_job"  # also used by the Precursor page's plain OIP run: one OIP job per session
 VARIANTS_JOB_KEY = "oip_variants_job"
 VARIANTS_KEY = "oip_variants"  # session: (model key, layer, map, settings) → core.oip.variants.MapVariants
 
-shared.render_sidebar()
+menu.page_frame()
 st.title("Filters / OIP")
 st.write("An **optimal input pattern** (OIP) is an input image that makes one map respond strongly. It is found "
          "by gradient ascent on the pixels with the trained weights fixed, starting from random fluctuations on "
@@ -35,28 +35,12 @@ st.write("An **optimal input pattern** (OIP) is an input image that makes one ma
          "TensorFlow function. A map *has an OIP* when its loss (mean activation) ends above 0.")
 
 
-# --------------------------------------------------------------------------- cached resources
-@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
-def _engine(model_key: str, layer: str, _bundle) -> ascent.AscentEngine:
-    """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
-    with shared.server_events().span("compile", what="ascent engine", layer=layer):
-        return ascent.AscentEngine(_bundle.model, layer)
-
-
-def _test_digits():
-    """(raw uint8 (N, 28, 28), source name): the MNIST test set, else the shipped sample of 2,000 test digits."""
-    mnist = shared.get_mnist()
-    if mnist is not None:
-        return mnist.x_test, "MNIST test set"
-    return shared.get_sample_digits().images, "shipped sample of test digits"
-
-
 # --------------------------------------------------------------------------- settings
-bundle = shared.active_bundle()
+bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model_key = run_model_key(bundle.path)
-store = shared.oip_store()
+store = state.oip_store()
 layers = oip.oip_layers(bundle.model)
 default_layer = "conv3" if "conv3" in layers else layers[0]
 if st.session_state.get(P + "layer") not in layers:
@@ -65,7 +49,7 @@ if st.session_state.get(P + "layer") not in layers:
 c = st.columns([1.2, 1.6, 1, 1, 1, 1])
 layer = c[0].selectbox("Layer", layers, persist_state="session", key=P + "layer",
                        help="'out' visualises a class: its score before the softmax is maximised.")
-engine = _engine(model_key, layer, bundle)
+engine = resources.engine(bundle, layer)
 maps_text = c[1].text_input("Maps", "all", persist_state="session", key=P + "maps", help=f"all, or indices/ranges like 0,3,10-15 "
                                                               f"(this layer has maps 0..{engine.channels - 1})")
 epochs = c[2].number_input("Epochs", 1, ascent.MAX_EPOCHS, oip.OipConfig.epochs, persist_state="session", key=P + "epochs")
@@ -129,13 +113,13 @@ if error:
 
 result = store.get(model_key, config) if config is not None else None
 n_images = (engine.channels if config is None or config.maps is None else len(config.maps)) * int(starts)
-busy = shared.job_active(JOB_KEY)
-shared.start_button(JOB_KEY, "Compute OIPs" if result is None else "Compute again",
+busy = jobs.job_active(JOB_KEY)
+jobs.start_button(JOB_KEY, "Compute OIPs" if result is None else "Compute again",
                     lambda: JobSpec("oip", config, model=str(bundle.path), title="OIP run"), key=P + "run",
                     busy_label="Computing…", disabled=error is not None,
                     help="These settings were computed already; their result is shown below. The same seed gives the same "
                "OIPs." if result is not None else "Runs as a job; it waits its turn when the server is busy.")
-shared.job_panel(JOB_KEY, on_end=shared.store_oip_result, describe=shared.describe_oip_job,
+jobs.job_panel(JOB_KEY, on_end=state.store_oip_result, describe=jobs.describe_oip_job,
                  stop_help="Ends the ascent after the current chunk of epochs; the images reached so far are shown.")
 
 if result is None:
@@ -162,8 +146,8 @@ c[1].metric("rescued by the precursor", int(marked.sum()))
 c[2].metric("time", f"{result.seconds:.2f} s", help=f"on {result.device}")
 c[3].metric("epochs × starts", f"{result.history.shape[0]} × {result.config.starts}")
 if layer == "conv3" and not negative and result.config.maps is None:
-    shared.blog_beside([("oip_conv3", f"{int(has.sum())} of {len(maps)} conv3 maps with an OIP "
-                                      f"({int((~has).sum())} without), {shared.model_title(bundle.path)}"
+    widgets.blog_beside([("oip_conv3", f"{int(has.sum())} of {len(maps)} conv3 maps with an OIP "
+                                      f"({int((~has).sum())} without), {menu.model_title(bundle.path)}"
                                       + ("" if len(maps) == 128 else "; the bundled OIP-series model has the blog's "
                                                                      "128 maps"))])
 if result.stopped:
@@ -181,7 +165,7 @@ if result.config.starts > 1:
                  f"{variants.similarity_summary(layer_similarity)} over the layer"
                  + (f", with diversity weight {result.config.diversity:g}." if result.config.diversity else "."))
     with right:
-        shared.chart(plots.similarity_histogram(layer_similarity), key=P + "similarity_hist",
+        widgets.chart(plots.similarity_histogram(layer_similarity), key=P + "similarity_hist",
                      config={"displayModeBar": False})
 
 if st.session_state.get(P + "map") not in [int(m) for m in maps]:
@@ -202,7 +186,7 @@ def _on_gallery_select() -> None:
 st.subheader(f"Gallery · {layer}")
 st.caption("Click a thumbnail to open its map. Number = map index; red cross = no OIP (loss ≤ 0); "
            "orange frame and 'P' = OIP found by the precursor search; blue frame = the open map.")
-shared.chart(oip_figures.gallery_figure(images, maps, losses, has, marked, cols=min(16, max(4, len(maps))),
+widgets.chart(oip_figures.gallery_figure(images, maps, losses, has, marked, cols=min(16, max(4, len(maps))),
                                    selected=st.session_state[P + "map"]),
                 key=P + "gallery", on_select=_on_gallery_select, selection_mode="points",
                 config={"displayModeBar": False})
@@ -230,14 +214,14 @@ with left:
     fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0), coloraxis_showscale=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    shared.chart(fig, key=P + "detail_viridis")
+    widgets.chart(fig, key=P + "detail_viridis")
 with mid:
     st.markdown("**OIP (grey, contrast enhanced)**")
     fig = px.imshow(shown, color_continuous_scale="gray", zmin=0, zmax=1)
     fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0), coloraxis_showscale=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    shared.chart(fig, key=P + "detail_grey")
+    widgets.chart(fig, key=P + "detail_grey")
 with right:
     st.markdown("**The map's response to the OIP**" if engine.spatial else "**Unit values for the OIP**")
     act = engine.activations(image[None])[0]
@@ -245,21 +229,21 @@ with right:
         fig = px.imshow(act[..., map_index], color_continuous_scale="viridis", text_auto=".2f"
                         if act.shape[0] <= 6 else False)
         fig.update_layout(height=280, margin=dict(l=0, r=0, t=0, b=0))
-        shared.chart(fig, key=P + "detail_response")
+        widgets.chart(fig, key=P + "detail_response")
     else:
-        shared.chart(plots.bar_chart(act.tolist(), [str(i) for i in range(len(act))], highlight=map_index),
+        widgets.chart(plots.bar_chart(act.tolist(), [str(i) for i in range(len(act))], highlight=map_index),
                         key=P + "detail_response")
 
 left, right = st.columns(2)
 with left:
     st.markdown("**Loss per epoch** (every start)")
-    shared.chart(oip_figures.loss_curves_figure(result.history[:, row, :],
+    widgets.chart(oip_figures.loss_curves_figure(result.history[:, row, :],
                                            [f"start {s}" for s in range(result.config.starts)]),
                     key=P + "detail_loss")
 with right:
     n = result.config.starts
     st.markdown("**The OIP from its start**" if n == 1 else f"**OIPs from the {n} starts** (final loss in the title)")
-    shared.chart(plots.image_grid(oip_analysis.contrast_enhance(result.images[row]),
+    widgets.chart(plots.image_grid(oip_analysis.contrast_enhance(result.images[row]),
                                      [f"start {s}: {result.final_loss[row, s]:.3g}" for s in range(result.config.starts)],
                                      cols=min(6, result.config.starts), colorscale="viridis", height_per_row=150),
                     key=P + "detail_starts")
@@ -269,8 +253,8 @@ with right:
 maxima = raw = None
 if engine.spatial:
     info = next(r for r in layer_table(bundle.spec) if r.name == layer)
-    raw, source = _test_digits()
-    maxima = shared.maxima_for(model_key, layer, source)
+    raw, source = resources.test_digits()
+    maxima = resources.maxima_for(model_key, layer, source)
 if engine.spatial and (maxima is None or len(maxima.values) != len(raw)):
     st.caption(f"The test digits that excite map {map_index} most appear with the next OIP run of {layer}: the job "
                f"scans the {source} where it runs.")
@@ -281,7 +265,7 @@ elif engine.spatial:
     with left:
         st.markdown(f"**The 9 test patches that excite map {map_index} most** "
                     f"({info.receptive_field}×{info.receptive_field} px receptive field, {source})")
-        shared.chart(plots.image_grid(crops, [f"{v:.3g}" for v in vals], cols=9, height_per_row=120),
+        widgets.chart(plots.image_grid(crops, [f"{v:.3g}" for v in vals], cols=9, height_per_row=120),
                         key=P + "detail_patches")
         st.caption("Title: the map's largest activation for that digit. Test digits: "
                    + ", ".join(f"#{int(i)}" for i in idx) + ".")
@@ -295,7 +279,7 @@ if engine.spatial and layer == "conv1":
     kernel, patch, corr = oip_analysis.kernel_comparison(bundle.model, "conv1", map_index, image, engine)
     st.markdown(f"**conv1 kernel vs. OIP**: correlation of the 3×3 kernel with the OIP's mean patch where the "
                 f"map responds most: **{corr:.2f}**")
-    shared.chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
+    widgets.chart(plots.image_grid(np.stack([kernel, patch]), ["kernel", "OIP's most active patches"], cols=2,
                                   colorscale="viridis", height_per_row=180), key=P + "detail_kernel")
 
 # --------------------------------------------------------------------------- variants of the open map
@@ -324,13 +308,13 @@ def _keep_variants(handle) -> None:
 
 
 shown_variants = kept.get(variants_key)
-shared.start_button(VARIANTS_JOB_KEY, "Compare variants" if shown_variants is None else "Variants shown below",
+jobs.start_button(VARIANTS_JOB_KEY, "Compare variants" if shown_variants is None else "Variants shown below",
                     lambda: JobSpec("oip-variants", variants_config, model=str(bundle.path),
                                     title=f"OIP variants of map {map_index}"),
                     key=P + "variants_run", busy_label="Comparing…", disabled=shown_variants is not None,
                     help=f"{2 + 2 * n_diverse} ascents of {result.history.shape[0]} epochs in one job "
                          "(the blog's, the negative, the diverse ones and as many plain starts to compare with).")
-shared.job_panel(VARIANTS_JOB_KEY, on_end=_keep_variants, describe=shared.describe_oip_job,
+jobs.job_panel(VARIANTS_JOB_KEY, on_end=_keep_variants, describe=jobs.describe_oip_job,
                  stop_help="Ends after the current chunk of epochs; the variants reached so far are shown.")
 if shown_variants is not None:
     v = shown_variants
@@ -344,7 +328,7 @@ if shown_variants is not None:
         peaks = engine.activations(np.nan_to_num(pictures))[..., map_index].reshape(len(pictures), -1).max(axis=1)
         titles = [f"{t} · {oip_analysis.activation_percentile(maxima, map_index, float(pk))[0]:.0f} %ile"
                   for t, pk in zip(titles, peaks)]
-    shared.chart(plots.image_grid(oip_analysis.contrast_enhance(np.nan_to_num(pictures)), titles, cols=min(6, len(pictures)),
+    widgets.chart(plots.image_grid(oip_analysis.contrast_enhance(np.nan_to_num(pictures)), titles, cols=min(6, len(pictures)),
                                   colorscale="viridis", height_per_row=170), key=P + "variants_images")
     st.caption("Title: loss (the negative's is minus the map's mean: above 0 = held below zero)"
                + (" · percentile of the image's largest activation of this map among the test digits" if engine.spatial
@@ -355,5 +339,5 @@ if shown_variants is not None:
                   delta=f"{v.mean_similarity - v.plain_mean_similarity:+.2f} vs {len(v.diverse)} plain starts "
                         f"({v.plain_mean_similarity:.2f})", delta_color="off")
     with right:
-        shared.chart(plots.similarity_matrix(v.similarity, [f"d{i + 1}" for i in range(len(v.diverse))]),
+        widgets.chart(plots.similarity_matrix(v.similarity, [f"d{i + 1}" for i in range(len(v.diverse))]),
                      key=P + "variants_similarity", config={"displayModeBar": False})

@@ -18,7 +18,7 @@ from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from core.runs import model_key as run_model_key
 from core.runs import resolve_model_path
 from core.blog import published
-from pages import shared
+from pages.ui import jobs, menu, resources, state, widgets
 from core.device import describe_device
 
 P = "precursor_"  # widget key prefix
@@ -26,7 +26,7 @@ JOB_KEY = P + "job"
 OIP_JOB_KEY = "oip_job"  # the plain OIP run is the Filters/OIP page's job kind: one per session
 RESULTS_KEY = P + "results"
 
-shared.render_sidebar()
+menu.page_frame()
 st.title("Precursor")
 st.write("Many conv3 maps never respond to fine-grained random starts, so the plain OIP ascent finds nothing "
          "for them. The **precursor run** (blog article X) covers the image with a coarse grid of squares, gives "
@@ -35,16 +35,9 @@ st.write("Many conv3 maps never respond to fine-grained random starts, so the pl
          "keeps the best few and optimises those fully. The blog found OIPs for 33 of its 67 failing maps (49 %).")
 
 
-@st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
-def _engine(model_key: str, layer: str, _bundle) -> ascent.AscentEngine:
-    """One compiled engine per model + layer, shared by all sessions; it only reads the model."""
-    with shared.server_events().span("compile", what="ascent engine", layer=layer):
-        return ascent.AscentEngine(_bundle.model, layer)
-
-
 @st.cache_resource(show_spinner="Measuring this machine's throughput…", max_entries=16)
 def _throughput(model_key: str, layer: str, _engine: ascent.AscentEngine) -> tuple[float, float]:
-    with shared.server_events().span("compute", what="precursor throughput", layer=layer):
+    with resources.server_events().span("compute", what="precursor throughput", layer=layer):
         return pc.measure_throughput(_engine)
 
 
@@ -55,7 +48,7 @@ def _keep_results(handle: JobHandle) -> None:
     st.session_state.setdefault(RESULTS_KEY, {})[(mk, lay)] = result
     for o in result.outcomes:
         if o.rescued:
-            shared.oip_store().add_rescued(mk, lay, shared.RescuedOip(
+            state.oip_store().add_rescued(mk, lay, state.RescuedOip(
                 o.map_index, o.best_oip, o.best_loss, f"{result.config.mode}, pattern #{int(o.candidates[o.best])}"))
 
 
@@ -76,21 +69,21 @@ def _describe(snap: JobSnapshot) -> str:
     return f"{text} · {snap.done:,} of {snap.total:,} image-epochs"
 
 
-bundle = shared.active_bundle()
+bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model_key = run_model_key(bundle.path)
-store = shared.oip_store()
+store = state.oip_store()
 layers = [name for name in oip.oip_layers(bundle.model) if name.startswith(("conv", "pool"))]
 if st.session_state.get(P + "layer") not in layers:
     st.session_state[P + "layer"] = "conv3" if "conv3" in layers else layers[-1]
-busy = shared.job_active(JOB_KEY)
-plain_busy = shared.job_active(OIP_JOB_KEY)
+busy = jobs.job_active(JOB_KEY)
+plain_busy = jobs.job_active(OIP_JOB_KEY)
 
 # --------------------------------------------------------------------------- target maps
 c = st.columns([1, 2, 2])
 layer = c[0].selectbox("Layer", layers, persist_state="session", key=P + "layer", disabled=busy)
-engine = _engine(model_key, layer, bundle)
+engine = resources.engine(bundle, layer)
 maps_text = c[1].text_input("Target maps", "failed", persist_state="session", key=P + "maps", disabled=busy,
                             help="failed: the maps without an OIP in your plain OIP run; all; or indices like 5,7,16-20")
 oip_result = store.latest_result(model_key, layer)
@@ -105,11 +98,11 @@ with c[2]:
                    "settings to find the failing maps.")
     plain_config = (store.current_config.get((model_key, layer)) or oip.OipConfig(layer=layer)).with_(
         layer=layer, maps=None)
-    shared.start_button(OIP_JOB_KEY, "Run the plain OIP run" if oip_result is None else "Run the plain OIP run again",
+    jobs.start_button(OIP_JOB_KEY, "Run the plain OIP run" if oip_result is None else "Run the plain OIP run again",
                         lambda: JobSpec("oip", plain_config, model=str(bundle.path), title="plain OIP run"),
                         key=P + "plain", busy_label="Plain OIP run…", disabled=busy, type="secondary",
                         help="All maps of the layer with the Filters/OIP page's settings (its defaults when unset).")
-shared.job_panel(OIP_JOB_KEY, on_end=shared.store_oip_result, describe=shared.describe_oip_job)
+jobs.job_panel(OIP_JOB_KEY, on_end=state.store_oip_result, describe=jobs.describe_oip_job)
 
 maps: tuple[int, ...] = ()
 error = None
@@ -152,17 +145,17 @@ if error is None and maps:
                                     test_epochs=test_epochs, keep=keep, epochs=epochs, mode=mode, refine=refine,
                                     compare_maps=compare)
         config.validate()
-        backend = shared.job_system().backend  # on a Ray cluster the limit scales with its workers
+        backend = resources.job_system().backend  # on a Ray cluster the limit scales with its workers
         pc.check_feasible(config, backend.device, backend.workers)
     except ValueError as exc:
         error = str(exc)
 
 if config is not None and error is None:
     asc, fwd = _throughput(model_key, layer, engine)
-    workers = shared.job_system().backend.workers  # a Ray cluster's workers split the screens
+    workers = resources.job_system().backend.workers  # a Ray cluster's workers split the screens
     seconds = pc.estimate_seconds(config, len(maps), asc, fwd, workers=workers)
     st.info(f"**{config.n_patterns:,} patterns** ({len(config.values)} values on {grid}×{grid} squares) × "
-            f"{len(maps)} target map{'s' if len(maps) != 1 else ''} · estimated **{shared.duration(seconds)}** "
+            f"{len(maps)} target map{'s' if len(maps) != 1 else ''} · estimated **{jobs.duration(seconds)}** "
             f"(from {asc:,.0f} image-epochs/s measured on this {describe_device()}"
             + (f", the screens split over {workers} workers" if workers > 1 else "")
             + ("; the faithful screen skips patterns whose map stays at 0, so it often ends sooner" if mode ==
@@ -174,11 +167,11 @@ elif waiting_for_oip:
             "(button above), or name the target maps, e.g. 3,17,51 or all.")
 
 
-shared.start_button(JOB_KEY, "Run the precursor search",
+jobs.start_button(JOB_KEY, "Run the precursor search",
                     lambda: JobSpec("precursor", config, model=str(bundle.path), title="precursor search"),
                     key=P + "run", busy_label="Searching…",
                     disabled=config is None or error is not None or waiting_for_oip)
-shared.job_panel(JOB_KEY, on_end=_keep_results, describe=_describe,
+jobs.job_panel(JOB_KEY, on_end=_keep_results, describe=_describe,
                  stop_help="Ends after the current chunk; the maps finished so far are kept.")
 
 # --------------------------------------------------------------------------- results
@@ -219,10 +212,10 @@ st.markdown(f"**Map {o.map_index}: the {len(o.candidates)} best starting pattern
             f"loss after {result.config.test_epochs} test epochs; shown as the standardised 28×28 start image)")
 starts = pc.patterns_to_images(pc.codes_of(o.candidates, grid_side, len(result.config.values)),
                                result.config.values, grid_side)
-shared.chart(plots.image_grid(starts, [f"#{int(p)}: {v:.3g}" for p, v in zip(o.candidates, o.test_losses)],
+widgets.chart(plots.image_grid(starts, [f"#{int(p)}: {v:.3g}" for p, v in zip(o.candidates, o.test_losses)],
                                  cols=8, colorscale="gray", height_per_row=130), key=P + "starts")
 st.markdown(f"**Their OIPs after {ascent.capped_epochs(result.config.epochs)} epochs** (contrast enhanced; title: final "
             "loss; the best is used in the Filters/OIP gallery)")
-shared.chart(plots.image_grid(oip_analysis.contrast_enhance(o.oips),
+widgets.chart(plots.image_grid(oip_analysis.contrast_enhance(o.oips),
                                  [f"{v:.3g}{' ★' if i == o.best else ''}" for i, v in enumerate(o.final_losses)],
                                  cols=8, colorscale="viridis", height_per_row=130), key=P + "oips")

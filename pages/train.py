@@ -23,7 +23,7 @@ from core.import_model import SCALER_TEXT, SCALERS
 from core.runs import sanitize_name
 from core.jobs.kinds import ImportJob, ReplayJob, TrainJob, with_seed
 from core.training import CHECKPOINTS, OPTIMIZERS, SCHEDULES, TrainConfig
-from pages import shared
+from pages.ui import jobs, menu, resources, widgets
 
 JOB_KEY = "train_job"
 IMPORT_JOB_KEY = "import_job"
@@ -35,7 +35,7 @@ REPLAY_STORE = "replay_results"  # session: (model key, "accuracy") → (K,); (m
 CONV_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 EDITOR_PREFIX = "train_ed_"
 
-shared.render_sidebar()
+menu.page_frame()
 st.title("Train")
 st.write("Build the blog's CNN (or your own variant), train it on MNIST and keep every run. "
          "The model you pick in the sidebar is the one all pages use.")
@@ -91,7 +91,7 @@ def _epochs_from_history(history: dict) -> list[dict]:
 
 def _training_job(spec: ArchitectureSpec, config: TrainConfig, preset_name: str) -> JobSpec | None:
     """The training as a job (it runs in a worker; the run lands in the runs folder), or None without MNIST."""
-    if shared.get_mnist() is None:
+    if resources.get_mnist() is None:
         return None
     st.session_state["train_steps_per_epoch"] = math.ceil(min(config.train_limit or 60_000, 60_000) / config.batch_size)
     st.session_state["train_job_epochs"] = config.epochs
@@ -121,7 +121,7 @@ def _trained_group(handles) -> None:
 
 def _group_message() -> None:
     runs = st.session_state.get("_train_group_runs")
-    if not runs or shared.group_active(GROUP_KEY):
+    if not runs or jobs.group_active(GROUP_KEY):
         return
     names = ", ".join(Path(r).name for r in runs)
     st.success(f"{len(runs)} runs saved: {names}.", icon=":material/check_circle:")
@@ -153,7 +153,7 @@ def _live_curves(snap: JobSnapshot) -> None:
         cached = ((snap.id, len(snap.records)), now,
                   plots.training_curves(snap.records, snap.batches, st.session_state.get("train_steps_per_epoch", 1)))
         st.session_state["_train_live_figure"] = cached
-    shared.chart(cached[2], key="train_live_curves")
+    widgets.chart(cached[2], key="train_live_curves")
 
 
 def _trained(handle) -> None:
@@ -166,7 +166,7 @@ def _trained(handle) -> None:
 
 def _outcome_message() -> None:
     """What the last training of this session produced (shown until the next one starts)."""
-    handle = shared.job_handle(JOB_KEY)
+    handle = jobs.job_handle(JOB_KEY)
     if handle is None or not handle.done or handle.result is None:
         return
     outcome = handle.result
@@ -176,7 +176,7 @@ def _outcome_message() -> None:
         st.error("Nothing was saved: the run diverged before finishing its first epoch.")
         return
     name = Path(outcome.run_dir).name
-    active = st.session_state.get(shared.ACTIVE_MODEL_KEY) == str(outcome.run_dir)
+    active = st.session_state.get(menu.ACTIVE_MODEL_KEY) == str(outcome.run_dir)
     st.success(f"Run saved as **{name}**: test accuracy {outcome.test_accuracy * 100:.2f} % in {outcome.seconds:.1f} s "
                f"on {outcome.device}." + (" It is your active model on every page." if active else ""),
                icon=":material/check_circle:")
@@ -185,7 +185,7 @@ def _outcome_message() -> None:
 def _safe_meta(path: str) -> tuple[dict, str | None]:
     """A run's metadata, or ({}, reason) when its run.json is missing or damaged (the page stays up)."""
     try:
-        return shared.run_meta(path), None
+        return resources.run_meta(path), None
     except (OSError, ValueError) as exc:
         return {}, str(exc)
 
@@ -233,40 +233,40 @@ def _replay_section(path: str) -> None:
     left, right = st.columns(2)
     with left:
         bound = max(float(np.abs(conv1_filters(checkpoints, c)).max()) for c in range(len(checkpoints)))
-        shared.chart(ap.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420, bound=bound),
+        widgets.chart(ap.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420, bound=bound),
                      key="replay_filters", config={"displayModeBar": False})
         st.caption(f"conv1's filters at {checkpoints.label(k)} (blue negative, red positive; one colour scale for "
                    "all checkpoints, so they can be compared).")
     with right:
         accuracy = store.get((key, "accuracy"))
         if accuracy is None:
-            shared.start_button(REPLAY_JOB_KEY, "Measure the test accuracy of every checkpoint",
+            jobs.start_button(REPLAY_JOB_KEY, "Measure the test accuracy of every checkpoint",
                                 lambda: JobSpec("replay", ReplayJob(), model=path, title="test accuracy per checkpoint")
-                                if shared.get_mnist() is not None else None,
+                                if resources.get_mnist() is not None else None,
                                 key="replay_acc", busy_label="Measuring…", type="secondary")
-            shared.job_panel(REPLAY_JOB_KEY, on_end=_keep_replay)
+            jobs.job_panel(REPLAY_JOB_KEY, on_end=_keep_replay)
         else:
             shown_layer = st.session_state.get("replay_layer", "conv1")
             without = {slot[1]: int((~result.has_oip).sum()) for slot, result in store.items()
                        if len(slot) == 3 and slot[0] == key and slot[2] == shown_layer}
-            shared.chart(plots.replay_curve(checkpoints.positions, accuracy, float(checkpoints.positions[k]),
+            widgets.chart(plots.replay_curve(checkpoints.positions, accuracy, float(checkpoints.positions[k]),
                                             {float(checkpoints.positions[c]): n for c, n in without.items()},
                                             shown_layer), key="replay_curve")
     c1, c2 = st.columns([1, 2])
-    layer = c1.selectbox("OIPs of", CONV_NAMES[:len(shared.bundle_at(path).spec.convs)], key="replay_layer")
+    layer = c1.selectbox("OIPs of", CONV_NAMES[:len(resources.bundle_at(path).spec.convs)], key="replay_layer")
     oips = store.get((key, k, layer))
     if oips is None:
         with c2:
-            shared.start_button(REPLAY_OIP_JOB_KEY, f"Compute the OIPs of {layer} at {checkpoints.label(k)}",
+            jobs.start_button(REPLAY_OIP_JOB_KEY, f"Compute the OIPs of {layer} at {checkpoints.label(k)}",
                                 lambda: JobSpec("replay", ReplayJob(k, OipConfig(layer=layer)), model=path,
                                                 title=f"OIPs of {layer} at {checkpoints.label(k)}"),
                                 key="replay_oip", busy_label="Computing…", type="secondary")
-    shared.job_panel(REPLAY_OIP_JOB_KEY, on_end=_keep_replay, describe=shared.describe_oip_job)
+    jobs.job_panel(REPLAY_OIP_JOB_KEY, on_end=_keep_replay, describe=jobs.describe_oip_job)
     if oips is not None:
         without = int((~oips.has_oip).sum())
         st.markdown(f"At {checkpoints.label(k)}, **{without} of {len(oips.maps)}** maps of {layer} have no OIP "
                     "(no input drives them above zero).")
-        shared.chart(oip_figures.gallery_figure(oips.best_images, oips.maps, oips.best_loss, oips.has_oip,
+        widgets.chart(oip_figures.gallery_figure(oips.best_images, oips.maps, oips.best_loss, oips.has_oip,
                                                 cols=16 if len(oips.maps) > 32 else 8),
                      key="replay_oips", config={"displayModeBar": False})
 
@@ -288,7 +288,7 @@ def _draw_imported_details(meta: dict) -> None:
                      hide_index=True, key="train_import_mapping")
     with right:
         st.markdown(f"**Confusion matrix** ({meta.get('test_source')})")
-        shared.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
+        widgets.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
 
 
 def _draw_run_details(meta: dict) -> None:
@@ -306,7 +306,7 @@ def _draw_run_details(meta: dict) -> None:
     if meta.get("message"):
         st.caption(meta["message"])
     epochs_done = len(meta.get("epoch_seconds", []))
-    shared.blog_beside([
+    widgets.blog_beside([
         ("params", f"{meta['params']:,} parameters ({meta.get('preset', 'custom')})"),
         ("accuracy", f"{meta['test_accuracy'] * 100:.2f} % test accuracy after {epochs_done} "
                      f"epoch{'s' if epochs_done != 1 else ''}"),
@@ -317,22 +317,22 @@ def _draw_run_details(meta: dict) -> None:
     st.caption(f"preset {meta.get('preset', 'custom')} · {cfg.get('optimizer')} lr {cfg.get('learning_rate')} "
                f"({cfg.get('schedule')}) · batch {cfg.get('batch_size')} · L2 {cfg.get('l2')} · seed {meta.get('seed')}"
                f" · {cfg.get('train_limit') or 'all'} training digits")
-    shared.chart(plots.training_curves(_epochs_from_history(meta["history"]),
+    widgets.chart(plots.training_curves(_epochs_from_history(meta["history"]),
                                           meta.get("batch_history", []), 1), key="train_run_curves")
     left, right = st.columns(2)
     with left:
         st.markdown("**Confusion matrix** (test set)")
-        shared.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
+        widgets.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
     with right:
         st.markdown("**Time per epoch**")
-        shared.chart(plots.epoch_times(meta.get("epoch_seconds", [])), key="train_epoch_times")
+        widgets.chart(plots.epoch_times(meta.get("epoch_seconds", [])), key="train_epoch_times")
         mis = meta.get("misclassified", [])
         st.markdown(f"**Misclassified test digits**: {len(mis)} of {len(meta.get('predictions', []))}")
-        mnist = shared.get_mnist() if mis else None
+        mnist = resources.get_mnist() if mis else None
         if mnist is not None and len(meta.get("predictions", [])) <= len(mnist.y_test):
             shown = mis[:24]
             preds = meta["predictions"]
-            shared.chart(plots.image_grid(mnist.x_test[shown], [f"{mnist.y_test[i]}→{preds[i]}" for i in shown],
+            widgets.chart(plots.image_grid(mnist.x_test[shown], [f"{mnist.y_test[i]}→{preds[i]}" for i in shown],
                                              cols=8, height_per_row=80),
                             key="train_misclassified")
             st.caption("Title: true label → predicted label.")
@@ -399,7 +399,7 @@ config = TrainConfig(optimizer=optimizer, learning_rate=float(lr), momentum=floa
                      decay_rate=float(decay_rate), decay_epochs=int(decay_epochs), l2=float(l2), epochs=int(epochs),
                      batch_size=int(batch_size), seed=int(seed), train_limit=int(train_limit),
                      checkpoints=checkpoints)
-busy = shared.job_active(JOB_KEY)
+busy = jobs.job_active(JOB_KEY)
 try:
     config.validate()
     settings_error = None
@@ -412,47 +412,47 @@ n_runs = st.number_input("Runs", 1, MAX_SEEDS, 1, persist_state="session", key="
                               "(do two trainings learn the same maps?).")
 used_preset = preset_name if not st.session_state.get("train_edit") else "custom"
 if n_runs == 1:
-    shared.start_button(JOB_KEY, "Train", lambda: _training_job(spec, config, used_preset), key="train_start",
+    jobs.start_button(JOB_KEY, "Train", lambda: _training_job(spec, config, used_preset), key="train_start",
                         busy_label="Training…", disabled=bool(error or settings_error),
                         help="Runs as a job: it waits its turn when the server is busy, and you may switch pages "
                              "meanwhile." if not busy else "Training is running; stop it below to change the settings.")
 else:
-    group_busy = shared.group_active(GROUP_KEY)
+    group_busy = jobs.group_active(GROUP_KEY)
     if st.button("Training…" if group_busy else f"Train {int(n_runs)} seeds", key="train_start_group", type="primary",
                  disabled=bool(error or settings_error) or group_busy):
         specs = _seed_jobs(spec, config, used_preset, int(n_runs))
-        if specs is not None and shared.submit_group(GROUP_KEY, specs) is not None:
+        if specs is not None and jobs.submit_group(GROUP_KEY, specs) is not None:
             st.rerun()
-shared.job_panel(JOB_KEY, on_end=_trained, describe=_describe, live=_live_curves,
+jobs.job_panel(JOB_KEY, on_end=_trained, describe=_describe, live=_live_curves,
                  stop_help="Ends training after the current batch; what was trained so far is saved as a complete run.")
-shared.group_panel(GROUP_KEY, on_end=_trained_group, describe=_describe)
+jobs.group_panel(GROUP_KEY, on_end=_trained_group, describe=_describe)
 _outcome_message()
 _group_message()
 
 # --- Runs ----------------------------------------------------------------------------------
 st.subheader("3 · Runs")
-choices = shared.model_choices()
+choices = resources.model_choices()
 rows = []
 for path in choices:
     meta, problem = _safe_meta(path)
     if problem or not isinstance(meta.get("test_accuracy"), (int, float)):
         rows.append({"run": Path(path).name, "status": "damaged run.json"})
         continue
-    rows.append({"run": shared.describe_model(path).split(" · ")[0], "test accuracy %": round(meta["test_accuracy"] * 100, 2),
+    rows.append({"run": menu.describe_model(path).split(" · ")[0], "test accuracy %": round(meta["test_accuracy"] * 100, 2),
                  "preset": meta.get("preset", "custom"), "epochs": len(meta.get("epoch_seconds", [])),
                  "status": meta.get("status", ""), "seconds": round(meta.get("seconds", 0), 1),
                  "device": meta.get("device", ""), "created": meta.get("created", "")})
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_runs_table")
-active = st.session_state.get(shared.ACTIVE_MODEL_KEY, choices[0])
+active = st.session_state.get(menu.ACTIVE_MODEL_KEY, choices[0])
 pending_view = st.session_state.pop("_train_view_pending", None)
 if pending_view in choices:  # a training just ended: show its run (set before the widget exists)
     st.session_state["train_view_run"] = pending_view
 elif st.session_state.get("train_view_run") not in choices:
     st.session_state["train_view_run"] = active if active in choices else choices[0]
-view = st.selectbox("Show run", choices, format_func=shared.describe_model, persist_state="session", key="train_view_run")
+view = st.selectbox("Show run", choices, format_func=menu.describe_model, persist_state="session", key="train_view_run")
 if view != active:
     st.button("Use this model on all pages", key="train_use_run",
-              on_click=shared.set_active_model, args=(view,))
+              on_click=menu.set_active_model, args=(view,))
 _run_details(view)
 
 
@@ -469,7 +469,7 @@ def _import_spec() -> JobSpec | None:
     if up is None:
         return None
     name = sanitize_name(st.session_state.get("train_import_name") or Path(up.name).stem)
-    mnist_ok = shared.get_mnist() is not None
+    mnist_ok = resources.get_mnist() is not None
     return JobSpec("import-model", ImportJob(up.name, st.session_state["train_import_scaler"], name,
                                              with_mnist=mnist_ok),
                    inputs={"data": up.getvalue()}, title=f"import of {up.name}")
@@ -488,9 +488,9 @@ with st.expander("Import a model trained elsewhere (.keras)", key="train_import_
                    help="How raw pixels 0..255 are turned into the model's input. Most notebooks divide by 255; the "
                         "blog standardises each pixel. A Rescaling layer in the model always wins.")
     c[1].text_input("Run name", key="train_import_name", placeholder=Path(up.name).stem if up else "the file's name")
-    shared.start_button(IMPORT_JOB_KEY, "Import", _import_spec, key="train_import_start", busy_label="Importing…",
+    jobs.start_button(IMPORT_JOB_KEY, "Import", _import_spec, key="train_import_start", busy_label="Importing…",
                         disabled=up is None, type="secondary")
-    shared.job_panel(IMPORT_JOB_KEY, on_end=_imported)
+    jobs.job_panel(IMPORT_JOB_KEY, on_end=_imported)
     done = st.session_state.get("_import_done")
     if done:
         st.success(f"Imported as **{done[0]}**; it is your active model on every page.", icon=":material/check_circle:")

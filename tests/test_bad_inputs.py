@@ -495,10 +495,10 @@ def test_the_largest_dream_step_gives_a_finite_picture(world):
     assert all(np.all(np.isfinite(stage.losses)) for stage in result.stages)
     # the model every session shares (st.cache_resource) is exactly the file's model afterwards
     from core.runs import load_default
-    from pages import shared
+    from pages.ui import resources
 
-    cached = shared.load_bundle(str(DEFAULT_MODEL), shared._mtime(DEFAULT_MODEL))
+    cached = resources.bundle_at(DEFAULT_MODEL)
     fresh = load_default()
-    assert cached is shared.load_bundle(str(DEFAULT_MODEL), shared._mtime(DEFAULT_MODEL))
+    assert cached is resources.bundle_at(DEFAULT_MODEL)
     for a, b in zip(cached.model.get_weights(), fresh.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)

@@ -247,16 +247,16 @@ def test_an_unreachable_ray_address_falls_back_with_one_message(monkeypatch):
 
 
 def test_closed_sessions_lose_their_jobs_after_a_grace_period():
-    import pages.shared as shared
+    from pages.ui import jobs
 
     system, backend = _system()
     handle = system.submit(_spec(owner="closed"))
     kept = system.submit(_spec("dream", owner="open"))
     gone: dict = {}
     active = {"open"}.__contains__
-    shared.stop_closed_sessions(system, active, gone, now=100.0)
+    jobs.stop_closed_sessions(system, active, gone, now=100.0)
     assert handle.state != STOPPED and gone == {"closed": 100.0}  # a reload reconnects within the grace
-    shared.stop_closed_sessions(system, active, gone, now=100.0 + shared.JOB_SESSION_GRACE_S)
+    jobs.stop_closed_sessions(system, active, gone, now=100.0 + jobs.JOB_SESSION_GRACE_S)
     assert (handle.progress.should_stop() or handle.state == STOPPED) and kept.state == QUEUED and not gone
     system.shutdown()
 

@@ -237,7 +237,7 @@ def test_contrast_enhance_sheet_and_gallery():
 
 
 def test_store_keeps_results_per_model_layer_and_settings():
-    from pages.shared import OipStore, RescuedOip
+    from pages.ui.state import OipStore, RescuedOip
 
     store = OipStore()
     cfg = oip.OipConfig(epochs=5)

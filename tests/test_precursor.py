@@ -299,8 +299,8 @@ def test_page_runs_a_tiny_search_and_feeds_the_oip_gallery(runs_dir, monkeypatch
     rescued = {m.label: m.value for m in at.metric}["maps rescued"]
     n_rescued = int(rescued.split(" of ")[0])
     assert n_rescued >= 1
-    from pages.shared import STORE_KEY
-    from pages.shared import job_system as shared_jobs
+    from pages.ui.state import STORE_KEY
+    from pages.ui.resources import job_system as shared_jobs
 
     store = at.session_state[STORE_KEY]
     assert sum(len(v) for v in store.rescued.values()) == n_rescued

@@ -104,3 +104,46 @@ def test_core_never_imports_streamlit():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] == "streamlit" for n in names), f"{path} imports Streamlit"
+
+
+PUBLIC_STREAMLIT = ("streamlit", "streamlit.components.v1", "streamlit.testing.v1")
+
+
+def _streamlit_side_files() -> list[Path]:
+    return [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py"))]
+
+
+def test_the_streamlit_side_uses_only_streamlits_public_api():
+    """No import from Streamlit's internals (streamlit.runtime, streamlit.web, ...), no private attribute of st, no
+    frame tricks."""
+    problems = []
+    for path in _streamlit_side_files():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "streamlit":
+                if node.module not in PUBLIC_STREAMLIT:
+                    problems.append(f"{path.name}: from {node.module} import ...")
+            elif isinstance(node, ast.Import):
+                problems += [f"{path.name}: import {a.name}" for a in node.names
+                             if a.name.split(".")[0] == "streamlit" and a.name not in PUBLIC_STREAMLIT]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                if node.value.id == "st" and node.attr.startswith("_"):
+                    problems.append(f"{path.name}: st.{node.attr}")
+                if node.value.id == "sys" and node.attr == "_getframe":
+                    problems.append(f"{path.name}: sys._getframe")
+    assert problems == []
+
+
+def test_importing_the_pages_shared_modules_changes_nothing_in_the_process():
+    """Tuning the server is app.py's explicit call (pages.ui.server.tune_process), never a side effect of an import."""
+    import subprocess
+    import sys
+
+    probe = ("import gc, sys; before = (sys.getswitchinterval(), gc.get_freeze_count()); import keras; "
+             "clear = keras.backend.clear_session; "
+             "import pages.ui.jobs, pages.ui.menu, pages.ui.resources, pages.ui.server, pages.ui.state, "
+             "pages.ui.widgets; "
+             "after = (sys.getswitchinterval(), gc.get_freeze_count()); "
+             "assert before == after, (before, after); assert keras.backend.clear_session is clear; print('ok')")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().endswith("ok"), out.stderr[-2000:]

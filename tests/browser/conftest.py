@@ -104,12 +104,9 @@ def screenshot(page, name: str) -> Path:
 
 
 def open_from_sidebar(page, title: str) -> None:
-    """Click the page ``title`` in the app's own menu. A fresh server shows Streamlit's legacy menu (every module
-    of ``pages/``, "deep dream", "shared", ...) until its first run reaches ``st.navigation``; a click there goes
-    nowhere, so wait for an entry only the app's menu has."""
-    nav = page.locator("[data-testid='stSidebarNav']")
-    nav.get_by_text("Filters / OIP", exact=True).wait_for(timeout=120_000)
-    nav.get_by_text(title, exact=True).click()
+    """Click the page ``title`` in the app's own menu (page links in the sidebar)."""
+    menu = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']")
+    menu.get_by_text(title, exact=True).click()
 
 
 def wait_for_app(page) -> None:

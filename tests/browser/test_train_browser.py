@@ -45,21 +45,46 @@ def test_sidebar_shows_the_active_model_on_every_page(page, app_url):
         page.locator("h1").first.wait_for()
 
 
-def test_a_deep_link_as_the_first_request_still_gets_the_router(page, tmp_path):
-    """Streamlit treats an app with a pages/ folder as a legacy multipage app until st.navigation has
-    run once; a fresh server whose first request is /activations must still show the real menu."""
+# Every text the sidebar shows from the first paint on, recorded in the browser as the page builds it.
+RECORD_SIDEBAR = """
+window.__sidebarTexts = [];
+new MutationObserver(() => {
+  const bar = document.querySelector("[data-testid='stSidebar']");
+  if (bar) window.__sidebarTexts.push(bar.innerText);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+APP_MENU = ["Train", "Activations", "Experiments", "Filters / OIP", "Precursor", "Clustering-MLP", "Deep Dream",
+            "Compare runs"]
+
+
+@pytest.mark.parametrize("path", ["", "activations"])
+def test_a_cold_server_shows_only_the_apps_menu_from_the_first_paint(browser, tmp_path, path):
+    """Streamlit lists every module of pages/ on a fresh server until st.navigation has run (app, shared, ...), and
+    a first request for a deep link ran the page file alone: both must show only the app's own menu."""
     from tests.browser.conftest import start_streamlit, stop_streamlit
 
     proc, url = start_streamlit(tmp_path / "runs", tmp_path)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.add_init_script(RECORD_SIDEBAR)
     try:
-        page.goto(f"{url}/activations")
-        page.get_by_text("Prediction:").first.wait_for(timeout=90_000)
-        page.locator("[data-testid='stSidebarNav']").get_by_text("Filters / OIP").wait_for(timeout=30_000)
-        screenshot(page, "deep_link_first_request")
-        nav = page.locator("[data-testid='stSidebarNav']")
-        assert nav.get_by_text("Filters / OIP").is_visible()
-        assert nav.get_by_text("shared", exact=True).count() == 0  # the legacy menu lists every module
+        page.goto(f"{url}/{path}")
+        heading = "Prediction:" if path else "96,844 parameters"
+        page.get_by_text(heading).first.wait_for(timeout=120_000)
+        links = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']")
+        links.first.wait_for(timeout=30_000)
+        assert [text.splitlines()[-1] for text in links.all_inner_texts()] == APP_MENU  # (after each icon's name)
+        assert page.locator("[data-testid='stSidebarNav']").count() == 0  # Streamlit's automatic menu
+        seen = "\n".join(page.evaluate("window.__sidebarTexts"))
+        lines = set(seen.splitlines())
+        for module in ("app", "train", "activations", "deep dream", "compare", "ui"):  # how Streamlit names modules
+            assert module not in lines, f"the sidebar showed the module {module!r}"
+        assert not page.get_by_text("Page not found").count()
+        links.get_by_text("Filters / OIP", exact=True).click()  # and the menu works from there
+        page.get_by_role("heading", name="Filters / OIP").first.wait_for(timeout=60_000)
+        screenshot(page, f"cold_server_{path or 'home'}")
     finally:
+        context.close()
         stop_streamlit(proc)
 
 

@@ -1,0 +1,30 @@
+"""Widgets the pages share: a Plotly chart with its toolbar out of the way, and the blog's figures beside the
+learner's own."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.blog import published
+
+
+def chart(figure, **kwargs):
+    """``st.plotly_chart`` with plotly's toolbar standing at the right edge, so it never covers a
+    chart's title (small charts with titles at the top were hard to read under it)."""
+    figure.update_layout(modebar=dict(orientation="v"))
+    return st.plotly_chart(figure, **kwargs)
+
+
+def blog_beside(rows: list[tuple[str, str]], title: str = "The blog beside yours") -> None:
+    """A box with one line per published figure (``core.blog`` key) and the user's own result beside it:
+    ``rows`` = [(key, your result as a sentence), ...]."""
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        sources = []
+        for key, yours in rows:
+            fig = published(key)
+            left, right = st.columns(2)
+            left.markdown(f"Blog: {fig.value}")
+            right.markdown(f"Yours: {yours}")
+            if fig.source not in sources:
+                sources.append(fig.source)
+        st.caption("Source: " + "; ".join(sources))

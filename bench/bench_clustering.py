@@ -103,7 +103,9 @@ def main() -> None:
         plain = [feats.distances(x) for x in (mnist.x_train, mnist.x_test)]
         mean, std = plain[0].mean(axis=0), plain[0].std(axis=0)
         plain = [((p - mean) / std).astype(np.float32) for p in plain]
-        no_centre = cl.train_mlp(plain[0], mnist.y_train, plain[1], mnist.y_test, config, "plain")
+        trainer = cl.MLPTrainer(plain[0], mnist.y_train, plain[1], mnist.y_test, config, "plain")
+        with cl.progress_scope(None, config.epochs, "plain MLP") as prog:
+            no_centre = cl.train_together([trainer], config.epochs, prog, 0, {})["plain"]
         print(f"ablation, same k-means, distances standardised without row centring: final accuracy "
               f"{cl.final_accuracy(no_centre) * 100:.2f} % (with centring {cl.final_accuracy(clu) * 100:.2f} %)")
         out["plain_standardised_final_accuracy"] = round(cl.final_accuracy(no_centre), 4)

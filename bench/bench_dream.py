@@ -37,11 +37,20 @@ import tensorflow as tf  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 from core.dream import deep_dream as D  # noqa: E402
-from core.ascent.engine import TILE, AscentEngine, merge_tiles, split_tiles, tile_count  # noqa: E402
+from core.ascent.engine import TILE, AscentEngine, split_tiles, tile_count  # noqa: E402
 from core.runs import load_default  # noqa: E402
 from tests.reference import PreviousDreamer  # noqa: E402  (the previous loops live with the tests)
 
 LIMITS = {"map": 5.0, "tiles": 30.0}
+
+
+
+def merge_tiles(tiles: tf.Tensor, height: int, width: int, shift: tf.Tensor, tile: int = TILE) -> tf.Tensor:
+    """Inverse of ``split_tiles``: tiles ``(N, t, t, 1)`` → ``(H, W)`` (padding dropped, roll undone)."""
+    nh, nw = -(-height // tile), -(-width // tile)
+    grid = tf.reshape(tiles, [nh, nw, tile, tile])
+    padded = tf.reshape(tf.transpose(grid, [0, 2, 1, 3]), [nh * tile, nw * tile])
+    return tf.roll(padded[:height, :width], shift=-tf.convert_to_tensor(shift), axis=[0, 1])
 
 
 class EagerDreamer:

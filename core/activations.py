@@ -33,6 +33,7 @@ from core.data import PixelScaler  # noqa: E402
 from core.model import feature_model, layer_names  # noqa: E402
 from core.progress import ProgressCallback, progress_scope  # noqa: E402
 from core.spec import ArchitectureSpec, LayerInfo, layer_table, receptive_box  # noqa: E402
+from core.checks import check_range
 
 OUTPUT_LAYER = "out"
 SCORES = ("logit", "probability")
@@ -308,8 +309,7 @@ class ActivationModel:
         batch = _as_batch(x, self.side)
         if len(batch) != 1:
             raise ValueError(f"saliency() takes one digit, got a batch of {len(batch)}")
-        if not 0 <= smooth_samples <= 256:
-            raise ValueError(f"smooth_samples={smooth_samples} is outside 0..256")
+        check_range("smooth_samples", smooth_samples, 0, 256)
         if smooth_samples:
             rng = np.random.default_rng(seed)
             batch = batch + rng.normal(0.0, noise, (smooth_samples, *batch.shape[1:])).astype(np.float32)
@@ -405,8 +405,7 @@ def _fill_image(fill, scaler: PixelScaler, side: int) -> tuple[np.ndarray, float
         if fill == "black":
             return np.zeros((side, side), np.float32), 0.0
         raise ValueError(f"fill {fill!r} is not one of {OCCLUSION_FILLS} or a number 0..255")
-    if not 0.0 <= float(fill) <= 255.0:
-        raise ValueError(f"fill={fill} is outside 0..255")
+    check_range("fill", fill, 0, 255)
     return np.full((side, side), float(fill), np.float32), float(fill)
 
 

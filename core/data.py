@@ -114,12 +114,6 @@ def load_sample_digits(path: str | os.PathLike = SAMPLE_DIGITS_PATH) -> SampleDi
         return SampleDigits(npz["images"], npz["labels"], npz["indices"])
 
 
-def write_sample_digits(mnist: Mnist, count: int, path: str | os.PathLike = SAMPLE_DIGITS_PATH) -> None:
-    """Store the first ``count`` test digits (so index 227, the blog's example, is included)."""
-    np.savez_compressed(path, images=mnist.x_test[:count], labels=mnist.y_test[:count],
-                        indices=np.arange(count, dtype=np.int32))
-
-
 class PixelScaler:
     """Per-pixel standardisation, identical to scikit-learn's StandardScaler over 784 pixels.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from core.checks import check_range
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh", "selu")
 PADDINGS = ("valid", "same")
@@ -121,8 +122,7 @@ def validate(spec: ArchitectureSpec) -> None:
             raise ValueError(f"dense{i}: units={units} is outside 1..4096")
     if spec.dense_activation not in ACTIVATIONS:
         raise ValueError(f"dense activation {spec.dense_activation!r} is not one of {ACTIVATIONS}")
-    if not 0.0 <= spec.dropout < 1.0:
-        raise ValueError(f"dropout={spec.dropout} is outside [0, 1)")
+    check_range("dropout", spec.dropout, 0.0, 1.0, open_high=True)
     layer_table(spec)  # raises for maps that shrink below 1×1
 
 
@@ -175,11 +175,6 @@ def layer_table(spec: ArchitectureSpec) -> list[LayerInfo]:
 
 def count_params(spec: ArchitectureSpec) -> int:
     return sum(row.params for row in layer_table(spec))
-
-
-def spatial_layers(spec: ArchitectureSpec) -> list[LayerInfo]:
-    """The layers with 2-D maps (conv, bn, pool), in order."""
-    return [row for row in layer_table(spec) if len(row.output_shape) == 3]
 
 
 def receptive_box(info: LayerInfo, row: int, col: int, input_side: int = 28) -> tuple[int, int, int, int]:

@@ -12,6 +12,7 @@ from core.data import Mnist, PixelScaler
 from core.model import build_model
 from core.progress import ProgressCallback, progress_scope
 from core.spec import ArchitectureSpec, count_params
+from core.checks import check_range
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 SCHEDULES = ("none", "exponential", "step")
@@ -44,20 +45,14 @@ class TrainConfig:
             raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule {self.schedule!r} is not one of {SCHEDULES}")
-        if not (0 < self.learning_rate <= 10) or not math.isfinite(self.learning_rate):
-            raise ValueError(f"learning_rate={self.learning_rate} is outside (0, 10]")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum={self.momentum} is outside [0, 1)")
-        if not 0 < self.decay_rate <= 1:
-            raise ValueError(f"decay_rate={self.decay_rate} is outside (0, 1]")
+        check_range("learning_rate", self.learning_rate, 0, 10, open_low=True)
+        check_range("momentum", self.momentum, 0, 1, open_high=True)
+        check_range("decay_rate", self.decay_rate, 0, 1, open_low=True)
         if self.decay_epochs < 1:
             raise ValueError(f"decay_epochs={self.decay_epochs} must be ≥ 1")
-        if not 0 <= self.l2 <= 1:
-            raise ValueError(f"l2={self.l2} is outside [0, 1]")
-        if not 1 <= self.epochs <= 200:
-            raise ValueError(f"epochs={self.epochs} is outside 1..200")
-        if not 1 <= self.batch_size <= 8192:
-            raise ValueError(f"batch_size={self.batch_size} is outside 1..8192")
+        check_range("l2", self.l2, 0, 1)
+        check_range("epochs", self.epochs, 1, 200)
+        check_range("batch_size", self.batch_size, 1, 8192)
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -18,6 +18,7 @@ from core.activations import (OCCLUSION_SCORES, SCORES, ActivationModel, Activat
                               pattern_similarity, spatial_layer_info)
 from core.images import ALLOWED_EXTENSIONS, DigitReading, ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
 from core.runs import model_key as run_model_key
+from core.figures.common import enlarge
 from pages.ui import menu, resources, state, widgets
 
 try:
@@ -85,7 +86,7 @@ def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | 
     left, right = st.columns([1, 1.4])
     with left:
         if light:  # after every stroke: a picture is enough, and cheap for a server a whole class draws on
-            st.image(ap.enlarged(digit), caption="what the network sees (28×28)", width=196)
+            st.image(enlarge(digit), caption="what the network sees (28×28)", width=196)
         else:
             widgets.chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
                             key=f"act_seen_{key}", config={"displayModeBar": False})

@@ -17,6 +17,7 @@ from core.oip.analysis import contrast_enhance
 from core.oip.search import parse_maps
 from core.images import ALLOWED_EXTENSIONS
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
+from core.figures.common import enlarge
 from pages.ui import jobs, menu, widgets
 
 RESULT_KEY = "dream_result"
@@ -273,7 +274,7 @@ with st.expander("Gallery: several maps of one layer dream on this photo, each b
                     st.image(_thumb(gallery.images[i]), caption=f"map {int(gallery.maps[i])} · cost {gallery.losses[i]:.3g}",
                              width="stretch")
                     if np.isfinite(gallery.oips[i]).all():
-                        st.image(D.enlarge(D.viridis(contrast_enhance(gallery.oips[i]))), width="stretch",
+                        st.image(enlarge(D.viridis(contrast_enhance(gallery.oips[i]))), width="stretch",
                                  caption=f"its OIP · loss {gallery.oip_losses[i]:.3g}"
                                          + ("" if gallery.oip_losses[i] > 0 else " (no OIP)"))
 
@@ -311,9 +312,9 @@ for col, title in zip(head, ("pattern (viridis)", "pattern (grey)", "upscaled dr
 for stage in result.stages:
     cols = st.columns([1, 1, 2, 2, 2])
     small = stage.pattern.shape[0] <= 64
-    cols[0].image(D.enlarge(D.viridis(stage.pattern)) if small else D.viridis(stage.pattern), width="stretch",
+    cols[0].image(enlarge(D.viridis(stage.pattern)) if small else D.viridis(stage.pattern), width="stretch",
                   caption=f"{stage.label} · cost {stage.loss:.3f}")
-    cols[1].image(D.enlarge(D.widen(stage.pattern, 0)) if small else D.widen(stage.pattern, 0), width="stretch")
+    cols[1].image(enlarge(D.widen(stage.pattern, 0)) if small else D.widen(stage.pattern, 0), width="stretch")
     cols[2].image(_thumb(stage.upscaled), width="stretch")
     cols[3].image(_thumb(stage.final), width="stretch")
     cols[4].image(_thumb(stage.widened), width="stretch")

@@ -11,7 +11,8 @@ import numpy as np
 import streamlit as st
 
 from core.figures import experiments as F
-from core.figures.activations import enlarged, map_mosaic
+from core.figures.activations import map_mosaic
+from core.figures.common import enlarge
 from core.activations import ActivationModel
 from core.experiments.attack import METHODS, PIXELS, Attacker
 from core.experiments.fine_tune import FineTuneConfig
@@ -131,7 +132,7 @@ x = bundle.scaler.transform(raw)
 probs = knockout.probabilities(x)[0]
 predicted = int(np.argmax(probs))
 left, right = st.columns([1, 3])
-left.image(enlarged(raw, 140), caption=where + (f" (label {label})" if label is not None else ""))
+left.image(enlarge(raw, 140), caption=where + (f" (label {label})" if label is not None else ""))
 right.markdown(f"The network reads **{predicted}** ({probs[predicted]:.1%}).")
 digit_key = np.ascontiguousarray(raw, np.uint8).tobytes()
 
@@ -217,8 +218,8 @@ def _fool_tab() -> None:
     st.markdown(f"**{verdict.capitalize()}**: it now reads **{result.predicted_after}** "
                 f"({result.probabilities_after.max():.1%}); {smallest}.")
     cols = st.columns(3)
-    cols[0].image(enlarged(result.original, 168), caption="the digit")
-    cols[1].image(enlarged(result.changed, 168), caption=f"changed (at most {budget} grey levels)")
+    cols[0].image(enlarge(result.original, 168), caption="the digit")
+    cols[1].image(enlarge(result.changed, 168), caption=f"changed (at most {budget} grey levels)")
     cols[2].image(np.repeat(np.repeat(F.change_picture(result.change), 6, axis=0), 6, axis=1),
                   caption=f"the change, amplified (largest {int(np.abs(result.change).max())} levels; red brighter)")
     left, right = st.columns(2)
@@ -248,7 +249,7 @@ def _invariances_tab() -> None:
     i = values.index(at)
     left, right = st.columns([1, 3])
     with left:
-        st.image(enlarged(np.rint(result.images[i]).astype(np.uint8), 168),
+        st.image(enlarge(np.rint(result.images[i]).astype(np.uint8), 168),
                  caption=f"{kind} {at:g} {UNITS[kind]}: reads {int(result.predicted[i])} "
                          f"({result.probabilities[i].max():.1%})")
     with right:
@@ -375,7 +376,7 @@ def _handwriting_tab() -> None:
                 else:
                     st.session_state["hw_drawn"] = drawn
                     seen = int(np.argmax(knockout.probabilities(bundle.scaler.transform(drawn))[0]))
-                    st.image(enlarged(drawn, 56), caption=f"as the network sees it: reads {seen}")
+                    st.image(enlarge(drawn, 56), caption=f"as the network sees it: reads {seen}")
     with c_add:
         st.session_state.setdefault("hw_label", int(label) if label is not None else 0)
         st.selectbox("True label of the digits you add", list(range(10)), key="hw_label")
@@ -424,7 +425,7 @@ def _handwriting_tab() -> None:
         left, right = st.columns([3, 2])
         with left:
             shown = min(len(personal), 60)
-            st.image([enlarged(im, 56) for im in personal.images[-shown:]], width=56,
+            st.image([enlarge(im, 56) for im in personal.images[-shown:]], width=56,
                      caption=[f"{i}: {t}{'' if p == t else ' → ' + str(p)}" for i, t, p in
                               zip(range(len(personal) - shown, len(personal)), personal.labels[-shown:],
                                   yours.predicted[-shown:])])

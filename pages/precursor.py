@@ -78,7 +78,6 @@ layers = [name for name in oip.oip_layers(bundle.model) if name.startswith(("con
 if st.session_state.get(P + "layer") not in layers:
     st.session_state[P + "layer"] = "conv3" if "conv3" in layers else layers[-1]
 busy = jobs.job_active(JOB_KEY)
-plain_busy = jobs.job_active(OIP_JOB_KEY)
 
 # --------------------------------------------------------------------------- target maps
 c = st.columns([1, 2, 2])

@@ -323,10 +323,11 @@ def test_warm_up_does_not_change_the_weights(digits):
     assert t.predict(x[:4]).shape == (4, 10)
 
 
-def test_train_mlp_stops_after_the_current_epoch(digits):
+def test_training_stops_after_the_current_epoch(digits):
     x = np.random.default_rng(1).normal(size=(500, 4)).astype(np.float32)
     rec = Recorder(stop_after=2)
-    r = cl.train_mlp(x, digits.y_train[:500], x[:50], digits.y_train[:50], cl.MLPConfig(epochs=5), "x", rec)
+    trainer = cl.MLPTrainer(x, digits.y_train[:500], x[:50], digits.y_train[:50], cl.MLPConfig(epochs=5), "x")
+    r = cl.train_together([trainer], 5, rec, 0, {})["x"]
     assert r.status == "stopped" and len(r.records) == 2 and "after epoch 2" in r.message
 
 

@@ -185,7 +185,7 @@ def test_run_oip_result_and_has_oip(conv3, monkeypatch):
 def test_conv1_oips_correlate_with_their_kernels(default_bundle, conv1):
     res = oip.run_oip(conv1, oip.OipConfig(layer="conv1", epochs=40))
     assert res.has_oip.all()
-    corr = [oip_analysis.kernel_correlation(default_bundle.model, "conv1", int(m), res.best_images[i], conv1)
+    corr = [oip_analysis.kernel_comparison(default_bundle.model, "conv1", int(m), res.best_images[i], conv1)[2]
             for i, m in enumerate(res.maps)]
     assert np.nanmedian(corr) > 0.8
     assert np.mean(np.asarray(corr) > 0.5) > 0.9
@@ -303,7 +303,7 @@ def test_unknown_layer_and_kernel_comparison_outside_conv1(default_bundle):
     with pytest.raises(ValueError, match="unknown layer 'conv9'"):
         ascent.AscentEngine(default_bundle.model, "conv9")
     with pytest.raises(ValueError, match="only for conv1"):
-        oip_analysis.kernel_correlation(default_bundle.model, "conv2", 0, np.zeros((28, 28)))
+        oip_analysis.kernel_comparison(default_bundle.model, "conv2", 0, np.zeros((28, 28)))
 
 
 # --------------------------------------------------------------------------- CLI

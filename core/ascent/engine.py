@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from core.progress import ProgressCallback, progress_scope  # noqa: E402
+from core.checks import check_range
 
 SIDE = 28
 MAX_DIVERSITY = 100.0
@@ -526,16 +527,13 @@ class AscentEngine:
         """
         x, t = self._check(images, targets)
         epochs = int(epochs)
-        if not 0 <= epochs <= MAX_EPOCHS:
-            raise ValueError(f"epochs={epochs} is outside 0..{MAX_EPOCHS}")
+        check_range("epochs", epochs, 0, MAX_EPOCHS)
         if not (math.isfinite(step) and step > 0):
             raise ValueError(f"step={step} must be a positive number")
         if not 0 <= int(jitter) <= 4:
             raise ValueError(f"jitter={jitter} px is outside 0..4 (a 4-px shift is already 14 % of a digit)")
-        if not 0 <= blur <= 1:
-            raise ValueError(f"blur={blur} is outside 0..1")
-        if not 0 <= l2_decay < 1:
-            raise ValueError(f"l2_decay={l2_decay} is outside [0, 1)")
+        check_range("blur", blur, 0, 1)
+        check_range("l2_decay", l2_decay, 0, 1, open_high=True)
         if tv_weight < 0:
             raise ValueError(f"tv_weight={tv_weight} must be ≥ 0")
         check_diversity(diversity)
@@ -673,8 +671,7 @@ class AscentEngine:
         if weights.shape != (sum(width for _, width in self._term_slices),):
             raise ValueError(f"weights have shape {weights.shape}; term_weights gives the right one")
         epochs = int(epochs)
-        if not 0 <= epochs <= MAX_EPOCHS:
-            raise ValueError(f"epochs={epochs} is outside 0..{MAX_EPOCHS}")
+        check_range("epochs", epochs, 0, MAX_EPOCHS)
         clip_bounds = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
         out, hist = self._canvas_fns[view](tf.constant(image), tf.constant(epochs, tf.int32),
                                            tf.constant(float(step), tf.float32), tf.constant(weights),
@@ -700,14 +697,6 @@ def split_tiles(image: tf.Tensor, shift: tf.Tensor, tile: int = TILE) -> tf.Tens
     nh, nw = (h + pad_h) // tile, (w + pad_w) // tile
     tiles = tf.reshape(padded, [nh, tile, nw, tile])
     return tf.reshape(tf.transpose(tiles, [0, 2, 1, 3]), [nh * nw, tile, tile, 1])
-
-
-def merge_tiles(tiles: tf.Tensor, height: int, width: int, shift: tf.Tensor, tile: int = TILE) -> tf.Tensor:
-    """Inverse of ``split_tiles``: tiles ``(N, t, t, 1)`` → ``(H, W)`` (padding dropped, roll undone)."""
-    nh, nw = -(-height // tile), -(-width // tile)
-    grid = tf.reshape(tiles, [nh, nw, tile, tile])
-    padded = tf.reshape(tf.transpose(grid, [0, 2, 1, 3]), [nh * tile, nw * tile])
-    return tf.roll(padded[:height, :width], shift=-tf.convert_to_tensor(shift), axis=[0, 1])
 
 
 def tile_count(height: int, width: int, tile: int = TILE) -> int:

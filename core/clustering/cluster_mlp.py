@@ -19,7 +19,7 @@ Pipeline, all on arrays:
    turn, so that both see the same machine load, and ``compare`` gives the speed-up to reach the
    reference's final test accuracy.
 
-``register_cli`` adds the ``cluster`` and ``cluster-mlp`` sub-commands.
+The ``cluster`` and ``cluster-mlp`` sub-commands live in ``core.cli``.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ from plotly.subplots import make_subplots  # noqa: E402
 
 from core.data import IMAGE_SIDE, NUM_PIXELS, Mnist, PixelScaler  # noqa: E402
 from core.progress import ProgressCallback, progress_scope  # noqa: E402
+from core.checks import check_range
 
 NORMALIZATIONS = ("unit", "raw", "standard")
 MLP_ACTIVATIONS = ("relu", "sigmoid")
@@ -234,14 +235,11 @@ class SweepConfig:
     def validate(self, n_points: int | None = None) -> None:
         validate_ks(self.ks, n_points)
         check_normalization(self.normalization)
-        if not 100 <= self.silhouette_sample <= MAX_SILHOUETTE_SAMPLE:
-            raise ValueError(f"silhouette_sample={self.silhouette_sample} is outside 100..{MAX_SILHOUETTE_SAMPLE}")
+        check_range("silhouette_sample", self.silhouette_sample, 100, MAX_SILHOUETTE_SAMPLE)
         if self.n_train is not None and self.n_train < 10:
             raise ValueError(f"n_train={self.n_train} must be ≥ 10 or None (all)")
-        if not 10 <= self.batch_size <= 100_000:
-            raise ValueError(f"batch_size={self.batch_size} is outside 10..100000")
-        if not 1 <= self.n_init <= 50:
-            raise ValueError(f"n_init={self.n_init} is outside 1..50")
+        check_range("batch_size", self.batch_size, 10, 100_000)
+        check_range("n_init", self.n_init, 1, 50)
 
 
 @dataclass
@@ -497,18 +495,12 @@ class MLPConfig:
             raise ValueError(f"hidden={self.hidden} must be one or more layer sizes in 1..4096")
         if self.activation not in MLP_ACTIVATIONS:
             raise ValueError(f"activation {self.activation!r} is not one of {MLP_ACTIVATIONS}")
-        if not (0 < self.learning_rate <= 10) or not math.isfinite(self.learning_rate):
-            raise ValueError(f"learning_rate={self.learning_rate} is outside (0, 10]")
-        if not 0 <= self.decay <= 10:
-            raise ValueError(f"decay={self.decay} is outside 0..10")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum={self.momentum} is outside [0, 1)")
-        if not 1 <= self.batch_size <= 60_000:
-            raise ValueError(f"batch_size={self.batch_size} is outside 1..60000")
-        if not 0 <= self.l2 <= 1 or not math.isfinite(self.l2):
-            raise ValueError(f"l2={self.l2} is outside [0, 1]")
-        if not 1 <= self.epochs <= 2000:
-            raise ValueError(f"epochs={self.epochs} is outside 1..2000")
+        check_range("learning_rate", self.learning_rate, 0, 10, open_low=True)
+        check_range("decay", self.decay, 0, 10)
+        check_range("momentum", self.momentum, 0, 1, open_high=True)
+        check_range("batch_size", self.batch_size, 1, 60_000)
+        check_range("l2", self.l2, 0, 1)
+        check_range("epochs", self.epochs, 1, 2000)
 
     def lr_at(self, epoch: int) -> float:
         return self.learning_rate / (1.0 + self.decay * (epoch - 1))
@@ -751,7 +743,7 @@ def _epoch_metrics(name: str, record: EpochRecord) -> dict:
     return {"model": name, **{k: float(v) for k, v in asdict(record).items() if k != "epoch"}}
 
 
-def _run_trainers(trainers: Sequence[MLPTrainer], epochs: int, prog: ProgressCallback, done0: int,
+def train_together(trainers: Sequence[MLPTrainer], epochs: int, prog: ProgressCallback, done0: int,
                   preprocess: Mapping[str, float]) -> dict[str, MLPResult]:
     """Epoch 1 of every trainer, then epoch 2 of every trainer, ...: both see the same machine load."""
     for t in trainers:
@@ -775,15 +767,6 @@ def _run_trainers(trainers: Sequence[MLPTrainer], epochs: int, prog: ProgressCal
             status, message = "stopped", f"Stopped by request after epoch {epoch} of {epochs}."
             break
     return {t.name: t.result(status, message, preprocess.get(t.name, 0.0)) for t in trainers}
-
-
-def train_mlp(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-              config: MLPConfig = MLPConfig(), name: str = "mlp",
-              progress: ProgressCallback | None = None) -> MLPResult:
-    """Train one MLP on inputs ``(N, D)`` for ``config.epochs`` epochs (one progress step per epoch)."""
-    trainer = MLPTrainer(x_train, y_train, x_test, y_test, config, name)
-    with progress_scope(progress, config.epochs, f"{name} MLP") as prog:
-        return _run_trainers([trainer], config.epochs, prog, 0, {})[name]
 
 
 def pixel_inputs(mnist: Mnist) -> tuple[np.ndarray, np.ndarray]:
@@ -913,7 +896,7 @@ def train_pair(mnist: Mnist, k: int = 70, config: MLPConfig = MLPConfig(), refer
             p_train, p_test = pixel_inputs(mnist)
             preprocess["reference"] = time.perf_counter() - t0
             trainers.insert(0, MLPTrainer(p_train, mnist.y_train, p_test, mnist.y_test, config, "reference"))
-        results = _run_trainers(trainers, config.epochs, prog, 1, preprocess)
+        results = train_together(trainers, config.epochs, prog, 1, preprocess)
     return PairResult(k, feats, results["cluster"], results.get("reference"), time.perf_counter() - started)
 
 

@@ -341,12 +341,6 @@ def viridis(image: np.ndarray) -> np.ndarray:
     return _VIRIDIS[index]
 
 
-def enlarge(image: np.ndarray, side: int = 168) -> np.ndarray:
-    """Nearest-neighbour enlargement of a small ``(h, w[, 3])`` uint8 image for display (pixels stay square)."""
-    factor = max(1, side // max(image.shape[:2]))
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
-
-
 def octave_sizes(height: int, width: int, octaves: int, scale: float = 0.0, min_side: int = TILE) -> list[tuple[int, int]]:
     """Octave sizes ``(h, w)`` from coarse to fine; the last is ``(height, width)``.
 

@@ -17,6 +17,7 @@ from core.dream.deep_dream import DEFAULT_MAX_SIDE, TILE, Standardiser, prepare_
 from core.ascent.engine import AscentEngine, capped_epochs
 from core.oip.search import OipConfig, run_oip
 from core.progress import ProgressCallback, progress_scope
+from core.checks import check_range
 
 MAX_GALLERY_MAPS = 32
 
@@ -41,16 +42,12 @@ class GallerySettings:
             raise ValueError(f"{len(self.maps)} maps given; a gallery holds 1 to {MAX_GALLERY_MAPS}")
         if len(set(self.maps)) != len(self.maps):
             raise ValueError(f"maps {list(self.maps)} contain duplicates")
-        if not 1 <= self.loops <= 20:
-            raise ValueError(f"loops={self.loops} is outside 1..20")
-        if not 0 <= self.epochs <= 500:
-            raise ValueError(f"epochs={self.epochs} is outside 0..500")
-        if not 0 < self.step_size <= 10:
-            raise ValueError(f"step_size={self.step_size} is outside (0, 10]")
+        check_range("loops", self.loops, 1, 20)
+        check_range("epochs", self.epochs, 0, 500)
+        check_range("step_size", self.step_size, 0, 10, open_low=True)
         if not 0 <= self.widen < 50:
             raise ValueError(f"widen={self.widen} must be a percentage between 0 and 50")
-        if not TILE <= self.max_side <= 4096:
-            raise ValueError(f"max_side={self.max_side} is outside {TILE}..4096")
+        check_range("max_side", self.max_side, TILE, 4096)
 
 
 @dataclass

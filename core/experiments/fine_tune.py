@@ -19,6 +19,7 @@ from core.model import build_model
 from core.experiments.personal_set import PersonalSet, SetScore, score_set
 from core.progress import ProgressCallback, progress_scope
 from core.training import TrainConfig, TrainResult, fit_model
+from core.checks import check_range
 
 MIN_FOR_HOLD_OUT = 8  # fewer digits than this are all used for training (a hold-out of one says nothing)
 SETS = ("MNIST test", "your digits (trained on)", "your digits (held out)")
@@ -37,18 +38,12 @@ class FineTuneConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        if not 1 <= self.epochs <= 20:
-            raise ValueError(f"epochs={self.epochs} is outside 1..20 (fine-tuning is short)")
-        if not (0 < self.learning_rate <= 0.1) or not math.isfinite(self.learning_rate):
-            raise ValueError(f"learning_rate={self.learning_rate} is outside (0, 0.1]")
-        if not 0 <= self.mnist_digits <= 60_000:
-            raise ValueError(f"mnist_digits={self.mnist_digits} is outside 0..60000")
-        if not 1 <= self.repeat <= 1000:
-            raise ValueError(f"repeat={self.repeat} is outside 1..1000")
-        if not 0 <= self.hold_out <= 0.5:
-            raise ValueError(f"hold_out={self.hold_out} is outside 0..0.5")
-        if not 1 <= self.batch_size <= 8192:
-            raise ValueError(f"batch_size={self.batch_size} is outside 1..8192")
+        check_range("epochs", self.epochs, 1, 20, note="fine-tuning is short")
+        check_range("learning_rate", self.learning_rate, 0, 0.1, open_low=True)
+        check_range("mnist_digits", self.mnist_digits, 0, 60_000)
+        check_range("repeat", self.repeat, 1, 1000)
+        check_range("hold_out", self.hold_out, 0, 0.5)
+        check_range("batch_size", self.batch_size, 1, 8192)
 
     def train_config(self) -> TrainConfig:
         """The TrainConfig a fine-tuned run records (its optimizer, epochs, batch size, seed, MNIST digits)."""

@@ -65,13 +65,6 @@ class ProbabilityChart:
         return self.figure
 
 
-def enlarged(image: np.ndarray, side: int = 196) -> np.ndarray:
-    """A small grey image ``(h, w)`` uint8 enlarged by repeating pixels (sharp squares), for ``st.image``."""
-    image = np.asarray(image, np.uint8)
-    factor = max(1, side // max(image.shape))
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
-
-
 def picked_marks(picture: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
     """The grey working image ``(h, w)`` uint8 as RGB ``(h, w, 3)`` with a red frame around ``box``
     (top, left, bottom, right): which marks of an upload were taken for the digit."""

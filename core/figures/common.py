@@ -9,6 +9,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
+def enlarge(image: np.ndarray, side: int = 196) -> np.ndarray:
+    """A small ``(h, w)`` or ``(h, w, 3)`` uint8 image enlarged by repeating pixels (sharp squares) so that its longer
+    side is about ``side`` px, for ``st.image``."""
+    image = np.asarray(image, np.uint8)
+    factor = max(1, side // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
 def training_curves(epochs: Sequence[dict], batches: Sequence[tuple[float, float, float]] = (),
                     steps_per_epoch: int | None = None) -> go.Figure:
     """Loss and accuracy against epochs: train and test per epoch, plus the live per-batch values.

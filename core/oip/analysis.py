@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from core.ascent.engine import SIDE, AscentEngine
+from core.checks import check_range
 
 
 def contrast_enhance(images: np.ndarray, clip_percent: float = 1.0) -> np.ndarray:
@@ -19,8 +20,7 @@ def contrast_enhance(images: np.ndarray, clip_percent: float = 1.0) -> np.ndarra
 
     ``(..., H, W)`` → same shape float32. A constant image becomes 0.5."""
     x = np.asarray(images, dtype=np.float32)
-    if not 0 <= clip_percent < 50:
-        raise ValueError(f"clip_percent={clip_percent} is outside [0, 50)")
+    check_range("clip_percent", clip_percent, 0, 50, open_high=True)
     flat = x.reshape(*x.shape[:-2], -1)
     lo = np.percentile(flat, clip_percent, axis=-1)[..., None, None]
     hi = np.percentile(flat, 100 - clip_percent, axis=-1)[..., None, None]
@@ -109,7 +109,3 @@ def kernel_comparison(model: keras.Model, layer: str, map_index: int, oip: np.nd
     return kernel, patch.astype(np.float32), float(a @ b / denom) if denom > 0 else float("nan")
 
 
-def kernel_correlation(model: keras.Model, layer: str, map_index: int, oip: np.ndarray,
-                       engine: AscentEngine | None = None, top_fraction: float = 0.1) -> float:
-    """Pearson correlation of a conv1 kernel with its OIP's most active patches (see ``kernel_comparison``)."""
-    return kernel_comparison(model, layer, map_index, oip, engine, top_fraction)[2]

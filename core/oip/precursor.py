@@ -37,6 +37,7 @@ from core.oip.search import OipConfig, run_oip
 from core.ascent.starts import standardise_pattern, upscale_bicubic
 from core.progress import ProgressCallback, progress_scope
 from core.device import describe_device
+from core.checks import check_range
 
 MODES = ("faithful", "fast")
 DEFAULT_MODE = "fast"  # minutes less than faithful; the page, the CLI and the README default to it
@@ -162,16 +163,11 @@ class PrecursorConfig:
             raise ValueError(f"grey values {list(self.values)} must lie in [0, 1]")
         if len(set(self.values)) != len(self.values):
             raise ValueError(f"grey values {list(self.values)} contain duplicates")
-        if not 0 <= self.test_epochs <= 200:
-            raise ValueError(f"test_epochs={self.test_epochs} is outside 0..200")
-        if not 1 <= self.keep <= 64:
-            raise ValueError(f"keep={self.keep} is outside 1..64")
-        if not 0 <= self.epochs <= 20_000:
-            raise ValueError(f"epochs={self.epochs} is outside 0..20000")
-        if not (math.isfinite(self.step) and 0 < self.step <= 100):
-            raise ValueError(f"step={self.step} is outside (0, 100]")
-        if not 0 <= self.refine <= 4096:
-            raise ValueError(f"refine={self.refine} is outside 0..4096")
+        check_range("test_epochs", self.test_epochs, 0, 200)
+        check_range("keep", self.keep, 1, 64)
+        check_range("epochs", self.epochs, 0, 20_000)
+        check_range("step", self.step, 0, 100, open_low=True)
+        check_range("refine", self.refine, 0, 4096)
         if self.mode == "fast" and 0 < self.refine < self.keep:
             raise ValueError(f"refine={self.refine} must be ≥ keep={self.keep} (or 0)")
         if self.compare_maps < 0:

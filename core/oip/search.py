@@ -35,6 +35,7 @@ from core.files import atomic_write_bytes  # noqa: E402
 from core.progress import ProgressCallback  # noqa: E402
 from core.ascent.starts import DEFAULT_SCALE_WEIGHTS, check_scale_weights, random_starts  # noqa: E402
 from core.device import describe_device
+from core.checks import check_range
 
 OBJECTIVES = ("map", "neuron", "negative")  # negative: minimise the map (what it hates)
 MAX_STARTS = 16
@@ -71,12 +72,9 @@ class OipConfig:
             raise ValueError(f"objective {self.objective!r} is not one of {OBJECTIVES}")
         if self.objective == "neuron" and self.neuron is None:
             raise ValueError("objective 'neuron' needs neuron=(row, col)")
-        if not 1 <= self.epochs <= MAX_EPOCHS:
-            raise ValueError(f"epochs={self.epochs} is outside 1..{MAX_EPOCHS}")
-        if not (math.isfinite(self.step) and 0 < self.step <= 100):
-            raise ValueError(f"step={self.step} is outside (0, 100]")
-        if not 1 <= self.starts <= MAX_STARTS:
-            raise ValueError(f"starts={self.starts} is outside 1..{MAX_STARTS}")
+        check_range("epochs", self.epochs, 1, MAX_EPOCHS)
+        check_range("step", self.step, 0, 100, open_low=True)
+        check_range("starts", self.starts, 1, MAX_STARTS)
         check_scale_weights(self.scale_weights)
         check_diversity(self.diversity)
         check_transforms(self.scale, self.rotate)

@@ -3,14 +3,14 @@
 1. Sweep K = 10..170 step 10 over the 60,000 training digits (MiniBatchKMeans with one OpenMP/BLAS
    thread, inertia on all digits, silhouette on a seeded sample of 10,000): wall time, limit 60 s on
    2 CPU cores.
-2. Cluster MLP (70 standardised distances) and reference MLP (784 standardised pixels), same
+2. Cluster MLP (70 standardized distances) and reference MLP (784 standardized pixels), same
    settings (hidden 70/30 relu, SGD momentum 0.9, lr 0.3/(1+0.05(e-1)), batch 500, lambda 2e-3 with
    lambda·K/784 for the cluster MLP), 60 epochs each, trained epoch by epoch in turn in one process so
    both see the same machine load. Limits: cluster MLP final test accuracy (mean of the last 5 epochs)
    ≥ 97.5 %, and it reaches the reference's final accuracy ≥ 3× faster than the reference does
    (weight-update time; the per-epoch measuring and the first, tracing call excluded; also printed:
    with measuring, and with the k-means fit added).
-3. Ablation on the same k-means: the cluster MLP on plainly standardised distances (no row centring).
+3. Ablation on the same k-means: the cluster MLP on plainly standardized distances (no row centring).
 4. ``--seeds 1,2,3``: the pair again with other seeds (k-means and MLP), one line each (~30 s per seed).
 
     python bench/bench_clustering.py [--epochs 60] [--k 70] [--learning-rate 0.3] [--seeds 1,2]
@@ -106,9 +106,9 @@ def main() -> None:
         trainer = cl.MLPTrainer(plain[0], mnist.y_train, plain[1], mnist.y_test, config, "plain")
         with cl.progress_scope(None, config.epochs, "plain MLP") as prog:
             no_centre = cl.train_together([trainer], config.epochs, prog, 0, {})["plain"]
-        print(f"ablation, same k-means, distances standardised without row centring: final accuracy "
+        print(f"ablation, same k-means, distances standardized without row centring: final accuracy "
               f"{cl.final_accuracy(no_centre) * 100:.2f} % (with centring {cl.final_accuracy(clu) * 100:.2f} %)")
-        out["plain_standardised_final_accuracy"] = round(cl.final_accuracy(no_centre), 4)
+        out["plain_standardized_final_accuracy"] = round(cl.final_accuracy(no_centre), 4)
 
     checks = {"cluster_accuracy_ge_97_5": cl.final_accuracy(clu) >= 0.975,
               "speedup_ge_3": bool(tr.speedup and tr.speedup >= 3)}

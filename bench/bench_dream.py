@@ -64,8 +64,8 @@ class EagerDreamer:
     def term_weights(self, terms):
         return self.inner.term_weights(terms)
 
-    # the single-map mode's loop, as core.ascent.engine.AscentEngine.ascend(..., clip=(lo, hi), normalise="std") runs it
-    def ascend(self, images, targets, epochs, step, clip, normalise):
+    # the single-map mode's loop, as core.ascent.engine.AscentEngine.ascend(..., clip=(lo, hi), normalize="std") runs it
+    def ascend(self, images, targets, epochs, step, clip, normalize):
         x = tf.constant(np.asarray(images, np.float32)[..., None])
         t, nrn, sign, losses = tf.constant(targets, tf.int32), tf.constant([-1, -1]), tf.constant([1.0]), []
         for _ in range(int(epochs)):
@@ -175,9 +175,9 @@ def main() -> None:
     photo = D.default_photo()
     print(f"photo {photo.shape[1]}×{photo.shape[0]}, model article II, {os.cpu_count()} CPU cores", flush=True)
     cases = {
-        "map": D.DreamSettings(mode="map", loops=4, epochs=20),
-        "tiles": D.DreamSettings(mode="tiles", octaves=4, epochs=20),
-        "layers": D.DreamSettings(mode="layers", octaves=4, epochs=20),
+        "map": D.DreamConfig(mode="map", loops=4, epochs=20),
+        "tiles": D.DreamConfig(mode="tiles", octaves=4, epochs=20),
+        "layers": D.DreamConfig(mode="layers", octaves=4, epochs=20),
     }
     out: dict = {}
     ok = True
@@ -217,7 +217,7 @@ def main() -> None:
     terms = D.resolve_terms(settings, model)
     layer = D.deepest_layer(terms, model)
     grey, _, _ = D.prepare_photo(photo)
-    z = D.standardise(grey)
+    z = D.standardize(grey)
     clip = (float(z.min()), float(z.max()))
     compiled = AscentEngine(model, layer)
     weights = compiled.term_weights([(t.layer, t.map, t.weight) for t in terms])

@@ -7,7 +7,7 @@ Three ways of doing the same work, measured side by side in one run:
 * the blog-style loop: one map at a time, one eager ``GradientTape`` step per epoch on a Keras
   sub-model (``tests.reference.eager_ascent_step_loop``);
 * tf-keras-vis ``ActivationMaximization`` on the same sub-model, all 64 maps as one batch of seeds
-  (score = each seed's map mean), SGD with the same step, gradients normalised by their RMS per image
+  (score = each seed's map mean), SGD with the same step, gradients normalized by their RMS per image
   (``gradient_modifier``), no input modifiers, no regularizers.
 
 The same start images go into all three; the final images are compared as a correctness check. Ours and
@@ -53,12 +53,12 @@ def tf_keras_vis_run(model, maps: np.ndarray, starts: np.ndarray, epochs: int, s
     def score(output):  # (N, 3, 3, C) → (N,): each seed's own map, mean over positions
         return tf.reduce_mean(tf.gather(output, idx, axis=3, batch_dims=1), axis=[1, 2])
 
-    def rms_normalise(g):
+    def rms_normalize(g):
         return g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + ascent.EPS_RMS)
 
     am = ActivationMaximization(sub, clone=False)
     out = am(score, seed_input=starts[..., None], input_range=(None, None), input_modifiers=[], regularizers=[],
-             steps=epochs, optimizer=keras.optimizers.SGD(learning_rate=step), gradient_modifier=rms_normalise)
+             steps=epochs, optimizer=keras.optimizers.SGD(learning_rate=step), gradient_modifier=rms_normalize)
     return np.asarray(out)[..., 0]
 
 

@@ -49,7 +49,7 @@ def engine_rates(engine, map_index: int) -> dict:
     rng = np.random.default_rng(0)
     rates = {}
     for batch, epochs in SHAPES:
-        x = pc.standardise_pattern(rng.normal(size=(batch, 28, 28)))
+        x = pc.standardize_pattern(rng.normal(size=(batch, 28, 28)))
         targets = np.full(batch, map_index)
         engine.ascend(x, targets, 1, 0.05)
         t0 = time.perf_counter()

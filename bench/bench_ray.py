@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from core.jobs.local import ProcessBackend  # noqa: E402
-from core.jobs.setup import BackendSettings  # noqa: E402
+from core.jobs.setup import BackendConfig  # noqa: E402
 from core.jobs.kinds import job_system  # noqa: E402
-    from core.jobs.system import JobSpec,   # noqa: E402
+from core.jobs.system import JobSpec  # noqa: E402
 from core.oip.precursor import PART_PATTERNS, PrecursorConfig, default_batch, pattern_count  # noqa: E402
 
 BLOG_PATTERNS = pattern_count(3, 5)  # 1,953,125
@@ -101,7 +101,7 @@ def main() -> None:
     values = tuple(float(v) for v in args.values.split(","))
     config = PrecursorConfig(layer="conv3", maps=(args.map,), grid=3, values=values, test_epochs=args.test_epochs,
                              epochs=0, mode="faithful")
-    default_threads = BackendSettings.from_env().threads
+    default_threads = BackendConfig.from_env().threads
     n = config.n_patterns
     size = min(PART_PATTERNS, -(-n // 2))
     size = -(-size // default_batch()) * default_batch()  # as core.oip.precursor._Splitter cuts for 2 workers

@@ -1,6 +1,6 @@
 """Training overhead: the dashboard's training loop vs a bare ``model.fit``, side by side.
 
-Both train the article-II model on the same standardised MNIST digits with the same batch size
+Both train the article-II model on the same standardized MNIST digits with the same batch size
 and seed, validating on the test set after each epoch. The dashboard's loop is ``core.training.train``
 with the progress recorder a job keeps (core.jobs.system.ProgressRecord) (per-batch callbacks, stop checks, NaN guard, final
 evaluation and confusion matrix included). Runs alternate (bare, ours, bare, ours, ...) so drifting
@@ -45,7 +45,7 @@ def dashboard_loop(mnist, config: TrainConfig) -> tuple[float, float, float]:
     """(seconds of the training loop itself, seconds of the whole train() call, test accuracy).
 
     The loop is ``model.fit`` with the dashboard's progress/stop/NaN callback, as timed by train();
-    the whole call adds fitting the scaler, standardising, building the model and the final
+    the whole call adds fitting the scaler, standardizing, building the model and the final
     evaluation with the confusion matrix."""
     start = time.perf_counter()
     result = train(preset("article II"), config, mnist, progress=ProgressRecord())

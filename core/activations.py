@@ -12,7 +12,7 @@ receptive fields, kernels, and classification by class-mean conv3 patterns (blog
 * ``occlusion(raw, k)`` — a patch slid over the raw image, all positions in one batched call;
   the drop in probability of class ``k`` per input pixel.
 
-Inputs ``x`` are standardised model input ``(28, 28, 1)`` or ``(1, 28, 28, 1)`` float32
+Inputs ``x`` are standardized model input ``(28, 28, 1)`` or ``(1, 28, 28, 1)`` float32
 (``PixelScaler.transform``); ``raw`` images are ``(28, 28)`` with values 0..255.
 The wrapped model is never modified.
 """
@@ -109,7 +109,7 @@ class ActivationResult:
 @dataclass(frozen=True)
 class GradCam:
     """Grad-CAM of one class: ``cam`` ``(h, w)`` on the layer's grid, ``on_input`` ``(28, 28)``
-    (both ≥ 0; ``on_input`` normalised to max 1 unless all zero), ``weights`` ``(C,)``."""
+    (both ≥ 0; ``on_input`` normalized to max 1 unless all zero), ``weights`` ``(C,)``."""
 
     layer: str
     class_index: int
@@ -221,7 +221,7 @@ class ActivationModel:
         return outs if isinstance(outs, (list, tuple)) else [outs]
 
     def activations(self, x: np.ndarray) -> ActivationResult:
-        """Standardised input ``(28, 28, 1)`` → probabilities and every layer's output, one compiled call."""
+        """Standardized input ``(28, 28, 1)`` → probabilities and every layer's output, one compiled call."""
         started = time.perf_counter()
         batch = _as_batch(x, self.side)
         if len(batch) != 1:
@@ -260,7 +260,7 @@ class ActivationModel:
         return {n: np.concatenate(v) for n, v in parts.items()}
 
     def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Probabilities ``(N, C)`` for standardised input ``(N, 28, 28, 1)``."""
+        """Probabilities ``(N, C)`` for standardized input ``(N, 28, 28, 1)``."""
         return self.layer_batch(x, (OUTPUT_LAYER,), batch_size)[OUTPUT_LAYER]
 
     # -- gradients
@@ -299,11 +299,11 @@ class ActivationModel:
 
     def saliency(self, x: np.ndarray, class_index: int, score: str = "logit", smooth_samples: int = 0,
                  noise: float = 0.15, seed: int = 0) -> np.ndarray:
-        """|∂ score / ∂ input| ``(28, 28)`` for one standardised digit ``(28, 28, 1)``.
+        """|∂ score / ∂ input| ``(28, 28)`` for one standardized digit ``(28, 28, 1)``.
 
         ``score`` 'logit' (the class score before softmax, as in Simonyan et al.) or 'probability'.
         ``smooth_samples`` > 0 averages the gradients of that many noisy copies (SmoothGrad; noise
-        standard deviation ``noise`` in standardised units), all in one batched call.
+        standard deviation ``noise`` in standardized units), all in one batched call.
         """
         class_index, use_prob = self.check_class(class_index), self._check_score(score)
         batch = _as_batch(x, self.side)
@@ -340,7 +340,7 @@ class ActivationModel:
         confident model keeps p ≈ 1).
 
         ``fill``: 'mean' (default) paints the patch with the training set's mean pixel values, the
-        neutral grey of the standardised input (0 after scaling); 'black' erases ink (0); a number
+        neutral grey of the standardized input (0 after scaling); 'black' erases ink (0); a number
         0..255 paints that grey value everywhere.
         """
         if self.scaler is None:

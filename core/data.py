@@ -1,4 +1,4 @@
-"""MNIST loading, the shipped sample of test digits, and the blog's pixel standardisation.
+"""MNIST loading, the shipped sample of test digits, and the blog's pixel standardization.
 
 Images are kept as ``uint8`` arrays of shape ``(N, 28, 28)`` (white digit on black, 0..255)
 until they reach a model; ``PixelScaler`` turns them into model input ``(N, 28, 28, 1)``
@@ -115,7 +115,7 @@ def load_sample_digits(path: str | os.PathLike = SAMPLE_DIGITS_PATH) -> SampleDi
 
 
 class PixelScaler:
-    """Per-pixel standardisation, identical to scikit-learn's StandardScaler over 784 pixels.
+    """Per-pixel standardization, identical to scikit-learn's StandardScaler over 784 pixels.
 
     ``mean`` and ``std`` have shape ``(28, 28)``; pixels that never vary get std 1
     (as StandardScaler does), so they pass through shifted only.

@@ -121,7 +121,7 @@ def decode_image_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     alpha = _alpha(img)
     if alpha is not None:
         notes.append("transparent areas composited on white")
-    out = _normalise_mode(img)
+    out = _normalize_mode(img)
     if reduce_to and max(out.size) > reduce_to:
         out.thumbnail((reduce_to, reduce_to), Image.Resampling.BOX)
         if alpha is not None:
@@ -151,7 +151,7 @@ def _alpha(img: Image.Image) -> np.ndarray | None:
     return None
 
 
-def _normalise_mode(img: Image.Image) -> Image.Image:
+def _normalize_mode(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)

@@ -10,7 +10,7 @@ the softmax added; a ``Rescaling`` at the input becomes the run's scaler. The ch
 layer names (conv1, pool1, ..., dense1, out) by ``core.model.build_model``, the weights copied across, and the
 rebuilt model is checked to compute what the original computes. Anything else is refused with the layer and the
 reason. The run's scaler is the user's choice (``SCALERS``); 'auto' picks the one under which the model reads the
-2,000 shipped test digits best (notebooks usually divide by 255; the blog standardises each pixel).
+2,000 shipped test digits best (notebooks usually divide by 255; the blog standardizes each pixel).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from core.spec import ACTIVATIONS, ArchitectureSpec, ConvSpec, count_params, val
 MAX_FILE_BYTES = 20 * 1024 * 1024  # the dashboard's upload limit (.streamlit/config.toml maxUploadSize)
 SCALERS = ("auto", "unit", "article-ii", "mnist")
 SCALER_TEXT = {"unit": "pixels / 255 (as most notebooks)", "article-ii": "the bundled article-II scaler",
-               "mnist": "per-pixel standardisation fitted on MNIST's training digits",
+               "mnist": "per-pixel standardization fitted on MNIST's training digits",
                "rescaling": "the model's own Rescaling layer"}
 NUM_CLASSES = 10
 PASS_THROUGH = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
@@ -192,9 +192,9 @@ def plan_import(model: keras.Model) -> Plan:
             last_kind = "conv"
         elif kind == "BatchNormalization":
             if last_kind != "conv" or bn_after[-1] or pools_after[-1]:
-                raise _refuse(lyr, "is not right after a conv layer; batch normalisation is understood only there")
+                raise _refuse(lyr, "is not right after a conv layer; batch normalization is understood only there")
             if lyr.get_config().get("axis") not in (-1, 3, [-1], [3]):
-                raise _refuse(lyr, "normalises another axis than the channels")
+                raise _refuse(lyr, "normalizes another axis than the channels")
             name = f"bn{len(convs)}"
             gamma = lyr.gamma.numpy() if lyr.gamma is not None else np.ones(convs[-1].filters, np.float32)
             beta = lyr.beta.numpy() if lyr.beta is not None else np.zeros(convs[-1].filters, np.float32)
@@ -244,7 +244,7 @@ def plan_import(model: keras.Model) -> Plan:
         raise ImportRefused("not every conv layer but the last is followed by 2×2 max-pooling; the pages show "
                             "conv layers separated by pooling")
     if any(bn_after) and not all(bn_after):
-        raise ImportRefused("only some conv layers are followed by batch normalisation; all or none is understood")
+        raise ImportRefused("only some conv layers are followed by batch normalization; all or none is understood")
     # the output: units 10, softmax (added to a model that outputs logits)
     out_units, out_act = dense_units.pop(), dense_acts.pop()
     out_name = f"dense{len(dense_units) + 1}"

@@ -25,7 +25,7 @@ def layer_seed(seed: int | None, index: int) -> int | None:
 def build_model(spec: ArchitectureSpec, l2: float = 0.0, seed: int | None = None) -> keras.Model:
     """A functional Keras model for 28×28×1 input with the spec's stable layer names.
 
-    Input ``(N, 28, 28, 1)`` standardised pixels → output ``(N, num_classes)`` probabilities.
+    Input ``(N, 28, 28, 1)`` standardized pixels → output ``(N, num_classes)`` probabilities.
     ``l2`` adds an L2 weight penalty to every conv and dense kernel. ``seed`` fixes the initial
     weights and the dropout masks (Glorot-uniform kernels and zero biases, as Keras' defaults).
     """

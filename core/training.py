@@ -231,7 +231,7 @@ def train(spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist,
     started = time.perf_counter()
     steps = math.ceil(len(data.x_train) / config.batch_size)
     with progress_scope(progress, steps * config.epochs, "training") as prog:
-        prog.on_step(0, {"phase": f"standardising {len(data.x_train):,} training digits"})
+        prog.on_step(0, {"phase": f"standardizing {len(data.x_train):,} training digits"})
         scaler = PixelScaler.fit(data.x_train)
         prog.on_step(0, {"phase": "building the model"})
         model = build_model(spec, l2=config.l2, seed=config.seed)

@@ -16,7 +16,7 @@ import streamlit as st
 from core.clustering import cluster_mlp as cl
 from core.figures import common as plots
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
-from core.jobs.kinds import ClusterMlpJob, SweepJob
+from core.jobs.kinds import ClusterMlpConfig, SweepJobConfig
 from pages.ui import jobs, menu, resources, widgets
 
 P = "clu_"  # widget and state key prefix
@@ -30,7 +30,7 @@ st.title("Clustering-MLP")
 st.write("MiniBatchKMeans finds K clusters of MNIST digits in pixel space. Each digit is then described by its K "
          "distances to the cluster centres, and these K numbers (instead of 784 pixels) feed a small MLP "
          "(hidden layers 70 and 30). Fewer inputs mean much less work per epoch. Below, the same MLP trained "
-         "on the 784 standardised pixels is the reference.")
+         "on the 784 standardized pixels is the reference.")
 
 mnist = resources.get_mnist()
 if mnist is None:
@@ -42,7 +42,7 @@ st.subheader("Clustering settings")
 c = st.columns(4)
 normalization = c[0].selectbox(
     "Clustered space", cl.NORMALIZATIONS, persist_state="session", key=P + "norm",
-    format_func={"unit": "unit-length digits", "raw": "raw pixels / 255", "standard": "standardised pixels"}.get,
+    format_func={"unit": "unit-length digits", "raw": "raw pixels / 255", "standard": "standardized pixels"}.get,
     help="Digits scaled to unit length are clustered by shape, not by how much ink they have; "
          "in our runs the MLP with K = 70 gained about +0.2 to +0.3 % test accuracy over raw pixels.")
 n_train = int(c[1].number_input("Training digits", 1000, len(mnist.x_train), len(mnist.x_train), step=1000,
@@ -116,7 +116,7 @@ if stored and not sweep_busy:  # what a click does must be what the button says
         _show_sweep(sweep_config)
         st.rerun()
 else:
-    jobs.start_button(SWEEP_JOB, "Run sweep", lambda: JobSpec("sweep", SweepJob(sweep_config), title="k-means sweep"),
+    jobs.start_button(SWEEP_JOB, "Run sweep", lambda: JobSpec("sweep", SweepJobConfig(sweep_config), title="k-means sweep"),
                         key=P + "sweep_run", busy_label="Sweeping…", disabled=sweep_config is None,
                         help="Runs as a job; results are kept per settings for this session.")
 jobs.job_panel(SWEEP_JOB, on_end=_keep_sweep, describe=_describe_sweep, live=_live_sweep,
@@ -169,7 +169,7 @@ k_mlp = int(c[0].number_input("K (inputs of the cluster MLP)", 2, 500, 70, persi
 epochs = int(c[1].number_input("Epochs", 1, 500, d.epochs, persist_state="session", key=P + "epochs"))
 activation = c[2].selectbox("Activation (hidden layers)", cl.MLP_ACTIVATIONS, persist_state="session", key=P + "activation")
 with_reference = c[3].checkbox("Also the pixel MLP", True, persist_state="session", key=P + "reference",
-                               help="Trains the reference MLP on the 784 standardised pixels with the same settings, "
+                               help="Trains the reference MLP on the 784 standardized pixels with the same settings, "
                                     "epoch by epoch beside the cluster MLP, to compare the two.")
 c = st.columns(4)
 lr = c[0].number_input("Learning rate", 0.001, 10.0, d.learning_rate, format="%.3f", persist_state="session", key=P + "lr",
@@ -179,9 +179,9 @@ decay = c[1].number_input("Decay per epoch", 0.0, 10.0, d.decay, format="%.3f", 
 momentum = c[2].number_input("Momentum", 0.0, 0.99, d.momentum, persist_state="session", key=P + "momentum")
 l2 = c[3].number_input("λ (L2, for 784 inputs)", 0.0, 1.0, d.l2, format="%.5f", persist_state="session", key=P + "l2",
                        help="Cost = mean cross-entropy + λ_eff · Σ w² over the kernels.")
-centre_rows = st.checkbox("Centre each digit's distances before standardising", True, persist_state="session", key=P + "centre",
+centre_rows = st.checkbox("Centre each digit's distances before standardizing", True, persist_state="session", key=P + "centre",
                           help="Subtracts each digit's mean distance to all centres (the part all K distances "
-                               "share) before every feature is standardised. Measured with K = 70: +0.0 to +0.4 % "
+                               "share) before every feature is standardized. Measured with K = 70: +0.0 to +0.4 % "
                                "final test accuracy (6 runs, mean +0.13 %) and 97.4 % reached a few epochs sooner.")
 st.caption(f"The blog's rule for fewer inputs keeps the L2 penalty comparable: λ_cluster = λ · K / 784 = "
            f"{l2:g} · {k_mlp} / 784 = {cl.lambda_for_inputs(l2, k_mlp):.3g}. Both MLPs use every other setting "
@@ -189,12 +189,12 @@ st.caption(f"The blog's rule for fewer inputs keeps the L2 penalty comparable: �
 
 mlp_config = cl.MLPConfig(activation=activation, learning_rate=float(lr), decay=float(decay),
                           momentum=float(momentum), l2=float(l2), epochs=epochs, seed=seed + 1)
-mlp_job = ClusterMlpJob(k=k_mlp, mlp=mlp_config, reference=with_reference, normalization=normalization,
+mlp_job = ClusterMlpConfig(k=k_mlp, mlp=mlp_config, reference=with_reference, normalization=normalization,
                         include_test=include_test, seed=seed, centre_rows=centre_rows, n_train=n_train)
 mlp_busy = jobs.job_active(MLP_JOB)
 
 
-def _mlp_spec(job: ClusterMlpJob) -> JobSpec | None:
+def _mlp_spec(job: ClusterMlpConfig) -> JobSpec | None:
     """The cluster-MLP job, or None (with a message) when K does not fit the digits."""
     st.session_state.pop(P + "mlp_error", None)
     n = job.n_train or len(mnist.x_train)

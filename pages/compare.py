@@ -15,7 +15,7 @@ from core.jobs.system import JobHandle, JobSpec
 from core.oip.search import OipConfig
 from core.runs import BUNDLED_MODELS, DEFAULT_MODEL_DIR, confusion_of
 from core.runs import model_key as run_model_key
-from core.jobs.kinds import CompareJob
+from core.jobs.kinds import CompareConfig
 from pages.ui import jobs, menu, resources, state, widgets
 
 RESULT_KEY = "compare_result"  # session: (run A, run B, core.compare.alignment.Alignment)
@@ -133,7 +133,7 @@ def _make_spec() -> JobSpec | None:
         st.warning("Pick at least one layer.")
         return None
     run_a, run_b = (None if Path(p) == DEFAULT_MODEL_DIR else p for p in selected[:2])
-    config = CompareJob(run_a, run_b, tuple(layers), float(threshold), int(digits))
+    config = CompareConfig(run_a, run_b, tuple(layers), float(threshold), int(digits))
     return JobSpec("compare", config, title=f"map alignment {names[0]} vs {names[1]}")
 
 

@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.dream import deep_dream as D
 from core.figures import common as plots
-from core.dream.gallery import MAX_GALLERY_MAPS, GallerySettings
+from core.dream.gallery import MAX_GALLERY_MAPS, GalleryConfig
 from core.oip.analysis import contrast_enhance
 from core.oip.search import parse_maps
 from core.images import ALLOWED_EXTENSIONS
@@ -187,8 +187,8 @@ else:
                                      help="size ratio between octaves; auto spreads them from 28 pixels to full size")
 epochs = c[1].number_input("Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, persist_state="session", key="dream_epochs")
 step_size = c[2].number_input("Step size", min_value=0.0, max_value=None, value=0.05, step=0.01, format="%.3f",
-                              persist_state="session", key="dream_step",  # unbounded here: DreamSettings.validate() refuses too large, visibly
-                              help="per epoch, in units of the photo's standard deviation (gradients are normalised); "
+                              persist_state="session", key="dream_step",  # unbounded here: DreamConfig.validate() refuses too large, visibly
+                              help="per epoch, in units of the photo's standard deviation (gradients are normalized); "
                                    "at most 10")
 c = st.columns(4)
 invert = c[0].checkbox("Invert polarity", False, persist_state="session", key="dream_invert",
@@ -198,7 +198,7 @@ widen = c[2].number_input("Widen values (% clipped)", 0.0, 20.0, 1.0, 0.5, persi
                           help="stretch the final value distribution; 0 = off")
 seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="dream_seed", help="random shifts of the tiles")
 
-settings = D.DreamSettings(mode=mode, layer=layer, map=int(map_index), terms=terms, loops=int(loops),
+settings = D.DreamConfig(mode=mode, layer=layer, map=int(map_index), terms=terms, loops=int(loops),
                            octaves=int(octaves), octave_scale=float(octave_scale), epochs=int(epochs),
                            step_size=float(step_size), invert=bool(invert), recolour=bool(recolour),
                            widen=float(widen), max_side=int(max_side), seed=int(seed))
@@ -246,7 +246,7 @@ with st.expander("Gallery: several maps of one layer dream on this photo, each b
     gallery_error, gallery_settings = None, None
     try:
         gallery_maps = parse_maps(maps_text, info[gallery_layer][0]) or tuple(range(info[gallery_layer][0]))
-        gallery_settings = GallerySettings(layer=gallery_layer, maps=tuple(gallery_maps), loops=int(loops),
+        gallery_settings = GalleryConfig(layer=gallery_layer, maps=tuple(gallery_maps), loops=int(loops),
                                            epochs=int(epochs), step_size=float(step_size), invert=bool(invert),
                                            widen=float(widen), max_side=int(max_side), seed=int(seed))
         gallery_settings.validate()

@@ -24,7 +24,7 @@ from core.oip.search import OipConfig
 from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
 from core.runs import model_key as run_model_key
 from core.runs import run_title, sanitize_name
-from core.jobs.kinds import FineTuneJob, KnockoutJob
+from core.jobs.kinds import FineTuneJobConfig, KnockoutConfig
 from pages.ui import jobs, menu, resources, state, widgets
 
 try:
@@ -178,7 +178,7 @@ def _knockout_tab() -> None:
             if resources.get_mnist() is None:
                 return None
             spec_maps = tuple((name, tuple(ms)) for name, ms in maps.items())
-            return JobSpec("knockout", KnockoutJob(spec_maps, layer if rank else None),
+            return JobSpec("knockout", KnockoutConfig(spec_maps, layer if rank else None),
                            model=str(bundle.path),
                            title="knock-out on the test digits")
 
@@ -454,7 +454,7 @@ def _handwriting_tab() -> None:
                 return None
             config = FineTuneConfig(epochs=int(epochs), learning_rate=float(lr), mnist_digits=int(n_mnist),
                                     repeat=int(repeat), hold_out=float(hold))
-            return JobSpec("fine-tune", FineTuneJob(config, name=sanitize_name(f"{run_title(bundle.path)}-yours")),
+            return JobSpec("fine-tune", FineTuneJobConfig(config, name=sanitize_name(f"{run_title(bundle.path)}-yours")),
                            model=str(bundle.path),
                            inputs={"images": personal.images, "labels": personal.labels},
                            title=f"fine-tuning {run_title(bundle.path)} on your {len(personal)} digits")

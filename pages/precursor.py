@@ -31,7 +31,7 @@ st.title("Precursor")
 st.write("Many conv3 maps never respond to fine-grained random starts, so the plain OIP ascent finds nothing "
          "for them. The **precursor run** (blog article X) covers the image with a coarse grid of squares, gives "
          "each square one of a few grey values, builds *every* combination (3×3 squares × 3 values = 19,683 "
-         "patterns), upscales each bicubically and standardises it, runs a few ascent epochs on all of them, "
+         "patterns), upscales each bicubically and standardizes it, runs a few ascent epochs on all of them, "
          "keeps the best few and optimises those fully. The blog found OIPs for 33 of its 67 failing maps (49 %).")
 
 
@@ -208,7 +208,7 @@ map_index = c[1].selectbox("Map", result.maps, persist_state="session", key=P + 
 o = result.outcome(int(map_index))
 grid_side = result.config.grid
 st.markdown(f"**Map {o.map_index}: the {len(o.candidates)} best starting patterns** (title: pattern number and the "
-            f"loss after {result.config.test_epochs} test epochs; shown as the standardised 28×28 start image)")
+            f"loss after {result.config.test_epochs} test epochs; shown as the standardized 28×28 start image)")
 starts = pc.patterns_to_images(pc.codes_of(o.candidates, grid_side, len(result.config.values)),
                                result.config.values, grid_side)
 widgets.chart(plots.image_grid(starts, [f"#{int(p)}: {v:.3g}" for p, v in zip(o.candidates, o.test_losses)],

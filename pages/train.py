@@ -21,7 +21,7 @@ from core.runs import default_runs_dir
 from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
 from core.import_model import SCALER_TEXT, SCALERS
 from core.runs import sanitize_name
-from core.jobs.kinds import ImportJob, ReplayJob, TrainJob, with_seed
+from core.jobs.kinds import ImportConfig, ReplayConfig, TrainJobConfig, with_seed
 from core.training import CHECKPOINTS, OPTIMIZERS, SCHEDULES, TrainConfig
 from pages.ui import jobs, menu, resources, widgets
 
@@ -95,7 +95,7 @@ def _training_job(spec: ArchitectureSpec, config: TrainConfig, preset_name: str)
         return None
     st.session_state["train_steps_per_epoch"] = math.ceil(min(config.train_limit or 60_000, 60_000) / config.batch_size)
     st.session_state["train_job_epochs"] = config.epochs
-    return JobSpec("train", TrainJob(spec, config, preset_name, runs_dir=str(default_runs_dir())), title="training")
+    return JobSpec("train", TrainJobConfig(spec, config, preset_name, runs_dir=str(default_runs_dir())), title="training")
 
 
 def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n: int) -> list[JobSpec] | None:
@@ -105,7 +105,7 @@ def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = sanitize_name(f"{preset_name}-{stamp}")
-    return [JobSpec("train", TrainJob(spec, with_seed(first.config, config.seed + i).config, preset_name,
+    return [JobSpec("train", TrainJobConfig(spec, with_seed(first.config, config.seed + i).config, preset_name,
                                       name=f"{base}-seed{config.seed + i}", runs_dir=first.config.runs_dir),
                     title=f"training, seed {config.seed + i}") for i in range(n)]
 
@@ -241,7 +241,7 @@ def _replay_section(path: str) -> None:
         accuracy = store.get((key, "accuracy"))
         if accuracy is None:
             jobs.start_button(REPLAY_JOB_KEY, "Measure the test accuracy of every checkpoint",
-                                lambda: JobSpec("replay", ReplayJob(), model=path, title="test accuracy per checkpoint")
+                                lambda: JobSpec("replay", ReplayConfig(), model=path, title="test accuracy per checkpoint")
                                 if resources.get_mnist() is not None else None,
                                 key="replay_acc", busy_label="Measuring…", type="secondary")
             jobs.job_panel(REPLAY_JOB_KEY, on_end=_keep_replay)
@@ -258,7 +258,7 @@ def _replay_section(path: str) -> None:
     if oips is None:
         with c2:
             jobs.start_button(REPLAY_OIP_JOB_KEY, f"Compute the OIPs of {layer} at {checkpoints.label(k)}",
-                                lambda: JobSpec("replay", ReplayJob(k, OipConfig(layer=layer)), model=path,
+                                lambda: JobSpec("replay", ReplayConfig(k, OipConfig(layer=layer)), model=path,
                                                 title=f"OIPs of {layer} at {checkpoints.label(k)}"),
                                 key="replay_oip", busy_label="Computing…", type="secondary")
     jobs.job_panel(REPLAY_OIP_JOB_KEY, on_end=_keep_replay, describe=jobs.describe_oip_job)
@@ -470,7 +470,7 @@ def _import_spec() -> JobSpec | None:
         return None
     name = sanitize_name(st.session_state.get("train_import_name") or Path(up.name).stem)
     mnist_ok = resources.get_mnist() is not None
-    return JobSpec("import-model", ImportJob(up.name, st.session_state["train_import_scaler"], name,
+    return JobSpec("import-model", ImportConfig(up.name, st.session_state["train_import_scaler"], name,
                                              with_mnist=mnist_ok),
                    inputs={"data": up.getvalue()}, title=f"import of {up.name}")
 
@@ -486,7 +486,7 @@ with st.expander("Import a model trained elsewhere (.keras)", key="train_import_
                    format_func=lambda k: "automatic (the one it reads test digits best with)" if k == "auto"
                    else SCALER_TEXT[k],
                    help="How raw pixels 0..255 are turned into the model's input. Most notebooks divide by 255; the "
-                        "blog standardises each pixel. A Rescaling layer in the model always wins.")
+                        "blog standardizes each pixel. A Rescaling layer in the model always wins.")
     c[1].text_input("Run name", key="train_import_name", placeholder=Path(up.name).stem if up else "the file's name")
     jobs.start_button(IMPORT_JOB_KEY, "Import", _import_spec, key="train_import_start", busy_label="Importing…",
                         disabled=up is None, type="secondary")

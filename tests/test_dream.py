@@ -45,7 +45,7 @@ def tiny(tiny_bundle):
 def test_detail_readding_restores_the_original_when_the_dream_changes_nothing(tiny, mode, invert):
     photo = _photo()
     for changes_nothing in (dict(epochs=0), dict(epochs=3, step_size=0.0)):
-        settings = D.DreamSettings(mode=mode, layer="conv2", map=1, loops=3, octaves=3, widen=0.0, invert=invert,
+        settings = D.DreamConfig(mode=mode, layer="conv2", map=1, loops=3, octaves=3, widen=0.0, invert=invert,
                                    **changes_nothing)
         result = D.dream(photo, tiny, settings)
         grey, _, _ = D.prepare_photo(photo)
@@ -56,7 +56,7 @@ def test_detail_readding_restores_the_original_when_the_dream_changes_nothing(ti
 
 
 def test_the_dream_changes_the_photo_and_raises_the_cost(tiny):
-    result = D.dream(_photo(), tiny, D.DreamSettings(mode="map", layer="conv2", map=1, loops=2, epochs=10,
+    result = D.dream(_photo(), tiny, D.DreamConfig(mode="map", layer="conv2", map=1, loops=2, epochs=10,
                                                       step_size=0.1))
     assert np.abs(result.final_grey - D.prepare_photo(_photo())[0]).mean() > 1.0
     assert result.stages[0].losses[-1] > result.stages[0].losses[0]
@@ -97,7 +97,7 @@ def test_tiles_ascent_reaches_every_part_of_the_image(tiny):
 
 def test_tiles_are_seeded(tiny):
     photo = _photo()
-    make = lambda seed: D.dream(photo, tiny, D.DreamSettings(mode="tiles", layer="conv2", map=2, epochs=4, octaves=1,  # noqa: E731
+    make = lambda seed: D.dream(photo, tiny, D.DreamConfig(mode="tiles", layer="conv2", map=2, epochs=4, octaves=1,  # noqa: E731
                                                               seed=seed)).image
     a, b, c = make(5), make(5), make(6)
     np.testing.assert_array_equal(a, b)
@@ -125,18 +125,18 @@ def test_octave_sizes(h, w, octaves, scale, expected):
 
 
 def test_settings_are_stored_with_the_result_and_in_the_png(tiny):
-    settings = D.DreamSettings(mode="tiles", terms=D.parse_terms("conv2=0.5, conv3:3=2"), seed=9, **FAST)
+    settings = D.DreamConfig(mode="tiles", terms=D.parse_terms("conv2=0.5, conv3:3=2"), seed=9, **FAST)
     result = D.dream(_photo(), tiny, settings, model_name="tiny")
     assert result.settings == {**settings.to_dict(), "terms": "conv2=0.5, conv3:3=2"}
     stored = json.loads(Image.open(io.BytesIO(result.png_bytes())).text["dream_settings"])
     assert stored["seed"] == 9 and stored["mode"] == "tiles" and stored["model"] == "tiny"
-    again = D.DreamSettings.from_dict({k: stored[k] for k in D.DreamSettings.__dataclass_fields__})
+    again = D.DreamConfig.from_dict({k: stored[k] for k in D.DreamConfig.__dataclass_fields__})
     assert again == settings
     np.testing.assert_array_equal(D.dream(_photo(), tiny, again).image, result.image)
 
 
 def test_recolour_keeps_the_photo_colours_and_the_dream_luminance(tiny):
-    result = D.dream(_photo(), tiny, D.DreamSettings(mode="map", layer="conv2", map=0, recolour=True, **FAST))
+    result = D.dream(_photo(), tiny, D.DreamConfig(mode="map", layer="conv2", map=0, recolour=True, **FAST))
     assert result.image.shape == (60, 90, 3)
     luma = np.asarray(Image.fromarray(result.image).convert("L"), dtype=float)
     grey = D.widen(result.final_grey, 1.0).astype(float)
@@ -160,7 +160,7 @@ def test_progress_and_stop(tiny):
             self.ended = True
 
     progress = StopAfterOne()
-    result = D.dream(_photo(), tiny, D.DreamSettings(mode="map", layer="conv2", map=0, loops=4, epochs=2),
+    result = D.dream(_photo(), tiny, D.DreamConfig(mode="map", layer="conv2", map=0, loops=4, epochs=2),
                      progress=progress)
     assert result.status == "stopped" and len(result.stages) == 1 and progress.ended
     assert progress.steps[0][0] == 1 and "loss" in progress.steps[0][1]
@@ -169,7 +169,7 @@ def test_progress_and_stop(tiny):
 def test_the_shared_model_is_not_changed(tiny):
     before = [w.copy() for w in tiny.get_weights()]
     nodes = [len(layer._inbound_nodes) for layer in tiny.layers]
-    D.dream(_photo(), tiny, D.DreamSettings(mode="layers", terms=D.parse_terms("conv1,conv3"), **FAST))
+    D.dream(_photo(), tiny, D.DreamConfig(mode="layers", terms=D.parse_terms("conv1,conv3"), **FAST))
     assert [len(layer._inbound_nodes) for layer in tiny.layers] == nodes
     for a, b in zip(before, tiny.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -197,7 +197,7 @@ def test_default_target_is_conv3_map_56_or_clamped(tiny, default_bundle):
 ])
 def test_bad_settings_are_refused(tiny, kwargs, fragment):
     with pytest.raises(ValueError, match=None) as err:
-        D.dream(_photo(), tiny, D.DreamSettings(**kwargs))
+        D.dream(_photo(), tiny, D.DreamConfig(**kwargs))
     assert fragment in str(err.value)
 
 
@@ -263,7 +263,7 @@ def test_uploads(tiny, name):
     assert photo.shape == expected and photo.dtype == np.uint8
     if name.startswith(("tiny", "large")):
         assert any("enlarged" in note or "dreamt at" in note for note in notes)
-    result = D.dream(photo, tiny, D.DreamSettings(mode="tiles", layer="conv2", map=0, **FAST))
+    result = D.dream(photo, tiny, D.DreamConfig(mode="tiles", layer="conv2", map=0, **FAST))
     assert result.image.shape[:2] == expected[:2] and result.status == "finished"
 
 
@@ -368,7 +368,7 @@ def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
     from core.ascent.engine import AscentEngine
 
     engine = AscentEngine(tiny, "conv2")
-    settings = D.DreamSettings(mode="map", layer="conv2", map=1, loops=3, epochs=3)
+    settings = D.DreamConfig(mode="map", layer="conv2", map=1, loops=3, epochs=3)
     result = D.dream(_photo(), tiny, settings, engine=engine)
     assert [s.label for s in result.stages] == ["loop 1", "loop 2", "loop 3"]
     assert engine._ascend_fn.experimental_get_tracing_count() == 1
@@ -378,15 +378,15 @@ def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
 
 
 def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip(tiny):
-    from core.dream.gallery import GallerySettings, dream_gallery
+    from core.dream.gallery import GalleryConfig, dream_gallery
     from core.ascent.engine import AscentEngine
 
     engine = AscentEngine(tiny, "conv2")
     photo = _photo()
-    gallery = dream_gallery(photo, engine, GallerySettings(layer="conv2", maps=(0, 2, 3), loops=2, epochs=4))
+    gallery = dream_gallery(photo, engine, GalleryConfig(layer="conv2", maps=(0, 2, 3), loops=2, epochs=4))
     assert gallery.images.shape == (3, 60, 90) and gallery.oips.shape == (3, 28, 28) and not gallery.stopped
     for i, m in enumerate((0, 2, 3)):
-        alone = D.dream(photo, tiny, D.DreamSettings(mode="map", layer="conv2", map=m, loops=2, epochs=4),
+        alone = D.dream(photo, tiny, D.DreamConfig(mode="map", layer="conv2", map=m, loops=2, epochs=4),
                         engine=engine).image
         assert np.abs(gallery.images[i].astype(int) - alone.astype(int)).max() <= 1  # the batch changes nothing
     assert engine._ascend_fn.experimental_get_tracing_count() == 1
@@ -397,11 +397,11 @@ def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip
     (dict(loops=0), "loops=0"), (dict(step_size=0.0), "step_size=0.0"), (dict(layer="conv1"), "engine is for layer"),
 ])
 def test_bad_gallery_settings_name_the_value(tiny, settings, message):
-    from core.dream.gallery import GallerySettings, dream_gallery
+    from core.dream.gallery import GalleryConfig, dream_gallery
     from core.ascent.engine import AscentEngine
 
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        dream_gallery(_photo(), AscentEngine(tiny, "conv2"), GallerySettings(**{"layer": "conv2", **settings}))
+        dream_gallery(_photo(), AscentEngine(tiny, "conv2"), GalleryConfig(**{"layer": "conv2", **settings}))
 
 
 # --------------------------------------------------------------------------- the canvas on the one engine
@@ -470,7 +470,7 @@ def test_a_dream_job_and_the_oips_share_one_engine_per_layer(tiny_bundle):
 
     ctx = JobContext()
     path = str(tiny_bundle.path)
-    settings = D.DreamSettings(mode="layers", terms=D.parse_terms("conv1=0.5, conv2:3=2"), **FAST)
+    settings = D.DreamConfig(mode="layers", terms=D.parse_terms("conv1=0.5, conv2:3=2"), **FAST)
     layer = D.deepest_layer(D.resolve_terms(settings, tiny_bundle.model), tiny_bundle.model)
     assert layer == "conv2"
     engine = ctx.engine(path, layer)

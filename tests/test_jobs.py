@@ -190,7 +190,7 @@ def test_shutdown_stops_the_queue_and_refuses_new_jobs():
 @pytest.mark.parametrize("spec, message", [
     (JobSpec("nope", config=None), "unknown job kind 'nope'"),
     (JobSpec("oip", config={"layer": "conv3"}), "needs a OipConfig config, got dict"),
-    (JobSpec("dream", config=None), "needs a DreamSettings config"),
+    (JobSpec("dream", config=None), "needs a DreamConfig config"),
 ])
 def test_bad_specs_are_refused_at_submission_naming_the_problem(spec, message):
     system = job_system(HandBackend(), 1)
@@ -200,12 +200,12 @@ def test_bad_specs_are_refused_at_submission_naming_the_problem(spec, message):
 
 
 def test_a_dream_without_a_photo_and_bad_settings_are_refused():
-    from core.dream.deep_dream import DreamSettings
+    from core.dream.deep_dream import DreamConfig
     from core.oip.search import OipConfig
 
     system = job_system(HandBackend(), 1)
     with pytest.raises(ValueError, match=r"inputs\['photo'\]"):
-        system.submit(JobSpec("dream", DreamSettings()))
+        system.submit(JobSpec("dream", DreamConfig()))
     with pytest.raises(ValueError, match="epochs=0 is outside"):
         system.submit(JobSpec("oip", OipConfig(epochs=0)))
     system.shutdown()
@@ -218,16 +218,16 @@ def test_a_dream_without_a_photo_and_bad_settings_are_refused():
     ({"MNIST_EXPLORER_EXECUTOR": "gpu"}, "MNIST_EXPLORER_EXECUTOR='gpu' is not one of"),
 ])
 def test_bad_backend_settings_name_the_variable(env, message):
-    from core.jobs.setup import BackendSettings
+    from core.jobs.setup import BackendConfig
 
     with pytest.raises(ValueError, match=message):
-        BackendSettings.from_env(env)
+        BackendConfig.from_env(env)
 
 
 def test_default_settings_give_one_job_per_two_cores():
-    from core.jobs.setup import BackendSettings, cpu_count
+    from core.jobs.setup import BackendConfig, cpu_count
 
-    settings = BackendSettings.from_env({})
+    settings = BackendConfig.from_env({})
     assert settings.slots == max(1, cpu_count() // 2) and settings.threads == max(1, cpu_count() // settings.slots)
     assert settings.executor == "process" and settings.ray == ""
 
@@ -241,7 +241,7 @@ def test_an_unreachable_ray_address_falls_back_with_one_message(monkeypatch):
             raise ConnectionError(f"could not connect to {address}")
 
     monkeypatch.setattr("core.jobs.ray.RayBackend", Refused)
-    choice = backends.make_backend(backends.BackendSettings(1, 1, "thread", "ray://10.0.0.1:10001"))
+    choice = backends.make_backend(backends.BackendConfig(1, 1, "thread", "ray://10.0.0.1:10001"))
     assert isinstance(choice.backend, InlineBackend)
     assert "Ray at 'ray://10.0.0.1:10001' could not be used" in choice.notice and "this machine" in choice.notice
 
@@ -339,11 +339,11 @@ def test_a_worker_that_dies_fails_its_job_with_a_message_and_is_replaced(tiny_ru
 def test_a_training_job_writes_its_run_into_the_runs_folder(tiny_mnist, tmp_path, process_system):
     from core.runs import is_run_dir, read_meta
     from core.spec import preset
-    from core.jobs.kinds import TrainJob
+    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
     system, backend = process_system
-    job = TrainJob(preset("tiny filters"), TrainConfig(epochs=1, seed=3), "tiny filters", name="mine",
+    job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, seed=3), "tiny filters", name="mine",
                    runs_dir=str(tmp_path / "runs"), mnist=str(tiny_mnist))
     handle = system.submit(JobSpec("train", job, owner="trainer"))
     assert handle.wait(180) and handle.state == FINISHED, handle.message
@@ -362,11 +362,11 @@ def test_two_trainings_together_give_the_weights_each_gives_alone(tiny_mnist, tm
     from core.jobs.local import ProcessBackend
     from core.runs import load_run
     from core.spec import preset
-    from core.jobs.kinds import TrainJob
+    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
     def spec(seed, where):
-        job = TrainJob(preset("tiny filters"), TrainConfig(epochs=1, seed=seed), name=f"seed{seed}",
+        job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, seed=seed), name=f"seed{seed}",
                        runs_dir=str(tmp_path / where), mnist=str(tiny_mnist))
         return JobSpec("train", job, owner=f"s{seed}")
 

@@ -7,6 +7,8 @@ import re
 
 import keras
 import numpy as np
+
+from tests.helpers.spectra import radial_spectrum
 import pytest
 
 from core.ascent import engine as ascent
@@ -244,7 +246,7 @@ def test_the_fourier_parameterisation_grows_coarse_structure_first(engine):
     assert (fourier.final_loss > 0).all()
 
     def coarse_share(images):  # share of the change's power below 4 cycles per image
-        spectrum = start_images.radial_spectrum(images[..., 0] - starts)
+        spectrum = radial_spectrum(images[..., 0] - starts)
         return spectrum[1:4].sum() / spectrum[1:].sum()
 
     assert coarse_share(fourier.images) > 2 * coarse_share(pixel.images)

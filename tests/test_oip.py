@@ -9,6 +9,8 @@ import json
 import os
 
 import numpy as np
+
+from tests.helpers.spectra import radial_spectrum
 import pytest
 
 from tests.conftest import finish_job
@@ -42,15 +44,15 @@ def alive_conv3(conv3):
 
 
 # --------------------------------------------------------------------------- start images
-def test_standardise_pattern_gives_zero_mean_unit_std_and_zeros_for_constant_images():
+def test_standardize_pattern_gives_zero_mean_unit_std_and_zeros_for_constant_images():
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.uniform(0, 1, (3, 28, 28)) * 5 + 2, np.full((1, 28, 28), 0.7)])
-    out = start_images.standardise_pattern(x)
+    out = start_images.standardize_pattern(x)
     assert out.dtype == np.float32 and out.shape == x.shape
     np.testing.assert_allclose(out[:3].mean(axis=(1, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(out[:3].std(axis=(1, 2)), 1, atol=1e-4)
     assert np.all(out[3] == 0)
-    assert start_images.standardise_pattern(x[..., None]).shape == (4, 28, 28, 1)
+    assert start_images.standardize_pattern(x[..., None]).shape == (4, 28, 28, 1)
 
 
 def test_random_start_is_reproducible_and_independent_of_the_other_maps():
@@ -66,7 +68,7 @@ def test_the_four_scale_start_has_the_intended_spectrum():
     """Coarse cells put the power at low spatial frequencies, fine noise spreads it over all."""
     def low_share(weights):
         imgs = np.stack([start_images.random_start(0, i, 0, weights) for i in range(40)])
-        spec = start_images.radial_spectrum(imgs)
+        spec = radial_spectrum(imgs)
         return spec[1:4].sum() / spec[1:].sum()
 
     fine, cells14, cells7, cells4 = (low_share(w) for w in

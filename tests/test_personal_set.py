@@ -172,11 +172,11 @@ def test_the_fine_tune_job_writes_a_new_run_and_can_be_stopped(synthetic, tmp_pa
     from core.jobs.system import JobSpec
     from core.progress import ProgressRecord
     from core.runs import list_runs, load_run
-    from core.jobs.kinds import FineTuneJob, check_spec, execute, finish
+    from core.jobs.kinds import FineTuneJobConfig, check_spec, execute, finish
 
     bundle, mnist = synthetic
     labels = np.arange(10)
-    job = FineTuneJob(FineTuneConfig(epochs=1, mnist_digits=100, repeat=2), name="mine", runs_dir=str(tmp_path / "runs"),
+    job = FineTuneJobConfig(FineTuneConfig(epochs=1, mnist_digits=100, repeat=2), name="mine", runs_dir=str(tmp_path / "runs"),
                       mnist=mnist.source)
     spec = JobSpec("fine-tune", job, model=str(bundle.path),
                    inputs={"images": bars(labels, vertical=True), "labels": labels})

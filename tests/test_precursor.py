@@ -56,14 +56,14 @@ def test_the_blogs_grid_has_19683_patterns_and_chunks_cover_them_once():
     assert total == 81 and firsts == list(range(0, 81, 10))
 
 
-def test_bicubic_upscale_and_standardisation_of_patterns():
+def test_bicubic_upscale_and_standardization_of_patterns():
     values = (0.2, 0.8)
     codes = pc.pattern_codes(0, 16, 2, 2)
     images = pc.patterns_to_images(codes, values, 2)
     grids = np.asarray(values, np.float32)[codes].reshape(-1, 2, 2)
-    direct = start_images.standardise_pattern(start_images.upscale_bicubic(grids))
+    direct = start_images.standardize_pattern(start_images.upscale_bicubic(grids))
     np.testing.assert_allclose(images, direct, atol=1e-5)  # the basis decomposition is exact
-    assert np.all(images[0] == 0) and np.all(images[15] == 0)  # constant patterns: nothing to standardise
+    assert np.all(images[0] == 0) and np.all(images[15] == 0)  # constant patterns: nothing to standardize
     mixed = images[1:15]
     np.testing.assert_allclose(mixed.mean(axis=(1, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(mixed.std(axis=(1, 2)), 1, atol=1e-4)
@@ -91,7 +91,7 @@ def test_topk_streaming_equals_one_global_sort_with_ties_to_the_lower_index():
 def test_ranking_finds_a_planted_best_pattern(conv3):
     """Weak random images plus, at index 37, an image already optimised for the map: it must come first."""
     rng = np.random.default_rng(1)
-    weak = start_images.standardise_pattern(rng.normal(size=(60, 28, 28)) * 0.1)
+    weak = start_images.standardize_pattern(rng.normal(size=(60, 28, 28)) * 0.1)
     planted_start = start_images.random_starts([0], 1, seed=0)[0, 0]
     planted = conv3.ascend(planted_start[None], [0], 30, 0.05).images[0, ..., 0]
     images = weak.copy()

@@ -117,9 +117,9 @@ def test_split_parts_never_run_more_at_once_than_the_workers():
 def test_sweep_split_by_k_equals_one_process(ray_system, embedded_system, tiny_mnist):
     from core.clustering.cluster_mlp import SweepConfig
     from core.jobs.system import JobSpec
-    from core.jobs.kinds import SweepJob
+    from core.jobs.kinds import SweepJobConfig
 
-    spec = JobSpec("sweep", SweepJob(SweepConfig(ks=(3, 5, 8, 12), silhouette_sample=200), str(tiny_mnist)),
+    spec = JobSpec("sweep", SweepJobConfig(SweepConfig(ks=(3, 5, 8, 12), silhouette_sample=200), str(tiny_mnist)),
                    owner="sweep")
     on_ray = _run(ray_system[0], spec)
     embedded = _run(embedded_system, spec).result
@@ -133,10 +133,10 @@ def test_a_training_on_ray_lands_in_the_runs_folder_of_the_dashboard(ray_system,
     from core.jobs.system import JobSpec
     from core.runs import is_run_dir, read_meta
     from core.spec import preset
-    from core.jobs.kinds import TrainJob
+    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
-    job = TrainJob(preset("tiny filters"), TrainConfig(epochs=1, seed=5), name="from-ray",
+    job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, seed=5), name="from-ray",
                    runs_dir=str(tmp_path / "runs"), mnist=str(tiny_mnist))
     handle = _run(ray_system[0], JobSpec("train", job, owner="trainer"))
     assert handle.result.run_dir == tmp_path / "runs" / "from-ray" and is_run_dir(handle.result.run_dir)

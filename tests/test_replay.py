@@ -98,10 +98,10 @@ def test_the_replay_job_and_cli(replayed, capsys):
     from core.jobs.system import JobSpec
     from core.oip.search import OipConfig
     from core.progress import ProgressRecord
-    from core.jobs.kinds import ReplayJob, execute
+    from core.jobs.kinds import ReplayConfig, execute
 
     _, bundle, mnist = replayed
-    spec = JobSpec("replay", ReplayJob(2, OipConfig(layer="conv1", epochs=20)), model=str(bundle.path))
+    spec = JobSpec("replay", ReplayConfig(2, OipConfig(layer="conv1", epochs=20)), model=str(bundle.path))
     outcome = execute(spec, JobContext(), ProgressRecord())
     assert outcome.checkpoint == 2 and len(outcome.oip.maps) == bundle.spec.convs[0].filters
     assert main(["replay", str(bundle.path), "--mnist", mnist.source, "--layer", "conv2", "--epochs", "10"]) == 0
@@ -109,7 +109,7 @@ def test_the_replay_job_and_cli(replayed, capsys):
     assert len(out["accuracy"]) == len(out["positions"]) == len(out["maps_with_oip"]) == 12
     assert out["maps"] == bundle.spec.convs[1].filters
     with pytest.raises(ValueError, match="need the checkpoint"):
-        ReplayJob(None, OipConfig(layer="conv1")).validate()
+        ReplayConfig(None, OipConfig(layer="conv1")).validate()
 
 
 def test_cli_replay_of_a_run_without_checkpoints(tiny_run, capsys):

@@ -49,7 +49,7 @@ PARAMETERISATIONS = ("pixel", "fourier")
 CLASS_LAYER = "out"  # "maps" of this layer are the class scores before the softmax
 MAX_EPOCHS = 20_000
 EPS_RMS = 1e-5  # as Chollet: g / (sqrt(mean(g²)) + 1e-5)
-EPS_STD = 1e-8  # the dreams' normalisation: g / (std(g) + 1e-8)
+EPS_STD = 1e-8  # the dreams' normalization: g / (std(g) + 1e-8)
 EPOCHS_ENV_VAR = "OIP_MAX_EPOCHS"  # caps epochs everywhere (tests), like tf-keras-vis' TF_KERAS_VIS_MAX_STEPS
 CANVAS_VIEWS = ("tiles", "whole")
 TILE = 28  # a canvas is cut into tiles of the network's input size
@@ -57,7 +57,7 @@ TILE = 28  # a canvas is cut into tiles of the network's input size
 
 def fourier_weights(side: int = SIDE) -> np.ndarray:
     """``(side, side // 2 + 1)`` weights of the decorrelated (Fourier) parameterisation on ``rfft2`` frequencies:
-    the square of 1 / frequency (floored at one cycle per image), normalised to mean 1.
+    the square of 1 / frequency (floored at one cycle per image), normalized to mean 1.
 
     Ascending the image's spectrum scaled by 1 / frequency (as Lucid's ``fft_image``) moves the pixels by the
     pixel gradient filtered with these weights, so the ascent favours coarse structure over pixel noise."""
@@ -506,7 +506,7 @@ class AscentEngine:
                tv_weight: float = 0.0, seed: int = 0, batch_size: int | None = None, chunks: int = 1,
                progress: ProgressCallback | None = None, label: str = "OIP ascent", sign=None,
                diversity: float = 0.0, scale: float = 0.0, rotate: float = 0.0,
-               clip: tuple[float, float] | None = None, normalise: str = "rms", param: str = "pixel") -> AscentResult:
+               clip: tuple[float, float] | None = None, normalize: str = "rms", param: str = "pixel") -> AscentResult:
         """Gradient ascent for ``epochs`` epochs on a batch of start images, each with its own target map.
 
         ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` model-input values; ``targets`` ``(N,)`` map
@@ -520,7 +520,7 @@ class AscentEngine:
         sign (a sub-batch must hold them together). ``jitter``, ``scale`` and ``rotate`` transform the batch by a
         random shift (px), zoom (±relative) and rotation (±degrees) each epoch before the forward pass, so
         the image must excite the map wherever and however it sits (transformation robustness). ``clip``
-        (low, high) bounds the pixels after every step and ``normalise="std"`` divides the gradient by its
+        (low, high) bounds the pixels after every step and ``normalize="std"`` divides the gradient by its
         standard deviation instead of its RMS (both as the dreams do). ``param="fourier"`` ascends a decorrelated
         (Fourier) parameterisation instead of the pixels (``fourier_weights``). Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``,
         final loss ``(N,)`` (the signed objective).
@@ -540,8 +540,8 @@ class AscentEngine:
         check_transforms(scale, rotate)
         if param not in PARAMETERISATIONS:
             raise ValueError(f"param={param!r} is not one of {PARAMETERISATIONS}")
-        if normalise not in ("rms", "std"):
-            raise ValueError(f"normalise={normalise!r} is not 'rms' or 'std'")
+        if normalize not in ("rms", "std"):
+            raise ValueError(f"normalize={normalize!r} is not 'rms' or 'std'")
         clip_bounds = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
         if not clip_bounds[0] < clip_bounds[1]:
             raise ValueError(f"clip={clip} needs low < high")
@@ -560,7 +560,7 @@ class AscentEngine:
                 tf.constant(float(tv_weight), tf.float32))
         extra = (tf.constant(float(diversity), tf.float32), tf.constant(float(scale), tf.float32),
                  tf.constant(float(rotate), tf.float32), tf.constant(clip_bounds, tf.float32),
-                 tf.constant(normalise == "std"), tf.constant(param == "fourier"))
+                 tf.constant(normalize == "std"), tf.constant(param == "fourier"))
         started = time.perf_counter()
         stopped = False
         with progress_scope(progress, n * epochs, label) as prog:

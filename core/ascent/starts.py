@@ -1,8 +1,8 @@
 """Start images of the ascent (``core.ascent.engine``), in model-input space ``(N, 28, 28)`` float32.
 
-The OIPs start from random noise on 4 length scales (blog articles VII–IX), standardised per image as the
+The OIPs start from random noise on 4 length scales (blog articles VII–IX), standardized per image as the
 blog did for its generated images; the precursor search (``core.oip.precursor``) starts from coarse grids of
-grey values, upscaled with ``upscale_bicubic`` and standardised with ``standardise_pattern``.
+grey values, upscaled with ``upscale_bicubic`` and standardized with ``standardize_pattern``.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ SCALE_CELLS = (28, 14, 7, 4)  # the 4 length scales of the random start: cells p
 DEFAULT_SCALE_WEIGHTS = (0.5, 0.3, 0.2, 0.2)  # fine noise, 14×14, 7×7, 4×4 cells
 
 
-def standardise_pattern(images: np.ndarray) -> np.ndarray:
-    """Standardise each synthetic image on its own: zero mean and unit standard deviation.
+def standardize_pattern(images: np.ndarray) -> np.ndarray:
+    """Standardize each synthetic image on its own: zero mean and unit standard deviation.
 
     ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` any float → same shape, float32.
     A constant image (std below 1e-6 of its magnitude) becomes all zeros.
@@ -27,9 +27,9 @@ def standardise_pattern(images: np.ndarray) -> np.ndarray:
     Why per image and not through the model's ``PixelScaler``: the scaler divides by the per-pixel
     standard deviation of the training digits, which is tiny at the border (56 border pixels have
     std < 1 grey level, the smallest 0.03), so a smooth synthetic 0..1 pattern mapped through it gets
-    border values in the hundreds that dominate every response. The blog standardised each
+    border values in the hundreds that dominate every response. The blog standardized each
     generated image itself; we do the same, so a synthetic start has the value range of real
-    standardised input (about −1..3) everywhere.
+    standardized input (about −1..3) everywhere.
     """
     x = np.asarray(images, dtype=np.float64)
     if x.ndim not in (3, 4) or x.shape[1:3] != (SIDE, SIDE):
@@ -56,11 +56,11 @@ def upscale_bicubic(cells: np.ndarray, side: int = SIDE) -> np.ndarray:
 
 def random_start(seed: int, map_index: int, start_index: int,
                  scale_weights: Sequence[float] = DEFAULT_SCALE_WEIGHTS) -> np.ndarray:
-    """One random start image ``(28, 28)`` float32, standardised.
+    """One random start image ``(28, 28)`` float32, standardized.
 
     Uniform noise in [−1, 1] on 4 length scales (``SCALE_CELLS``: 28×28 fine noise, then 14×14,
     7×7 and 4×4 cells each upscaled bicubically to 28×28), summed with ``scale_weights`` and
-    standardised per image. The random stream depends only on (seed, map, start), so a map gets the
+    standardized per image. The random stream depends only on (seed, map, start), so a map gets the
     same start whichever other maps run beside it.
     """
     weights = check_scale_weights(scale_weights)
@@ -70,7 +70,7 @@ def random_start(seed: int, map_index: int, start_index: int,
         noise = rng.uniform(-1.0, 1.0, size=(1, cells, cells)).astype(np.float32)
         if w:
             img += w * upscale_bicubic(noise)[0]
-    return standardise_pattern(img[None])[0]
+    return standardize_pattern(img[None])[0]
 
 
 def random_starts(maps: Sequence[int], starts: int, seed: int,
@@ -92,17 +92,3 @@ def check_scale_weights(scale_weights: Sequence[float]) -> tuple[float, ...]:
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"scale_weights {weights} must be finite, ≥ 0 and not all 0")
     return weights
-
-
-def radial_spectrum(images: np.ndarray) -> np.ndarray:
-    """Mean power per radial frequency bin of ``(N, 28, 28)`` images → ``(15,)`` (bin 0 = DC).
-
-    Used to check that a start has the intended mix of length scales."""
-    x = np.asarray(images, dtype=np.float64)
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    power = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=0)
-    f = np.fft.fftfreq(SIDE) * SIDE
-    radius = np.rint(np.hypot(*np.meshgrid(f, f, indexing="ij"))).astype(int)
-    bins = np.bincount(radius.ravel(), weights=power.ravel(), minlength=SIDE // 2 + 1)
-    counts = np.bincount(radius.ravel(), minlength=SIDE // 2 + 1)
-    return (bins / np.maximum(counts, 1))[: SIDE // 2 + 1]

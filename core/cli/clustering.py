@@ -38,14 +38,14 @@ class _NamedPrintProgress(PrintProgress):
 def cmd_cluster(args) -> int:
     from core.clustering.cluster_mlp import SweepConfig, parse_ks
     from core.jobs.system import JobSpec
-    from core.jobs.kinds import SweepJob
+    from core.jobs.kinds import SweepJobConfig
 
     started = time.perf_counter()
     config = SweepConfig(ks=parse_ks(args.k), silhouette_sample=args.silhouette_sample,
                          include_test=args.include_test, normalization=args.normalization,
                          n_train=args.train_limit, n_init=args.n_init, seed=args.seed)
     config.validate()
-    result = run_job(args, JobSpec("sweep", SweepJob(config, args.mnist), title="k-means sweep"))
+    result = run_job(args, JobSpec("sweep", SweepJobConfig(config, args.mnist), title="k-means sweep"))
     if args.out:
         _write_json(args.out, result.to_dict())
     ps = result.points
@@ -59,7 +59,7 @@ def cmd_cluster(args) -> int:
 def cmd_cluster_mlp(args) -> int:
     from core.clustering.cluster_mlp import MLPConfig, check_normalization
     from core.jobs.system import JobSpec
-    from core.jobs.kinds import ClusterMlpJob
+    from core.jobs.kinds import ClusterMlpConfig
 
     started = time.perf_counter()
     config = MLPConfig(activation=args.activation, learning_rate=args.learning_rate, decay=args.decay,
@@ -68,7 +68,7 @@ def cmd_cluster_mlp(args) -> int:
     config.validate()
     check_normalization(args.normalization)
     _check_limits(args.train_limit, args.test_limit)
-    job = ClusterMlpJob(k=args.k, mlp=config, reference=args.reference, normalization=args.normalization,
+    job = ClusterMlpConfig(k=args.k, mlp=config, reference=args.reference, normalization=args.normalization,
                         include_test=args.include_test, seed=args.seed, centre_rows=not args.no_centre,
                         n_train=args.train_limit, n_test=args.test_limit, mnist=args.mnist)
     if args.backend == "local":  # the per-epoch lines of the two MLPs, as before
@@ -121,7 +121,7 @@ def register(sub) -> None:
     p.add_argument("--normalization", default="unit", choices=NORMALIZATIONS)
     p.add_argument("--include-test", action="store_true", help="cluster train + test digits")
     p.add_argument("--no-centre", action="store_true",
-                   help="do not subtract each image's mean distance before standardising the features")
+                   help="do not subtract each image's mean distance before standardizing the features")
     p.add_argument("--train-limit", type=int, default=None)
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=1)

@@ -35,12 +35,12 @@ def run_job(args: argparse.Namespace, spec):
         from core.jobs.context import JobContext
 
         return finish(spec, execute(spec, JobContext(), PrintProgress()))
-    from core.jobs.setup import BackendSettings
+    from core.jobs.setup import BackendConfig
     from core.jobs.kinds import job_system
     from core.jobs.system import FAILED
     from core.jobs.ray import RayBackend
 
-    threads = BackendSettings.from_env().threads  # $MNIST_EXPLORER_THREADS per job, as for the dashboard
+    threads = BackendConfig.from_env().threads  # $MNIST_EXPLORER_THREADS per job, as for the dashboard
     system = job_system(RayBackend(args.ray_address or "local", threads=threads))
     try:
         handle = system.submit(spec)

@@ -24,12 +24,12 @@ def read_photo(path: str | None):
 
 
 def cmd_dream(args) -> int:
-    from core.dream.deep_dream import DreamSettings, parse_terms
+    from core.dream.deep_dream import DreamConfig, parse_terms
     from core.files import atomic_write_bytes
     from core.jobs.system import JobSpec
 
     started = time.perf_counter()
-    settings = DreamSettings(mode=args.mode, layer=args.layer, map=args.map, terms=parse_terms(args.layers),
+    settings = DreamConfig(mode=args.mode, layer=args.layer, map=args.map, terms=parse_terms(args.layers),
                              loops=args.loops, octaves=args.octaves, octave_scale=args.octave_scale,
                              epochs=args.epochs, step_size=args.step_size, invert=args.invert,
                              recolour=args.recolour, widen=args.widen, max_side=args.max_side, seed=args.seed)
@@ -47,9 +47,9 @@ def cmd_dream(args) -> int:
 
 
 def register(sub) -> None:
-    from core.dream.deep_dream import MODES, DreamSettings
+    from core.dream.deep_dream import MODES, DreamConfig
 
-    d = DreamSettings()
+    d = DreamConfig()
     p = sub.add_parser("dream", help="let the CNN dream on a photo (Deep Dream)",
                        description="Deep Dream of the MNIST CNN on a photo; writes a PNG and prints one "
                                    "JSON line with the settings and seconds.")

@@ -88,11 +88,11 @@ def _cmd_handwriting(args) -> int:
     if args.fine_tune:
         from core.experiments.fine_tune import FineTuneConfig
         from core.jobs.system import JobSpec
-        from core.jobs.kinds import FineTuneJob
+        from core.jobs.kinds import FineTuneJobConfig
 
         config = FineTuneConfig(epochs=args.epochs, learning_rate=args.learning_rate, mnist_digits=args.mnist_digits,
                                 repeat=args.repeat, hold_out=args.hold_out, seed=args.seed)
-        job = FineTuneJob(config, args.name or sanitize_name(f"{run_title(bundle.path)}-yours"), args.out, args.mnist)
+        job = FineTuneJobConfig(config, args.name or sanitize_name(f"{run_title(bundle.path)}-yours"), args.out, args.mnist)
         outcome = run_job(args, JobSpec("fine-tune", job, model=str(bundle.path), title="fine-tuning",
                                         inputs={"images": personal.images, "labels": personal.labels}))
         for note in outcome.notes:

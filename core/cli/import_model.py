@@ -27,7 +27,7 @@ def _cmd_import(args) -> int:
 
     from core.cli.common import _emit, run_job
     from core.jobs.system import JobSpec
-    from core.jobs.kinds import ImportJob
+    from core.jobs.kinds import ImportConfig
 
     started = time.perf_counter()
     path = Path(args.file)
@@ -36,7 +36,7 @@ def _cmd_import(args) -> int:
     except OSError as exc:
         raise ValueError(f"{args.file!r} could not be read: {exc.strerror or exc}") from None
     with_mnist = bool(args.mnist or os.environ.get("MNIST_NPZ"))
-    job = ImportJob(path.name, args.scaler, args.name or path.stem, args.out, args.mnist, with_mnist)
+    job = ImportConfig(path.name, args.scaler, args.name or path.stem, args.out, args.mnist, with_mnist)
     job.validate()
     outcome = run_job(args, JobSpec("import-model", job, inputs={"data": data}, title="model import"))
     for note in outcome.notes:

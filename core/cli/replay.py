@@ -25,20 +25,20 @@ def _cmd_replay(args) -> int:
     from core.oip.search import OipConfig
     from core.compare.replay import read_checkpoints
     from core.runs import resolve_model_path
-    from core.jobs.kinds import ReplayJob
+    from core.jobs.kinds import ReplayConfig
 
     started = time.perf_counter()
     run = resolve_model_path(args.run)
     checkpoints = read_checkpoints(run)
     if checkpoints is None:
         raise ValueError(f"{args.run!r} kept no checkpoints; train it with --checkpoints epoch (or epoch+early)")
-    accuracy = run_job(args, JobSpec("replay", ReplayJob(mnist=args.mnist), model=str(run), title="replay")).accuracy
+    accuracy = run_job(args, JobSpec("replay", ReplayConfig(mnist=args.mnist), model=str(run), title="replay")).accuracy
     result = {"run": str(run), "positions": checkpoints.positions.tolist(),
               "accuracy": [round(float(a), 4) for a in accuracy]}
     if args.layer is not None:
         with_oip = []
         for k in range(len(checkpoints)):
-            job = ReplayJob(k, OipConfig(layer=args.layer, epochs=args.epochs), args.mnist)
+            job = ReplayConfig(k, OipConfig(layer=args.layer, epochs=args.epochs), args.mnist)
             job.validate()
             oips = run_job(args, JobSpec("replay", job, model=str(run), title="replay OIPs")).oip
             with_oip.append(int(oips.has_oip.sum()))

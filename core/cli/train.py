@@ -11,7 +11,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.jobs.system import JobSpec
     from core.runs import read_meta
     from core.spec import preset
-    from core.jobs.kinds import TrainJob
+    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
     started = time.perf_counter()
@@ -19,7 +19,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, seed=args.seed, l2=args.l2, schedule=args.schedule,
                          train_limit=args.train_limit, checkpoints=args.checkpoints)
     config.validate()
-    job = TrainJob(preset(args.preset), config, args.preset, args.name, args.out, args.mnist)
+    job = TrainJobConfig(preset(args.preset), config, args.preset, args.name, args.out, args.mnist)
     outcome = run_job(args, JobSpec("train", job, title="training"))
     if outcome.run_dir is None:
         raise ValueError(outcome.message or "training diverged before its first epoch; nothing was saved")

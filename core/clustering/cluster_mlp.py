@@ -4,18 +4,18 @@ Pipeline, all on arrays:
 
 1. ``normalize_pixels``: MNIST images ``(N, 28, 28)`` uint8 → points ``(N, 784)`` float32 in the space
    that is clustered (``unit``: each image scaled to length 1, the default; ``raw``: pixels / 255;
-   ``standard``: per-pixel standardisation).
+   ``standard``: per-pixel standardization).
 2. ``sweep``: MiniBatchKMeans for every K of a list, with inertia (the "elbow"), the mean silhouette
    coefficient on a seeded random sample (one shared ``(S, S)`` distance matrix, so each K costs a
    matrix product instead of S² fresh distances) and the time per K.
 3. ``fit_cluster_features``: for one K, each image becomes its K distances to the centroids
-   (``transform``), standardised with the training digits' mean and std → ``(N, K)`` float32.
+   (``transform``), standardized with the training digits' mean and std → ``(N, K)`` float32.
 4. ``MLPTrainer`` / ``train_pair``: a Keras MLP configured like the blog's reference MLP (hidden
    70 and 30, relu or sigmoid, SGD with momentum, a decreasing learning rate, mini-batch 500, L2 on
    the kernels with the blog's rule ``lambda_cluster = lambda * K / 784``). A whole epoch is one
    compiled ``tf.function`` (loop over ``tf.range`` with the data as tensors). Every epoch records
    the training cost with and without the L2 term, train/test accuracy and its time. ``train_pair``
-   trains the cluster MLP and the reference MLP on the 784 standardised pixels epoch by epoch in
+   trains the cluster MLP and the reference MLP on the 784 standardized pixels epoch by epoch in
    turn, so that both see the same machine load, and ``compare`` gives the speed-up to reach the
    reference's final test accuracy.
 
@@ -71,7 +71,7 @@ def normalize_pixels(images: np.ndarray, normalization: str = "unit",
     """Images ``(N, 28, 28)`` 0..255 → points ``(N, 784)`` float32 in the clustered space.
 
     ``unit``: each image divided by its Euclidean length (an empty image stays 0); ``raw``:
-    pixels / 255; ``standard``: per-pixel standardisation with ``scaler`` (required).
+    pixels / 255; ``standard``: per-pixel standardization with ``scaler`` (required).
     """
     check_normalization(normalization)
     images = _check_images(images)
@@ -321,7 +321,7 @@ def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, batch_size: int = 1024
 
 def sweep(mnist: Mnist, config: SweepConfig = SweepConfig(), progress: ProgressCallback | None = None,
           context=None, mnist_source: str | None = None) -> SweepResult:
-    """MiniBatchKMeans for every K in ``config.ks`` on the (normalised) training digits.
+    """MiniBatchKMeans for every K in ``config.ks`` on the (normalized) training digits.
 
     Per K: inertia over all clustered points, mean silhouette on a seeded random sample of
     ``config.silhouette_sample`` points (the exact silhouette needs all N² distances: 4.9·10⁹ for
@@ -398,7 +398,7 @@ def _sweep_here(mnist: Mnist, config: SweepConfig, progress: ProgressCallback | 
 
 @dataclass
 class ClusterFeatures:
-    """A fitted K-means in the clustered space plus the standardisation of its distance features.
+    """A fitted K-means in the clustered space plus the standardization of its distance features.
 
     ``centroids`` ``(K, 28, 28)`` uint8 display images; ``majority``/``purity``/``sizes`` ``(K,)`` over
     the clustered digits; ``mean``/``std`` ``(K,)`` of the training digits' distances.
@@ -423,7 +423,7 @@ class ClusterFeatures:
         return self.kmeans.transform(normalize_pixels(images, self.normalization, self.scaler)).astype(np.float32)
 
     def transform(self, images: np.ndarray) -> np.ndarray:
-        """Images ``(N, 28, 28)`` → standardised cluster-distance features ``(N, K)`` float32
+        """Images ``(N, 28, 28)`` → standardized cluster-distance features ``(N, K)`` float32
         (with ``centre_rows`` each image's mean distance is subtracted first)."""
         return ((_centre(self.distances(images), self.centre_rows) - self.mean) / self.std).astype(np.float32)
 
@@ -439,9 +439,9 @@ def fit_cluster_features(images: np.ndarray, digits: np.ndarray, k: int, normali
                          seed: int = 0, batch_size: int = 1024, n_init: int = 1,
                          centre_rows: bool = True) -> ClusterFeatures:
     """Fit MiniBatchKMeans with ``k`` clusters on ``images`` ``(N, 28, 28)`` (plus ``extra_images``, e.g.
-    the test digits as in the blog) and the feature standardisation on ``images`` alone.
+    the test digits as in the blog) and the feature standardization on ``images`` alone.
 
-    ``centre_rows`` subtracts each image's mean distance before the per-column standardisation
+    ``centre_rows`` subtracts each image's mean distance before the per-column standardization
     (measured for the MLP with K = 70 over 3 k-means seeds × 2 learning rates: +0.0 to +0.4 % final
     test accuracy, mean +0.13 %, and 97.4 % reached a few epochs sooner in 5 of 6 runs)."""
     started = time.perf_counter()
@@ -537,7 +537,7 @@ class MLPResult:
     status: str  # completed, stopped, diverged
     message: str = ""
     compile_seconds: float = 0.0  # tracing and first run of the tf.functions (not in the epoch times)
-    preprocess_seconds: float = 0.0  # clustering + features (cluster MLP) or pixel standardisation
+    preprocess_seconds: float = 0.0  # clustering + features (cluster MLP) or pixel standardization
     model: object = field(default=None, repr=False)
 
     @property
@@ -770,7 +770,7 @@ def train_together(trainers: Sequence[MLPTrainer], epochs: int, prog: ProgressCa
 
 
 def pixel_inputs(mnist: Mnist) -> tuple[np.ndarray, np.ndarray]:
-    """The reference MLP's inputs: the 784 pixels standardised with the training digits' statistics
+    """The reference MLP's inputs: the 784 pixels standardized with the training digits' statistics
     (StandardScaler), ``(N_train, 784)`` and ``(N_test, 784)`` float32."""
     scaler = PixelScaler.fit(mnist.x_train)
     return (scaler.transform(mnist.x_train).reshape(len(mnist.x_train), NUM_PIXELS),
@@ -871,7 +871,7 @@ def train_pair(mnist: Mnist, k: int = 70, config: MLPConfig = MLPConfig(), refer
                normalization: str = "unit", include_test: bool = False, seed: int = 0,
                centre_rows: bool = True,
                progress: ProgressCallback | None = None) -> PairResult:
-    """Cluster features for ``k`` → cluster MLP; with ``reference`` also the MLP on 784 standardised
+    """Cluster features for ``k`` → cluster MLP; with ``reference`` also the MLP on 784 standardized
     pixels, trained with the same settings (the lambda rule applied to both), epochs interleaved.
 
     Progress: 1 step for the clustering, then one per model and epoch; ``on_epoch`` gets the

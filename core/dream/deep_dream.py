@@ -22,7 +22,7 @@ and the photo's details are re-added afterwards. Three modes:
 Value mapping (model input space)
     The CNN is fed ``z = (grey − μ) / σ`` where μ, σ are the mean and standard deviation of the
     photo's luminance (after the optional inversion): zero mean and unit variance per image, as
-    the blog standardised its images. We deliberately do *not* use the model's per-pixel
+    the blog standardized its images. We deliberately do *not* use the model's per-pixel
     ``PixelScaler``: 56 of its border pixels have a standard deviation below 1 (min ≈ 0.03), so a
     photo patch in 0..255 would reach values of several thousand there, and the gradient would be
     dominated by the border. During the ascent ``z`` is clipped to the values of grey 0 and 255,
@@ -36,9 +36,9 @@ pixels clipped to the photo's range). Changing the map, the terms or their weigh
 engine serves all loops, octaves and image sizes. Nothing here mutates the model. A class map or term
 (layer ``out``) is the class score before the softmax, as for OIPs (the probability saturates at 1).
 
-The convention is the one of ``core.ascent.starts.standardise_pattern`` (zero mean, unit standard deviation per
+The convention is the one of ``core.ascent.starts.standardize_pattern`` (zero mean, unit standard deviation per
 image), but that helper works on 28×28 patterns and forgets the mean and std; a dream must map back to
-grey values, so this module has its own invertible ``Standardiser`` for images of any size.
+grey values, so this module has its own invertible ``Standardizer`` for images of any size.
 """
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def format_terms(terms: Sequence[Term]) -> str:
 
 
 @dataclass(frozen=True)
-class DreamSettings:
+class DreamConfig:
     """Everything that decides a dream; stored with each result (``to_dict``).
 
     ``terms`` is used by the ``layers`` and ``tiles`` modes; when empty, ``map`` and ``tiles`` use
@@ -168,7 +168,7 @@ class DreamSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DreamSettings":
+    def from_dict(cls, d: dict) -> "DreamConfig":
         d = dict(d)
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
@@ -226,7 +226,7 @@ def default_target(model) -> tuple[str, int, str | None]:
                                             f"{min(DEFAULT_MAP, n - 1)}.")
 
 
-def resolve_terms(settings: DreamSettings, model) -> tuple[Term, ...]:
+def resolve_terms(settings: DreamConfig, model) -> tuple[Term, ...]:
     """The cost terms for ``settings`` on ``model``, validated (ValueError names the bad term)."""
     info = layer_info(model)
     if settings.mode == "map":
@@ -272,14 +272,14 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Standardiser:
+class Standardizer:
     """Grey 0..255 ↔ model input: ``z = (grey − mean) / std`` over the whole image."""
 
     mean: float
     std: float
 
     @classmethod
-    def of(cls, grey: np.ndarray) -> "Standardiser":
+    def of(cls, grey: np.ndarray) -> "Standardizer":
         grey = np.asarray(grey, np.float64)
         return cls(float(grey.mean()), float(max(grey.std(), 1.0)))  # a flat image keeps std 1
 
@@ -295,9 +295,9 @@ class Standardiser:
         return (0.0 - self.mean) / self.std, (255.0 - self.mean) / self.std
 
 
-def standardise(grey: np.ndarray) -> np.ndarray:
+def standardize(grey: np.ndarray) -> np.ndarray:
     """``(H, W)`` grey → zero mean, unit standard deviation (std floored at 1 grey level)."""
-    return Standardiser.of(grey).forward(grey)
+    return Standardizer.of(grey).forward(grey)
 
 
 def to_uint8(grey: np.ndarray) -> np.ndarray:
@@ -507,7 +507,7 @@ class DreamResult:
 # --------------------------------------------------------------------------------------------
 # The dream
 # --------------------------------------------------------------------------------------------
-def dream(photo, model, settings: DreamSettings | None = None, progress: ProgressCallback | None = None,
+def dream(photo, model, settings: DreamConfig | None = None, progress: ProgressCallback | None = None,
           model_name: str = "", engine: AscentEngine | None = None) -> DreamResult:
     """Let ``model`` dream on ``photo`` (see the module docstring for the three modes).
 
@@ -517,7 +517,7 @@ def dream(photo, model, settings: DreamSettings | None = None, progress: Progres
     Progress: one step per loop or octave; ``should_stop`` is honoured between them and the
     result then holds the stages finished so far (status ``"stopped"``).
     """
-    settings = settings or DreamSettings()
+    settings = settings or DreamConfig()
     settings.validate()
     started = time.perf_counter()
     terms = resolve_terms(settings, model)
@@ -529,7 +529,7 @@ def dream(photo, model, settings: DreamSettings | None = None, progress: Progres
     grey, rgb, notes = prepare_photo(photo, settings.max_side)
     original = to_uint8(grey)
     work = 255.0 - grey if settings.invert else grey
-    scaler = Standardiser.of(work)
+    scaler = Standardizer.of(work)
     z = scaler.forward(work)
     lo, hi = scaler.bounds
     h, w = z.shape
@@ -601,7 +601,7 @@ def ascend_map(engine, image: np.ndarray, map_index: int, epochs: int, step: flo
     cost per step ``(epochs,)`` (nothing moves with 0 epochs or step 0)."""
     moving = epochs if step > 0 else 0
     res = engine.ascend(np.asarray(image, np.float32)[None], [int(map_index)], moving, step if step > 0 else 1.0,
-                        clip=(lo, hi), normalise="std")
+                        clip=(lo, hi), normalize="std")
     return res.images[0, ..., 0], res.history[:, 0]
 
 

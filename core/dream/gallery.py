@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.dream.deep_dream import DEFAULT_MAX_SIDE, TILE, Standardiser, prepare_photo, resize, to_uint8, widen
+from core.dream.deep_dream import DEFAULT_MAX_SIDE, TILE, Standardizer, prepare_photo, resize, to_uint8, widen
 from core.ascent.engine import AscentEngine, capped_epochs
 from core.oip.search import OipConfig, run_oip
 from core.progress import ProgressCallback, progress_scope
@@ -23,7 +23,7 @@ MAX_GALLERY_MAPS = 32
 
 
 @dataclass(frozen=True)
-class GallerySettings:
+class GalleryConfig:
     """The maps of ``layer`` to dream, and the single-map recipe's settings (defaults: the blog's)."""
 
     layer: str = "conv3"
@@ -56,7 +56,7 @@ class DreamGallery:
     in model space ``(K, 28, 28)``; ``losses`` each map's cost after the last loop ``(K,)``; ``oips``
     ``(K, 28, 28)`` and ``oip_losses`` ``(K,)``; ``original`` the working photo, grey uint8 ``(H, W)``."""
 
-    settings: GallerySettings
+    settings: GalleryConfig
     maps: np.ndarray
     images: np.ndarray
     patterns: np.ndarray
@@ -69,7 +69,7 @@ class DreamGallery:
     notes: list[str] = field(default_factory=list)
 
 
-def dream_gallery(photo, engine: AscentEngine, settings: GallerySettings,
+def dream_gallery(photo, engine: AscentEngine, settings: GalleryConfig,
                   progress: ProgressCallback | None = None) -> DreamGallery:
     """Dream every map of ``settings.maps`` on ``photo`` (uint8 ``(H, W)``/``(H, W, 3)`` or PIL) with ``engine``
     (its layer must be ``settings.layer``); ``progress`` counts loops, then the OIPs; a stop request ends
@@ -84,7 +84,7 @@ def dream_gallery(photo, engine: AscentEngine, settings: GallerySettings,
     maps = np.asarray(settings.maps, np.int64)
     grey, _, notes = prepare_photo(photo, settings.max_side)
     work = 255.0 - grey if settings.invert else grey
-    scaler = Standardiser.of(work)
+    scaler = Standardizer.of(work)
     z = scaler.forward(work)
     lo, hi = scaler.bounds
     h, w = z.shape
@@ -99,7 +99,7 @@ def dream_gallery(photo, engine: AscentEngine, settings: GallerySettings,
             if prog.should_stop():
                 stopped = True
                 break
-            res = engine.ascend(smalls, maps, settings.epochs, settings.step_size, clip=(lo, hi), normalise="std")
+            res = engine.ascend(smalls, maps, settings.epochs, settings.step_size, clip=(lo, hi), normalize="std")
             patterns = res.images[..., 0]
             losses = res.final_loss
             for i, pattern in enumerate(patterns):

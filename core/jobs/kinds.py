@@ -20,10 +20,10 @@ from core.progress import ProgressCallback
 
 
 # --------------------------------------------------------------------------------------------
-# Configs of the kinds that combine several settings objects
+# Configs of the job kinds (each a frozen dataclass; a kind whose computation has its own config wraps it)
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class TrainJob:
+class TrainJobConfig:
     """Train ``spec`` with ``config`` (whose seed is the job's) and keep it as a run named ``name``."""
 
     spec: Any  # core.spec.ArchitectureSpec
@@ -39,7 +39,7 @@ class TrainJob:
 
 
 @dataclass(frozen=True)
-class ClusterMlpJob:
+class ClusterMlpConfig:
     """Cluster features for ``k`` → the cluster MLP (and the reference MLP on pixels), as in
     ``core.clustering.cluster_mlp.train_pair``; ``n_train``/``n_test`` use the first digits only."""
 
@@ -56,7 +56,7 @@ class ClusterMlpJob:
 
 
 @dataclass(frozen=True)
-class SweepJob:
+class SweepJobConfig:
     """A k-means sweep (``core.clustering.cluster_mlp.SweepConfig``) on MNIST from ``mnist``."""
 
     sweep: Any
@@ -68,7 +68,7 @@ class SweepJob:
 
 
 @dataclass(frozen=True)
-class CompareJob:
+class CompareConfig:
     """Map alignment (``core.compare.alignment.align``) of the runs ``run_a`` and ``run_b`` (folders; None: the bundled
     model) over the first ``digits`` MNIST test digits from ``mnist``."""
 
@@ -81,7 +81,7 @@ class CompareJob:
 
 
 @dataclass(frozen=True)
-class KnockoutJob:
+class KnockoutConfig:
     """The test digits with ``maps`` (``((layer, (map, ...)), ...)``) switched off in the job's model, and
     optionally every map of ``rank_layer`` ranked by the accuracy it alone costs."""
 
@@ -91,7 +91,7 @@ class KnockoutJob:
 
 
 @dataclass(frozen=True)
-class FineTuneJob:
+class FineTuneJobConfig:
     """Fine-tune a copy of the job's model (``core.experiments.fine_tune``) on MNIST from ``mnist`` plus the personal digits
     in the job's inputs (``images`` ``(N, 28, 28)`` uint8, ``labels`` ``(N,)``), kept as a new run ``name``."""
 
@@ -109,7 +109,7 @@ class FineTuneJob:
 
 
 @dataclass(frozen=True)
-class ImportJob:
+class ImportConfig:
     """Import the ``.keras`` file in the job's inputs (``data``: its bytes) as a run ``name`` (``core.import_model``)
     with the ``scaler`` chosen; with ``with_mnist`` the MNIST test set from ``mnist`` gives its figures (and the
     'mnist' scaler), otherwise the 2,000 shipped test digits."""
@@ -129,7 +129,7 @@ class ImportJob:
 
 
 @dataclass(frozen=True)
-class ReplayJob:
+class ReplayConfig:
     """Replay the job's run from its checkpoints (``core.compare.replay``): without ``oip``, the test accuracy of every
     checkpoint on MNIST from ``mnist``; with ``oip`` (a ``core.oip.search.OipConfig``), the OIPs at ``checkpoint``."""
 
@@ -203,7 +203,7 @@ def _run_train(spec: JobSpec, ctx, progress: ProgressCallback) -> TrainOutcome:
     from core.runs import run_payload
     from core.training import train
 
-    job: TrainJob = spec.config
+    job: TrainJobConfig = spec.config
     result = train(job.spec, job.config, ctx.mnist(job.mnist), progress=progress)
     if result.status == "diverged" and not result.epoch_seconds:
         payload = None  # nothing worth keeping
@@ -217,7 +217,7 @@ def _finish_train(outcome: TrainOutcome, spec: JobSpec) -> TrainOutcome:
     from core.runs import write_run
 
     if outcome.payload is not None:
-        job: TrainJob = spec.config
+        job: TrainJobConfig = spec.config
         outcome.run_dir = write_run(outcome.payload, job.runs_dir, job.name)
         outcome.payload = None  # the bytes are on disk now; the handle keeps only the figures
     return outcome
@@ -228,7 +228,7 @@ def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOu
     from core.experiments.personal_set import PersonalSet
     from core.runs import run_payload, run_title
 
-    job: FineTuneJob = spec.config
+    job: FineTuneJobConfig = spec.config
     bundle = ctx.bundle(spec.model)
     personal = PersonalSet(spec.inputs["images"], spec.inputs["labels"])
     result = fine_tune(bundle, ctx.mnist(job.mnist), personal, job.config, progress)
@@ -247,7 +247,7 @@ def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOu
 def _run_import(spec: JobSpec, ctx, progress: ProgressCallback):
     from core.import_model import import_model
 
-    job: ImportJob = spec.config
+    job: ImportConfig = spec.config
     mnist = ctx.mnist(job.mnist) if job.with_mnist else None
     return import_model(spec.inputs["data"], job.file_name, job.scaler, mnist, progress)
 
@@ -255,7 +255,7 @@ def _run_import(spec: JobSpec, ctx, progress: ProgressCallback):
 def _run_replay(spec: JobSpec, ctx, progress: ProgressCallback) -> ReplayOutcome:
     from core.compare.replay import accuracy_curve, oip_at, read_checkpoints
 
-    job: ReplayJob = spec.config
+    job: ReplayConfig = spec.config
     bundle = ctx.bundle(spec.model)
     checkpoints = read_checkpoints(bundle.path)
     if checkpoints is None:
@@ -297,14 +297,14 @@ def _run_precursor(spec: JobSpec, ctx, progress: ProgressCallback):
 def _run_sweep(spec: JobSpec, ctx, progress: ProgressCallback):
     from core.clustering.cluster_mlp import sweep
 
-    job: SweepJob = spec.config
+    job: SweepJobConfig = spec.config
     return sweep(ctx.mnist(job.mnist), job.sweep, progress, context=ctx, mnist_source=job.mnist)
 
 
 def _run_cluster_mlp(spec: JobSpec, ctx, progress: ProgressCallback):
     from core.clustering.cluster_mlp import MLPConfig, train_pair
 
-    job: ClusterMlpJob = spec.config
+    job: ClusterMlpConfig = spec.config
     mnist = ctx.mnist(job.mnist).subset(job.n_train, job.n_test)
     pair = train_pair(mnist, job.k, job.mlp or MLPConfig(), reference=job.reference, normalization=job.normalization,
                       include_test=job.include_test, seed=job.seed, centre_rows=job.centre_rows, progress=progress)
@@ -327,7 +327,7 @@ def _run_dream(spec: JobSpec, ctx, progress: ProgressCallback):
 def _run_compare(spec: JobSpec, ctx, progress: ProgressCallback):
     from core.compare.alignment import align
 
-    job: CompareJob = spec.config
+    job: CompareConfig = spec.config
     if job.digits < 2:
         raise ValueError(f"digits={job.digits} must be at least 2")
     images = ctx.mnist(job.mnist).x_test[: job.digits]
@@ -337,7 +337,7 @@ def _run_compare(spec: JobSpec, ctx, progress: ProgressCallback):
 def _run_knockout(spec: JobSpec, ctx, progress: ProgressCallback):
     from core.experiments.knockout import Knockout, evaluate
 
-    job: KnockoutJob = spec.config
+    job: KnockoutConfig = spec.config
     bundle = ctx.bundle(spec.model)
     mnist = ctx.mnist(job.mnist)
     return evaluate(Knockout(bundle.model), bundle.scaler.transform(mnist.x_test), mnist.y_test, dict(job.maps),
@@ -415,28 +415,28 @@ def _needs_personal_digits(spec: JobSpec) -> None:
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("train", "training", lambda: TrainJob, _run_train, _finish_train, 60.0, reads_mnist=_always),
+    Kind("train", "training", lambda: TrainJobConfig, _run_train, _finish_train, 60.0, reads_mnist=_always),
     Kind("oip", "OIP", _type("core.oip.search", "OipConfig"), _run_oip, None, 8.0, uses_model=True, reads_mnist=_always,
          mnist_optional=True),
     Kind("oip-variants", "OIP variants", _type("core.oip.variants", "VariantsConfig"), _run_variants, None, 5.0,
          uses_model=True),
     Kind("precursor", "precursor search", _type("core.oip.precursor", "PrecursorConfig"), _run_precursor, None, 60.0,
          uses_model=True, splits=True),
-    Kind("sweep", "k-means sweep", lambda: SweepJob, _run_sweep, None, 30.0, splits=True, reads_mnist=_always),
-    Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpJob, _run_cluster_mlp, None, 40.0,
+    Kind("sweep", "k-means sweep", lambda: SweepJobConfig, _run_sweep, None, 30.0, splits=True, reads_mnist=_always),
+    Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpConfig, _run_cluster_mlp, None, 40.0,
          reads_mnist=_always),
-    Kind("dream", "Deep Dream", _type("core.dream.deep_dream", "DreamSettings"), _run_dream, None, 5.0, uses_model=True,
+    Kind("dream", "Deep Dream", _type("core.dream.deep_dream", "DreamConfig"), _run_dream, None, 5.0, uses_model=True,
          check_inputs=_needs_photo),
-    Kind("dream-gallery", "dream gallery", _type("core.dream.gallery", "GallerySettings"), _run_dream_gallery, None, 8.0,
+    Kind("dream-gallery", "dream gallery", _type("core.dream.gallery", "GalleryConfig"), _run_dream_gallery, None, 8.0,
          uses_model=True, check_inputs=_needs_photo),
-    Kind("compare", "map alignment", lambda: CompareJob, _run_compare, None, 5.0,
+    Kind("compare", "map alignment", lambda: CompareConfig, _run_compare, None, 5.0,
          reads_models=lambda spec: [spec.config.run_a, spec.config.run_b], reads_mnist=_always),
-    Kind("knockout", "knock-out", lambda: KnockoutJob, _run_knockout, None, 3.0, uses_model=True, reads_mnist=_always),
-    Kind("replay", "replay", lambda: ReplayJob, _run_replay, None, 8.0, uses_model=True,
+    Kind("knockout", "knock-out", lambda: KnockoutConfig, _run_knockout, None, 3.0, uses_model=True, reads_mnist=_always),
+    Kind("replay", "replay", lambda: ReplayConfig, _run_replay, None, 8.0, uses_model=True,
          reads_mnist=lambda spec: spec.config.oip is None),
-    Kind("import-model", "model import", lambda: ImportJob, _run_import, _finish_train, 5.0,
+    Kind("import-model", "model import", lambda: ImportConfig, _run_import, _finish_train, 5.0,
          reads_mnist=lambda spec: spec.config.with_mnist, check_inputs=_needs_keras_file),
-    Kind("fine-tune", "fine-tuning", lambda: FineTuneJob, _run_fine_tune, _finish_train, 20.0, uses_model=True,
+    Kind("fine-tune", "fine-tuning", lambda: FineTuneJobConfig, _run_fine_tune, _finish_train, 20.0, uses_model=True,
          reads_mnist=_always, check_inputs=_needs_personal_digits),
 )}
 
@@ -474,7 +474,7 @@ def finish(spec: JobSpec, result: Any) -> Any:
 
 def with_seed(config: Any, seed: int) -> Any:
     """A copy of a config dataclass with another seed (several seeds of one training)."""
-    if isinstance(config, TrainJob):
+    if isinstance(config, TrainJobConfig):
         return replace(config, config=replace(config.config, seed=int(seed)))
     return replace(config, seed=int(seed))
 

@@ -23,7 +23,7 @@ def cpu_count() -> int:
 
 
 @dataclass(frozen=True)
-class BackendSettings:
+class BackendConfig:
     """How many heavy jobs run at once (``slots``, default one per 2 cores), threads per job (default:
     the cores divided among the slots), the embedded executor (``process`` or ``thread``) and the Ray
     address (``local``, ``auto``, ``ray://HOST:PORT`` or empty for none)."""
@@ -34,7 +34,7 @@ class BackendSettings:
     ray: str = ""
 
     @classmethod
-    def from_env(cls, environ=None) -> "BackendSettings":
+    def from_env(cls, environ=None) -> "BackendConfig":
         env = os.environ if environ is None else environ
         cores = cpu_count()
         slots = _positive_int(env, JOBS_ENV, max(1, cores // 2))
@@ -67,10 +67,10 @@ class BackendChoice:
     notice: str = ""
 
 
-def make_backend(settings: BackendSettings | None = None) -> BackendChoice:
+def make_backend(settings: BackendConfig | None = None) -> BackendChoice:
     """The backend the environment asks for. An unreachable Ray address falls back to the embedded
     backend, with a notice saying so (shown once in the sidebar)."""
-    settings = settings or BackendSettings.from_env()
+    settings = settings or BackendConfig.from_env()
     notice = ""
 
     def embedded() -> Backend:
@@ -90,7 +90,7 @@ def make_backend(settings: BackendSettings | None = None) -> BackendChoice:
     return BackendChoice(embedded(), settings.slots, notice)
 
 
-def make_job_system(settings: BackendSettings | None = None) -> tuple[JobSystem, str]:
+def make_job_system(settings: BackendConfig | None = None) -> tuple[JobSystem, str]:
     """A job system on the backend the environment asks for, and the fall-back notice (or "")."""
     choice = make_backend(settings)
     return job_system(choice.backend), choice.notice

@@ -40,7 +40,7 @@ class DigitMaxima:
 
 
 def digit_maxima(engine: AscentEngine, model_inputs: np.ndarray, source: str = "") -> DigitMaxima:
-    """Scan standardised digits ``(N, 28, 28, 1)`` once; used for top patches and percentiles."""
+    """Scan standardized digits ``(N, 28, 28, 1)`` once; used for top patches and percentiles."""
     vals, pos = engine.max_activations(model_inputs)
     side = engine.output_shape[0] if engine.spatial else 1
     if side * side <= np.iinfo(np.int16).max:  # a map has at most 26×26 positions: half the memory of int32

@@ -3,8 +3,8 @@
 Many conv3 maps never respond to fine-grained random starts, so the plain OIP ascent stays at 0 for
 them. The precursor run covers the 28×28 input with a coarse ``g×g`` grid of squares (default 3×3
 squares of about 9×9 px), gives every square one of ``N`` grey values (default 0.2, 0.5, 0.8), builds
-every combination (``N**(g·g)``: 3⁹ = 19,683), upscales each bicubically to 28×28 and standardises it
-per image (``core.ascent.starts.standardise_pattern``). Then, per target map:
+every combination (``N**(g·g)``: 3⁹ = 19,683), upscales each bicubically to 28×28 and standardizes it
+per image (``core.ascent.starts.standardize_pattern``). Then, per target map:
 
 * **faithful** (the blog): a few ascent epochs (default 10) on every pattern, the best ``keep``
   (default 8) by loss are optimised fully (default 1,200 epochs);
@@ -34,7 +34,7 @@ import numpy as np
 
 from core.ascent.engine import SIDE, AscentEngine, capped_epochs
 from core.oip.search import OipConfig, run_oip
-from core.ascent.starts import standardise_pattern, upscale_bicubic
+from core.ascent.starts import standardize_pattern, upscale_bicubic
 from core.progress import ProgressCallback, progress_scope
 from core.device import describe_device
 from core.checks import check_range
@@ -80,15 +80,15 @@ def pattern_basis(grid: int) -> np.ndarray:
 
 def patterns_to_images(codes: np.ndarray, values: Sequence[float], grid: int,
                        basis: np.ndarray | None = None) -> np.ndarray:
-    """Value-index codes ``(n, grid·grid)`` → standardised start images ``(n, 28, 28)`` float32
-    (each square gets its grey value, the grid is upscaled bicubically, the image standardised)."""
+    """Value-index codes ``(n, grid·grid)`` → standardized start images ``(n, 28, 28)`` float32
+    (each square gets its grey value, the grid is upscaled bicubically, the image standardized)."""
     vals = np.asarray(values, np.float32)
     codes = np.asarray(codes)
     if codes.ndim != 2 or codes.shape[1] != grid * grid:
         raise ValueError(f"codes must have shape (n, {grid * grid}) for a {grid}×{grid} grid, got {codes.shape}")
     basis = pattern_basis(grid) if basis is None else basis
     images = vals[codes] @ basis.reshape(grid * grid, SIDE * SIDE)
-    return standardise_pattern(images.reshape(-1, SIDE, SIDE))
+    return standardize_pattern(images.reshape(-1, SIDE, SIDE))
 
 
 def iter_pattern_chunks(grid: int, values: Sequence[float], chunk: int, start: int = 0,
@@ -248,7 +248,7 @@ def measure_throughput(engine: AscentEngine, batch: int | None = None, epochs: i
     screens' batch size (``default_batch``) unless told otherwise."""
     batch = batch or default_batch()
     rng = np.random.default_rng(0)
-    x = standardise_pattern(rng.normal(size=(batch, SIDE, SIDE)))
+    x = standardize_pattern(rng.normal(size=(batch, SIDE, SIDE)))
     targets = np.zeros(batch, np.int64)
     engine.ascend(x[:8], targets[:8], 1, 0.05)
     engine.screen_scores(x[:8])
@@ -405,7 +405,7 @@ def screen_fast(engine: AscentEngine, maps: Sequence[int], config: PrecursorConf
 
 
 def _images_of(indices: np.ndarray, config: PrecursorConfig) -> np.ndarray:
-    """Standardised start images ``(n, 28, 28)`` of the given pattern indices."""
+    """Standardized start images ``(n, 28, 28)`` of the given pattern indices."""
     return patterns_to_images(codes_of(indices, config.grid, len(config.values)), config.values, config.grid)
 
 

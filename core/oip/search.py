@@ -10,7 +10,7 @@ weights fixed, by gradient ascent on the pixels (blog articles VII–IX, XI; F. 
   image and ``rms(g)`` its root-mean-square over that image's pixels (per image of the batch);
 * a map *has an OIP* when its loss ends above 0 (a map whose activations stay at zero has none).
 
-``run_oip`` makes the start images (``core.ascent.starts``: random noise on 4 length scales, standardised per
+``run_oip`` makes the start images (``core.ascent.starts``: random noise on 4 length scales, standardized per
 image) for every (map, start) and sends them all as one batch through the engine (``core.ascent.engine``). What an
 OIP means against the test digits is in ``core.oip.analysis``; its figures in ``core.figures.oip``.
 """

@@ -446,12 +446,12 @@ def _solo_specs(plan: Plan, models: dict, tmp: Path):
     from core.oip.search import OipConfig
     from core.oip.precursor import PrecursorConfig
     from core.spec import preset
-    from core.jobs.kinds import SweepJob, TrainJob
+    from core.jobs.kinds import SweepJobConfig, TrainJobConfig
     from core.training import TrainConfig
 
     model = None if plan.model == "default" else str(models[plan.model].path)
     if plan.kind == "train":
-        job = TrainJob(preset("tiny filters"), TrainConfig(epochs=1, train_limit=2000, seed=plan.settings["seed"]),
+        job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, train_limit=2000, seed=plan.settings["seed"]),
                        "tiny filters", runs_dir=str(tmp / "solo-runs"), name=f"solo-{plan.model}")
         return JobSpec("train", job)
     if plan.kind == "oip":
@@ -460,10 +460,10 @@ def _solo_specs(plan: Plan, models: dict, tmp: Path):
         return JobSpec("precursor", PrecursorConfig(layer="conv3", maps=(5, 7), grid=2, values=(0.2, 0.8),
                                                     epochs=100), model=model)
     if plan.kind == "sweep":
-        return JobSpec("sweep", SweepJob(SweepConfig(ks=(5, 10, 15), silhouette_sample=500, n_train=2000,
+        return JobSpec("sweep", SweepJobConfig(SweepConfig(ks=(5, 10, 15), silhouette_sample=500, n_train=2000,
                                                      seed=plan.settings["seed"])))
     grey, rgb, _ = D.prepare_photo(D.default_photo(), D.DEFAULT_MAX_SIDE)
-    settings = D.DreamSettings(mode="tiles", terms=D.parse_terms("conv3:56=1"), octaves=2, epochs=10)
+    settings = D.DreamConfig(mode="tiles", terms=D.parse_terms("conv3:56=1"), octaves=2, epochs=10)
     return JobSpec("dream", settings, model=model, inputs={"photo": rgb if rgb is not None else D.to_uint8(grey)})
 
 
@@ -502,7 +502,7 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
 
     from core.jobs.kinds import job_system
     from core.jobs.local import ProcessBackend
-    from core.jobs.setup import BackendSettings
+    from core.jobs.setup import BackendConfig
 
     url, models, runs, log_path, events_path = classroom_server
     job_plans = [p for p in plans if p.kind != "draw"]
@@ -538,7 +538,7 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
     job_outcomes, draw_outcomes, wall = asyncio.run(main())
 
     # the same jobs alone, on a worker with the server's thread count, one after another
-    settings = BackendSettings.from_env()
+    settings = BackendConfig.from_env()
     solo_system = job_system(ProcessBackend(1, settings.threads))
     identical = {}
     try:

@@ -1,4 +1,5 @@
 """MNIST CNN Explorer: the router. Pages live in pages/ (their shared Streamlit side in pages/ui/), the maths in core/."""
+
 import keras  # noqa: F401  first heavy import of every run: concurrent cold starts queue on one lock instead of deadlocking inside TensorFlow's imports
 import streamlit as st
 

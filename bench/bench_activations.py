@@ -10,6 +10,7 @@ Runs are interleaved so that load from other processes hits all variants alike; 
 90th percentiles and the ratios are printed, then one JSON line. Pinned to 2 CPU cores when
 the machine has more (the budget is ≤ 300 ms on 2 cores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,11 @@ def stroke_canvas(digit: np.ndarray, side: int = 280) -> np.ndarray:
 
 def stats(times: list[float]) -> dict:
     arr = np.asarray(times) * 1000
-    return {"median_ms": round(float(np.median(arr)), 2), "p90_ms": round(float(np.percentile(arr, 90)), 2),
-            "n": len(arr)}
+    return {
+        "median_ms": round(float(np.median(arr)), 2),
+        "p90_ms": round(float(np.percentile(arr, 90)), 2),
+        "n": len(arr),
+    }
 
 
 def main() -> int:
@@ -115,8 +119,11 @@ def main() -> int:
 
     x = scaler.transform(sample.images[0])
     extras = {}
-    for label, fn in [("saliency", lambda: am.saliency(x, 4)), ("grad_cam", lambda: am.grad_cam(x, 4)),
-                      ("occlusion_4x4", lambda: am.occlusion(sample.images[0], 4, patch=4))]:
+    for label, fn in [
+        ("saliency", lambda: am.saliency(x, 4)),
+        ("grad_cam", lambda: am.grad_cam(x, 4)),
+        ("occlusion_4x4", lambda: am.occlusion(sample.images[0], 4, patch=4)),
+    ]:
         fn()
         ts = []
         for _ in range(10):
@@ -128,24 +135,42 @@ def main() -> int:
     s_ours, s_rebuilt, s_prebuilt, s_pre = stats(t_ours), stats(t_rebuilt), stats(t_prebuilt), stats(t_pre)
     ratio_rebuilt = s_rebuilt["median_ms"] / s_ours["median_ms"]
     ratio_prebuilt = s_prebuilt["median_ms"] / s_ours["median_ms"]
-    print(f"cores: {cores} · layers: {', '.join(names)} · cold start (build + trace): {cold_ms:.0f} ms",
-          file=sys.stderr)
+    print(
+        f"cores: {cores} · layers: {', '.join(names)} · cold start (build + trace): {cold_ms:.0f} ms", file=sys.stderr
+    )
     print(f"{'stroke → prediction + all activations':44s} {'median':>9s} {'p90':>9s}")
     print(f"{'  preprocessing alone (canvas → 28×28)':44s} {s_pre['median_ms']:8.1f}ms {s_pre['p90_ms']:8.1f}ms")
     print(f"{'  ours: one compiled multi-output call':44s} {s_ours['median_ms']:8.1f}ms {s_ours['p90_ms']:8.1f}ms")
-    print(f"{'  naive: predict per layer, prebuilt':44s} {s_prebuilt['median_ms']:8.1f}ms {s_prebuilt['p90_ms']:8.1f}ms"
-          f"   ×{ratio_prebuilt:.1f} slower")
-    print(f"{'  naive: predict per layer, rebuilt':44s} {s_rebuilt['median_ms']:8.1f}ms {s_rebuilt['p90_ms']:8.1f}ms"
-          f"   ×{ratio_rebuilt:.1f} slower")
+    print(
+        f"{'  naive: predict per layer, prebuilt':44s} {s_prebuilt['median_ms']:8.1f}ms {s_prebuilt['p90_ms']:8.1f}ms"
+        f"   ×{ratio_prebuilt:.1f} slower"
+    )
+    print(
+        f"{'  naive: predict per layer, rebuilt':44s} {s_rebuilt['median_ms']:8.1f}ms {s_rebuilt['p90_ms']:8.1f}ms"
+        f"   ×{ratio_rebuilt:.1f} slower"
+    )
     for label, s in extras.items():
         print(f"{'  ' + label:44s} {s['median_ms']:8.1f}ms {s['p90_ms']:8.1f}ms")
     ok = s_ours["p90_ms"] <= BUDGET_MS
     print(f"budget ≤ {BUDGET_MS:.0f} ms (p90): {'PASS' if ok else 'FAIL'}")
-    print(json.dumps({"benchmark": "activations", "cores": cores, "ours": s_ours, "preprocessing": s_pre,
-                      "naive_prebuilt": s_prebuilt, "naive_rebuilt": s_rebuilt,
-                      "ratio_naive_prebuilt": round(ratio_prebuilt, 1), "ratio_naive_rebuilt": round(ratio_rebuilt, 1),
-                      "cold_start_ms": round(cold_ms), "explanations": extras, "budget_ms": BUDGET_MS,
-                      "within_budget": ok}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "activations",
+                "cores": cores,
+                "ours": s_ours,
+                "preprocessing": s_pre,
+                "naive_prebuilt": s_prebuilt,
+                "naive_rebuilt": s_rebuilt,
+                "ratio_naive_prebuilt": round(ratio_prebuilt, 1),
+                "ratio_naive_rebuilt": round(ratio_rebuilt, 1),
+                "cold_start_ms": round(cold_ms),
+                "explanations": extras,
+                "budget_ms": BUDGET_MS,
+                "within_budget": ok,
+            }
+        )
+    )
     return 0 if ok else 1
 
 

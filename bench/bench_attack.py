@@ -7,6 +7,7 @@ median smallest budget.
 
     python bench/bench_attack.py [--digits 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ def main() -> None:
     out = {}
     for pixels in ("ink", "all"):
         for method in ("fgsm", "pgd"):
-            att.attack(raws[0], (int(np.argmax(att.probabilities(raws[0][None])[0])) + 1) % 10, 32, method,
-                       pixels=pixels)  # tracing is not what is compared
+            att.attack(
+                raws[0], (int(np.argmax(att.probabilities(raws[0][None])[0])) + 1) % 10, 32, method, pixels=pixels
+            )  # tracing is not what is compared
             seconds, flipped, smallest = [], 0, []
             for raw in raws:
                 target = (int(np.argmax(att.probabilities(raw[None])[0])) + 1) % 10
@@ -49,11 +51,17 @@ def main() -> None:
                 smallest.append(np.inf if r.smallest_budget is None else r.smallest_budget)
             med = float(np.median(smallest))
             key = f"{method}_{pixels}"
-            out[key] = {"mean_s": round(float(np.mean(seconds)), 3), "max_s": round(float(np.max(seconds)), 3),
-                        "flipped_at_32": f"{flipped}/{len(raws)}", "median_smallest_budget": None if np.isinf(med) else med}
-            print(f"{method:4s} {pixels:3s} pixels: {np.mean(seconds) * 1000:.0f} ms per digit (max "
-                  f"{np.max(seconds) * 1000:.0f} ms; limit 1 s), {flipped}/{len(raws)} flipped at 32 grey levels, median "
-                  f"smallest budget {'none ≤ 255' if np.isinf(med) else f'{med:g}'} grey levels")
+            out[key] = {
+                "mean_s": round(float(np.mean(seconds)), 3),
+                "max_s": round(float(np.max(seconds)), 3),
+                "flipped_at_32": f"{flipped}/{len(raws)}",
+                "median_smallest_budget": None if np.isinf(med) else med,
+            }
+            print(
+                f"{method:4s} {pixels:3s} pixels: {np.mean(seconds) * 1000:.0f} ms per digit (max "
+                f"{np.max(seconds) * 1000:.0f} ms; limit 1 s), {flipped}/{len(raws)} flipped at 32 grey levels, median "
+                f"smallest budget {'none ≤ 255' if np.isinf(med) else f'{med:g}'} grey levels"
+            )
     print(json.dumps({"benchmark": "attack", "digits": len(raws), **out}))
 
 

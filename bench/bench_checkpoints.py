@@ -8,6 +8,7 @@ directly, and the size of a run's checkpoints.npz.
 
     MNIST_NPZ=../shared/data/mnist.npz python bench/bench_checkpoints.py [--epochs 2] [--train-limit 20000] [--repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,16 +62,29 @@ def main() -> None:
     # each pair ran back to back: the median of the pairs' ratios is robust to the slow spells this machine has
     # (some runs of either kind take twice as long)
     overhead = statistics.median(w / n for w, n in zip(times["epoch+early"], times["none"])) - 1
-    print(f"{args.epochs} epochs on {args.train_limit:,} digits, median of {args.repeats}: without checkpoints "
-          f"{without:.2f} s, with {len(kept.checkpoints)} checkpoints {with_:.2f} s; median ratio of the pairs: overhead {overhead:+.1%} "
-          f"(goal ≤ 3 %); one checkpoint copy {copy_s * 1000:.2f} ms, {len(kept.checkpoints)} of them "
-          f"{direct:.2%} of the training; checkpoints.npz {size / 1e6:.2f} MB ({size / len(kept.checkpoints) / 1e3:.0f} "
-          "kB each)")
-    print(json.dumps({"benchmark": "checkpoints", "epochs": args.epochs, "train_limit": args.train_limit,
-                      "seconds_without": [round(t, 3) for t in times["none"]],
-                      "seconds_with": [round(t, 3) for t in times["epoch+early"]], "overhead": round(overhead, 4),
-                      "copy_ms": round(copy_s * 1000, 3), "direct_overhead": round(direct, 5),
-                      "checkpoints": len(kept.checkpoints), "bytes": size}))
+    print(
+        f"{args.epochs} epochs on {args.train_limit:,} digits, median of {args.repeats}: without checkpoints "
+        f"{without:.2f} s, with {len(kept.checkpoints)} checkpoints {with_:.2f} s; median ratio of the pairs: overhead {overhead:+.1%} "
+        f"(goal ≤ 3 %); one checkpoint copy {copy_s * 1000:.2f} ms, {len(kept.checkpoints)} of them "
+        f"{direct:.2%} of the training; checkpoints.npz {size / 1e6:.2f} MB ({size / len(kept.checkpoints) / 1e3:.0f} "
+        "kB each)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "checkpoints",
+                "epochs": args.epochs,
+                "train_limit": args.train_limit,
+                "seconds_without": [round(t, 3) for t in times["none"]],
+                "seconds_with": [round(t, 3) for t in times["epoch+early"]],
+                "overhead": round(overhead, 4),
+                "copy_ms": round(copy_s * 1000, 3),
+                "direct_overhead": round(direct, 5),
+                "checkpoints": len(kept.checkpoints),
+                "bytes": size,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

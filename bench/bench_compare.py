@@ -9,6 +9,7 @@ Without ``--runs`` the two runs are trained here first (5 epochs each, the blog'
 
 Prints the figures, the per-layer sentences and, as the last line, one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,12 +58,28 @@ def main() -> None:
         print(layer.sentence(a.name, b.name))
     best, first = min(times), times[0]
     verdict = "OK" if first <= LIMIT_S else "OVER LIMIT"
-    print(f"alignment of conv1, conv2, conv3 over {result.n_digits:,} test digits: first call {first:.2f} s, "
-          f"best of {len(times)} {best:.2f} s ({os.cpu_count()} CPU cores; limit {LIMIT_S:.0f} s: {verdict})")
-    out = {"benchmark": "compare", "runs": [str(f) for f in folders], "digits": result.n_digits,
-           "first_s": round(first, 3), "best_s": round(best, 3), "limit_s": LIMIT_S, "within_limit": first <= LIMIT_S,
-           "layers": {n: {"share": round(x.share, 4), "matched": x.n_matched, "maps": list(x.maps),
-                          "mean_correlation": round(x.mean_matched, 4)} for n, x in result.layers.items()}}
+    print(
+        f"alignment of conv1, conv2, conv3 over {result.n_digits:,} test digits: first call {first:.2f} s, "
+        f"best of {len(times)} {best:.2f} s ({os.cpu_count()} CPU cores; limit {LIMIT_S:.0f} s: {verdict})"
+    )
+    out = {
+        "benchmark": "compare",
+        "runs": [str(f) for f in folders],
+        "digits": result.n_digits,
+        "first_s": round(first, 3),
+        "best_s": round(best, 3),
+        "limit_s": LIMIT_S,
+        "within_limit": first <= LIMIT_S,
+        "layers": {
+            n: {
+                "share": round(x.share, 4),
+                "matched": x.n_matched,
+                "maps": list(x.maps),
+                "mean_correlation": round(x.mean_matched, 4),
+            }
+            for n, x in result.layers.items()
+        },
+    }
     print(json.dumps(out))
 
 

@@ -20,6 +20,7 @@ per step.
 With ``--processes N`` the whole benchmark runs in N fresh processes and the median ratios are reported
 (see ``across_processes`` for why one process is not enough).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,6 @@ from core.runs import load_default  # noqa: E402
 from tests.reference import PreviousDreamer  # noqa: E402  (the previous loops live with the tests)
 
 LIMITS = {"map": 5.0, "tiles": 30.0}
-
 
 
 def merge_tiles(tiles: tf.Tensor, height: int, width: int, shift: tf.Tensor, tile: int = TILE) -> tf.Tensor:
@@ -95,7 +95,7 @@ class EagerDreamer:
                 if self.tile_by_tile:
                     grads, values = [], []
                     for k in range(tiles.shape[0]):
-                        t = tiles[k:k + 1]
+                        t = tiles[k : k + 1]
                         with tf.GradientTape() as tape:
                             tape.watch(t)
                             value = self.inner._term_objective(t, w)
@@ -144,28 +144,49 @@ def across_processes(processes: int, repeats: int) -> None:
     others (15 ms instead of 1.3 ms of a 47 ms tile step, profiled), for the engine and the previous loops
     alike, so a single process's ratio can be off by ±25 % either way."""
     import subprocess
+
     runs = []
     for i in range(processes):
-        done = subprocess.run([sys.executable, __file__, "--repeats", str(repeats)], capture_output=True, text=True,
-                              check=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--repeats", str(repeats)], capture_output=True, text=True, check=True
+        )
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"process {i + 1}: " + ", ".join(f"{m} engine {runs[-1][m]['warm_s']:.2f} s / previous "
-                                               f"{runs[-1][m]['previous_s']:.2f} s = {runs[-1][m]['ratio_engine_vs_previous']:.2f}×"
-                                               for m in ("tiles", "layers")), flush=True)
-    summary = {m: {"ratios": [r[m]["ratio_engine_vs_previous"] for r in runs],
-                   "median_ratio_engine_vs_previous": float(np.median([r[m]["ratio_engine_vs_previous"] for r in runs])),
-                   "median_warm_s": float(np.median([r[m]["warm_s"] for r in runs]))} for m in ("tiles", "layers")}
+        print(
+            f"process {i + 1}: "
+            + ", ".join(
+                f"{m} engine {runs[-1][m]['warm_s']:.2f} s / previous "
+                f"{runs[-1][m]['previous_s']:.2f} s = {runs[-1][m]['ratio_engine_vs_previous']:.2f}×"
+                for m in ("tiles", "layers")
+            ),
+            flush=True,
+        )
+    summary = {
+        m: {
+            "ratios": [r[m]["ratio_engine_vs_previous"] for r in runs],
+            "median_ratio_engine_vs_previous": float(np.median([r[m]["ratio_engine_vs_previous"] for r in runs])),
+            "median_warm_s": float(np.median([r[m]["warm_s"] for r in runs])),
+        }
+        for m in ("tiles", "layers")
+    }
     summary["map"] = {"median_warm_s": float(np.median([r["map"]["warm_s"] for r in runs]))}
-    print(f"median over {processes} processes: tiles engine/previous {summary['tiles']['median_ratio_engine_vs_previous']:.2f}×, "
-          f"layers {summary['layers']['median_ratio_engine_vs_previous']:.2f}×", flush=True)
+    print(
+        f"median over {processes} processes: tiles engine/previous {summary['tiles']['median_ratio_engine_vs_previous']:.2f}×, "
+        f"layers {summary['layers']['median_ratio_engine_vs_previous']:.2f}×",
+        flush=True,
+    )
     print(json.dumps({"processes": processes, "summary": summary, "runs": runs}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--processes", type=int, default=1, help="run the whole benchmark in N fresh processes and "
-                    "report the median ratios (one process's ratio depends on a per-process kernel choice)")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="run the whole benchmark in N fresh processes and "
+        "report the median ratios (one process's ratio depends on a per-process kernel choice)",
+    )
     args = ap.parse_args()
     if args.processes > 1:
         across_processes(args.processes, args.repeats)
@@ -185,8 +206,10 @@ def main() -> None:
         terms = D.resolve_terms(settings, model)
         layer = D.deepest_layer(terms, model)
         engine = AscentEngine(model, layer)
-        runs = {"engine": lambda: D.dream(photo, model, settings, engine=engine),
-                "eager": lambda: D.dream(photo, model, settings, engine=EagerDreamer(model, layer))}
+        runs = {
+            "engine": lambda: D.dream(photo, model, settings, engine=engine),
+            "eager": lambda: D.dream(photo, model, settings, engine=EagerDreamer(model, layer)),
+        }
         if name != "map":  # the single-map loops were on the engine already
             previous = PreviousLoops(model, terms)
             runs["previous"] = lambda: D.dream(photo, model, settings, engine=previous)
@@ -200,17 +223,31 @@ def main() -> None:
         limit = LIMITS.get(name)
         verdict = "" if limit is None else (" OK" if max(cold, best["engine"]) <= limit else " OVER LIMIT")
         ok &= limit is None or max(cold, best["engine"]) <= limit
-        previous_text = (f" | previous loops {best['previous']:6.2f} s (engine/previous "
-                         f"{best['engine'] / best['previous']:4.2f}×)") if "previous" in best else ""
-        print(f"{name:6s} engine: cold {cold:6.2f} s, warm {best['engine']:6.2f} s{previous_text} | eager "
-              f"{best['eager']:6.2f} s | eager/engine {best['eager'] / best['engine']:5.1f}×"
-              + (f" | limit {limit:.0f} s{verdict}" if limit else ""), flush=True)
-        out[name] = {"cold_s": round(cold, 3), "warm_s": round(best["engine"], 3), "eager_s": round(best["eager"], 3),
-                     "ratio_eager_vs_engine": round(best["eager"] / best["engine"], 2), "limit_s": limit,
-                     "stages": [s.label for s in result.stages], "final_cost": round(result.stages[-1].loss, 4)}
+        previous_text = (
+            (f" | previous loops {best['previous']:6.2f} s (engine/previous {best['engine'] / best['previous']:4.2f}×)")
+            if "previous" in best
+            else ""
+        )
+        print(
+            f"{name:6s} engine: cold {cold:6.2f} s, warm {best['engine']:6.2f} s{previous_text} | eager "
+            f"{best['eager']:6.2f} s | eager/engine {best['eager'] / best['engine']:5.1f}×"
+            + (f" | limit {limit:.0f} s{verdict}" if limit else ""),
+            flush=True,
+        )
+        out[name] = {
+            "cold_s": round(cold, 3),
+            "warm_s": round(best["engine"], 3),
+            "eager_s": round(best["eager"], 3),
+            "ratio_eager_vs_engine": round(best["eager"] / best["engine"], 2),
+            "limit_s": limit,
+            "stages": [s.label for s in result.stages],
+            "final_cost": round(result.stages[-1].loss, 4),
+        }
         if "previous" in best:
-            out[name].update(previous_s=round(best["previous"], 3),
-                             ratio_engine_vs_previous=round(best["engine"] / best["previous"], 3))
+            out[name].update(
+                previous_s=round(best["previous"], 3),
+                ratio_engine_vs_previous=round(best["engine"] / best["previous"], 3),
+            )
 
     # Per step at the full 640×427 octave: compiled batch vs eager batch vs eager tile by tile.
     settings = cases["tiles"]
@@ -225,16 +262,25 @@ def main() -> None:
     steps = 10
     t_compiled = timed(lambda: compiled.ascend_canvas(z, weights, steps, 0.05, clip=clip))[0] / steps
     t_batch = timed(lambda: EagerDreamer(model, layer).ascend_canvas(z, weights, steps, 0.05, clip=clip))[0] / steps
-    t_single = timed(lambda: EagerDreamer(model, layer, tile_by_tile=True).ascend_canvas(
-        z, weights, 2, 0.05, clip=clip))[0] / 2
+    t_single = (
+        timed(lambda: EagerDreamer(model, layer, tile_by_tile=True).ascend_canvas(z, weights, 2, 0.05, clip=clip))[0]
+        / 2
+    )
     n_tiles = tile_count(*z.shape)
-    print(f"one ascent step over the {n_tiles} tiles of 640×427: engine batch {t_compiled * 1000:.0f} ms, "
-          f"eager batch {t_batch * 1000:.0f} ms ({t_batch / t_compiled:.1f}×), eager tile by tile "
-          f"{t_single * 1000:.0f} ms ({t_single / t_compiled:.0f}×)", flush=True)
-    out["tile_step"] = {"tiles": n_tiles, "compiled_ms": round(t_compiled * 1000, 1), "eager_batch_ms": round(t_batch * 1000, 1),
-                        "eager_tile_by_tile_ms": round(t_single * 1000, 1),
-                        "ratio_eager_batch": round(t_batch / t_compiled, 2),
-                        "ratio_tile_by_tile": round(t_single / t_compiled, 1)}
+    print(
+        f"one ascent step over the {n_tiles} tiles of 640×427: engine batch {t_compiled * 1000:.0f} ms, "
+        f"eager batch {t_batch * 1000:.0f} ms ({t_batch / t_compiled:.1f}×), eager tile by tile "
+        f"{t_single * 1000:.0f} ms ({t_single / t_compiled:.0f}×)",
+        flush=True,
+    )
+    out["tile_step"] = {
+        "tiles": n_tiles,
+        "compiled_ms": round(t_compiled * 1000, 1),
+        "eager_batch_ms": round(t_batch * 1000, 1),
+        "eager_tile_by_tile_ms": round(t_single * 1000, 1),
+        "ratio_eager_batch": round(t_batch / t_compiled, 2),
+        "ratio_tile_by_tile": round(t_single / t_compiled, 1),
+    }
     out["within_limits"] = bool(ok)
     print(json.dumps(out))
 

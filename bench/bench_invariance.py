@@ -4,6 +4,7 @@ range over which the prediction holds.
 
     python bench/bench_invariance.py
 """
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,15 @@ def main() -> None:
             result = sweep(am, raw, kind)
             times.append(time.perf_counter() - t0)
         held = result.holds(label)
-        out[kind] = {"values": len(DEFAULT_VALUES[kind]), "best_s": round(min(times), 4),
-                     "holds": None if held is None else list(held)}
-        print(f"{kind:9s}: {len(DEFAULT_VALUES[kind])} copies in {min(times) * 1000:.1f} ms (limit 1 s); the 4 stays a "
-              f"4 for {'no value' if held is None else f'{held[0]:g}..{held[1]:g} {UNITS[kind]}'}")
+        out[kind] = {
+            "values": len(DEFAULT_VALUES[kind]),
+            "best_s": round(min(times), 4),
+            "holds": None if held is None else list(held),
+        }
+        print(
+            f"{kind:9s}: {len(DEFAULT_VALUES[kind])} copies in {min(times) * 1000:.1f} ms (limit 1 s); the 4 stays a "
+            f"4 for {'no value' if held is None else f'{held[0]:g}..{held[1]:g} {UNITS[kind]}'}"
+        )
     print(json.dumps({"benchmark": "invariance", "digit": 227, **out}))
 
 

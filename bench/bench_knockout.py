@@ -9,6 +9,7 @@
 
 Prints the figures and, as the last line, one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,27 +50,52 @@ def main() -> None:
     keep = ko.keep_vector(parse_knockout(args.maps))
     digit_cold, _ = timed(lambda: (ko.probabilities(digit), ko.probabilities(digit, keep)))  # includes tracing
     digit_s, _ = timed(lambda: (ko.probabilities(digit), ko.probabilities(digit, keep)))
-    test_s, (before, after) = timed(lambda: (score(ko.probabilities(x_test), mnist.y_test),
-                                             score(ko.probabilities(x_test, keep), mnist.y_test)))
+    test_s, (before, after) = timed(
+        lambda: (score(ko.probabilities(x_test), mnist.y_test), score(ko.probabilities(x_test, keep), mnist.y_test))
+    )
     rank_s, imp = timed(lambda: ko.importance(x_test, mnist.y_test, "conv3"))
 
     def naive():  # the whole network once per map
-        return [score(ko.probabilities(x_test, ko.keep_vector({"conv3": [m]})), mnist.y_test).overall
-                for m in range(ko.widths["conv3"])]
+        return [
+            score(ko.probabilities(x_test, ko.keep_vector({"conv3": [m]})), mnist.y_test).overall
+            for m in range(ko.widths["conv3"])
+        ]
+
     naive_s, naive_acc = timed(naive)
     same = bool(np.allclose(naive_acc, imp.overall))
-    figures = {"digit_cold_s": round(digit_cold, 3), "digit_s": round(digit_s, 4), "test_set_s": round(test_s, 3),
-               "ranking_conv3_s": round(rank_s, 3), "ranking_naive_s": round(naive_s, 3),
-               "ranking_speedup": round(naive_s / rank_s, 2), "ranking_same_as_naive": same}
+    figures = {
+        "digit_cold_s": round(digit_cold, 3),
+        "digit_s": round(digit_s, 4),
+        "test_set_s": round(test_s, 3),
+        "ranking_conv3_s": round(rank_s, 3),
+        "ranking_naive_s": round(naive_s, 3),
+        "ranking_speedup": round(naive_s / rank_s, 2),
+        "ranking_same_as_naive": same,
+    }
     ok = all(figures[k] <= v for k, v in LIMITS.items())
     print(f"one digit, before and after: {digit_s * 1000:.1f} ms warm ({digit_cold:.2f} s with tracing; limit 1 s)")
-    print(f"10,000 test digits, before and after {args.maps} off: {test_s:.2f} s (limit 3 s); accuracy "
-          f"{before.overall:.2%} → {after.overall:.2%}")
-    print(f"importance ranking of conv3's 64 maps: {rank_s:.2f} s (limit 10 s); the whole network per map "
-          f"{naive_s:.2f} s ({naive_s / rank_s:.1f}× slower, same accuracies: {same}); the most important map: "
-          f"{int(imp.ranking()[0])} (accuracy −{imp.drop()[imp.ranking()[0]]:.2%} when it alone is off)")
-    print(json.dumps({"benchmark": "knockout", "maps": args.maps, **figures, "limits": LIMITS, "within_limits": ok,
-                      "accuracy_before": round(before.overall, 4), "accuracy_after": round(after.overall, 4)}))
+    print(
+        f"10,000 test digits, before and after {args.maps} off: {test_s:.2f} s (limit 3 s); accuracy "
+        f"{before.overall:.2%} → {after.overall:.2%}"
+    )
+    print(
+        f"importance ranking of conv3's 64 maps: {rank_s:.2f} s (limit 10 s); the whole network per map "
+        f"{naive_s:.2f} s ({naive_s / rank_s:.1f}× slower, same accuracies: {same}); the most important map: "
+        f"{int(imp.ranking()[0])} (accuracy −{imp.drop()[imp.ranking()[0]]:.2%} when it alone is off)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "knockout",
+                "maps": args.maps,
+                **figures,
+                "limits": LIMITS,
+                "within_limits": ok,
+                "accuracy_before": round(before.overall, 4),
+                "accuracy_after": round(after.overall, 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ array indexing, ONE network call) against stock lime (its per-sample Python loop
 
     python bench/bench_lime.py
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,9 +50,18 @@ def stock_lime(am, raw, segmentation: str, batch_size: int):
     def run():
         with contextlib.redirect_stderr(io.StringIO()):
             return lime_image.LimeImageExplainer(feature_selection="none", random_state=0).explain_instance(
-                raw.astype(np.float32), la.classifier(am), labels=(4,), top_labels=None, hide_color=fill,
-                num_features=1000, num_samples=SAMPLES, batch_size=batch_size,
-                segmentation_fn=lambda _: segments, random_seed=0)
+                raw.astype(np.float32),
+                la.classifier(am),
+                labels=(4,),
+                top_labels=None,
+                hide_color=fill,
+                num_features=1000,
+                num_samples=SAMPLES,
+                batch_size=batch_size,
+                segmentation_fn=lambda _: segments,
+                random_seed=0,
+            )
+
     return run
 
 
@@ -65,13 +75,21 @@ def main() -> None:
         ours_10 = median_seconds(lambda: la.explain(am, raw, label, SAMPLES, seg, batch_size=10))
         lime_10 = median_seconds(stock_lime(am, raw, seg, 10))
         lime_1 = median_seconds(stock_lime(am, raw, seg, SAMPLES))
-        out[seg] = {"segments": result.n_segments, "score": round(result.score, 3), "ours_s": round(ours, 4),
-                    "ours_batch10_s": round(ours_10, 4), "stock_lime_batch10_s": round(lime_10, 4),
-                    "stock_lime_one_batch_s": round(lime_1, 4), "speedup_vs_stock": round(lime_10 / ours, 1)}
-        print(f"{seg:4s} ({result.n_segments} superpixels, R² {result.score:.2f}): one batch {ours * 1000:6.1f} ms "
-              f"(limit 1 s) | batches of 10 {ours_10 * 1000:6.1f} ms ({ours_10 / ours:.1f}×) | stock lime, "
-              f"batches of 10 {lime_10 * 1000:6.1f} ms ({lime_10 / ours:.1f}×), one batch {lime_1 * 1000:6.1f} ms "
-              f"({lime_1 / ours:.1f}×)")
+        out[seg] = {
+            "segments": result.n_segments,
+            "score": round(result.score, 3),
+            "ours_s": round(ours, 4),
+            "ours_batch10_s": round(ours_10, 4),
+            "stock_lime_batch10_s": round(lime_10, 4),
+            "stock_lime_one_batch_s": round(lime_1, 4),
+            "speedup_vs_stock": round(lime_10 / ours, 1),
+        }
+        print(
+            f"{seg:4s} ({result.n_segments} superpixels, R² {result.score:.2f}): one batch {ours * 1000:6.1f} ms "
+            f"(limit 1 s) | batches of 10 {ours_10 * 1000:6.1f} ms ({ours_10 / ours:.1f}×) | stock lime, "
+            f"batches of 10 {lime_10 * 1000:6.1f} ms ({lime_10 / ours:.1f}×), one batch {lime_1 * 1000:6.1f} ms "
+            f"({lime_1 / ours:.1f}×)"
+        )
     print(json.dumps({"benchmark": "lime", "digit": 227, **out}))
 
 

@@ -19,6 +19,7 @@ slow, so by default it is timed on 8 of the 64 maps and extrapolated linearly to
 independent, identical amount of work); ``--blog-maps 64`` times all of them. Prints ratios and, as
 the last line, one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,16 @@ def tf_keras_vis_run(model, maps: np.ndarray, starts: np.ndarray, epochs: int, s
         return g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + ascent.EPS_RMS)
 
     am = ActivationMaximization(sub, clone=False)
-    out = am(score, seed_input=starts[..., None], input_range=(None, None), input_modifiers=[], regularizers=[],
-             steps=epochs, optimizer=keras.optimizers.SGD(learning_rate=step), gradient_modifier=rms_normalize)
+    out = am(
+        score,
+        seed_input=starts[..., None],
+        input_range=(None, None),
+        input_modifiers=[],
+        regularizers=[],
+        steps=epochs,
+        optimizer=keras.optimizers.SGD(learning_rate=step),
+        gradient_modifier=rms_normalize,
+    )
     return np.asarray(out)[..., 0]
 
 
@@ -76,8 +85,11 @@ def main(argv=None) -> int:
     maps = np.arange(int(model.get_layer(LAYER).output.shape[-1]))
     starts = start_images.random_starts(maps.tolist(), 1, seed=0)[:, 0]
     n = len(maps)
-    print(f"device: {describe_device()} · TensorFlow {tf.__version__} · {os.cpu_count()} CPU cores · "
-          f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+    print(
+        f"device: {describe_device()} · TensorFlow {tf.__version__} · {os.cpu_count()} CPU cores · "
+        f"load average {os.getloadavg()[0]:.1f}",
+        file=sys.stderr,
+    )
     print(f"work: {n} {LAYER} maps × {args.epochs} epochs, step {args.step}", file=sys.stderr)
 
     t0 = time.perf_counter()  # cold: a new engine, its tracing included
@@ -96,11 +108,17 @@ def main(argv=None) -> int:
         tfkv = tf_keras_vis_run(model, maps, starts, args.epochs, args.step)
         tfkv_times.append(time.perf_counter() - t0)
     ours_s, tfkv_s = min(ours_times), min(tfkv_times)
-    print(f"ours (batched, compiled): {ours_s:.3f} s warm (runs {', '.join(f'{t:.3f}' for t in ours_times)}); "
-          f"cold (new engine, tracing included) {first_call:.2f} s", file=sys.stderr)
+    print(
+        f"ours (batched, compiled): {ours_s:.3f} s warm (runs {', '.join(f'{t:.3f}' for t in ours_times)}); "
+        f"cold (new engine, tracing included) {first_call:.2f} s",
+        file=sys.stderr,
+    )
     tfkv_diff = float(np.abs(tfkv - ours.images[..., 0]).max())
-    print(f"tf-keras-vis ActivationMaximization (64 seeds in one batch, eager): {tfkv_s:.3f} s warm, {tfkv_cold:.3f} s "
-          f"cold; max |difference| to ours {tfkv_diff:.2e}", file=sys.stderr)
+    print(
+        f"tf-keras-vis ActivationMaximization (64 seeds in one batch, eager): {tfkv_s:.3f} s warm, {tfkv_cold:.3f} s "
+        f"cold; max |difference| to ours {tfkv_diff:.2e}",
+        file=sys.stderr,
+    )
 
     k = max(1, min(args.blog_maps, n))
     subset = np.linspace(0, n - 1, k).astype(int)
@@ -113,15 +131,22 @@ def main(argv=None) -> int:
     blog_measured = time.perf_counter() - t0
     blog_s = blog_measured * n / k
     note = "" if k == n else f" (measured {blog_measured:.2f} s on {k} of {n} maps, extrapolated linearly ×{n / k:g})"
-    print(f"blog-style loop (one map at a time, eager step per epoch): {blog_s:.2f} s{note}; "
-          f"max |difference| to ours {blog_diff:.2e}", file=sys.stderr)
+    print(
+        f"blog-style loop (one map at a time, eager step per epoch): {blog_s:.2f} s{note}; "
+        f"max |difference| to ours {blog_diff:.2e}",
+        file=sys.stderr,
+    )
 
     # the objectives beyond the blog, per step, against the plain one: 64 maps × 4 starts in one batch,
     # timed alternately so drifting load hits all alike
     four = start_images.random_starts(maps.tolist(), 4, seed=0).reshape(-1, 28, 28)
     four_maps = np.repeat(maps, 4)
-    variants = {"plain": {}, "negative": {"sign": -1.0}, "diversity": {"diversity": 2.0},
-                "robust transforms": dict(jitter=1, scale=0.1, rotate=10.0)}
+    variants = {
+        "plain": {},
+        "negative": {"sign": -1.0},
+        "diversity": {"diversity": 2.0},
+        "robust transforms": dict(jitter=1, scale=0.1, rotate=10.0),
+    }
     for kwargs in variants.values():
         engine.ascend(four, four_maps, 2, args.step, **kwargs)  # warm
     per_step = {name: [] for name in variants}
@@ -132,24 +157,44 @@ def main(argv=None) -> int:
             per_step[name].append((time.perf_counter() - t0) / args.epochs * 1000)
     step_ms = {name: min(v) for name, v in per_step.items()}
     cost = {name: round(ms / step_ms["plain"], 2) for name, ms in step_ms.items()}
-    print("per step, 256 images: " + ", ".join(f"{name} {ms:.1f} ms (×{cost[name]:.2f})" for name, ms in step_ms.items())
-          + " (target ≤ 1.3× for negative and diversity)", file=sys.stderr)
+    print(
+        "per step, 256 images: "
+        + ", ".join(f"{name} {ms:.1f} ms (×{cost[name]:.2f})" for name, ms in step_ms.items())
+        + " (target ≤ 1.3× for negative and diversity)",
+        file=sys.stderr,
+    )
 
-    print(f"\nspeed-up of ours: ×{blog_s / ours_s:.0f} vs the blog-style loop (target ≥ 100), "
-          f"×{tfkv_s / ours_s:.1f} vs tf-keras-vis warm (target ≥ 5), ×{tfkv_cold / first_call:.1f} cold vs cold "
-          f"(target ≥ 2)")
-    print(json.dumps({
-        "benchmark": "oip", "device": describe_device(), "maps": n, "epochs": args.epochs,
-        "ours_s": round(ours_s, 4), "ours_first_call_s": round(first_call, 3),
-        "tf_keras_vis_s": round(tfkv_s, 3), "tf_keras_vis_cold_s": round(tfkv_cold, 3), "blog_loop_s": round(blog_s, 3),
-        "blog_loop_maps_measured": int(k), "blog_loop_extrapolated": k != n,
-        "ratio_vs_blog_loop": round(blog_s / ours_s, 1), "ratio_vs_tf_keras_vis": round(tfkv_s / ours_s, 2),
-        "ratio_cold_vs_tf_keras_vis_cold": round(tfkv_cold / first_call, 2),
-        "max_abs_diff_tf_keras_vis": tfkv_diff, "max_abs_diff_blog_loop": blog_diff,
-        "maps_with_oip": int((ours.final_loss > 0).sum()),
-        "step_ms_256_images": {k: round(v, 2) for k, v in step_ms.items()}, "cost_vs_plain": cost,
-        "load_average": round(os.getloadavg()[0], 2),
-    }))
+    print(
+        f"\nspeed-up of ours: ×{blog_s / ours_s:.0f} vs the blog-style loop (target ≥ 100), "
+        f"×{tfkv_s / ours_s:.1f} vs tf-keras-vis warm (target ≥ 5), ×{tfkv_cold / first_call:.1f} cold vs cold "
+        f"(target ≥ 2)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "oip",
+                "device": describe_device(),
+                "maps": n,
+                "epochs": args.epochs,
+                "ours_s": round(ours_s, 4),
+                "ours_first_call_s": round(first_call, 3),
+                "tf_keras_vis_s": round(tfkv_s, 3),
+                "tf_keras_vis_cold_s": round(tfkv_cold, 3),
+                "blog_loop_s": round(blog_s, 3),
+                "blog_loop_maps_measured": int(k),
+                "blog_loop_extrapolated": k != n,
+                "ratio_vs_blog_loop": round(blog_s / ours_s, 1),
+                "ratio_vs_tf_keras_vis": round(tfkv_s / ours_s, 2),
+                "ratio_cold_vs_tf_keras_vis_cold": round(tfkv_cold / first_call, 2),
+                "max_abs_diff_tf_keras_vis": tfkv_diff,
+                "max_abs_diff_blog_loop": blog_diff,
+                "maps_with_oip": int((ours.final_loss > 0).sum()),
+                "step_ms_256_images": {k: round(v, 2) for k, v in step_ms.items()},
+                "cost_vs_plain": cost,
+                "load_average": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
     return 0
 
 

@@ -12,6 +12,7 @@ on the same machine, ``--repeats`` times each (alternating page and CLI), best o
 Last line: JSON with ``train_page_s``, ``train_cli_s``, ``sweep_page_s``, ``sweep_cli_s`` and ``worst_ratio``
 (page / CLI; goal ≤ 1.10).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,11 @@ def _number(page, label: str, value) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
     box.press("Enter")
-    page.wait_for_function("([l, v]) => [...document.querySelectorAll('input')].some(i => "
-                           "i.getAttribute('aria-label') === l && i.value.replace(/,/g, '') === v)", arg=[label, str(value)])
+    page.wait_for_function(
+        "([l, v]) => [...document.querySelectorAll('input')].some(i => "
+        "i.getAttribute('aria-label') === l && i.value.replace(/,/g, '') === v)",
+        arg=[label, str(value)],
+    )
     _idle(page)
 
 
@@ -71,8 +75,13 @@ def page_times(url: str) -> tuple[float, float]:
 
 def cli_time(args: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -88,10 +97,15 @@ def main() -> None:
         clis.append(one_cli_run())
     train_page, sweep_page = min(p[0] for p in pages), min(p[1] for p in pages)
     train_cli, sweep_cli = min(c[0] for c in clis), min(c[1] for c in clis)
-    result = {"train_page_s": round(train_page, 1), "train_cli_s": round(train_cli, 1),
-              "sweep_page_s": round(sweep_page, 1), "sweep_cli_s": round(sweep_cli, 1),
-              "worst_ratio": round(max(train_page / train_cli, sweep_page / sweep_cli), 3),
-              "repeats": args.repeats, "all": {"page": pages, "cli": clis}}
+    result = {
+        "train_page_s": round(train_page, 1),
+        "train_cli_s": round(train_cli, 1),
+        "sweep_page_s": round(sweep_page, 1),
+        "sweep_cli_s": round(sweep_cli, 1),
+        "worst_ratio": round(max(train_page / train_cli, sweep_page / sweep_cli), 3),
+        "repeats": args.repeats,
+        "all": {"page": pages, "cli": clis},
+    }
     print(json.dumps(result))
 
 

@@ -16,6 +16,7 @@
 Usage: ``python bench/bench_precursor.py [--overlap-maps 2] [--skip-memory]``. Prints the figures and ratios,
 and as the last line one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,7 @@ from core.device import describe_device
 
 
 def rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # Linux: kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: kB
 
 
 SHAPES = ((128, 10), (256, 10), (512, 10), (128, 100))  # (images, epochs) per call tried for the engine's best
@@ -101,35 +102,51 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     engine = ascent.AscentEngine(load_default().model, "conv3")
-    print(f"device: {describe_device()} · {os.cpu_count()} CPU cores · load average {os.getloadavg()[0]:.1f} · "
-          f"batch {pc.default_batch()} images per compiled call", file=sys.stderr)
+    print(
+        f"device: {describe_device()} · {os.cpu_count()} CPU cores · load average {os.getloadavg()[0]:.1f} · "
+        f"batch {pc.default_batch()} images per compiled call",
+        file=sys.stderr,
+    )
     failed = pc.failed_maps(engine)  # plain OIP run with the default settings
-    print(f"plain OIP run (200 epochs, 1 start): {len(failed)} of {engine.channels} conv3 maps without an OIP: "
-          f"{failed}", file=sys.stderr)
+    print(
+        f"plain OIP run (200 epochs, 1 start): {len(failed)} of {engine.channels} conv3 maps without an OIP: {failed}",
+        file=sys.stderr,
+    )
     target = failed[0]
     cfg = pc.PrecursorConfig(maps=(target,))
     pc.measure_throughput(engine)  # warm-up: traces the compiled functions
     every, every_s, in_engine, best_rate, best_shape, luckiest = faithful_beside_engine(
-        engine, target, cfg.with_(skip_dead=False))
+        engine, target, cfg.with_(skip_dead=False)
+    )
     screen_rate = every.ascended * cfg.test_epochs / every_s
-    print(f"1. faithful screen, map {target}, all {cfg.n_patterns:,} patterns × {cfg.test_epochs} epochs: {every_s:.1f} s "
-          f"({screen_rate:,.0f} image-epochs/s; {in_engine:.1%} of it inside the engine's compiled ascent); the "
-          f"engine's best warm throughput between its quarters: {best_rate:,.0f} image-epochs/s ({best_shape[0]} "
-          f"images × {best_shape[1]} epochs per call, median of 5) → {screen_rate / best_rate:.2f}× (its single "
-          f"fastest measurement: {luckiest:,.0f} → {screen_rate / luckiest:.2f}×)", file=sys.stderr)
+    print(
+        f"1. faithful screen, map {target}, all {cfg.n_patterns:,} patterns × {cfg.test_epochs} epochs: {every_s:.1f} s "
+        f"({screen_rate:,.0f} image-epochs/s; {in_engine:.1%} of it inside the engine's compiled ascent); the "
+        f"engine's best warm throughput between its quarters: {best_rate:,.0f} image-epochs/s ({best_shape[0]} "
+        f"images × {best_shape[1]} epochs per call, median of 5) → {screen_rate / best_rate:.2f}× (its single "
+        f"fastest measurement: {luckiest:,.0f} → {screen_rate / luckiest:.2f}×)",
+        file=sys.stderr,
+    )
     t0 = time.perf_counter()
     skipped = pc.screen_faithful(engine, target, cfg)
     skip_s = time.perf_counter() - t0
     same = bool(np.array_equal(skipped.indices, every.indices))
-    print(f"2. the same with skip_dead: {skip_s:.1f} s, {skipped.ascended:,} of {cfg.n_patterns:,} patterns ascended; "
-          f"same top 8: {same}", file=sys.stderr)
+    print(
+        f"2. the same with skip_dead: {skip_s:.1f} s, {skipped.ascended:,} of {cfg.n_patterns:,} patterns ascended; "
+        f"same top 8: {same}",
+        file=sys.stderr,
+    )
 
     t0 = time.perf_counter()
-    fast = pc.screen_fast(engine, list(range(engine.channels)), cfg.with_(maps=tuple(range(engine.channels)),
-                                                                          mode="fast"))
+    fast = pc.screen_fast(
+        engine, list(range(engine.channels)), cfg.with_(maps=tuple(range(engine.channels)), mode="fast")
+    )
     fast_s = time.perf_counter() - t0
-    print(f"3. fast screen, all {engine.channels} maps (forward pass + 10 epochs on the best "
-          f"{cfg.refine} per map): {fast_s:.1f} s", file=sys.stderr)
+    print(
+        f"3. fast screen, all {engine.channels} maps (forward pass + 10 epochs on the best "
+        f"{cfg.refine} per map): {fast_s:.1f} s",
+        file=sys.stderr,
+    )
 
     overlaps = {}
     faithful_by_map = {target: every}
@@ -138,8 +155,10 @@ def main(argv=None) -> int:
             faithful_by_map[m] = pc.screen_faithful(engine, m, cfg.with_(maps=(m,)))
         overlaps[m] = pc.topk_overlap(faithful_by_map[m].indices, fast[m].indices)
     if overlaps:
-        print("4. fast screen's top 8 ∩ faithful top 8: " + ", ".join(f"map {m}: {c} of 8" for m, c in overlaps.items()),
-              file=sys.stderr)
+        print(
+            "4. fast screen's top 8 ∩ faithful top 8: " + ", ".join(f"map {m}: {c} of 8" for m, c in overlaps.items()),
+            file=sys.stderr,
+        )
 
     mem = {"after_3x3x3": round(rss_gb(), 3)}
     if not args.skip_memory:
@@ -148,31 +167,55 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         pc.screen_fast(engine, list(range(engine.channels)), big)
         mem["after_4_values_3x3"] = round(rss_gb(), 3)
-        print(f"5. forward screen of {big.n_patterns:,} patterns (4 values, 3×3) for 64 maps: "
-              f"{time.perf_counter() - t0:.1f} s; peak RSS {mem['after_4_values_3x3']:.2f} GB", file=sys.stderr)
+        print(
+            f"5. forward screen of {big.n_patterns:,} patterns (4 values, 3×3) for 64 maps: "
+            f"{time.perf_counter() - t0:.1f} s; peak RSS {mem['after_4_values_3x3']:.2f} GB",
+            file=sys.stderr,
+        )
     peak = max(mem.values())
 
     per_map_fast = fast_s / engine.channels
-    print(f"\nfaithful screen (one map, every pattern): {every_s:.1f} s (target ≤ 30 s; ×{300 / every_s:.0f} faster than "
-          f"the blog's ~5 min on a GTX 960)")
-    print(f"faithful screen throughput: {screen_rate / best_rate:.2f}× the engine's best warm throughput in this run "
-          f"(target ≥ 0.85); {in_engine:.1%} of the screen's time is the engine's compiled ascent")
+    print(
+        f"\nfaithful screen (one map, every pattern): {every_s:.1f} s (target ≤ 30 s; ×{300 / every_s:.0f} faster than "
+        f"the blog's ~5 min on a GTX 960)"
+    )
+    print(
+        f"faithful screen throughput: {screen_rate / best_rate:.2f}× the engine's best warm throughput in this run "
+        f"(target ≥ 0.85); {in_engine:.1%} of the screen's time is the engine's compiled ascent"
+    )
     print(f"skip_dead: ×{every_s / skip_s:.2f} faster than ascending every pattern, same ranking: {same}")
-    print(f"fast screen (all 64 maps): {fast_s:.1f} s (target ≤ 60 s); per map ×{every_s / per_map_fast:.0f} cheaper "
-          f"than a faithful screen")
+    print(
+        f"fast screen (all 64 maps): {fast_s:.1f} s (target ≤ 60 s); per map ×{every_s / per_map_fast:.0f} cheaper "
+        f"than a faithful screen"
+    )
     print(f"peak memory {peak:.2f} GB (target < 4 GB)")
-    print(json.dumps({
-        "benchmark": "precursor", "device": describe_device(), "patterns": cfg.n_patterns, "map": int(target),
-        "failed_maps": len(failed), "faithful_screen_all_s": round(every_s, 2),
-        "engine_best_image_epochs_per_s": round(best_rate), "faithful_image_epochs_per_s": round(screen_rate),
-        "ratio_faithful_vs_engine_best": round(screen_rate / best_rate, 3),
-        "faithful_share_inside_engine": round(in_engine, 4), "engine_fastest_sample_image_epochs_per_s": round(luckiest),
-        "engine_best_shape": list(best_shape), "faithful_screen_skip_dead_s": round(skip_s, 2),
-        "skip_dead_ascended": int(skipped.ascended), "skip_dead_same_ranking": same,
-        "fast_screen_64_maps_s": round(fast_s, 2), "ratio_faithful_per_map_vs_fast_per_map": round(every_s / per_map_fast, 1),
-        "overlap_fast_vs_faithful": {str(m): c for m, c in overlaps.items()}, "keep": cfg.keep,
-        "peak_rss_gb": round(peak, 3), "load_average": round(os.getloadavg()[0], 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "precursor",
+                "device": describe_device(),
+                "patterns": cfg.n_patterns,
+                "map": int(target),
+                "failed_maps": len(failed),
+                "faithful_screen_all_s": round(every_s, 2),
+                "engine_best_image_epochs_per_s": round(best_rate),
+                "faithful_image_epochs_per_s": round(screen_rate),
+                "ratio_faithful_vs_engine_best": round(screen_rate / best_rate, 3),
+                "faithful_share_inside_engine": round(in_engine, 4),
+                "engine_fastest_sample_image_epochs_per_s": round(luckiest),
+                "engine_best_shape": list(best_shape),
+                "faithful_screen_skip_dead_s": round(skip_s, 2),
+                "skip_dead_ascended": int(skipped.ascended),
+                "skip_dead_same_ranking": same,
+                "fast_screen_64_maps_s": round(fast_s, 2),
+                "ratio_faithful_per_map_vs_fast_per_map": round(every_s / per_map_fast, 1),
+                "overlap_fast_vs_faithful": {str(m): c for m, c in overlaps.items()},
+                "keep": cfg.keep,
+                "peak_rss_gb": round(peak, 3),
+                "load_average": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
     return 0
 
 

@@ -22,6 +22,7 @@ Only the screen is timed (``epochs=0``: no full optimisation). Needs the optiona
 (``make setup-ray``). On a 2-core machine 2 workers can at best halve the time; a cluster adds machines.
 Last line: JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,10 @@ def run_job(system: JobSystem, config: PrecursorConfig, model: str | None, label
 
 
 def same_screen(a, b) -> bool:
-    return all((x.candidates == y.candidates).all() and (x.test_losses == y.test_losses).all()
-               for x, y in zip(a.outcomes, b.outcomes))
+    return all(
+        (x.candidates == y.candidates).all() and (x.test_losses == y.test_losses).all()
+        for x, y in zip(a.outcomes, b.outcomes)
+    )
 
 
 def on_ray(workers: int, config: PrecursorConfig, model: str | None) -> tuple[float, object]:
@@ -95,46 +98,66 @@ def main() -> None:
     ap.add_argument("--test-epochs", type=int, default=PrecursorConfig.test_epochs)
     ap.add_argument("--map", type=int, default=5, help="conv3 map screened")
     ap.add_argument("--model", default=None, help="run folder (default: the bundled model)")
-    ap.add_argument("--default-threads", action="store_true",
-                    help="also time the embedded executor with the default threads (informational)")
+    ap.add_argument(
+        "--default-threads",
+        action="store_true",
+        help="also time the embedded executor with the default threads (informational)",
+    )
     args = ap.parse_args()
     values = tuple(float(v) for v in args.values.split(","))
-    config = PrecursorConfig(layer="conv3", maps=(args.map,), grid=3, values=values, test_epochs=args.test_epochs,
-                             epochs=0, mode="faithful")
+    config = PrecursorConfig(
+        layer="conv3", maps=(args.map,), grid=3, values=values, test_epochs=args.test_epochs, epochs=0, mode="faithful"
+    )
     default_threads = BackendConfig.from_env().threads
     n = config.n_patterns
     size = min(PART_PATTERNS, -(-n // 2))
     size = -(-size // default_batch()) * default_batch()  # as core.oip.precursor._Splitter cuts for 2 workers
     tasks = -(-n // size)
-    print(f"faithful screen of conv3 map {args.map}: {n:,} patterns × {args.test_epochs} test epochs; "
-          f"the 2-worker run splits it into {tasks} tasks of ≤ {size:,} patterns", flush=True)
+    print(
+        f"faithful screen of conv3 map {args.map}: {n:,} patterns × {args.test_epochs} test epochs; "
+        f"the 2-worker run splits it into {tasks} tasks of ≤ {size:,} patterns",
+        flush=True,
+    )
 
     # the split run first: its per-task figure is the one with a goal
     ray2, res2 = on_ray(2, config, args.model)
     parts = res2.part_seconds
     per_task_work_s = sum(parts) / len(parts)
     per_task_overhead_s = max(0.0, res2.screen_seconds * 2 - sum(parts)) / len(parts)
-    print(f"per task: {per_task_work_s:.1f} s of work (measured in the task), {per_task_overhead_s:.2f} s more "
-          f"({per_task_overhead_s / per_task_work_s:.1%}, goal ≤ 5 %)", flush=True)
+    print(
+        f"per task: {per_task_work_s:.1f} s of work (measured in the task), {per_task_overhead_s:.2f} s more "
+        f"({per_task_overhead_s / per_task_work_s:.1%}, goal ≤ 5 %)",
+        flush=True,
+    )
     ray1, res1 = on_ray(1, config, args.model)
     emb1, ref = embedded(1, config, args.model)
-    emb_default = (embedded(default_threads, config, args.model)[0]
-                   if args.default_threads and default_threads > 1 else None)
+    emb_default = (
+        embedded(default_threads, config, args.model)[0] if args.default_threads and default_threads > 1 else None
+    )
 
     efficiency = ray1 / (2 * ray2)
     overhead_1 = (ray1 - emb1) / emb1
     scaling_loss_per_task_s = max(0.0, 2 * ray2 - ray1) / tasks  # against perfect halving of the 1-worker run
     per_worker_patterns_s = n / ray1
     # N workers at the measured per-worker throughput, split at the measured 2-worker efficiency
-    projection = {str(w): round(BLOG_PATTERNS / (per_worker_patterns_s * w * (efficiency if w > 1 else 1.0)) / 60, 1)
-                  for w in (1, 4, 16, 64)}
+    projection = {
+        str(w): round(BLOG_PATTERNS / (per_worker_patterns_s * w * (efficiency if w > 1 else 1.0)) / 60, 1)
+        for w in (1, 4, 16, 64)
+    }
     result = {
-        "benchmark": "ray precursor screen", "patterns": n, "test_epochs": args.test_epochs, "tasks": tasks,
-        "cores": os.cpu_count(), "embedded_1_thread_s": round(emb1, 1),
+        "benchmark": "ray precursor screen",
+        "patterns": n,
+        "test_epochs": args.test_epochs,
+        "tasks": tasks,
+        "cores": os.cpu_count(),
+        "embedded_1_thread_s": round(emb1, 1),
         **({f"embedded_{default_threads}_threads_s": round(emb_default, 1)} if emb_default else {}),
-        "ray_1_worker_s": round(ray1, 1), "ray_2_workers_s": round(ray2, 1),
-        "scaling_efficiency": round(efficiency, 3), "ray_overhead_vs_embedded": round(overhead_1, 3),
-        "per_task_overhead_s": round(per_task_overhead_s, 2), "per_task_work_s": round(per_task_work_s, 1),
+        "ray_1_worker_s": round(ray1, 1),
+        "ray_2_workers_s": round(ray2, 1),
+        "scaling_efficiency": round(efficiency, 3),
+        "ray_overhead_vs_embedded": round(overhead_1, 3),
+        "per_task_overhead_s": round(per_task_overhead_s, 2),
+        "per_task_work_s": round(per_task_work_s, 1),
         "per_task_overhead_share": round(per_task_overhead_s / per_task_work_s, 3),
         "scaling_loss_per_task_s": round(scaling_loss_per_task_s, 2),
         # at 1 thread per process the sums run in the same order everywhere: results equal bit for bit
@@ -142,11 +165,15 @@ def main() -> None:
         "per_worker_patterns_per_s": round(per_worker_patterns_s, 1),
         "projected_minutes_1953125_patterns_on_n_cpu_workers": projection,
     }
-    print(f"scaling efficiency 1 → 2 workers: {efficiency:.0%}; Ray over embedded (1 thread): {overhead_1:+.1%}; "
-          f"Ray's cost per task {per_task_overhead_s:.2f} s of {per_task_work_s:.1f} s work "
-          f"({per_task_overhead_s / per_task_work_s:.1%}, goal ≤ 5 %); the split run lost "
-          f"{scaling_loss_per_task_s:.2f} s per task against perfect halving")
-    print(f"projected for 5 values on 3×3 ({BLOG_PATTERNS:,} patterns), minutes on N CPU workers like these: {projection}")
+    print(
+        f"scaling efficiency 1 → 2 workers: {efficiency:.0%}; Ray over embedded (1 thread): {overhead_1:+.1%}; "
+        f"Ray's cost per task {per_task_overhead_s:.2f} s of {per_task_work_s:.1f} s work "
+        f"({per_task_overhead_s / per_task_work_s:.1%}, goal ≤ 5 %); the split run lost "
+        f"{scaling_loss_per_task_s:.2f} s per task against perfect halving"
+    )
+    print(
+        f"projected for 5 values on 3×3 ({BLOG_PATTERNS:,} patterns), minutes on N CPU workers like these: {projection}"
+    )
     print(json.dumps(result))
 
 

@@ -7,6 +7,7 @@ alternating, in one run.
 
 Last line: JSON with the medians and 95th percentiles per interval and the step alone.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,16 +74,29 @@ def main() -> None:
             t.join()
         results.setdefault(f"{interval * 1000:g}_ms", []).extend(times)
     sys.setswitchinterval(default)
-    summary = {k: {"p50_ms": round(float(np.median(v)), 1), "p95_ms": round(float(np.percentile(v, 95)), 1)}
-               for k, v in results.items()}
+    summary = {
+        k: {"p50_ms": round(float(np.median(v)), 1), "p95_ms": round(float(np.percentile(v, 95)), 1)}
+        for k, v in results.items()
+    }
     for k, v in summary.items():
-        print(f"switch interval {k.replace('_', ' ')}: prediction step p50 {v['p50_ms']} ms, p95 {v['p95_ms']} ms "
-              f"beside {args.drawing_threads} page-drawing threads", flush=True)
+        print(
+            f"switch interval {k.replace('_', ' ')}: prediction step p50 {v['p50_ms']} ms, p95 {v['p95_ms']} ms "
+            f"beside {args.drawing_threads} page-drawing threads",
+            flush=True,
+        )
     print(f"alone: p50 {np.median(alone):.1f} ms")
     keys = list(summary)
-    print(json.dumps({"benchmark": "switch interval", "drawing_threads": args.drawing_threads, **summary,
-                      "alone_p50_ms": round(float(np.median(alone)), 1),
-                      "ratio_p50_default_vs_server": round(summary[keys[0]]["p50_ms"] / summary[keys[1]]["p50_ms"], 2)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "switch interval",
+                "drawing_threads": args.drawing_threads,
+                **summary,
+                "alone_p50_ms": round(float(np.median(alone)), 1),
+                "ratio_p50_default_vs_server": round(summary[keys[0]]["p50_ms"] / summary[keys[1]]["p50_ms"], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ machine load hits both alike.
 
 ``--accuracy-epochs 5`` also trains the blog's 5 epochs on all 60,000 digits and reports test accuracy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,15 @@ def bare_fit(mnist, config: TrainConfig) -> float:
     model = build_model(preset("article II"), seed=config.seed)
     model.compile(optimizer=make_optimizer(config, 1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(x, data.y_train.astype("int32"), batch_size=config.batch_size, epochs=config.epochs,
-              validation_data=(xt, data.y_test.astype("int32")), verbose=0, shuffle=True)
+    model.fit(
+        x,
+        data.y_train.astype("int32"),
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(xt, data.y_test.astype("int32")),
+        verbose=0,
+        shuffle=True,
+    )
     return time.perf_counter() - start
 
 
@@ -69,20 +77,35 @@ def main() -> None:
         loop_s, whole_s, _ = dashboard_loop(mnist, config)
         ours.append(loop_s)
         whole.append(whole_s)
-        print(f"bare model.fit {bare[-1]:.2f} s   dashboard loop {ours[-1]:.2f} s   whole train() {whole[-1]:.2f} s",
-              flush=True)
+        print(
+            f"bare model.fit {bare[-1]:.2f} s   dashboard loop {ours[-1]:.2f} s   whole train() {whole[-1]:.2f} s",
+            flush=True,
+        )
     ratio = min(ours) / min(bare)
-    print(f"overhead of the dashboard's training loop: {100 * (ratio - 1):+.1f} % (best of {args.repeats}; limit +10 %)")
-    print(f"whole train() call incl. data preparation and final evaluation: {100 * (min(whole) / min(bare) - 1):+.1f} %")
-    result = {"bare_fit_s": round(min(bare), 2), "dashboard_loop_s": round(min(ours), 2), "ratio": round(ratio, 3),
-              "whole_train_s": round(min(whole), 2), "whole_ratio": round(min(whole) / min(bare), 3),
-              "epochs": args.epochs, "train_digits": args.train_limit or len(mnist.x_train)}
+    print(
+        f"overhead of the dashboard's training loop: {100 * (ratio - 1):+.1f} % (best of {args.repeats}; limit +10 %)"
+    )
+    print(
+        f"whole train() call incl. data preparation and final evaluation: {100 * (min(whole) / min(bare) - 1):+.1f} %"
+    )
+    result = {
+        "bare_fit_s": round(min(bare), 2),
+        "dashboard_loop_s": round(min(ours), 2),
+        "ratio": round(ratio, 3),
+        "whole_train_s": round(min(whole), 2),
+        "whole_ratio": round(min(whole) / min(bare), 3),
+        "epochs": args.epochs,
+        "train_digits": args.train_limit or len(mnist.x_train),
+    }
     if args.accuracy_epochs:
         _, seconds, accuracy = dashboard_loop(mnist, TrainConfig(epochs=args.accuracy_epochs))
-        print(f"article II, {args.accuracy_epochs} epochs, batch 64, RMSprop: test accuracy {accuracy * 100:.2f} % "
-              f"in {seconds:.1f} s")
-        result.update(accuracy_epochs=args.accuracy_epochs, test_accuracy=round(accuracy, 4),
-                      accuracy_run_s=round(seconds, 1))
+        print(
+            f"article II, {args.accuracy_epochs} epochs, batch 64, RMSprop: test accuracy {accuracy * 100:.2f} % "
+            f"in {seconds:.1f} s"
+        )
+        result.update(
+            accuracy_epochs=args.accuracy_epochs, test_accuracy=round(accuracy, 4), accuracy_run_s=round(seconds, 1)
+        )
     print(json.dumps(result))
 
 

@@ -16,6 +16,7 @@ Inputs ``x`` are standardized model input ``(28, 28, 1)`` or ``(1, 28, 28, 1)`` 
 (``PixelScaler.transform``); ``raw`` images are ``(28, 28)`` with values 0..255.
 The wrapped model is never modified.
 """
+
 from __future__ import annotations
 
 import os
@@ -203,8 +204,9 @@ class ActivationModel:
         self._extractors: dict[tuple[str, ...], tuple[keras.Model, object]] = {}
         out = model.get_layer(OUTPUT_LAYER)
         self._out_kernel, self._out_bias = out.kernel, out.bias
-        self._grad_model = keras.Model(model.input, [model.get_layer(self.cam_layer).output, out.input],
-                                       name="grad_views")
+        self._grad_model = keras.Model(
+            model.input, [model.get_layer(self.cam_layer).output, out.input], name="grad_views"
+        )
         k_spec, bool_spec = tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.bool)
         self._saliency_fn = tf.function(self._saliency_call, input_signature=[x_spec, k_spec, bool_spec])
         self._cam_fn = tf.function(self._cam_call, input_signature=[x_spec, k_spec, bool_spec])
@@ -230,8 +232,13 @@ class ActivationModel:
         layers = dict(zip(self.layer_names, outs))
         return ActivationResult(layers[OUTPUT_LAYER], layers, time.perf_counter() - started)
 
-    def layer_batch(self, x: np.ndarray, layers: tuple[str, ...] = (OUTPUT_LAYER,),
-                    batch_size: int = 512, progress: ProgressCallback | None = None) -> dict[str, np.ndarray]:
+    def layer_batch(
+        self,
+        x: np.ndarray,
+        layers: tuple[str, ...] = (OUTPUT_LAYER,),
+        batch_size: int = 512,
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, np.ndarray]:
         """Outputs of ``layers`` for a batch ``(N, 28, 28, 1)``: each ``(N, ...)``; one compiled model per
         layer tuple, called once per ``batch_size`` digits."""
         unknown = [n for n in layers if n not in self.layer_names]
@@ -243,15 +250,17 @@ class ActivationModel:
         key = tuple(layers)
         if key not in self._extractors:
             fm = feature_model(self.model, list(key))
-            fn = tf.function(lambda t: _as_list(fm(t, training=False)),
-                             input_signature=[tf.TensorSpec([None, self.side, self.side, 1], tf.float32)])
+            fn = tf.function(
+                lambda t: _as_list(fm(t, training=False)),
+                input_signature=[tf.TensorSpec([None, self.side, self.side, 1], tf.float32)],
+            )
             self._extractors[key] = (fm, fn)
         fn = self._extractors[key][1]
         parts: dict[str, list[np.ndarray]] = {n: [] for n in key}
         n_batches = max(1, -(-len(x) // batch_size))
         with progress_scope(progress, n_batches, "activations") as prog:
             for b in range(n_batches):
-                outs = fn(tf.constant(x[b * batch_size:(b + 1) * batch_size]))
+                outs = fn(tf.constant(x[b * batch_size : (b + 1) * batch_size]))
                 for name, out in zip(key, outs):
                     parts[name].append(out.numpy())
                 prog.on_step(b + 1)
@@ -297,8 +306,15 @@ class ActivationModel:
             raise ValueError(f"score {score!r} is not one of {SCORES}")
         return score == "probability"
 
-    def saliency(self, x: np.ndarray, class_index: int, score: str = "logit", smooth_samples: int = 0,
-                 noise: float = 0.15, seed: int = 0) -> np.ndarray:
+    def saliency(
+        self,
+        x: np.ndarray,
+        class_index: int,
+        score: str = "logit",
+        smooth_samples: int = 0,
+        noise: float = 0.15,
+        seed: int = 0,
+    ) -> np.ndarray:
         """|∂ score / ∂ input| ``(28, 28)`` for one standardized digit ``(28, 28, 1)``.
 
         ``score`` 'logit' (the class score before softmax, as in Simonyan et al.) or 'probability'.
@@ -320,8 +336,9 @@ class ActivationModel:
         """Grad-CAM (Selvaraju et al. 2017) on the last conv layer for one digit ``(28, 28, 1)``."""
         class_index, use_prob = self.check_class(class_index), self._check_score(score)
         batch = _as_batch(x, self.side)
-        conv_out, grads = self._cam_fn(tf.constant(batch[:1]), tf.constant(class_index, tf.int32),
-                                       tf.constant(use_prob))
+        conv_out, grads = self._cam_fn(
+            tf.constant(batch[:1]), tf.constant(class_index, tf.int32), tf.constant(use_prob)
+        )
         acts, grads = conv_out.numpy()[0], grads.numpy()[0]
         weights = grads.mean(axis=(0, 1))
         cam = np.maximum((acts * weights).sum(axis=-1), 0.0)
@@ -330,8 +347,15 @@ class ActivationModel:
         return GradCam(self.cam_layer, class_index, cam, on_input / top if top > 0 else on_input, weights)
 
     # -- occlusion
-    def occlusion(self, raw: np.ndarray, class_index: int, patch: int = 4, stride: int = 1,
-                  fill: float | str = "mean", score: str = "probability") -> Occlusion:
+    def occlusion(
+        self,
+        raw: np.ndarray,
+        class_index: int,
+        patch: int = 4,
+        stride: int = 1,
+        fill: float | str = "mean",
+        score: str = "probability",
+    ) -> Occlusion:
         """Slide a ``patch``×``patch`` square over the raw digit ``(28, 28)`` and record the drop in
         the class score; all positions go through the model in one batched call.
 
@@ -378,10 +402,18 @@ class ActivationModel:
         count = np.zeros_like(total)
         for i, top in enumerate(starts):
             for j, left in enumerate(starts):
-                total[top:top + patch, left:left + patch] += drops[i, j]
-                count[top:top + patch, left:left + patch] += 1
-        return Occlusion(class_index, patch, stride, fill_value, score, base, drops.astype(np.float32),
-                         (total / np.maximum(count, 1)).astype(np.float32))
+                total[top : top + patch, left : left + patch] += drops[i, j]
+                count[top : top + patch, left : left + patch] += 1
+        return Occlusion(
+            class_index,
+            patch,
+            stride,
+            fill_value,
+            score,
+            base,
+            drops.astype(np.float32),
+            (total / np.maximum(count, 1)).astype(np.float32),
+        )
 
     # -- weights
     def kernel_slices(self, layer: str, map_index: int | None = None) -> np.ndarray:
@@ -454,8 +486,9 @@ def kernel_slices(model: keras.Model, layer: str, map_index: int | None = None) 
     c_in, c_out = kernel.shape[2], kernel.shape[3]
     if map_index is None:
         if c_in != 1:
-            raise ValueError(f"{layer} has {c_in} input channels: pass map_index (0..{c_out - 1}) "
-                             "to get that map's kernel slices")
+            raise ValueError(
+                f"{layer} has {c_in} input channels: pass map_index (0..{c_out - 1}) to get that map's kernel slices"
+            )
         return np.transpose(kernel[:, :, 0, :], (2, 0, 1))
     if not 0 <= int(map_index) < c_out:
         raise ValueError(f"map_index={map_index} is outside 0..{c_out - 1} for {layer}")
@@ -499,9 +532,15 @@ def _cosine(patterns: np.ndarray, means: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
-def class_patterns(am: ActivationModel, images: np.ndarray, labels: np.ndarray, layer: str = "conv3",
-                   source: str = "", batch_size: int = 500,
-                   progress: ProgressCallback | None = None) -> ClassPatterns:
+def class_patterns(
+    am: ActivationModel,
+    images: np.ndarray,
+    labels: np.ndarray,
+    layer: str = "conv3",
+    source: str = "",
+    batch_size: int = 500,
+    progress: ProgressCallback | None = None,
+) -> ClassPatterns:
     """Class-mean patterns of ``layer`` over raw digits ``(N, 28, 28)`` with ``labels`` ``(N,)``."""
     images, labels = np.asarray(images), np.asarray(labels).astype(int)
     if images.ndim != 3 or len(images) != len(labels) or len(images) == 0:
@@ -515,13 +554,13 @@ def class_patterns(am: ActivationModel, images: np.ndarray, labels: np.ndarray, 
     n_batches = -(-len(images) // batch_size)
     with progress_scope(progress, n_batches, f"{layer} patterns") as prog:
         for b in range(n_batches):
-            part = am.scaler.transform(images[b * batch_size:(b + 1) * batch_size])
+            part = am.scaler.transform(images[b * batch_size : (b + 1) * batch_size])
             chunks.append(am.layer_batch(part, (layer,), batch_size)[layer])
             prog.on_step(b + 1)
             if prog.should_stop():
                 break
     acts = np.concatenate(chunks)
-    labels = labels[:len(acts)]
+    labels = labels[: len(acts)]
     counts = np.bincount(labels, minlength=n_classes)
     means = np.zeros((n_classes, *acts.shape[1:]), np.float32)
     for k in range(n_classes):
@@ -531,17 +570,19 @@ def class_patterns(am: ActivationModel, images: np.ndarray, labels: np.ndarray, 
     nearest = _cosine(flat, means.reshape(n_classes, -1)).argmax(axis=1)
     confusion = np.zeros((n_classes, n_classes), int)
     np.add.at(confusion, (labels, nearest), 1)
-    return ClassPatterns(layer, means, counts, float((nearest == labels).mean()), source or f"{len(acts):,} digits",
-                         confusion)
+    return ClassPatterns(
+        layer, means, counts, float((nearest == labels).mean()), source or f"{len(acts):,} digits", confusion
+    )
 
 
 def pattern_similarity(patterns: ClassPatterns, activation: np.ndarray) -> PatternMatch:
     """Compare one digit's activation of ``patterns.layer`` ``(H, W, C)`` with every class mean."""
     activation = np.asarray(activation, dtype=np.float32)
     if activation.shape != patterns.means.shape[1:]:
-        raise ValueError(f"activation of shape {activation.shape} does not match the {patterns.layer} "
-                         f"patterns {patterns.means.shape[1:]}")
+        raise ValueError(
+            f"activation of shape {activation.shape} does not match the {patterns.layer} "
+            f"patterns {patterns.means.shape[1:]}"
+        )
     means = patterns.means.reshape(len(patterns.means), -1)
     flat = activation.reshape(1, -1)
     return PatternMatch(_cosine(flat, means)[0], np.linalg.norm(means - flat, axis=1))
-

@@ -2,6 +2,7 @@
 them beside the user's own results (faithful first, then better), and the tests and benchmarks compare against
 them. Figures only; the blog's code and words are not reproduced here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,22 +1,34 @@
 """The one range check: a setting outside what is allowed is refused with a ValueError that names the setting,
 the value given and what is allowed, e.g. ``epochs=0 is outside 1..200`` or ``learning_rate=20 is outside (0, 10]``.
 The pages show the same sentence beside the field."""
+
 from __future__ import annotations
 
 import math
 from numbers import Real
 
 
-def check_range(name: str, value, low: float | None = None, high: float | None = None, *, whole: bool = False,
-                open_low: bool = False, open_high: bool = False, note: str = "") -> None:
+def check_range(
+    name: str,
+    value,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    whole: bool = False,
+    open_low: bool = False,
+    open_high: bool = False,
+    note: str = "",
+) -> None:
     """ValueError unless ``low <= value <= high`` (``<`` at an open end; ``None``: no bound), a finite number, and
     a whole number when ``whole``. The message: ``name=value is outside low..high`` (``(low, high]`` with an open
     end; ``must be ≥ low`` or ``must be ≤ high`` with one bound), then `` (note)`` when given."""
     suffix = f" ({note})" if note else ""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise ValueError(f"{name}={value!r} must be a {'whole ' if whole else ''}number"
-                         + (f" from {_num(low)} to {_num(high)}" if low is not None and high is not None else "")
-                         + suffix)
+        raise ValueError(
+            f"{name}={value!r} must be a {'whole ' if whole else ''}number"
+            + (f" from {_num(low)} to {_num(high)}" if low is not None and high is not None else "")
+            + suffix
+        )
     if whole and float(value) != int(value):
         raise ValueError(f"{name}={value!r} must be a whole number{suffix}")
     below = low is not None and (value <= low if open_low else value < low)

@@ -4,6 +4,7 @@ Images are kept as ``uint8`` arrays of shape ``(N, 28, 28)`` (white digit on bla
 until they reach a model; ``PixelScaler`` turns them into model input ``(N, 28, 28, 1)``
 float32 and back.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ class Mnist:
 
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Mnist":
         """The first ``n_train`` training and ``n_test`` test digits (all when None)."""
-        return Mnist(self.x_train[:n_train], self.y_train[:n_train],
-                     self.x_test[:n_test], self.y_test[:n_test], self.source)
+        return Mnist(
+            self.x_train[:n_train], self.y_train[:n_train], self.x_test[:n_test], self.y_test[:n_test], self.source
+        )
 
 
 _EXPECTED = {"x_train": 3, "y_train": 1, "x_test": 3, "y_test": 1}
@@ -57,14 +59,18 @@ def read_mnist_npz(path: str | os.PathLike) -> Mnist:
     with npz:
         missing = sorted(set(_EXPECTED) - set(npz.files))
         if missing:
-            raise ValueError(f"MNIST file {str(path)!r} lacks the arrays {missing}; "
-                             f"it has {sorted(npz.files)}, expected {sorted(_EXPECTED)}")
+            raise ValueError(
+                f"MNIST file {str(path)!r} lacks the arrays {missing}; "
+                f"it has {sorted(npz.files)}, expected {sorted(_EXPECTED)}"
+            )
         arrays = {k: npz[k] for k in _EXPECTED}
     for key, ndim in _EXPECTED.items():
         arr = arrays[key]
         if arr.ndim != ndim or (ndim == 3 and arr.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE)):
-            raise ValueError(f"MNIST array {key!r} in {str(path)!r} has shape {arr.shape}; "
-                             f"expected {'(N, 28, 28)' if ndim == 3 else '(N,)'}")
+            raise ValueError(
+                f"MNIST array {key!r} in {str(path)!r} has shape {arr.shape}; "
+                f"expected {'(N, 28, 28)' if ndim == 3 else '(N,)'}"
+            )
     if len(arrays["x_train"]) != len(arrays["y_train"]) or len(arrays["x_test"]) != len(arrays["y_test"]):
         raise ValueError(f"MNIST file {str(path)!r}: image and label counts differ")
     return Mnist(*(arrays[k].astype(np.uint8, copy=False) for k in _EXPECTED), source=str(path))
@@ -104,8 +110,10 @@ class SampleDigits:
         """The digit with this index in the full MNIST test set; ValueError if not shipped."""
         hits = np.flatnonzero(self.indices == index)
         if hits.size == 0:
-            raise ValueError(f"test digit {index} is not in the shipped sample "
-                             f"(it holds indices {int(self.indices.min())}..{int(self.indices.max())})")
+            raise ValueError(
+                f"test digit {index} is not in the shipped sample "
+                f"(it holds indices {int(self.indices.min())}..{int(self.indices.max())})"
+            )
         return self.images[hits[0]], int(self.labels[hits[0]])
 
 
@@ -135,7 +143,7 @@ class PixelScaler:
         mean = flat.mean(axis=0, dtype=np.float64)
         sq = np.zeros(NUM_PIXELS, dtype=np.float64)
         for start in range(0, len(flat), 8192):  # chunks: no 376 MB float64 copy of the training set
-            centred = flat[start:start + 8192].astype(np.float64) - mean
+            centred = flat[start : start + 8192].astype(np.float64) - mean
             sq += np.einsum("ij,ij->j", centred, centred)
         std = np.sqrt(sq / len(flat))
         std[std < 10 * np.finfo(np.float64).eps] = 1.0  # StandardScaler's rule for constant features

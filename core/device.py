@@ -1,5 +1,6 @@
 """Where TensorFlow computes: the one probe of the device, the worker's TensorFlow settings, and a CPU fall-back
 when the GPU runs out of memory."""
+
 from __future__ import annotations
 
 import functools
@@ -65,8 +66,10 @@ def run_with_cpu_fallback(fn: Callable[[], T], notify: Callable[[str], None] | N
             raise
         import tensorflow as tf
 
-        message = ("The GPU ran out of memory for this batch, so it was computed on the CPU instead "
-                   "(slower). Select fewer maps or starts to stay on the GPU.")
+        message = (
+            "The GPU ran out of memory for this batch, so it was computed on the CPU instead "
+            "(slower). Select fewer maps or starts to stay on the GPU."
+        )
         log.warning("%s (%s)", message, exc)
         if notify:
             notify(message)

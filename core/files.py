@@ -1,4 +1,5 @@
 """Writing result files so that a killed process never leaves a half-written one."""
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ digit on paper get an uneven-lighting correction and lose specks and border clut
 
 Every problem raises ``ImageInputError`` (a ValueError) whose message is meant for the user.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,12 +26,21 @@ ALLOWED_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
 WORK_SIDE = 512  # photos are reduced to this longer side before the digit is searched
 _SUPPORTED = ", ".join(ALLOWED_FORMATS[:5])
 _MAGIC = (  # file signatures, to tell a damaged image from something that is no image at all
-    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
-    (b"BM", "BMP"), (b"RIFF", "WEBP"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"RIFF", "WEBP"),
 )
-_OTHER_KINDS = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
-                (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"<svg", "an SVG drawing"),
-                (b"<?xml", "an XML/SVG file"))
+_OTHER_KINDS = (
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"<svg", "an SVG drawing"),
+    (b"<?xml", "an XML/SVG file"),
+)
 
 
 class ImageInputError(ValueError):
@@ -67,8 +77,9 @@ def _not_an_image(data: bytes) -> ImageInputError:
     return ImageInputError(f"This file is not an image that can be read (supported: {_SUPPORTED}).")
 
 
-def decode_image_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
-                         reduce_to: int | None = None) -> DecodedImage:
+def decode_image_details(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, reduce_to: int | None = None
+) -> DecodedImage:
     """Untrusted bytes → ``DecodedImage``. ``reduce_to`` lets JPEGs decode at a reduced scale
     (DCT scaling, never below ``reduce_to`` px on the longer side) and shrinks larger results to it."""
     if not data:
@@ -84,8 +95,9 @@ def decode_image_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise ImageInputError(f"The image is too large to process safely ({exc}). Please scale it down.") from exc
     except Exception as exc:
         if sniffed:
-            raise ImageInputError(f"This looks like a {sniffed} file, but it is truncated or corrupt "
-                                  "and cannot be read.") from exc
+            raise ImageInputError(
+                f"This looks like a {sniffed} file, but it is truncated or corrupt and cannot be read."
+            ) from exc
         raise _not_an_image(data) from exc
     if img.format not in ALLOWED_FORMATS:
         raise ImageInputError(f"Image format {img.format} is not supported; use one of {_SUPPORTED}.")
@@ -93,8 +105,10 @@ def decode_image_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     if width < 1 or height < 1:
         raise ImageInputError(f"The image has no pixels ({width}×{height}).")
     if width * height > max_pixels:
-        raise ImageInputError(f"The image is {width}×{height} = {width * height:,} pixels; the limit is "
-                              f"{max_pixels:,}. Please scale it down.")
+        raise ImageInputError(
+            f"The image is {width}×{height} = {width * height:,} pixels; the limit is "
+            f"{max_pixels:,}. Please scale it down."
+        )
     notes: list[str] = []
     fmt = img.format or sniffed or "?"
     try:
@@ -112,8 +126,9 @@ def decode_image_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     except ImageInputError:
         raise
     except Exception as exc:
-        raise ImageInputError(f"The {fmt} image is truncated or corrupt and cannot be decoded "
-                              f"({type(exc).__name__}).") from exc
+        raise ImageInputError(
+            f"The {fmt} image is truncated or corrupt and cannot be decoded ({type(exc).__name__})."
+        ) from exc
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         notes.append(f"{_bit_depth(img.mode)} grey values scaled to 8 bits")
     elif img.mode == "CMYK":
@@ -125,8 +140,9 @@ def decode_image_details(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     if reduce_to and max(out.size) > reduce_to:
         out.thumbnail((reduce_to, reduce_to), Image.Resampling.BOX)
         if alpha is not None:
-            alpha = np.asarray(Image.fromarray(alpha.astype(np.uint8)).resize(out.size, Image.Resampling.BOX),
-                               dtype=np.float32)
+            alpha = np.asarray(
+                Image.fromarray(alpha.astype(np.uint8)).resize(out.size, Image.Resampling.BOX), dtype=np.float32
+            )
     return DecodedImage(out, fmt, alpha, notes)
 
 
@@ -144,8 +160,11 @@ def _bit_depth(mode: str) -> str:
 
 def _alpha(img: Image.Image) -> np.ndarray | None:
     """The alpha channel ``(H, W)`` float32, or None when the image has no (real) transparency."""
-    if img.mode in ("RGBA", "LA", "RGBa", "La", "PA") or (img.mode == "P" and "transparency" in img.info) \
-            or (img.mode in ("L", "RGB") and "transparency" in img.info):
+    if (
+        img.mode in ("RGBA", "LA", "RGBa", "La", "PA")
+        or (img.mode == "P" and "transparency" in img.info)
+        or (img.mode in ("L", "RGB") and "transparency" in img.info)
+    ):
         alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.float32)
         return alpha if alpha.min() < 255 else None
     return None
@@ -195,7 +214,7 @@ def is_dark_on_light(gray: np.ndarray) -> bool:
     not the border: a photo's border may be the desk beside the sheet."""
     gray = np.asarray(gray, np.float32)
     h, w = gray.shape
-    middle = gray[h // 5: h - h // 5 or h, w // 5: w - w // 5 or w]
+    middle = gray[h // 5 : h - h // 5 or h, w // 5 : w - w // 5 or w]
     low, high = np.percentile(ndimage.uniform_filter(gray, 3), [0.1, 99.9])  # a thin digit is little of the image
     if high - low < 1e-3:
         return False
@@ -214,8 +233,9 @@ def _shrink(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
         return gray
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(gray.astype(np.float32), "F").resize(size, Image.Resampling.BOX),
-                      dtype=np.float32)
+    return np.asarray(
+        Image.fromarray(gray.astype(np.float32), "F").resize(size, Image.Resampling.BOX), dtype=np.float32
+    )
 
 
 def _background(gray: np.ndarray, uneven: bool) -> np.ndarray | float:
@@ -264,15 +284,26 @@ def _pick_digit(strokes: np.ndarray, drop_border: bool) -> tuple[np.ndarray, Dig
     boxes = [(sl[0].start, sl[1].start, sl[0].stop - 1, sl[1].stop - 1) for sl in ndimage.find_objects(labels)]
     # at the edge: touching it (a desk, the paper's edge, a neighbour cut by the frame), or spanning almost the
     # whole frame (what is left of a desk's or shadow's edge once the background is removed; no digit does)
-    edge = np.array([b[0] == 0 or b[1] == 0 or b[2] == h - 1 or b[3] == w - 1 or
-                     b[3] - b[1] + 1 >= 0.9 * w or b[2] - b[0] + 1 >= 0.95 * h for b in boxes])
+    edge = np.array(
+        [
+            b[0] == 0
+            or b[1] == 0
+            or b[2] == h - 1
+            or b[3] == w - 1
+            or b[3] - b[1] + 1 >= 0.9 * w
+            or b[2] - b[0] + 1 >= 0.95 * h
+            for b in boxes
+        ]
+    )
     candidates = np.ones(n, bool)
     notes: list[str] = []
     if drop_border and edge.any():
         inner = ~edge & (mass >= 0.05 * mass.max())
         if inner.any() and mass[inner].max() >= 0.1 * mass[edge].max():
             candidates = ~edge
-            notes.append("marks at the image's edge (a desk, the paper's edge, a shadow or a cut-off digit) were left out")
+            notes.append(
+                "marks at the image's edge (a desk, the paper's edge, a shadow or a cut-off digit) were left out"
+            )
     sized = candidates & (mass >= 0.25 * mass[candidates].max())
     centre = ((h - 1) / 2, (w - 1) / 2)
     point = (centre[0], centre[1], centre[0], centre[1])
@@ -287,8 +318,12 @@ def _pick_digit(strokes: np.ndarray, drop_border: bool) -> tuple[np.ndarray, Dig
         for i in np.flatnonzero(parts):
             if i not in group and _gap(boxes[i], box) <= reach:
                 group.add(i)
-                box = (min(box[0], boxes[i][0]), min(box[1], boxes[i][1]), max(box[2], boxes[i][2]),
-                       max(box[3], boxes[i][3]))
+                box = (
+                    min(box[0], boxes[i][0]),
+                    min(box[1], boxes[i][1]),
+                    max(box[2], boxes[i][2]),
+                    max(box[3], boxes[i][3]),
+                )
                 grown = True
     digit_mass = mass[list(group)].sum()
     group = {i for i in group if mass[i] >= 0.05 * digit_mass}
@@ -334,7 +369,7 @@ def extract_digit(gray: np.ndarray, invert: bool | None = None) -> tuple[np.ndar
     uneven = float(np.percentile(border, 90) - np.percentile(border, 10)) > 12.0 and min(gray.shape) >= 16
     strokes = gray - _background(gray, uneven)
     h, w = strokes.shape  # the ink's level from the middle of the frame, where the digit is (not a desk's edge)
-    middle = strokes[h // 5: h - h // 5 or h, w // 5: w - w // 5 or w]
+    middle = strokes[h // 5 : h - h // 5 or h, w // 5 : w - w // 5 or w]
     top = float(np.percentile(middle, 99.5)) if middle.size >= 64 else 0.0
     if top < 25.0:  # no ink in the middle: the digit is off-centre, take the level of the whole image
         top = float(np.percentile(strokes, 99.5))
@@ -346,14 +381,14 @@ def extract_digit(gray: np.ndarray, invert: bool | None = None) -> tuple[np.ndar
     rows, cols = np.flatnonzero(strokes.any(axis=1)), np.flatnonzero(strokes.any(axis=0))
     if rows.size == 0:
         raise ImageInputError("No digit found: the image (or drawing) is blank or has too little contrast.")
-    crop = strokes[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = strokes[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     scale = 20.0 / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     small = Image.fromarray((crop * 255).astype(np.uint8)).resize((new_w, new_h), Image.Resampling.LANCZOS)
     digit = np.zeros((28, 28), dtype=np.float32)
     top_left = ((28 - new_h) // 2, (28 - new_w) // 2)
-    digit[top_left[0]:top_left[0] + new_h, top_left[1]:top_left[1] + new_w] = np.asarray(small, dtype=np.float32)
+    digit[top_left[0] : top_left[0] + new_h, top_left[1] : top_left[1] + new_w] = np.asarray(small, dtype=np.float32)
     if digit.max() <= 0:
         raise ImageInputError("No digit found: the marks are too faint or too small.")
     cy, cx = ndimage.center_of_mass(digit)

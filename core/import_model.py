@@ -12,6 +12,7 @@ rebuilt model is checked to compute what the original computes. Anything else is
 reason. The run's scaler is the user's choice (``SCALERS``); 'auto' picks the one under which the model reads the
 2,000 shipped test digits best (notebooks usually divide by 255; the blog standardizes each pixel).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -32,12 +33,22 @@ from core.spec import ACTIVATIONS, ArchitectureSpec, ConvSpec, count_params, val
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # the dashboard's upload limit (.streamlit/config.toml maxUploadSize)
 SCALERS = ("auto", "unit", "article-ii", "mnist")
-SCALER_TEXT = {"unit": "pixels / 255 (as most notebooks)", "article-ii": "the bundled article-II scaler",
-               "mnist": "per-pixel standardization fitted on MNIST's training digits",
-               "rescaling": "the model's own Rescaling layer"}
+SCALER_TEXT = {
+    "unit": "pixels / 255 (as most notebooks)",
+    "article-ii": "the bundled article-II scaler",
+    "mnist": "per-pixel standardization fitted on MNIST's training digits",
+    "rescaling": "the model's own Rescaling layer",
+}
 NUM_CLASSES = 10
-PASS_THROUGH = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "GaussianDropout",
-                "AlphaDropout", "ActivityRegularization")
+PASS_THROUGH = (
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+)
 
 
 class ImportRefused(ValueError):
@@ -61,8 +72,10 @@ class Plan:
 def load_keras_file(data: bytes, name: str = "the file") -> keras.Model:
     """The bytes of a ``.keras`` file → a Keras model, loaded with safe_mode; ImportRefused otherwise."""
     if len(data) > MAX_FILE_BYTES:
-        raise ImportRefused(f"{name} is {len(data) / 2**20:.1f} MB; models up to {MAX_FILE_BYTES / 2**20:.0f} MB can "
-                            "be imported (the article-II model is 0.4 MB)")
+        raise ImportRefused(
+            f"{name} is {len(data) / 2**20:.1f} MB; models up to {MAX_FILE_BYTES / 2**20:.0f} MB can "
+            "be imported (the article-II model is 0.4 MB)"
+        )
     with tempfile.TemporaryDirectory(prefix="mnist-explorer-import-") as tmp:
         path = Path(tmp) / "model.keras"
         path.write_bytes(data)
@@ -77,13 +90,18 @@ def load_keras_file(data: bytes, name: str = "the file") -> keras.Model:
         except Exception as exc:  # Keras raises many kinds; the learner needs the reason in words
             text = str(exc)
             if "Lambda" in text or "safe_mode" in text:
-                raise ImportRefused(f"{name} has a Lambda layer (arbitrary Python code), which is not loaded for "
-                                    "safety; rebuild the model without it") from None
+                raise ImportRefused(
+                    f"{name} has a Lambda layer (arbitrary Python code), which is not loaded for "
+                    "safety; rebuild the model without it"
+                ) from None
             if "Could not locate" in text or "Unknown layer" in text or "custom" in text.lower():
-                raise ImportRefused(f"{name} uses a custom layer or function that this app does not know: "
-                                    f"{text.splitlines()[0][:200]}") from None
-            raise ImportRefused(f"{name} could not be loaded as a Keras model: {type(exc).__name__}: "
-                                f"{text.splitlines()[0][:200] if text else ''}") from None
+                raise ImportRefused(
+                    f"{name} uses a custom layer or function that this app does not know: {text.splitlines()[0][:200]}"
+                ) from None
+            raise ImportRefused(
+                f"{name} could not be loaded as a Keras model: {type(exc).__name__}: "
+                f"{text.splitlines()[0][:200] if text else ''}"
+            ) from None
 
 
 def _activation(layer) -> str:
@@ -100,7 +118,7 @@ def _standalone_activation(layer) -> str | None:
         return "softmax"
     if kind == "ReLU":
         c = layer.get_config()
-        if (c.get("max_value") is None and not c.get("negative_slope") and not c.get("threshold")):
+        if c.get("max_value") is None and not c.get("negative_slope") and not c.get("threshold"):
             return "relu"
     return None
 
@@ -117,8 +135,9 @@ def plan_import(model: keras.Model) -> Plan:
         raise ImportRefused(f"the model has {len(model.outputs)} outputs; the pages need one 10-way output")
     shape = tuple(model.inputs[0].shape[1:])
     if shape not in ((IMAGE_SIDE, IMAGE_SIDE, 1), (IMAGE_SIDE, IMAGE_SIDE)):
-        raise ImportRefused(f"the model's input is {'×'.join(str(d) for d in shape)}; the pages feed MNIST digits, "
-                            "28×28×1 (grey)")
+        raise ImportRefused(
+            f"the model's input is {'×'.join(str(d) for d in shape)}; the pages feed MNIST digits, 28×28×1 (grey)"
+        )
     out_shape = tuple(model.outputs[0].shape[1:])
     if out_shape != (NUM_CLASSES,):
         raise ImportRefused(f"the model's output has shape {out_shape}; a 10-way output (one per digit) is needed")
@@ -140,8 +159,11 @@ def plan_import(model: keras.Model) -> Plan:
         own = _standalone_activation(lyr)
         if own is not None:
             if pending is None or pending[3] != "linear":
-                raise _refuse(lyr, "applies an activation where the pages expect none (only right after a conv or "
-                                   "dense layer without its own activation)")
+                raise _refuse(
+                    lyr,
+                    "applies an activation where the pages expect none (only right after a conv or "
+                    "dense layer without its own activation)",
+                )
             pending[3] = own
             mapping[lyr.name] = f"folded into {pending[1]}"
             continue
@@ -178,8 +200,11 @@ def plan_import(model: keras.Model) -> Plan:
             if c.get("data_format", "channels_last") != "channels_last":
                 raise _refuse(lyr, "is channels-first; save the model with channels-last convolutions")
             if convs and not pools_after[-1] and last_kind == "conv":
-                raise _refuse(lyr, "follows a conv without a pooling layer between; the pages show conv layers "
-                                   "separated by 2×2 max-pooling")
+                raise _refuse(
+                    lyr,
+                    "follows a conv without a pooling layer between; the pages show conv layers "
+                    "separated by 2×2 max-pooling",
+                )
             name = f"conv{len(convs) + 1}"
             kernel = lyr.kernel.numpy()
             bias = lyr.bias.numpy() if lyr.use_bias else np.zeros(kernel.shape[-1], np.float32)
@@ -209,8 +234,9 @@ def plan_import(model: keras.Model) -> Plan:
             if last_kind != "conv" or pools_after[-1]:
                 raise _refuse(lyr, "does not follow a conv layer")
             if tuple(c["pool_size"]) != (2, 2) or strides != (2, 2):
-                raise _refuse(lyr, f"pools {c['pool_size']} with strides {strides}; 2×2 pooling with stride 2 is "
-                                   "understood")
+                raise _refuse(
+                    lyr, f"pools {c['pool_size']} with strides {strides}; 2×2 pooling with stride 2 is understood"
+                )
             pools_after[-1] = True
             mapping[lyr.name] = f"pool{len(convs)}"
         elif kind == "Flatten":
@@ -232,17 +258,22 @@ def plan_import(model: keras.Model) -> Plan:
             mapping[lyr.name] = name
             last_kind = "dense"
         else:
-            raise _refuse(lyr, "is a kind the pages cannot show; they understand Conv2D, BatchNormalization, "
-                               "MaxPooling2D (2×2), Flatten, Dense, activation layers, Dropout, an input Rescaling "
-                               "or Reshape")
+            raise _refuse(
+                lyr,
+                "is a kind the pages cannot show; they understand Conv2D, BatchNormalization, "
+                "MaxPooling2D (2×2), Flatten, Dense, activation layers, Dropout, an input Rescaling "
+                "or Reshape",
+            )
     _close(pending, convs, dense_acts)
     if not convs:
         raise ImportRefused("the model has no Conv2D layer; the pages look inside convolutional networks")
     if not flattened or not dense_units:
         raise ImportRefused("the model does not end in Flatten and Dense layers; the pages need a 10-way Dense output")
     if not all(pools_after[:-1]):
-        raise ImportRefused("not every conv layer but the last is followed by 2×2 max-pooling; the pages show "
-                            "conv layers separated by pooling")
+        raise ImportRefused(
+            "not every conv layer but the last is followed by 2×2 max-pooling; the pages show "
+            "conv layers separated by pooling"
+        )
     if any(bn_after) and not all(bn_after):
         raise ImportRefused("only some conv layers are followed by batch normalization; all or none is understood")
     # the output: units 10, softmax (added to a model that outputs logits)
@@ -259,8 +290,7 @@ def plan_import(model: keras.Model) -> Plan:
     if out_act == "linear":
         notes.append("The model outputs logits; a softmax was added, so the pages show probabilities.")
     elif out_act != "softmax":
-        raise ImportRefused(f"the output activation is {out_act!r}; a softmax (or logits) over the 10 digits is "
-                            "needed")
+        raise ImportRefused(f"the output activation is {out_act!r}; a softmax (or logits) over the 10 digits is needed")
     for i, conv in enumerate(convs, 1):
         if conv.activation not in ACTIVATIONS:
             raise ImportRefused(f"conv{i} has activation {conv.activation!r}; the pages understand {ACTIVATIONS}")
@@ -269,8 +299,13 @@ def plan_import(model: keras.Model) -> Plan:
     dense_act = dense_acts[0] if dense_acts else "relu"
     if dense_act not in ACTIVATIONS:
         raise ImportRefused(f"the hidden Dense activation {dense_act!r} is not one of {ACTIVATIONS}")
-    spec = ArchitectureSpec(tuple(convs), dense=tuple(dense_units), dense_activation=dense_act,
-                            batch_norm=any(bn_after), final_pool=pools_after[-1])
+    spec = ArchitectureSpec(
+        tuple(convs),
+        dense=tuple(dense_units),
+        dense_activation=dense_act,
+        batch_norm=any(bn_after),
+        final_pool=pools_after[-1],
+    )
     try:
         validate(spec)
     except ValueError as exc:
@@ -307,8 +342,10 @@ def candidate_scalers(plan: Plan, mnist: Mnist | None) -> dict[str, PixelScaler]
     if plan.rescaling is not None:
         scale, offset = plan.rescaling
         return {"rescaling": PixelScaler(np.full((28, 28), -offset / scale), np.full((28, 28), 1 / scale))}
-    scalers = {"unit": PixelScaler(np.zeros((28, 28)), np.full((28, 28), 255.0)),
-               "article-ii": PixelScaler.load(DEFAULT_MODEL_DIR / SCALER_FILE)}
+    scalers = {
+        "unit": PixelScaler(np.zeros((28, 28)), np.full((28, 28), 255.0)),
+        "article-ii": PixelScaler.load(DEFAULT_MODEL_DIR / SCALER_FILE),
+    }
     if mnist is not None:
         scalers["mnist"] = PixelScaler.fit(mnist.x_train)
     return scalers
@@ -330,8 +367,13 @@ class ImportOutcome:
     status: str = "completed"
 
 
-def import_model(data: bytes, file_name: str, scaler: str = "auto", mnist: Mnist | None = None,
-                 progress: ProgressCallback | None = None) -> ImportOutcome:
+def import_model(
+    data: bytes,
+    file_name: str,
+    scaler: str = "auto",
+    mnist: Mnist | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportOutcome:
     """A ``.keras`` file's bytes → a run payload (write it with ``core.runs.write_run``). ``scaler``: one of
     ``SCALERS`` (the model's own Rescaling always wins); ``mnist``: for the 'mnist' scaler and the test figures
     (without it, the 2,000 shipped test digits)."""
@@ -359,12 +401,18 @@ def import_model(data: bytes, file_name: str, scaler: str = "auto", mnist: Mnist
             want /= want.sum(axis=1, keepdims=True)
         got = np.asarray(model(x_probe, training=False), np.float64)
         if not np.allclose(got, want, atol=1e-4):
-            raise ImportRefused("the layers could be mapped but the rebuilt model does not compute what the file "
-                                f"computes (largest difference {np.abs(got - want).max():.3g}); it may have "
-                                "branches or a layer used twice")
+            raise ImportRefused(
+                "the layers could be mapped but the rebuilt model does not compute what the file "
+                f"computes (largest difference {np.abs(got - want).max():.3g}); it may have "
+                "branches or a layer used twice"
+            )
         prog.on_step(2, {"phase": "choosing the scaler"})
-        accuracy = {name: float((np.argmax(np.asarray(model(s.transform(sample.images), training=False)), 1)
-                                 == sample.labels).mean()) for name, s in candidates.items()}
+        accuracy = {
+            name: float(
+                (np.argmax(np.asarray(model(s.transform(sample.images), training=False)), 1) == sample.labels).mean()
+            )
+            for name, s in candidates.items()
+        }
         if plan.rescaling is not None:
             chosen = "rescaling"
         elif scaler == "auto":
@@ -374,46 +422,98 @@ def import_model(data: bytes, file_name: str, scaler: str = "auto", mnist: Mnist
         notes = list(plan.notes)
         if scaler == "auto" and len(accuracy) > 1:
             others = ", ".join(f"{v:.1%} with {SCALER_TEXT[k]}" for k, v in accuracy.items() if k != chosen)
-            notes.append(f"Scaler: {SCALER_TEXT[chosen]}, chosen automatically: the model reads {accuracy[chosen]:.1%} "
-                         f"of the 2,000 shipped test digits with it ({others}).")
+            notes.append(
+                f"Scaler: {SCALER_TEXT[chosen]}, chosen automatically: the model reads {accuracy[chosen]:.1%} "
+                f"of the 2,000 shipped test digits with it ({others})."
+            )
         else:
-            notes.append(f"Scaler: {SCALER_TEXT[chosen]}; the model reads {accuracy[chosen]:.1%} of the 2,000 shipped "
-                         "test digits with it.")
+            notes.append(
+                f"Scaler: {SCALER_TEXT[chosen]}; the model reads {accuracy[chosen]:.1%} of the 2,000 shipped "
+                "test digits with it."
+            )
         if accuracy[chosen] < 0.5:
-            notes.append("It reads fewer than half of the test digits right: it may expect another scaling of the "
-                         "pixels, or digits drawn another way.")
+            notes.append(
+                "It reads fewer than half of the test digits right: it may expect another scaling of the "
+                "pixels, or digits drawn another way."
+            )
         prog.on_step(3, {"phase": "measuring it on the test digits"})
         run_scaler = candidates[chosen]
-        images, labels, source = ((mnist.x_test, mnist.y_test, "MNIST test set") if mnist is not None else
-                                  (sample.images, sample.labels, "the 2,000 shipped test digits"))
+        images, labels, source = (
+            (mnist.x_test, mnist.y_test, "MNIST test set")
+            if mnist is not None
+            else (sample.images, sample.labels, "the 2,000 shipped test digits")
+        )
         x = run_scaler.transform(images)
-        probs = np.concatenate([np.asarray(model(x[i:i + 1024], training=False)) for i in range(0, len(x), 1024)])
+        probs = np.concatenate([np.asarray(model(x[i : i + 1024], training=False)) for i in range(0, len(x), 1024)])
         predicted = probs.argmax(axis=1)
         confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
         np.add.at(confusion, (labels.astype(int), predicted), 1)
         test_accuracy = score(probs, labels).overall
-        payload = _payload(model, plan, run_scaler, file_name, chosen, notes, test_accuracy, source, confusion,
-                           predicted, labels)
+        payload = _payload(
+            model, plan, run_scaler, file_name, chosen, notes, test_accuracy, source, confusion, predicted, labels
+        )
         prog.on_step(4)
     return ImportOutcome(payload, plan.mapping, notes, chosen, accuracy, test_accuracy, source)
 
 
-def _payload(model, plan: Plan, scaler: PixelScaler, file_name: str, chosen: str, notes: list[str],
-             test_accuracy: float, source: str, confusion, predicted, labels) -> RunPayload:
-    meta = {"created": _dt.datetime.now().isoformat(timespec="seconds"), "imported": True, "imported_from": file_name,
-            "preset": "imported", "mapping": plan.mapping, "notes": notes, "scaler": chosen,
-            "test_accuracy": float(test_accuracy), "test_source": source, "confusion": confusion.tolist(),
-            "predictions": predicted.tolist(), "misclassified": np.flatnonzero(predicted != labels).tolist(),
-            "history": {}, "batch_history": [], "epoch_seconds": [], "seconds": 0.0, "device": "imported",
-            "status": "completed", "message": "", "params": count_params(plan.spec), "seed": None,
-            "read_only": False, "config": {}}
+def _payload(
+    model,
+    plan: Plan,
+    scaler: PixelScaler,
+    file_name: str,
+    chosen: str,
+    notes: list[str],
+    test_accuracy: float,
+    source: str,
+    confusion,
+    predicted,
+    labels,
+) -> RunPayload:
+    meta = {
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "imported": True,
+        "imported_from": file_name,
+        "preset": "imported",
+        "mapping": plan.mapping,
+        "notes": notes,
+        "scaler": chosen,
+        "test_accuracy": float(test_accuracy),
+        "test_source": source,
+        "confusion": confusion.tolist(),
+        "predictions": predicted.tolist(),
+        "misclassified": np.flatnonzero(predicted != labels).tolist(),
+        "history": {},
+        "batch_history": [],
+        "epoch_seconds": [],
+        "seconds": 0.0,
+        "device": "imported",
+        "status": "completed",
+        "message": "",
+        "params": count_params(plan.spec),
+        "seed": None,
+        "read_only": False,
+        "config": {},
+    }
     with tempfile.TemporaryDirectory(prefix="mnist-explorer-import-") as tmp:
         model.save(Path(tmp) / MODEL_FILE)
         scaler.save(Path(tmp) / SCALER_FILE)
-        files = {MODEL_FILE: (Path(tmp) / MODEL_FILE).read_bytes(), SCALER_FILE: (Path(tmp) / SCALER_FILE).read_bytes(),
-                 SPEC_FILE: plan.spec.to_json().encode()}
+        files = {
+            MODEL_FILE: (Path(tmp) / MODEL_FILE).read_bytes(),
+            SCALER_FILE: (Path(tmp) / SCALER_FILE).read_bytes(),
+            SPEC_FILE: plan.spec.to_json().encode(),
+        }
     return RunPayload(files, meta)
 
 
-__all__ = ["ImportOutcome", "ImportRefused", "MAX_FILE_BYTES", "Plan", "SCALERS", "candidate_scalers", "import_model",
-           "load_keras_file", "plan_import", "rebuild"]
+__all__ = [
+    "ImportOutcome",
+    "ImportRefused",
+    "MAX_FILE_BYTES",
+    "Plan",
+    "SCALERS",
+    "candidate_scalers",
+    "import_model",
+    "load_keras_file",
+    "plan_import",
+    "rebuild",
+]

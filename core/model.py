@@ -1,4 +1,5 @@
 """Building the CNN from a spec, and multi-output views of a trained model."""
+
 from __future__ import annotations
 
 import os
@@ -42,20 +43,29 @@ def build_model(spec: ArchitectureSpec, l2: float = 0.0, seed: int | None = None
     x = inputs
     n_conv = len(spec.convs)
     for i, conv in enumerate(spec.convs, 1):
-        x = keras.layers.Conv2D(conv.filters, conv.kernel, activation=conv.activation, padding=conv.padding,
-                                kernel_initializer=init(), kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = keras.layers.Conv2D(
+            conv.filters,
+            conv.kernel,
+            activation=conv.activation,
+            padding=conv.padding,
+            kernel_initializer=init(),
+            kernel_regularizer=reg,
+            name=f"conv{i}",
+        )(x)
         if spec.batch_norm:
             x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
         if i < n_conv or spec.final_pool:
             x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(spec.dense, 1):
-        x = keras.layers.Dense(units, activation=spec.dense_activation, kernel_initializer=init(),
-                               kernel_regularizer=reg, name=f"dense{i}")(x)
+        x = keras.layers.Dense(
+            units, activation=spec.dense_activation, kernel_initializer=init(), kernel_regularizer=reg, name=f"dense{i}"
+        )(x)
         if spec.dropout > 0:
             x = keras.layers.Dropout(spec.dropout, seed=layer_seed(seed, 500 + i), name=f"drop{i}")(x)
-    outputs = keras.layers.Dense(spec.num_classes, activation="softmax", kernel_initializer=init(),
-                                 kernel_regularizer=reg, name="out")(x)
+    outputs = keras.layers.Dense(
+        spec.num_classes, activation="softmax", kernel_initializer=init(), kernel_regularizer=reg, name="out"
+    )(x)
     return keras.Model(inputs, outputs, name="mnist_cnn")
 
 

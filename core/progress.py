@@ -15,6 +15,7 @@ Three implementations serve every place a computation runs:
 
 ``PrintProgress`` prints for the command line.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -117,8 +118,14 @@ class ProgressRecord(ProgressCallback):
         """``(label, total, done, info, records, batches)`` with only the records and batches after the first
         ``n_records`` and ``n_batches`` (what a reader that has those already is missing)."""
         with self._lock:
-            return (self.label, self.total, self.done, dict(self.info), self.records[n_records:],
-                    self.batches[n_batches:])
+            return (
+                self.label,
+                self.total,
+                self.done,
+                dict(self.info),
+                self.records[n_records:],
+                self.batches[n_batches:],
+            )
 
 
 class Relay(ProgressCallback):
@@ -126,8 +133,9 @@ class Relay(ProgressCallback):
     info), ``epoch`` (epoch, metrics). Steps go at most every ``interval`` seconds, and always when the phase in
     ``info`` changes or the work is done; ``stopped()`` answers ``should_stop``."""
 
-    def __init__(self, send: Callable[..., None], stopped: Callable[[], bool] = lambda: False,
-                 interval: float = 0.05) -> None:
+    def __init__(
+        self, send: Callable[..., None], stopped: Callable[[], bool] = lambda: False, interval: float = 0.05
+    ) -> None:
         self.send, self.stopped, self.interval = send, stopped, interval
         self.done, self.total = 0, 0
         self._last, self._phase = 0.0, None

@@ -5,6 +5,7 @@ A run is a folder holding ``model.keras`` (inference copy, no optimizer state), 
 written into a hidden temporary folder and renamed into place, so a killed process never
 leaves a half-written run behind.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -120,8 +121,11 @@ def run_payload(result: TrainResult, extra_meta: dict | None = None) -> RunPaylo
         inference.set_weights(result.model.get_weights())
         inference.save(Path(tmp) / MODEL_FILE)
         result.scaler.save(Path(tmp) / SCALER_FILE)
-        files = {MODEL_FILE: (Path(tmp) / MODEL_FILE).read_bytes(), SCALER_FILE: (Path(tmp) / SCALER_FILE).read_bytes(),
-                 SPEC_FILE: result.spec.to_json().encode()}
+        files = {
+            MODEL_FILE: (Path(tmp) / MODEL_FILE).read_bytes(),
+            SCALER_FILE: (Path(tmp) / SCALER_FILE).read_bytes(),
+            SPEC_FILE: result.spec.to_json().encode(),
+        }
     if result.checkpoints:
         files[CHECKPOINTS_FILE] = checkpoints_npz(result.checkpoints)
         meta["checkpoints"] = [position for position, _ in result.checkpoints]
@@ -157,8 +161,10 @@ def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, na
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run is an ordinary folder
         for file_name, data in payload.files.items():
             if file_name not in (MODEL_FILE, SPEC_FILE, SCALER_FILE, CHECKPOINTS_FILE):
-                raise ValueError(f"unexpected file {file_name!r} in a run; allowed: {MODEL_FILE}, {SPEC_FILE}, "
-                                 f"{SCALER_FILE}, {CHECKPOINTS_FILE}")
+                raise ValueError(
+                    f"unexpected file {file_name!r} in a run; allowed: {MODEL_FILE}, {SPEC_FILE}, "
+                    f"{SCALER_FILE}, {CHECKPOINTS_FILE}"
+                )
             (tmp / file_name).write_bytes(data)
         final = runs_dir / base
         suffix = 1
@@ -174,8 +180,12 @@ def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, na
     return final
 
 
-def save_run(result: TrainResult, runs_dir: str | os.PathLike | None = None, name: str | None = None,
-             extra_meta: dict | None = None) -> Path:
+def save_run(
+    result: TrainResult,
+    runs_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    extra_meta: dict | None = None,
+) -> Path:
     """Write a training result as a run folder, atomically; returns its path."""
     return write_run(run_payload(result, extra_meta), runs_dir, name)
 
@@ -204,8 +214,11 @@ def read_meta(run_dir: str | os.PathLike) -> dict:
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and not path.name.startswith(".") and all(
-        (path / f).is_file() for f in (MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE))
+    return (
+        path.is_dir()
+        and not path.name.startswith(".")
+        and all((path / f).is_file() for f in (MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE))
+    )
 
 
 def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -221,27 +234,35 @@ def load_run(run_dir: str | os.PathLike) -> ModelBundle:
     """Load a run folder; the model goes through Keras safe_mode (no arbitrary code)."""
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
-        raise ValueError(f"{str(run_dir)!r} is not a complete run folder "
-                         f"(needs {MODEL_FILE}, {SPEC_FILE}, {SCALER_FILE}, {META_FILE})")
+        raise ValueError(
+            f"{str(run_dir)!r} is not a complete run folder "
+            f"(needs {MODEL_FILE}, {SPEC_FILE}, {SCALER_FILE}, {META_FILE})"
+        )
     try:
         spec = ArchitectureSpec.from_json((run_dir / SPEC_FILE).read_text())
         validate(spec)  # ValueError for an architecture that cannot be built
     except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{str(run_dir / SPEC_FILE)!r} is not a usable architecture: {exc}") from exc
     if not zipfile.is_zipfile(run_dir / MODEL_FILE):
-        raise ValueError(f"{str(run_dir / MODEL_FILE)!r} could not be loaded: it is not a Keras model file "
-                         "(a .keras file is a zip archive; this one is damaged or something else renamed)")
+        raise ValueError(
+            f"{str(run_dir / MODEL_FILE)!r} could not be loaded: it is not a Keras model file "
+            "(a .keras file is a zip archive; this one is damaged or something else renamed)"
+        )
     try:
         model = keras.saving.load_model(run_dir / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as exc:
-        raise ValueError(f"{str(run_dir / MODEL_FILE)!r} could not be loaded as a Keras model "
-                         f"with safe_mode: {type(exc).__name__}: {exc}") from exc
+        raise ValueError(
+            f"{str(run_dir / MODEL_FILE)!r} could not be loaded as a Keras model "
+            f"with safe_mode: {type(exc).__name__}: {exc}"
+        ) from exc
     check_matches_spec(model, spec)
     for row in layer_table(spec):  # same names are not enough: a model of another size would break the pages
         got = tuple(int(d) for d in model.get_layer(row.name).output.shape[1:])
         if got != tuple(row.output_shape):
-            raise ValueError(f"{str(run_dir / MODEL_FILE)!r} does not match {SPEC_FILE}: layer {row.name} outputs "
-                             f"{got}, the architecture says {tuple(row.output_shape)}")
+            raise ValueError(
+                f"{str(run_dir / MODEL_FILE)!r} does not match {SPEC_FILE}: layer {row.name} outputs "
+                f"{got}, the architecture says {tuple(row.output_shape)}"
+            )
     try:
         scaler = PixelScaler.load(run_dir / SCALER_FILE)
     except Exception as exc:  # a damaged .npz raises zipfile/pickle/KeyError errors

@@ -1,4 +1,5 @@
 """Accuracy of a classifier on a labelled set, overall and per class (numpy only: no TensorFlow)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ A max-pool (2×2, stride 2) follows every conv layer but the last. Optional batc
 layers (bn1, ...) follow each conv's activation; optional dropout layers (drop1, ...)
 follow each hidden dense layer.
 """
+
 from __future__ import annotations
 
 import json
@@ -140,23 +141,31 @@ def layer_table(spec: ArchitectureSpec) -> list[LayerInfo]:
         k = conv.kernel
         new_side = side if conv.padding == "same" else side - k + 1
         if new_side < 1:
-            raise ValueError(f"conv{i} (kernel {k}×{k}, padding {conv.padding}) would shrink a "
-                             f"{side}×{side} map to {new_side}×{new_side}; maps must stay at least 1×1")
+            raise ValueError(
+                f"conv{i} (kernel {k}×{k}, padding {conv.padding}) would shrink a "
+                f"{side}×{side} map to {new_side}×{new_side}; maps must stay at least 1×1"
+            )
         if conv.padding == "same":
             start -= ((k - 1) // 2) * jump
         rf += (k - 1) * jump
         side = new_side
-        rows.append(LayerInfo(f"conv{i}", "Conv2D", (side, side, conv.filters),
-                              (k * k * channels + 1) * conv.filters, rf, jump, start))
+        rows.append(
+            LayerInfo(
+                f"conv{i}", "Conv2D", (side, side, conv.filters), (k * k * channels + 1) * conv.filters, rf, jump, start
+            )
+        )
         channels = conv.filters
         if spec.batch_norm:
-            rows.append(LayerInfo(f"bn{i}", "BatchNormalization", (side, side, channels),
-                                  4 * channels, rf, jump, start))
+            rows.append(
+                LayerInfo(f"bn{i}", "BatchNormalization", (side, side, channels), 4 * channels, rf, jump, start)
+            )
         if i < n_conv or spec.final_pool:
             new_side = side // POOL_SIZE
             if new_side < 1:
-                raise ValueError(f"pool{i} would shrink a {side}×{side} map to 0×0; "
-                                 "maps must stay at least 1×1 (use fewer layers, smaller kernels or padding='same')")
+                raise ValueError(
+                    f"pool{i} would shrink a {side}×{side} map to 0×0; "
+                    "maps must stay at least 1×1 (use fewer layers, smaller kernels or padding='same')"
+                )
             rf += (POOL_SIZE - 1) * jump
             jump *= POOL_SIZE
             side = new_side
@@ -186,5 +195,9 @@ def receptive_box(info: LayerInfo, row: int, col: int, input_side: int = 28) -> 
         raise ValueError(f"neuron ({row}, {col}) is outside {info.name}'s {side}×{side} map")
     top, left = info.start + row * info.jump, info.start + col * info.jump
     last = input_side - 1
-    return (max(top, 0), max(left, 0), min(top + info.receptive_field - 1, last),
-            min(left + info.receptive_field - 1, last))
+    return (
+        max(top, 0),
+        max(left, 0),
+        min(top + info.receptive_field - 1, last),
+        min(left + info.receptive_field - 1, last),
+    )

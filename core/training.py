@@ -1,4 +1,5 @@
 """Training the CNN with progress reporting, a clean stop, and NaN protection."""
+
 from __future__ import annotations
 
 import math
@@ -84,9 +85,15 @@ class TrainResult:
     checkpoints: list[tuple[float, list[np.ndarray]]] = field(default_factory=list)
 
     def summary(self) -> dict:
-        return {"test_accuracy": round(self.test_accuracy, 5), "test_loss": round(self.test_loss, 5),
-                "params": self.params, "seconds": round(self.seconds, 2), "epochs_done": len(self.epoch_seconds),
-                "device": self.device, "status": self.status}
+        return {
+            "test_accuracy": round(self.test_accuracy, 5),
+            "test_loss": round(self.test_loss, 5),
+            "params": self.params,
+            "seconds": round(self.seconds, 2),
+            "epochs_done": len(self.epoch_seconds),
+            "device": self.device,
+            "status": self.status,
+        }
 
 
 def compute_device() -> str:
@@ -99,8 +106,11 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizer
     lr = float(config.learning_rate)  # Keras refuses an int (e.g. learning_rate=10)
     if config.schedule != "none":
         lr = keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate, decay_steps=config.decay_epochs * steps_per_epoch,
-            decay_rate=config.decay_rate, staircase=config.schedule == "step")
+            config.learning_rate,
+            decay_steps=config.decay_epochs * steps_per_epoch,
+            decay_rate=config.decay_rate,
+            staircase=config.schedule == "step",
+        )
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(lr)
     if config.optimizer == "adam":
@@ -128,7 +138,8 @@ def shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int,
     indices = tf.data.Dataset.range(epochs).flat_map(epoch_order)
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
     batches = tf.data.Dataset.zip((indices, data)).map(
-        lambda idx, d: (tf.gather(d[0], idx), tf.gather(d[1], idx)), num_parallel_calls=tf.data.AUTOTUNE)
+        lambda idx, d: (tf.gather(d[0], idx), tf.gather(d[1], idx)), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
@@ -154,8 +165,9 @@ class _KerasProgress(keras.callbacks.Callback):
 
     def on_test_begin(self, logs=None):
         if not (self.diverged or self.stopped):
-            self.progress.on_step(self.done, {"phase": f"epoch {self.epoch + 1}: measuring the test accuracy",
-                                              "epoch": self.epoch + 1})
+            self.progress.on_step(
+                self.done, {"phase": f"epoch {self.epoch + 1}: measuring the test accuracy", "epoch": self.epoch + 1}
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -192,8 +204,9 @@ class _Checkpoints(keras.callbacks.Callback):
         super().__init__()
         self.kept: list[tuple[float, list[np.ndarray]]] = []
         # after the batches nearest to each tenth of the first epoch (labels 0.1, 0.2, ... as a learner expects)
-        self.early = {round(steps_per_epoch * i / EARLY_CHECKPOINTS) for i in range(1, EARLY_CHECKPOINTS)} if early \
-            else set()
+        self.early = (
+            {round(steps_per_epoch * i / EARLY_CHECKPOINTS) for i in range(1, EARLY_CHECKPOINTS)} if early else set()
+        )
         self.early.discard(0)
         self.steps = steps_per_epoch
         self.epoch = 0
@@ -218,8 +231,9 @@ class _Checkpoints(keras.callbacks.Callback):
             self._keep(epoch + 1)
 
 
-def train(spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist,
-          progress: ProgressCallback | None = None) -> TrainResult:
+def train(
+    spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist, progress: ProgressCallback | None = None
+) -> TrainResult:
     """Fit the scaler on the training digits, build and train the model, evaluate on the test digits.
 
     On a stop request training ends after the current batch and the result holds the weights
@@ -235,13 +249,23 @@ def train(spec: ArchitectureSpec, config: TrainConfig, mnist: Mnist,
         scaler = PixelScaler.fit(data.x_train)
         prog.on_step(0, {"phase": "building the model"})
         model = build_model(spec, l2=config.l2, seed=config.seed)
-        return fit_model(model, spec, scaler, config, data.x_train, data.y_train, data.x_test, data.y_test, prog,
-                         started)
+        return fit_model(
+            model, spec, scaler, config, data.x_train, data.y_train, data.x_test, data.y_test, prog, started
+        )
 
 
-def fit_model(model: keras.Model, spec: ArchitectureSpec, scaler: PixelScaler, config: TrainConfig,
-              x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-              prog: ProgressCallback, started: float | None = None) -> TrainResult:
+def fit_model(
+    model: keras.Model,
+    spec: ArchitectureSpec,
+    scaler: PixelScaler,
+    config: TrainConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    prog: ProgressCallback,
+    started: float | None = None,
+) -> TrainResult:
     """Train ``model`` (built, uncompiled or compiled; its weights are the start) on raw digits ``x_train``
     ``(N, 28, 28)`` 0..255 with ``y_train`` ``(N,)`` through ``scaler``, with ``config``'s optimizer, epochs,
     batch size and seed; measure it on ``x_test``/``y_test``. ``prog`` counts ``ceil(N / batch) * epochs``
@@ -251,23 +275,31 @@ def fit_model(model: keras.Model, spec: ArchitectureSpec, scaler: PixelScaler, c
     steps = math.ceil(len(x_train) / config.batch_size)
     x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
     y_train, y_test = np.asarray(y_train).astype(np.int32), np.asarray(y_test).astype(np.int32)
-    model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     adapter = _KerasProgress(prog, steps)
     callbacks = [adapter]
     if config.checkpoints != "none":
         callbacks.append(_Checkpoints(config.checkpoints == "epoch+early", steps))
-    fit = model.fit(shuffled_batches(x_train, y_train, config.batch_size, config.epochs, config.seed),
-                    epochs=config.epochs, steps_per_epoch=steps, validation_data=(x_test, y_test),
-                    validation_batch_size=1024, callbacks=callbacks, verbose=0, shuffle=False)
+    fit = model.fit(
+        shuffled_batches(x_train, y_train, config.batch_size, config.epochs, config.seed),
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        validation_data=(x_test, y_test),
+        validation_batch_size=1024,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )
     prog.on_step(adapter.done, {"phase": f"evaluating the final model on {len(x_test):,} test digits"})
     seconds = time.perf_counter() - started
     status, message = "completed", ""
     if adapter.diverged:
         model.set_weights(adapter.good_weights)
         status = "diverged"
-        message = (f"The loss became NaN in epoch {adapter.epoch + 1}; the weights of the last finished epoch "
-                   f"({len(adapter.epoch_seconds)}) were kept. Lower the learning rate ({config.learning_rate}).")
+        message = (
+            f"The loss became NaN in epoch {adapter.epoch + 1}; the weights of the last finished epoch "
+            f"({len(adapter.epoch_seconds)}) were kept. Lower the learning rate ({config.learning_rate})."
+        )
     elif adapter.stopped:
         status = "stopped"
         message = f"Stopped by request after {adapter.done} of {steps * config.epochs} batches."
@@ -277,12 +309,26 @@ def fit_model(model: keras.Model, spec: ArchitectureSpec, scaler: PixelScaler, c
     test_loss = float(keras.losses.sparse_categorical_crossentropy(y_test, probs).numpy().mean())
     confusion = np.zeros((spec.num_classes, spec.num_classes), dtype=np.int64)
     np.add.at(confusion, (y_test, predicted), 1)
-    return TrainResult(model=model, spec=spec, scaler=scaler, config=config, history=history,
-                       batch_history=adapter.batch_history, test_accuracy=float((predicted == y_test).mean()),
-                       test_loss=test_loss, confusion=confusion, misclassified=np.flatnonzero(predicted != y_test),
-                       predictions=predicted, seconds=seconds, epoch_seconds=adapter.epoch_seconds,
-                       device=compute_device(), status=status, message=message, params=count_params(spec),
-                       checkpoints=callbacks[1].kept if len(callbacks) > 1 else [])
+    return TrainResult(
+        model=model,
+        spec=spec,
+        scaler=scaler,
+        config=config,
+        history=history,
+        batch_history=adapter.batch_history,
+        test_accuracy=float((predicted == y_test).mean()),
+        test_loss=test_loss,
+        confusion=confusion,
+        misclassified=np.flatnonzero(predicted != y_test),
+        predictions=predicted,
+        seconds=seconds,
+        epoch_seconds=adapter.epoch_seconds,
+        device=compute_device(),
+        status=status,
+        message=message,
+        params=count_params(spec),
+        checkpoints=callbacks[1].kept if len(callbacks) > 1 else [],
+    )
 
 
 def config_to_dict(config: TrainConfig) -> dict:

@@ -2,6 +2,7 @@
 
 Thin: widgets here, maths in core.activations, figures in core.figures.activations.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,23 @@ import streamlit as st
 
 from core.figures import activations as ap
 from core.attribution import lime as la
-from core.activations import (OCCLUSION_SCORES, SCORES, ActivationModel, ActivationResult, class_patterns,
-                              pattern_similarity, spatial_layer_info)
-from core.images import ALLOWED_EXTENSIONS, DigitReading, ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
+from core.activations import (
+    OCCLUSION_SCORES,
+    SCORES,
+    ActivationModel,
+    ActivationResult,
+    class_patterns,
+    pattern_similarity,
+    spatial_layer_info,
+)
+from core.images import (
+    ALLOWED_EXTENSIONS,
+    DigitReading,
+    ImageInputError,
+    canvas_to_gray,
+    read_digit_file,
+    to_mnist_digit,
+)
 from core.runs import model_key as run_model_key
 from core.figures.common import enlarge
 from pages.ui import menu, resources, state, widgets
@@ -29,8 +44,12 @@ except ImportError:  # the page still works with Upload and Pick
 CANVAS_PX = 280
 SOURCES = ("Draw", "Upload", "Pick")
 FILLS = {"grey (the mean digit)": "mean", "black (erase ink)": "black"}
-SORTS = {"map index": "index", "mean activation ↓": "mean desc", "mean activation ↑": "mean asc",
-         "max activation ↓": "max desc"}
+SORTS = {
+    "map index": "index",
+    "mean activation ↓": "mean desc",
+    "mean activation ↑": "mean asc",
+    "max activation ↓": "max desc",
+}
 
 
 # --------------------------------------------------------------------------- cached computations
@@ -80,16 +99,20 @@ def _key(digit: np.ndarray) -> bytes:
 
 
 # --------------------------------------------------------------------------- input
-def _prediction_panel(digit: np.ndarray, result: ActivationResult, label: int | None, key: str,
-                      light: bool = False) -> None:
+def _prediction_panel(
+    digit: np.ndarray, result: ActivationResult, label: int | None, key: str, light: bool = False
+) -> None:
     """The 28×28 image the network sees, the predicted class and the 10 probabilities."""
     left, right = st.columns([1, 1.4])
     with left:
         if light:  # after every stroke: a picture is enough, and cheap for a server a whole class draws on
             st.image(enlarge(digit), caption="what the network sees (28×28)", width=196)
         else:
-            widgets.chart(ap.digit_figure(digit, "what the network sees (28×28)", height=230),
-                            key=f"act_seen_{key}", config={"displayModeBar": False})
+            widgets.chart(
+                ap.digit_figure(digit, "what the network sees (28×28)", height=230),
+                key=f"act_seen_{key}",
+                config={"displayModeBar": False},
+            )
     with right:
         p = result.probabilities
         text = f"### Prediction: **{result.predicted}**  \n{p[result.predicted] * 100:.1f} % confident"
@@ -117,15 +140,30 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
     started = time.perf_counter()
     left, right = st.columns([1, 1.6])
     with left:
-        canvas = st_canvas(fill_color="#000000", stroke_width=st.session_state.get("act_stroke", 22),
-                           stroke_color="#FFFFFF", background_color="#000000", update_streamlit=True,
-                           height=CANVAS_PX, width=CANVAS_PX, drawing_mode="freedraw", display_toolbar=False,
-                           initial_drawing=st.session_state.get("act_canvas_init"),
-                           key=f"act_canvas_{st.session_state.get('act_canvas_n', 0)}")
+        canvas = st_canvas(
+            fill_color="#000000",
+            stroke_width=st.session_state.get("act_stroke", 22),
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            update_streamlit=True,
+            height=CANVAS_PX,
+            width=CANVAS_PX,
+            drawing_mode="freedraw",
+            display_toolbar=False,
+            initial_drawing=st.session_state.get("act_canvas_init"),
+            key=f"act_canvas_{st.session_state.get('act_canvas_n', 0)}",
+        )
         c1, c2 = st.columns([1, 2])
         c1.button("Clear", key="act_clear", on_click=_clear_canvas, help="Wipe the canvas and start again.")
-        c2.slider("Pen width (canvas px)", 8, 40, 22, persist_state="session", key="act_stroke",
-                  help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).")
+        c2.slider(
+            "Pen width (canvas px)",
+            8,
+            40,
+            22,
+            persist_state="session",
+            key="act_stroke",
+            help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).",
+        )
     canvas_read = time.perf_counter()
     digit, message = None, None
     restored = st.session_state.get("act_canvas_init") or {}
@@ -145,19 +183,28 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
         if message:
             st.error(f"This drawing cannot be used: {message}")
         elif digit is None:
-            st.info("Draw a digit on the black canvas with the mouse (white ink). "
-                    "The prediction updates when you release the button.")
+            st.info(
+                "Draw a digit on the black canvas with the mouse (white ink). "
+                "The prediction updates when you release the button."
+            )
         else:
             result = _activations(model_key, _key(digit), am)
             predicted = time.perf_counter()  # the prediction step: canvas → 28×28 → prediction and activations
-            resources.server_events().record("draw", time.time() - (predicted - started), predicted - started,
-                                          strokes=strokes, canvas_ms=round((canvas_read - started) * 1000, 1),
-                                          digit_ms=round((digit_made - canvas_read) * 1000, 1),
-                                          predict_ms=round((predicted - digit_made) * 1000, 1))
+            resources.server_events().record(
+                "draw",
+                time.time() - (predicted - started),
+                predicted - started,
+                strokes=strokes,
+                canvas_ms=round((canvas_read - started) * 1000, 1),
+                digit_ms=round((digit_made - canvas_read) * 1000, 1),
+                predict_ms=round((predicted - digit_made) * 1000, 1),
+            )
             _prediction_panel(digit, result, None, "draw", light=True)
-            st.caption(f"{strokes} stroke{'s' if strokes != 1 else ''} → prediction and all layer activations: "
-                       f"{(predicted - started) * 1000:.0f} ms of server time "
-                       f"({(time.perf_counter() - started) * 1000:.0f} ms with the panel drawn).")
+            st.caption(
+                f"{strokes} stroke{'s' if strokes != 1 else ''} → prediction and all layer activations: "
+                f"{(predicted - started) * 1000:.0f} ms of server time "
+                f"({(time.perf_counter() - started) * 1000:.0f} ms with the panel drawn)."
+            )
     committed = st.session_state.get("act_draw_committed")
     changed = (digit is None) != (committed is None) or (digit is not None and not np.array_equal(digit, committed))
     if changed:
@@ -186,28 +233,47 @@ def _picked_digit() -> tuple[np.ndarray | None, int | None]:
     sample = resources.get_sample_digits()
     c1, c2, c3 = st.columns([1.2, 1, 1.3])
     st.session_state.setdefault("act_index", 227)
-    index = c1.number_input("MNIST test digit (index)", 0, 9999, persist_state="session", key="act_index",
-                            help="227 is the blog's example, a 4. The first 2,000 test digits ship with the app.")
-    c2.selectbox("Class of a random digit", list(range(10)), index=4, persist_state="session", key="act_random_class",
-                 help="The button beside picks a random test digit of this class (4: the class of digit 227).")
+    index = c1.number_input(
+        "MNIST test digit (index)",
+        0,
+        9999,
+        persist_state="session",
+        key="act_index",
+        help="227 is the blog's example, a 4. The first 2,000 test digits ship with the app.",
+    )
+    c2.selectbox(
+        "Class of a random digit",
+        list(range(10)),
+        index=4,
+        persist_state="session",
+        key="act_random_class",
+        help="The button beside picks a random test digit of this class (4: the class of digit 227).",
+    )
     c3.button("A random digit of this class", key="act_random", on_click=_pick_random)
     index = int(index)
     if index in set(sample.indices.tolist()):
         return sample.by_test_index(index)
     mnist = _mnist_if_available()
     if mnist is None:
-        st.error(f"Test digit {index} is not in the shipped sample (0..{int(sample.indices.max())}) and the "
-                 "full MNIST file is not available (set MNIST_NPZ=/path/to/mnist.npz).")
+        st.error(
+            f"Test digit {index} is not in the shipped sample (0..{int(sample.indices.max())}) and the "
+            "full MNIST file is not available (set MNIST_NPZ=/path/to/mnist.npz)."
+        )
         return None, None
     return mnist.x_test[index], int(mnist.y_test[index])
 
 
 def _uploaded_digit() -> np.ndarray | None:
-    up = st.file_uploader("An image of one digit (PNG, JPEG, GIF, BMP, WebP; a photo of a digit on paper works)",
-                          type=list(ALLOWED_EXTENSIONS), key="act_upload")
+    up = st.file_uploader(
+        "An image of one digit (PNG, JPEG, GIF, BMP, WebP; a photo of a digit on paper works)",
+        type=list(ALLOWED_EXTENSIONS),
+        key="act_upload",
+    )
     if up is None:
-        st.info("Upload an image: it is turned grey, inverted if the digit is dark on light, cropped, scaled "
-                "into 20×20 and centred by its centre of mass in 28×28, as MNIST was made.")
+        st.info(
+            "Upload an image: it is turned grey, inverted if the digit is dark on light, cropped, scaled "
+            "into 20×20 and centred by its centre of mass in 28×28, as MNIST was made."
+        )
         return None
     try:
         reading = _upload_digit(up.getvalue())
@@ -218,8 +284,12 @@ def _uploaded_digit() -> np.ndarray | None:
         st.error(f"**{up.name}** could not be read ({type(exc).__name__}: {exc}).")
         return None
     if reading.unsure:  # say so, and show which marks were taken
-        st.warning(f"**{up.name}**: not sure this is the digit you meant. " + "; ".join(reading.notes).capitalize()
-                   + ". Crop the photo to one digit if the red box is wrong.", icon=":material/help:")
+        st.warning(
+            f"**{up.name}**: not sure this is the digit you meant. "
+            + "; ".join(reading.notes).capitalize()
+            + ". Crop the photo to one digit if the red box is wrong.",
+            icon=":material/help:",
+        )
         st.image(ap.picked_marks(reading.picture, reading.box), caption="the marks taken (red box)", width="stretch")
     elif reading.notes:
         st.caption(f"{up.name}: " + "; ".join(reading.notes) + ".")
@@ -241,22 +311,40 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
     names = result.spatial_names
     c = st.columns([2.2, 1.2, 1.6, 1.2])
     layer = c[0].radio("Layer", names, index=0, horizontal=True, persist_state="session", key="act_layer")
-    scale = c[1].radio("Colour scale", ["shared", "per map"], horizontal=True, persist_state="session", key="act_scale",
-                       help="shared: one scale for the whole layer; per map: each map scaled to its own maximum "
-                            "(hover always shows the true values)")
+    scale = c[1].radio(
+        "Colour scale",
+        ["shared", "per map"],
+        horizontal=True,
+        persist_state="session",
+        key="act_scale",
+        help="shared: one scale for the whole layer; per map: each map scaled to its own maximum "
+        "(hover always shows the true values)",
+    )
     sort = c[2].selectbox("Order", list(SORTS), persist_state="session", key="act_sort")
-    hide_dead = c[3].checkbox("Hide dead maps", persist_state="session", key="act_hide_dead", help="maps that stay at zero for this digit")
+    hide_dead = c[3].checkbox(
+        "Hide dead maps", persist_state="session", key="act_hide_dead", help="maps that stay at zero for this digit"
+    )
     values = result.layer(layer)
     stats = result.stats(layer)
     order = [int(i) for i in stats.order(SORTS[sort])]
-    share = st.slider("Only maps whose mean activation reaches this share of the strongest map's", 0.0, 1.0, 0.0,
-                      0.05, persist_state="session", key="act_min_mean", format="%.2f")
+    share = st.slider(
+        "Only maps whose mean activation reaches this share of the strongest map's",
+        0.0,
+        1.0,
+        0.0,
+        0.05,
+        persist_state="session",
+        key="act_min_mean",
+        format="%.2f",
+    )
     threshold = share * float(stats.mean.max())
     shown = [m for m in order if stats.mean[m] >= threshold and not (hide_dead and stats.dead[m])]
     n_dead = int(stats.dead.sum())
-    st.caption(f"**{layer}** of the digit predicted as {result.predicted}: {values.shape[2]} maps of "
-               f"{values.shape[0]}×{values.shape[1]} · {n_dead} dead for this digit (label ✕) · showing {len(shown)} · "
-               "click a map's number to enlarge it")
+    st.caption(
+        f"**{layer}** of the digit predicted as {result.predicted}: {values.shape[2]} maps of "
+        f"{values.shape[0]}×{values.shape[1]} · {n_dead} dead for this digit (label ✕) · showing {len(shown)} · "
+        "click a map's number to enlarge it"
+    )
     n_maps = values.shape[2]
     if st.session_state.get("act_map", 0) >= n_maps:
         st.session_state["act_map"] = 0
@@ -265,31 +353,50 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         cols = 8 if values.shape[0] >= 10 else 16
         fig = ap.map_mosaic(values, shown, cols=cols, per_map=scale == "per map", dead=stats.dead, selected=selected)
         chart_key = f"act_mosaic_{layer}"
-        widgets.chart(fig, key=chart_key, on_select=lambda: _select_map_from_chart(chart_key),
-                        selection_mode="points", config={"displayModeBar": False})
+        widgets.chart(
+            fig,
+            key=chart_key,
+            on_select=lambda: _select_map_from_chart(chart_key),
+            selection_mode="points",
+            config={"displayModeBar": False},
+        )
     else:
         st.warning("No map passes the filter; lower the threshold or show dead maps.")
     left, right = st.columns([1.3, 1])
     with left:
-        m = st.selectbox("Map", list(range(n_maps)), persist_state="session", key="act_map", format_func=lambda i: f"map {i}",
-                         help="or click a map's number in the grid above")
+        m = st.selectbox(
+            "Map",
+            list(range(n_maps)),
+            persist_state="session",
+            key="act_map",
+            format_func=lambda i: f"map {i}",
+            help="or click a map's number in the grid above",
+        )
         zmax = None if scale == "per map" else float(values.max())
-        widgets.chart(ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax,
-                                      height=380), key="act_map_large", config={"displayModeBar": False})
+        widgets.chart(
+            ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax, height=380),
+            key="act_map_large",
+            config={"displayModeBar": False},
+        )
     with right:
         info = am.layer_info[layer]
         st.metric("mean activation", f"{stats.mean[m]:.4f}")
         st.metric("max activation", f"{stats.max[m]:.4f}")
         rank = 1 + int((stats.mean > stats.mean[m]).sum())
         side = info.receptive_field
-        st.caption(f"Rank {rank} of {n_maps} by mean activation. Each neuron of {layer} sees a {side}×{side} "
-                   f"square of the input, neighbours {info.jump} px apart (Receptive field tab).")
+        st.caption(
+            f"Rank {rank} of {n_maps} by mean activation. Each neuron of {layer} sees a {side}×{side} "
+            f"square of the input, neighbours {info.jump} px apart (Receptive field tab)."
+        )
         if stats.dead[m]:
             st.warning("This map stays at zero for this digit: its pattern is not found in the input.")
     for name in result.dense_names:
         vals = result.layers[name]
-        widgets.chart(ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
-                        key=f"act_dense_{name}", config={"displayModeBar": False})
+        widgets.chart(
+            ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
+            key=f"act_dense_{name}",
+            config={"displayModeBar": False},
+        )
 
 
 def _filters_section(am: ActivationModel) -> None:
@@ -299,90 +406,172 @@ def _filters_section(am: ActivationModel) -> None:
     kernel = am.model.get_layer(layer).kernel.numpy()
     k, c_in, c_out = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     if c_in == 1:
-        st.caption(f"All {c_out} kernels ({k}×{k}) of {layer}: what each map looks for in the input pixels "
-                   "(red: positive weights, blue: negative).")
+        st.caption(
+            f"All {c_out} kernels ({k}×{k}) of {layer}: what each map looks for in the input pixels "
+            "(red: positive weights, blue: negative)."
+        )
         hl = st.session_state.get("act_map") if st.session_state.get("act_layer") == layer else None
-        widgets.chart(ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
-                        key="act_kernels", config={"displayModeBar": False})
+        widgets.chart(
+            ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
+            key="act_kernels",
+            config={"displayModeBar": False},
+        )
     else:
-        m = c[1].selectbox("Map", list(range(c_out)), persist_state="session", key="act_filter_map",
-                           format_func=lambda i: f"map {i}")
+        m = c[1].selectbox(
+            "Map", list(range(c_out)), persist_state="session", key="act_filter_map", format_func=lambda i: f"map {i}"
+        )
         slices = am.kernel_slices(layer, int(m))
-        norms = np.sqrt((slices ** 2).sum(axis=(1, 2)))
+        norms = np.sqrt((slices**2).sum(axis=(1, 2)))
         strongest = ", ".join(str(i) for i in np.argsort(-norms)[:5])
         bias = float(am.model.get_layer(layer).bias.numpy()[int(m)])
-        st.caption(f"The kernel of {layer} map {m} has {c_in} slices of {k}×{k}: slice i weighs map i of the "
-                   f"previous layer. Strongest slices: {strongest}. Bias {bias:+.3f}.")
-        widgets.chart(ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices",
-                        config={"displayModeBar": False})
+        st.caption(
+            f"The kernel of {layer} map {m} has {c_in} slices of {k}×{k}: slice i weighs map i of the "
+            f"previous layer. Strongest slices: {strongest}. Bias {bias:+.3f}."
+        )
+        widgets.chart(
+            ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices", config={"displayModeBar": False}
+        )
 
 
 def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, result: ActivationResult) -> None:
     c = st.columns([1.2, 1, 1, 1, 1])
     options = ["predicted"] + list(range(am.spec.num_classes))
-    choice = c[0].selectbox("Class", options, persist_state="session", key="act_class",
-                            format_func=lambda o: f"predicted ({result.predicted})" if o == "predicted" else str(o))
+    choice = c[0].selectbox(
+        "Class",
+        options,
+        persist_state="session",
+        key="act_class",
+        format_func=lambda o: f"predicted ({result.predicted})" if o == "predicted" else str(o),
+    )
     k = result.predicted if choice == "predicted" else int(choice)
-    score = c[1].selectbox("Saliency score", SCORES, persist_state="session", key="act_sal_score",
-                           help="logit: the class score before softmax (Simonyan et al.); probability saturates "
-                                "for confident predictions")
-    smooth = c[2].toggle("SmoothGrad", persist_state="session", key="act_smooth", help="average the gradients of 24 noisy copies")
+    score = c[1].selectbox(
+        "Saliency score",
+        SCORES,
+        persist_state="session",
+        key="act_sal_score",
+        help="logit: the class score before softmax (Simonyan et al.); probability saturates for confident predictions",
+    )
+    smooth = c[2].toggle(
+        "SmoothGrad", persist_state="session", key="act_smooth", help="average the gradients of 24 noisy copies"
+    )
     patch = c[3].slider("Occlusion patch", 2, 8, 4, persist_state="session", key="act_occ_patch")
     fill_label = c[4].selectbox("Patch colour", list(FILLS), persist_state="session", key="act_occ_fill")
     c2 = st.columns([1.2, 0.7, 0.7, 1, 1.4])
-    occ_score = c2[0].selectbox("Occlusion measures the drop in", OCCLUSION_SCORES, persist_state="session", key="act_occ_score",
-                                help="A confident model keeps p ≈ 1 under most patches: the logit still shows "
-                                     "which parts matter.")
-    cam_on = c2[1].toggle("Grad-CAM", value=True, persist_state="session", key="act_gradcam", help=f"Grad-CAM on {am.cam_layer}")
-    lime_on = c2[2].toggle("LIME", value=True, persist_state="session", key="act_lime",
-                           help="LIME (Ribeiro et al. 2016) with superpixels made for 28×28 digits; hidden "
-                                "superpixels show the patch colour")
-    segmentation = c2[3].selectbox("LIME superpixels", la.SEGMENTATIONS, persist_state="session", key="act_lime_seg",
-                                   format_func=lambda s: {"ink": "ink pieces (4×4 cells)", "grid": "4×4 squares"}[s],
-                                   disabled=not lime_on,
-                                   help="ink: in each 4×4 cell, every piece of stroke and the paper around it is "
-                                        "a superpixel of its own; grid: the plain cells")
-    samples = c2[4].slider("LIME samples", 250, 5000, 1000, step=250, persist_state="session", key="act_lime_samples",
-                           disabled=not lime_on, help="perturbed copies, all classified in one batch")
+    occ_score = c2[0].selectbox(
+        "Occlusion measures the drop in",
+        OCCLUSION_SCORES,
+        persist_state="session",
+        key="act_occ_score",
+        help="A confident model keeps p ≈ 1 under most patches: the logit still shows which parts matter.",
+    )
+    cam_on = c2[1].toggle(
+        "Grad-CAM", value=True, persist_state="session", key="act_gradcam", help=f"Grad-CAM on {am.cam_layer}"
+    )
+    lime_on = c2[2].toggle(
+        "LIME",
+        value=True,
+        persist_state="session",
+        key="act_lime",
+        help="LIME (Ribeiro et al. 2016) with superpixels made for 28×28 digits; hidden "
+        "superpixels show the patch colour",
+    )
+    segmentation = c2[3].selectbox(
+        "LIME superpixels",
+        la.SEGMENTATIONS,
+        persist_state="session",
+        key="act_lime_seg",
+        format_func=lambda s: {"ink": "ink pieces (4×4 cells)", "grid": "4×4 squares"}[s],
+        disabled=not lime_on,
+        help="ink: in each 4×4 cell, every piece of stroke and the paper around it is "
+        "a superpixel of its own; grid: the plain cells",
+    )
+    samples = c2[4].slider(
+        "LIME samples",
+        250,
+        5000,
+        1000,
+        step=250,
+        persist_state="session",
+        key="act_lime_samples",
+        disabled=not lime_on,
+        help="perturbed copies, all classified in one batch",
+    )
     key = _key(digit)
     sal = _saliency(model_key, key, k, score, 24 if smooth else 0, am)
     occ = _occlusion(model_key, key, k, patch, FILLS[fill_label], occ_score, am)
     cols = st.columns(2 + cam_on + lime_on)
     with cols[0]:
-        widgets.chart(ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0,
-                                          label="saliency"), key="act_saliency", config={"displayModeBar": False})
+        widgets.chart(
+            ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0, label="saliency"),
+            key="act_saliency",
+            config={"displayModeBar": False},
+        )
     with cols[1]:
         bound = float(np.abs(occ.pixel_map).max()) or 1.0
-        widgets.chart(ap.overlay_figure(digit, occ.pixel_map, f"occlusion {patch}×{patch}: drop in {occ_score}",
-                                          colorscale=ap.DIVERGING, zmin=-bound, zmax=bound, label="drop"),
-                        key="act_occlusion", config={"displayModeBar": False})
+        widgets.chart(
+            ap.overlay_figure(
+                digit,
+                occ.pixel_map,
+                f"occlusion {patch}×{patch}: drop in {occ_score}",
+                colorscale=ap.DIVERGING,
+                zmin=-bound,
+                zmax=bound,
+                label="drop",
+            ),
+            key="act_occlusion",
+            config={"displayModeBar": False},
+        )
     if cam_on:
         cam = _grad_cam(model_key, key, k, am)
         with cols[2]:
-            widgets.chart(ap.overlay_figure(digit, cam.on_input, f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×"
-                                              f"{cam.cam.shape[1]}) for class {k}", zmin=0, zmax=1, label="Grad-CAM"),
-                            key="act_cam", config={"displayModeBar": False})
+            widgets.chart(
+                ap.overlay_figure(
+                    digit,
+                    cam.on_input,
+                    f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×{cam.cam.shape[1]}) for class {k}",
+                    zmin=0,
+                    zmax=1,
+                    label="Grad-CAM",
+                ),
+                key="act_cam",
+                config={"displayModeBar": False},
+            )
     lime_text = ""
     if lime_on:
         lime = _lime(model_key, key, k, segmentation, samples, FILLS[fill_label], am)
         bound = float(np.abs(lime.pixel_map).max()) or 1.0
         with cols[-1]:
-            widgets.chart(ap.overlay_figure(digit, lime.pixel_map, f"LIME for class {k} (R² {lime.score:.2f})", colorscale=ap.DIVERGING, zmin=-bound, zmax=bound,
-                                              label="LIME weight"),
-                            key="act_lime_map", config={"displayModeBar": False})
-        lime_text = (f" LIME: {samples} copies with a random half of the {lime.n_segments} superpixels hidden "
-                     f"under the same colour, and a linear fit of p({k}) on which were shown; red = showing "
-                     f"that superpixel raises p({k}), blue = lowers it (fit R² {lime.score:.2f}).")
+            widgets.chart(
+                ap.overlay_figure(
+                    digit,
+                    lime.pixel_map,
+                    f"LIME for class {k} (R² {lime.score:.2f})",
+                    colorscale=ap.DIVERGING,
+                    zmin=-bound,
+                    zmax=bound,
+                    label="LIME weight",
+                ),
+                key="act_lime_map",
+                config={"displayModeBar": False},
+            )
+        lime_text = (
+            f" LIME: {samples} copies with a random half of the {lime.n_segments} superpixels hidden "
+            f"under the same colour, and a linear fit of p({k}) on which were shown; red = showing "
+            f"that superpixel raises p({k}), blue = lowers it (fit R² {lime.score:.2f})."
+        )
     base = f"{occ.base_value:.4f}"
     if occ_score == "probability" and float(occ.pixel_map.max()) < 0.05:
-        st.info(f"The probability of class {k} hardly moves under the patch (largest drop "
-                f"{float(occ.pixel_map.max()):.3f}): the model is very sure. Choose 'logit' in "
-                "'Occlusion measures the drop in' to see which parts still matter.")
-    st.caption(f"Saliency: how strongly each pixel changes the class-{k} score. Occlusion: a {patch}×{patch} "
-               f"{fill_label.split(' (')[0]} patch slid over the digit; red = the {occ_score} of class {k} "
-               f"(unoccluded {base}) drops when that pixel is covered, blue = it rises. Grad-CAM: the "
-               f"{am.cam_layer} maps weighted by their mean gradient, placed at their receptive-field centres."
-               + lime_text)
+        st.info(
+            f"The probability of class {k} hardly moves under the patch (largest drop "
+            f"{float(occ.pixel_map.max()):.3f}): the model is very sure. Choose 'logit' in "
+            "'Occlusion measures the drop in' to see which parts still matter."
+        )
+    st.caption(
+        f"Saliency: how strongly each pixel changes the class-{k} score. Occlusion: a {patch}×{patch} "
+        f"{fill_label.split(' (')[0]} patch slid over the digit; red = the {occ_score} of class {k} "
+        f"(unoccluded {base}) drops when that pixel is covered, blue = it rises. Grad-CAM: the "
+        f"{am.cam_layer} maps weighted by their mean gradient, placed at their receptive-field centres." + lime_text
+    )
 
 
 def _clamp(key: str, hi: int) -> None:
@@ -412,32 +601,46 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
     st.session_state.setdefault("act_rf_col", side // 2)
     row = c[2].slider("Row", 0, side - 1, persist_state="session", key="act_rf_row") if side > 1 else 0
     col = c[3].slider("Column", 0, side - 1, persist_state="session", key="act_rf_col") if side > 1 else 0
-    st.button("Jump to this map's strongest neuron", key="act_rf_strongest", on_click=_strongest_neuron,
-              args=(result,))
+    st.button("Jump to this map's strongest neuron", key="act_rf_strongest", on_click=_strongest_neuron, args=(result,))
     rf = am.receptive_field(layer, row, col)
     top, left, bottom, right = rf.box
     left_col, right_col = st.columns(2)
     with left_col:
         title = f"input region seen by {layer} ({row}, {col})"
-        widgets.chart(ap.receptive_field_figure(digit, rf.box, rf.size, title),
-                        key="act_rf_input", config={"displayModeBar": False})
+        widgets.chart(
+            ap.receptive_field_figure(digit, rf.box, rf.size, title),
+            key="act_rf_input",
+            config={"displayModeBar": False},
+        )
     with right_col:
         fig = ap.map_figure(values[..., m], f"{layer} · map {m}", height=320)
-        fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
-                      line=dict(color="#ff7f0e", width=3))
+        fig.add_shape(
+            type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5, line=dict(color="#ff7f0e", width=3)
+        )
         widgets.chart(fig, key="act_rf_map_fig", config={"displayModeBar": False})
-    clipped = (f" The full field reaches past the border; {rf.visible[0]}×{rf.visible[1]} pixels of it lie "
-               "inside the image." if rf.clipped else "")
-    st.markdown(f"Neuron ({row}, {col}) of {layer} map {m} = **{values[row, col, m]:.4f}** sees input rows "
-                f"{top}–{bottom} and columns {left}–{right}: a **{rf.size}×{rf.size}** field, neighbours "
-                f"{rf.jump} px apart.{clipped}")
-    table = pd.DataFrame({"layer": list(infos),
-                          "map size": [f"{i.output_shape[0]}×{i.output_shape[1]}" for i in infos.values()],
-                          "receptive field": [f"{i.receptive_field}×{i.receptive_field}" for i in infos.values()],
-                          "jump (px)": [i.jump for i in infos.values()]})
+    clipped = (
+        f" The full field reaches past the border; {rf.visible[0]}×{rf.visible[1]} pixels of it lie inside the image."
+        if rf.clipped
+        else ""
+    )
+    st.markdown(
+        f"Neuron ({row}, {col}) of {layer} map {m} = **{values[row, col, m]:.4f}** sees input rows "
+        f"{top}–{bottom} and columns {left}–{right}: a **{rf.size}×{rf.size}** field, neighbours "
+        f"{rf.jump} px apart.{clipped}"
+    )
+    table = pd.DataFrame(
+        {
+            "layer": list(infos),
+            "map size": [f"{i.output_shape[0]}×{i.output_shape[1]}" for i in infos.values()],
+            "receptive field": [f"{i.receptive_field}×{i.receptive_field}" for i in infos.values()],
+            "jump (px)": [i.jump for i in infos.values()],
+        }
+    )
     st.dataframe(table, hide_index=True)
-    widgets.blog_beside([("receptive_fields", ", ".join(f"{n} {i.receptive_field}" for n, i in infos.items()) + " px")],
-                       "The blog's receptive fields beside this model's")
+    widgets.blog_beside(
+        [("receptive_fields", ", ".join(f"{n} {i.receptive_field}" for n, i in infos.items()) + " px")],
+        "The blog's receptive fields beside this model's",
+    )
 
 
 def _patterns_section(am: ActivationModel, model_key: str, result: ActivationResult) -> None:
@@ -451,20 +654,25 @@ def _patterns_section(am: ActivationModel, model_key: str, result: ActivationRes
         source = f"the shipped sample of {len(labels):,} MNIST test digits"
     patterns = _patterns(model_key, source, layer, am, images, labels)
     match = pattern_similarity(patterns, result.layer(layer))
-    st.caption(f"Blog article VI: every class leaves its own average pattern in {layer} "
-               f"({patterns.means.shape[1]}×{patterns.means.shape[2]}×{patterns.means.shape[3]} = "
-               f"{int(np.prod(patterns.means.shape[1:]))} values), computed over {source}. Choosing the class whose "
-               f"mean pattern is most similar (cosine) classifies {patterns.accuracy * 100:.2f} % of those digits "
-               "correctly without the dense layers.")
+    st.caption(
+        f"Blog article VI: every class leaves its own average pattern in {layer} "
+        f"({patterns.means.shape[1]}×{patterns.means.shape[2]}×{patterns.means.shape[3]} = "
+        f"{int(np.prod(patterns.means.shape[1:]))} values), computed over {source}. Choosing the class whose "
+        f"mean pattern is most similar (cosine) classifies {patterns.accuracy * 100:.2f} % of those digits "
+        "correctly without the dense layers."
+    )
     c = st.columns([1, 2])
     with c[0]:
         verdict = "agrees with" if match.nearest == result.predicted else "disagrees with"
-        st.markdown(f"Nearest class pattern: **{match.nearest}** (cosine {match.cosine[match.nearest]:.3f}); "
-                    f"this {verdict} the network's prediction {result.predicted}.")
+        st.markdown(
+            f"Nearest class pattern: **{match.nearest}** (cosine {match.cosine[match.nearest]:.3f}); "
+            f"this {verdict} the network's prediction {result.predicted}."
+        )
         widgets.chart(ap.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False})
     with c[1]:
-        widgets.chart(ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns",
-                        config={"displayModeBar": False})
+        widgets.chart(
+            ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns", config={"displayModeBar": False}
+        )
 
 
 # --------------------------------------------------------------------------- page
@@ -490,8 +698,13 @@ view = st.empty()  # Pick's prediction; emptied explicitly in the other modes so
 if source == "Draw":
     view.empty()
     with inputs:
-        st.toggle("Update all sections after each stroke", value=True, persist_state="session", key="act_live",
-                  help="Off: only the prediction follows the drawing; the sections below update on request.")
+        st.toggle(
+            "Update all sections after each stroke",
+            value=True,
+            persist_state="session",
+            key="act_live",
+            help="Off: only the prediction follows the drawing; the sections below update on request.",
+        )
         _draw_area(am, model_key)
     digit = st.session_state.get("act_draw_committed")
 elif source == "Upload":
@@ -514,8 +727,13 @@ else:
 
 if digit is None:
     st.stop()
-st.session_state[state.CURRENT_DIGIT_KEY] = (_key(digit), label, {"Draw": "your drawing", "Upload": "your upload"}.get(
-    source, f"MNIST test digit {st.session_state.get('act_index')}"))
+st.session_state[state.CURRENT_DIGIT_KEY] = (
+    _key(digit),
+    label,
+    {"Draw": "your drawing", "Upload": "your upload"}.get(
+        source, f"MNIST test digit {st.session_state.get('act_index')}"
+    ),
+)
 result = _activations(model_key, _key(digit), am)
 tabs = st.tabs(["Layer maps", "Filters", "Which pixels matter", "Receptive field", "Activation patterns"])
 with tabs[0]:

@@ -3,6 +3,7 @@
 Thin: the runs' saved histories and confusion matrices → figures (core.figures.compare); the map alignment
 (core.compare.alignment) is a job, its result kept in ``st.session_state["compare_result"]``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,18 +26,23 @@ CONV_LAYERS = ("conv1", "conv2", "conv3")
 
 menu.page_frame()
 st.title("Compare runs")
-st.write("Train the same network twice (another seed, another optimiser) and compare: the curves, the "
-         "mistakes, and the question the blog asks: **do two trainings learn the same filters?** For each conv "
-         "layer every map of one run is correlated with every map of the other over the test digits, and the "
-         "best one-to-one pairing is found.")
+st.write(
+    "Train the same network twice (another seed, another optimiser) and compare: the curves, the "
+    "mistakes, and the question the blog asks: **do two trainings learn the same filters?** For each conv "
+    "layer every map of one run is correlated with every map of the other over the test digits, and the "
+    "best one-to-one pairing is found."
+)
 
 choices = resources.model_choices()
 labels = {p: menu.describe_model(p) for p in choices}
 trained = [p for p in choices if Path(p) not in BUNDLED_MODELS]
 if not trained:
-    st.info("There are only the two bundled models so far: article II and the OIP-series model (conv3 with 128 "
-            "maps) are compared below. Train a second run on the **Train** page (another seed is enough, or "
-            "several seeds at once) to compare two trainings of the same network.", icon=":material/compare_arrows:")
+    st.info(
+        "There are only the two bundled models so far: article II and the OIP-series model (conv3 with 128 "
+        "maps) are compared below. Train a second run on the **Train** page (another seed is enough, or "
+        "several seeds at once) to compare two trainings of the same network.",
+        icon=":material/compare_arrows:",
+    )
 if len(choices) < 2:
     st.stop()
 
@@ -46,8 +52,14 @@ if pending:
 elif not isinstance(st.session_state.get("cmp_runs"), list):
     st.session_state["cmp_runs"] = [choices[0], choices[-1]]
 st.session_state["cmp_runs"] = [p for p in st.session_state["cmp_runs"] if p in choices]  # a run deleted meanwhile
-selected = st.multiselect("Runs to compare", choices, format_func=labels.get, key="cmp_runs", persist_state="session",
-                          help="Two or more runs; the first two are also compared map by map below.")
+selected = st.multiselect(
+    "Runs to compare",
+    choices,
+    format_func=labels.get,
+    key="cmp_runs",
+    persist_state="session",
+    help="Two or more runs; the first two are also compared map by map below.",
+)
 if len(selected) < 2:
     st.warning("Pick at least two runs.")
     st.stop()
@@ -65,9 +77,13 @@ differ = F.settings_that_differ(metas)
 rows = []
 for name, meta in zip(names, metas):
     epochs = meta.get("epoch_seconds") or []
-    row = {"run": name, "test accuracy %": round(100 * float(meta.get("test_accuracy", float("nan"))), 2),
-           "s per epoch": round(float(np.mean(epochs)), 1) if epochs else None, "device": meta.get("device", "?"),
-           "epochs": len(epochs)}
+    row = {
+        "run": name,
+        "test accuracy %": round(100 * float(meta.get("test_accuracy", float("nan"))), 2),
+        "s per epoch": round(float(np.mean(epochs)), 1) if epochs else None,
+        "device": meta.get("device", "?"),
+        "epochs": len(epochs),
+    }
     row.update({k: str((meta.get("config") or {}).get(k)) for k in differ})
     rows.append(row)
 st.dataframe(rows, hide_index=True)
@@ -90,8 +106,15 @@ except (KeyError, ValueError, TypeError):
 st.subheader(f"Do {names[0]} and {names[1]} have the same maps?")
 c1, c2, c3 = st.columns(3)
 layers = c1.multiselect("Layers", CONV_LAYERS, default=list(CONV_LAYERS), key="cmp_layers")
-threshold = c2.slider("Same map from a correlation of", 0.1, 0.95, 0.5, 0.05, key="cmp_threshold",
-                      help="A matched pair with at least this correlation counts as one map learnt by both runs.")
+threshold = c2.slider(
+    "Same map from a correlation of",
+    0.1,
+    0.95,
+    0.5,
+    0.05,
+    key="cmp_threshold",
+    help="A matched pair with at least this correlation counts as one map learnt by both runs.",
+)
 digits = c3.select_slider("Test digits", [1000, 2000, 5000, 10000], value=10000, key="cmp_digits")
 
 
@@ -106,10 +129,14 @@ def _matched_oips(name: str, layer, bundles) -> None:
     store = state.oip_store()
     oips = [store.latest_result(run_model_key(b.path), name) for b in bundles]
     if oips[0] is not None and oips[1] is not None:
-        widgets.chart(F.matched_oips(layer, oips[0].best_images, oips[0].maps, oips[1].best_images, oips[1].maps),
-                     key=f"cmp_oips_{name}")
-        st.caption(f"{name}: the best-matched pairs' OIPs (what each map responds to most; A: {names[0]}, B: "
-                   f"{names[1]}). Do maps that respond alike also look alike?")
+        widgets.chart(
+            F.matched_oips(layer, oips[0].best_images, oips[0].maps, oips[1].best_images, oips[1].maps),
+            key=f"cmp_oips_{name}",
+        )
+        st.caption(
+            f"{name}: the best-matched pairs' OIPs (what each map responds to most; A: {names[0]}, B: "
+            f"{names[1]}). Do maps that respond alike also look alike?"
+        )
         return
     computing = st.session_state.get(OIP_JOB_KEY + "_layer")
     if computing == name:  # the panel once, under the layer whose OIPs are being computed
@@ -118,11 +145,16 @@ def _matched_oips(name: str, layer, bundles) -> None:
         if computing != name:
             st.caption(f"The OIPs of {computing} are being computed; {name}'s can follow.")
         return
-    if st.button(f"Show the OIPs of the matched {name} maps", key=f"cmp_oip_{name}",
-                 help="Computes the OIPs of this layer for both runs (two jobs, the Filters / OIP page's defaults); "
-                      "the Filters / OIP page shows them too."):
-        specs = [JobSpec("oip", OipConfig(layer=name), model=str(b.path), title=f"OIPs of {name}, {n}")
-                 for b, n in zip(bundles, names[:2])]
+    if st.button(
+        f"Show the OIPs of the matched {name} maps",
+        key=f"cmp_oip_{name}",
+        help="Computes the OIPs of this layer for both runs (two jobs, the Filters / OIP page's defaults); "
+        "the Filters / OIP page shows them too.",
+    ):
+        specs = [
+            JobSpec("oip", OipConfig(layer=name), model=str(b.path), title=f"OIPs of {name}, {n}")
+            for b, n in zip(bundles, names[:2])
+        ]
         if jobs.submit_group(OIP_JOB_KEY, specs) is not None:
             st.session_state[OIP_JOB_KEY + "_layer"] = name
             st.rerun()
@@ -168,14 +200,20 @@ else:
         kernels = [F.first_layer_kernels(b.model, name) for b in bundles] if bundles else [None, None]
         if kernels[0] is not None and kernels[1] is not None:
             widgets.chart(F.matched_kernels(layer, *kernels), key=f"cmp_kernels_{name}")
-            st.caption(f"{name}: the best-matched pairs' kernels side by side (A: a map of {names[0]}, B: its "
-                       f"partner in {names[1]}; r: their correlation).")
+            st.caption(
+                f"{name}: the best-matched pairs' kernels side by side (A: a map of {names[0]}, B: its "
+                f"partner in {names[1]}; r: their correlation)."
+            )
         elif mnist is not None and layer.maxima_a is not None:
-            widgets.chart(F.matched_patches(layer, mnist.x_test[:result.n_digits]), key=f"cmp_patch_{name}")
-            st.caption(f"{name}: the {min(8, len(layer.pairs))} best-matched pairs, each map's most exciting test "
-                       f"patch (A: a map of {names[0]}, B: its partner in {names[1]}; r: their correlation).")
+            widgets.chart(F.matched_patches(layer, mnist.x_test[: result.n_digits]), key=f"cmp_patch_{name}")
+            st.caption(
+                f"{name}: the {min(8, len(layer.pairs))} best-matched pairs, each map's most exciting test "
+                f"patch (A: a map of {names[0]}, B: its partner in {names[1]}; r: their correlation)."
+            )
         if name != "conv1" and bundles:
             _matched_oips(name, layer, bundles)
         if layer.unmatched_a or layer.unmatched_b:
-            st.caption(f"Without a partner ≥ {layer.threshold:g}: maps {layer.unmatched_a} of {names[0]}, maps "
-                       f"{layer.unmatched_b} of {names[1]}.")
+            st.caption(
+                f"Without a partner ≥ {layer.threshold:g}: maps {layer.unmatched_a} of {names[0]}, maps "
+                f"{layer.unmatched_b} of {names[1]}."
+            )

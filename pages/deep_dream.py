@@ -3,6 +3,7 @@
 Thin: widgets → a dream job (core.jobs.system; the compiled ascents live in the worker) → pictures. The
 result of the last dream stays in ``st.session_state["dream_result"]``.
 """
+
 from __future__ import annotations
 
 
@@ -27,10 +28,12 @@ GALLERY_JOB_KEY = "dream_gallery_job"
 
 menu.page_frame()
 st.title("Deep Dream")
-st.write("The CNN only knows 28×28 grey digits, so it dreams like a myopic man: on a coarse version of your "
-         "photo (or on 28×28 tiles of it), amplifying whatever looks like the patterns its maps were trained "
-         "to detect. The photo's details are re-added afterwards (blog series *Deep Dreams of a CNN trained on "
-         "MNIST data*, I–III).")
+st.write(
+    "The CNN only knows 28×28 grey digits, so it dreams like a myopic man: on a coarse version of your "
+    "photo (or on 28×28 tiles of it), amplifying whatever looks like the patterns its maps were trained "
+    "to detect. The photo's details are re-added afterwards (blog series *Deep Dreams of a CNN trained on "
+    "MNIST data*, I–III)."
+)
 
 
 @st.cache_data(show_spinner="Reading the photo…", max_entries=8)
@@ -78,8 +81,10 @@ def _apply_url_target(info: dict[str, tuple[int, bool]], default_layer: str) -> 
     st.session_state["_dream_url_applied"] = token
     layer = layer_q if layer_q is not None else st.session_state.get("dream_layer", default_layer)
     if layer not in info:
-        st.warning(f"The page address asks for layer {layer_q!r}, which this model does not have "
-                   f"(layers: {', '.join(info)}); using {default_layer}.")
+        st.warning(
+            f"The page address asks for layer {layer_q!r}, which this model does not have "
+            f"(layers: {', '.join(info)}); using {default_layer}."
+        )
         return
     n_maps = info[layer][0]
     if map_q is not None:
@@ -88,8 +93,10 @@ def _apply_url_target(info: dict[str, tuple[int, bool]], default_layer: str) -> 
         except ValueError:
             index = None
         if index is None or not 0 <= index < n_maps:
-            st.warning(f"The page address asks for map {map_q!r} of {layer}, which has maps 0…{n_maps - 1}; "
-                       "the map was not changed.")
+            st.warning(
+                f"The page address asks for map {map_q!r} of {layer}, which has maps 0…{n_maps - 1}; "
+                "the map was not changed."
+            )
             if layer_q is not None:
                 st.session_state["dream_layer"] = layer
             return
@@ -107,11 +114,20 @@ info = D.layer_info(model)
 st.subheader("1 · Photo")
 left, right = st.columns([2, 1])
 with left:
-    upload = st.file_uploader("Your photo (JPEG, PNG, WebP, …)", type=list(ALLOWED_EXTENSIONS), key="dream_upload",
-                              help="Without an upload the flower photo that ships with scikit-learn is used.")
-    max_side = st.select_slider("Dream at most this large (longest side, pixels)", [160, 320, 480, 640, 800, 1024],
-                                value=D.DEFAULT_MAX_SIDE, persist_state="session", key="dream_max_side",
-                                help="Larger photos are shrunk first; tiles and octaves cost time per pixel.")
+    upload = st.file_uploader(
+        "Your photo (JPEG, PNG, WebP, …)",
+        type=list(ALLOWED_EXTENSIONS),
+        key="dream_upload",
+        help="Without an upload the flower photo that ships with scikit-learn is used.",
+    )
+    max_side = st.select_slider(
+        "Dream at most this large (longest side, pixels)",
+        [160, 320, 480, 640, 800, 1024],
+        value=D.DEFAULT_MAX_SIDE,
+        persist_state="session",
+        key="dream_max_side",
+        help="Larger photos are shrunk first; tiles and octaves cost time per pixel.",
+    )
 try:
     if upload is not None:
         photo, photo_notes = load_upload(upload.getvalue(), int(max_side))
@@ -129,10 +145,17 @@ for note in photo_notes:
 
 # --- 2 · What dreams ---------------------------------------------------------------------------
 st.subheader("2 · What the CNN dreams of")
-mode = st.radio("Mode", D.MODES, format_func=D.MODE_TITLES.get, horizontal=True, persist_state="session", key="dream_mode",
-                help="Single map: article I, the whole photo as one 28×28 image. Layers & octaves: the original "
-                     "DeepDream recipe, conv filters sliding over the photo at growing sizes. Tiles: 28×28 tiles "
-                     "(article III), randomly shifted every step so no seams show.")
+mode = st.radio(
+    "Mode",
+    D.MODES,
+    format_func=D.MODE_TITLES.get,
+    horizontal=True,
+    persist_state="session",
+    key="dream_mode",
+    help="Single map: article I, the whole photo as one 28×28 image. Layers & octaves: the original "
+    "DeepDream recipe, conv filters sliding over the photo at growing sizes. Tiles: 28×28 tiles "
+    "(article III), randomly shifted every step so no seams show.",
+)
 layer, map_index, terms = D.DEFAULT_LAYER, D.DEFAULT_MAP, ()
 if mode == "map":
     default_layer, default_map, message = D.default_target(model)
@@ -149,23 +172,35 @@ if mode == "map":
     st.session_state.setdefault("dream_map", default_map)
     if st.session_state["dream_map"] >= n_maps:  # another layer or model: clamp before the widget exists
         st.session_state["dream_map"] = n_maps - 1
-    map_index = c[1].number_input(f"Map (0…{n_maps - 1})", 0, n_maps - 1, persist_state="session", key="dream_map",
-                                  help="conv3 map 56 is the blog's first dream.")
+    map_index = c[1].number_input(
+        f"Map (0…{n_maps - 1})",
+        0,
+        n_maps - 1,
+        persist_state="session",
+        key="dream_map",
+        help="conv3 map 56 is the blog's first dream.",
+    )
 else:
     allowed = [name for name, (_, spatial) in info.items() if spatial] if mode == "layers" else list(info)
     convs = [name for name in allowed if name.startswith("conv")]
     defaults = {name: 1.0 for name in convs[-2:]} if mode == "layers" else {}
-    st.caption("Weight of each whole layer's mean response in the cost (0 leaves a layer out)"
-               + ("; dense layers need 28×28 input, so they are offered in the tiles mode only." if mode == "layers"
-                  else "."))
+    st.caption(
+        "Weight of each whole layer's mean response in the cost (0 leaves a layer out)"
+        + ("; dense layers need 28×28 input, so they are offered in the tiles mode only." if mode == "layers" else ".")
+    )
     cols = st.columns(min(len(allowed), 5))
     weights = {}
     for i, name in enumerate(allowed):
-        weights[name] = cols[i % len(cols)].slider(name, -2.0, 3.0, defaults.get(name, 0.0), 0.1,
-                                                   persist_state="session", key=f"dream_{mode}_w_{name}")
-    extra = st.text_input("Single maps (layer:map=weight, comma-separated)",
-                          "" if mode == "layers" else f"{D.DEFAULT_LAYER}:{D.default_target(model)[1]}=1",
-                          persist_state="session", key=f"dream_{mode}_maps", help="e.g. conv3:56=2, conv2:10")
+        weights[name] = cols[i % len(cols)].slider(
+            name, -2.0, 3.0, defaults.get(name, 0.0), 0.1, persist_state="session", key=f"dream_{mode}_w_{name}"
+        )
+    extra = st.text_input(
+        "Single maps (layer:map=weight, comma-separated)",
+        "" if mode == "layers" else f"{D.DEFAULT_LAYER}:{D.default_target(model)[1]}=1",
+        persist_state="session",
+        key=f"dream_{mode}_maps",
+        help="e.g. conv3:56=2, conv2:10",
+    )
     try:
         terms = tuple(D.Term(name, None, float(w)) for name, w in weights.items() if w != 0) + D.parse_terms(extra)
     except ValueError as exc:
@@ -176,32 +211,90 @@ else:
 st.subheader("3 · Gradient ascent")
 c = st.columns(4)
 if mode == "map":
-    loops = c[0].number_input("Loops", 1, D.MAX_LOOPS, 4, persist_state="session", key="dream_loops",
-                              help="ascent on 28×28 → upscale → re-add details → downscale, this many times")
+    loops = c[0].number_input(
+        "Loops",
+        1,
+        D.MAX_LOOPS,
+        4,
+        persist_state="session",
+        key="dream_loops",
+        help="ascent on 28×28 → upscale → re-add details → downscale, this many times",
+    )
     octaves, octave_scale = 4, 0.0
 else:
     loops = 4
-    octaves = c[0].number_input("Octaves", 1, D.MAX_OCTAVES, 4, persist_state="session", key="dream_octaves",
-                                help="image sizes from coarse (short side 28) to the full photo")
-    octave_scale = c[3].number_input("Octave scale (0 = auto)", 0.0, 8.0, 0.0, 0.1, persist_state="session", key="dream_octave_scale",
-                                     help="size ratio between octaves; auto spreads them from 28 pixels to full size")
-epochs = c[1].number_input("Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, persist_state="session", key="dream_epochs")
-step_size = c[2].number_input("Step size", min_value=0.0, max_value=None, value=0.05, step=0.01, format="%.3f",
-                              persist_state="session", key="dream_step",  # unbounded here: DreamConfig.validate() refuses too large, visibly
-                              help="per epoch, in units of the photo's standard deviation (gradients are normalized); "
-                                   "at most 10")
+    octaves = c[0].number_input(
+        "Octaves",
+        1,
+        D.MAX_OCTAVES,
+        4,
+        persist_state="session",
+        key="dream_octaves",
+        help="image sizes from coarse (short side 28) to the full photo",
+    )
+    octave_scale = c[3].number_input(
+        "Octave scale (0 = auto)",
+        0.0,
+        8.0,
+        0.0,
+        0.1,
+        persist_state="session",
+        key="dream_octave_scale",
+        help="size ratio between octaves; auto spreads them from 28 pixels to full size",
+    )
+epochs = c[1].number_input(
+    "Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, persist_state="session", key="dream_epochs"
+)
+step_size = c[2].number_input(
+    "Step size",
+    min_value=0.0,
+    max_value=None,
+    value=0.05,
+    step=0.01,
+    format="%.3f",
+    persist_state="session",
+    key="dream_step",  # unbounded here: DreamConfig.validate() refuses too large, visibly
+    help="per epoch, in units of the photo's standard deviation (gradients are normalized); at most 10",
+)
 c = st.columns(4)
-invert = c[0].checkbox("Invert polarity", False, persist_state="session", key="dream_invert",
-                       help="MNIST digits are white on black; invert photos whose subject is dark on light.")
+invert = c[0].checkbox(
+    "Invert polarity",
+    False,
+    persist_state="session",
+    key="dream_invert",
+    help="MNIST digits are white on black; invert photos whose subject is dark on light.",
+)
 recolour = c[1].checkbox("Recolour with the photo's colours", False, persist_state="session", key="dream_recolour")
-widen = c[2].number_input("Widen values (% clipped)", 0.0, 20.0, 1.0, 0.5, persist_state="session", key="dream_widen",
-                          help="stretch the final value distribution; 0 = off")
-seed = c[3].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key="dream_seed", help="random shifts of the tiles")
+widen = c[2].number_input(
+    "Widen values (% clipped)",
+    0.0,
+    20.0,
+    1.0,
+    0.5,
+    persist_state="session",
+    key="dream_widen",
+    help="stretch the final value distribution; 0 = off",
+)
+seed = c[3].number_input(
+    "Seed", 0, 2**31 - 1, 0, persist_state="session", key="dream_seed", help="random shifts of the tiles"
+)
 
-settings = D.DreamConfig(mode=mode, layer=layer, map=int(map_index), terms=terms, loops=int(loops),
-                           octaves=int(octaves), octave_scale=float(octave_scale), epochs=int(epochs),
-                           step_size=float(step_size), invert=bool(invert), recolour=bool(recolour),
-                           widen=float(widen), max_side=int(max_side), seed=int(seed))
+settings = D.DreamConfig(
+    mode=mode,
+    layer=layer,
+    map=int(map_index),
+    terms=terms,
+    loops=int(loops),
+    octaves=int(octaves),
+    octave_scale=float(octave_scale),
+    epochs=int(epochs),
+    step_size=float(step_size),
+    invert=bool(invert),
+    recolour=bool(recolour),
+    widen=float(widen),
+    max_side=int(max_side),
+    seed=int(seed),
+)
 try:
     settings.validate()
     D.resolve_terms(settings, model)  # layers and maps that this model does not have
@@ -209,12 +302,24 @@ try:
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"Cannot dream with these settings: {settings_error}")
-jobs.start_button(JOB_KEY, "Dream", lambda: JobSpec("dream", settings, model=str(bundle.path), title="Deep Dream",
-                                                     inputs={"photo": photo, "photo_name": photo_name}),
-                    key="dream_run", busy_label="Dreaming…", disabled=settings_error is not None,
-                    help="Runs as a job; a single-map dream of the default photo takes a few seconds.")
-jobs.job_panel(JOB_KEY, on_end=_keep_dream, describe=_describe,
-                 stop_help="Ends after the current loop or octave; the stages dreamt so far are shown.")
+jobs.start_button(
+    JOB_KEY,
+    "Dream",
+    lambda: JobSpec(
+        "dream", settings, model=str(bundle.path), title="Deep Dream", inputs={"photo": photo, "photo_name": photo_name}
+    ),
+    key="dream_run",
+    busy_label="Dreaming…",
+    disabled=settings_error is not None,
+    help="Runs as a job; a single-map dream of the default photo takes a few seconds.",
+)
+jobs.job_panel(
+    JOB_KEY,
+    on_end=_keep_dream,
+    describe=_describe,
+    stop_help="Ends after the current loop or octave; the stages dreamt so far are shown.",
+)
+
 
 # --- Gallery: several maps at once ------------------------------------------------------------------
 def _keep_gallery(handle: JobHandle) -> None:
@@ -229,54 +334,93 @@ def _describe_gallery(snap: JobSnapshot) -> str:
     return f"Dreaming all maps at once: loop {snap.done} of {snap.total - 1}"
 
 
-with st.expander("Gallery: several maps of one layer dream on this photo, each beside its OIP",
-                 expanded=st.session_state.get(GALLERY_KEY) is not None or jobs.job_active(GALLERY_JOB_KEY)):
-    st.caption("The single-map recipe (article I) for many maps in one batch: the blog showed ten dreams of one "
-               "photo side by side. Below each dream, the map's OIP: the pattern the map looks for, which the dream "
-               "amplifies in the photo. Uses the loops, epochs, step size, polarity and widening set above.")
+with st.expander(
+    "Gallery: several maps of one layer dream on this photo, each beside its OIP",
+    expanded=st.session_state.get(GALLERY_KEY) is not None or jobs.job_active(GALLERY_JOB_KEY),
+):
+    st.caption(
+        "The single-map recipe (article I) for many maps in one batch: the blog showed ten dreams of one "
+        "photo side by side. Below each dream, the map's OIP: the pattern the map looks for, which the dream "
+        "amplifies in the photo. Uses the loops, epochs, step size, polarity and widening set above."
+    )
     spatial = [name for name, (_, is_spatial) in info.items() if is_spatial or name in ("dense1", "out")]
     c = st.columns([1, 2])
     st.session_state.setdefault("dream_gallery_layer", "conv3" if "conv3" in spatial else spatial[-1])
     if st.session_state["dream_gallery_layer"] not in spatial:
         st.session_state["dream_gallery_layer"] = spatial[-1]
     gallery_layer = c[0].selectbox("Layer", spatial, persist_state="session", key="dream_gallery_layer")
-    maps_text = c[1].text_input("Maps", "0-9", persist_state="session", key="dream_gallery_maps",
-                                help=f"indices or ranges like 0-9 or 3,17,56 (at most {MAX_GALLERY_MAPS}); "
-                                     f"{gallery_layer} has maps 0..{info[gallery_layer][0] - 1}")
+    maps_text = c[1].text_input(
+        "Maps",
+        "0-9",
+        persist_state="session",
+        key="dream_gallery_maps",
+        help=f"indices or ranges like 0-9 or 3,17,56 (at most {MAX_GALLERY_MAPS}); "
+        f"{gallery_layer} has maps 0..{info[gallery_layer][0] - 1}",
+    )
     gallery_error, gallery_settings = None, None
     try:
         gallery_maps = parse_maps(maps_text, info[gallery_layer][0]) or tuple(range(info[gallery_layer][0]))
-        gallery_settings = GalleryConfig(layer=gallery_layer, maps=tuple(gallery_maps), loops=int(loops),
-                                           epochs=int(epochs), step_size=float(step_size), invert=bool(invert),
-                                           widen=float(widen), max_side=int(max_side), seed=int(seed))
+        gallery_settings = GalleryConfig(
+            layer=gallery_layer,
+            maps=tuple(gallery_maps),
+            loops=int(loops),
+            epochs=int(epochs),
+            step_size=float(step_size),
+            invert=bool(invert),
+            widen=float(widen),
+            max_side=int(max_side),
+            seed=int(seed),
+        )
         gallery_settings.validate()
     except ValueError as exc:
         gallery_error = str(exc)
         st.error(gallery_error)
-    jobs.start_button(GALLERY_JOB_KEY, "Dream the gallery",
-                        lambda: JobSpec("dream-gallery", gallery_settings, model=str(bundle.path),
-                                        title=f"Dream gallery of {gallery_layer}", inputs={"photo": photo}),
-                        key="dream_gallery_run", busy_label="Dreaming the gallery…",
-                        disabled=gallery_error is not None, type="secondary",
-                        help="All maps in one batched ascent; then their OIPs. A job like any dream.")
-    jobs.job_panel(GALLERY_JOB_KEY, on_end=_keep_gallery, describe=_describe_gallery,
-                     stop_help="Ends after the current loop; the dreams so far are shown.")
+    jobs.start_button(
+        GALLERY_JOB_KEY,
+        "Dream the gallery",
+        lambda: JobSpec(
+            "dream-gallery",
+            gallery_settings,
+            model=str(bundle.path),
+            title=f"Dream gallery of {gallery_layer}",
+            inputs={"photo": photo},
+        ),
+        key="dream_gallery_run",
+        busy_label="Dreaming the gallery…",
+        disabled=gallery_error is not None,
+        type="secondary",
+        help="All maps in one batched ascent; then their OIPs. A job like any dream.",
+    )
+    jobs.job_panel(
+        GALLERY_JOB_KEY,
+        on_end=_keep_gallery,
+        describe=_describe_gallery,
+        stop_help="Ends after the current loop; the dreams so far are shown.",
+    )
     gallery = st.session_state.get(GALLERY_KEY)
     if gallery is not None:
         g = gallery.settings
-        st.caption(f"{g.layer}, maps {', '.join(str(int(m)) for m in gallery.maps)} · {g.loops} loops × {g.epochs} "
-                   f"epochs · {gallery.seconds:.1f} s" + (" · **stopped early**" if gallery.stopped else ""))
+        st.caption(
+            f"{g.layer}, maps {', '.join(str(int(m)) for m in gallery.maps)} · {g.loops} loops × {g.epochs} "
+            f"epochs · {gallery.seconds:.1f} s" + (" · **stopped early**" if gallery.stopped else "")
+        )
         cols = min(5, len(gallery.maps))
         for start in range(0, len(gallery.maps), cols):
             row = st.columns(cols)
             for j, i in enumerate(range(start, min(start + cols, len(gallery.maps)))):
                 with row[j]:
-                    st.image(_thumb(gallery.images[i]), caption=f"map {int(gallery.maps[i])} · cost {gallery.losses[i]:.3g}",
-                             width="stretch")
+                    st.image(
+                        _thumb(gallery.images[i]),
+                        caption=f"map {int(gallery.maps[i])} · cost {gallery.losses[i]:.3g}",
+                        width="stretch",
+                    )
                     if np.isfinite(gallery.oips[i]).all():
-                        st.image(enlarge(D.viridis(contrast_enhance(gallery.oips[i]))), width="stretch",
-                                 caption=f"its OIP · loss {gallery.oip_losses[i]:.3g}"
-                                         + ("" if gallery.oip_losses[i] > 0 else " (no OIP)"))
+                        st.image(
+                            enlarge(D.viridis(contrast_enhance(gallery.oips[i]))),
+                            width="stretch",
+                            caption=f"its OIP · loss {gallery.oip_losses[i]:.3g}"
+                            + ("" if gallery.oip_losses[i] > 0 else " (no OIP)"),
+                        )
 
 # --- Results -----------------------------------------------------------------------------------
 result: D.DreamResult | None = st.session_state.get(RESULT_KEY)
@@ -286,34 +430,55 @@ if result is None:
 
 st.subheader("The dream")
 s = result.settings
-st.caption(f"{D.MODE_TITLES[s['mode']]} · {s['terms']} · "
-           + (f"{s['loops']} loops" if s["mode"] == "map" else f"{len(result.stages)} octaves")
-           + f" × {s['epochs']} epochs · step {s['step_size']} · seed {s['seed']} · model {result.model} · "
-             f"{result.seconds:.1f} s" + (" · **stopped early**" if result.status == "stopped" else ""))
+st.caption(
+    f"{D.MODE_TITLES[s['mode']]} · {s['terms']} · "
+    + (f"{s['loops']} loops" if s["mode"] == "map" else f"{len(result.stages)} octaves")
+    + f" × {s['epochs']} epochs · step {s['step_size']} · seed {s['seed']} · model {result.model} · "
+    f"{result.seconds:.1f} s" + (" · **stopped early**" if result.status == "stopped" else "")
+)
 for note in result.notes:
     st.info(note)
 left, right = st.columns(2)
-left.image(result.original_rgb if result.original_rgb is not None else result.original,
-           caption=f"original ({s.get('photo', 'photo')})", width="stretch")
-right.image(result.image, caption="dream" + (" (recoloured)" if s["recolour"] else "")
-            + (f", values widened ({s['widen']:g} % clipped)" if s["widen"] > 0 else ""), width="stretch")
-st.download_button("Download PNG", result.png_bytes(), file_name=f"deep_dream_{s['mode']}.png", mime="image/png",
-                   key="dream_download", on_click="ignore",
-                   help="The settings are stored in the PNG's 'dream_settings' text chunk.")
+left.image(
+    result.original_rgb if result.original_rgb is not None else result.original,
+    caption=f"original ({s.get('photo', 'photo')})",
+    width="stretch",
+)
+right.image(
+    result.image,
+    caption="dream"
+    + (" (recoloured)" if s["recolour"] else "")
+    + (f", values widened ({s['widen']:g} % clipped)" if s["widen"] > 0 else ""),
+    width="stretch",
+)
+st.download_button(
+    "Download PNG",
+    result.png_bytes(),
+    file_name=f"deep_dream_{s['mode']}.png",
+    mime="image/png",
+    key="dream_download",
+    on_click="ignore",
+    help="The settings are stored in the PNG's 'dream_settings' text chunk.",
+)
 
 st.subheader("Loop by loop" if s["mode"] == "map" else "Octave by octave")
-st.caption("As in the blog: the pattern the CNN dreamt at its own resolution (viridis and grey, as the CNN sees it"
-           + (", inverted" if s["invert"] else "") + "), the dream upscaled to the photo's size, the photo's "
-           "details re-added, and the value distribution widened.")
+st.caption(
+    "As in the blog: the pattern the CNN dreamt at its own resolution (viridis and grey, as the CNN sees it"
+    + (", inverted" if s["invert"] else "")
+    + "), the dream upscaled to the photo's size, the photo's "
+    "details re-added, and the value distribution widened."
+)
 head = st.columns([1, 1, 2, 2, 2])
-for col, title in zip(head, ("pattern (viridis)", "pattern (grey)", "upscaled dream", "details re-added",
-                             "widened")):
+for col, title in zip(head, ("pattern (viridis)", "pattern (grey)", "upscaled dream", "details re-added", "widened")):
     col.markdown(f"**{title}**")
 for stage in result.stages:
     cols = st.columns([1, 1, 2, 2, 2])
     small = stage.pattern.shape[0] <= 64
-    cols[0].image(enlarge(D.viridis(stage.pattern)) if small else D.viridis(stage.pattern), width="stretch",
-                  caption=f"{stage.label} · cost {stage.loss:.3f}")
+    cols[0].image(
+        enlarge(D.viridis(stage.pattern)) if small else D.viridis(stage.pattern),
+        width="stretch",
+        caption=f"{stage.label} · cost {stage.loss:.3f}",
+    )
     cols[1].image(enlarge(D.widen(stage.pattern, 0)) if small else D.widen(stage.pattern, 0), width="stretch")
     cols[2].image(_thumb(stage.upscaled), width="stretch")
     cols[3].image(_thumb(stage.final), width="stretch")
@@ -328,8 +493,13 @@ with left:
         x = np.arange(offset + 1, offset + len(stage.losses) + 1)
         fig.add_trace(go.Scatter(x=x, y=stage.losses, mode="lines", name=stage.label))
         offset += len(stage.losses)
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="epoch (all loops/octaves)",
-                      yaxis_title="cost", legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(
+        height=260,
+        margin=dict(l=10, r=10, t=10, b=10),
+        xaxis_title="epoch (all loops/octaves)",
+        yaxis_title="cost",
+        legend=dict(orientation="h", y=-0.3),
+    )
     widgets.chart(fig, key="dream_cost_chart")
 with right:
     if result.stages:

@@ -1,4 +1,5 @@
 """Train page: build a CNN from a preset or the editor, train it with live curves, keep runs."""
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,10 @@ EDITOR_PREFIX = "train_ed_"
 
 menu.page_frame()
 st.title("Train")
-st.write("Build the blog's CNN (or your own variant), train it on MNIST and keep every run. "
-         "The model you pick in the sidebar is the one all pages use.")
+st.write(
+    "Build the blog's CNN (or your own variant), train it on MNIST and keep every run. "
+    "The model you pick in the sidebar is the one all pages use."
+)
 
 
 def _reset_editor() -> None:
@@ -48,25 +51,66 @@ def _reset_editor() -> None:
 
 def _editor(base: ArchitectureSpec) -> ArchitectureSpec:
     """Widgets for every setting of the spec, initialised from ``base``; returns the edited spec."""
-    n_conv = st.number_input("Conv layers", 1, 5, len(base.convs), persist_state="session", key=EDITOR_PREFIX + "n_conv",
-                             help="A 2×2 max-pool follows every conv layer but the last.")
+    n_conv = st.number_input(
+        "Conv layers",
+        1,
+        5,
+        len(base.convs),
+        persist_state="session",
+        key=EDITOR_PREFIX + "n_conv",
+        help="A 2×2 max-pool follows every conv layer but the last.",
+    )
     convs = []
     for i in range(1, int(n_conv) + 1):
         ref = base.convs[min(i, len(base.convs)) - 1]
         c1, c2, c3, c4 = st.columns(4)
-        filters = c1.number_input(f"conv{i} filters", 1, 512, ref.filters, persist_state="session", key=f"{EDITOR_PREFIX}f{i}")
-        kernel = c2.number_input(f"conv{i} kernel", 1, 9, ref.kernel, persist_state="session", key=f"{EDITOR_PREFIX}k{i}")
-        act = c3.selectbox(f"conv{i} activation", ACTIVATIONS, ACTIVATIONS.index(ref.activation),
-                           persist_state="session", key=f"{EDITOR_PREFIX}a{i}")
-        pad = c4.selectbox(f"conv{i} padding", PADDINGS, PADDINGS.index(ref.padding), persist_state="session", key=f"{EDITOR_PREFIX}p{i}")
+        filters = c1.number_input(
+            f"conv{i} filters", 1, 512, ref.filters, persist_state="session", key=f"{EDITOR_PREFIX}f{i}"
+        )
+        kernel = c2.number_input(
+            f"conv{i} kernel", 1, 9, ref.kernel, persist_state="session", key=f"{EDITOR_PREFIX}k{i}"
+        )
+        act = c3.selectbox(
+            f"conv{i} activation",
+            ACTIVATIONS,
+            ACTIVATIONS.index(ref.activation),
+            persist_state="session",
+            key=f"{EDITOR_PREFIX}a{i}",
+        )
+        pad = c4.selectbox(
+            f"conv{i} padding",
+            PADDINGS,
+            PADDINGS.index(ref.padding),
+            persist_state="session",
+            key=f"{EDITOR_PREFIX}p{i}",
+        )
         convs.append(ConvSpec(int(filters), int(kernel), act, pad))
     c1, c2, c3, c4 = st.columns(4)
-    dense_text = c1.text_input("Dense layers (units, comma-separated)", ",".join(map(str, base.dense)),
-                               persist_state="session", key=EDITOR_PREFIX + "dense")
-    dense_act = c2.selectbox("Dense activation", ACTIVATIONS, ACTIVATIONS.index(base.dense_activation),
-                             persist_state="session", key=EDITOR_PREFIX + "dense_act")
-    dropout = c3.slider("Dropout after dense", 0.0, 0.8, float(base.dropout), 0.05, persist_state="session", key=EDITOR_PREFIX + "dropout")
-    batch_norm = c4.checkbox("Batch-norm after convs", base.batch_norm, persist_state="session", key=EDITOR_PREFIX + "bn")
+    dense_text = c1.text_input(
+        "Dense layers (units, comma-separated)",
+        ",".join(map(str, base.dense)),
+        persist_state="session",
+        key=EDITOR_PREFIX + "dense",
+    )
+    dense_act = c2.selectbox(
+        "Dense activation",
+        ACTIVATIONS,
+        ACTIVATIONS.index(base.dense_activation),
+        persist_state="session",
+        key=EDITOR_PREFIX + "dense_act",
+    )
+    dropout = c3.slider(
+        "Dropout after dense",
+        0.0,
+        0.8,
+        float(base.dropout),
+        0.05,
+        persist_state="session",
+        key=EDITOR_PREFIX + "dropout",
+    )
+    batch_norm = c4.checkbox(
+        "Batch-norm after convs", base.batch_norm, persist_state="session", key=EDITOR_PREFIX + "bn"
+    )
     try:
         dense = tuple(int(u) for u in dense_text.replace(" ", "").split(",") if u)
     except ValueError:
@@ -76,12 +120,15 @@ def _editor(base: ArchitectureSpec) -> ArchitectureSpec:
 
 def _layer_frame(spec: ArchitectureSpec) -> pd.DataFrame:
     rows = layer_table(spec)
-    return pd.DataFrame({
-        "layer": [r.name for r in rows], "type": [r.kind for r in rows],
-        "output shape": [" × ".join(map(str, r.output_shape)) for r in rows],
-        "parameters": [r.params for r in rows],
-        "receptive field": [f"{r.receptive_field}×{r.receptive_field}" if r.receptive_field else "" for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "layer": [r.name for r in rows],
+            "type": [r.kind for r in rows],
+            "output shape": [" × ".join(map(str, r.output_shape)) for r in rows],
+            "parameters": [r.params for r in rows],
+            "receptive field": [f"{r.receptive_field}×{r.receptive_field}" if r.receptive_field else "" for r in rows],
+        }
+    )
 
 
 def _epochs_from_history(history: dict) -> list[dict]:
@@ -95,7 +142,9 @@ def _training_job(spec: ArchitectureSpec, config: TrainConfig, preset_name: str)
         return None
     st.session_state["train_steps_per_epoch"] = math.ceil(min(config.train_limit or 60_000, 60_000) / config.batch_size)
     st.session_state["train_job_epochs"] = config.epochs
-    return JobSpec("train", TrainJobConfig(spec, config, preset_name, runs_dir=str(default_runs_dir())), title="training")
+    return JobSpec(
+        "train", TrainJobConfig(spec, config, preset_name, runs_dir=str(default_runs_dir())), title="training"
+    )
 
 
 def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n: int) -> list[JobSpec] | None:
@@ -105,9 +154,20 @@ def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = sanitize_name(f"{preset_name}-{stamp}")
-    return [JobSpec("train", TrainJobConfig(spec, with_seed(first.config, config.seed + i).config, preset_name,
-                                      name=f"{base}-seed{config.seed + i}", runs_dir=first.config.runs_dir),
-                    title=f"training, seed {config.seed + i}") for i in range(n)]
+    return [
+        JobSpec(
+            "train",
+            TrainJobConfig(
+                spec,
+                with_seed(first.config, config.seed + i).config,
+                preset_name,
+                name=f"{base}-seed{config.seed + i}",
+                runs_dir=first.config.runs_dir,
+            ),
+            title=f"training, seed {config.seed + i}",
+        )
+        for i in range(n)
+    ]
 
 
 def _trained_group(handles) -> None:
@@ -126,8 +186,11 @@ def _group_message() -> None:
     names = ", ".join(Path(r).name for r in runs)
     st.success(f"{len(runs)} runs saved: {names}.", icon=":material/check_circle:")
     if len(runs) >= 2:
-        st.page_link("pages/compare.py", label="Compare them: curves, mistakes and whether they learnt the same maps",
-                     icon=":material/compare_arrows:")
+        st.page_link(
+            "pages/compare.py",
+            label="Compare them: curves, mistakes and whether they learnt the same maps",
+            icon=":material/compare_arrows:",
+        )
 
 
 def _describe(snap: JobSnapshot) -> str:
@@ -136,8 +199,10 @@ def _describe(snap: JobSnapshot) -> str:
     if "phase" in info:
         return str(info["phase"])[:1].upper() + str(info["phase"])[1:]
     if "batch" in info:
-        return (f"Epoch {info['epoch']} of {st.session_state.get('train_job_epochs', '?')} · batch {info['batch']}/{steps} · "
-                f"loss {info.get('loss', float('nan')):.4f} · accuracy {info.get('accuracy', float('nan')):.4f}")
+        return (
+            f"Epoch {info['epoch']} of {st.session_state.get('train_job_epochs', '?')} · batch {info['batch']}/{steps} · "
+            f"loss {info.get('loss', float('nan')):.4f} · accuracy {info.get('accuracy', float('nan')):.4f}"
+        )
     return ""
 
 
@@ -150,8 +215,11 @@ def _live_curves(snap: JobSnapshot) -> None:
     cached = st.session_state.get("_train_live_figure")
     now = time.monotonic()
     if cached is None or cached[0] != (snap.id, len(snap.records)) or now - cached[1] >= LIVE_FIGURE_SECONDS:
-        cached = ((snap.id, len(snap.records)), now,
-                  plots.training_curves(snap.records, snap.batches, st.session_state.get("train_steps_per_epoch", 1)))
+        cached = (
+            (snap.id, len(snap.records)),
+            now,
+            plots.training_curves(snap.records, snap.batches, st.session_state.get("train_steps_per_epoch", 1)),
+        )
         st.session_state["_train_live_figure"] = cached
     widgets.chart(cached[2], key="train_live_curves")
 
@@ -177,9 +245,11 @@ def _outcome_message() -> None:
         return
     name = Path(outcome.run_dir).name
     active = st.session_state.get(menu.ACTIVE_MODEL_KEY) == str(outcome.run_dir)
-    st.success(f"Run saved as **{name}**: test accuracy {outcome.test_accuracy * 100:.2f} % in {outcome.seconds:.1f} s "
-               f"on {outcome.device}." + (" It is your active model on every page." if active else ""),
-               icon=":material/check_circle:")
+    st.success(
+        f"Run saved as **{name}**: test accuracy {outcome.test_accuracy * 100:.2f} % in {outcome.seconds:.1f} s "
+        f"on {outcome.device}." + (" It is your active model on every page." if active else ""),
+        icon=":material/check_circle:",
+    )
 
 
 def _safe_meta(path: str) -> tuple[dict, str | None]:
@@ -197,8 +267,7 @@ def _run_details(path: str) -> None:
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         problem = problem or f"{type(exc).__name__}: {exc}"
     if problem:
-        st.error(f"The run {Path(path).name!r} cannot be shown: its run.json is damaged or incomplete "
-                 f"({problem}).")
+        st.error(f"The run {Path(path).name!r} cannot be shown: its run.json is damaged or incomplete ({problem}).")
     elif meta.get("checkpoints"):
         _replay_section(path)
 
@@ -228,64 +297,117 @@ def _replay_section(path: str) -> None:
         st.error(str(exc))
         return
     store = st.session_state.setdefault(REPLAY_STORE, {})
-    k = st.select_slider("Checkpoint", list(range(len(checkpoints))), value=len(checkpoints) - 1, key="replay_k",
-                         format_func=checkpoints.label)
+    k = st.select_slider(
+        "Checkpoint",
+        list(range(len(checkpoints))),
+        value=len(checkpoints) - 1,
+        key="replay_k",
+        format_func=checkpoints.label,
+    )
     left, right = st.columns(2)
     with left:
         bound = max(float(np.abs(conv1_filters(checkpoints, c)).max()) for c in range(len(checkpoints)))
-        widgets.chart(ap.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420, bound=bound),
-                     key="replay_filters", config={"displayModeBar": False})
-        st.caption(f"conv1's filters at {checkpoints.label(k)} (blue negative, red positive; one colour scale for "
-                   "all checkpoints, so they can be compared).")
+        widgets.chart(
+            ap.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420, bound=bound),
+            key="replay_filters",
+            config={"displayModeBar": False},
+        )
+        st.caption(
+            f"conv1's filters at {checkpoints.label(k)} (blue negative, red positive; one colour scale for "
+            "all checkpoints, so they can be compared)."
+        )
     with right:
         accuracy = store.get((key, "accuracy"))
         if accuracy is None:
-            jobs.start_button(REPLAY_JOB_KEY, "Measure the test accuracy of every checkpoint",
-                                lambda: JobSpec("replay", ReplayConfig(), model=path, title="test accuracy per checkpoint")
-                                if resources.get_mnist() is not None else None,
-                                key="replay_acc", busy_label="Measuring…", type="secondary")
+            jobs.start_button(
+                REPLAY_JOB_KEY,
+                "Measure the test accuracy of every checkpoint",
+                lambda: (
+                    JobSpec("replay", ReplayConfig(), model=path, title="test accuracy per checkpoint")
+                    if resources.get_mnist() is not None
+                    else None
+                ),
+                key="replay_acc",
+                busy_label="Measuring…",
+                type="secondary",
+            )
             jobs.job_panel(REPLAY_JOB_KEY, on_end=_keep_replay)
         else:
             shown_layer = st.session_state.get("replay_layer", "conv1")
-            without = {slot[1]: int((~result.has_oip).sum()) for slot, result in store.items()
-                       if len(slot) == 3 and slot[0] == key and slot[2] == shown_layer}
-            widgets.chart(plots.replay_curve(checkpoints.positions, accuracy, float(checkpoints.positions[k]),
-                                            {float(checkpoints.positions[c]): n for c, n in without.items()},
-                                            shown_layer), key="replay_curve")
+            without = {
+                slot[1]: int((~result.has_oip).sum())
+                for slot, result in store.items()
+                if len(slot) == 3 and slot[0] == key and slot[2] == shown_layer
+            }
+            widgets.chart(
+                plots.replay_curve(
+                    checkpoints.positions,
+                    accuracy,
+                    float(checkpoints.positions[k]),
+                    {float(checkpoints.positions[c]): n for c, n in without.items()},
+                    shown_layer,
+                ),
+                key="replay_curve",
+            )
     c1, c2 = st.columns([1, 2])
-    layer = c1.selectbox("OIPs of", CONV_NAMES[:len(resources.bundle_at(path).spec.convs)], key="replay_layer")
+    layer = c1.selectbox("OIPs of", CONV_NAMES[: len(resources.bundle_at(path).spec.convs)], key="replay_layer")
     oips = store.get((key, k, layer))
     if oips is None:
         with c2:
-            jobs.start_button(REPLAY_OIP_JOB_KEY, f"Compute the OIPs of {layer} at {checkpoints.label(k)}",
-                                lambda: JobSpec("replay", ReplayConfig(k, OipConfig(layer=layer)), model=path,
-                                                title=f"OIPs of {layer} at {checkpoints.label(k)}"),
-                                key="replay_oip", busy_label="Computing…", type="secondary")
+            jobs.start_button(
+                REPLAY_OIP_JOB_KEY,
+                f"Compute the OIPs of {layer} at {checkpoints.label(k)}",
+                lambda: JobSpec(
+                    "replay",
+                    ReplayConfig(k, OipConfig(layer=layer)),
+                    model=path,
+                    title=f"OIPs of {layer} at {checkpoints.label(k)}",
+                ),
+                key="replay_oip",
+                busy_label="Computing…",
+                type="secondary",
+            )
     jobs.job_panel(REPLAY_OIP_JOB_KEY, on_end=_keep_replay, describe=jobs.describe_oip_job)
     if oips is not None:
         without = int((~oips.has_oip).sum())
-        st.markdown(f"At {checkpoints.label(k)}, **{without} of {len(oips.maps)}** maps of {layer} have no OIP "
-                    "(no input drives them above zero).")
-        widgets.chart(oip_figures.gallery_figure(oips.best_images, oips.maps, oips.best_loss, oips.has_oip,
-                                                cols=16 if len(oips.maps) > 32 else 8),
-                     key="replay_oips", config={"displayModeBar": False})
+        st.markdown(
+            f"At {checkpoints.label(k)}, **{without} of {len(oips.maps)}** maps of {layer} have no OIP "
+            "(no input drives them above zero)."
+        )
+        widgets.chart(
+            oip_figures.gallery_figure(
+                oips.best_images, oips.maps, oips.best_loss, oips.has_oip, cols=16 if len(oips.maps) > 32 else 8
+            ),
+            key="replay_oips",
+            config={"displayModeBar": False},
+        )
 
 
 def _draw_imported_details(meta: dict) -> None:
     c = st.columns(4)
     c[0].metric("test accuracy", f"{meta['test_accuracy'] * 100:.2f} %", help=f"on the {meta.get('test_source')}")
     c[1].metric("parameters", f"{meta['params']:,}")
-    c[2].metric("pixel scaling", {"unit": "pixels / 255", "article-ii": "article II", "mnist": "fitted on MNIST",
-                                  "rescaling": "its Rescaling"}.get(meta.get("scaler"), "?"),
-                help=SCALER_TEXT.get(meta.get("scaler"), ""))
+    c[2].metric(
+        "pixel scaling",
+        {
+            "unit": "pixels / 255",
+            "article-ii": "article II",
+            "mnist": "fitted on MNIST",
+            "rescaling": "its Rescaling",
+        }.get(meta.get("scaler"), "?"),
+        help=SCALER_TEXT.get(meta.get("scaler"), ""),
+    )
     c[3].metric("imported from", meta.get("imported_from", "?"))
     for note in meta.get("notes", []):
         st.caption(note)
     left, right = st.columns(2)
     with left:
         st.markdown("**Its layers** and the names the pages use")
-        st.dataframe(pd.DataFrame([{"layer in the file": k, "here": v} for k, v in meta.get("mapping", {}).items()]),
-                     hide_index=True, key="train_import_mapping")
+        st.dataframe(
+            pd.DataFrame([{"layer in the file": k, "here": v} for k, v in meta.get("mapping", {}).items()]),
+            hide_index=True,
+            key="train_import_mapping",
+        )
     with right:
         st.markdown(f"**Confusion matrix** ({meta.get('test_source')})")
         widgets.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
@@ -306,19 +428,32 @@ def _draw_run_details(meta: dict) -> None:
     if meta.get("message"):
         st.caption(meta["message"])
     epochs_done = len(meta.get("epoch_seconds", []))
-    widgets.blog_beside([
-        ("params", f"{meta['params']:,} parameters ({meta.get('preset', 'custom')})"),
-        ("accuracy", f"{meta['test_accuracy'] * 100:.2f} % test accuracy after {epochs_done} "
-                     f"epoch{'s' if epochs_done != 1 else ''}"),
-        ("train_time", f"{meta['seconds']:.1f} s for {epochs_done} epoch{'s' if epochs_done != 1 else ''} on "
-                       f"{meta.get('device', '?')}"),
-    ], "The blog's article-II run beside this one")
+    widgets.blog_beside(
+        [
+            ("params", f"{meta['params']:,} parameters ({meta.get('preset', 'custom')})"),
+            (
+                "accuracy",
+                f"{meta['test_accuracy'] * 100:.2f} % test accuracy after {epochs_done} "
+                f"epoch{'s' if epochs_done != 1 else ''}",
+            ),
+            (
+                "train_time",
+                f"{meta['seconds']:.1f} s for {epochs_done} epoch{'s' if epochs_done != 1 else ''} on "
+                f"{meta.get('device', '?')}",
+            ),
+        ],
+        "The blog's article-II run beside this one",
+    )
     cfg = meta.get("config", {})
-    st.caption(f"preset {meta.get('preset', 'custom')} · {cfg.get('optimizer')} lr {cfg.get('learning_rate')} "
-               f"({cfg.get('schedule')}) · batch {cfg.get('batch_size')} · L2 {cfg.get('l2')} · seed {meta.get('seed')}"
-               f" · {cfg.get('train_limit') or 'all'} training digits")
-    widgets.chart(plots.training_curves(_epochs_from_history(meta["history"]),
-                                          meta.get("batch_history", []), 1), key="train_run_curves")
+    st.caption(
+        f"preset {meta.get('preset', 'custom')} · {cfg.get('optimizer')} lr {cfg.get('learning_rate')} "
+        f"({cfg.get('schedule')}) · batch {cfg.get('batch_size')} · L2 {cfg.get('l2')} · seed {meta.get('seed')}"
+        f" · {cfg.get('train_limit') or 'all'} training digits"
+    )
+    widgets.chart(
+        plots.training_curves(_epochs_from_history(meta["history"]), meta.get("batch_history", []), 1),
+        key="train_run_curves",
+    )
     left, right = st.columns(2)
     with left:
         st.markdown("**Confusion matrix** (test set)")
@@ -332,16 +467,25 @@ def _draw_run_details(meta: dict) -> None:
         if mnist is not None and len(meta.get("predictions", [])) <= len(mnist.y_test):
             shown = mis[:24]
             preds = meta["predictions"]
-            widgets.chart(plots.image_grid(mnist.x_test[shown], [f"{mnist.y_test[i]}→{preds[i]}" for i in shown],
-                                             cols=8, height_per_row=80),
-                            key="train_misclassified")
+            widgets.chart(
+                plots.image_grid(
+                    mnist.x_test[shown], [f"{mnist.y_test[i]}→{preds[i]}" for i in shown], cols=8, height_per_row=80
+                ),
+                key="train_misclassified",
+            )
             st.caption("Title: true label → predicted label.")
 
 
 # --- Build ---------------------------------------------------------------------------------
 st.subheader("1 · Architecture")
-preset_name = st.selectbox("Preset", list(PRESETS), persist_state="session", key="train_preset", on_change=_reset_editor,
-                           help="'article II' is the blog's 96,844-parameter model.")
+preset_name = st.selectbox(
+    "Preset",
+    list(PRESETS),
+    persist_state="session",
+    key="train_preset",
+    on_change=_reset_editor,
+    help="'article II' is the blog's 96,844-parameter model.",
+)
 spec = PRESETS[preset_name]
 error = None
 if st.toggle("Edit the architecture", persist_state="session", key="train_edit"):
@@ -359,33 +503,64 @@ if error:
 else:
     frame = _layer_frame(spec)
     st.dataframe(frame, hide_index=True)
-    st.caption(f"{frame['parameters'].sum():,} parameters. Receptive field: the side of the input square one "
-               "neuron of the layer sees.")
+    st.caption(
+        f"{frame['parameters'].sum():,} parameters. Receptive field: the side of the input square one "
+        "neuron of the layer sees."
+    )
 
 st.subheader("2 · Training")
 c = st.columns(4)
 optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, persist_state="session", key="train_optimizer")
 # No upper bound on the widget: a browser keeps the last accepted value of a bounded field while showing the
 # typed one, so 100 would silently train at the old rate. TrainConfig.validate() refuses it below, visibly.
-lr = c[1].number_input("Learning rate", min_value=0.0, max_value=None, value=1e-3, format="%.5f", persist_state="session", key="train_lr",
-                       help="Greater than 0 and at most 10. Large rates make the loss NaN: training then stops and "
-                            "keeps the last finished epoch.")
-schedule = c[2].selectbox("Learning-rate schedule", SCHEDULES, persist_state="session", key="train_schedule",
-                          help="exponential: smooth decay; step: drops by the factor every N epochs")
+lr = c[1].number_input(
+    "Learning rate",
+    min_value=0.0,
+    max_value=None,
+    value=1e-3,
+    format="%.5f",
+    persist_state="session",
+    key="train_lr",
+    help="Greater than 0 and at most 10. Large rates make the loss NaN: training then stops and "
+    "keeps the last finished epoch.",
+)
+schedule = c[2].selectbox(
+    "Learning-rate schedule",
+    SCHEDULES,
+    persist_state="session",
+    key="train_schedule",
+    help="exponential: smooth decay; step: drops by the factor every N epochs",
+)
 l2 = c[3].number_input("L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", persist_state="session", key="train_l2")
 c = st.columns(4)
 epochs = c[0].number_input("Epochs", 1, 200, 5, persist_state="session", key="train_epochs")
 batch_size = c[1].number_input("Batch size", 1, 8192, 64, persist_state="session", key="train_batch")
 seed = c[2].number_input("Seed", 0, 2**31 - 1, 42, persist_state="session", key="train_seed")
-train_limit = c[3].number_input("Training digits", 100, 60000, 60000, step=1000, persist_state="session", key="train_limit",
-                                help="Fewer digits train faster (a 1-epoch trial on 3,000 digits takes seconds).")
-checkpoints = st.selectbox("Checkpoints for a replay", CHECKPOINTS, index=CHECKPOINTS.index("epoch+early"),
-                           persist_state="session", key="train_checkpoints",
-                           format_func={"none": "none", "epoch": "after every epoch",
-                                        "epoch+early": "after every epoch and every tenth of the first"}.get,
-                           help="The weights as they were, to replay the training under the run (filters, OIPs, "
-                                "accuracy). About 0.2 MB each for the article-II model; they cost under 3 % of the "
-                                "training time.")
+train_limit = c[3].number_input(
+    "Training digits",
+    100,
+    60000,
+    60000,
+    step=1000,
+    persist_state="session",
+    key="train_limit",
+    help="Fewer digits train faster (a 1-epoch trial on 3,000 digits takes seconds).",
+)
+checkpoints = st.selectbox(
+    "Checkpoints for a replay",
+    CHECKPOINTS,
+    index=CHECKPOINTS.index("epoch+early"),
+    persist_state="session",
+    key="train_checkpoints",
+    format_func={
+        "none": "none",
+        "epoch": "after every epoch",
+        "epoch+early": "after every epoch and every tenth of the first",
+    }.get,
+    help="The weights as they were, to replay the training under the run (filters, OIPs, "
+    "accuracy). About 0.2 MB each for the article-II model; they cost under 3 % of the "
+    "training time.",
+)
 decay_rate, decay_epochs, momentum = 0.5, 2, 0.9
 if schedule != "none" or optimizer == "sgd":
     c = st.columns(4)
@@ -395,10 +570,20 @@ if schedule != "none" or optimizer == "sgd":
     if optimizer == "sgd":
         momentum = c[2].number_input("Momentum", 0.0, 0.99, 0.9, persist_state="session", key="train_momentum")
 
-config = TrainConfig(optimizer=optimizer, learning_rate=float(lr), momentum=float(momentum), schedule=schedule,
-                     decay_rate=float(decay_rate), decay_epochs=int(decay_epochs), l2=float(l2), epochs=int(epochs),
-                     batch_size=int(batch_size), seed=int(seed), train_limit=int(train_limit),
-                     checkpoints=checkpoints)
+config = TrainConfig(
+    optimizer=optimizer,
+    learning_rate=float(lr),
+    momentum=float(momentum),
+    schedule=schedule,
+    decay_rate=float(decay_rate),
+    decay_epochs=int(decay_epochs),
+    l2=float(l2),
+    epochs=int(epochs),
+    batch_size=int(batch_size),
+    seed=int(seed),
+    train_limit=int(train_limit),
+    checkpoints=checkpoints,
+)
 busy = jobs.job_active(JOB_KEY)
 try:
     config.validate()
@@ -406,25 +591,48 @@ try:
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"These training settings cannot be used: {settings_error}")
-n_runs = st.number_input("Runs", 1, MAX_SEEDS, 1, persist_state="session", key="train_n_runs",
-                         help=f"Train the same settings with seeds {int(seed)}, {int(seed) + 1}, …: separate jobs, in "
-                              "parallel when the server has free slots; then compare them on the Compare runs page "
-                              "(do two trainings learn the same maps?).")
+n_runs = st.number_input(
+    "Runs",
+    1,
+    MAX_SEEDS,
+    1,
+    persist_state="session",
+    key="train_n_runs",
+    help=f"Train the same settings with seeds {int(seed)}, {int(seed) + 1}, …: separate jobs, in "
+    "parallel when the server has free slots; then compare them on the Compare runs page "
+    "(do two trainings learn the same maps?).",
+)
 used_preset = preset_name if not st.session_state.get("train_edit") else "custom"
 if n_runs == 1:
-    jobs.start_button(JOB_KEY, "Train", lambda: _training_job(spec, config, used_preset), key="train_start",
-                        busy_label="Training…", disabled=bool(error or settings_error),
-                        help="Runs as a job: it waits its turn when the server is busy, and you may switch pages "
-                             "meanwhile." if not busy else "Training is running; stop it below to change the settings.")
+    jobs.start_button(
+        JOB_KEY,
+        "Train",
+        lambda: _training_job(spec, config, used_preset),
+        key="train_start",
+        busy_label="Training…",
+        disabled=bool(error or settings_error),
+        help="Runs as a job: it waits its turn when the server is busy, and you may switch pages meanwhile."
+        if not busy
+        else "Training is running; stop it below to change the settings.",
+    )
 else:
     group_busy = jobs.group_active(GROUP_KEY)
-    if st.button("Training…" if group_busy else f"Train {int(n_runs)} seeds", key="train_start_group", type="primary",
-                 disabled=bool(error or settings_error) or group_busy):
+    if st.button(
+        "Training…" if group_busy else f"Train {int(n_runs)} seeds",
+        key="train_start_group",
+        type="primary",
+        disabled=bool(error or settings_error) or group_busy,
+    ):
         specs = _seed_jobs(spec, config, used_preset, int(n_runs))
         if specs is not None and jobs.submit_group(GROUP_KEY, specs) is not None:
             st.rerun()
-jobs.job_panel(JOB_KEY, on_end=_trained, describe=_describe, live=_live_curves,
-                 stop_help="Ends training after the current batch; what was trained so far is saved as a complete run.")
+jobs.job_panel(
+    JOB_KEY,
+    on_end=_trained,
+    describe=_describe,
+    live=_live_curves,
+    stop_help="Ends training after the current batch; what was trained so far is saved as a complete run.",
+)
 jobs.group_panel(GROUP_KEY, on_end=_trained_group, describe=_describe)
 _outcome_message()
 _group_message()
@@ -438,10 +646,18 @@ for path in choices:
     if problem or not isinstance(meta.get("test_accuracy"), (int, float)):
         rows.append({"run": Path(path).name, "status": "damaged run.json"})
         continue
-    rows.append({"run": menu.describe_model(path).split(" · ")[0], "test accuracy %": round(meta["test_accuracy"] * 100, 2),
-                 "preset": meta.get("preset", "custom"), "epochs": len(meta.get("epoch_seconds", [])),
-                 "status": meta.get("status", ""), "seconds": round(meta.get("seconds", 0), 1),
-                 "device": meta.get("device", ""), "created": meta.get("created", "")})
+    rows.append(
+        {
+            "run": menu.describe_model(path).split(" · ")[0],
+            "test accuracy %": round(meta["test_accuracy"] * 100, 2),
+            "preset": meta.get("preset", "custom"),
+            "epochs": len(meta.get("epoch_seconds", [])),
+            "status": meta.get("status", ""),
+            "seconds": round(meta.get("seconds", 0), 1),
+            "device": meta.get("device", ""),
+            "created": meta.get("created", ""),
+        }
+    )
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_runs_table")
 active = st.session_state.get(menu.ACTIVE_MODEL_KEY, choices[0])
 pending_view = st.session_state.pop("_train_view_pending", None)
@@ -451,8 +667,7 @@ elif st.session_state.get("train_view_run") not in choices:
     st.session_state["train_view_run"] = active if active in choices else choices[0]
 view = st.selectbox("Show run", choices, format_func=menu.describe_model, persist_state="session", key="train_view_run")
 if view != active:
-    st.button("Use this model on all pages", key="train_use_run",
-              on_click=menu.set_active_model, args=(view,))
+    st.button("Use this model on all pages", key="train_use_run", on_click=menu.set_active_model, args=(view,))
 _run_details(view)
 
 
@@ -470,26 +685,41 @@ def _import_spec() -> JobSpec | None:
         return None
     name = sanitize_name(st.session_state.get("train_import_name") or Path(up.name).stem)
     mnist_ok = resources.get_mnist() is not None
-    return JobSpec("import-model", ImportConfig(up.name, st.session_state["train_import_scaler"], name,
-                                             with_mnist=mnist_ok),
-                   inputs={"data": up.getvalue()}, title=f"import of {up.name}")
+    return JobSpec(
+        "import-model",
+        ImportConfig(up.name, st.session_state["train_import_scaler"], name, with_mnist=mnist_ok),
+        inputs={"data": up.getvalue()},
+        title=f"import of {up.name}",
+    )
 
 
 with st.expander("Import a model trained elsewhere (.keras)", key="train_import_panel"):
-    st.caption("A Keras model saved with `model.save('name.keras')`: one 28×28×1 input, conv layers separated by 2×2 "
-               "max-pooling, Flatten, Dense layers and a 10-way output. It is loaded with Keras' safe_mode (no code "
-               "from the file runs), its layers get the names the pages use (conv1, pool1, …, out), and it becomes "
-               "a run like the ones trained here.")
+    st.caption(
+        "A Keras model saved with `model.save('name.keras')`: one 28×28×1 input, conv layers separated by 2×2 "
+        "max-pooling, Flatten, Dense layers and a 10-way output. It is loaded with Keras' safe_mode (no code "
+        "from the file runs), its layers get the names the pages use (conv1, pool1, …, out), and it becomes "
+        "a run like the ones trained here."
+    )
     up = st.file_uploader("Model file", type=["keras"], key="train_import_file")
     c = st.columns(2)
-    c[0].selectbox("Pixel scaling", SCALERS, key="train_import_scaler",
-                   format_func=lambda k: "automatic (the one it reads test digits best with)" if k == "auto"
-                   else SCALER_TEXT[k],
-                   help="How raw pixels 0..255 are turned into the model's input. Most notebooks divide by 255; the "
-                        "blog standardizes each pixel. A Rescaling layer in the model always wins.")
+    c[0].selectbox(
+        "Pixel scaling",
+        SCALERS,
+        key="train_import_scaler",
+        format_func=lambda k: "automatic (the one it reads test digits best with)" if k == "auto" else SCALER_TEXT[k],
+        help="How raw pixels 0..255 are turned into the model's input. Most notebooks divide by 255; the "
+        "blog standardizes each pixel. A Rescaling layer in the model always wins.",
+    )
     c[1].text_input("Run name", key="train_import_name", placeholder=Path(up.name).stem if up else "the file's name")
-    jobs.start_button(IMPORT_JOB_KEY, "Import", _import_spec, key="train_import_start", busy_label="Importing…",
-                        disabled=up is None, type="secondary")
+    jobs.start_button(
+        IMPORT_JOB_KEY,
+        "Import",
+        _import_spec,
+        key="train_import_start",
+        busy_label="Importing…",
+        disabled=up is None,
+        type="secondary",
+    )
     jobs.job_panel(IMPORT_JOB_KEY, on_end=_imported)
     done = st.session_state.get("_import_done")
     if done:

@@ -3,6 +3,7 @@
 Nothing here touches the network: MNIST comes from ``$MNIST_NPZ`` (CI points it at
 ``../shared/data/mnist.npz``) and the tiny model is trained in seconds on a few hundred digits.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,16 +21,27 @@ if "MNIST_NPZ" not in os.environ and _SHARED.is_file():
 
 
 # What keeps a test out of the fast tier: the real MNIST file, the trained models, AppTest, a browser, Ray.
-_NOT_FAST_FIXTURES = {"mnist", "mnist_small", "tiny_bundle", "default_bundle", "app_test", "page", "app_url", "browser",
-                      "load_server", "classroom_server"}
+_NOT_FAST_FIXTURES = {
+    "mnist",
+    "mnist_small",
+    "tiny_bundle",
+    "default_bundle",
+    "app_test",
+    "page",
+    "app_url",
+    "browser",
+    "load_server",
+    "classroom_server",
+}
 _NOT_FAST_MARKERS = {"browser", "load", "slow", "ray", "integration"}
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark the fast tier (``make test-fast``: ``pytest -m fast``) by what a test uses."""
     for item in items:
-        if _NOT_FAST_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())) and \
-                _NOT_FAST_MARKERS.isdisjoint(m.name for m in item.iter_markers()):
+        if _NOT_FAST_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())) and _NOT_FAST_MARKERS.isdisjoint(
+            m.name for m in item.iter_markers()
+        ):
             item.add_marker(pytest.mark.fast)
 
 
@@ -85,8 +97,18 @@ def write_tiny_run(folder: Path, seed: int = 0, filters=(3, 4, 6), dense=(8,)) -
     build_model(spec, seed=seed).save(folder / MODEL_FILE)
     (folder / SPEC_FILE).write_text(spec.to_json())
     PixelScaler(np.full((28, 28), 30.0), np.full((28, 28), 80.0)).save(folder / SCALER_FILE)
-    (folder / META_FILE).write_text(json.dumps({"name": folder.name, "test_accuracy": 0.1, "params": count_params(spec),
-                                                "seed": seed, "device": "CPU", "read_only": False}))
+    (folder / META_FILE).write_text(
+        json.dumps(
+            {
+                "name": folder.name,
+                "test_accuracy": 0.1,
+                "params": count_params(spec),
+                "seed": seed,
+                "device": "CPU",
+                "read_only": False,
+            }
+        )
+    )
     return folder
 
 
@@ -100,7 +122,7 @@ def write_tiny_mnist(path: Path, n_train: int = 400, n_test: int = 100, seed: in
         y = rng.integers(0, 10, n).astype(np.uint8)
         x = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
         for i, label in enumerate(y):
-            x[i, 4 + 2 * label: 6 + 2 * label, 4:24] = 250
+            x[i, 4 + 2 * label : 6 + 2 * label, 4:24] = 250
         return x, y
 
     x_train, y_train = digits(n_train)

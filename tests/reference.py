@@ -1,5 +1,6 @@
 """References the engine is checked against: the blog-style OIP ascent (one map, one eager GradientTape step per
 epoch on a Keras sub-model; slow by design; bench/bench_oip.py times it), and the dreams' previous compiled loops."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -12,8 +13,9 @@ from core.ascent.engine import EPS_RMS, SIDE, TILE, split_tiles
 from core.dream.deep_dream import _chain_layers
 
 
-def eager_ascent_step_loop(model: keras.Model, layer: str, image: np.ndarray, map_index: int, epochs: int,
-                           step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def eager_ascent_step_loop(
+    model: keras.Model, layer: str, image: np.ndarray, map_index: int, epochs: int, step: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """The blog-style reference: one map, one eager ``GradientTape`` step per epoch on a Keras
     sub-model. Slow by design; used by the tests (batched = one at a time) and the benchmark.
 
@@ -52,17 +54,35 @@ class PreviousDreamer:
         if unknown:
             raise ValueError(f"layer(s) {unknown} are not in this model; it has {names}")
         deepest = max(names.index(n) for n in wanted)
-        self._layers = chain[:deepest + 1]
+        self._layers = chain[: deepest + 1]
         self._wanted = wanted
         self.spatial_only = all(len(layer.output.shape) == 4 for layer in self._layers)
         f32, i32 = tf.float32, tf.int32
         scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
         weights = tf.TensorSpec([len(self.targets)], f32)
-        self._ascent_full = tf.function(self._ascent_full_impl, input_signature=[
-            tf.TensorSpec([None, None], f32), scalar(i32), scalar(f32), weights, scalar(f32), scalar(f32)])
-        self._ascent_tiles = tf.function(self._ascent_tiles_impl, input_signature=[
-            tf.TensorSpec([None, None], f32), scalar(i32), scalar(f32), weights, scalar(f32), scalar(f32),
-            tf.TensorSpec([2], tf.int32)])
+        self._ascent_full = tf.function(
+            self._ascent_full_impl,
+            input_signature=[
+                tf.TensorSpec([None, None], f32),
+                scalar(i32),
+                scalar(f32),
+                weights,
+                scalar(f32),
+                scalar(f32),
+            ],
+        )
+        self._ascent_tiles = tf.function(
+            self._ascent_tiles_impl,
+            input_signature=[
+                tf.TensorSpec([None, None], f32),
+                scalar(i32),
+                scalar(f32),
+                weights,
+                scalar(f32),
+                scalar(f32),
+                tf.TensorSpec([2], tf.int32),
+            ],
+        )
 
     # -- the cost -------------------------------------------------------------------------
     def objective(self, x: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
@@ -98,8 +118,9 @@ class PreviousDreamer:
     def _ascent_tiles_impl(self, image, steps, step_size, weights, lo, hi, seed):
         losses = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):
-            shift = tf.random.stateless_uniform([2], seed=tf.random.experimental.stateless_fold_in(seed, i),
-                                                minval=0, maxval=TILE, dtype=tf.int32)
+            shift = tf.random.stateless_uniform(
+                [2], seed=tf.random.experimental.stateless_fold_in(seed, i), minval=0, maxval=TILE, dtype=tf.int32
+            )
             with tf.GradientTape() as tape:
                 tape.watch(image)
                 value = self.objective(split_tiles(image, shift), weights)
@@ -111,22 +132,38 @@ class PreviousDreamer:
         return image, losses.stack()
 
     # -- public calls (numpy in, numpy out) ------------------------------------------------
-    def ascent_full(self, image: np.ndarray, steps: int, step_size: float, weights: Sequence[float],
-                    lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    def ascent_full(
+        self, image: np.ndarray, steps: int, step_size: float, weights: Sequence[float], lo: float, hi: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(H, W)`` model-space image, whole through the conv layers → ``(H, W)`` and ``(steps,)``."""
         if not self.spatial_only:
             raise ValueError("the whole-image ascent needs conv/pool layers only; use tiles for dense layers")
-        out, losses = self._ascent_full(_float(image), tf.constant(int(steps)), _float(step_size),
-                                        _float(list(weights)), _float(lo), _float(hi))
+        out, losses = self._ascent_full(
+            _float(image), tf.constant(int(steps)), _float(step_size), _float(list(weights)), _float(lo), _float(hi)
+        )
         return out.numpy(), losses.numpy()
 
-    def ascent_tiles(self, image: np.ndarray, steps: int, step_size: float, weights: Sequence[float],
-                     lo: float, hi: float, seed: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    def ascent_tiles(
+        self,
+        image: np.ndarray,
+        steps: int,
+        step_size: float,
+        weights: Sequence[float],
+        lo: float,
+        hi: float,
+        seed: tuple[int, int],
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(H, W)`` model-space image (H, W ≥ 28), as one batch of 28×28 tiles → ``(H, W)``, ``(steps,)``."""
         image = np.asarray(image, np.float32)
         if min(image.shape) < TILE:
             raise ValueError(f"tiles need an image of at least {TILE}×{TILE}, got {image.shape}")
-        out, losses = self._ascent_tiles(_float(image), tf.constant(int(steps)), _float(step_size),
-                                         _float(list(weights)), _float(lo), _float(hi),
-                                         tf.constant([int(s) % 2**31 for s in seed], tf.int32))
+        out, losses = self._ascent_tiles(
+            _float(image),
+            tf.constant(int(steps)),
+            _float(step_size),
+            _float(list(weights)),
+            _float(lo),
+            _float(hi),
+            tf.constant([int(s) % 2**31 for s in seed], tf.int32),
+        )
         return out.numpy(), losses.numpy()

@@ -1,6 +1,7 @@
 """Activations feature: image decoding and the MNIST recipe (bad inputs table-driven), the compiled
 multi-output model, saliency / occlusion / Grad-CAM, receptive fields, kernels, class-mean conv3
 patterns, the CLI, and the page (AppTest)."""
+
 from __future__ import annotations
 
 import io
@@ -13,10 +14,25 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from core.activations import (ActivationModel, class_patterns, kernel_slices, map_stats, pattern_similarity,
-                              project_to_input, receptive_field, spatial_layer_info)
-from core.images import (ImageInputError, canvas_to_gray, decode_image, decode_image_details, file_to_mnist_digit,
-                         file_to_mnist_digit_details, to_mnist_digit)
+from core.activations import (
+    ActivationModel,
+    class_patterns,
+    kernel_slices,
+    map_stats,
+    pattern_similarity,
+    project_to_input,
+    receptive_field,
+    spatial_layer_info,
+)
+from core.images import (
+    ImageInputError,
+    canvas_to_gray,
+    decode_image,
+    decode_image_details,
+    file_to_mnist_digit,
+    file_to_mnist_digit_details,
+    to_mnist_digit,
+)
 from core.spec import preset
 
 
@@ -38,7 +54,7 @@ def paper_digit(digit: np.ndarray, size=(200, 160), scale: int = 5, offset=(20, 
     big = np.asarray(Image.fromarray(digit).resize((28 * scale, 28 * scale), Image.Resampling.BILINEAR), np.float32)
     canvas = np.zeros(size, np.float32)
     y, x = offset
-    canvas[y:y + big.shape[0], x:x + big.shape[1]] = big[:size[0] - y, :size[1] - x]
+    canvas[y : y + big.shape[0], x : x + big.shape[1]] = big[: size[0] - y, : size[1] - x]
     return (235.0 - canvas * 0.8).clip(0, 255).astype(np.uint8)
 
 
@@ -60,8 +76,9 @@ def photo_bytes(index: int = 227, orientation: int = 6) -> bytes:
     gray[:, :25] = 40.0  # the table beside the sheet
     rgb = np.stack([gray * 1.0, gray * 0.95, gray * 0.85], -1).clip(0, 255).astype(np.uint8)
     upright = Image.fromarray(rgb)
-    stored = {6: upright.rotate(90, expand=True), 8: upright.rotate(-90, expand=True),
-              3: upright.rotate(180)}[orientation]
+    stored = {6: upright.rotate(90, expand=True), 8: upright.rotate(-90, expand=True), 3: upright.rotate(180)}[
+        orientation
+    ]
     exif = Image.Exif()
     exif[0x0112] = orientation
     return encode(stored, "JPEG", quality=85, exif=exif.tobytes())
@@ -73,7 +90,7 @@ def png_with_size(width: int, height: int) -> bytes:
     ihdr_data = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = b"IHDR" + ihdr_data
     ihdr = struct.pack(">I", len(ihdr_data)) + chunk + struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF)
-    return small[:8] + ihdr + small[8 + 25:]
+    return small[:8] + ihdr + small[8 + 25 :]
 
 
 def gif_bytes(first: int = 227, second: int = 0) -> bytes:
@@ -92,7 +109,7 @@ def transparent_png(ink_white: bool) -> bytes:
 
 
 def sixteen_bit_png() -> bytes:
-    gray16 = (paper_digit(sample_digit(227)[0]).astype(np.uint16) * 257)
+    gray16 = paper_digit(sample_digit(227)[0]).astype(np.uint16) * 257
     img = Image.fromarray(gray16.astype(np.uint16))
     assert img.mode == "I;16"
     return encode(img)
@@ -103,8 +120,11 @@ def cmyk_jpeg() -> bytes:
 
 
 def palette_png() -> bytes:
-    return encode(Image.fromarray(paper_digit(sample_digit(227)[0])).convert("RGB").convert("P", palette=Image.ADAPTIVE,
-                                                                                           colors=16))
+    return encode(
+        Image.fromarray(paper_digit(sample_digit(227)[0]))
+        .convert("RGB")
+        .convert("P", palette=Image.ADAPTIVE, colors=16)
+    )
 
 
 def _classify(bundle, digit: np.ndarray) -> int:
@@ -149,8 +169,11 @@ def test_pixel_limit_is_refused_before_decoding(monkeypatch):
 BAD_DRAWINGS = [
     ("blank (never drawn, transparent)", np.zeros((280, 280, 4), np.uint8), "No digit found"),
     ("all black", np.dstack([np.zeros((280, 280, 3), np.uint8), np.full((280, 280), 255, np.uint8)]), "No digit found"),
-    ("a faint smudge", np.dstack([np.full((280, 280, 3), 12, np.uint8), np.full((280, 280), 255, np.uint8)]),
-     "No digit found"),
+    (
+        "a faint smudge",
+        np.dstack([np.full((280, 280, 3), 12, np.uint8), np.full((280, 280), 255, np.uint8)]),
+        "No digit found",
+    ),
     ("wrong shape", np.zeros((280, 280), np.uint8), "must be an"),
 ]
 
@@ -244,8 +267,15 @@ def x227(default_bundle):
     return default_bundle.scaler.transform(sample_digit(227)[0])
 
 
-EXPECTED_SHAPES = {"conv1": (26, 26, 32), "pool1": (13, 13, 32), "conv2": (11, 11, 64), "pool2": (5, 5, 64),
-                   "conv3": (3, 3, 64), "dense1": (70,), "out": (10,)}
+EXPECTED_SHAPES = {
+    "conv1": (26, 26, 32),
+    "pool1": (13, 13, 32),
+    "conv2": (11, 11, 64),
+    "pool2": (5, 5, 64),
+    "conv3": (3, 3, 64),
+    "dense1": (70,),
+    "out": (10,),
+}
 
 
 def test_activation_shapes_and_values_match_the_naive_way(default_bundle, am, x227):
@@ -298,8 +328,13 @@ def test_map_stats_mark_dead_maps_and_sort():
 def test_receptive_fields_match_the_blog():
     """Article II: a node covers 3, 4×4, 8×8, 10×10 and 18×18 input pixels."""
     spec = preset("article II")
-    assert {n: i.receptive_field for n, i in spatial_layer_info(spec).items()} == \
-        {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10, "conv3": 18}
+    assert {n: i.receptive_field for n, i in spatial_layer_info(spec).items()} == {
+        "conv1": 3,
+        "pool1": 4,
+        "conv2": 8,
+        "pool2": 10,
+        "conv3": 18,
+    }
     assert receptive_field(spec, "conv3", 0, 0).box == (0, 0, 17, 17)
     assert receptive_field(spec, "conv3", 2, 1).box == (8, 4, 25, 21)
     assert receptive_field(spec, "pool1", 12, 12).box == (24, 24, 27, 27)
@@ -312,10 +347,15 @@ def test_receptive_field_clipped_at_the_border_with_same_padding():
     assert rf.box == (0, 0, 1, 1) and rf.size == 3 and rf.clipped and rf.visible == (2, 2)
 
 
-@pytest.mark.parametrize("layer, row, col, message", [
-    ("dense1", 0, 0, "no spatial receptive field"), ("conv3", 3, 0, "outside"), ("conv1", -1, 0, "outside"),
-    ("conv9", 0, 0, "no spatial receptive field"),
-])
+@pytest.mark.parametrize(
+    "layer, row, col, message",
+    [
+        ("dense1", 0, 0, "no spatial receptive field"),
+        ("conv3", 3, 0, "outside"),
+        ("conv1", -1, 0, "outside"),
+        ("conv9", 0, 0, "no spatial receptive field"),
+    ],
+)
 def test_receptive_field_bad_requests(layer, row, col, message):
     with pytest.raises(ValueError, match=message):
         receptive_field(preset("article II"), layer, row, col)
@@ -363,19 +403,22 @@ def test_grad_cam_shapes(am, x227):
     assert cam.on_input.min() >= 0 and cam.on_input.max() == pytest.approx(1.0) and cam.weights.shape == (64,)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda am, x, raw: am.activations(np.zeros((28, 28, 3))), "model input"),
-    (lambda am, x, raw: am.activations(np.zeros((2, 28, 28, 1))), "one digit"),
-    (lambda am, x, raw: am.saliency(x, 10), "class_index=10"),
-    (lambda am, x, raw: am.saliency(x, 1, score="softmax"), "score 'softmax'"),
-    (lambda am, x, raw: am.occlusion(raw, 1, patch=0), "patch=0"),
-    (lambda am, x, raw: am.occlusion(raw, 1, patch=4, stride=5), "stride=5"),
-    (lambda am, x, raw: am.occlusion(raw, 1, fill="blue"), "fill 'blue'"),
-    (lambda am, x, raw: am.occlusion(raw, 1, fill=300), "fill=300"),
-    (lambda am, x, raw: am.occlusion(raw, 1, score="odds"), "score 'odds'"),
-    (lambda am, x, raw: am.occlusion(raw[:20], 1), "raw \\(28, 28\\)"),
-    (lambda am, x, raw: am.layer_batch(x, ("conv7",)), "unknown layer"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda am, x, raw: am.activations(np.zeros((28, 28, 3))), "model input"),
+        (lambda am, x, raw: am.activations(np.zeros((2, 28, 28, 1))), "one digit"),
+        (lambda am, x, raw: am.saliency(x, 10), "class_index=10"),
+        (lambda am, x, raw: am.saliency(x, 1, score="softmax"), "score 'softmax'"),
+        (lambda am, x, raw: am.occlusion(raw, 1, patch=0), "patch=0"),
+        (lambda am, x, raw: am.occlusion(raw, 1, patch=4, stride=5), "stride=5"),
+        (lambda am, x, raw: am.occlusion(raw, 1, fill="blue"), "fill 'blue'"),
+        (lambda am, x, raw: am.occlusion(raw, 1, fill=300), "fill=300"),
+        (lambda am, x, raw: am.occlusion(raw, 1, score="odds"), "score 'odds'"),
+        (lambda am, x, raw: am.occlusion(raw[:20], 1), "raw \\(28, 28\\)"),
+        (lambda am, x, raw: am.layer_batch(x, ("conv7",)), "unknown layer"),
+    ],
+)
 def test_bad_arguments_name_the_value(am, x227, call, message):
     with pytest.raises(ValueError, match=message):
         call(am, x227, sample_digit(227)[0])
@@ -390,8 +433,12 @@ def test_kernel_slices(default_bundle):
     k2 = kernel_slices(model, "conv2", 7)
     assert k2.shape == (32, 3, 3)
     np.testing.assert_array_equal(k2[3], model.get_layer("conv2").kernel.numpy()[:, :, 3, 7])
-    for layer, m, message in [("pool1", None, "no kernels"), ("conv2", None, "pass map_index"),
-                              ("conv3", 64, "outside 0..63"), ("nope", 0, "unknown layer")]:
+    for layer, m, message in [
+        ("pool1", None, "no kernels"),
+        ("conv2", None, "pass map_index"),
+        ("conv3", 64, "outside 0..63"),
+        ("nope", 0, "unknown layer"),
+    ]:
         with pytest.raises(ValueError, match=message):
             kernel_slices(model, layer, m)
 
@@ -427,10 +474,15 @@ def test_cli_activations_writes_npz(tmp_path, capsys):
         assert npz["layer_conv1"].shape == (26, 26, 32) and npz["saliency"].shape == (28, 28)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--out", "x.txt"], "must end in .npz"), (["--image", "/nonexistent.png"], "is not a file"),
-    (["--index", "-3"], "must be ≥ 0"), (["--class", "11"], "class_index=11"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--out", "x.txt"], "must end in .npz"),
+        (["--image", "/nonexistent.png"], "is not a file"),
+        (["--index", "-3"], "must be ≥ 0"),
+        (["--class", "11"], "class_index=11"),
+    ],
+)
 def test_cli_bad_arguments(tmp_path, capsys, args, message):
     from core.cli import main
 
@@ -463,8 +515,12 @@ def test_page_pick_and_interact(app_test):
 def test_page_upload_good_and_bad_files(app_test):
     at = app_test("pages/activations.py")
     at.segmented_control(key="act_source").set_value("Upload").run()
-    for name, data in [("bad.png", b"not an image"), ("empty.png", b""), ("half.png", png_bytes()[:300]),
-                       ("huge.png", png_with_size(30_000, 30_000))]:
+    for name, data in [
+        ("bad.png", b"not an image"),
+        ("empty.png", b""),
+        ("half.png", png_bytes()[:300]),
+        ("huge.png", png_with_size(30_000, 30_000)),
+    ]:
         at.file_uploader(key="act_upload").set_value((name, data, "image/png")).run()
         assert not at.exception, name
         assert len(at.error) == 1 and name in at.error[0].value, name

@@ -1,4 +1,5 @@
 """Map alignment between two runs (core/alignment.py) on tiny models made in the test."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ def digits(n=60, seed=0):
     x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
     for i in range(n):  # a bright stroke somewhere, so maps respond in different ways
         r, c = rng.integers(3, 20, 2)
-        x[i, r:r + 6, c:c + 2] = 250
+        x[i, r : r + 6, c : c + 2] = 250
     return x
 
 
@@ -83,7 +84,7 @@ def test_streamed_moments_equal_one_shot_correlation_even_far_from_zero():
     b = np.column_stack([a[:, 0] * 2 + rng.normal(size=900), rng.normal(size=900), -a[:, 2]])
     m = al._Moments()
     for s in range(0, 900, 250):
-        ca, cb = a[s:s + 250], b[s:s + 250]
+        ca, cb = a[s : s + 250], b[s : s + 250]
         ma, mb = ca.mean(0), cb.mean(0)
         m.merge(len(ca), ma, mb, ((ca - ma) ** 2).sum(0), ((cb - mb) ** 2).sum(0), (ca - ma).T @ (cb - mb))
     want = np.corrcoef(a.T, b.T)[:3, 3:]
@@ -138,16 +139,19 @@ def test_stop_returns_the_digits_seen_so_far():
     assert result.n_digits == 20
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"threshold": 1.5}, "threshold=1.5 must be a correlation between -1 and 1"),
-    ({"threshold": "high"}, "threshold='high'"),
-    ({"layers": ("conv9",)}, "run A has no layer 'conv9'"),
-    ({"layers": ("dense1",)}, "layer 'dense1' of run A is not a map layer"),
-    ({"layers": ()}, "no layers to compare"),
-    ({"batch": 0}, "batch=0 must be ≥ 1"),
-    ({"raw_images": np.zeros((5, 32, 32))}, "digits must be (N ≥ 2, 28, 28), got shape (5, 32, 32)"),
-    ({"raw_images": np.zeros((1, 28, 28))}, "digits must be (N ≥ 2, 28, 28)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"threshold": 1.5}, "threshold=1.5 must be a correlation between -1 and 1"),
+        ({"threshold": "high"}, "threshold='high'"),
+        ({"layers": ("conv9",)}, "run A has no layer 'conv9'"),
+        ({"layers": ("dense1",)}, "layer 'dense1' of run A is not a map layer"),
+        ({"layers": ()}, "no layers to compare"),
+        ({"batch": 0}, "batch=0 must be ≥ 1"),
+        ({"raw_images": np.zeros((5, 32, 32))}, "digits must be (N ≥ 2, 28, 28), got shape (5, 32, 32)"),
+        ({"raw_images": np.zeros((1, 28, 28))}, "digits must be (N ≥ 2, 28, 28)"),
+    ],
+)
 def test_bad_settings_are_named(kwargs, message):
     model = tiny()
     args = {"raw_images": digits(10), **kwargs}
@@ -172,8 +176,10 @@ def test_cli_compare_prints_shares_per_layer_as_json(tmp_path, tiny_mnist, capsy
 
     a = write_tiny_run(tmp_path / "a", seed=1)
     b = write_tiny_run(tmp_path / "b", seed=2)
-    assert main(["compare", str(a), str(b), "--layers", "conv1,conv2", "--mnist", str(tiny_mnist),
-                 "--threshold", "0.3"]) == 0
+    assert (
+        main(["compare", str(a), str(b), "--layers", "conv1,conv2", "--mnist", str(tiny_mnist), "--threshold", "0.3"])
+        == 0
+    )
     captured = capsys.readouterr()
     out = json.loads(captured.out.strip().splitlines()[-1])
     assert set(out["layers"]) == {"conv1", "conv2"} and out["digits"] == 100
@@ -181,11 +187,14 @@ def test_cli_compare_prints_shares_per_layer_as_json(tmp_path, tiny_mnist, capsy
     assert "conv1:" in captured.err and "of a have a partner in b" in captured.err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--layers", "dense1"], "is not a map layer"),
-    (["--threshold", "7"], "threshold=7.0 must be a correlation"),
-    (["--digits", "1"], "--digits 1 must be at least 2"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--layers", "dense1"], "is not a map layer"),
+        (["--threshold", "7"], "threshold=7.0 must be a correlation"),
+        (["--digits", "1"], "--digits 1 must be at least 2"),
+    ],
+)
 def test_cli_compare_refuses_bad_arguments(tmp_path, tiny_mnist, capsys, argv, message):
     from core.cli import main
     from tests.conftest import write_tiny_run

@@ -1,4 +1,5 @@
 """AppTest: the router, every page renders, and the Train page trains and keeps a run."""
+
 from __future__ import annotations
 
 import time
@@ -8,8 +9,16 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP_PATH, finish_job
 
-PAGES = ["pages/train.py", "pages/activations.py", "pages/oip.py", "pages/precursor.py", "pages/clustering.py",
-         "pages/deep_dream.py", "pages/compare.py", "pages/experiments.py"]
+PAGES = [
+    "pages/train.py",
+    "pages/activations.py",
+    "pages/oip.py",
+    "pages/precursor.py",
+    "pages/clustering.py",
+    "pages/deep_dream.py",
+    "pages/compare.py",
+    "pages/experiments.py",
+]
 
 
 @pytest.fixture()
@@ -18,6 +27,7 @@ def _app(app_test):
         at = app_test()
         assert not at.exception, at.exception
         return at
+
     return make
 
 

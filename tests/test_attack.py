@@ -1,4 +1,5 @@
 """Targeted adversarial changes (core/attack.py) on tiny models made in the test."""
+
 from __future__ import annotations
 
 import json
@@ -67,15 +68,18 @@ def test_the_smallest_budget_flips_and_is_consistent_with_the_result():
     json.dumps(result.summary())
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"budget": 0}, "budget=0 must be a whole number of grey levels from 1 to 255"),
-    ({"budget": 256}, "budget=256 must be"),
-    ({"budget": 3.5}, "budget=3.5 must be"),
-    ({"target": 10}, "target=10 must be a digit class from 0 to 9"),
-    ({"method": "cw"}, "method='cw' is not one of fgsm, pgd"),
-    ({"pixels": "edges"}, "pixels='edges' is not one of ink, all"),
-    ({"steps": 0}, "steps=0 must be from 1 to 1000"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"budget": 0}, "budget=0 must be a whole number of grey levels from 1 to 255"),
+        ({"budget": 256}, "budget=256 must be"),
+        ({"budget": 3.5}, "budget=3.5 must be"),
+        ({"target": 10}, "target=10 must be a digit class from 0 to 9"),
+        ({"method": "cw"}, "method='cw' is not one of fgsm, pgd"),
+        ({"pixels": "edges"}, "pixels='edges' is not one of ink, all"),
+        ({"steps": 0}, "steps=0 must be from 1 to 1000"),
+    ],
+)
 def test_bad_attacks_are_named(kwargs, message):
     att, raw = attacker(), digit()
     args = {"target": other_class(att, raw), **kwargs}
@@ -104,19 +108,38 @@ def test_cli_attack_prints_json_and_saves_the_changed_digit(tmp_path, tiny_run, 
     raw, _ = load_sample_digits().by_test_index(227)
     target = (int(np.argmax(A.Attacker(bundle.model, bundle.scaler).probabilities(raw[None])[0])) + 1) % 10
     out_png = tmp_path / "changed.png"
-    assert main(["attack", "--model", str(tiny_run), "--target", str(target), "--method", "fgsm", "--budget", "64",
-                 "--out", str(out_png)]) == 0
+    assert (
+        main(
+            [
+                "attack",
+                "--model",
+                str(tiny_run),
+                "--target",
+                str(target),
+                "--method",
+                "fgsm",
+                "--budget",
+                "64",
+                "--out",
+                str(out_png),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["target"] == target and out["budget_used"] == 64 and isinstance(out["flipped"], bool)
     assert out["budget"] is None or 1 <= out["budget"] <= 255
     assert np.asarray(Image.open(out_png)).shape == (28, 28)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--target", "3", "--budget", "0"], "budget=0 must be"),
-    (["--target", "3", "--method", "deepfool"], "method='deepfool'"),
-    (["--target", "3", "--out", "x.jpg"], "--out 'x.jpg' must end in .png"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--target", "3", "--budget", "0"], "budget=0 must be"),
+        (["--target", "3", "--method", "deepfool"], "method='deepfool'"),
+        (["--target", "3", "--out", "x.jpg"], "--out 'x.jpg' must end in .png"),
+    ],
+)
 def test_cli_attack_refuses_bad_arguments(tiny_run, capsys, argv, message):
     from core.cli import main
 

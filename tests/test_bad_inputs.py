@@ -11,6 +11,7 @@ Every case must end in a clear message, never a traceback:
 and nothing already saved changes: the runs folder and ``assets/default_model`` are hashed before and
 after each case. All files are generated here, in memory; nothing large is committed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,7 @@ def _png_claiming(width: int, height: int) -> bytes:
     data = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     chunk = b"IHDR" + data
     ihdr = struct.pack(">I", len(data)) + chunk + struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF)
-    return small[:8] + ihdr + small[8 + 25:]
+    return small[:8] + ihdr + small[8 + 25 :]
 
 
 def _sixteen_bit() -> bytes:
@@ -90,8 +91,9 @@ def _transparent() -> bytes:
 def _exif_rotated() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated 90° clockwise
-    return _enc(Image.fromarray(_paper()).convert("RGB").rotate(90, expand=True), "JPEG", quality=90,
-                exif=exif.tobytes())
+    return _enc(
+        Image.fromarray(_paper()).convert("RGB").rotate(90, expand=True), "JPEG", quality=90, exif=exif.tobytes()
+    )
 
 
 def _animated_gif() -> bytes:
@@ -138,19 +140,28 @@ CASES = [
     Case("PDF named .jpg", "act_upload", ("scan.jpg", lambda: PDF), "error", "PDF"),
     Case("SVG named .png", "act_upload", ("drawing.png", lambda: SVG), "error", "SVG"),
     Case("HEIC photo named .jpg", "act_upload", ("phone.jpg", lambda: HEIC), "error", "HEIC"),
-    Case("TIFF named .png", "act_upload", ("scan.png", lambda: _enc(Image.new("L", (20, 20)), "TIFF")), "error",
-         "TIFF"),
+    Case(
+        "TIFF named .png", "act_upload", ("scan.png", lambda: _enc(Image.new("L", (20, 20)), "TIFF")), "error", "TIFF"
+    ),
     Case("empty file", "act_upload", ("empty.png", lambda: b""), "error", "empty"),
-    Case("truncated PNG", "act_upload", ("half.png", lambda: _enc(Image.fromarray(_paper()))[:200]), "error",
-         "truncated or corrupt"),
-    Case("truncated JPEG", "act_upload", ("half.jpg", lambda: _exif_rotated()[:700]), "error",
-         "truncated or corrupt"),
+    Case(
+        "truncated PNG",
+        "act_upload",
+        ("half.png", lambda: _enc(Image.fromarray(_paper()))[:200]),
+        "error",
+        "truncated or corrupt",
+    ),
+    Case("truncated JPEG", "act_upload", ("half.jpg", lambda: _exif_rotated()[:700]), "error", "truncated or corrupt"),
     Case("decompression bomb", "act_upload", ("bomb.png", BOMB), "error", "too large"),
     Case("huge dimensions (48 MP)", "act_upload", ("huge.png", HUGE), "error", "limit"),
-    Case("1x1 image", "act_upload", ("dot.png", lambda: _enc(Image.new("L", (1, 1), 255))), "error",
-         "No digit found"),
-    Case("blank white image", "act_upload", ("white.png", lambda: _enc(Image.new("L", (60, 60), 255))), "error",
-         "No digit found"),
+    Case("1x1 image", "act_upload", ("dot.png", lambda: _enc(Image.new("L", (1, 1), 255))), "error", "No digit found"),
+    Case(
+        "blank white image",
+        "act_upload",
+        ("white.png", lambda: _enc(Image.new("L", (60, 60), 255))),
+        "error",
+        "No digit found",
+    ),
     Case("5x5 image", "act_upload", ("five.png", _five_by_five), "ok", None),
     Case("16-bit PNG", "act_upload", ("deep.png", _sixteen_bit), "ok", "16-bit"),
     Case("CMYK JPEG", "act_upload", ("print.jpg", _cmyk), "ok", "CMYK"),
@@ -161,28 +172,60 @@ CASES = [
     # --- uploads on the Deep Dream page ----------------------------------------------------------
     Case("dream: text file named .jpg", "dream_upload", ("photo.jpg", lambda: TEXT), "error", "not an image"),
     Case("dream: decompression bomb", "dream_upload", ("bomb.png", BOMB), "error", "too large"),
-    Case("dream: truncated JPEG", "dream_upload", ("half.jpg", lambda: _enc(Image.fromarray(_photo()), "JPEG")[:300]),
-         "error", "truncated or corrupt"),
-    Case("dream: 1000x1 strip", "dream_upload", ("strip.png", lambda: _enc(Image.new("L", (1000, 1)))), "error",
-         "too extreme"),
-    Case("dream: 1x1 photo", "dream_upload", ("dot.png", lambda: _enc(Image.new("RGB", (1, 1), (9, 99, 199)))),
-         "ok", "enlarged"),
+    Case(
+        "dream: truncated JPEG",
+        "dream_upload",
+        ("half.jpg", lambda: _enc(Image.fromarray(_photo()), "JPEG")[:300]),
+        "error",
+        "truncated or corrupt",
+    ),
+    Case(
+        "dream: 1000x1 strip",
+        "dream_upload",
+        ("strip.png", lambda: _enc(Image.new("L", (1000, 1)))),
+        "error",
+        "too extreme",
+    ),
+    Case(
+        "dream: 1x1 photo",
+        "dream_upload",
+        ("dot.png", lambda: _enc(Image.new("RGB", (1, 1), (9, 99, 199)))),
+        "ok",
+        "enlarged",
+    ),
     Case("dream: animated GIF", "dream_upload", ("anim.gif", _animated_gif), "ok", "first frame"),
     # --- settings on the pages: (page, {widget key: value} or a callable) --------------------------
-    Case("train: learning rate 100", "settings", ("pages/train.py", {"train_lr": 100.0}), "error",
-         "learning_rate=100"),
+    Case("train: learning rate 100", "settings", ("pages/train.py", {"train_lr": 100.0}), "error", "learning_rate=100"),
     Case("train: learning rate 0", "settings", ("pages/train.py", {"train_lr": 0.0}), "error", "learning_rate=0"),
-    Case("train: 5 conv layers (maps below 1x1)", "settings",
-         ("pages/train.py", {"train_edit": True, "train_ed_n_conv": 5}), "error", "cannot be built"),
-    Case("train: 9x9 kernels everywhere", "settings",
-         ("pages/train.py", {"train_edit": True, "train_ed_k1": 9, "train_ed_k2": 9, "train_ed_k3": 9}), "error",
-         "1×1"),
-    Case("train: dense layers 'seventy'", "settings",
-         ("pages/train.py", {"train_edit": True, "train_ed_dense": "seventy"}), "error", "whole numbers"),
+    Case(
+        "train: 5 conv layers (maps below 1x1)",
+        "settings",
+        ("pages/train.py", {"train_edit": True, "train_ed_n_conv": 5}),
+        "error",
+        "cannot be built",
+    ),
+    Case(
+        "train: 9x9 kernels everywhere",
+        "settings",
+        ("pages/train.py", {"train_edit": True, "train_ed_k1": 9, "train_ed_k2": 9, "train_ed_k3": 9}),
+        "error",
+        "1×1",
+    ),
+    Case(
+        "train: dense layers 'seventy'",
+        "settings",
+        ("pages/train.py", {"train_edit": True, "train_ed_dense": "seventy"}),
+        "error",
+        "whole numbers",
+    ),
     Case("dream: step size 1e9", "settings", ("pages/deep_dream.py", {"dream_step": 1e9}), "error", "step_size"),
-    Case("dream: map 999 in the cost terms", "settings",
-         ("pages/deep_dream.py", {"dream_mode": "tiles", "dream_tiles_maps": "conv3:999"}), "error",
-         "map 999 does not exist"),
+    Case(
+        "dream: map 999 in the cost terms",
+        "settings",
+        ("pages/deep_dream.py", {"dream_mode": "tiles", "dream_tiles_maps": "conv3:999"}),
+        "error",
+        "map 999 does not exist",
+    ),
     # --- model files, chosen through ?model=NAME (folders made by the `world` fixture) ----------
     Case("model file that is not a model", "model", "not-a-model", "error", "not a Keras model file"),
     Case("truncated model file", "model", "truncated-model", "error", "not a Keras model file"),
@@ -192,49 +235,137 @@ CASES = [
     Case("damaged run.json", "model", "damaged-meta", "error", "damaged"),
     Case("damaged scaler", "model", "damaged-scaler", "error", "damaged"),
     # --- the page address ------------------------------------------------------------------------
-    Case("URL: unknown model", "url", ("pages/train.py", {"model": "no-such-run"}), "warning",
-         "No model named 'no-such-run'"),
-    Case("URL: model path escaping the runs folder", "url", ("pages/train.py", {"model": "../../etc/passwd"}),
-         "warning", "No model named"),
-    Case("URL: absolute path to a model outside the runs folder", "url", ("pages/train.py", {"model": "{outside}"}),
-         "warning", "No model named"),
+    Case(
+        "URL: unknown model",
+        "url",
+        ("pages/train.py", {"model": "no-such-run"}),
+        "warning",
+        "No model named 'no-such-run'",
+    ),
+    Case(
+        "URL: model path escaping the runs folder",
+        "url",
+        ("pages/train.py", {"model": "../../etc/passwd"}),
+        "warning",
+        "No model named",
+    ),
+    Case(
+        "URL: absolute path to a model outside the runs folder",
+        "url",
+        ("pages/train.py", {"model": "{outside}"}),
+        "warning",
+        "No model named",
+    ),
     Case("URL: map index 999", "url", ("pages/deep_dream.py", {"map": "999"}), "warning", "map '999'"),
-    Case("URL: negative map index", "url", ("pages/deep_dream.py", {"layer": "conv2", "map": "-1"}), "warning",
-         "map '-1' of conv2"),
-    Case("URL: map index that is not a number", "url", ("pages/deep_dream.py", {"map": "abc"}), "warning",
-         "map 'abc'"),
-    Case("URL: unknown layer", "url", ("pages/deep_dream.py", {"layer": "dense9", "map": "0"}), "warning",
-         "layer 'dense9'"),
+    Case(
+        "URL: negative map index",
+        "url",
+        ("pages/deep_dream.py", {"layer": "conv2", "map": "-1"}),
+        "warning",
+        "map '-1' of conv2",
+    ),
+    Case("URL: map index that is not a number", "url", ("pages/deep_dream.py", {"map": "abc"}), "warning", "map 'abc'"),
+    Case(
+        "URL: unknown layer",
+        "url",
+        ("pages/deep_dream.py", {"layer": "dense9", "map": "0"}),
+        "warning",
+        "layer 'dense9'",
+    ),
     # --- the command line ------------------------------------------------------------------------
-    Case("CLI: dream --map 999", "cli", ["dream", "--model", "{tiny}", "--map", "999", "--out", "{out}.png"],
-         "error", "map 999 does not exist"),
-    Case("CLI: oip --maps 999", "cli", ["oip", "--model", "{tiny}", "--maps", "999", "--out", "{out}.npz"],
-         "error", "do not exist"),
-    Case("CLI: dream --step-size 1e9", "cli", ["dream", "--step-size", "1e9", "--out", "{out}.png"], "error",
-         "step_size=1000000000.0"),
+    Case(
+        "CLI: dream --map 999",
+        "cli",
+        ["dream", "--model", "{tiny}", "--map", "999", "--out", "{out}.png"],
+        "error",
+        "map 999 does not exist",
+    ),
+    Case(
+        "CLI: oip --maps 999",
+        "cli",
+        ["oip", "--model", "{tiny}", "--maps", "999", "--out", "{out}.npz"],
+        "error",
+        "do not exist",
+    ),
+    Case(
+        "CLI: dream --step-size 1e9",
+        "cli",
+        ["dream", "--step-size", "1e9", "--out", "{out}.png"],
+        "error",
+        "step_size=1000000000.0",
+    ),
     Case("CLI: oip --step 1e9", "cli", ["oip", "--step", "1e9", "--out", "{out}.npz"], "error", "step=1000000000.0"),
-    Case("CLI: train --learning-rate 100", "cli", ["train", "--learning-rate", "100", "--out", "{runs}"], "error",
-         "learning_rate=100.0"),
-    Case("CLI: activations --class 42", "cli", ["activations", "--model", "{tiny}", "--class", "42", "--out",
-                                                 "{out}.npz"], "error", "class_index=42"),
+    Case(
+        "CLI: train --learning-rate 100",
+        "cli",
+        ["train", "--learning-rate", "100", "--out", "{runs}"],
+        "error",
+        "learning_rate=100.0",
+    ),
+    Case(
+        "CLI: activations --class 42",
+        "cli",
+        ["activations", "--model", "{tiny}", "--class", "42", "--out", "{out}.npz"],
+        "error",
+        "class_index=42",
+    ),
     Case("CLI: activations --index 10000", "cli", ["activations", "--index", "10000"], "error", "--index 10000"),
-    Case("CLI: dream on a text file named .png", "cli", ["dream", "--image", "{text_png}", "--out", "{out}.png"],
-         "error", "not an image"),
-    Case("CLI: activations on a decompression bomb", "cli", ["activations", "--image", "{bomb_png}"], "error",
-         "too large"),
-    Case("CLI: model with a Lambda layer", "cli", ["dream", "--model", "{runs}/lambda-layer", "--out", "{out}.png"],
-         "error", "Lambda"),
-    Case("CLI: model file that is not a model", "cli", ["evaluate", "--model", "{runs}/not-a-model"], "error",
-         "not a Keras model file"),
+    Case(
+        "CLI: dream on a text file named .png",
+        "cli",
+        ["dream", "--image", "{text_png}", "--out", "{out}.png"],
+        "error",
+        "not an image",
+    ),
+    Case(
+        "CLI: activations on a decompression bomb",
+        "cli",
+        ["activations", "--image", "{bomb_png}"],
+        "error",
+        "too large",
+    ),
+    Case(
+        "CLI: model with a Lambda layer",
+        "cli",
+        ["dream", "--model", "{runs}/lambda-layer", "--out", "{out}.png"],
+        "error",
+        "Lambda",
+    ),
+    Case(
+        "CLI: model file that is not a model",
+        "cli",
+        ["evaluate", "--model", "{runs}/not-a-model"],
+        "error",
+        "not a Keras model file",
+    ),
 ]
 
 
 def test_the_corpus_is_large_and_covers_the_issue():
     assert len(CASES) >= 25 and len({c.name for c in CASES}) == len(CASES)
     names = " ".join(c.name for c in CASES).lower()
-    for topic in ("text file", "truncated", "empty", "bomb", "huge", "1x1", "5x5", "16-bit", "cmyk", "palette",
-                  "transparent", "exif", "animated gif", "learning rate 100", "step size 1e9", "cannot be built",
-                  "not a model", "lambda", "map 999", "map index 999"):
+    for topic in (
+        "text file",
+        "truncated",
+        "empty",
+        "bomb",
+        "huge",
+        "1x1",
+        "5x5",
+        "16-bit",
+        "cmyk",
+        "palette",
+        "transparent",
+        "exif",
+        "animated gif",
+        "learning rate 100",
+        "step size 1e9",
+        "cannot be built",
+        "not a model",
+        "lambda",
+        "map 999",
+        "map index 999",
+    ):
         assert topic in names, topic
 
 
@@ -339,15 +470,17 @@ def _check_ui(at, case: Case) -> None:
         return
     kinds = ("error",) if case.expect == "error" else ("warning",)
     shown = _messages(at, *kinds)
-    assert any(case.text.lower() in m.lower() for m in shown), f"{case.name}: expected {case.expect} with " \
-                                                              f"{case.text!r}, got {shown}"
+    assert any(case.text.lower() in m.lower() for m in shown), (
+        f"{case.name}: expected {case.expect} with {case.text!r}, got {shown}"
+    )
     assert not any("Traceback" in m for m in _messages(at, "error", "warning", "markdown", "code"))
 
 
 # --------------------------------------------------------------------------- runners per kind
 def _run_act_upload(world, case: Case) -> None:
-    at = _shared_app(world, "pages/activations.py",
-                     lambda a: a.segmented_control(key="act_source").set_value("Upload").run())
+    at = _shared_app(
+        world, "pages/activations.py", lambda a: a.segmented_control(key="act_source").set_value("Upload").run()
+    )
     name, make = case.payload
     at.file_uploader(key="act_upload").set_value((name, make(), "image/png")).run()
     _check_ui(at, case)
@@ -388,8 +521,7 @@ def _run_settings(world, case: Case) -> None:
 
 
 def _widget(at, key: str):
-    for kind in ("number_input", "text_input", "toggle", "selectbox", "radio", "checkbox", "slider",
-                 "select_slider"):
+    for kind in ("number_input", "text_input", "toggle", "selectbox", "radio", "checkbox", "slider", "select_slider"):
         try:
             return getattr(at, kind)(key=key)
         except (KeyError, IndexError):
@@ -425,8 +557,13 @@ def _run_cli(world, case: Case, capsys) -> None:
     if case.payload[0] not in commands:
         pytest.skip(f"the '{case.payload[0]}' sub-command is not registered yet")
     out = world["base"] / "out" / case.name.replace(" ", "_").replace("/", "_")
-    subst = {"{tiny}": str(world["tiny"]), "{out}": str(out), "{runs}": str(world["runs"]),
-             "{text_png}": str(world["base"] / "text.png"), "{bomb_png}": str(world["base"] / "bomb.png")}
+    subst = {
+        "{tiny}": str(world["tiny"]),
+        "{out}": str(out),
+        "{runs}": str(world["runs"]),
+        "{text_png}": str(world["base"] / "text.png"),
+        "{bomb_png}": str(world["base"] / "bomb.png"),
+    }
     args = []
     for arg in case.payload:
         for key, value in subst.items():
@@ -442,8 +579,13 @@ def _run_cli(world, case: Case, capsys) -> None:
     assert not out.parent.exists() or not any(out.parent.iterdir()), "an output file was written"
 
 
-RUNNERS = {"act_upload": _run_act_upload, "dream_upload": _run_dream_upload, "settings": _run_settings,
-           "model": _run_model, "url": _run_url}
+RUNNERS = {
+    "act_upload": _run_act_upload,
+    "dream_upload": _run_dream_upload,
+    "settings": _run_settings,
+    "model": _run_model,
+    "url": _run_url,
+}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

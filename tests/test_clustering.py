@@ -3,6 +3,7 @@
 Small on purpose: a few thousand digits, a few K, two epochs. The accuracy and speed targets are
 checked by bench/bench_clustering.py on the full set.
 """
+
 from __future__ import annotations
 
 import io
@@ -75,12 +76,15 @@ def test_normalize_pixels_unit_raw_standard(digits):
     assert abs(float(std.mean())) < 0.05
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(images=np.zeros((3, 28, 27)), normalization="unit"), "(N, 28, 28)"),
-    (dict(images=np.zeros((0, 28, 28)), normalization="unit"), "empty"),
-    (dict(images=np.zeros((2, 28, 28)), normalization="l1"), "is not one of"),
-    (dict(images=np.zeros((2, 28, 28)), normalization="standard"), "needs a PixelScaler"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(images=np.zeros((3, 28, 27)), normalization="unit"), "(N, 28, 28)"),
+        (dict(images=np.zeros((0, 28, 28)), normalization="unit"), "empty"),
+        (dict(images=np.zeros((2, 28, 28)), normalization="l1"), "is not one of"),
+        (dict(images=np.zeros((2, 28, 28)), normalization="standard"), "needs a PixelScaler"),
+    ],
+)
 def test_normalize_pixels_rejects_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         cl.normalize_pixels(**kwargs)
@@ -133,33 +137,46 @@ def test_sample_indices_are_seeded_and_distinct():
 
 
 # --------------------------------------------------------------------------- sweep
-@pytest.mark.parametrize("text, expected", [
-    ("10:170:10", tuple(range(10, 171, 10))),
-    ("10:30", tuple(range(10, 31))),
-    ("70,10, 40", (10, 40, 70)),
-    ("5:5:3", (5,)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("10:170:10", tuple(range(10, 171, 10))),
+        ("10:30", tuple(range(10, 31))),
+        ("70,10, 40", (10, 40, 70)),
+        ("5:5:3", (5,)),
+    ],
+)
 def test_parse_ks(text, expected):
     assert cl.parse_ks(text) == expected
 
 
-@pytest.mark.parametrize("text, message", [
-    ("ten", "start:stop:step"), ("10:5:1", "start:stop:step"), ("10:20:0", "start:stop:step"),
-    ("1:2:3:4", "start:stop:step"), ("", "empty"), ("1,5", r"\[1\] are outside 2..1000"),
-    ("10:2000:500", "outside"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("ten", "start:stop:step"),
+        ("10:5:1", "start:stop:step"),
+        ("10:20:0", "start:stop:step"),
+        ("1:2:3:4", "start:stop:step"),
+        ("", "empty"),
+        ("1,5", r"\[1\] are outside 2..1000"),
+        ("10:2000:500", "outside"),
+    ],
+)
 def test_parse_ks_rejects(text, message):
     with pytest.raises(ValueError, match=message):
         cl.parse_ks(text)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(silhouette_sample=50), "silhouette_sample=50"),
-    (dict(normalization="pca"), "'pca' is not one of"),
-    (dict(ks=(5, 3000)), r"\[3000\]"),
-    (dict(n_init=0), "n_init=0"),
-    (dict(n_train=3), "n_train=3"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(silhouette_sample=50), "silhouette_sample=50"),
+        (dict(normalization="pca"), "'pca' is not one of"),
+        (dict(ks=(5, 3000)), r"\[3000\]"),
+        (dict(n_init=0), "n_init=0"),
+        (dict(n_train=3), "n_train=3"),
+    ],
+)
 def test_sweep_config_rejects(change, message, digits):
     with pytest.raises(ValueError, match=message):
         cl.sweep(digits, cl.SweepConfig(**{**dict(ks=(5,), silhouette_sample=200, n_train=500), **change}))
@@ -217,8 +234,9 @@ def test_sweep_split_over_parts_gives_the_figures_of_one_sweep(digits):
 
 
 def test_sweep_can_cluster_train_and_test_digits(digits):
-    result = cl.sweep(digits, cl.SweepConfig(ks=(6,), silhouette_sample=300, n_train=500, include_test=True,
-                                             normalization="raw"))
+    result = cl.sweep(
+        digits, cl.SweepConfig(ks=(6,), silhouette_sample=300, n_train=500, include_test=True, normalization="raw")
+    )
     assert result.n_points == 1500 and result.points[0].sizes.sum() == 1500
 
 
@@ -256,22 +274,33 @@ def test_centring_removes_the_shared_part_of_the_distances(digits):
 
 
 # --------------------------------------------------------------------------- MLP
-@pytest.mark.parametrize("change, message", [
-    (dict(activation="tanh"), "'tanh' is not one of"), (dict(learning_rate=0), "learning_rate=0"),
-    (dict(momentum=1.0), "momentum=1.0"), (dict(batch_size=0), "batch_size=0"), (dict(l2=-1), "l2=-1"),
-    (dict(epochs=0), "epochs=0"), (dict(hidden=()), "hidden=()"), (dict(decay=-0.1), "decay=-0.1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(activation="tanh"), "'tanh' is not one of"),
+        (dict(learning_rate=0), "learning_rate=0"),
+        (dict(momentum=1.0), "momentum=1.0"),
+        (dict(batch_size=0), "batch_size=0"),
+        (dict(l2=-1), "l2=-1"),
+        (dict(epochs=0), "epochs=0"),
+        (dict(hidden=()), "hidden=()"),
+        (dict(decay=-0.1), "decay=-0.1"),
+    ],
+)
 def test_mlp_config_rejects(change, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         cl.MLPConfig(**change).validate()
 
 
-@pytest.mark.parametrize("x, y, message", [
-    (np.zeros((4,)), np.zeros(4), r"shape \(N, D\)"),
-    (np.zeros((4, 3)), np.zeros(5), r"shape \(4,\)"),
-    (np.zeros((4, 3)), np.full(4, 10), "digits 0..9"),
-    (np.full((4, 3), np.nan), np.zeros(4), "NaN"),
-])
+@pytest.mark.parametrize(
+    "x, y, message",
+    [
+        (np.zeros((4,)), np.zeros(4), r"shape \(N, D\)"),
+        (np.zeros((4, 3)), np.zeros(5), r"shape \(4,\)"),
+        (np.zeros((4, 3)), np.full(4, 10), "digits 0..9"),
+        (np.full((4, 3), np.nan), np.zeros(4), "NaN"),
+    ],
+)
 def test_trainer_rejects_bad_arrays(x, y, message):
     with pytest.raises(ValueError, match=message):
         cl.MLPTrainer(x, y, np.zeros((2, 3)), np.zeros(2), cl.MLPConfig(epochs=1))
@@ -289,8 +318,9 @@ def test_pair_records_cost_with_and_without_l2_and_accuracies(small_pair):
         assert r.l2 == pytest.approx(cl.lambda_for_inputs(2e-3, n_in))
         kernels = [layer.kernel.numpy() for layer in r.model.layers]
         last = r.records[-1]
-        assert last.l2_term == pytest.approx(r.l2 * sum(float((k.astype(np.float64) ** 2).sum()) for k in kernels),
-                                             rel=1e-4)
+        assert last.l2_term == pytest.approx(
+            r.l2 * sum(float((k.astype(np.float64) ** 2).sum()) for k in kernels), rel=1e-4
+        )
         for e in r.records:
             assert e.cost == pytest.approx(e.cost_no_l2 + e.l2_term)
             assert 0 <= e.test_accuracy <= 1 and e.seconds > 0 and e.wall_time >= e.train_time
@@ -306,8 +336,14 @@ def test_pair_progress_and_json(small_pair):
     assert rec.begun == [(1 + 2 * 3, "cluster MLP")] and rec.ended == 1
     assert [s[0] for s in rec.steps] == [0] + list(range(1, 8))
     assert rec.steps[0][1]["phase"].startswith("clustering")
-    assert [(e, m["model"]) for e, m in rec.epochs] == [(1, "reference"), (1, "cluster"), (2, "reference"),
-                                                        (2, "cluster"), (3, "reference"), (3, "cluster")]
+    assert [(e, m["model"]) for e, m in rec.epochs] == [
+        (1, "reference"),
+        (1, "cluster"),
+        (2, "reference"),
+        (2, "cluster"),
+        (3, "reference"),
+        (3, "cluster"),
+    ]
     d = json.loads(json.dumps(pair.to_dict()))
     assert d["k"] == 12 and len(d["cluster"]["epochs"]) == 3 and set(d["comparison"]) == {"train", "wall"}
 
@@ -339,11 +375,14 @@ def _result(name, accs, epoch_s, preprocess=0.0):
     return cl.MLPResult(name, 1, 0, 0, cl.MLPConfig(), recs, "completed", preprocess_seconds=preprocess)
 
 
-@pytest.mark.parametrize("ref_accs, clu_accs, window, speedup, clu_epoch", [
-    ([0.90, 0.95, 0.96, 0.96], [0.95, 0.97, 0.97, 0.97], 1, 3 * 4.0 / 2, 2),  # ref first ≥0.96 at epoch 3
-    ([0.90, 0.96, 0.94, 0.98], [0.96, 0.96, 0.97, 0.97], 2, 2 * 4.0 / 1, 1),  # target = mean(0.94, 0.98) = 0.96
-    ([0.90, 0.95, 0.97, 0.99], [0.95, 0.96, 0.97, 0.98], 1, None, None),  # never reached
-])
+@pytest.mark.parametrize(
+    "ref_accs, clu_accs, window, speedup, clu_epoch",
+    [
+        ([0.90, 0.95, 0.96, 0.96], [0.95, 0.97, 0.97, 0.97], 1, 3 * 4.0 / 2, 2),  # ref first ≥0.96 at epoch 3
+        ([0.90, 0.96, 0.94, 0.98], [0.96, 0.96, 0.97, 0.97], 2, 2 * 4.0 / 1, 1),  # target = mean(0.94, 0.98) = 0.96
+        ([0.90, 0.95, 0.97, 0.99], [0.95, 0.96, 0.97, 0.98], 1, None, None),  # never reached
+    ],
+)
 def test_compare_by_hand(ref_accs, clu_accs, window, speedup, clu_epoch):
     ref, clu = _result("reference", ref_accs, 4.0), _result("cluster", clu_accs, 1.0, preprocess=6.0)
     c = cl.compare(ref, clu, "train", window)
@@ -362,8 +401,9 @@ def test_compare_by_hand(ref_accs, clu_accs, window, speedup, clu_epoch):
 def test_figures(small_sweep, small_pair):
     fig = cl.sweep_figure(small_sweep[0].points)
     assert len(fig.data) == 4 and list(fig.data[0].x) == [5, 10, 20, 40]
-    records = [{"model": r.name, **vars(e)} for r in (small_pair[0].cluster, small_pair[0].reference)
-               for e in r.records]
+    records = [
+        {"model": r.name, **vars(e)} for r in (small_pair[0].cluster, small_pair[0].reference) for e in r.records
+    ]
     fig = cl.curves_figure(records)
     names = {t.name for t in fig.data}
     assert {"cluster: cost incl. L2", "cluster: cost without L2", "reference: test accuracy"} <= names
@@ -384,8 +424,9 @@ def _cli(argv) -> tuple[int, dict | None]:
 @pytest.mark.integration
 def test_cli_cluster_writes_json(tmp_path):
     out = tmp_path / "sweep.json"
-    code, last = _cli(["cluster", "--k", "5:15:5", "--train-limit", "800", "--silhouette-sample", "300",
-                       "--out", str(out)])
+    code, last = _cli(
+        ["cluster", "--k", "5:15:5", "--train-limit", "800", "--silhouette-sample", "300", "--out", str(out)]
+    )
     assert code == 0 and last["ks"] == [5, 10, 15] and len(last["silhouette"]) == 3 and last["seconds"] > 0
     assert last["n_points"] == 800 and last["silhouette_sample"] == 300
     saved = json.loads(out.read_text())
@@ -395,21 +436,38 @@ def test_cli_cluster_writes_json(tmp_path):
 @pytest.mark.integration
 def test_cli_cluster_mlp_with_reference(tmp_path):
     out = tmp_path / "mlp.json"
-    code, last = _cli(["cluster-mlp", "--k", "8", "--epochs", "2", "--reference", "--train-limit", "800",
-                       "--test-limit", "300", "--out", str(out)])
+    code, last = _cli(
+        [
+            "cluster-mlp",
+            "--k",
+            "8",
+            "--epochs",
+            "2",
+            "--reference",
+            "--train-limit",
+            "800",
+            "--test-limit",
+            "300",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0 and last["cluster"]["n_inputs"] == 8 and last["reference"]["n_inputs"] == 784
     assert set(last["comparison"]) == {"train", "wall"} and last["seconds"] > 0
     assert len(json.loads(out.read_text())["reference"]["epochs"]) == 2
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["cluster", "--k", "x"], "start:stop:step"),
-    (["cluster", "--k", "5", "--silhouette-sample", "5"], "silhouette_sample=5"),
-    (["cluster-mlp", "--epochs", "0"], "epochs=0"),
-    (["cluster-mlp", "--learning-rate", "-1"], "learning_rate=-1"),
-    (["cluster-mlp", "--train-limit", "5"], "--train-limit 5"),
-    (["cluster", "--k", "5", "--train-limit", "100", "--out", "/nonexistent/dir/x.json"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["cluster", "--k", "x"], "start:stop:step"),
+        (["cluster", "--k", "5", "--silhouette-sample", "5"], "silhouette_sample=5"),
+        (["cluster-mlp", "--epochs", "0"], "epochs=0"),
+        (["cluster-mlp", "--learning-rate", "-1"], "learning_rate=-1"),
+        (["cluster-mlp", "--train-limit", "5"], "--train-limit 5"),
+        (["cluster", "--k", "5", "--train-limit", "100", "--out", "/nonexistent/dir/x.json"], "does not exist"),
+    ],
+)
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     from core import cli
 

@@ -1,4 +1,5 @@
 """AppTest: the Compare page lists runs side by side and aligns the maps of two of them as a job."""
+
 from __future__ import annotations
 
 from tests.conftest import finish_job, write_tiny_run
@@ -32,8 +33,9 @@ def test_two_runs_are_compared_and_their_maps_aligned(runs_dir, app_test):
     # the matched conv2 pairs' OIPs: both runs' OIPs as two jobs of one group, then side by side
     at.button(key="cmp_oip_conv2").click().run()
     assert not at.exception, [e.value for e in at.exception]  # one panel, under conv2 (conv3 says it waits)
-    assert any("The OIPs of conv2 are being computed" in c.value for c in at.caption) or \
-        all(h.done for h in at.session_state["compare_oip_job"])
+    assert any("The OIPs of conv2 are being computed" in c.value for c in at.caption) or all(
+        h.done for h in at.session_state["compare_oip_job"]
+    )
     handles = at.session_state["compare_oip_job"]
     assert len(handles) == 2 and all(h.wait(120) for h in handles)
     at.run()

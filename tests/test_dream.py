@@ -1,4 +1,5 @@
 """Deep Dream (core/dream.py, pages/deep_dream.py): recipe invariants, tiles, octaves, CLI, page, bad inputs."""
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,9 @@ def tiny(tiny_bundle):
 def test_detail_readding_restores_the_original_when_the_dream_changes_nothing(tiny, mode, invert):
     photo = _photo()
     for changes_nothing in (dict(epochs=0), dict(epochs=3, step_size=0.0)):
-        settings = D.DreamConfig(mode=mode, layer="conv2", map=1, loops=3, octaves=3, widen=0.0, invert=invert,
-                                   **changes_nothing)
+        settings = D.DreamConfig(
+            mode=mode, layer="conv2", map=1, loops=3, octaves=3, widen=0.0, invert=invert, **changes_nothing
+        )
         result = D.dream(photo, tiny, settings)
         grey, _, _ = D.prepare_photo(photo)
         np.testing.assert_allclose(result.final_grey, grey, atol=2e-3)
@@ -56,8 +58,7 @@ def test_detail_readding_restores_the_original_when_the_dream_changes_nothing(ti
 
 
 def test_the_dream_changes_the_photo_and_raises_the_cost(tiny):
-    result = D.dream(_photo(), tiny, D.DreamConfig(mode="map", layer="conv2", map=1, loops=2, epochs=10,
-                                                      step_size=0.1))
+    result = D.dream(_photo(), tiny, D.DreamConfig(mode="map", layer="conv2", map=1, loops=2, epochs=10, step_size=0.1))
     assert np.abs(result.final_grey - D.prepare_photo(_photo())[0]).mean() > 1.0
     assert result.stages[0].losses[-1] > result.stages[0].losses[0]
     assert result.stages[0].pattern.shape == (28, 28)
@@ -86,8 +87,9 @@ def test_tiles_ascent_reaches_every_part_of_the_image(tiny):
     engine = ascent.AscentEngine(tiny, "conv1")
     rng = np.random.default_rng(1)
     image = rng.normal(0, 1, (70, 100)).astype(np.float32)
-    out, losses = engine.ascend_canvas(image, engine.term_weights([("conv1", None, 1.0)]), 4, 0.1, view="tiles",
-                                       clip=(-5.0, 5.0), seed=(3, 0))
+    out, losses = engine.ascend_canvas(
+        image, engine.term_weights([("conv1", None, 1.0)]), 4, 0.1, view="tiles", clip=(-5.0, 5.0), seed=(3, 0)
+    )
     changed = np.abs(out - image) > 1e-6
     assert changed.mean() > 0.95
     for block in (changed[:35, :50], changed[:35, 50:], changed[35:, :50], changed[35:, 50:]):
@@ -97,20 +99,35 @@ def test_tiles_ascent_reaches_every_part_of_the_image(tiny):
 
 def test_tiles_are_seeded(tiny):
     photo = _photo()
-    make = lambda seed: D.dream(photo, tiny, D.DreamConfig(mode="tiles", layer="conv2", map=2, epochs=4, octaves=1,  # noqa: E731
-                                                              seed=seed)).image
+    make = lambda seed: (
+        D.dream(
+            photo,
+            tiny,
+            D.DreamConfig(
+                mode="tiles",
+                layer="conv2",
+                map=2,
+                epochs=4,
+                octaves=1,  # noqa: E731
+                seed=seed,
+            ),
+        ).image
+    )
     a, b, c = make(5), make(5), make(6)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("h, w, octaves, scale, expected", [
-    (427, 640, 4, 0.0, None),  # auto: short side 28 → full size
-    (100, 300, 3, 1.4, [(51, 153), (71, 214), (100, 300)]),
-    (28, 28, 4, 0.0, [(28, 28)]),  # nothing smaller than 28: one octave
-    (56, 84, 4, 3.0, [(28, 42), (56, 84)]),  # a too-large scale is clamped at 28 and repeats dropped
-    (427, 640, 1, 0.0, [(427, 640)]),
-])
+@pytest.mark.parametrize(
+    "h, w, octaves, scale, expected",
+    [
+        (427, 640, 4, 0.0, None),  # auto: short side 28 → full size
+        (100, 300, 3, 1.4, [(51, 153), (71, 214), (100, 300)]),
+        (28, 28, 4, 0.0, [(28, 28)]),  # nothing smaller than 28: one octave
+        (56, 84, 4, 3.0, [(28, 42), (56, 84)]),  # a too-large scale is clamped at 28 and repeats dropped
+        (427, 640, 1, 0.0, [(427, 640)]),
+    ],
+)
 def test_octave_sizes(h, w, octaves, scale, expected):
     sizes = D.octave_sizes(h, w, octaves, scale)
     if expected is not None:
@@ -160,8 +177,9 @@ def test_progress_and_stop(tiny):
             self.ended = True
 
     progress = StopAfterOne()
-    result = D.dream(_photo(), tiny, D.DreamConfig(mode="map", layer="conv2", map=0, loops=4, epochs=2),
-                     progress=progress)
+    result = D.dream(
+        _photo(), tiny, D.DreamConfig(mode="map", layer="conv2", map=0, loops=4, epochs=2), progress=progress
+    )
     assert result.status == "stopped" and len(result.stages) == 1 and progress.ended
     assert progress.steps[0][0] == 1 and "loss" in progress.steps[0][1]
 
@@ -181,33 +199,39 @@ def test_default_target_is_conv3_map_56_or_clamped(tiny, default_bundle):
     assert (layer, index) == ("conv3", 11) and "only 12 maps" in message
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    (dict(mode="dreamy"), "mode 'dreamy' is not known"),
-    (dict(loops=0), "loops=0 must be"),
-    (dict(epochs=-1), "epochs=-1 must be"),
-    (dict(octaves=11), "octaves=11 must be"),
-    (dict(step_size=float("nan")), "step_size=nan"),
-    (dict(octave_scale=1.01), "octave_scale=1.01"),
-    (dict(max_side=10), "max_side=10"),
-    (dict(widen=60.0), "widen=60.0"),
-    (dict(map=999), "map 999 does not exist in conv3, which has maps 0..11"),
-    (dict(layer="conv9"), "layer 'conv9' is not in this model"),
-    (dict(mode="layers", terms=(D.Term("dense1"),)), "Use the tiles mode for dense1"),
-    (dict(mode="tiles", terms=(D.Term("conv2", None, 0.0),)), "all layer weights are 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(mode="dreamy"), "mode 'dreamy' is not known"),
+        (dict(loops=0), "loops=0 must be"),
+        (dict(epochs=-1), "epochs=-1 must be"),
+        (dict(octaves=11), "octaves=11 must be"),
+        (dict(step_size=float("nan")), "step_size=nan"),
+        (dict(octave_scale=1.01), "octave_scale=1.01"),
+        (dict(max_side=10), "max_side=10"),
+        (dict(widen=60.0), "widen=60.0"),
+        (dict(map=999), "map 999 does not exist in conv3, which has maps 0..11"),
+        (dict(layer="conv9"), "layer 'conv9' is not in this model"),
+        (dict(mode="layers", terms=(D.Term("dense1"),)), "Use the tiles mode for dense1"),
+        (dict(mode="tiles", terms=(D.Term("conv2", None, 0.0),)), "all layer weights are 0"),
+    ],
+)
 def test_bad_settings_are_refused(tiny, kwargs, fragment):
     with pytest.raises(ValueError, match=None) as err:
         D.dream(_photo(), tiny, D.DreamConfig(**kwargs))
     assert fragment in str(err.value)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("conv2=0.5, conv3:56=2", (D.Term("conv2", None, 0.5), D.Term("conv3", 56, 2.0))),
-    ("conv3", (D.Term("conv3"),)),
-    ("", ()),
-    ("conv3:x", ValueError),
-    ("=2", ValueError),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("conv2=0.5, conv3:56=2", (D.Term("conv2", None, 0.5), D.Term("conv3", 56, 2.0))),
+        ("conv3", (D.Term("conv3"),)),
+        ("", ()),
+        ("conv3:x", ValueError),
+        ("=2", ValueError),
+    ],
+)
 def test_parse_terms(text, expected):
     if expected is ValueError:
         with pytest.raises(ValueError, match="not understood"):
@@ -238,8 +262,10 @@ UPLOADS = {
     "over the pixel limit": (lambda: _png(Image.fromarray(_photo(200, 300))), "the limit is 10,000"),
     "extreme aspect": (lambda: _png(Image.new("L", (900, 30))), "too extreme"),
     "grayscale": (lambda: _png(Image.fromarray(_photo()[..., 0])), (60, 90)),
-    "RGBA": (lambda: _png(Image.fromarray(np.dstack([_photo(), np.full((60, 90), 128, np.uint8)]), "RGBA")),
-             (60, 90, 3)),
+    "RGBA": (
+        lambda: _png(Image.fromarray(np.dstack([_photo(), np.full((60, 90), 128, np.uint8)]), "RGBA")),
+        (60, 90, 3),
+    ),
     "CMYK": (lambda: _png(Image.fromarray(_photo()).convert("CMYK"), "JPEG"), (60, 90, 3)),
     "16-bit": (_sixteen_bit, (50, 70)),
     "EXIF-rotated": (_exif_rotated, (80, 40, 3)),
@@ -282,8 +308,27 @@ def test_cli_dream_writes_png_and_prints_json(tiny_bundle, tmp_path, capsys):
     photo = tmp_path / "photo.png"
     photo.write_bytes(_png(Image.fromarray(_photo())))
     out = tmp_path / "out" / "dream.png"
-    rc = cli.main(["dream", "--model", str(tiny_bundle.path), "--image", str(photo), "--mode", "map",
-                   "--layer", "conv3", "--map", "5", "--loops", "2", "--epochs", "3", "--out", str(out)])
+    rc = cli.main(
+        [
+            "dream",
+            "--model",
+            str(tiny_bundle.path),
+            "--image",
+            str(photo),
+            "--mode",
+            "map",
+            "--layer",
+            "conv3",
+            "--map",
+            "5",
+            "--loops",
+            "2",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     summary = json.loads(captured.out.strip().splitlines()[-1])
@@ -294,12 +339,15 @@ def test_cli_dream_writes_png_and_prints_json(tiny_bundle, tmp_path, capsys):
     assert img.size == (90, 60) and json.loads(img.text["dream_settings"])["map"] == 5
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--map", "99"], "map 99 does not exist"),
-    (["--mode", "layers", "--layers", "dense1"], "Use the tiles mode"),
-    (["--image", "/nonexistent.jpg"], "is not a file"),
-    (["--epochs", "-3"], "epochs=-3"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--map", "99"], "map 99 does not exist"),
+        (["--mode", "layers", "--layers", "dense1"], "Use the tiles mode"),
+        (["--image", "/nonexistent.jpg"], "is not a file"),
+        (["--epochs", "-3"], "epochs=-3"),
+    ],
+)
 def test_cli_bad_arguments(tiny_bundle, tmp_path, capsys, args, fragment):
     from core import cli
 
@@ -386,16 +434,24 @@ def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip
     gallery = dream_gallery(photo, engine, GalleryConfig(layer="conv2", maps=(0, 2, 3), loops=2, epochs=4))
     assert gallery.images.shape == (3, 60, 90) and gallery.oips.shape == (3, 28, 28) and not gallery.stopped
     for i, m in enumerate((0, 2, 3)):
-        alone = D.dream(photo, tiny, D.DreamConfig(mode="map", layer="conv2", map=m, loops=2, epochs=4),
-                        engine=engine).image
+        alone = D.dream(
+            photo, tiny, D.DreamConfig(mode="map", layer="conv2", map=m, loops=2, epochs=4), engine=engine
+        ).image
         assert np.abs(gallery.images[i].astype(int) - alone.astype(int)).max() <= 1  # the batch changes nothing
     assert engine._ascend_fn.experimental_get_tracing_count() == 1
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(maps=()), "0 maps given"), (dict(maps=(1, 1)), "contain duplicates"), (dict(maps=(0, 99)), "maps [99] do not"),
-    (dict(loops=0), "loops=0"), (dict(step_size=0.0), "step_size=0.0"), (dict(layer="conv1"), "engine is for layer"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(maps=()), "0 maps given"),
+        (dict(maps=(1, 1)), "contain duplicates"),
+        (dict(maps=(0, 99)), "maps [99] do not"),
+        (dict(loops=0), "loops=0"),
+        (dict(step_size=0.0), "step_size=0.0"),
+        (dict(layer="conv1"), "engine is for layer"),
+    ],
+)
 def test_bad_gallery_settings_name_the_value(tiny, settings, message):
     from core.dream.gallery import GalleryConfig, dream_gallery
     from core.ascent.engine import AscentEngine
@@ -406,8 +462,10 @@ def test_bad_gallery_settings_name_the_value(tiny, settings, message):
 
 # --------------------------------------------------------------------------- the canvas on the one engine
 @pytest.mark.parametrize("view", ascent.CANVAS_VIEWS)
-@pytest.mark.parametrize("terms", [(("conv2", 1, 1.0),), (("conv1", None, 0.5), ("conv2", 3, 2.0)),
-                                   (("conv2", None, 1.0), ("conv1", 2, -1.0))])
+@pytest.mark.parametrize(
+    "terms",
+    [(("conv2", 1, 1.0),), (("conv1", None, 0.5), ("conv2", 3, 2.0)), (("conv2", None, 1.0), ("conv1", 2, -1.0))],
+)
 def test_the_canvas_dreams_as_the_previous_loops_did(tiny, view, terms):
     """Both octave modes moved onto the engine's loop: the same image within float rounding (the previous
     loops stacked the terms, the engine sums weighted channel means), and no retracing when terms change."""
@@ -422,8 +480,9 @@ def test_the_canvas_dreams_as_the_previous_loops_did(tiny, view, terms):
         want, want_losses = previous.ascent_tiles(image, 6, 0.1, weights, -3.0, 3.0, (7, 1))
     else:
         want, want_losses = previous.ascent_full(image, 6, 0.1, weights, -3.0, 3.0)
-    got, losses = engine.ascend_canvas(image, engine.term_weights(terms), 6, 0.1, view=view, clip=(-3.0, 3.0),
-                                       seed=(7, 1))
+    got, losses = engine.ascend_canvas(
+        image, engine.term_weights(terms), 6, 0.1, view=view, clip=(-3.0, 3.0), seed=(7, 1)
+    )
     np.testing.assert_allclose(got, want, atol=2e-4)
     np.testing.assert_allclose(losses, want_losses, rtol=1e-4, atol=1e-5)
     engine.ascend_canvas(image[:30], engine.term_weights([("conv1", 0, 1.0)]), 2, 0.1, view=view)
@@ -438,8 +497,13 @@ def test_tiles_reach_dense_layers_and_class_scores_but_the_whole_view_refuses_th
 
     def cost(img):  # averaged over tilings: the ascent rolls the tiles differently every epoch, and a class
         # score of one tiling swings with where the tiles fall
-        return np.mean([np.mean(engine._term_objective(ascent.split_tiles(img, np.array([a, b], np.int32)), weights))
-                        for a in range(0, 28, 7) for b in range(0, 28, 7)])
+        return np.mean(
+            [
+                np.mean(engine._term_objective(ascent.split_tiles(img, np.array([a, b], np.int32)), weights))
+                for a in range(0, 28, 7)
+                for b in range(0, 28, 7)
+            ]
+        )
 
     out, losses = engine.ascend_canvas(image, weights, 10, 0.05, seed=(0, 0))
     assert out.shape == image.shape and losses.shape == (10,)
@@ -448,17 +512,28 @@ def test_tiles_reach_dense_layers_and_class_scores_but_the_whole_view_refuses_th
         engine.ascend_canvas(image, engine.term_weights([("out", 3, 1.0)]), 2, 0.1, view="whole")
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda e: e.term_weights([("dense1", None, 1.0)]), "layer 'dense1' is not below this engine's layer 'conv2'"),
-    (lambda e: e.term_weights([("conv2", 99, 1.0)]), "map 99 does not exist in layer 'conv2'"),
-    (lambda e: e.ascend_canvas(np.zeros((20, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1),
-     r"tiles need an image of at least 28×28, got \(20, 40\)"),
-    (lambda e: e.ascend_canvas(np.zeros((2, 30, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1),
-     "one grey image"),
-    (lambda e: e.ascend_canvas(np.zeros((30, 40), np.float32), np.ones(3, np.float32), 2, 0.1), "term_weights"),
-    (lambda e: e.ascend_canvas(np.zeros((30, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1,
-                               view="octaves"), "view='octaves' is not one of"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda e: e.term_weights([("dense1", None, 1.0)]), "layer 'dense1' is not below this engine's layer 'conv2'"),
+        (lambda e: e.term_weights([("conv2", 99, 1.0)]), "map 99 does not exist in layer 'conv2'"),
+        (
+            lambda e: e.ascend_canvas(np.zeros((20, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1),
+            r"tiles need an image of at least 28×28, got \(20, 40\)",
+        ),
+        (
+            lambda e: e.ascend_canvas(np.zeros((2, 30, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1),
+            "one grey image",
+        ),
+        (lambda e: e.ascend_canvas(np.zeros((30, 40), np.float32), np.ones(3, np.float32), 2, 0.1), "term_weights"),
+        (
+            lambda e: e.ascend_canvas(
+                np.zeros((30, 40), np.float32), e.term_weights([("conv2", 0, 1.0)]), 2, 0.1, view="octaves"
+            ),
+            "view='octaves' is not one of",
+        ),
+    ],
+)
 def test_bad_canvas_settings_name_the_value(tiny, call, message):
     with pytest.raises(ValueError, match=message):
         call(ascent.AscentEngine(tiny, "conv2"))

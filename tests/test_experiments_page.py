@@ -1,4 +1,5 @@
 """AppTest: the Experiments page runs its three experiments on a digit, the knock-out on the test set as a job."""
+
 from __future__ import annotations
 
 from tests.conftest import finish_job
@@ -86,8 +87,9 @@ def test_your_handwriting_set_scored_and_fine_tuned_into_a_new_run(runs_dir, app
     assert len(at.session_state["personal_set"]) == 1
     # 'your handwriting': 40 test digits turned 50° (the network reads many of them wrongly)
     idx = np.arange(3000, 3040)
-    turned = np.stack([np.clip(ndimage.rotate(mnist.x_test[i].astype(float), 50, reshape=False, order=1), 0, 255)
-                       for i in idx])
+    turned = np.stack(
+        [np.clip(ndimage.rotate(mnist.x_test[i].astype(float), 50, reshape=False, order=1), 0, 255) for i in idx]
+    )
     at.session_state["personal_set"] = PersonalSet(turned, mnist.y_test[idx])
     at.run()
     assert not at.exception, [e.value for e in at.exception]

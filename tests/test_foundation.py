@@ -1,4 +1,5 @@
 """Foundation: data, scaler, specs and layer table, training, runs, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # --- specs and the layer table ---------------------------------------------------------------
 
+
 def test_article_ii_has_96844_parameters_and_blog_shapes():
     spec = preset("article II")
     rows = {r.name: r for r in layer_table(spec)}
     assert count_params(spec) == 96_844
-    assert [r.name for r in layer_table(spec)] == ["conv1", "pool1", "conv2", "pool2", "conv3", "flatten", "dense1", "out"]
+    assert [r.name for r in layer_table(spec)] == [
+        "conv1",
+        "pool1",
+        "conv2",
+        "pool2",
+        "conv3",
+        "flatten",
+        "dense1",
+        "out",
+    ]
     assert rows["conv1"].output_shape == (26, 26, 32)
     assert rows["pool1"].output_shape == (13, 13, 32)
     assert rows["conv2"].output_shape == (11, 11, 64)
@@ -33,8 +44,13 @@ def test_article_ii_has_96844_parameters_and_blog_shapes():
 
 def test_receptive_fields_match_the_blog():
     rows = {r.name: r for r in layer_table(preset("article II"))}
-    assert {n: rows[n].receptive_field for n in ("conv1", "pool1", "conv2", "pool2", "conv3")} == \
-        {"conv1": 3, "pool1": 4, "conv2": 8, "pool2": 10, "conv3": 18}
+    assert {n: rows[n].receptive_field for n in ("conv1", "pool1", "conv2", "pool2", "conv3")} == {
+        "conv1": 3,
+        "pool1": 4,
+        "conv2": 8,
+        "pool2": 10,
+        "conv3": 18,
+    }
     assert receptive_box(rows["conv3"], 0, 0) == (0, 0, 17, 17)
     assert receptive_box(rows["conv3"], 2, 2) == (8, 8, 25, 25)  # stride 4 between conv3 neurons
 
@@ -66,25 +82,31 @@ def test_same_padding_keeps_sizes():
     assert rows["conv3"].start < 0  # fields reach into the padding
 
 
-@pytest.mark.parametrize("convs, message", [
-    ((ConvSpec(32, 9), ConvSpec(64, 9), ConvSpec(64, 3)), "conv3"),    # 20 → pool 10 → 2 → conv3 fails
-    ((ConvSpec(8), ConvSpec(8), ConvSpec(8), ConvSpec(8), ConvSpec(8)), "conv4"),
-    ((ConvSpec(8, 29),), "conv1"),
-    ((ConvSpec(8, 3, "relu", "same"),) * 6, "pool5"),
-])
+@pytest.mark.parametrize(
+    "convs, message",
+    [
+        ((ConvSpec(32, 9), ConvSpec(64, 9), ConvSpec(64, 3)), "conv3"),  # 20 → pool 10 → 2 → conv3 fails
+        ((ConvSpec(8), ConvSpec(8), ConvSpec(8), ConvSpec(8), ConvSpec(8)), "conv4"),
+        ((ConvSpec(8, 29),), "conv1"),
+        ((ConvSpec(8, 3, "relu", "same"),) * 6, "pool5"),
+    ],
+)
 def test_maps_below_1x1_are_rejected_naming_the_layer(convs, message):
     with pytest.raises(ValueError, match=message):
         validate(ArchitectureSpec(tuple(convs)))
 
 
-@pytest.mark.parametrize("spec, message", [
-    (ArchitectureSpec((ConvSpec(0),)), "filters"),
-    (ArchitectureSpec((ConvSpec(8, activation="swish"),)), "activation"),
-    (ArchitectureSpec((ConvSpec(8, padding="full"),)), "padding"),
-    (ArchitectureSpec((ConvSpec(8),), dense=(0,)), "dense1"),
-    (ArchitectureSpec((ConvSpec(8),), dropout=1.0), "dropout"),
-    (ArchitectureSpec(()), "at least one conv"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (ArchitectureSpec((ConvSpec(0),)), "filters"),
+        (ArchitectureSpec((ConvSpec(8, activation="swish"),)), "activation"),
+        (ArchitectureSpec((ConvSpec(8, padding="full"),)), "padding"),
+        (ArchitectureSpec((ConvSpec(8),), dense=(0,)), "dense1"),
+        (ArchitectureSpec((ConvSpec(8),), dropout=1.0), "dropout"),
+        (ArchitectureSpec(()), "at least one conv"),
+    ],
+)
 def test_bad_specs_are_rejected(spec, message):
     with pytest.raises(ValueError, match=message):
         validate(spec)
@@ -100,6 +122,7 @@ def test_spec_json_round_trip_and_unknown_fields():
 
 
 # --- data and scaler ----------------------------------------------------------------------------
+
 
 def test_scaler_matches_sklearn_and_round_trips(mnist_small):
     from sklearn.preprocessing import StandardScaler
@@ -137,15 +160,32 @@ def test_mnist_loader_prefers_explicit_file(tmp_path, monkeypatch):
     assert load_mnist().source == str(path)
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "does not exist"),
-    (b"not a zip", "not a readable .npz"),
-    ({"x_train": np.zeros((2, 28, 28))}, "lacks the arrays"),
-    ({"x_train": np.zeros((2, 27, 28)), "y_train": np.zeros(2), "x_test": np.zeros((1, 28, 28)),
-      "y_test": np.zeros(1)}, "has shape"),
-    ({"x_train": np.zeros((2, 28, 28)), "y_train": np.zeros(3), "x_test": np.zeros((1, 28, 28)),
-      "y_test": np.zeros(1)}, "counts differ"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        (b"not a zip", "not a readable .npz"),
+        ({"x_train": np.zeros((2, 28, 28))}, "lacks the arrays"),
+        (
+            {
+                "x_train": np.zeros((2, 27, 28)),
+                "y_train": np.zeros(2),
+                "x_test": np.zeros((1, 28, 28)),
+                "y_test": np.zeros(1),
+            },
+            "has shape",
+        ),
+        (
+            {
+                "x_train": np.zeros((2, 28, 28)),
+                "y_train": np.zeros(3),
+                "x_test": np.zeros((1, 28, 28)),
+                "y_test": np.zeros(1),
+            },
+            "counts differ",
+        ),
+    ],
+)
 def test_bad_mnist_files_get_clear_messages(tmp_path, content, message):
     path = tmp_path / "bad.npz"
     if isinstance(content, bytes):
@@ -171,6 +211,7 @@ def test_keras_download_failure_says_how_to_provide_the_file(monkeypatch):
 
 # --- training and runs ----------------------------------------------------------------------------
 
+
 class _Recorder:
     def __init__(self, stop_after=None):
         self.events, self.stop_after, self.steps = [], stop_after, 0
@@ -195,8 +236,12 @@ def test_one_epoch_on_a_few_thousand_digits_beats_90_percent(mnist):
     from core.training import TrainConfig, train
 
     rec = _Recorder()
-    result = train(preset("article II"), TrainConfig(epochs=1, optimizer="adam", batch_size=32),
-                   mnist.subset(6000, 1000), progress=rec)
+    result = train(
+        preset("article II"),
+        TrainConfig(epochs=1, optimizer="adam", batch_size=32),
+        mnist.subset(6000, 1000),
+        progress=rec,
+    )
     assert result.test_accuracy > 0.90, result.summary()
     assert result.status == "completed" and result.params == 96_844
     assert rec.events[0] == ("begin", 188) and rec.events[-1] == ("end",) and rec.events[1][0] == "epoch"
@@ -215,8 +260,11 @@ def test_stop_request_ends_after_the_current_batch(mnist_small):
 def test_nan_training_stops_with_a_message_and_finite_weights(mnist_small):
     from core.training import TrainConfig, train
 
-    result = train(preset("article II"), TrainConfig(epochs=2, learning_rate=5.0, optimizer="sgd", seed=1),
-                   mnist_small.subset(1000, 200))
+    result = train(
+        preset("article II"),
+        TrainConfig(epochs=2, learning_rate=5.0, optimizer="sgd", seed=1),
+        mnist_small.subset(1000, 200),
+    )
     assert result.status == "diverged" and "NaN" in result.message and "learning rate" in result.message
     assert all(np.all(np.isfinite(w)) for w in result.model.get_weights())
 
@@ -246,11 +294,18 @@ def test_nan_in_a_later_epoch_restores_the_last_finished_epoch():
     assert adapter.good_weights[0][0] == 2.0 and len(adapter.epoch_seconds) == 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"optimizer": "lbfgs"}, "optimizer"), ({"learning_rate": 0.0}, "learning_rate"),
-    ({"learning_rate": float("nan")}, "learning_rate"), ({"epochs": 0}, "epochs"),
-    ({"batch_size": 0}, "batch_size"), ({"schedule": "cosine"}, "schedule"), ({"l2": -1.0}, "l2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"schedule": "cosine"}, "schedule"),
+        ({"l2": -1.0}, "l2"),
+    ],
+)
 def test_bad_training_settings_are_rejected(kwargs, message):
     from core.training import TrainConfig
 
@@ -266,12 +321,23 @@ def test_run_is_saved_atomically_and_loads_with_safe_mode(tiny_bundle, tmp_path,
     assert (tiny_bundle.path / "run.json").is_file()
     # a failure while writing leaves nothing behind, not even the temporary folder
     target = tmp_path / "runs"
-    fake = TrainResult(model=tiny_bundle.model, spec=tiny_bundle.spec, scaler=tiny_bundle.scaler,
-                       config=__import__("core.training", fromlist=["TrainConfig"]).TrainConfig(),
-                       history={}, batch_history=[], test_accuracy=0.5, test_loss=1.0,
-                       confusion=np.zeros((10, 10), int), misclassified=np.array([], int),
-                       predictions=np.array([], int), seconds=1.0, epoch_seconds=[], device="CPU",
-                       status="completed")
+    fake = TrainResult(
+        model=tiny_bundle.model,
+        spec=tiny_bundle.spec,
+        scaler=tiny_bundle.scaler,
+        config=__import__("core.training", fromlist=["TrainConfig"]).TrainConfig(),
+        history={},
+        batch_history=[],
+        test_accuracy=0.5,
+        test_loss=1.0,
+        confusion=np.zeros((10, 10), int),
+        misclassified=np.array([], int),
+        predictions=np.array([], int),
+        seconds=1.0,
+        epoch_seconds=[],
+        device="CPU",
+        status="completed",
+    )
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt("killed while writing")
@@ -320,10 +386,12 @@ def test_model_file_that_is_not_a_model_is_refused(tiny_bundle, tmp_path):
 
 # --- CLI --------------------------------------------------------------------------------------------
 
+
 def _cli(*args, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.mark.integration
@@ -336,8 +404,19 @@ def test_cli_evaluate_bundled_model_prints_json():
 
 @pytest.mark.integration
 def test_cli_train_saves_a_run_and_prints_json(tmp_path):
-    proc = _cli("train", "--preset", "tiny filters", "--epochs", "1", "--train-limit", "500", "--out", str(tmp_path),
-                "--name", "cli")
+    proc = _cli(
+        "train",
+        "--preset",
+        "tiny filters",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "500",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "cli",
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert {"test_accuracy", "params", "seconds"} <= set(result) and result["params"] == 9198
@@ -345,11 +424,14 @@ def test_cli_train_saves_a_run_and_prints_json(tmp_path):
     assert "epoch 1:" in proc.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (("evaluate", "--model", "/nonexistent"), "not a complete run folder"),
-    (("evaluate", "--mnist", "/nonexistent.npz"), "does not exist"),
-    (("train", "--epochs", "0", "--train-limit", "100"), "epochs"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("evaluate", "--model", "/nonexistent"), "not a complete run folder"),
+        (("evaluate", "--mnist", "/nonexistent.npz"), "does not exist"),
+        (("train", "--epochs", "0", "--train-limit", "100"), "epochs"),
+    ],
+)
 def test_cli_bad_arguments_exit_nonzero_with_one_line(args, message):
     proc = _cli(*args)
     assert proc.returncode == 2

@@ -1,5 +1,6 @@
 """Bring your own model (core/import_model.py): Keras files made in the test, mapped to the stable names or refused
 with the reason; the CLI; a model trained the notebook way (pixels / 255) imported and opened by every page."""
+
 from __future__ import annotations
 
 import io
@@ -27,23 +28,53 @@ def seq(*layers, shape=(28, 28, 1)) -> keras.Model:
 
 ACCEPTED = {
     # Keras' own "simple MNIST convnet": a pool after the last conv, Dropout before the output
-    "keras.io example": (lambda: seq(L.Conv2D(8, 3, activation="relu", name="c1"), L.MaxPooling2D(2, name="p1"),
-                                     L.Conv2D(16, 3, activation="relu", name="c2"), L.MaxPooling2D(2, name="p2"),
-                                     L.Flatten(name="f"), L.Dropout(0.5, name="drop"),
-                                     L.Dense(10, activation="softmax", name="probs")),
-                         {"c1": "conv1", "p2": "pool2", "drop": "left out (does nothing at inference)", "probs": "out"},
-                         ["conv1", "pool1", "conv2", "pool2", "flatten", "out"]),
+    "keras.io example": (
+        lambda: seq(
+            L.Conv2D(8, 3, activation="relu", name="c1"),
+            L.MaxPooling2D(2, name="p1"),
+            L.Conv2D(16, 3, activation="relu", name="c2"),
+            L.MaxPooling2D(2, name="p2"),
+            L.Flatten(name="f"),
+            L.Dropout(0.5, name="drop"),
+            L.Dense(10, activation="softmax", name="probs"),
+        ),
+        {"c1": "conv1", "p2": "pool2", "drop": "left out (does nothing at inference)", "probs": "out"},
+        ["conv1", "pool1", "conv2", "pool2", "flatten", "out"],
+    ),
     # input (28, 28) reshaped, Rescaling, activations as layers, batch norm, 'same' padding, logits out
-    "notebook variants": (lambda: seq(L.Reshape((28, 28, 1)), L.Rescaling(1 / 255.0, name="scale"), L.Conv2D(4, 3),
-                                      L.ReLU(name="relu1"), L.BatchNormalization(name="norm1"), L.MaxPooling2D(),
-                                      L.Conv2D(6, 5, padding="same"), L.Activation("tanh"), L.BatchNormalization(),
-                                      L.Flatten(), L.Dense(12, activation="elu"), L.Dense(10), shape=(28, 28)),
-                          {"scale": "became the scaler", "relu1": "folded into conv1", "norm1": "bn1"},
-                          ["conv1", "bn1", "pool1", "conv2", "bn2", "flatten", "dense1", "out"]),
-    "the blog's article II": (lambda: seq(L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(), L.Conv2D(64, 3, activation="relu"),
-                                          L.MaxPooling2D(), L.Conv2D(64, 3, activation="relu"), L.Flatten(),
-                                          L.Dense(70, activation="relu"), L.Dense(10, activation="softmax")),
-                              {}, ["conv1", "pool1", "conv2", "pool2", "conv3", "flatten", "dense1", "out"]),
+    "notebook variants": (
+        lambda: seq(
+            L.Reshape((28, 28, 1)),
+            L.Rescaling(1 / 255.0, name="scale"),
+            L.Conv2D(4, 3),
+            L.ReLU(name="relu1"),
+            L.BatchNormalization(name="norm1"),
+            L.MaxPooling2D(),
+            L.Conv2D(6, 5, padding="same"),
+            L.Activation("tanh"),
+            L.BatchNormalization(),
+            L.Flatten(),
+            L.Dense(12, activation="elu"),
+            L.Dense(10),
+            shape=(28, 28),
+        ),
+        {"scale": "became the scaler", "relu1": "folded into conv1", "norm1": "bn1"},
+        ["conv1", "bn1", "pool1", "conv2", "bn2", "flatten", "dense1", "out"],
+    ),
+    "the blog's article II": (
+        lambda: seq(
+            L.Conv2D(32, 3, activation="relu"),
+            L.MaxPooling2D(),
+            L.Conv2D(64, 3, activation="relu"),
+            L.MaxPooling2D(),
+            L.Conv2D(64, 3, activation="relu"),
+            L.Flatten(),
+            L.Dense(70, activation="relu"),
+            L.Dense(10, activation="softmax"),
+        ),
+        {},
+        ["conv1", "pool1", "conv2", "pool2", "conv3", "flatten", "dense1", "out"],
+    ),
 }
 
 
@@ -59,7 +90,9 @@ def test_accepted_models_get_the_stable_names_and_compute_the_same(case, tmp_pat
         assert outcome.mapping[k] == v, outcome.mapping
     run = load_run(write_run(outcome.payload, tmp_path / "runs", "mine"))
     assert [lyr.name for lyr in run.model.layers[1:]] == names
-    assert run.meta["imported"] and run.meta["imported_from"] == f"{case}.keras" and run.meta["mapping"] == outcome.mapping
+    assert (
+        run.meta["imported"] and run.meta["imported_from"] == f"{case}.keras" and run.meta["mapping"] == outcome.mapping
+    )
     # the run (its scaler + the rebuilt model) reads raw digits as the file's model does
     raw = load_sample_digits().images[:32]
     fed = raw.astype(np.float32)
@@ -99,23 +132,44 @@ def _zip_without_config(tmp_path) -> bytes:
 
 
 REFUSED = [
-    ("a Lambda layer", lambda: seq(L.Lambda(lambda x: x * 2), L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax")),
-     "has a Lambda layer"),
+    (
+        "a Lambda layer",
+        lambda: seq(L.Lambda(lambda x: x * 2), L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax")),
+        "has a Lambda layer",
+    ),
     ("two inputs", _two_inputs, "the model has 2 inputs"),
-    ("a 32×32×3 input", lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax"), shape=(32, 32, 3)),
-     "input is 32×32×3"),
+    (
+        "a 32×32×3 input",
+        lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax"), shape=(32, 32, 3)),
+        "input is 32×32×3",
+    ),
     ("5 classes", lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(5, activation="softmax")), "a 10-way output"),
-    ("global average pooling", lambda: seq(L.Conv2D(2, 3), L.GlobalAveragePooling2D(), L.Dense(10, activation="softmax")),
-     "(GlobalAveragePooling2D) is a kind the pages cannot show"),
-    ("a strided conv", lambda: seq(L.Conv2D(2, 3, strides=2), L.Flatten(), L.Dense(10, activation="softmax")),
-     "uses strides"),
-    ("3×3 pooling", lambda: seq(L.Conv2D(2, 3), L.MaxPooling2D(3), L.Conv2D(2, 3), L.Flatten(),
-                                L.Dense(10, activation="softmax")), "2×2 pooling with stride 2"),
-    ("convs without pooling", lambda: seq(L.Conv2D(2, 3), L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax")),
-     "without a pooling layer between"),
+    (
+        "global average pooling",
+        lambda: seq(L.Conv2D(2, 3), L.GlobalAveragePooling2D(), L.Dense(10, activation="softmax")),
+        "(GlobalAveragePooling2D) is a kind the pages cannot show",
+    ),
+    (
+        "a strided conv",
+        lambda: seq(L.Conv2D(2, 3, strides=2), L.Flatten(), L.Dense(10, activation="softmax")),
+        "uses strides",
+    ),
+    (
+        "3×3 pooling",
+        lambda: seq(L.Conv2D(2, 3), L.MaxPooling2D(3), L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax")),
+        "2×2 pooling with stride 2",
+    ),
+    (
+        "convs without pooling",
+        lambda: seq(L.Conv2D(2, 3), L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax")),
+        "without a pooling layer between",
+    ),
     ("no conv", lambda: seq(L.Flatten(), L.Dense(10, activation="softmax")), "before any conv layer"),
-    ("a sigmoid output", lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="sigmoid")),
-     "the output activation is 'sigmoid'"),
+    (
+        "a sigmoid output",
+        lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="sigmoid")),
+        "the output activation is 'sigmoid'",
+    ),
     ("a residual branch", _residual, "(Add) is a kind the pages cannot show"),
 ]
 
@@ -127,12 +181,15 @@ def test_models_the_pages_cannot_show_are_refused_with_the_reason(case, make, me
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda tmp: b"just some text", "is not a Keras model: a .keras file is a zip archive"),
-    (_h5, "an HDF5 .h5 file: open it in Keras and save it again as .keras"),
-    (_zip_without_config, "it has no config.json"),
-    (lambda tmp: b"PK" + b"\0" * (21 * 1024 * 1024), "models up to 20 MB can be imported"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: b"just some text", "is not a Keras model: a .keras file is a zip archive"),
+        (_h5, "an HDF5 .h5 file: open it in Keras and save it again as .keras"),
+        (_zip_without_config, "it has no config.json"),
+        (lambda tmp: b"PK" + b"\0" * (21 * 1024 * 1024), "models up to 20 MB can be imported"),
+    ],
+)
 def test_files_that_are_not_models(make, message, tmp_path):
     with pytest.raises(ImportRefused, match=None) as err:
         load_keras_file(make(tmp_path), "'upload.keras'")
@@ -176,8 +233,9 @@ def notebook_model(mnist, tmp_path_factory) -> bytes:
     return keras_bytes(model, tmp_path_factory.mktemp("notebook"))
 
 
-def test_a_notebook_model_is_read_with_its_own_scaling_and_every_page_opens_it(notebook_model, mnist, runs_dir,
-                                                                               app_test):
+def test_a_notebook_model_is_read_with_its_own_scaling_and_every_page_opens_it(
+    notebook_model, mnist, runs_dir, app_test
+):
     from core.runs import write_run
 
     outcome = import_model(notebook_model, "notebook.keras", "auto", mnist)
@@ -190,8 +248,15 @@ def test_a_notebook_model_is_read_with_its_own_scaling_and_every_page_opens_it(n
     at.selectbox(key="train_view_run").set_value(str(run)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Scaler: pixels / 255" in c.value for c in at.caption)
-    for page in ("pages/activations.py", "pages/experiments.py", "pages/oip.py", "pages/precursor.py",
-                 "pages/deep_dream.py", "pages/clustering.py", "pages/compare.py"):
+    for page in (
+        "pages/activations.py",
+        "pages/experiments.py",
+        "pages/oip.py",
+        "pages/precursor.py",
+        "pages/deep_dream.py",
+        "pages/clustering.py",
+        "pages/compare.py",
+    ):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert at.session_state["active_model"] == str(run)

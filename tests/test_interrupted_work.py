@@ -9,6 +9,7 @@
 
 The three subprocesses start together (TensorFlow takes seconds to import on 2 cores).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,9 @@ PROGRESS = re.compile(r": \d+/\d+$")
 def _start(args: list[str], tmp_path: Path, name: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(log, "w"))
+    proc = subprocess.Popen(
+        [sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(log, "w")
+    )
     return proc, log
 
 
@@ -85,10 +87,48 @@ def killed(tmp_path_factory, tiny_bundle):
     train_runs, save_runs, dream_out = tmp / "train-runs", tmp / "save-runs", tmp / "dream-out"
     save_runs.mkdir()
     (tmp / "save_and_die.py").write_text(SAVE_AND_DIE)
-    train = _start(["-m", "core", "train", "--preset", "tiny filters", "--epochs", "50", "--train-limit", "20000",
-                    "--out", str(train_runs), "--name", "killed"], tmp, "train")
-    dream = _start(["-m", "core", "dream", "--model", str(tiny_bundle.path), "--mode", "map", "--map", "5", "--loops", "50",
-                    "--epochs", "500", "--max-side", "320", "--out", str(dream_out / "dream.png")], tmp, "dream")
+    train = _start(
+        [
+            "-m",
+            "core",
+            "train",
+            "--preset",
+            "tiny filters",
+            "--epochs",
+            "50",
+            "--train-limit",
+            "20000",
+            "--out",
+            str(train_runs),
+            "--name",
+            "killed",
+        ],
+        tmp,
+        "train",
+    )
+    dream = _start(
+        [
+            "-m",
+            "core",
+            "dream",
+            "--model",
+            str(tiny_bundle.path),
+            "--mode",
+            "map",
+            "--map",
+            "5",
+            "--loops",
+            "50",
+            "--epochs",
+            "500",
+            "--max-side",
+            "320",
+            "--out",
+            str(dream_out / "dream.png"),
+        ],
+        tmp,
+        "dream",
+    )
     saver = _start([str(tmp / "save_and_die.py"), str(tiny_bundle.path), str(save_runs)], tmp, "save")
     logs = {"train": _kill_when(*train, PROGRESS), "dream": _kill_when(*dream, PROGRESS)}
     saver[0].wait(150)
@@ -140,11 +180,23 @@ def test_dream_killed_mid_way_leaves_no_output(killed):
 def _fake_result(bundle):
     from core.training import TrainConfig, TrainResult
 
-    return TrainResult(model=bundle.model, spec=bundle.spec, scaler=bundle.scaler, config=TrainConfig(),
-                       history={}, batch_history=[], test_accuracy=0.5, test_loss=1.0,
-                       confusion=np.zeros((10, 10), int), misclassified=np.array([], int),
-                       predictions=np.array([], int), seconds=1.0, epoch_seconds=[], device="CPU",
-                       status="completed")
+    return TrainResult(
+        model=bundle.model,
+        spec=bundle.spec,
+        scaler=bundle.scaler,
+        config=TrainConfig(),
+        history={},
+        batch_history=[],
+        test_accuracy=0.5,
+        test_loss=1.0,
+        confusion=np.zeros((10, 10), int),
+        misclassified=np.array([], int),
+        predictions=np.array([], int),
+        seconds=1.0,
+        epoch_seconds=[],
+        device="CPU",
+        status="completed",
+    )
 
 
 def _fail_on_rename(monkeypatch):
@@ -163,9 +215,23 @@ def test_an_interrupted_write_leaves_no_output_file(command, tiny_bundle, tmp_pa
     from core import cli
 
     out = tmp_path / "out" / ("result.png" if command == "dream" else "result.npz")
-    args = {"dream": ["dream", "--model", str(tiny_bundle.path), "--map", "5", "--loops", "1", "--epochs", "1", "--max-side", "64"],
-            "activations": ["activations", "--model", str(tiny_bundle.path)],
-            "oip": ["oip", "--model", str(tiny_bundle.path), "--layer", "conv1", "--maps", "0", "--epochs", "2"]}
+    args = {
+        "dream": [
+            "dream",
+            "--model",
+            str(tiny_bundle.path),
+            "--map",
+            "5",
+            "--loops",
+            "1",
+            "--epochs",
+            "1",
+            "--max-side",
+            "64",
+        ],
+        "activations": ["activations", "--model", str(tiny_bundle.path)],
+        "oip": ["oip", "--model", str(tiny_bundle.path), "--layer", "conv1", "--maps", "0", "--epochs", "2"],
+    }
     _fail_on_rename(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         cli.main([*args[command], "--out", str(out)])

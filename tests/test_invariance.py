@@ -1,4 +1,5 @@
 """Invariances (core/invariance.py): transforms of a digit and the sweep through a tiny model."""
+
 from __future__ import annotations
 
 import json
@@ -47,23 +48,33 @@ def test_a_sweep_gives_predictions_and_map_responses_in_one_batch(tiny_run):
 
 
 def test_holds_is_the_unbroken_range_around_the_untouched_digit():
-    sweep = inv.InvarianceSweep("rotate", np.array([-20., -10., 0., 10., 20.]), np.zeros((5, 28, 28)),
-                                np.eye(10)[[7, 4, 4, 4, 2]], "conv3", np.zeros((5, 1)))
+    sweep = inv.InvarianceSweep(
+        "rotate",
+        np.array([-20.0, -10.0, 0.0, 10.0, 20.0]),
+        np.zeros((5, 28, 28)),
+        np.eye(10)[[7, 4, 4, 4, 2]],
+        "conv3",
+        np.zeros((5, 1)),
+    )
     assert sweep.holds(4) == (-10.0, 10.0)
     assert sweep.holds(2) is None
-    scaled = inv.InvarianceSweep("scale", np.array([0.8, 1.0, 1.2]), np.zeros((3, 28, 28)), np.eye(10)[[4, 4, 1]],
-                                 "conv3", np.zeros((3, 1)))
+    scaled = inv.InvarianceSweep(
+        "scale", np.array([0.8, 1.0, 1.2]), np.zeros((3, 28, 28)), np.eye(10)[[4, 4, 1]], "conv3", np.zeros((3, 1))
+    )
     assert scaled.holds(4) == (0.8, 1.0)
 
 
-@pytest.mark.parametrize("kind, values, message", [
-    ("blur", [1], "transform 'blur' is not one of shift, rotate, scale, thickness"),
-    ("scale", [0.0], "scale value(s) [0.0] are outside 0.1..4"),
-    ("shift", [40], "shift value(s) [40.0] are outside -27..27"),
-    ("thickness", [1.5], "thickness values must be whole pixels"),
-    ("rotate", [], "no rotate values given"),
-    ("rotate", [float("nan")], "are outside"),
-])
+@pytest.mark.parametrize(
+    "kind, values, message",
+    [
+        ("blur", [1], "transform 'blur' is not one of shift, rotate, scale, thickness"),
+        ("scale", [0.0], "scale value(s) [0.0] are outside 0.1..4"),
+        ("shift", [40], "shift value(s) [40.0] are outside -27..27"),
+        ("thickness", [1.5], "thickness values must be whole pixels"),
+        ("rotate", [], "no rotate values given"),
+        ("rotate", [float("nan")], "are outside"),
+    ],
+)
 def test_bad_transforms_are_named(kind, values, message):
     with pytest.raises(ValueError) as err:
         inv.check_transform(kind, values)
@@ -73,18 +84,35 @@ def test_bad_transforms_are_named(kind, values, message):
 def test_cli_invariance_prints_the_sweep(tiny_run, capsys):
     from core.cli import main
 
-    assert main(["invariance", "--model", str(tiny_run), "--transform", "scale", "--values", "0.8,1,1.2",
-                 "--layer", "conv1"]) == 0
+    assert (
+        main(
+            [
+                "invariance",
+                "--model",
+                str(tiny_run),
+                "--transform",
+                "scale",
+                "--values",
+                "0.8,1,1.2",
+                "--layer",
+                "conv1",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["values"] == [0.8, 1.0, 1.2] and len(out["predicted"]) == 3 and len(out["responses"][0]) == 3
     assert out["label"] == 4 and out["holds"] is not None and out["holds"][0] <= 1.0 <= out["holds"][1]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--transform", "shear"], "transform 'shear' is not one of"),
-    (["--transform", "shift", "--values", "1,a"], "--values '1,a' must be numbers"),
-    (["--transform", "shift", "--layer", "out"], "layer 'out' cannot be followed"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--transform", "shear"], "transform 'shear' is not one of"),
+        (["--transform", "shift", "--values", "1,a"], "--values '1,a' must be numbers"),
+        (["--transform", "shift", "--layer", "out"], "layer 'out' cannot be followed"),
+    ],
+)
 def test_cli_invariance_refuses_bad_arguments(tiny_run, capsys, argv, message):
     from core.cli import main
 

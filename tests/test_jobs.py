@@ -3,6 +3,7 @@
 The queue logic is tested with a hand-driven backend (no TensorFlow); the backends with tiny models
 made in the test (no MNIST file).
 """
+
 from __future__ import annotations
 
 import os
@@ -53,6 +54,7 @@ def _until(predicate, timeout: float = 5.0) -> None:
 
 # --------------------------------------------------------------------------- the queue (no TensorFlow)
 
+
 def test_jobs_start_first_in_first_out_within_the_slots():
     system, backend = _system(slots=2)
     handles = [system.submit(_spec(owner=f"s{i}")) for i in range(4)]
@@ -99,12 +101,15 @@ def test_a_group_of_seeds_fills_free_slots_but_lets_other_sessions_by():
     system.shutdown()
 
 
-@pytest.mark.parametrize("specs, message", [
-    ([], "a group holds 1 to 8 jobs"),
-    ([_spec("train", owner="me")] * 9, "a group holds 1 to 8 jobs"),
-    ([_spec("train", owner="me"), _spec("oip", owner="me")], "one kind for one owner"),
-    ([_spec("train", owner="me"), _spec("train", owner="you")], "one kind for one owner"),
-])
+@pytest.mark.parametrize(
+    "specs, message",
+    [
+        ([], "a group holds 1 to 8 jobs"),
+        ([_spec("train", owner="me")] * 9, "a group holds 1 to 8 jobs"),
+        ([_spec("train", owner="me"), _spec("oip", owner="me")], "one kind for one owner"),
+        ([_spec("train", owner="me"), _spec("train", owner="you")], "one kind for one owner"),
+    ],
+)
 def test_bad_groups_are_refused(specs, message):
     system, _ = _system()
     with pytest.raises(JobRefused, match=message):
@@ -187,11 +192,14 @@ def test_shutdown_stops_the_queue_and_refuses_new_jobs():
         system.submit(_spec(owner="c"))
 
 
-@pytest.mark.parametrize("spec, message", [
-    (JobSpec("nope", config=None), "unknown job kind 'nope'"),
-    (JobSpec("oip", config={"layer": "conv3"}), "needs a OipConfig config, got dict"),
-    (JobSpec("dream", config=None), "needs a DreamConfig config"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (JobSpec("nope", config=None), "unknown job kind 'nope'"),
+        (JobSpec("oip", config={"layer": "conv3"}), "needs a OipConfig config, got dict"),
+        (JobSpec("dream", config=None), "needs a DreamConfig config"),
+    ],
+)
 def test_bad_specs_are_refused_at_submission_naming_the_problem(spec, message):
     system = job_system(HandBackend(), 1)
     with pytest.raises(ValueError, match=message):
@@ -211,12 +219,15 @@ def test_a_dream_without_a_photo_and_bad_settings_are_refused():
     system.shutdown()
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"MNIST_EXPLORER_JOBS": "0"}, "MNIST_EXPLORER_JOBS=0 must be ≥ 1"),
-    ({"MNIST_EXPLORER_JOBS": "two"}, "must be a whole number"),
-    ({"MNIST_EXPLORER_THREADS": "-1"}, "MNIST_EXPLORER_THREADS=-1 must be ≥ 1"),
-    ({"MNIST_EXPLORER_EXECUTOR": "gpu"}, "MNIST_EXPLORER_EXECUTOR='gpu' is not one of"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"MNIST_EXPLORER_JOBS": "0"}, "MNIST_EXPLORER_JOBS=0 must be ≥ 1"),
+        ({"MNIST_EXPLORER_JOBS": "two"}, "must be a whole number"),
+        ({"MNIST_EXPLORER_THREADS": "-1"}, "MNIST_EXPLORER_THREADS=-1 must be ≥ 1"),
+        ({"MNIST_EXPLORER_EXECUTOR": "gpu"}, "MNIST_EXPLORER_EXECUTOR='gpu' is not one of"),
+    ],
+)
 def test_bad_backend_settings_name_the_variable(env, message):
     from core.jobs.setup import BackendConfig
 
@@ -262,6 +273,7 @@ def test_closed_sessions_lose_their_jobs_after_a_grace_period():
 
 
 # --------------------------------------------------------------------------- real backends, tiny models
+
 
 def _oip_spec(run, layer="conv3", epochs=6, owner="t", maps=None):
     from core.oip.search import OipConfig
@@ -343,8 +355,14 @@ def test_a_training_job_writes_its_run_into_the_runs_folder(tiny_mnist, tmp_path
     from core.training import TrainConfig
 
     system, backend = process_system
-    job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, seed=3), "tiny filters", name="mine",
-                   runs_dir=str(tmp_path / "runs"), mnist=str(tiny_mnist))
+    job = TrainJobConfig(
+        preset("tiny filters"),
+        TrainConfig(epochs=1, seed=3),
+        "tiny filters",
+        name="mine",
+        runs_dir=str(tmp_path / "runs"),
+        mnist=str(tiny_mnist),
+    )
     handle = system.submit(JobSpec("train", job, owner="trainer"))
     assert handle.wait(180) and handle.state == FINISHED, handle.message
     run_dir = handle.result.run_dir
@@ -366,8 +384,13 @@ def test_two_trainings_together_give_the_weights_each_gives_alone(tiny_mnist, tm
     from core.training import TrainConfig
 
     def spec(seed, where):
-        job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, seed=seed), name=f"seed{seed}",
-                       runs_dir=str(tmp_path / where), mnist=str(tiny_mnist))
+        job = TrainJobConfig(
+            preset("tiny filters"),
+            TrainConfig(epochs=1, seed=seed),
+            name=f"seed{seed}",
+            runs_dir=str(tmp_path / where),
+            mnist=str(tiny_mnist),
+        )
         return JobSpec("train", job, owner=f"s{seed}")
 
     together = job_system(ProcessBackend(2, 1))

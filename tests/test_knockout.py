@@ -1,4 +1,5 @@
 """Knock-out of maps (core/knockout.py) on tiny models made in the test."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -87,26 +88,35 @@ def test_most_active_maps_of_a_digit():
     assert ko.most_active(act, 2) == [4, 1]
 
 
-@pytest.mark.parametrize("text, want", [
-    ("conv3:3,17", {"conv3": [3, 17]}),
-    ("conv2:5; conv3:0-2", {"conv2": [5], "conv3": [0, 1, 2]}),
-    ("conv3:3,3", {"conv3": [3]}),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("conv3:3,17", {"conv3": [3, 17]}),
+        ("conv2:5; conv3:0-2", {"conv2": [5], "conv3": [0, 1, 2]}),
+        ("conv3:3,3", {"conv3": [3]}),
+    ],
+)
 def test_parse_knockout(text, want):
     assert ko.parse_knockout(text) == want
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda k: k.keep_vector({"dense1": [0]}), "layer 'dense1' has no maps to knock out; allowed: conv1, conv2, conv3"),
-    (lambda k: k.keep_vector({"conv1": [4]}), "map(s) [4] do not exist in conv1, which has maps 0..3"),
-    (lambda k: k.keep_vector({"conv1": [0, 1, 2, 3]}), "knocking out all 4 maps of conv1 leaves nothing"),
-    (lambda k: k.probabilities(inputs(2), np.ones(3)), "keep has shape (3,)"),
-    (lambda k: k.importance(inputs(2), np.zeros(2), "out"), "layer 'out' has no maps to rank"),
-    (lambda k: ko.parse_knockout("conv3"), "'conv3' is not LAYER:MAPS"),
-    (lambda k: ko.parse_knockout("conv3:a"), "map 'a' in 'conv3:a' is not a number"),
-    (lambda k: ko.parse_knockout(""), "no maps to knock out"),
-    (lambda k: ko.most_active(np.zeros((3, 3, 4)), 4), "k=4 must be between 1 and 3"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda k: k.keep_vector({"dense1": [0]}),
+            "layer 'dense1' has no maps to knock out; allowed: conv1, conv2, conv3",
+        ),
+        (lambda k: k.keep_vector({"conv1": [4]}), "map(s) [4] do not exist in conv1, which has maps 0..3"),
+        (lambda k: k.keep_vector({"conv1": [0, 1, 2, 3]}), "knocking out all 4 maps of conv1 leaves nothing"),
+        (lambda k: k.probabilities(inputs(2), np.ones(3)), "keep has shape (3,)"),
+        (lambda k: k.importance(inputs(2), np.zeros(2), "out"), "layer 'out' has no maps to rank"),
+        (lambda k: ko.parse_knockout("conv3"), "'conv3' is not LAYER:MAPS"),
+        (lambda k: ko.parse_knockout("conv3:a"), "map 'a' in 'conv3:a' is not a number"),
+        (lambda k: ko.parse_knockout(""), "no maps to knock out"),
+        (lambda k: ko.most_active(np.zeros((3, 3, 4)), 4), "k=4 must be between 1 and 3"),
+    ],
+)
 def test_bad_knockouts_are_named(call, message):
     with pytest.raises(ValueError) as err:
         call(ko.Knockout(tiny()))
@@ -118,8 +128,23 @@ def test_cli_knockout_prints_digit_and_test_accuracy_before_and_after(tmp_path, 
 
     from core.cli import main
 
-    assert main(["knockout", "--model", str(tiny_run), "--mnist", str(tiny_mnist), "--maps", "conv1:0;conv3:1-2",
-                 "--rank", "--layer", "conv2"]) == 0
+    assert (
+        main(
+            [
+                "knockout",
+                "--model",
+                str(tiny_run),
+                "--mnist",
+                str(tiny_mnist),
+                "--maps",
+                "conv1:0;conv3:1-2",
+                "--rank",
+                "--layer",
+                "conv2",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["maps"] == {"conv1": [0], "conv3": [1, 2]} and out["label"] == 4  # test digit 227 is the blog's 4
     assert len(out["digit"]["before"]) == 10 and abs(sum(out["digit"]["after"]) - 1) < 1e-3
@@ -132,20 +157,27 @@ def test_cli_knockout_most_active_maps(tiny_run, tiny_mnist, capsys):
 
     from core.cli import main
 
-    assert main(["knockout", "--model", str(tiny_run), "--mnist", str(tiny_mnist), "--most-active", "2",
-                 "--layer", "conv3"]) == 0
+    assert (
+        main(
+            ["knockout", "--model", str(tiny_run), "--mnist", str(tiny_mnist), "--most-active", "2", "--layer", "conv3"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert list(out["maps"]) == ["conv3"] and len(out["maps"]["conv3"]) == 2
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "name the maps to switch off with either --maps"),
-    (["--maps", "conv1:0", "--most-active", "2"], "either --maps"),
-    (["--maps", "conv1:0,1,2"], "knocking out all 3 maps of conv1"),
-    (["--maps", "dense1:0"], "layer 'dense1' has no maps to knock out"),
-    (["--most-active", "1", "--layer", "flatten"], "--layer 'flatten' has no maps to knock out"),
-    (["--maps", "conv1:0", "--index", "-1"], "--index -1 must be ≥ 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "name the maps to switch off with either --maps"),
+        (["--maps", "conv1:0", "--most-active", "2"], "either --maps"),
+        (["--maps", "conv1:0,1,2"], "knocking out all 3 maps of conv1"),
+        (["--maps", "dense1:0"], "layer 'dense1' has no maps to knock out"),
+        (["--most-active", "1", "--layer", "flatten"], "--layer 'flatten' has no maps to knock out"),
+        (["--maps", "conv1:0", "--index", "-1"], "--index -1 must be ≥ 0"),
+    ],
+)
 def test_cli_knockout_refuses_bad_arguments(tiny_run, tiny_mnist, capsys, argv, message):
     from core.cli import main
 
@@ -154,8 +186,13 @@ def test_cli_knockout_refuses_bad_arguments(tiny_run, tiny_mnist, capsys, argv, 
 
 
 def test_importance_beside_the_oips_joins_by_map_and_correlates_ranks():
-    imp = ko.Importance("conv3", ko.TestScore(0.9, np.full(10, 0.9), 100), np.array([0.9, 0.8, 0.7, 0.6, 0.5]),
-                        np.full((5, 10), 0.9), 0.1)
+    imp = ko.Importance(
+        "conv3",
+        ko.TestScore(0.9, np.full(10, 0.9), 100),
+        np.array([0.9, 0.8, 0.7, 0.6, 0.5]),
+        np.full((5, 10), 0.9),
+        0.1,
+    )
     # OIP run of maps 4, 1, 3, 0 (map 2 missing): loss grows with the drop → rank correlation +1
     rel = ko.relate_to_oips(imp, [4, 1, 3, 0], [4.0, 1.0, 3.0, -0.5], [True, True, True, False])
     assert rel.maps.tolist() == [4, 1, 3, 0]

@@ -1,4 +1,5 @@
 """LIME (core/lime_attribution.py): superpixels, a model with a known answer, lime's own result, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -48,10 +49,10 @@ def test_grid_superpixels_are_square_cells_numbered_row_by_row():
 
 def test_ink_superpixels_split_strokes_from_paper_and_from_each_other():
     raw = np.zeros((28, 28), np.uint8)
-    raw[1:3, 0] = 255   # two separate strokes in the first 4×4 cell ...
+    raw[1:3, 0] = 255  # two separate strokes in the first 4×4 cell ...
     raw[1:3, 3] = 255
-    raw[10, 9] = 200    # ... and one in another cell
-    raw[20, 20] = 40    # faint: below the ink threshold, stays paper
+    raw[10, 9] = 200  # ... and one in another cell
+    raw[20, 20] = 40  # faint: below the ink threshold, stays paper
     seg = la.superpixels(raw, "ink", 4)
     assert sorted(np.unique(seg)) == list(range(seg.max() + 1))  # every label 0..n-1 used
     assert seg.max() + 1 == 49 + 3  # 49 cells of paper plus three stroke pieces
@@ -106,8 +107,16 @@ def test_the_weights_equal_stock_lime_with_its_per_sample_loop():
     segments = la.superpixels(raw, "ink", 4)
     fill = np.repeat(la.fill_image(model, "mean")[..., None], 3, axis=-1)
     stock = lime_image.LimeImageExplainer(feature_selection="none", random_state=3).explain_instance(
-        raw.astype(np.float32), la.classifier(model), labels=(3,), top_labels=None, hide_color=fill,
-        num_features=1000, num_samples=200, segmentation_fn=lambda _: segments, random_seed=3)
+        raw.astype(np.float32),
+        la.classifier(model),
+        labels=(3,),
+        top_labels=None,
+        hide_color=fill,
+        num_features=1000,
+        num_samples=200,
+        segmentation_fn=lambda _: segments,
+        random_seed=3,
+    )
     weights = np.zeros(len(mine.weights))
     for feature, coef in stock.local_exp[3]:
         weights[feature] = coef
@@ -125,19 +134,22 @@ def test_a_real_tiny_network(tiny_run):
     assert 0 <= result.probability <= 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(class_index=10), "class_index=10 is outside 0..9"),
-    (dict(class_index=-1), "class_index=-1 is outside 0..9"),
-    (dict(samples=5), "samples=5 is outside 10..20000"),
-    (dict(samples=20001), "samples=20001 is outside 10..20000"),
-    (dict(raw=np.zeros((28, 27))), "LIME needs a raw (28, 28) image, got shape (28, 27)"),
-    (dict(raw=np.full((28, 28), 300.0)), "raw pixel values must lie in 0..255, got 300..300"),
-    (dict(segmentation="slic"), "segmentation 'slic' is not one of ('ink', 'grid')"),
-    (dict(hide="white"), "hide 'white' is not one of ('mean', 'black')"),
-    (dict(size=1), "size=1 is outside 2..14"),
-    (dict(seed=-1), "seed=-1 is outside 0..4294967295"),
-    (dict(batch_size=0), "batch_size=0 is outside 1..samples (100)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(class_index=10), "class_index=10 is outside 0..9"),
+        (dict(class_index=-1), "class_index=-1 is outside 0..9"),
+        (dict(samples=5), "samples=5 is outside 10..20000"),
+        (dict(samples=20001), "samples=20001 is outside 10..20000"),
+        (dict(raw=np.zeros((28, 27))), "LIME needs a raw (28, 28) image, got shape (28, 27)"),
+        (dict(raw=np.full((28, 28), 300.0)), "raw pixel values must lie in 0..255, got 300..300"),
+        (dict(segmentation="slic"), "segmentation 'slic' is not one of ('ink', 'grid')"),
+        (dict(hide="white"), "hide 'white' is not one of ('mean', 'black')"),
+        (dict(size=1), "size=1 is outside 2..14"),
+        (dict(seed=-1), "seed=-1 is outside 0..4294967295"),
+        (dict(batch_size=0), "batch_size=0 is outside 1..samples (100)"),
+    ],
+)
 def test_bad_arguments_name_the_value_and_the_range(kwargs, message):
     args = dict(raw=square(), class_index=3, samples=100) | kwargs
     with pytest.raises(ValueError) as err:
@@ -149,8 +161,24 @@ def test_bad_arguments_name_the_value_and_the_range(kwargs, message):
 def test_cli_lime_prints_the_strongest_superpixels(tiny_run, capsys):
     from core.cli import main
 
-    assert main(["lime", "--model", str(tiny_run), "--index", "227", "--samples", "200", "--segments", "grid",
-                 "--class", "2"]) == 0
+    assert (
+        main(
+            [
+                "lime",
+                "--model",
+                str(tiny_run),
+                "--index",
+                "227",
+                "--samples",
+                "200",
+                "--segments",
+                "grid",
+                "--class",
+                "2",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     out = json.loads(captured.out.strip().splitlines()[-1])
     assert out["class"] == 2 and out["label"] == 4 and out["segments"] == 49 and out["samples"] == 200
@@ -161,10 +189,15 @@ def test_cli_lime_prints_the_strongest_superpixels(tiny_run, capsys):
     assert "LIME for class 2" in captured.err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--samples", "5"], "samples=5 is outside 10..20000"), (["--segments", "slic"], "segmentation 'slic'"),
-    (["--class", "12"], "class_index=12 is outside 0..9"), (["--hide", "red"], "hide 'red'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--samples", "5"], "samples=5 is outside 10..20000"),
+        (["--segments", "slic"], "segmentation 'slic'"),
+        (["--class", "12"], "class_index=12 is outside 0..9"),
+        (["--hide", "red"], "hide 'red'"),
+    ],
+)
 def test_cli_lime_bad_arguments(tiny_run, capsys, args, message):
     from core.cli import main
 

@@ -1,5 +1,6 @@
 """Objectives of the one ascent engine beyond the blog's: negative (what a map hates) and diversity (starts
 that push each other apart), and the similarity up to a shift that measures them. Tiny models made here."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ def _preactivation_mean(engine: ascent.AscentEngine, images: np.ndarray, maps) -
     model = _tiny_model()
     below = keras.Model(model.input, model.get_layer("pool1").output)
     conv = model.get_layer("conv2")
-    z = keras.ops.convert_to_numpy(keras.ops.conv(below(images[..., None]), conv.kernel, padding="valid")) + \
-        conv.bias.numpy()
+    z = (
+        keras.ops.convert_to_numpy(keras.ops.conv(below(images[..., None]), conv.kernel, padding="valid"))
+        + conv.bias.numpy()
+    )
     return np.array([z[i, ..., m].mean() for i, m in enumerate(maps)])
 
 
@@ -54,8 +57,9 @@ def test_a_negative_objective_holds_the_map_down_and_reports_the_signed_loss(eng
     np.testing.assert_allclose(down.final_loss, -after, rtol=1e-3, atol=1e-4)  # loss = −objective
     assert (up.final_loss > 0).all() and (engine.loss(up.images, maps) == up.final_loss).all()
     # mixed signs in one batch give what each gives alone (one compiled call, no retracing)
-    both = engine.ascend(np.concatenate([starts, starts]), np.concatenate([maps, maps]), 30, 0.05,
-                         sign=[1, 1, 1, -1, -1, -1])
+    both = engine.ascend(
+        np.concatenate([starts, starts]), np.concatenate([maps, maps]), 30, 0.05, sign=[1, 1, 1, -1, -1, -1]
+    )
     np.testing.assert_allclose(both.final_loss, np.concatenate([up.final_loss, down.final_loss]), rtol=1e-4, atol=1e-5)
     assert engine._ascend_fn.experimental_get_tracing_count() == 1
 
@@ -122,18 +126,23 @@ def test_similarity_forgives_a_shift_but_not_a_different_pattern():
     assert np.isnan(mean_pairwise(np.ones((1, 1))))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda e: e.ascend(np.zeros((2, 28, 28)), [0, 1], 1, diversity=-1.0), "diversity=-1.0 is outside 0..100"),
-    (lambda e: e.ascend(np.zeros((2, 28, 28)), [0, 1], 1, sign=[1, 0.5]), "sign must be +1"),
-    (lambda e: oip.OipConfig(objective="hate").validate(), "objective 'hate' is not one of"),
-    (lambda e: oip.OipConfig(diversity=float("nan")).validate(), "diversity=nan is outside"),
-    (lambda e: shift_similarity(np.zeros((2, 28, 28)), max_shift=40), "max_shift=40 is outside 0..27"),
-    (lambda e: shift_similarity(np.zeros((28, 28))), "shape (N, H, W)"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, scale=0.6), "scale=0.6 is outside 0..0.5 (exclusive): a zoom "
-                                                                   "down to 0.40× would shrink a 20-px digit to 8 px"),
-    (lambda e: oip.OipConfig(rotate=90.0).validate(), "rotate=90.0 degrees is outside 0..45"),
-    (lambda e: ascent.parse_transforms("jitter,warp"), "transform(s) ['warp'] unknown"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda e: e.ascend(np.zeros((2, 28, 28)), [0, 1], 1, diversity=-1.0), "diversity=-1.0 is outside 0..100"),
+        (lambda e: e.ascend(np.zeros((2, 28, 28)), [0, 1], 1, sign=[1, 0.5]), "sign must be +1"),
+        (lambda e: oip.OipConfig(objective="hate").validate(), "objective 'hate' is not one of"),
+        (lambda e: oip.OipConfig(diversity=float("nan")).validate(), "diversity=nan is outside"),
+        (lambda e: shift_similarity(np.zeros((2, 28, 28)), max_shift=40), "max_shift=40 is outside 0..27"),
+        (lambda e: shift_similarity(np.zeros((28, 28))), "shape (N, H, W)"),
+        (
+            lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, scale=0.6),
+            "scale=0.6 is outside 0..0.5 (exclusive): a zoom down to 0.40× would shrink a 20-px digit to 8 px",
+        ),
+        (lambda e: oip.OipConfig(rotate=90.0).validate(), "rotate=90.0 degrees is outside 0..45"),
+        (lambda e: ascent.parse_transforms("jitter,warp"), "transform(s) ['warp'] unknown"),
+    ],
+)
 def test_bad_objective_settings_are_refused_naming_the_value(engine, call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         call(engine)
@@ -184,12 +193,15 @@ def test_variants_of_one_map_blog_negative_and_diverse(engine):
     assert engine._ascend_fn.experimental_get_tracing_count() == 1
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(diverse=1), "diverse=1 OIPs is outside 2..16"),
-    (dict(diversity=0.0), "diversity=0 would give"),
-    (dict(diversity=-2.0), "diversity=-2.0 is outside"),
-    (dict(map_index=99), "map 99 does not exist in layer 'conv2'"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(diverse=1), "diverse=1 OIPs is outside 2..16"),
+        (dict(diversity=0.0), "diversity=0 would give"),
+        (dict(diversity=-2.0), "diversity=-2.0 is outside"),
+        (dict(map_index=99), "map 99 does not exist in layer 'conv2'"),
+    ],
+)
 def test_bad_variant_settings_name_the_value(engine, changes, message):
     from core.oip.variants import VariantsConfig, run_variants
 
@@ -206,8 +218,12 @@ def test_a_variants_job_runs_in_a_worker_like_here(tiny_run):
 
     system = job_system(InlineBackend(1))
     try:
-        spec = JobSpec("oip-variants", VariantsConfig(oip.OipConfig(layer="conv2", epochs=10), 1, 2, 2.0),
-                       model=str(tiny_run), owner="t")
+        spec = JobSpec(
+            "oip-variants",
+            VariantsConfig(oip.OipConfig(layer="conv2", epochs=10), 1, 2, 2.0),
+            model=str(tiny_run),
+            owner="t",
+        )
         handle = system.submit(spec)
         assert handle.wait(120) and handle.state == "finished", handle.message
         assert handle.result.diverse.shape == (2, 28, 28)
@@ -235,7 +251,9 @@ def test_zoom_and_rotation_transforms_are_seeded_and_off_by_default(engine):
     disc = ((yy - 13.5) ** 2 + (xx - 13.5) ** 2 < 36).astype(np.float32)[None, ..., None]
     turned = engine._zoom_rotate(tf.constant(disc), tf.constant(0.0), tf.constant(45.0), tf.constant([4, 0]))
     assert np.abs(turned.numpy() - disc).mean() < 0.02
-    assert ascent.parse_transforms("jitter, rotate") == {"jitter": 1, "rotate": 10.0} and ascent.parse_transforms("") == {}
+    assert (
+        ascent.parse_transforms("jitter, rotate") == {"jitter": 1, "rotate": 10.0} and ascent.parse_transforms("") == {}
+    )
 
 
 def test_the_fourier_parameterisation_grows_coarse_structure_first(engine):

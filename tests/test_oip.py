@@ -2,6 +2,7 @@
 
 Epochs stay small (tens); the bundled article-II model is used where trained weights matter.
 """
+
 from __future__ import annotations
 
 import io
@@ -66,13 +67,13 @@ def test_random_start_is_reproducible_and_independent_of_the_other_maps():
 
 def test_the_four_scale_start_has_the_intended_spectrum():
     """Coarse cells put the power at low spatial frequencies, fine noise spreads it over all."""
+
     def low_share(weights):
         imgs = np.stack([start_images.random_start(0, i, 0, weights) for i in range(40)])
         spec = radial_spectrum(imgs)
         return spec[1:4].sum() / spec[1:].sum()
 
-    fine, cells14, cells7, cells4 = (low_share(w) for w in
-                                    [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)])
+    fine, cells14, cells7, cells4 = (low_share(w) for w in [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)])
     assert fine < 0.3  # white noise: the 3 lowest of 14 bins hold little of the power
     assert cells4 > 0.85  # 4×4 cells: nearly all power below 4 cycles per image
     assert fine < cells14 < cells7 < cells4  # the coarser the cells, the lower the frequencies
@@ -187,8 +188,10 @@ def test_run_oip_result_and_has_oip(conv3, monkeypatch):
 def test_conv1_oips_correlate_with_their_kernels(default_bundle, conv1):
     res = oip.run_oip(conv1, oip.OipConfig(layer="conv1", epochs=40))
     assert res.has_oip.all()
-    corr = [oip_analysis.kernel_comparison(default_bundle.model, "conv1", int(m), res.best_images[i], conv1)[2]
-            for i, m in enumerate(res.maps)]
+    corr = [
+        oip_analysis.kernel_comparison(default_bundle.model, "conv1", int(m), res.best_images[i], conv1)[2]
+        for i, m in enumerate(res.maps)
+    ]
     assert np.nanmedian(corr) > 0.8
     assert np.mean(np.asarray(corr) > 0.5) > 0.9
 
@@ -230,8 +233,15 @@ def test_contrast_enhance_sheet_and_gallery():
     assert np.all(oip_analysis.contrast_enhance(np.ones((1, 28, 28))) == 0.5)
     png = oip_figures.sheet_png(imgs, [str(i) for i in range(5)])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    fig = oip_figures.gallery_figure(imgs, [2, 4, 6, 8, 9], [1, 0, 2, 0, 3], [True, False, True, False, True],
-                             rescued=[False, False, False, True, False], cols=3, selected=6)
+    fig = oip_figures.gallery_figure(
+        imgs,
+        [2, 4, 6, 8, 9],
+        [1, 0, 2, 0, 3],
+        [True, False, True, False, True],
+        rescued=[False, False, False, True, False],
+        cols=3,
+        selected=6,
+    )
     points = fig.data[1]
     assert list(points.customdata) == [2, 4, 6, 8, 9]
     assert "rescued" in points.text[3] and "no OIP" in points.text[1]
@@ -243,8 +253,16 @@ def test_store_keeps_results_per_model_layer_and_settings():
 
     store = OipStore()
     cfg = oip.OipConfig(epochs=5)
-    res = oip.OipResult(cfg, np.array([0, 1]), np.zeros((2, 1, 28, 28)), np.zeros((2, 1, 28, 28)),
-                        np.zeros((5, 2, 1)), np.array([[0.0], [1.0]]), 0.1, "CPU")
+    res = oip.OipResult(
+        cfg,
+        np.array([0, 1]),
+        np.zeros((2, 1, 28, 28)),
+        np.zeros((2, 1, 28, 28)),
+        np.zeros((5, 2, 1)),
+        np.array([[0.0], [1.0]]),
+        0.1,
+        "CPU",
+    )
     store.put("m", res)
     assert store.get("m", cfg) is res and store.get("m", cfg.with_(epochs=6)) is None
     assert store.get("other", cfg) is None and store.latest_result("m", "conv3") is res
@@ -254,48 +272,58 @@ def test_store_keeps_results_per_model_layer_and_settings():
 
 
 # --------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("call, message", [
-    (lambda e: e.ascend(np.zeros((2, 28, 28)), [0], 1), "2 images but 1 target"),
-    (lambda e: e.ascend(np.zeros((1, 27, 28)), [0], 1), "shape"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [64], 1), "map 64 does not exist"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [-1], 1), "map -1 does not exist"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], -1), "epochs=-1"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, step=0), "step=0"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, jitter=9), "jitter=9"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, blur=2), "blur=2"),
-    (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, neuron=(3, 0)), "neuron (3, 0)"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda e: e.ascend(np.zeros((2, 28, 28)), [0], 1), "2 images but 1 target"),
+        (lambda e: e.ascend(np.zeros((1, 27, 28)), [0], 1), "shape"),
+        (lambda e: e.ascend(np.zeros((1, 28, 28)), [64], 1), "map 64 does not exist"),
+        (lambda e: e.ascend(np.zeros((1, 28, 28)), [-1], 1), "map -1 does not exist"),
+        (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], -1), "epochs=-1"),
+        (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, step=0), "step=0"),
+        (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, jitter=9), "jitter=9"),
+        (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, blur=2), "blur=2"),
+        (lambda e: e.ascend(np.zeros((1, 28, 28)), [0], 1, neuron=(3, 0)), "neuron (3, 0)"),
+    ],
+)
 def test_engine_rejects_bad_input(conv3, call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call(conv3)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(epochs=0), "epochs=0"),
-    (dict(step=-1.0), "step=-1.0"),
-    (dict(starts=0), "starts=0"),
-    (dict(starts=99), "starts=99"),
-    (dict(scale_weights=(1, 1, 1)), "needs 4 values"),
-    (dict(scale_weights=(0, 0, 0, 0)), "not all 0"),
-    (dict(scale_weights=(1, -1, 0, 0)), "≥ 0"),
-    (dict(objective="class"), "objective 'class'"),
-    (dict(objective="neuron"), "needs neuron"),
-    (dict(maps=()), "maps is empty"),
-    (dict(maps=(1, 1)), "duplicates"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(epochs=0), "epochs=0"),
+        (dict(step=-1.0), "step=-1.0"),
+        (dict(starts=0), "starts=0"),
+        (dict(starts=99), "starts=99"),
+        (dict(scale_weights=(1, 1, 1)), "needs 4 values"),
+        (dict(scale_weights=(0, 0, 0, 0)), "not all 0"),
+        (dict(scale_weights=(1, -1, 0, 0)), "≥ 0"),
+        (dict(objective="class"), "objective 'class'"),
+        (dict(objective="neuron"), "needs neuron"),
+        (dict(maps=()), "maps is empty"),
+        (dict(maps=(1, 1)), "duplicates"),
+    ],
+)
 def test_config_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         oip.OipConfig(**kwargs).validate()
 
 
-@pytest.mark.parametrize("text, expected", [("all", None), ("", None), (None, None), ("0,3", (0, 3)),
-                                            ("2-4,9", (2, 3, 4, 9)), (" 5 , 5 ", (5,))])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("all", None), ("", None), (None, None), ("0,3", (0, 3)), ("2-4,9", (2, 3, 4, 9)), (" 5 , 5 ", (5,))],
+)
 def test_parse_maps(text, expected):
     assert oip.parse_maps(text, 10) == expected
 
 
-@pytest.mark.parametrize("text, message", [("10", r"maps \[10\] do not exist"), ("a", "'a' is not a map"),
-                                           ("5-2", "'5-2'"), (",", "names no map")])
+@pytest.mark.parametrize(
+    "text, message",
+    [("10", r"maps \[10\] do not exist"), ("a", "'a' is not a map"), ("5-2", "'5-2'"), (",", "names no map")],
+)
 def test_parse_maps_rejects(text, message):
     with pytest.raises(ValueError, match=message):
         oip.parse_maps(text, 10)
@@ -322,10 +350,15 @@ def test_cli_oip_prints_json_and_writes_npz(tmp_path, capsys):
         assert npz["images"].shape == (4, 2, 28, 28)
 
 
-@pytest.mark.parametrize("args, message", [(["--layer", "conv1", "--maps", "40"], "do not exist"),
-                                           (["--layer", "nope"], "unknown layer"),
-                                           (["--epochs", "0"], "epochs=0"),
-                                           (["--scale-weights", "1,2"], "needs 4 values")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--layer", "conv1", "--maps", "40"], "do not exist"),
+        (["--layer", "nope"], "unknown layer"),
+        (["--epochs", "0"], "epochs=0"),
+        (["--scale-weights", "1,2"], "needs 4 values"),
+    ],
+)
 def test_cli_oip_bad_arguments_exit_2(capsys, args, message):
     from core.cli import main
 

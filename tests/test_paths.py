@@ -1,5 +1,6 @@
 """Security: no widget takes a file-system path, and runs are written only under the configured runs
 folder, with sanitised names (page, CLI and library)."""
+
 from __future__ import annotations
 
 import re
@@ -10,12 +11,20 @@ import pytest
 
 from tests.conftest import APP_PATH
 
-PAGES = ["pages/train.py", "pages/activations.py", "pages/oip.py", "pages/precursor.py", "pages/clustering.py",
-         "pages/deep_dream.py"]
+PAGES = [
+    "pages/train.py",
+    "pages/activations.py",
+    "pages/oip.py",
+    "pages/precursor.py",
+    "pages/clustering.py",
+    "pages/deep_dream.py",
+]
 PATHLIKE = re.compile(r"\b(path|file ?name|folder|director(y|ies)|dir)\b", re.IGNORECASE)
 # Widgets revealed by a toggle or a mode: (page, widget kind, key, value)
-REVEAL = {"pages/train.py": [("toggle", "train_edit", True)],
-          "pages/deep_dream.py": [("radio", "dream_mode", "layers"), ("radio", "dream_mode", "tiles")]}
+REVEAL = {
+    "pages/train.py": [("toggle", "train_edit", True)],
+    "pages/deep_dream.py": [("radio", "dream_mode", "layers"), ("radio", "dream_mode", "tiles")],
+}
 
 
 def _free_text_labels(at) -> list[str]:
@@ -55,15 +64,42 @@ def _fake_result():
     from core.training import TrainConfig, TrainResult
 
     bundle = load_default()
-    return TrainResult(model=bundle.model, spec=bundle.spec, scaler=bundle.scaler, config=TrainConfig(),
-                       history={}, batch_history=[], test_accuracy=0.5, test_loss=1.0,
-                       confusion=np.zeros((10, 10), int), misclassified=np.array([], int),
-                       predictions=np.array([], int), seconds=1.0, epoch_seconds=[], device="CPU",
-                       status="completed")
+    return TrainResult(
+        model=bundle.model,
+        spec=bundle.spec,
+        scaler=bundle.scaler,
+        config=TrainConfig(),
+        history={},
+        batch_history=[],
+        test_accuracy=0.5,
+        test_loss=1.0,
+        confusion=np.zeros((10, 10), int),
+        misclassified=np.array([], int),
+        predictions=np.array([], int),
+        seconds=1.0,
+        epoch_seconds=[],
+        device="CPU",
+        status="completed",
+    )
 
 
-NAMES = ["../../escape", "/etc/passwd", "..", ".", ".hidden", "a/b\\c", "nul\x00byte", "x" * 300, "", "   ",
-         "~/home", "ünïcode name", "run:1?*<>|", "-.-", "CON"]
+NAMES = [
+    "../../escape",
+    "/etc/passwd",
+    "..",
+    ".",
+    ".hidden",
+    "a/b\\c",
+    "nul\x00byte",
+    "x" * 300,
+    "",
+    "   ",
+    "~/home",
+    "ünïcode name",
+    "run:1?*<>|",
+    "-.-",
+    "CON",
+]
 
 
 def test_run_names_are_sanitised_and_runs_stay_in_the_runs_folder(tmp_path):
@@ -92,9 +128,21 @@ def test_cli_train_name_cannot_escape_the_runs_folder(tmp_path, capsys):
     from core import cli
 
     runs = tmp_path / "runs"
-    rc = cli.main(["train", "--preset", "tiny filters", "--epochs", "1", "--train-limit", "200", "--out", str(runs),
-                   "--name", "../../../outside"])
+    rc = cli.main(
+        [
+            "train",
+            "--preset",
+            "tiny filters",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "200",
+            "--out",
+            str(runs),
+            "--name",
+            "../../../outside",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["runs"]
     assert [p.name for p in runs.iterdir()] == ["outside"]
-

@@ -1,5 +1,6 @@
 """The personal handwriting set (core/personal_set.py) and fine-tuning a copy on it (core/fine_tune.py),
 on tiny models and synthetic digits made in the test (fast tier: no MNIST file)."""
+
 from __future__ import annotations
 
 import io
@@ -17,9 +18,9 @@ def bars(labels, vertical=False, seed=0):
     x = rng.integers(0, 40, (len(labels), 28, 28)).astype(np.uint8)
     for i, label in enumerate(labels):
         if vertical:
-            x[i, 4:24, 4 + 2 * label: 6 + 2 * label] = 250
+            x[i, 4:24, 4 + 2 * label : 6 + 2 * label] = 250
         else:
-            x[i, 4 + 2 * label: 6 + 2 * label, 4:24] = 250
+            x[i, 4 + 2 * label : 6 + 2 * label, 4:24] = 250
     return x
 
 
@@ -71,8 +72,10 @@ BAD_FILES = [
     (_npz(images=np.zeros((1, 32, 32)), labels=np.array([1])), "shape (N, 28, 28)"),
     (_npz(images=np.full((1, 28, 28), 300.0), labels=np.array([1])), "0..255"),
     (_npz(images=np.full((1, 28, 28), np.nan), labels=np.array([1])), "0..255"),
-    (_npz(images=np.zeros((MAX_DIGITS + 1, 28, 28), np.uint8), labels=np.zeros(MAX_DIGITS + 1, np.uint8)),
-     "more than a personal set holds"),
+    (
+        _npz(images=np.zeros((MAX_DIGITS + 1, 28, 28), np.uint8), labels=np.zeros(MAX_DIGITS + 1, np.uint8)),
+        "more than a personal set holds",
+    ),
     (_pickled(), "could not be read"),
     (b"PK" + b"\0" * (5 * 1024 * 1024), "a personal set is at most"),
 ]
@@ -85,8 +88,9 @@ def test_bad_files_are_refused_with_the_reason(data, message):
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("label,ok", [(0, 0), (9, 9), ("7", 7), (3.0, 3), (10, None), (-1, None), (2.5, None),
-                                      ("seven", None), (None, None)])
+@pytest.mark.parametrize(
+    "label,ok", [(0, 0), (9, 9), ("7", 7), (3.0, 3), (10, None), (-1, None), (2.5, None), ("seven", None), (None, None)]
+)
 def test_labels(label, ok):
     if ok is None:
         with pytest.raises(PersonalSetError, match="label"):
@@ -154,11 +158,17 @@ def test_fine_tuning_learns_the_new_handwriting_and_leaves_the_original_alone(sy
     assert result.summary()[SETS[2]]["after"] == round(result.after[SETS[2]].accuracy.overall, 4)
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"epochs": 0}, "epochs=0 is outside 1..20"), ({"learning_rate": 0.0}, "learning_rate=0.0"),
-    ({"learning_rate": float("nan")}, "learning_rate=nan"), ({"repeat": 0}, "repeat=0"),
-    ({"hold_out": 0.9}, "hold_out=0.9"), ({"mnist_digits": -1}, "mnist_digits=-1"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"epochs": 0}, "epochs=0 is outside 1..20"),
+        ({"learning_rate": 0.0}, "learning_rate=0.0"),
+        ({"learning_rate": float("nan")}, "learning_rate=nan"),
+        ({"repeat": 0}, "repeat=0"),
+        ({"hold_out": 0.9}, "hold_out=0.9"),
+        ({"mnist_digits": -1}, "mnist_digits=-1"),
+    ],
+)
 def test_bad_fine_tune_settings(change, message):
     from core.experiments.fine_tune import FineTuneConfig
 
@@ -176,10 +186,15 @@ def test_the_fine_tune_job_writes_a_new_run_and_can_be_stopped(synthetic, tmp_pa
 
     bundle, mnist = synthetic
     labels = np.arange(10)
-    job = FineTuneJobConfig(FineTuneConfig(epochs=1, mnist_digits=100, repeat=2), name="mine", runs_dir=str(tmp_path / "runs"),
-                      mnist=mnist.source)
-    spec = JobSpec("fine-tune", job, model=str(bundle.path),
-                   inputs={"images": bars(labels, vertical=True), "labels": labels})
+    job = FineTuneJobConfig(
+        FineTuneConfig(epochs=1, mnist_digits=100, repeat=2),
+        name="mine",
+        runs_dir=str(tmp_path / "runs"),
+        mnist=mnist.source,
+    )
+    spec = JobSpec(
+        "fine-tune", job, model=str(bundle.path), inputs={"images": bars(labels, vertical=True), "labels": labels}
+    )
     check_spec(spec)
     outcome = finish(spec, execute(spec, JobContext(), ProgressRecord()))
     assert outcome.status == "completed" and outcome.run_dir.name == "mine"
@@ -231,20 +246,40 @@ def test_cli_adds_images_scores_and_fine_tunes(tmp_path, tiny_run, tiny_mnist, c
     before = mine.read_bytes()
     assert main(["handwriting", str(mine), "--add", photos[2], str(broken), "--label", "7", *common]) == 2
     assert "broken.png" in capsys.readouterr().err and mine.read_bytes() == before
-    assert main(["handwriting", str(mine), "--fine-tune", "--epochs", "1", "--mnist-digits", "50", "--repeat", "2",
-                 "--out", str(tmp_path / "runs"), *common]) == 0
+    assert (
+        main(
+            [
+                "handwriting",
+                str(mine),
+                "--fine-tune",
+                "--epochs",
+                "1",
+                "--mnist-digits",
+                "50",
+                "--repeat",
+                "2",
+                "--out",
+                str(tmp_path / "runs"),
+                *common,
+            ]
+        )
+        == 0
+    )
     tuned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["fine_tune"]
     assert tuned["status"] == "completed" and tuned["run"].endswith("tiny-untrained-yours")
     assert set(tuned) >= {"MNIST test", "your digits (trained on)"} and tuned["held_out"] == 0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["missing.npz"], "is not a file; make a set with --add"),
-    (["new.npz", "--add", "x.png"], "--add needs --label"),
-    (["new.npz", "--add", "nowhere.png", "--label", "3"], "'nowhere.png' could not be read"),
-    (["new.npz", "--add", "nowhere.png", "--label", "12"], "label '12' is outside 0..9"),
-    (["bad.npz"], "is not a personal set"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["missing.npz"], "is not a file; make a set with --add"),
+        (["new.npz", "--add", "x.png"], "--add needs --label"),
+        (["new.npz", "--add", "nowhere.png", "--label", "3"], "'nowhere.png' could not be read"),
+        (["new.npz", "--add", "nowhere.png", "--label", "12"], "label '12' is outside 0..9"),
+        (["bad.npz"], "is not a personal set"),
+    ],
+)
 def test_cli_handwriting_refuses_bad_arguments(tmp_path, monkeypatch, tiny_run, capsys, argv, message):
     from core.cli import main
 

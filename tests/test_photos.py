@@ -4,6 +4,7 @@ recipe (core.images) must give the one digit nearest the centre, and say when it
 
 The photos are made here from the shipped sample of MNIST test digits (no MNIST file needed).
 """
+
 from __future__ import annotations
 
 import io
@@ -23,34 +24,50 @@ def _ink(digit: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR), np.float32) / 255.0
 
 
-def photo(digit: np.ndarray, *, h: int = 360, w: int = 480, size: int = 200, at=None, border=(), neighbour=None,
-          shadow: float = 0.0, corners: bool = False, seed: int = 0) -> bytes:
+def photo(
+    digit: np.ndarray,
+    *,
+    h: int = 360,
+    w: int = 480,
+    size: int = 200,
+    at=None,
+    border=(),
+    neighbour=None,
+    shadow: float = 0.0,
+    corners: bool = False,
+    seed: int = 0,
+) -> bytes:
     """A JPEG 'phone photo' of ``digit`` written dark on light paper: ``border`` [(side 'l'|'r'|'t'|'b',
     fraction)] of dark desk, ``neighbour`` (digit, (top, left)) another digit (may be cut by the frame),
     ``shadow`` the darkening from one corner to the other, ``corners`` dark desk corners (a tilted sheet)."""
     rng = np.random.default_rng(seed)
     ink = np.zeros((h, w), np.float32)
     y, x = at if at is not None else ((h - size) // 2, (w - size) // 2)
-    ink[y:y + size, x:x + size] = _ink(digit, size)
+    ink[y : y + size, x : x + size] = _ink(digit, size)
     if neighbour is not None:
         other, (ny, nx) = neighbour
         big = _ink(other, size)
         y0, x0, y1, x1 = max(ny, 0), max(nx, 0), min(ny + size, h), min(nx + size, w)
-        ink[y0:y1, x0:x1] = np.maximum(ink[y0:y1, x0:x1], big[y0 - ny:y1 - ny, x0 - nx:x1 - nx])
+        ink[y0:y1, x0:x1] = np.maximum(ink[y0:y1, x0:x1], big[y0 - ny : y1 - ny, x0 - nx : x1 - nx])
     yy, xx = np.mgrid[0:h, 0:w]
     paper = 215.0 * (1.0 - shadow * ((yy / h + xx / w) / 2) ** 1.2)
     grey = paper * (1.0 - 0.8 * ink)
     desk = np.zeros((h, w), bool)
     for side, fraction in border:
         n = int(fraction * (h if side in "tb" else w))
-        rows, cols = {"l": (slice(None), slice(0, n)), "r": (slice(None), slice(w - n, w)),
-                      "t": (slice(0, n), slice(None)), "b": (slice(h - n, h), slice(None))}[side]
+        rows, cols = {
+            "l": (slice(None), slice(0, n)),
+            "r": (slice(None), slice(w - n, w)),
+            "t": (slice(0, n), slice(None)),
+            "b": (slice(h - n, h), slice(None)),
+        }[side]
         desk[rows, cols] = True
     if corners:
         desk |= (yy + xx < 0.18 * (h + w)) | ((h - yy) + (w - xx) < 0.14 * (h + w))
     grey = np.where(desk, 35.0, grey)
-    blurred = np.asarray(Image.fromarray(grey.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2)),
-                         np.float32) + rng.normal(0, 4, (h, w))
+    blurred = np.asarray(
+        Image.fromarray(grey.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.2)), np.float32
+    ) + rng.normal(0, 4, (h, w))
     rgb = np.stack([blurred, blurred * 0.97, blurred * 0.9], -1).clip(0, 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=88)
@@ -71,8 +88,11 @@ CASES = [
     ("whole neighbour beside it", lambda n: dict(neighbour=(n, (30, 300)), size=160, at=(110, 100)), True),
     ("shadow across the sheet", lambda n: dict(shadow=0.6), False),
     ("tilted sheet: desk corners", lambda n: dict(corners=True), False),
-    ("desk, shadow and a cut neighbour", lambda n: dict(neighbour=(n, (60, 410)), shadow=0.5,
-                                                       border=[("l", 0.12)]), False),
+    (
+        "desk, shadow and a cut neighbour",
+        lambda n: dict(neighbour=(n, (60, 410)), shadow=0.5, border=[("l", 0.12)]),
+        False,
+    ),
 ]
 
 
@@ -130,7 +150,7 @@ def test_the_marks_of_one_digit_stay_together():
     assert not pick.unsure and pick.box[0] == 20 and pick.box[2] == 97  # the bar is part of the digit
     dotted = np.zeros((120, 120), np.float32)
     for y in range(20, 100, 8):
-        dotted[y:y + 5, 58:63] = 255  # a '1' drawn as dots
+        dotted[y : y + 5, 58:63] = 255  # a '1' drawn as dots
     digit, pick = extract_digit(dotted, invert=False)
     assert pick.box[0] == 20 and pick.box[2] >= 95 and not pick.unsure
 
@@ -142,7 +162,9 @@ def test_the_page_says_when_it_is_unsure_and_shows_what_it_took(app_test):
     at.segmented_control(key="act_source").set_value("Upload").run()
     at.file_uploader(key="act_upload").set_value(("two digits.jpg", data, "image/jpeg")).run()
     assert not at.exception
-    assert any("not sure this is the digit you meant" in w.value and "nearest the centre was used" in w.value
-               for w in at.warning), [w.value for w in at.warning]
+    assert any(
+        "not sure this is the digit you meant" in w.value and "nearest the centre was used" in w.value
+        for w in at.warning
+    ), [w.value for w in at.warning]
     assert len(at.get("image")) >= 1  # the photo with the marks taken framed in red
     assert any("Prediction: **4**" in m.value for m in at.markdown), [m.value for m in at.markdown][:5]

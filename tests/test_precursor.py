@@ -3,6 +3,7 @@
 Grids stay tiny here (2×2 squares, 2–3 values: 16–81 patterns) and epochs few; the bundled
 article-II model's conv3 gives the maps (map 5 has no OIP from the default random start).
 """
+
 from __future__ import annotations
 
 import io
@@ -82,7 +83,7 @@ def test_topk_streaming_equals_one_global_sort_with_ties_to_the_lower_index():
     for chunk in (1, 7, 50):
         top = pc.TopK(3, 7)
         for a in range(0, 50, chunk):
-            top.update(np.arange(a, min(50, a + chunk)), scores[:, a:a + chunk])
+            top.update(np.arange(a, min(50, a + chunk)), scores[:, a : a + chunk])
         for r in range(3):
             np.testing.assert_array_equal(top.indices[r], expected[r])
             np.testing.assert_array_equal(top.scores[r], scores[r, expected[r]])
@@ -96,7 +97,7 @@ def test_ranking_finds_a_planted_best_pattern(conv3):
     planted = conv3.ascend(planted_start[None], [0], 30, 0.05).images[0, ..., 0]
     images = weak.copy()
     images[37] = planted
-    chunks = [(a, images[a:a + 16]) for a in range(0, 60, 16)]
+    chunks = [(a, images[a : a + 16]) for a in range(0, 60, 16)]
     screen = pc.screen_faithful(conv3, 0, small(maps=(0,), keep=3), patterns=iter(chunks), batch=16)
     assert screen.indices[0] == 37
     assert screen.scores[0] > screen.scores[1] + 1
@@ -204,21 +205,24 @@ def test_estimates_work_and_refusals():
     pc.check_feasible(cfg, "CPU")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(mode="slow"), "mode 'slow'"),
-    (dict(grid=6), "grid=6"),
-    (dict(grid=1), "grid=1"),
-    (dict(values=(0.5,)), "1 grey values"),
-    (dict(values=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)), "6 grey values"),
-    (dict(values=(0.2, 1.5)), r"must lie in \[0, 1\]"),
-    (dict(values=(0.2, 0.2)), "duplicates"),
-    (dict(test_epochs=-1), "test_epochs=-1"),
-    (dict(keep=0), "keep=0"),
-    (dict(epochs=-5), "epochs=-5"),
-    (dict(mode="fast", refine=3, keep=8), "refine=3 must be ≥ keep=8"),
-    (dict(maps=()), "no target maps"),
-    (dict(maps=(3, 3)), "duplicates"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mode="slow"), "mode 'slow'"),
+        (dict(grid=6), "grid=6"),
+        (dict(grid=1), "grid=1"),
+        (dict(values=(0.5,)), "1 grey values"),
+        (dict(values=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)), "6 grey values"),
+        (dict(values=(0.2, 1.5)), r"must lie in \[0, 1\]"),
+        (dict(values=(0.2, 0.2)), "duplicates"),
+        (dict(test_epochs=-1), "test_epochs=-1"),
+        (dict(keep=0), "keep=0"),
+        (dict(epochs=-5), "epochs=-5"),
+        (dict(mode="fast", refine=3, keep=8), "refine=3 must be ≥ keep=8"),
+        (dict(maps=()), "no target maps"),
+        (dict(maps=(3, 3)), "duplicates"),
+    ],
+)
 def test_config_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         pc.PrecursorConfig(**{"maps": (1,), **kwargs}).validate()
@@ -240,9 +244,36 @@ def test_cli_precursor_prints_json_and_writes_npz(tmp_path, capsys):
     from core.cli import main
 
     out = tmp_path / "pre.npz"
-    assert main(["precursor", "--layer", "conv3", "--maps", f"{FAILING_MAP},7", "--grid", "2", "--values", "0.2,0.8",
-                 "--test-epochs", "2", "--keep", "2", "--epochs", "5", "--mode", "fast", "--refine", "4",
-                 "--compare", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "precursor",
+                "--layer",
+                "conv3",
+                "--maps",
+                f"{FAILING_MAP},7",
+                "--grid",
+                "2",
+                "--values",
+                "0.2,0.8",
+                "--test-epochs",
+                "2",
+                "--keep",
+                "2",
+                "--epochs",
+                "5",
+                "--mode",
+                "fast",
+                "--refine",
+                "4",
+                "--compare",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_maps"] == 2 and result["patterns"] == 16 and result["mode"] == "fast"
     assert set(result["maps"]) == {str(FAILING_MAP), "7"}
@@ -256,17 +287,40 @@ def test_cli_precursor_failed_maps_come_from_a_plain_oip_run(capsys, monkeypatch
     from core.cli import main
 
     monkeypatch.setenv(ascent.EPOCHS_ENV_VAR, "3")
-    assert main(["precursor", "--maps", "failed", "--grid", "2", "--values", "0.2,0.8", "--test-epochs", "1",
-                 "--keep", "1", "--epochs", "2"]) == 0
+    assert (
+        main(
+            [
+                "precursor",
+                "--maps",
+                "failed",
+                "--grid",
+                "2",
+                "--values",
+                "0.2,0.8",
+                "--test-epochs",
+                "1",
+                "--keep",
+                "1",
+                "--epochs",
+                "2",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert FAILING_MAP in [int(m) for m in result["maps"]]
     assert result["n_maps"] >= 10  # many conv3 maps fail from the fine-noise start
 
 
-@pytest.mark.parametrize("args, message", [(["--grid", "7"], "grid=7"),
-                                           (["--values", "0.1,0.3,0.5,0.7,0.9", "--maps", "1"], "allows at most"),
-                                           (["--maps", "99"], "do not exist"),
-                                           (["--values", "a,b"], "must be numbers")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--grid", "7"], "grid=7"),
+        (["--values", "0.1,0.3,0.5,0.7,0.9", "--maps", "1"], "allows at most"),
+        (["--maps", "99"], "do not exist"),
+        (["--values", "a,b"], "must be numbers"),
+    ],
+)
 def test_cli_precursor_bad_arguments_exit_2(capsys, args, message):
     from core.cli import main
 

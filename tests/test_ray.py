@@ -4,6 +4,7 @@ backend, split work merged exactly, a run written where the job was submitted, S
 Ray is an optional extra (requirements-ray.txt): without it these tests are skipped, except in CI
 (``CI=true``), which installs it and must run them.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,9 @@ def test_precursor_screen_split_over_two_workers_equals_one_process(ray_system, 
     from core.jobs.system import JobSpec
     from core.oip.precursor import PrecursorConfig
 
-    config = PrecursorConfig(layer="conv3", maps=(1, 4), grid=3, values=(0.2, 0.5, 0.8), test_epochs=2, keep=5,
-                             epochs=10, mode="faithful")
+    config = PrecursorConfig(
+        layer="conv3", maps=(1, 4), grid=3, values=(0.2, 0.5, 0.8), test_epochs=2, keep=5, epochs=10, mode="faithful"
+    )
     spec = JobSpec("precursor", config, model=str(tiny_run), owner="split")
     on_ray = _run(ray_system[0], spec).result
     embedded = _run(embedded_system, spec).result
@@ -103,8 +105,9 @@ def test_split_parts_never_run_more_at_once_than_the_workers():
     from pathlib import Path
 
     root = str(Path(__file__).resolve().parent.parent)
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(root=root)], capture_output=True, text=True,
-                         timeout=300, cwd=root)
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT.format(root=root)], capture_output=True, text=True, timeout=300, cwd=root
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     spans = json.loads(out.stdout.strip().splitlines()[-1])
     running = peak = 0
@@ -119,8 +122,9 @@ def test_sweep_split_by_k_equals_one_process(ray_system, embedded_system, tiny_m
     from core.jobs.system import JobSpec
     from core.jobs.kinds import SweepJobConfig
 
-    spec = JobSpec("sweep", SweepJobConfig(SweepConfig(ks=(3, 5, 8, 12), silhouette_sample=200), str(tiny_mnist)),
-                   owner="sweep")
+    spec = JobSpec(
+        "sweep", SweepJobConfig(SweepConfig(ks=(3, 5, 8, 12), silhouette_sample=200), str(tiny_mnist)), owner="sweep"
+    )
     on_ray = _run(ray_system[0], spec)
     embedded = _run(embedded_system, spec).result
     assert [p.k for p in on_ray.result.points] == [3, 5, 8, 12] and on_ray.result.status == "completed"
@@ -136,8 +140,13 @@ def test_a_training_on_ray_lands_in_the_runs_folder_of_the_dashboard(ray_system,
     from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
-    job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, seed=5), name="from-ray",
-                   runs_dir=str(tmp_path / "runs"), mnist=str(tiny_mnist))
+    job = TrainJobConfig(
+        preset("tiny filters"),
+        TrainConfig(epochs=1, seed=5),
+        name="from-ray",
+        runs_dir=str(tmp_path / "runs"),
+        mnist=str(tiny_mnist),
+    )
     handle = _run(ray_system[0], JobSpec("train", job, owner="trainer"))
     assert handle.result.run_dir == tmp_path / "runs" / "from-ray" and is_run_dir(handle.result.run_dir)
     assert read_meta(handle.result.run_dir)["seed"] == 5
@@ -230,8 +239,9 @@ def test_when_the_ray_instance_dies_its_jobs_fail_with_a_message_and_new_ones_ru
         assert "The Ray instance at 'local' stopped while this job ran" in handle.message
         assert "stopped" in backend.notice and "this process" in backend.notice
         assert system.slots == 1 and backend.describe().startswith("this process")
-        after = _run(system, JobSpec("oip", OipConfig(layer="conv1", maps=(0,), epochs=5), model=str(tiny_run),
-                                     owner="a"))
+        after = _run(
+            system, JobSpec("oip", OipConfig(layer="conv1", maps=(0,), epochs=5), model=str(tiny_run), owner="a")
+        )
         assert after.result.images.shape[0] == 1
     finally:
         system.shutdown()

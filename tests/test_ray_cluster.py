@@ -1,6 +1,7 @@
 """The dashboard's Ray backend on a cluster address (``MNIST_EXPLORER_RAY=HOST:PORT``), not a local instance it
 starts itself: a head node started with ``ray start --head`` stands in for a teacher's cluster. Every job kind
 runs there, and stopping the dashboard's backend leaves the cluster running."""
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,22 @@ def cluster_address():
     before = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "token"  # the dashboard's driver process inherits it
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    started = subprocess.run([RAY, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-                              "--include-dashboard=false", "--disable-usage-stats"], capture_output=True, text=True,
-                             env=env, timeout=180)
+    started = subprocess.run(
+        [
+            RAY,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert started.returncode == 0, started.stderr[-2000:]
     try:
         yield f"127.0.0.1:{port}"
@@ -61,6 +75,11 @@ def test_every_job_kind_runs_on_a_cluster_address(cluster_address, tiny_run, tin
         assert (tmp_path / "runs" / "trained").is_dir()  # written where the job was submitted
     finally:
         system.shutdown()
-    status = subprocess.run([RAY, "status", f"--address={cluster_address}"], capture_output=True, text=True,
-                            timeout=60, env=dict(os.environ))
+    status = subprocess.run(
+        [RAY, "status", f"--address={cluster_address}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
     assert status.returncode == 0, "the dashboard's shutdown must leave a cluster it did not start running"

@@ -1,4 +1,5 @@
 """Reliability and security checks that span the pages: server settings, model files, GPU fall-back."""
+
 from __future__ import annotations
 
 import shutil

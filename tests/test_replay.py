@@ -1,5 +1,6 @@
 """Checkpoints during training and the replay of a run (core/training.py, core/replay.py), on a tiny network and
 synthetic digits made in the test (fast tier); the Train page's replay as AppTest."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,9 @@ def replayed(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("replay")
     mnist = read_mnist_npz(write_tiny_mnist(folder / "mnist.npz", n_train=640, n_test=200))
-    result = train(preset("tiny filters"), TrainConfig(epochs=2, batch_size=32, seed=3, checkpoints="epoch+early"), mnist)
+    result = train(
+        preset("tiny filters"), TrainConfig(epochs=2, batch_size=32, seed=3, checkpoints="epoch+early"), mnist
+    )
     return result, load_run(save_run(result, folder / "runs", name="tiny")), mnist
 
 
@@ -77,8 +80,12 @@ def test_training_without_checkpoints_keeps_none_and_a_stop_keeps_only_finished_
             if epoch == 1:
                 self.request_stop()
 
-    stopped = train(preset("tiny filters"), TrainConfig(epochs=3, batch_size=32, checkpoints="epoch"), mnist,
-                    progress=StopInEpoch2())
+    stopped = train(
+        preset("tiny filters"),
+        TrainConfig(epochs=3, batch_size=32, checkpoints="epoch"),
+        mnist,
+        progress=StopInEpoch2(),
+    )
     assert stopped.status == "stopped" and [p for p, _ in stopped.checkpoints] == [0.0, 1.0]
     with pytest.raises(ValueError, match="checkpoints 'often' is not one of"):
         TrainConfig(checkpoints="often").validate()

@@ -1,5 +1,6 @@
 """The server's record of what it did (core/server_events.py): spans, overlaps, percentiles, the JSON-lines file,
 and garbage collections recorded from inside the collector without deadlocking the thread it interrupted."""
+
 from __future__ import annotations
 
 import gc

@@ -1,6 +1,7 @@
 """The shape of the code, checked: core/ is a library in subpackages by concern whose imports point one way (no
 cycle, counting imports inside functions too), free of Streamlit; the Streamlit side uses Streamlit's public API only
 and patches nothing."""
+
 from __future__ import annotations
 
 import ast
@@ -101,8 +102,13 @@ def test_core_is_subpackages_by_concern_with_few_modules_at_the_top():
 def test_core_never_imports_streamlit():
     for path in CORE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not any(n.split(".")[0] == "streamlit" for n in names), f"{path} imports Streamlit"
 
 
@@ -124,8 +130,11 @@ def test_the_streamlit_side_uses_only_streamlits_public_api():
                 if node.module not in PUBLIC_STREAMLIT:
                     problems.append(f"{path.name}: from {node.module} import ...")
             elif isinstance(node, ast.Import):
-                problems += [f"{path.name}: import {a.name}" for a in node.names
-                             if a.name.split(".")[0] == "streamlit" and a.name not in PUBLIC_STREAMLIT]
+                problems += [
+                    f"{path.name}: import {a.name}"
+                    for a in node.names
+                    if a.name.split(".")[0] == "streamlit" and a.name not in PUBLIC_STREAMLIT
+                ]
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
                 if node.value.id == "st" and node.attr.startswith("_"):
                     problems.append(f"{path.name}: st.{node.attr}")
@@ -139,11 +148,13 @@ def test_importing_the_pages_shared_modules_changes_nothing_in_the_process():
     import subprocess
     import sys
 
-    probe = ("import gc, sys; before = (sys.getswitchinterval(), gc.get_freeze_count()); import keras; "
-             "clear = keras.backend.clear_session; "
-             "import pages.ui.jobs, pages.ui.menu, pages.ui.resources, pages.ui.server, pages.ui.state, "
-             "pages.ui.widgets; "
-             "after = (sys.getswitchinterval(), gc.get_freeze_count()); "
-             "assert before == after, (before, after); assert keras.backend.clear_session is clear; print('ok')")
+    probe = (
+        "import gc, sys; before = (sys.getswitchinterval(), gc.get_freeze_count()); import keras; "
+        "clear = keras.backend.clear_session; "
+        "import pages.ui.jobs, pages.ui.menu, pages.ui.resources, pages.ui.server, pages.ui.state, "
+        "pages.ui.widgets; "
+        "after = (sys.getswitchinterval(), gc.get_freeze_count()); "
+        "assert before == after, (before, after); assert keras.backend.clear_session is clear; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -21,6 +21,7 @@ all three Deep Dream modes (``core.dream.deep_dream``). Its parts, in the order 
 The engine only reads the model: a model from a shared cache stays untouched, and images of a batch are
 independent (no batch statistics), so a batch gives the same result as one image at a time.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,8 +65,9 @@ def fourier_weights(side: int = SIDE) -> np.ndarray:
     fy = np.fft.fftfreq(side)[:, None]
     fx = np.fft.rfftfreq(side)[None, :]
     scale = 1.0 / np.maximum(np.hypot(fy, fx), 1.0 / side)
-    w = scale ** 2
+    w = scale**2
     return (w / w.mean()).astype(np.float32)
+
 
 def capped_epochs(epochs: int) -> int:
     """``epochs``, capped by ``$OIP_MAX_EPOCHS`` when that is set (keeps test runs short)."""
@@ -75,10 +77,13 @@ def capped_epochs(epochs: int) -> int:
 
 # --- checks of the settings -------------------------------------------------------------------
 
+
 def check_diversity(weight: float) -> float:
     """A diversity weight in 0..MAX_DIVERSITY, or ValueError naming it."""
     if not (math.isfinite(weight) and 0 <= weight <= MAX_DIVERSITY):
-        raise ValueError(f"diversity={weight} is outside 0..{MAX_DIVERSITY:g} (0: off; 1–5 pushes a map's starts apart)")
+        raise ValueError(
+            f"diversity={weight} is outside 0..{MAX_DIVERSITY:g} (0: off; 1–5 pushes a map's starts apart)"
+        )
     return float(weight)
 
 
@@ -86,8 +91,10 @@ def check_transforms(scale: float, rotate: float) -> None:
     """ValueError naming a zoom or rotation range outside what a 28×28 digit survives."""
     if not (math.isfinite(scale) and 0 <= scale < MAX_SCALE):
         smallest = 20 * (1 - scale) if math.isfinite(scale) else float("nan")
-        raise ValueError(f"scale={scale} is outside 0..{MAX_SCALE} (exclusive): a zoom down to {1 - scale:.2f}× would "
-                         f"shrink a 20-px digit to {smallest:.0f} px; MNIST digits vary by about ±0.1")
+        raise ValueError(
+            f"scale={scale} is outside 0..{MAX_SCALE} (exclusive): a zoom down to {1 - scale:.2f}× would "
+            f"shrink a 20-px digit to {smallest:.0f} px; MNIST digits vary by about ±0.1"
+        )
     if not (math.isfinite(rotate) and 0 <= rotate <= MAX_ROTATE):
         raise ValueError(f"rotate={rotate} degrees is outside 0..{MAX_ROTATE:g}")
 
@@ -101,8 +108,8 @@ def parse_transforms(text: str | None) -> dict:
     return {t: ROBUST_TRANSFORMS[t] for t in names}
 
 
-
 # --- the compiled engine ------------------------------------------------------------------------
+
 
 @dataclass
 class AscentResult:
@@ -197,33 +204,46 @@ class AscentEngine:
         self.crop = _needed_side(model, self._chain) if not self._class_scores else SIDE
         # pre-activation access for fast screening (relu convs only)
         self._preact = None
-        if isinstance(last, keras.layers.Conv2D) and getattr(last.activation, "__name__", "") == "relu" \
-                and last.padding == "valid" and tuple(last.strides) == (1, 1) \
-                and not self._class_scores:
+        if (
+            isinstance(last, keras.layers.Conv2D)
+            and getattr(last.activation, "__name__", "") == "relu"
+            and last.padding == "valid"
+            and tuple(last.strides) == (1, 1)
+            and not self._class_scores
+        ):
             self._preact = last
-        self._ascend_fn = _compiled(self._ascend, input_signature=[
-            tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32),  # images
-            tf.TensorSpec([None], tf.int32),                  # target map per image
-            tf.TensorSpec([], tf.int32),                      # epochs
-            tf.TensorSpec([], tf.float32),                    # step
-            tf.TensorSpec([2], tf.int32),                     # neuron (row, col); (-1, -1): whole map
-            tf.TensorSpec([], tf.int32),                      # jitter (px)
-            tf.TensorSpec([], tf.float32),                    # blur (0..1)
-            tf.TensorSpec([], tf.float32),                    # L2 decay per epoch
-            tf.TensorSpec([], tf.float32),                    # TV weight
-            tf.TensorSpec([2], tf.int32),                     # RNG seed (seed, epoch offset)
-            tf.TensorSpec([None], tf.float32),                # sign per image: +1 maximise, −1 minimise
-            tf.TensorSpec([], tf.float32),                    # diversity weight
-            tf.TensorSpec([], tf.float32),                    # ± relative zoom per epoch
-            tf.TensorSpec([], tf.float32),                    # ± rotation per epoch (degrees)
-            tf.TensorSpec([2], tf.float32),                   # (low, high) clip of the pixels after each step
-            tf.TensorSpec([], tf.bool),                       # divide the gradient by its std (dreams), not its RMS
-            tf.TensorSpec([], tf.bool),                       # Fourier (decorrelated) parameterisation
-        ])
+        self._ascend_fn = _compiled(
+            self._ascend,
+            input_signature=[
+                tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32),  # images
+                tf.TensorSpec([None], tf.int32),  # target map per image
+                tf.TensorSpec([], tf.int32),  # epochs
+                tf.TensorSpec([], tf.float32),  # step
+                tf.TensorSpec([2], tf.int32),  # neuron (row, col); (-1, -1): whole map
+                tf.TensorSpec([], tf.int32),  # jitter (px)
+                tf.TensorSpec([], tf.float32),  # blur (0..1)
+                tf.TensorSpec([], tf.float32),  # L2 decay per epoch
+                tf.TensorSpec([], tf.float32),  # TV weight
+                tf.TensorSpec([2], tf.int32),  # RNG seed (seed, epoch offset)
+                tf.TensorSpec([None], tf.float32),  # sign per image: +1 maximise, −1 minimise
+                tf.TensorSpec([], tf.float32),  # diversity weight
+                tf.TensorSpec([], tf.float32),  # ± relative zoom per epoch
+                tf.TensorSpec([], tf.float32),  # ± rotation per epoch (degrees)
+                tf.TensorSpec([2], tf.float32),  # (low, high) clip of the pixels after each step
+                tf.TensorSpec([], tf.bool),  # divide the gradient by its std (dreams), not its RMS
+                tf.TensorSpec([], tf.bool),  # Fourier (decorrelated) parameterisation
+            ],
+        )
         self._fourier = tf.constant(fourier_weights(), tf.complex64)
-        self._loss_fn = _compiled(self._loss_only, input_signature=[
-            tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32), tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([2], tf.int32), tf.TensorSpec([None], tf.float32)])
+        self._loss_fn = _compiled(
+            self._loss_only,
+            input_signature=[
+                tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32),
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([2], tf.int32),
+                tf.TensorSpec([None], tf.float32),
+            ],
+        )
         self._act_fn = _compiled(self._forward, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
         self._scores_fn = _compiled(self._scores, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
         self._summary_fn = _compiled(self._summary, input_signature=[tf.TensorSpec([None, SIDE, SIDE, 1], tf.float32)])
@@ -233,10 +253,18 @@ class AscentEngine:
         self.term_layers = tuple([lyr.name for lyr in self._chain] + ([CLASS_LAYER] if self._class_scores else []))
         self._term_slices = tuple(zip(np.cumsum([0] + widths[:-1]).tolist(), widths))
         self.whole_canvas = not self._class_scores and all(len(lyr.output.shape) == 4 for lyr in self._chain)
-        canvas = [tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32),
-                  tf.TensorSpec([sum(widths)], tf.float32), tf.TensorSpec([2], tf.float32), tf.TensorSpec([2], tf.int32)]
-        self._canvas_fns = {"tiles": _compiled(self._canvas_tiles, input_signature=canvas),
-                            "whole": _compiled(self._canvas_whole, input_signature=canvas)}
+        canvas = [
+            tf.TensorSpec([None, None], tf.float32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([sum(widths)], tf.float32),
+            tf.TensorSpec([2], tf.float32),
+            tf.TensorSpec([2], tf.int32),
+        ]
+        self._canvas_fns = {
+            "tiles": _compiled(self._canvas_tiles, input_signature=canvas),
+            "whole": _compiled(self._canvas_whole, input_signature=canvas),
+        }
 
     # -- graph pieces
     def _cropped(self, x):
@@ -312,8 +340,13 @@ class AscentEngine:
         # output pixel (x, y) reads the input at (cos·x + sin·y + a2, −sin·x + cos·y + b2): the inverse map
         transform = tf.stack([cos, sin, c - cos * c - sin * c, -sin, cos, c + sin * c - cos * c, 0.0, 0.0])
         return tf.raw_ops.ImageProjectiveTransformV3(
-            images=x, transforms=tf.tile(transform[None], [tf.shape(x)[0], 1]), output_shape=[SIDE, SIDE],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+            images=x,
+            transforms=tf.tile(transform[None], [tf.shape(x)[0], 1]),
+            output_shape=[SIDE, SIDE],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="REFLECT",
+        )
 
     def _fourier_step(self, g):
         """The pixel gradient ``(N, 28, 28, 1)`` as a step of the Fourier parameterisation (see fourier_weights)."""
@@ -331,32 +364,49 @@ class AscentEngine:
         of the objective at the start of every epoch."""
         n = tf.shape(x)[0]
         history = tf.TensorArray(tf.float32, size=epochs)
-        blur_kernel = tf.constant([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], tf.float32)[:, :, None, None] / 16.0
+        blur_kernel = (
+            tf.constant([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]], tf.float32)[:, :, None, None] / 16.0
+        )
 
         def body(e, x, history):
             loss, g = value_and_grad(x, e)
             if fourier is not None:
                 g = tf.cond(fourier, lambda: self._fourier_step(g), lambda: g)
-            g = tf.cond(std_norm, lambda: g / (tf.math.reduce_std(g, axis=[1, 2, 3], keepdims=True) + EPS_STD),
-                        lambda: g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + EPS_RMS))
+            g = tf.cond(
+                std_norm,
+                lambda: g / (tf.math.reduce_std(g, axis=[1, 2, 3], keepdims=True) + EPS_STD),
+                lambda: g / (tf.sqrt(tf.reduce_mean(tf.square(g), axis=[1, 2, 3], keepdims=True)) + EPS_RMS),
+            )
             x = x + step * g
-            x = tf.cond(tf.reduce_all(tf.math.is_finite(clip)), lambda: tf.clip_by_value(x, clip[0], clip[1]), lambda: x)
+            x = tf.cond(
+                tf.reduce_all(tf.math.is_finite(clip)), lambda: tf.clip_by_value(x, clip[0], clip[1]), lambda: x
+            )
             if l2 is not None:
                 x = tf.cond(l2 > 0, lambda: x * (1.0 - l2), lambda: x)
             if blur is not None:
-                x = tf.cond(blur > 0, lambda: (1.0 - blur) * x + blur * tf.nn.conv2d(
-                    tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC"), blur_kernel, 1, "VALID"),
-                    lambda: x)
+                x = tf.cond(
+                    blur > 0,
+                    lambda: (
+                        (1.0 - blur) * x
+                        + blur
+                        * tf.nn.conv2d(
+                            tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC"), blur_kernel, 1, "VALID"
+                        )
+                    ),
+                    lambda: x,
+                )
             return e + 1, x, history.write(e, loss)
 
-        _, x, history = tf.while_loop(lambda e, *_: e < epochs, body, [tf.constant(0), x, history],
-                                      parallel_iterations=1)
+        _, x, history = tf.while_loop(
+            lambda e, *_: e < epochs, body, [tf.constant(0), x, history], parallel_iterations=1
+        )
         return x, tf.cond(epochs > 0, lambda: history.stack(), lambda: tf.zeros([0, n]))
 
     @staticmethod
     def _taped(objective, penalties=()):
         """``(x, e)`` → the objective ``(N,)`` and the gradient of its sum less the ``penalties`` (callables
         ``x → (N,)``) with respect to ``x``; transforms and views happen inside ``objective``, under the tape."""
+
         def value_and_grad(x, e):
             with tf.GradientTape() as tape:
                 tape.watch(x)
@@ -366,33 +416,73 @@ class AscentEngine:
                     total = total - penalty(x)
                 total = tf.reduce_sum(total)
             return loss, tape.gradient(total, x)
+
         return value_and_grad
 
-    def _ascend(self, x, targets, epochs, step, neuron, jitter, blur, l2, tv, seed, sign, diversity, scale, rotate,
-                clip, std_norm, fourier):
+    def _ascend(
+        self,
+        x,
+        targets,
+        epochs,
+        step,
+        neuron,
+        jitter,
+        blur,
+        l2,
+        tv,
+        seed,
+        sign,
+        diversity,
+        scale,
+        rotate,
+        clip,
+        std_norm,
+        fourier,
+    ):
         n = tf.shape(x)[0]
 
         def objective(x, e):
             # jitter (off by default): shift the whole batch by (dy, dx) in [-j, j] px
-            shift = tf.random.stateless_uniform([2], seed=tf.stack([seed[0], seed[1] + e]),
-                                                minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
+            shift = tf.random.stateless_uniform(
+                [2], seed=tf.stack([seed[0], seed[1] + e]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
+            )
             xj = tf.cond(jitter > 0, lambda: tf.roll(x, shift, axis=[1, 2]), lambda: x)
-            xj = tf.cond(tf.logical_or(scale > 0, rotate > 0),
-                         lambda: self._zoom_rotate(xj, scale, rotate, tf.stack([seed[0] + 7919, seed[1] + e])),
-                         lambda: xj)
+            xj = tf.cond(
+                tf.logical_or(scale > 0, rotate > 0),
+                lambda: self._zoom_rotate(xj, scale, rotate, tf.stack([seed[0] + 7919, seed[1] + e])),
+                lambda: xj,
+            )
             return self._signed_objective(xj, targets, neuron, sign)
 
         def total_variation(x):
-            return tf.cond(tv > 0, lambda: tv * (tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2, 3])
-                                                 + tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2, 3])),
-                           lambda: tf.zeros([n]))
+            return tf.cond(
+                tv > 0,
+                lambda: (
+                    tv
+                    * (
+                        tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2, 3])
+                        + tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2, 3])
+                    )
+                ),
+                lambda: tf.zeros([n]),
+            )
 
         def similarity(x):
-            return tf.cond(diversity > 0, lambda: diversity * self._similarity_penalty(x, targets, sign),
-                           lambda: tf.zeros([n]))
+            return tf.cond(
+                diversity > 0, lambda: diversity * self._similarity_penalty(x, targets, sign), lambda: tf.zeros([n])
+            )
 
-        x, hist = self._loop(x, epochs, step, self._taped(objective, (total_variation, similarity)), clip, std_norm,
-                             fourier=fourier, l2=l2, blur=blur)
+        x, hist = self._loop(
+            x,
+            epochs,
+            step,
+            self._taped(objective, (total_variation, similarity)),
+            clip,
+            std_norm,
+            fourier=fourier,
+            l2=l2,
+            blur=blur,
+        )
         return x, hist, self._signed_objective(x, targets, neuron, sign)
 
     # -- the canvas: an image of any size, for the dreams
@@ -414,10 +504,11 @@ class AscentEngine:
         parts = []
         outputs = self._layer_outputs(x)
         for i, (act, (offset, width)) in enumerate(zip(outputs, self._term_slices)):
-            w = weights[offset:offset + width]
+            w = weights[offset : offset + width]
             axes = list(range(1, len(act.shape) - 1))
             weighted = lambda act=act, w=w, axes=axes: tf.linalg.matvec(  # noqa: E731
-                tf.reduce_mean(act, axis=axes) if axes else act, w)
+                tf.reduce_mean(act, axis=axes) if axes else act, w
+            )
             if i == len(outputs) - 1:
                 parts.append(weighted())
             elif not deepest_only:
@@ -429,18 +520,20 @@ class AscentEngine:
             def at_epoch(x, e):
                 if not tiles:  # the whole canvas through the conv layers: every 28×28 crop at once
                     return self._term_objective(x, weights, deepest_only)
-                shift = tf.random.stateless_uniform([2], seed=tf.random.experimental.stateless_fold_in(seed, e),
-                                                    minval=0, maxval=TILE, dtype=tf.int32)
+                shift = tf.random.stateless_uniform(
+                    [2], seed=tf.random.experimental.stateless_fold_in(seed, e), minval=0, maxval=TILE, dtype=tf.int32
+                )
                 # one batch of 28×28 tiles of the rolled canvas; the gradient flows back through the cut and the
                 # roll (a reshape, not x[0, :, :, 0]: a strided slice's gradient is a slow StridedSliceGrad)
                 canvas = tf.reshape(x, tf.shape(x)[1:3])
                 return tf.reduce_sum(self._term_objective(split_tiles(canvas, shift), weights, deepest_only))[None]
+
             return at_epoch
 
         # Two tapes, one chosen per step: the gradient of a layer's tf.cond is a zeros_like of that layer's
         # whole output added into its gradient even where the layer weighs nothing (~9 % of a tiles step), so
         # the usual case (only the deepest layer weighs) gets a gradient without the other layers' branches.
-        only_deepest = tf.reduce_all(weights[:self._term_slices[-1][0]] == 0)
+        only_deepest = tf.reduce_all(weights[: self._term_slices[-1][0]] == 0)
         deepest, every_layer = self._taped(objective(True)), self._taped(objective(False))
 
         def value_and_grad(x, e):
@@ -501,12 +594,31 @@ class AscentEngine:
             raise ValueError(f"neuron ({r}, {c}) is outside layer {self.layer!r}'s {h}×{w} maps")
         return np.array([r, c], np.int32)
 
-    def ascend(self, images: np.ndarray, targets: Sequence[int], epochs: int, step: float = 1.0, *,
-               neuron: tuple[int, int] | None = None, jitter: int = 0, blur: float = 0.0, l2_decay: float = 0.0,
-               tv_weight: float = 0.0, seed: int = 0, batch_size: int | None = None, chunks: int = 1,
-               progress: ProgressCallback | None = None, label: str = "OIP ascent", sign=None,
-               diversity: float = 0.0, scale: float = 0.0, rotate: float = 0.0,
-               clip: tuple[float, float] | None = None, normalize: str = "rms", param: str = "pixel") -> AscentResult:
+    def ascend(
+        self,
+        images: np.ndarray,
+        targets: Sequence[int],
+        epochs: int,
+        step: float = 1.0,
+        *,
+        neuron: tuple[int, int] | None = None,
+        jitter: int = 0,
+        blur: float = 0.0,
+        l2_decay: float = 0.0,
+        tv_weight: float = 0.0,
+        seed: int = 0,
+        batch_size: int | None = None,
+        chunks: int = 1,
+        progress: ProgressCallback | None = None,
+        label: str = "OIP ascent",
+        sign=None,
+        diversity: float = 0.0,
+        scale: float = 0.0,
+        rotate: float = 0.0,
+        clip: tuple[float, float] | None = None,
+        normalize: str = "rms",
+        param: str = "pixel",
+    ) -> AscentResult:
         """Gradient ascent for ``epochs`` epochs on a batch of start images, each with its own target map.
 
         ``images`` ``(N, 28, 28)`` or ``(N, 28, 28, 1)`` model-input values; ``targets`` ``(N,)`` map
@@ -555,12 +667,22 @@ class AscentEngine:
         history = np.zeros((epochs, n), np.float32)
         final = np.zeros(n, np.float32)
         completed = np.zeros(n, np.int64)  # epochs each image went through
-        args = (tf.constant(float(step), tf.float32), tf.constant(nrn), tf.constant(int(jitter), tf.int32),
-                tf.constant(float(blur), tf.float32), tf.constant(float(l2_decay), tf.float32),
-                tf.constant(float(tv_weight), tf.float32))
-        extra = (tf.constant(float(diversity), tf.float32), tf.constant(float(scale), tf.float32),
-                 tf.constant(float(rotate), tf.float32), tf.constant(clip_bounds, tf.float32),
-                 tf.constant(normalize == "std"), tf.constant(param == "fourier"))
+        args = (
+            tf.constant(float(step), tf.float32),
+            tf.constant(nrn),
+            tf.constant(int(jitter), tf.int32),
+            tf.constant(float(blur), tf.float32),
+            tf.constant(float(l2_decay), tf.float32),
+            tf.constant(float(tv_weight), tf.float32),
+        )
+        extra = (
+            tf.constant(float(diversity), tf.float32),
+            tf.constant(float(scale), tf.float32),
+            tf.constant(float(rotate), tf.float32),
+            tf.constant(clip_bounds, tf.float32),
+            tf.constant(normalize == "std"),
+            tf.constant(param == "fourier"),
+        )
         started = time.perf_counter()
         stopped = False
         with progress_scope(progress, n * epochs, label) as prog:
@@ -573,8 +695,15 @@ class AscentEngine:
                         stopped = True
                         break
                     e0, e1 = int(bounds[c]), int(bounds[c + 1])
-                    xb, hist, fin = self._ascend_fn(xb, tb, tf.constant(e1 - e0, tf.int32), *args,
-                                                    tf.constant([int(seed), e0], tf.int32), sb, *extra)
+                    xb, hist, fin = self._ascend_fn(
+                        xb,
+                        tb,
+                        tf.constant(e1 - e0, tf.int32),
+                        *args,
+                        tf.constant([int(seed), e0], tf.int32),
+                        sb,
+                        *extra,
+                    )
                     history[e0:e1, b0:b1] = hist.numpy()
                     final[b0:b1] = fin.numpy()
                     completed[b0:b1] = e1
@@ -591,18 +720,32 @@ class AscentEngine:
     def _signs(self, sign, n: int) -> np.ndarray:
         signs = np.broadcast_to(np.asarray(1.0 if sign is None else sign, np.float32), (n,)).copy()
         if not np.isin(signs, (-1.0, 1.0)).all():
-            raise ValueError(f"sign must be +1 (maximise) or −1 (minimise) per image, got {sorted(set(signs.tolist()))}")
+            raise ValueError(
+                f"sign must be +1 (maximise) or −1 (minimise) per image, got {sorted(set(signs.tolist()))}"
+            )
         return signs
 
-    def loss(self, images: np.ndarray, targets: Sequence[int], neuron: tuple[int, int] | None = None,
-             batch_size: int = 4096, sign=None) -> np.ndarray:
+    def loss(
+        self,
+        images: np.ndarray,
+        targets: Sequence[int],
+        neuron: tuple[int, int] | None = None,
+        batch_size: int = 4096,
+        sign=None,
+    ) -> np.ndarray:
         """The (signed) objective of every image for its target map, without any update: ``(N,)``."""
         x, t = self._check(images, targets)
         signs = self._signs(sign, len(x))
         nrn = tf.constant(self._neuron(neuron))
-        parts = [self._loss_fn(tf.constant(x[i:i + batch_size]), tf.constant(t[i:i + batch_size]), nrn,
-                               tf.constant(signs[i:i + batch_size])).numpy()
-                 for i in range(0, len(x), batch_size)]
+        parts = [
+            self._loss_fn(
+                tf.constant(x[i : i + batch_size]),
+                tf.constant(t[i : i + batch_size]),
+                nrn,
+                tf.constant(signs[i : i + batch_size]),
+            ).numpy()
+            for i in range(0, len(x), batch_size)
+        ]
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def activations(self, images: np.ndarray) -> np.ndarray:
@@ -621,7 +764,7 @@ class AscentEngine:
         x, _ = self._check(images, np.zeros(len(np.asarray(images)), np.int64))
         vals, pos = [], []
         for i in range(0, len(x), batch_size):
-            v, p = self._summary_fn(tf.constant(x[i:i + batch_size]))
+            v, p = self._summary_fn(tf.constant(x[i : i + batch_size]))
             vals.append(v.numpy())
             pos.append(p.numpy())
         if not vals:
@@ -635,20 +778,30 @@ class AscentEngine:
         weights = np.zeros(sum(width for _, width in self._term_slices), np.float32)
         for layer, m, w in terms:
             if layer not in self.term_layers:
-                raise ValueError(f"layer {layer!r} is not below this engine's layer {self.layer!r}; "
-                                 f"it reaches {list(self.term_layers)}")
+                raise ValueError(
+                    f"layer {layer!r} is not below this engine's layer {self.layer!r}; "
+                    f"it reaches {list(self.term_layers)}"
+                )
             offset, width = self._term_slices[self.term_layers.index(layer)]
             if m is None:
-                weights[offset:offset + width] += float(w) / width
+                weights[offset : offset + width] += float(w) / width
             elif not 0 <= int(m) < width:
                 raise ValueError(f"map {m} does not exist in layer {layer!r}, which has maps 0..{width - 1}")
             else:
                 weights[offset + int(m)] += float(w)
         return weights
 
-    def ascend_canvas(self, image: np.ndarray, weights: np.ndarray, epochs: int, step: float, *,
-                      view: str = "tiles", clip: tuple[float, float] | None = None,
-                      seed: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    def ascend_canvas(
+        self,
+        image: np.ndarray,
+        weights: np.ndarray,
+        epochs: int,
+        step: float,
+        *,
+        view: str = "tiles",
+        clip: tuple[float, float] | None = None,
+        seed: tuple[int, int] = (0, 0),
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Ascent on one image of any size ``(H, W)`` (model-input values) for the weighted terms ``weights``
         (``term_weights``), on the same loop as the batches, the gradient divided by its std over the image.
 
@@ -665,18 +818,24 @@ class AscentEngine:
         if view == "tiles" and min(image.shape) < TILE:
             raise ValueError(f"tiles need an image of at least {TILE}×{TILE}, got {image.shape}")
         if view == "whole" and not self.whole_canvas:
-            raise ValueError(f"the whole-image ascent needs conv/pool layers only, and {self.layer!r} is not one; "
-                             "use tiles for dense layers")
+            raise ValueError(
+                f"the whole-image ascent needs conv/pool layers only, and {self.layer!r} is not one; "
+                "use tiles for dense layers"
+            )
         weights = np.asarray(weights, np.float32)
         if weights.shape != (sum(width for _, width in self._term_slices),):
             raise ValueError(f"weights have shape {weights.shape}; term_weights gives the right one")
         epochs = int(epochs)
         check_range("epochs", epochs, 0, MAX_EPOCHS)
         clip_bounds = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
-        out, hist = self._canvas_fns[view](tf.constant(image), tf.constant(epochs, tf.int32),
-                                           tf.constant(float(step), tf.float32), tf.constant(weights),
-                                           tf.constant(clip_bounds, tf.float32),
-                                           tf.constant([int(v) % 2**31 for v in seed], tf.int32))
+        out, hist = self._canvas_fns[view](
+            tf.constant(image),
+            tf.constant(epochs, tf.int32),
+            tf.constant(float(step), tf.float32),
+            tf.constant(weights),
+            tf.constant(clip_bounds, tf.float32),
+            tf.constant([int(v) % 2**31 for v in seed], tf.int32),
+        )
         history = hist.numpy()
         if view == "tiles":
             history = history / tile_count(*image.shape)
@@ -684,6 +843,7 @@ class AscentEngine:
 
 
 # --- tiles of a canvas ----------------------------------------------------------------------------
+
 
 def split_tiles(image: tf.Tensor, shift: tf.Tensor, tile: int = TILE) -> tf.Tensor:
     """Roll ``(H, W)`` by ``shift`` (2,), pad at the bottom/right by mirroring to whole tiles, cut

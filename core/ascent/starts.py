@@ -4,6 +4,7 @@ The OIPs start from random noise on 4 length scales (blog articles VII–IX), st
 blog did for its generated images; the precursor search (``core.oip.precursor``) starts from coarse grids of
 grey values, upscaled with ``upscale_bicubic`` and standardized with ``standardize_pattern``.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ def upscale_bicubic(cells: np.ndarray, side: int = SIDE) -> np.ndarray:
     return up.numpy()[..., 0].astype(np.float32)
 
 
-def random_start(seed: int, map_index: int, start_index: int,
-                 scale_weights: Sequence[float] = DEFAULT_SCALE_WEIGHTS) -> np.ndarray:
+def random_start(
+    seed: int, map_index: int, start_index: int, scale_weights: Sequence[float] = DEFAULT_SCALE_WEIGHTS
+) -> np.ndarray:
     """One random start image ``(28, 28)`` float32, standardized.
 
     Uniform noise in [−1, 1] on 4 length scales (``SCALE_CELLS``: 28×28 fine noise, then 14×14,
@@ -73,8 +75,9 @@ def random_start(seed: int, map_index: int, start_index: int,
     return standardize_pattern(img[None])[0]
 
 
-def random_starts(maps: Sequence[int], starts: int, seed: int,
-                  scale_weights: Sequence[float] = DEFAULT_SCALE_WEIGHTS) -> np.ndarray:
+def random_starts(
+    maps: Sequence[int], starts: int, seed: int, scale_weights: Sequence[float] = DEFAULT_SCALE_WEIGHTS
+) -> np.ndarray:
     """Start images for every (map, start): ``(len(maps), starts, 28, 28)`` float32."""
     out = np.empty((len(maps), starts, SIDE, SIDE), np.float32)
     for i, m in enumerate(maps):
@@ -87,8 +90,9 @@ def check_scale_weights(scale_weights: Sequence[float]) -> tuple[float, ...]:
     """The 4 weights of the random start's length scales, checked (ValueError naming them)."""
     weights = tuple(float(w) for w in scale_weights)
     if len(weights) != len(SCALE_CELLS):
-        raise ValueError(f"scale_weights needs {len(SCALE_CELLS)} values (for cells {SCALE_CELLS}), "
-                         f"got {len(weights)}: {weights}")
+        raise ValueError(
+            f"scale_weights needs {len(SCALE_CELLS)} values (for cells {SCALE_CELLS}), got {len(weights)}: {weights}"
+        )
     if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"scale_weights {weights} must be finite, ≥ 0 and not all 0")
     return weights

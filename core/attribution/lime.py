@@ -27,6 +27,7 @@ Images: ``raw`` ``(28, 28)`` with values 0..255. Stateless: nothing is kept betw
 comes only from ``seed``. The network is any ``core.activations.ActivationModel`` (it needs
 ``am.scaler``, ``am.predict`` and ``am.spec.num_classes``).
 """
+
 from __future__ import annotations
 
 import time
@@ -40,7 +41,7 @@ SEGMENTATIONS = ("ink", "grid")
 HIDES = ("mean", "black")
 SIZE_RANGE = (2, 14)
 SAMPLES_RANGE = (10, 20000)
-SEED_MAX = 2 ** 32 - 1
+SEED_MAX = 2**32 - 1
 INK_THRESHOLD = 64  # raw pixel value above which a pixel counts as ink (a quarter of full white)
 KERNEL_WIDTH = 0.25  # lime_image's default for the cosine distance of the on/off vectors
 
@@ -94,9 +95,9 @@ def superpixels(raw: np.ndarray, kind: str = "ink", size: int = 4) -> np.ndarray
     eight = np.ones((3, 3), bool)
     for top in range(0, SIDE, size):
         for left in range(0, SIDE, size):
-            block = ink[top:top + size, left:left + size]
+            block = ink[top : top + size, left : left + size]
             if block.any():
-                pieces[top:top + size, left:left + size] = ndimage.label(block, structure=eight)[0]
+                pieces[top : top + size, left : left + size] = ndimage.label(block, structure=eight)[0]
     return _in_reading_order(cells * (size * size + 1) + pieces)
 
 
@@ -149,10 +150,17 @@ class LimeResult:
         chosen = [int(i) for i in order if sign * self.weights[i] > 0][:n]
         boxes = segment_boxes(self.segments)
         centres = ndimage.center_of_mass(np.ones_like(self.segments), self.segments, chosen) if chosen else []
-        return [{"segment": i, "weight": round(float(self.weights[i]), 5), "box": list(boxes[i]),
-                 "centre": [round(float(c), 1) for c in centre], "pixels": int((self.segments == i).sum()),
-                 "ink": bool(self.ink[i])}
-                for i, centre in zip(chosen, centres)]
+        return [
+            {
+                "segment": i,
+                "weight": round(float(self.weights[i]), 5),
+                "box": list(boxes[i]),
+                "centre": [round(float(c), 1) for c in centre],
+                "pixels": int((self.segments == i).sum()),
+                "ink": bool(self.ink[i]),
+            }
+            for i, centre in zip(chosen, centres)
+        ]
 
 
 # --------------------------------------------------------------------------- LIME
@@ -170,7 +178,7 @@ def _batched_explainer(random_state: int, kernel_width: float = KERNEL_WIDTH):
             shown, hidden = image[..., 0], fudged_image[..., 0]
             labels = []
             for start in range(0, num_samples, batch_size):
-                on = data[start:start + batch_size][:, segments].astype(bool)  # (b, 28, 28)
+                on = data[start : start + batch_size][:, segments].astype(bool)  # (b, 28, 28)
                 gray = np.where(on, shown, hidden).astype(np.float32)
                 labels.append(classifier_fn(np.broadcast_to(gray[..., None], gray.shape + (3,))))
             return data, np.concatenate(labels)
@@ -181,9 +189,11 @@ def _batched_explainer(random_state: int, kernel_width: float = KERNEL_WIDTH):
 def classifier(am):
     """lime's ``classifier_fn`` for an ActivationModel: images ``(b, 28, 28, 3)`` (grey copied into RGB, raw
     0..255) → probabilities ``(b, C)``, all ``b`` in one call of the network."""
+
     def classify(images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
         return am.predict(am.scaler.transform(images[..., 0]), batch_size=max(1, len(images)))
+
     return classify
 
 
@@ -212,8 +222,17 @@ def check_arguments(class_index, samples, segmentation, hide, size=4, seed=0, nu
         raise ValueError(f"seed={seed} is outside 0..{SEED_MAX}")
 
 
-def explain(am, raw: np.ndarray, class_index: int, samples: int = 1000, segmentation: str = "ink",
-            size: int = 4, hide: str = "mean", seed: int = 0, batch_size: int | None = None) -> LimeResult:
+def explain(
+    am,
+    raw: np.ndarray,
+    class_index: int,
+    samples: int = 1000,
+    segmentation: str = "ink",
+    size: int = 4,
+    hide: str = "mean",
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> LimeResult:
     """LIME of class ``class_index`` for the raw digit ``raw`` ``(28, 28)`` (0..255).
 
     ``samples`` perturbed copies (10..20000; the first is the untouched digit), each showing a random
@@ -241,14 +260,35 @@ def explain(am, raw: np.ndarray, class_index: int, samples: int = 1000, segmenta
         return probs
 
     explanation = _batched_explainer(seed).explain_instance(
-        raw, classify_and_keep_first, labels=(class_index,), hide_color=np.repeat(fill[..., None], 3, axis=-1),
-        top_labels=None, num_features=int(segments.max()) + 1, num_samples=samples,
-        batch_size=batch_size or samples, segmentation_fn=lambda _image: segments, random_seed=seed)
+        raw,
+        classify_and_keep_first,
+        labels=(class_index,),
+        hide_color=np.repeat(fill[..., None], 3, axis=-1),
+        top_labels=None,
+        num_features=int(segments.max()) + 1,
+        num_samples=samples,
+        batch_size=batch_size or samples,
+        segmentation_fn=lambda _image: segments,
+        random_seed=seed,
+    )
     n = int(segments.max()) + 1
     weights = np.zeros(n, np.float64)
     for feature, coef in explanation.local_exp[class_index]:
         weights[int(feature)] = coef
-    return LimeResult(class_index, segments, weights, weights[segments].astype(np.float32),
-                      float(explanation.score), float(explanation.intercept[class_index]), seen[0],
-                      float(np.ravel(explanation.local_pred)[0]), samples, segmentation, size, hide, seed,
-                      ndimage.mean(raw, segments, np.arange(n)) > INK_THRESHOLD, time.perf_counter() - started)
+    return LimeResult(
+        class_index,
+        segments,
+        weights,
+        weights[segments].astype(np.float32),
+        float(explanation.score),
+        float(explanation.intercept[class_index]),
+        seen[0],
+        float(np.ravel(explanation.local_pred)[0]),
+        samples,
+        segmentation,
+        size,
+        hide,
+        seed,
+        ndimage.mean(raw, segments, np.arange(n)) > INK_THRESHOLD,
+        time.perf_counter() - started,
+    )

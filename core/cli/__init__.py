@@ -7,13 +7,28 @@ command line computes exactly what the dashboard's job would (``--backend local|
 
 A new command is a module here with ``register(subparsers)`` and its name in ``MODULES``.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 
-MODULES = ("train", "activations", "oip", "precursor", "clustering", "dream", "compare", "knockout", "attack",
-           "invariance", "handwriting", "lime", "import_model", "replay")
+MODULES = (
+    "train",
+    "activations",
+    "oip",
+    "precursor",
+    "clustering",
+    "dream",
+    "compare",
+    "knockout",
+    "attack",
+    "invariance",
+    "handwriting",
+    "lime",
+    "import_model",
+    "replay",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

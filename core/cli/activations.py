@@ -1,4 +1,5 @@
 """``activations``: every layer's activations, saliency, occlusion and Grad-CAM for one digit."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,13 @@ def register(sub) -> None:
     p = sub.add_parser("activations", help="every layer's activations, saliency and occlusion for one digit")
     add_digit_args(p)
     p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
-    p.add_argument("--class", dest="class_index", type=int, default=None,
-                   help="class for saliency/occlusion/Grad-CAM (default: the predicted one)")
+    p.add_argument(
+        "--class",
+        dest="class_index",
+        type=int,
+        default=None,
+        help="class for saliency/occlusion/Grad-CAM (default: the predicted one)",
+    )
     p.add_argument("--patch", type=int, default=4, help="occlusion patch side in pixels")
     p.add_argument("--out", default=None, help="write all arrays to this .npz file")
     p.set_defaults(func=_cmd_activations)
@@ -82,9 +88,12 @@ def _cmd_activations(args) -> int:
         cam = am.grad_cam(x, k)
         p.on_step(3)
     summary = {
-        "source": source, "label": label, "predicted": result.predicted,
+        "source": source,
+        "label": label,
+        "predicted": result.predicted,
         "probabilities": [round(float(v), 5) for v in result.probabilities],
-        "class": k, "activation_ms": round(result.seconds * 1000, 2),
+        "class": k,
+        "activation_ms": round(result.seconds * 1000, 2),
         "layers": {n: list(v.shape) for n, v in result.layers.items()},
         "dead_maps": {n: int(result.stats(n).dead.sum()) for n in result.spatial_names},
         "receptive_fields": {n: info.receptive_field for n, info in spatial_layer_info(bundle.spec).items()},
@@ -94,8 +103,16 @@ def _cmd_activations(args) -> int:
         out = Path(args.out)
         arrays = {f"layer_{n}": v for n, v in result.layers.items()}
         buf = io.BytesIO()
-        np.savez_compressed(buf, image=raw, model_input=x[0, ..., 0], probabilities=result.probabilities,
-                            saliency=sal, occlusion=occ.pixel_map, grad_cam=cam.on_input, **arrays)
+        np.savez_compressed(
+            buf,
+            image=raw,
+            model_input=x[0, ..., 0],
+            probabilities=result.probabilities,
+            saliency=sal,
+            occlusion=occ.pixel_map,
+            grad_cam=cam.on_input,
+            **arrays,
+        )
         atomic_write_bytes(out, buf.getvalue())
         summary["out"] = str(out)
     summary["seconds"] = round(time.perf_counter() - started, 3)

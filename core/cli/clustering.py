@@ -1,4 +1,5 @@
 """``cluster`` (MiniBatchKMeans sweep over K) and ``cluster-mlp`` (cluster-distance MLP vs the pixel MLP)."""
+
 from __future__ import annotations
 
 import time
@@ -30,9 +31,13 @@ class _NamedPrintProgress(PrintProgress):
     def on_epoch(self, epoch: int, metrics: Mapping) -> None:
         if "cost" not in metrics:
             return super().on_epoch(epoch, metrics)
-        print(f"epoch {epoch} [{metrics.get('model', '')}]: cost={metrics['cost']:.4f} "
-              f"(without L2 {metrics['cost_no_l2']:.4f}) train={metrics['train_accuracy']:.4f} "
-              f"test={metrics['test_accuracy']:.4f} {metrics['seconds']:.3f} s", file=self.stream, flush=True)
+        print(
+            f"epoch {epoch} [{metrics.get('model', '')}]: cost={metrics['cost']:.4f} "
+            f"(without L2 {metrics['cost_no_l2']:.4f}) train={metrics['train_accuracy']:.4f} "
+            f"test={metrics['test_accuracy']:.4f} {metrics['seconds']:.3f} s",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def cmd_cluster(args) -> int:
@@ -41,19 +46,35 @@ def cmd_cluster(args) -> int:
     from core.jobs.kinds import SweepJobConfig
 
     started = time.perf_counter()
-    config = SweepConfig(ks=parse_ks(args.k), silhouette_sample=args.silhouette_sample,
-                         include_test=args.include_test, normalization=args.normalization,
-                         n_train=args.train_limit, n_init=args.n_init, seed=args.seed)
+    config = SweepConfig(
+        ks=parse_ks(args.k),
+        silhouette_sample=args.silhouette_sample,
+        include_test=args.include_test,
+        normalization=args.normalization,
+        n_train=args.train_limit,
+        n_init=args.n_init,
+        seed=args.seed,
+    )
     config.validate()
     result = run_job(args, JobSpec("sweep", SweepJobConfig(config, args.mnist), title="k-means sweep"))
     if args.out:
         _write_json(args.out, result.to_dict())
     ps = result.points
-    return _emit({"ks": [p.k for p in ps], "inertia": [round(p.inertia, 3) for p in ps],
-                  "silhouette": [round(p.silhouette, 5) for p in ps], "seconds_per_k": [round(p.seconds, 3) for p in ps],
-                  "n_points": result.n_points, "silhouette_sample": result.n_sample,
-                  "distance_seconds": round(result.distance_seconds, 3), "sweep_seconds": round(result.seconds, 3),
-                  "status": result.status, "out": args.out}, started)
+    return _emit(
+        {
+            "ks": [p.k for p in ps],
+            "inertia": [round(p.inertia, 3) for p in ps],
+            "silhouette": [round(p.silhouette, 5) for p in ps],
+            "seconds_per_k": [round(p.seconds, 3) for p in ps],
+            "n_points": result.n_points,
+            "silhouette_sample": result.n_sample,
+            "distance_seconds": round(result.distance_seconds, 3),
+            "sweep_seconds": round(result.seconds, 3),
+            "status": result.status,
+            "out": args.out,
+        },
+        started,
+    )
 
 
 def cmd_cluster_mlp(args) -> int:
@@ -62,15 +83,31 @@ def cmd_cluster_mlp(args) -> int:
     from core.jobs.kinds import ClusterMlpConfig
 
     started = time.perf_counter()
-    config = MLPConfig(activation=args.activation, learning_rate=args.learning_rate, decay=args.decay,
-                       momentum=args.momentum, batch_size=args.batch_size, l2=args.l2, epochs=args.epochs,
-                       seed=args.seed)
+    config = MLPConfig(
+        activation=args.activation,
+        learning_rate=args.learning_rate,
+        decay=args.decay,
+        momentum=args.momentum,
+        batch_size=args.batch_size,
+        l2=args.l2,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
     config.validate()
     check_normalization(args.normalization)
     _check_limits(args.train_limit, args.test_limit)
-    job = ClusterMlpConfig(k=args.k, mlp=config, reference=args.reference, normalization=args.normalization,
-                        include_test=args.include_test, seed=args.seed, centre_rows=not args.no_centre,
-                        n_train=args.train_limit, n_test=args.test_limit, mnist=args.mnist)
+    job = ClusterMlpConfig(
+        k=args.k,
+        mlp=config,
+        reference=args.reference,
+        normalization=args.normalization,
+        include_test=args.include_test,
+        seed=args.seed,
+        centre_rows=not args.no_centre,
+        n_train=args.train_limit,
+        n_test=args.test_limit,
+        mnist=args.mnist,
+    )
     if args.backend == "local":  # the per-epoch lines of the two MLPs, as before
         from core.jobs.context import JobContext
         from core.jobs.kinds import execute
@@ -81,8 +118,14 @@ def cmd_cluster_mlp(args) -> int:
     full = result.to_dict()
     if args.out:
         _write_json(args.out, full)
-    summary = {"k": result.k, "normalization": args.normalization, "centre_rows": not args.no_centre,
-               "kmeans_seconds": full["kmeans_seconds"], "cluster": result.cluster.summary(), "out": args.out}
+    summary = {
+        "k": result.k,
+        "normalization": args.normalization,
+        "centre_rows": not args.no_centre,
+        "kmeans_seconds": full["kmeans_seconds"],
+        "cluster": result.cluster.summary(),
+        "out": args.out,
+    }
     if result.reference is not None:
         summary["reference"] = result.reference.summary()
         summary["comparison"] = full["comparison"]
@@ -91,12 +134,22 @@ def cmd_cluster_mlp(args) -> int:
 
 def register(sub) -> None:
     """Add ``cluster`` (the sweep over K) and ``cluster-mlp`` (cluster MLP vs reference MLP)."""
-    from core.clustering.cluster_mlp import DEFAULT_SILHOUETTE_SAMPLE, MAX_SILHOUETTE_SAMPLE, MLP_ACTIVATIONS, NORMALIZATIONS, MLPConfig
+    from core.clustering.cluster_mlp import (
+        DEFAULT_SILHOUETTE_SAMPLE,
+        MAX_SILHOUETTE_SAMPLE,
+        MLP_ACTIVATIONS,
+        NORMALIZATIONS,
+        MLPConfig,
+    )
 
     p = sub.add_parser("cluster", help="MiniBatchKMeans sweep over K: inertia, sampled silhouette, time")
     p.add_argument("--k", default="10:170:10", help="start:stop:step (stop included) or a comma list")
-    p.add_argument("--silhouette-sample", type=int, default=DEFAULT_SILHOUETTE_SAMPLE,
-                   help=f"points for the silhouette (100..{MAX_SILHOUETTE_SAMPLE})")
+    p.add_argument(
+        "--silhouette-sample",
+        type=int,
+        default=DEFAULT_SILHOUETTE_SAMPLE,
+        help=f"points for the silhouette (100..{MAX_SILHOUETTE_SAMPLE})",
+    )
     p.add_argument("--include-test", action="store_true", help="cluster train + test digits (as the blog did)")
     p.add_argument("--normalization", default="unit", choices=NORMALIZATIONS)
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training digits")
@@ -120,8 +173,11 @@ def register(sub) -> None:
     p.add_argument("--l2", type=float, default=d.l2, help="lambda for 784 inputs; K inputs get lambda·K/784")
     p.add_argument("--normalization", default="unit", choices=NORMALIZATIONS)
     p.add_argument("--include-test", action="store_true", help="cluster train + test digits")
-    p.add_argument("--no-centre", action="store_true",
-                   help="do not subtract each image's mean distance before standardizing the features")
+    p.add_argument(
+        "--no-centre",
+        action="store_true",
+        help="do not subtract each image's mean distance before standardizing the features",
+    )
     p.add_argument("--train-limit", type=int, default=None)
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=1)

@@ -1,4 +1,5 @@
 """What the commands of ``python -m core`` share: the last JSON line, the backend arguments, running a job."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,17 @@ BACKENDS = ("local", "ray")
 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
     """``--backend local|ray`` and ``--ray-address`` for a command that runs a job."""
-    parser.add_argument("--backend", default="local", choices=BACKENDS,
-                        help="local: in this process; ray: as a Ray task (a local Ray instance unless --ray-address)")
-    parser.add_argument("--ray-address", default=None,
-                        help="Ray cluster to use with --backend ray: auto, ray://HOST:PORT (default: start a local one)")
+    parser.add_argument(
+        "--backend",
+        default="local",
+        choices=BACKENDS,
+        help="local: in this process; ray: as a Ray task (a local Ray instance unless --ray-address)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to use with --backend ray: auto, ray://HOST:PORT (default: start a local one)",
+    )
 
 
 def run_job(args: argparse.Namespace, spec):

@@ -1,4 +1,5 @@
 """``compare``: do two runs of one architecture learn the same maps? (map alignment, ``core.compare.alignment``)"""
+
 from __future__ import annotations
 
 import sys
@@ -10,8 +11,12 @@ def register(sub) -> None:
     p.add_argument("run_a", help="run folder (or its model.keras); 'bundled' for the bundled article-II model")
     p.add_argument("run_b", help="the other run folder")
     p.add_argument("--layers", default="conv1,conv2,conv3", help="map layers to align, comma-separated")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="correlation from which a matched pair counts as the same map (default 0.5)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="correlation from which a matched pair counts as the same map (default 0.5)",
+    )
     p.add_argument("--digits", type=int, default=10_000, help="how many MNIST test digits (default all 10,000)")
     p.add_argument("--mnist", default=None, help="Keras-layout mnist.npz (default: $MNIST_NPZ or Keras' download)")
     p.set_defaults(func=_cmd_compare)

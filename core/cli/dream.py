@@ -1,4 +1,5 @@
 """``dream``: let the CNN dream on a photo (Deep Dream), writing a PNG that carries its settings."""
+
 from __future__ import annotations
 
 import sys
@@ -29,10 +30,22 @@ def cmd_dream(args) -> int:
     from core.jobs.system import JobSpec
 
     started = time.perf_counter()
-    settings = DreamConfig(mode=args.mode, layer=args.layer, map=args.map, terms=parse_terms(args.layers),
-                             loops=args.loops, octaves=args.octaves, octave_scale=args.octave_scale,
-                             epochs=args.epochs, step_size=args.step_size, invert=args.invert,
-                             recolour=args.recolour, widen=args.widen, max_side=args.max_side, seed=args.seed)
+    settings = DreamConfig(
+        mode=args.mode,
+        layer=args.layer,
+        map=args.map,
+        terms=parse_terms(args.layers),
+        loops=args.loops,
+        octaves=args.octaves,
+        octave_scale=args.octave_scale,
+        epochs=args.epochs,
+        step_size=args.step_size,
+        invert=args.invert,
+        recolour=args.recolour,
+        widen=args.widen,
+        max_side=args.max_side,
+        seed=args.seed,
+    )
     settings.validate()
     out = Path(args.out)
     if out.suffix.lower() != ".png":
@@ -42,24 +55,29 @@ def cmd_dream(args) -> int:
     atomic_write_bytes(out, result.png_bytes())  # never a half-written PNG
     for note in result.notes:
         print(note, file=sys.stderr)
-    return _emit({**result.summary(), "image": source, "out": str(out), "dream_seconds": round(result.seconds, 3)},
-                 started)
+    return _emit(
+        {**result.summary(), "image": source, "out": str(out), "dream_seconds": round(result.seconds, 3)}, started
+    )
 
 
 def register(sub) -> None:
     from core.dream.deep_dream import MODES, DreamConfig
 
     d = DreamConfig()
-    p = sub.add_parser("dream", help="let the CNN dream on a photo (Deep Dream)",
-                       description="Deep Dream of the MNIST CNN on a photo; writes a PNG and prints one "
-                                   "JSON line with the settings and seconds.")
+    p = sub.add_parser(
+        "dream",
+        help="let the CNN dream on a photo (Deep Dream)",
+        description="Deep Dream of the MNIST CNN on a photo; writes a PNG and prints one "
+        "JSON line with the settings and seconds.",
+    )
     p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
     p.add_argument("--image", default=None, help="photo file (default: scikit-learn's flower.jpg)")
     p.add_argument("--mode", default=d.mode, choices=MODES)
     p.add_argument("--layer", default=d.layer, help="layer of the single map (map and tiles modes)")
     p.add_argument("--map", type=int, default=d.map, help="map index in --layer")
-    p.add_argument("--layers", default=None,
-                   help="weighted cost terms for layers/tiles modes, e.g. 'conv2=0.5,conv3=1,conv3:56=2'")
+    p.add_argument(
+        "--layers", default=None, help="weighted cost terms for layers/tiles modes, e.g. 'conv2=0.5,conv3=1,conv3:56=2'"
+    )
     p.add_argument("--loops", type=int, default=d.loops, help="map mode: ascent/upscale/re-add loops")
     p.add_argument("--octaves", type=int, default=d.octaves, help="layers/tiles modes: number of octaves")
     p.add_argument("--octave-scale", type=float, default=d.octave_scale, help="size ratio between octaves (0: auto)")

@@ -1,5 +1,6 @@
 """``handwriting``: your own digits as a personal set (``core.experiments.personal_set``): add images to it, score a model on
 it beside MNIST, and fine-tune a copy of the model on MNIST plus the set (``core.experiments.fine_tune``, a new run)."""
+
 from __future__ import annotations
 
 import sys
@@ -10,17 +11,28 @@ from core.cli.common import add_backend_args
 
 
 def register(sub) -> None:
-    p = sub.add_parser("handwriting", help="your own digits: add images to a personal set (.npz), score a model on "
-                                           "it beside MNIST, fine-tune a copy on MNIST plus the set")
+    p = sub.add_parser(
+        "handwriting",
+        help="your own digits: add images to a personal set (.npz), score a model on "
+        "it beside MNIST, fine-tune a copy on MNIST plus the set",
+    )
     p.add_argument("set", help="the personal set (.npz with images and labels; the page's Download writes one)")
-    p.add_argument("--add", nargs="+", default=None, metavar="IMAGE",
-                   help="image files of digits to add to the set (all with --label); the set is created if missing "
-                        "and written atomically")
+    p.add_argument(
+        "--add",
+        nargs="+",
+        default=None,
+        metavar="IMAGE",
+        help="image files of digits to add to the set (all with --label); the set is created if missing "
+        "and written atomically",
+    )
     p.add_argument("--label", default=None, help="the true digit (0-9) of the --add images")
     p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")
     p.add_argument("--mnist", default=None, help="Keras-layout mnist.npz (default: $MNIST_NPZ or Keras' download)")
-    p.add_argument("--fine-tune", action="store_true",
-                   help="fine-tune a copy of the model on MNIST plus the set and keep it as a new run")
+    p.add_argument(
+        "--fine-tune",
+        action="store_true",
+        help="fine-tune a copy of the model on MNIST plus the set and keep it as a new run",
+    )
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--learning-rate", type=float, default=2e-4)
     p.add_argument("--mnist-digits", type=int, default=10_000, help="MNIST training digits mixed in (default 10000)")
@@ -52,8 +64,10 @@ def _cmd_handwriting(args) -> int:
     started = time.perf_counter()
     path = Path(args.set)
     if args.add is None and not path.is_file():
-        raise ValueError(f"{str(path)!r} is not a file; make a set with --add IMAGE ... --label K, or download one "
-                         "from the Experiments page")
+        raise ValueError(
+            f"{str(path)!r} is not a file; make a set with --add IMAGE ... --label K, or download one "
+            "from the Experiments page"
+        )
     personal = _read_set(path)
     added = 0
     if args.add is not None:
@@ -79,27 +93,61 @@ def _cmd_handwriting(args) -> int:
     mnist = load_mnist(args.mnist)
     yours = score_set(bundle.model, bundle.scaler, personal.images, personal.labels)
     theirs = score_set(bundle.model, bundle.scaler, mnist.x_test, mnist.y_test)
-    print(f"{bundle.name}: {yours.accuracy.overall:.1%} of your {len(personal)} digits, "
-          f"{theirs.accuracy.overall:.2%} of MNIST's {len(mnist.y_test):,} test digits", file=sys.stderr)
-    result = {"set": str(path), "digits": len(personal), "added": added, "model": bundle.name,
-              "accuracy_yours": round(yours.accuracy.overall, 4), "accuracy_mnist": round(theirs.accuracy.overall, 4),
-              "per_class_count": yours.counts.tolist(), "per_class_missed": yours.misses.tolist(),
-              "missed": yours.missed.tolist()}
+    print(
+        f"{bundle.name}: {yours.accuracy.overall:.1%} of your {len(personal)} digits, "
+        f"{theirs.accuracy.overall:.2%} of MNIST's {len(mnist.y_test):,} test digits",
+        file=sys.stderr,
+    )
+    result = {
+        "set": str(path),
+        "digits": len(personal),
+        "added": added,
+        "model": bundle.name,
+        "accuracy_yours": round(yours.accuracy.overall, 4),
+        "accuracy_mnist": round(theirs.accuracy.overall, 4),
+        "per_class_count": yours.counts.tolist(),
+        "per_class_missed": yours.misses.tolist(),
+        "missed": yours.missed.tolist(),
+    }
     if args.fine_tune:
         from core.experiments.fine_tune import FineTuneConfig
         from core.jobs.system import JobSpec
         from core.jobs.kinds import FineTuneJobConfig
 
-        config = FineTuneConfig(epochs=args.epochs, learning_rate=args.learning_rate, mnist_digits=args.mnist_digits,
-                                repeat=args.repeat, hold_out=args.hold_out, seed=args.seed)
-        job = FineTuneJobConfig(config, args.name or sanitize_name(f"{run_title(bundle.path)}-yours"), args.out, args.mnist)
-        outcome = run_job(args, JobSpec("fine-tune", job, model=str(bundle.path), title="fine-tuning",
-                                        inputs={"images": personal.images, "labels": personal.labels}))
+        config = FineTuneConfig(
+            epochs=args.epochs,
+            learning_rate=args.learning_rate,
+            mnist_digits=args.mnist_digits,
+            repeat=args.repeat,
+            hold_out=args.hold_out,
+            seed=args.seed,
+        )
+        job = FineTuneJobConfig(
+            config, args.name or sanitize_name(f"{run_title(bundle.path)}-yours"), args.out, args.mnist
+        )
+        outcome = run_job(
+            args,
+            JobSpec(
+                "fine-tune",
+                job,
+                model=str(bundle.path),
+                title="fine-tuning",
+                inputs={"images": personal.images, "labels": personal.labels},
+            ),
+        )
         for note in outcome.notes:
             print(note, file=sys.stderr)
-        result["fine_tune"] = {"status": outcome.status, "run": str(outcome.run_dir) if outcome.run_dir else None,
-                               "held_out": int(len(outcome.held_out)), "seconds": round(outcome.seconds, 2),
-                               **{name: {"before": round(outcome.before[name].accuracy.overall, 4),
-                                         "after": round(outcome.after[name].accuracy.overall, 4)}
-                                  for name in outcome.after}}
+        result["fine_tune"] = {
+            "status": outcome.status,
+            "run": str(outcome.run_dir) if outcome.run_dir else None,
+            "held_out": int(len(outcome.held_out)),
+            "seconds": round(outcome.seconds, 2),
+            **{
+                name: {
+                    "before": round(outcome.before[name].accuracy.overall, 4),
+                    "after": round(outcome.after[name].accuracy.overall, 4),
+                }
+                for name in outcome.after
+            },
+        }
     return _emit(result, started)

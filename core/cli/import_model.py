@@ -1,4 +1,5 @@
 """``import-model``: a Keras ``.keras`` file trained elsewhere becomes a run every page can open (``core.import_model``)."""
+
 from __future__ import annotations
 
 import sys
@@ -9,15 +10,25 @@ from core.cli.common import add_backend_args
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import-model", help="import a .keras model trained elsewhere as a run (safe_mode, layers mapped "
-                                            "to conv1, pool1, ..., out)")
+    p = sub.add_parser(
+        "import-model",
+        help="import a .keras model trained elsewhere as a run (safe_mode, layers mapped to conv1, pool1, ..., out)",
+    )
     p.add_argument("file", help="the .keras file")
-    p.add_argument("--scaler", default="auto", help="auto (default: the one under which it reads the shipped test "
-                                                     "digits best), unit (pixels/255), article-ii or mnist")
+    p.add_argument(
+        "--scaler",
+        default="auto",
+        help="auto (default: the one under which it reads the shipped test "
+        "digits best), unit (pixels/255), article-ii or mnist",
+    )
     p.add_argument("--name", default=None, help="name of the run (default: the file's name)")
     p.add_argument("--out", default=None, help="runs folder (default: $MNIST_EXPLORER_RUNS or ./runs)")
-    p.add_argument("--mnist", default=None, help="Keras-layout mnist.npz for the test figures and the mnist scaler "
-                                                 "(default: $MNIST_NPZ; without either, the 2,000 shipped digits)")
+    p.add_argument(
+        "--mnist",
+        default=None,
+        help="Keras-layout mnist.npz for the test figures and the mnist scaler "
+        "(default: $MNIST_NPZ; without either, the 2,000 shipped digits)",
+    )
     add_backend_args(p)
     p.set_defaults(func=_cmd_import)
 
@@ -41,7 +52,15 @@ def _cmd_import(args) -> int:
     outcome = run_job(args, JobSpec("import-model", job, inputs={"data": data}, title="model import"))
     for note in outcome.notes:
         print(note, file=sys.stderr)
-    return _emit({"run": str(outcome.run_dir), "scaler": outcome.scaler,
-                  "scaler_accuracy": {k: round(v, 4) for k, v in outcome.scaler_accuracy.items()},
-                  "test_accuracy": round(outcome.test_accuracy, 5), "test_source": outcome.test_source,
-                  "mapping": outcome.mapping, "notes": outcome.notes}, started)
+    return _emit(
+        {
+            "run": str(outcome.run_dir),
+            "scaler": outcome.scaler,
+            "scaler_accuracy": {k: round(v, 4) for k, v in outcome.scaler_accuracy.items()},
+            "test_accuracy": round(outcome.test_accuracy, 5),
+            "test_source": outcome.test_source,
+            "mapping": outcome.mapping,
+            "notes": outcome.notes,
+        },
+        started,
+    )

@@ -1,4 +1,5 @@
 """``oip``: optimal input patterns for the maps of a layer (one batched, compiled gradient ascent)."""
+
 from __future__ import annotations
 
 import time
@@ -36,15 +37,26 @@ def cmd_oip(args) -> int:
         except (ValueError, AssertionError):
             raise ValueError(f"--objective neuron needs --neuron ROW,COL (e.g. 3,3), got {args.neuron!r}") from None
     channels = layer_channels(args.model, layer)
-    config = OipConfig(layer=layer, maps=parse_maps(args.maps, channels), epochs=args.epochs,
-                       step=args.step, starts=args.starts, scale_weights=weights, seed=args.seed,
-                       objective=objective, neuron=neuron, diversity=args.diversity, param=args.param,
-                       **parse_transforms(args.transforms))
+    config = OipConfig(
+        layer=layer,
+        maps=parse_maps(args.maps, channels),
+        epochs=args.epochs,
+        step=args.step,
+        starts=args.starts,
+        scale_weights=weights,
+        seed=args.seed,
+        objective=objective,
+        neuron=neuron,
+        diversity=args.diversity,
+        param=args.param,
+        **parse_transforms(args.transforms),
+    )
     config.validate()
     result = run_job(args, JobSpec("oip", config, model=args.model, title="OIP"))
     out = result.save_npz(args.out) if args.out else None
-    return _emit({**result.summary(), "model": str(resolve_model_path(args.model)),
-                  "out": str(out) if out else None}, started)
+    return _emit(
+        {**result.summary(), "model": str(resolve_model_path(args.model)), "out": str(out) if out else None}, started
+    )
 
 
 def register(sub) -> None:
@@ -58,22 +70,44 @@ def register(sub) -> None:
     p.add_argument("--maps", default="all", help="all, or indices/ranges like 0,3,10-15")
     p.add_argument("--epochs", type=int, default=OipConfig.epochs)
     p.add_argument("--step", type=float, default=OipConfig.step)
-    p.add_argument("--starts", type=int, default=1, help="random starts per map (≥ 2: the JSON gives each map's "
-                                                             "similarity of its starts' OIPs up to a shift)")
-    p.add_argument("--objective", choices=("map", "neuron", "negative", "class"), default="map",
-                   help="map: its mean (the blog); neuron: one position (--neuron); negative: minimise the map "
-                        "(what it hates); class: a class score before the softmax (layer out)")
+    p.add_argument(
+        "--starts",
+        type=int,
+        default=1,
+        help="random starts per map (≥ 2: the JSON gives each map's similarity of its starts' OIPs up to a shift)",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("map", "neuron", "negative", "class"),
+        default="map",
+        help="map: its mean (the blog); neuron: one position (--neuron); negative: minimise the map "
+        "(what it hates); class: a class score before the softmax (layer out)",
+    )
     p.add_argument("--neuron", default=None, help="ROW,COL of the neuron for --objective neuron")
-    p.add_argument("--transforms", default="",
-                   help="robustness transforms each epoch, any of jitter,scale,rotate (tuned for digits: 1 px, "
-                        "±10 %% zoom, ±10°); default none, as the blog")
-    p.add_argument("--param", choices=("pixel", "fourier"), default="pixel",
-                   help="what the ascent moves: the pixels (the blog) or a decorrelated Fourier parameterisation")
-    p.add_argument("--diversity", type=float, default=0.0,
-                   help="weight of a penalty on the similarity of a map's starts (0: off, as the blog)")
+    p.add_argument(
+        "--transforms",
+        default="",
+        help="robustness transforms each epoch, any of jitter,scale,rotate (tuned for digits: 1 px, "
+        "±10 %% zoom, ±10°); default none, as the blog",
+    )
+    p.add_argument(
+        "--param",
+        choices=("pixel", "fourier"),
+        default="pixel",
+        help="what the ascent moves: the pixels (the blog) or a decorrelated Fourier parameterisation",
+    )
+    p.add_argument(
+        "--diversity",
+        type=float,
+        default=0.0,
+        help="weight of a penalty on the similarity of a map's starts (0: off, as the blog)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scale-weights", default=",".join(str(w) for w in DEFAULT_SCALE_WEIGHTS),
-                   help="weights of the 4 noise scales (28, 14, 7, 4 cells per side)")
+    p.add_argument(
+        "--scale-weights",
+        default=",".join(str(w) for w in DEFAULT_SCALE_WEIGHTS),
+        help="weights of the 4 noise scales (28, 14, 7, 4 cells per side)",
+    )
     p.add_argument("--out", default=None, help="write the OIPs to this .npz")
     add_backend_args(p)
     p.set_defaults(func=cmd_oip)

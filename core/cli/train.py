@@ -1,4 +1,5 @@
 """``train`` (a CNN, saved as a run) and ``evaluate`` (a run's test accuracy)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,20 +16,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.training import TrainConfig
 
     started = time.perf_counter()
-    config = TrainConfig(optimizer=args.optimizer, learning_rate=args.learning_rate, epochs=args.epochs,
-                         batch_size=args.batch_size, seed=args.seed, l2=args.l2, schedule=args.schedule,
-                         train_limit=args.train_limit, checkpoints=args.checkpoints)
+    config = TrainConfig(
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        l2=args.l2,
+        schedule=args.schedule,
+        train_limit=args.train_limit,
+        checkpoints=args.checkpoints,
+    )
     config.validate()
     job = TrainJobConfig(preset(args.preset), config, args.preset, args.name, args.out, args.mnist)
     outcome = run_job(args, JobSpec("train", job, title="training"))
     if outcome.run_dir is None:
         raise ValueError(outcome.message or "training diverged before its first epoch; nothing was saved")
     meta = read_meta(outcome.run_dir)
-    return _emit({"test_accuracy": round(meta["test_accuracy"], 5), "test_loss": round(meta["test_loss"], 5),
-                  "params": meta["params"], "train_seconds": round(meta["seconds"], 2),
-                  "epochs_done": len(meta["epoch_seconds"]), "device": meta["device"], "status": meta["status"],
-                  "run": str(outcome.run_dir), "preset": args.preset, "seed": config.seed,
-                  "checkpoints": len(meta.get("checkpoints", []))}, started)
+    return _emit(
+        {
+            "test_accuracy": round(meta["test_accuracy"], 5),
+            "test_loss": round(meta["test_loss"], 5),
+            "params": meta["params"],
+            "train_seconds": round(meta["seconds"], 2),
+            "epochs_done": len(meta["epoch_seconds"]),
+            "device": meta["device"],
+            "status": meta["status"],
+            "run": str(outcome.run_dir),
+            "preset": args.preset,
+            "seed": config.seed,
+            "checkpoints": len(meta.get("checkpoints", [])),
+        },
+        started,
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -41,8 +61,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     mnist = load_mnist(args.mnist)
     probs = bundle.model.predict(bundle.scaler.transform(mnist.x_test), batch_size=1024, verbose=0)
     accuracy = float((probs.argmax(axis=1) == mnist.y_test).mean())
-    return _emit({"test_accuracy": round(accuracy, 5), "params": count_params(bundle.spec),
-                  "model": str(bundle.path), "n_test": int(len(mnist.y_test))}, started)
+    return _emit(
+        {
+            "test_accuracy": round(accuracy, 5),
+            "params": count_params(bundle.spec),
+            "model": str(bundle.path),
+            "n_test": int(len(mnist.y_test)),
+        },
+        started,
+    )
 
 
 def register(sub) -> None:
@@ -59,8 +86,12 @@ def register(sub) -> None:
     p.add_argument("--l2", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training digits")
-    p.add_argument("--checkpoints", default="none", choices=CHECKPOINTS,
-                   help="keep the weights for a replay: after every epoch, or also every tenth of the first epoch")
+    p.add_argument(
+        "--checkpoints",
+        default="none",
+        choices=CHECKPOINTS,
+        help="keep the weights for a replay: after every epoch, or also every tenth of the first epoch",
+    )
     p.add_argument("--mnist", default=None, help="path to a Keras-layout mnist.npz")
     p.add_argument("--out", default=None, help="runs folder (default: $MNIST_EXPLORER_RUNS or ./runs)")
     p.add_argument("--name", default=None, help="run folder name")

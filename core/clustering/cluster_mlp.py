@@ -21,6 +21,7 @@ Pipeline, all on arrays:
 
 The ``cluster`` and ``cluster-mlp`` sub-commands live in ``core.cli``.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,6 +53,7 @@ REFERENCE_INPUTS = NUM_PIXELS  # the lambda rule scales by n_inputs / 784
 # Pixels → points to cluster
 # --------------------------------------------------------------------------------------------
 
+
 def _check_images(images: np.ndarray, what: str = "images") -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
@@ -66,8 +68,7 @@ def check_normalization(normalization: str) -> None:
         raise ValueError(f"normalization {normalization!r} is not one of {NORMALIZATIONS}")
 
 
-def normalize_pixels(images: np.ndarray, normalization: str = "unit",
-                     scaler: PixelScaler | None = None) -> np.ndarray:
+def normalize_pixels(images: np.ndarray, normalization: str = "unit", scaler: PixelScaler | None = None) -> np.ndarray:
     """Images ``(N, 28, 28)`` 0..255 → points ``(N, 784)`` float32 in the clustered space.
 
     ``unit``: each image divided by its Euclidean length (an empty image stays 0); ``raw``:
@@ -115,8 +116,9 @@ def cluster_purity(cluster_labels: np.ndarray, digits: np.ndarray, k: int) -> tu
     cluster_labels = np.asarray(cluster_labels, dtype=np.int64)
     digits = np.asarray(digits, dtype=np.int64)
     if cluster_labels.shape != digits.shape or cluster_labels.ndim != 1:
-        raise ValueError(f"cluster_labels {cluster_labels.shape} and digits {digits.shape} must be "
-                         "equal-length vectors")
+        raise ValueError(
+            f"cluster_labels {cluster_labels.shape} and digits {digits.shape} must be equal-length vectors"
+        )
     if cluster_labels.size and (cluster_labels.min() < 0 or cluster_labels.max() >= k):
         raise ValueError(f"cluster labels must lie in 0..{k - 1}, got {cluster_labels.min()}..{cluster_labels.max()}")
     counts = np.zeros((k, 10), dtype=np.int64)
@@ -131,6 +133,7 @@ def cluster_purity(cluster_labels: np.ndarray, digits: np.ndarray, k: int) -> tu
 # --------------------------------------------------------------------------------------------
 # Silhouette on a sample, from one shared distance matrix
 # --------------------------------------------------------------------------------------------
+
 
 def sample_indices(n: int, sample: int, seed: int) -> np.ndarray:
     """``min(sample, n)`` distinct indices in 0..n-1, sorted, drawn with ``seed``."""
@@ -148,10 +151,10 @@ def pairwise_distances(points: np.ndarray, chunk: int = 2048) -> np.ndarray:
     sq = np.einsum("ij,ij->i", x, x)
     out = np.empty((len(x), len(x)), dtype=np.float32)
     for start in range(0, len(x), chunk):
-        block = x[start:start + chunk]
-        d2 = sq[start:start + chunk, None] + sq[None, :] - 2.0 * block @ x.T
+        block = x[start : start + chunk]
+        d2 = sq[start : start + chunk, None] + sq[None, :] - 2.0 * block @ x.T
         np.maximum(d2, 0.0, out=d2)
-        out[start:start + chunk] = np.sqrt(d2)
+        out[start : start + chunk] = np.sqrt(d2)
     np.fill_diagonal(out, 0.0)
     return out
 
@@ -187,6 +190,7 @@ def silhouette_from_distances(distances: np.ndarray, labels: np.ndarray) -> floa
 # The sweep over K
 # --------------------------------------------------------------------------------------------
 
+
 def parse_ks(text: str) -> tuple[int, ...]:
     """``"10:170:10"`` (start:stop:step, stop included) or ``"10,40,70"`` → sorted distinct Ks."""
     text = str(text).strip()
@@ -202,8 +206,9 @@ def parse_ks(text: str) -> tuple[int, ...]:
         else:
             ks = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
-        raise ValueError(f"K list {text!r} must be start:stop:step (e.g. 10:170:10) or comma-separated "
-                         "whole numbers (e.g. 10,40,70)") from None
+        raise ValueError(
+            f"K list {text!r} must be start:stop:step (e.g. 10:170:10) or comma-separated whole numbers (e.g. 10,40,70)"
+        ) from None
     return validate_ks(ks)
 
 
@@ -214,8 +219,10 @@ def validate_ks(ks: Sequence[int], n_points: int | None = None) -> tuple[int, ..
     upper = MAX_K if n_points is None else min(MAX_K, n_points - 1)
     bad = [k for k in ks if not 2 <= k <= upper]
     if bad:
-        raise ValueError(f"K values {bad} are outside 2..{upper} (at least 2 clusters, "
-                         f"at most {'%d' % MAX_K if n_points is None else 'one fewer than the points'})")
+        raise ValueError(
+            f"K values {bad} are outside 2..{upper} (at least 2 clusters, "
+            f"at most {'%d' % MAX_K if n_points is None else 'one fewer than the points'})"
+        )
     return ks
 
 
@@ -264,10 +271,16 @@ class SweepPoint:
         return self.fit_seconds + self.silhouette_seconds
 
     def summary(self) -> dict:
-        return {"k": self.k, "inertia": round(self.inertia, 4), "silhouette": round(self.silhouette, 5),
-                "seconds": round(self.seconds, 3), "fit_seconds": round(self.fit_seconds, 3),
-                "silhouette_seconds": round(self.silhouette_seconds, 3), "n_iter": self.n_iter,
-                "overall_purity": round(self.overall_purity, 5)}
+        return {
+            "k": self.k,
+            "inertia": round(self.inertia, 4),
+            "silhouette": round(self.silhouette, 5),
+            "seconds": round(self.seconds, 3),
+            "fit_seconds": round(self.fit_seconds, 3),
+            "silhouette_seconds": round(self.silhouette_seconds, 3),
+            "n_iter": self.n_iter,
+            "overall_purity": round(self.overall_purity, 5),
+        }
 
 
 @dataclass
@@ -289,13 +302,19 @@ class SweepResult:
     def to_dict(self) -> dict:
         cfg = asdict(self.config)
         cfg["ks"] = list(self.config.ks)
-        return {"config": cfg, "n_points": self.n_points, "silhouette_sample": self.n_sample,
-                "distance_seconds": round(self.distance_seconds, 3), "seconds": round(self.seconds, 3),
-                "status": self.status, "points": [p.summary() for p in self.points]}
+        return {
+            "config": cfg,
+            "n_points": self.n_points,
+            "silhouette_sample": self.n_sample,
+            "distance_seconds": round(self.distance_seconds, 3),
+            "seconds": round(self.seconds, 3),
+            "status": self.status,
+            "points": [p.summary() for p in self.points],
+        }
 
 
 def _sweep_data(mnist: Mnist, config: SweepConfig) -> tuple[np.ndarray, np.ndarray, PixelScaler | None]:
-    images, digits = mnist.x_train[:config.n_train], mnist.y_train[:config.n_train]
+    images, digits = mnist.x_train[: config.n_train], mnist.y_train[: config.n_train]
     scaler = PixelScaler.fit(images) if config.normalization == "standard" else None
     if config.include_test:
         images = np.concatenate([images, mnist.x_test])
@@ -314,13 +333,19 @@ def fit_kmeans(points: np.ndarray, k: int, seed: int = 0, batch_size: int = 1024
 
     if not 2 <= k <= len(points) - 1:
         raise ValueError(f"K={k} is outside 2..{len(points) - 1} for {len(points)} points")
-    km = MiniBatchKMeans(n_clusters=int(k), batch_size=batch_size, n_init=n_init, random_state=seed,
-                         max_no_improvement=10)
+    km = MiniBatchKMeans(
+        n_clusters=int(k), batch_size=batch_size, n_init=n_init, random_state=seed, max_no_improvement=10
+    )
     return km.fit(points)
 
 
-def sweep(mnist: Mnist, config: SweepConfig = SweepConfig(), progress: ProgressCallback | None = None,
-          context=None, mnist_source: str | None = None) -> SweepResult:
+def sweep(
+    mnist: Mnist,
+    config: SweepConfig = SweepConfig(),
+    progress: ProgressCallback | None = None,
+    context=None,
+    mnist_source: str | None = None,
+) -> SweepResult:
     """MiniBatchKMeans for every K in ``config.ks`` on the (normalized) training digits.
 
     Per K: inertia over all clustered points, mean silhouette on a seeded random sample of
@@ -340,14 +365,21 @@ def sweep(mnist: Mnist, config: SweepConfig = SweepConfig(), progress: ProgressC
     started = time.perf_counter()
     groups = [tuple(int(k) for k in g) for g in np.array_split(np.array(config.ks), min(parallel, len(config.ks)))]
     with progress_scope(progress, len(config.ks), "k-means sweep") as prog:
-        parts = context.map(_sweep_part, [(mnist_source, replace(config, ks=g)) for g in groups], prog,
-                            units=[len(g) for g in groups])
+        parts = context.map(
+            _sweep_part, [(mnist_source, replace(config, ks=g)) for g in groups], prog, units=[len(g) for g in groups]
+        )
     points = sorted((p for part in parts for p in part.points), key=lambda p: p.k)
     status = "completed" if len(points) == len(config.ks) else "stopped"
     first = parts[0] if parts else None
-    return SweepResult(config, points, first.n_points if first else 0, first.n_sample if first else 0,
-                       max((part.distance_seconds for part in parts), default=0.0),
-                       time.perf_counter() - started, status)
+    return SweepResult(
+        config,
+        points,
+        first.n_points if first else 0,
+        first.n_sample if first else 0,
+        max((part.distance_seconds for part in parts), default=0.0),
+        time.perf_counter() - started,
+        status,
+    )
 
 
 def _sweep_part(ctx, item, progress: ProgressCallback) -> SweepResult:
@@ -362,8 +394,13 @@ def _sweep_here(mnist: Mnist, config: SweepConfig, progress: ProgressCallback | 
     results: list[SweepPoint] = []
     status = "completed"
     with progress_scope(progress, len(config.ks), "k-means sweep") as prog:
-        prog.on_step(0, {"phase": f"distances between the {min(config.silhouette_sample, len(points)):,} "
-                                  "sampled digits (for the silhouette)"})
+        prog.on_step(
+            0,
+            {
+                "phase": f"distances between the {min(config.silhouette_sample, len(points)):,} "
+                "sampled digits (for the silhouette)"
+            },
+        )
         t0 = time.perf_counter()
         idx = sample_indices(len(points), config.silhouette_sample, config.seed)
         distances = pairwise_distances(points[idx])
@@ -376,25 +413,34 @@ def _sweep_here(mnist: Mnist, config: SweepConfig, progress: ProgressCallback | 
             sil = silhouette_from_distances(distances, km.labels_[idx])
             sil_seconds = time.perf_counter() - t0
             majority, purity, sizes = cluster_purity(km.labels_, digits, k)
-            results.append(SweepPoint(
-                k=k, inertia=float(km.inertia_), silhouette=sil, fit_seconds=fit_seconds,
-                silhouette_seconds=sil_seconds, n_iter=int(km.n_iter_),
-                overall_purity=float(np.nansum(purity * sizes) / max(1, sizes.sum())),
-                centroids=centroid_images(km.cluster_centers_, config.normalization, scaler),
-                majority=majority, purity=purity, sizes=sizes))
+            results.append(
+                SweepPoint(
+                    k=k,
+                    inertia=float(km.inertia_),
+                    silhouette=sil,
+                    fit_seconds=fit_seconds,
+                    silhouette_seconds=sil_seconds,
+                    n_iter=int(km.n_iter_),
+                    overall_purity=float(np.nansum(purity * sizes) / max(1, sizes.sum())),
+                    centroids=centroid_images(km.cluster_centers_, config.normalization, scaler),
+                    majority=majority,
+                    purity=purity,
+                    sizes=sizes,
+                )
+            )
             prog.on_epoch(i, results[-1].summary())
             prog.on_step(i, {"k": k, **results[-1].summary()})
             if prog.should_stop() and i < len(config.ks):
                 status = "stopped"
                 break
     del distances
-    return SweepResult(config, results, len(points), len(idx), distance_seconds,
-                       time.perf_counter() - started, status)
+    return SweepResult(config, results, len(points), len(idx), distance_seconds, time.perf_counter() - started, status)
 
 
 # --------------------------------------------------------------------------------------------
 # Cluster-distance features
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ClusterFeatures:
@@ -434,10 +480,18 @@ def _centre(distances: np.ndarray, centre_rows: bool) -> np.ndarray:
     return distances - distances.mean(axis=1, keepdims=True) if centre_rows else distances
 
 
-def fit_cluster_features(images: np.ndarray, digits: np.ndarray, k: int, normalization: str = "unit",
-                         extra_images: np.ndarray | None = None, extra_digits: np.ndarray | None = None,
-                         seed: int = 0, batch_size: int = 1024, n_init: int = 1,
-                         centre_rows: bool = True) -> ClusterFeatures:
+def fit_cluster_features(
+    images: np.ndarray,
+    digits: np.ndarray,
+    k: int,
+    normalization: str = "unit",
+    extra_images: np.ndarray | None = None,
+    extra_digits: np.ndarray | None = None,
+    seed: int = 0,
+    batch_size: int = 1024,
+    n_init: int = 1,
+    centre_rows: bool = True,
+) -> ClusterFeatures:
     """Fit MiniBatchKMeans with ``k`` clusters on ``images`` ``(N, 28, 28)`` (plus ``extra_images``, e.g.
     the test digits as in the blog) and the feature standardization on ``images`` alone.
 
@@ -454,18 +508,31 @@ def fit_cluster_features(images: np.ndarray, digits: np.ndarray, k: int, normali
         points = np.concatenate([points, normalize_pixels(extra_images, normalization, scaler)])
         labels_for = np.concatenate([labels_for, np.asarray(extra_digits)])
     km = fit_kmeans(points, k, seed, batch_size, n_init)
-    dist = _centre(km.transform(points[:len(images)]), centre_rows)
+    dist = _centre(km.transform(points[: len(images)]), centre_rows)
     mean, std = dist.mean(axis=0), dist.std(axis=0)
     std[std < 1e-12] = 1.0
     majority, purity, sizes = cluster_purity(km.labels_, labels_for, k)
-    return ClusterFeatures(k, normalization, km, scaler, mean.astype(np.float32), std.astype(np.float32),
-                           centroid_images(km.cluster_centers_, normalization, scaler), majority, purity, sizes,
-                           float(km.inertia_), time.perf_counter() - started, centre_rows)
+    return ClusterFeatures(
+        k,
+        normalization,
+        km,
+        scaler,
+        mean.astype(np.float32),
+        std.astype(np.float32),
+        centroid_images(km.cluster_centers_, normalization, scaler),
+        majority,
+        purity,
+        sizes,
+        float(km.inertia_),
+        time.perf_counter() - started,
+        centre_rows,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # The MLP
 # --------------------------------------------------------------------------------------------
+
 
 def lambda_for_inputs(l2: float, n_inputs: int) -> float:
     """The blog's rule for fewer inputs: ``lambda_cluster = lambda * n_inputs / 784``."""
@@ -563,22 +630,32 @@ class MLPResult:
         return None
 
     def summary(self) -> dict:
-        return {"name": self.name, "n_inputs": self.n_inputs, "lambda": self.l2, "params": self.params,
-                "status": self.status, "epochs_done": len(self.records),
-                "test_accuracy": round(self.test_accuracy, 5),
-                "final_test_accuracy": round(float(np.mean([r.test_accuracy for r in self.records[-FINAL_WINDOW:]]))
-                                             if self.records else float("nan"), 5),
-                "best_test_accuracy": round(max((r.test_accuracy for r in self.records), default=float("nan")), 5),
-                "train_seconds": round(self.records[-1].train_time, 3) if self.records else 0.0,
-                "wall_seconds": round(self.seconds, 3), "mean_epoch_seconds": round(self.mean_epoch_seconds, 4),
-                "compile_seconds": round(self.compile_seconds, 3),
-                "preprocess_seconds": round(self.preprocess_seconds, 3)}
+        return {
+            "name": self.name,
+            "n_inputs": self.n_inputs,
+            "lambda": self.l2,
+            "params": self.params,
+            "status": self.status,
+            "epochs_done": len(self.records),
+            "test_accuracy": round(self.test_accuracy, 5),
+            "final_test_accuracy": round(
+                float(np.mean([r.test_accuracy for r in self.records[-FINAL_WINDOW:]]))
+                if self.records
+                else float("nan"),
+                5,
+            ),
+            "best_test_accuracy": round(max((r.test_accuracy for r in self.records), default=float("nan")), 5),
+            "train_seconds": round(self.records[-1].train_time, 3) if self.records else 0.0,
+            "wall_seconds": round(self.seconds, 3),
+            "mean_epoch_seconds": round(self.mean_epoch_seconds, 4),
+            "compile_seconds": round(self.compile_seconds, 3),
+            "preprocess_seconds": round(self.preprocess_seconds, 3),
+        }
 
     def to_dict(self) -> dict:
         cfg = asdict(self.config)
         cfg["hidden"] = list(self.config.hidden)
-        return {**self.summary(), "config": cfg, "message": self.message,
-                "epochs": [asdict(r) for r in self.records]}
+        return {**self.summary(), "config": cfg, "message": self.message, "epochs": [asdict(r) for r in self.records]}
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -607,8 +684,15 @@ class MLPTrainer:
     would otherwise hide the saving from fewer inputs.
     """
 
-    def __init__(self, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                 config: MLPConfig = MLPConfig(), name: str = "mlp") -> None:
+    def __init__(
+        self,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_test: np.ndarray,
+        y_test: np.ndarray,
+        config: MLPConfig = MLPConfig(),
+        name: str = "mlp",
+    ) -> None:
         import keras
         import tensorflow as tf
 
@@ -627,24 +711,32 @@ class MLPTrainer:
 
         layers = [keras.Input((self.n_inputs,), name="inputs")]
         for i, units in enumerate(config.hidden, 1):
-            layers.append(keras.layers.Dense(int(units), activation=config.activation, kernel_initializer=init(i),
-                                             name=f"hidden{i}"))
+            layers.append(
+                keras.layers.Dense(
+                    int(units), activation=config.activation, kernel_initializer=init(i), name=f"hidden{i}"
+                )
+            )
         layers.append(keras.layers.Dense(10, kernel_initializer=init(len(config.hidden) + 1), name="out"))  # logits
         self.model = keras.Sequential(layers, name=f"mlp_{name}")
         self._vars = [v.value if hasattr(v, "value") else v for v in self.model.trainable_variables]
         self._velocity = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self._vars]
-        self._kernels = [layer.kernel.value if hasattr(layer.kernel, "value") else layer.kernel
-                         for layer in self.model.layers]
+        self._kernels = [
+            layer.kernel.value if hasattr(layer.kernel, "value") else layer.kernel for layer in self.model.layers
+        ]
         self._x, self._y = tf.constant(x_train), tf.constant(y_train)
         self._xt, self._yt = tf.constant(x_test), tf.constant(y_test)
         self._n = len(x_train)
         self._steps = math.ceil(self._n / config.batch_size)
         self._l2 = tf.constant(self.l2, tf.float32)
         self._momentum = tf.constant(config.momentum, tf.float32)
-        self._epoch_fn = tf.function(self._epoch, input_signature=[
-            tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)])
-        self._eval_fn = tf.function(self._evaluate, input_signature=[
-            tf.TensorSpec([None, self.n_inputs], tf.float32), tf.TensorSpec([None], tf.int32)])
+        self._epoch_fn = tf.function(
+            self._epoch,
+            input_signature=[tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.float32)],
+        )
+        self._eval_fn = tf.function(
+            self._evaluate,
+            input_signature=[tf.TensorSpec([None, self.n_inputs], tf.float32), tf.TensorSpec([None], tf.int32)],
+        )
         self.records: list[EpochRecord] = []
         self.compile_seconds = 0.0
         self._warm = False
@@ -679,14 +771,15 @@ class MLPTrainer:
         perm = tf.argsort(tf.random.stateless_uniform([self._n], seed=seed))  # a seeded shuffle
         cost = tf.constant(0.0)
         for i in tf.range(n_steps):
-            idx = perm[i * bs:(i + 1) * bs]
+            idx = perm[i * bs : (i + 1) * bs]
             x, y = tf.gather(self._x, idx), tf.gather(self._y, idx)
             with tf.GradientTape() as tape:
                 cost = self._cost(x, y)
             grads = tape.gradient(cost, self._vars)
             for var, vel, grad in zip(self._vars, self._velocity, grads):
-                tf.raw_ops.ResourceApplyKerasMomentum(var=var.handle, accum=vel.handle, lr=lr, grad=grad,
-                                                      momentum=self._momentum)
+                tf.raw_ops.ResourceApplyKerasMomentum(
+                    var=var.handle, accum=vel.handle, lr=lr, grad=grad, momentum=self._momentum
+                )
         return cost
 
     def _evaluate(self, x, y):
@@ -726,25 +819,46 @@ class MLPTrainer:
         test_ce, test_acc, _ = (float(v) for v in self._eval_fn(self._xt, self._yt))
         t2 = time.perf_counter()
         prev = self.records[-1] if self.records else None
-        record = EpochRecord(epoch=epoch, learning_rate=lr, cost=ce + l2, cost_no_l2=ce, l2_term=l2,
-                             test_cost=test_ce, train_accuracy=acc, test_accuracy=test_acc,
-                             seconds=t1 - t0, eval_seconds=t2 - t1,
-                             train_time=(prev.train_time if prev else 0.0) + t1 - t0,
-                             wall_time=(prev.wall_time if prev else 0.0) + t2 - t0)
+        record = EpochRecord(
+            epoch=epoch,
+            learning_rate=lr,
+            cost=ce + l2,
+            cost_no_l2=ce,
+            l2_term=l2,
+            test_cost=test_ce,
+            train_accuracy=acc,
+            test_accuracy=test_acc,
+            seconds=t1 - t0,
+            eval_seconds=t2 - t1,
+            train_time=(prev.train_time if prev else 0.0) + t1 - t0,
+            wall_time=(prev.wall_time if prev else 0.0) + t2 - t0,
+        )
         self.records.append(record)
         return record
 
     def result(self, status: str = "completed", message: str = "", preprocess_seconds: float = 0.0) -> MLPResult:
-        return MLPResult(self.name, self.n_inputs, self.l2, self.params, self.config, list(self.records), status,
-                         message, self.compile_seconds, preprocess_seconds, self.model)
+        return MLPResult(
+            self.name,
+            self.n_inputs,
+            self.l2,
+            self.params,
+            self.config,
+            list(self.records),
+            status,
+            message,
+            self.compile_seconds,
+            preprocess_seconds,
+            self.model,
+        )
 
 
 def _epoch_metrics(name: str, record: EpochRecord) -> dict:
     return {"model": name, **{k: float(v) for k, v in asdict(record).items() if k != "epoch"}}
 
 
-def train_together(trainers: Sequence[MLPTrainer], epochs: int, prog: ProgressCallback, done0: int,
-                  preprocess: Mapping[str, float]) -> dict[str, MLPResult]:
+def train_together(
+    trainers: Sequence[MLPTrainer], epochs: int, prog: ProgressCallback, done0: int, preprocess: Mapping[str, float]
+) -> dict[str, MLPResult]:
     """Epoch 1 of every trainer, then epoch 2 of every trainer, ...: both see the same machine load."""
     for t in trainers:
         t.warm_up()
@@ -759,8 +873,10 @@ def train_together(trainers: Sequence[MLPTrainer], epochs: int, prog: ProgressCa
             prog.on_step(done, {"epoch": epoch, **metrics})
             if not math.isfinite(record.cost):
                 status = "diverged"
-                message = (f"The {t.name} MLP's cost became {record.cost} in epoch {epoch}; "
-                           f"lower the learning rate ({t.config.learning_rate}).")
+                message = (
+                    f"The {t.name} MLP's cost became {record.cost} in epoch {epoch}; "
+                    f"lower the learning rate ({t.config.learning_rate})."
+                )
         if status != "completed":
             break
         if prog.should_stop() and epoch < epochs:
@@ -773,8 +889,10 @@ def pixel_inputs(mnist: Mnist) -> tuple[np.ndarray, np.ndarray]:
     """The reference MLP's inputs: the 784 pixels standardized with the training digits' statistics
     (StandardScaler), ``(N_train, 784)`` and ``(N_test, 784)`` float32."""
     scaler = PixelScaler.fit(mnist.x_train)
-    return (scaler.transform(mnist.x_train).reshape(len(mnist.x_train), NUM_PIXELS),
-            scaler.transform(mnist.x_test).reshape(len(mnist.x_test), NUM_PIXELS))
+    return (
+        scaler.transform(mnist.x_train).reshape(len(mnist.x_train), NUM_PIXELS),
+        scaler.transform(mnist.x_test).reshape(len(mnist.x_test), NUM_PIXELS),
+    )
 
 
 FINAL_WINDOW = 5  # the "final accuracy" is the mean test accuracy of the last 5 epochs
@@ -827,9 +945,18 @@ def compare(reference: MLPResult, cluster: MLPResult, clock: str = "train", wind
         last = r.records[-1]
         return (last.train_time if clock == "train" else last.wall_time) / len(r.records)
 
-    return Comparison(target, min(window, len(reference.records)), clock, ref_epoch, ref_seconds,
-                      hit[0] if hit else None, hit[1] if hit else None, speedup, with_clu,
-                      per_epoch(reference) / max(per_epoch(cluster), 1e-9))
+    return Comparison(
+        target,
+        min(window, len(reference.records)),
+        clock,
+        ref_epoch,
+        ref_seconds,
+        hit[0] if hit else None,
+        hit[1] if hit else None,
+        speedup,
+        with_clu,
+        per_epoch(reference) / max(per_epoch(cluster), 1e-9),
+    )
 
 
 @dataclass
@@ -849,8 +976,11 @@ class PairResult:
 
     def without_models(self) -> "PairResult":
         """The same result without the trained Keras models (for sending it to another process)."""
-        return replace(self, cluster=replace(self.cluster, model=None),
-                       reference=replace(self.reference, model=None) if self.reference is not None else None)
+        return replace(
+            self,
+            cluster=replace(self.cluster, model=None),
+            reference=replace(self.reference, model=None) if self.reference is not None else None,
+        )
 
     def comparisons(self) -> dict[str, Comparison]:
         if self.reference is None:
@@ -858,19 +988,31 @@ class PairResult:
         return {clock: compare(self.reference, self.cluster, clock) for clock in ("train", "wall")}
 
     def to_dict(self) -> dict:
-        out = {"k": self.k, "normalization": self.features.normalization, "centre_rows": self.features.centre_rows,
-               "kmeans_seconds": round(self.features.fit_seconds, 3),
-               "cluster": self.cluster.to_dict(), "seconds": round(self.seconds, 3)}
+        out = {
+            "k": self.k,
+            "normalization": self.features.normalization,
+            "centre_rows": self.features.centre_rows,
+            "kmeans_seconds": round(self.features.fit_seconds, 3),
+            "cluster": self.cluster.to_dict(),
+            "seconds": round(self.seconds, 3),
+        }
         if self.reference is not None:
             out["reference"] = self.reference.to_dict()
             out["comparison"] = {c: v.to_dict() for c, v in self.comparisons().items()}
         return out
 
 
-def train_pair(mnist: Mnist, k: int = 70, config: MLPConfig = MLPConfig(), reference: bool = True,
-               normalization: str = "unit", include_test: bool = False, seed: int = 0,
-               centre_rows: bool = True,
-               progress: ProgressCallback | None = None) -> PairResult:
+def train_pair(
+    mnist: Mnist,
+    k: int = 70,
+    config: MLPConfig = MLPConfig(),
+    reference: bool = True,
+    normalization: str = "unit",
+    include_test: bool = False,
+    seed: int = 0,
+    centre_rows: bool = True,
+    progress: ProgressCallback | None = None,
+) -> PairResult:
     """Cluster features for ``k`` → cluster MLP; with ``reference`` also the MLP on 784 standardized
     pixels, trained with the same settings (the lambda rule applied to both), epochs interleaved.
 
@@ -884,9 +1026,16 @@ def train_pair(mnist: Mnist, k: int = 70, config: MLPConfig = MLPConfig(), refer
     with progress_scope(progress, 1 + n_models * config.epochs, "cluster MLP") as prog:
         t0 = time.perf_counter()
         prog.on_step(0, {"phase": f"clustering {len(mnist.x_train):,} digits into K = {k} clusters"})
-        feats = fit_cluster_features(mnist.x_train, mnist.y_train, k, normalization,
-                                     mnist.x_test if include_test else None,
-                                     mnist.y_test if include_test else None, seed=seed, centre_rows=centre_rows)
+        feats = fit_cluster_features(
+            mnist.x_train,
+            mnist.y_train,
+            k,
+            normalization,
+            mnist.x_test if include_test else None,
+            mnist.y_test if include_test else None,
+            seed=seed,
+            centre_rows=centre_rows,
+        )
         f_train, f_test = feats.transform(mnist.x_train), feats.transform(mnist.x_test)
         preprocess = {"cluster": time.perf_counter() - t0}
         prog.on_step(1, {"stage": "clustered", "k": k, "seconds": preprocess["cluster"]})
@@ -904,22 +1053,36 @@ def train_pair(mnist: Mnist, k: int = 70, config: MLPConfig = MLPConfig(), refer
 # Figures
 # --------------------------------------------------------------------------------------------
 
+
 def sweep_figure(points: Sequence[SweepPoint | Mapping]) -> go.Figure:
     """Inertia ("elbow"), mean silhouette and seconds per K, side by side."""
     rows = [p.summary() if isinstance(p, SweepPoint) else dict(p) for p in points]
     ks = [r["k"] for r in rows]
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("inertia (elbow)", "mean silhouette (sample)",
-                                                        "seconds per K"))
-    fig.add_trace(go.Scatter(x=ks, y=[r["inertia"] for r in rows], mode="lines+markers", name="inertia",
-                             showlegend=False), 1, 1)
-    fig.add_trace(go.Scatter(x=ks, y=[r["silhouette"] for r in rows], mode="lines+markers", name="silhouette",
-                             line=dict(color="#ef553b"), showlegend=False), 1, 2)
-    fig.add_trace(go.Bar(x=ks, y=[r["fit_seconds"] for r in rows], name="time: k-means fit",
-                         marker_color="#636efa"), 1, 3)
-    fig.add_trace(go.Bar(x=ks, y=[r["silhouette_seconds"] for r in rows], name="time: silhouette",
-                         marker_color="#ef553b"), 1, 3)
-    fig.update_layout(barmode="stack", height=320, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.25))
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("inertia (elbow)", "mean silhouette (sample)", "seconds per K"))
+    fig.add_trace(
+        go.Scatter(x=ks, y=[r["inertia"] for r in rows], mode="lines+markers", name="inertia", showlegend=False), 1, 1
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=ks,
+            y=[r["silhouette"] for r in rows],
+            mode="lines+markers",
+            name="silhouette",
+            line=dict(color="#ef553b"),
+            showlegend=False,
+        ),
+        1,
+        2,
+    )
+    fig.add_trace(
+        go.Bar(x=ks, y=[r["fit_seconds"] for r in rows], name="time: k-means fit", marker_color="#636efa"), 1, 3
+    )
+    fig.add_trace(
+        go.Bar(x=ks, y=[r["silhouette_seconds"] for r in rows], name="time: silhouette", marker_color="#ef553b"), 1, 3
+    )
+    fig.update_layout(
+        barmode="stack", height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25)
+    )
     fig.update_xaxes(title_text="K (clusters)")
     return fig
 
@@ -935,14 +1098,46 @@ def curves_figure(epochs: Sequence[Mapping]) -> go.Figure:
         rows = [e for e in epochs if e["model"] == name]
         x = [e["epoch"] for e in rows]
         c = colors.get(name, "#ef553b")
-        fig.add_trace(go.Scatter(x=x, y=[e["cost"] for e in rows], name=f"{name}: cost incl. L2", mode="lines",
-                                 line=dict(color=c)), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=[e["cost_no_l2"] for e in rows], name=f"{name}: cost without L2",
-                                 mode="lines", line=dict(color=c, dash="dot")), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=[e["test_accuracy"] for e in rows], name=f"{name}: test accuracy",
-                                 mode="lines+markers", line=dict(color=c)), 1, 2)
-        fig.add_trace(go.Scatter(x=x, y=[e["train_accuracy"] for e in rows], name=f"{name}: train accuracy",
-                                 mode="lines", line=dict(color=c, dash="dot")), 1, 2)
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=[e["cost"] for e in rows], name=f"{name}: cost incl. L2", mode="lines", line=dict(color=c)
+            ),
+            1,
+            1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[e["cost_no_l2"] for e in rows],
+                name=f"{name}: cost without L2",
+                mode="lines",
+                line=dict(color=c, dash="dot"),
+            ),
+            1,
+            1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[e["test_accuracy"] for e in rows],
+                name=f"{name}: test accuracy",
+                mode="lines+markers",
+                line=dict(color=c),
+            ),
+            1,
+            2,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[e["train_accuracy"] for e in rows],
+                name=f"{name}: train accuracy",
+                mode="lines",
+                line=dict(color=c, dash="dot"),
+            ),
+            1,
+            2,
+        )
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
@@ -950,5 +1145,7 @@ def curves_figure(epochs: Sequence[Mapping]) -> go.Figure:
 
 
 def centroid_titles(majority: np.ndarray, purity: np.ndarray) -> list[str]:
-    return [f"{i}: {int(m)} · {p * 100:.0f} %" if np.isfinite(p) else f"{i}: empty"
-            for i, (m, p) in enumerate(zip(majority, purity))]
+    return [
+        f"{i}: {int(m)} · {p * 100:.0f} %" if np.isfinite(p) else f"{i}: empty"
+        for i, (m, p) in enumerate(zip(majority, purity))
+    ]

@@ -10,6 +10,7 @@ The statistics stream: each batch of digits goes through both models once, its c
 merged into running sums in float64 (Chan et al.'s pairwise update), so 10,000 test digits never sit in
 memory as conv1 activations (865 MB per model).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,11 +34,11 @@ class _Moments:
     """Running count, means and centred (cross-)products of two sets of channels."""
 
     n: float = 0.0
-    mean_a: np.ndarray | None = None   # (Ca,)
-    mean_b: np.ndarray | None = None   # (Cb,)
-    ss_a: np.ndarray | None = None     # (Ca,) Σ (a − mean)²
-    ss_b: np.ndarray | None = None     # (Cb,)
-    cross: np.ndarray | None = None    # (Ca, Cb) Σ (a − mean_a)(b − mean_b)
+    mean_a: np.ndarray | None = None  # (Ca,)
+    mean_b: np.ndarray | None = None  # (Cb,)
+    ss_a: np.ndarray | None = None  # (Ca,) Σ (a − mean)²
+    ss_b: np.ndarray | None = None  # (Cb,)
+    cross: np.ndarray | None = None  # (Ca, Cb) Σ (a − mean_a)(b − mean_b)
 
     def merge(self, n, mean_a, mean_b, ss_a, ss_b, cross) -> None:
         mean_a, mean_b = np.float64(mean_a), np.float64(mean_b)
@@ -117,16 +118,23 @@ class LayerAlignment:
         """The layer's answer in words a learner can read."""
         ca, cb = self.maps
         share = self.share
-        verdict = ("nearly all of its maps were learnt again" if share >= 0.9 else
-                   "most of its maps were learnt again" if share >= 0.6 else
-                   "about half of its maps were learnt again" if share >= 0.4 else
-                   "few of its maps were learnt again")
+        verdict = (
+            "nearly all of its maps were learnt again"
+            if share >= 0.9
+            else "most of its maps were learnt again"
+            if share >= 0.6
+            else "about half of its maps were learnt again"
+            if share >= 0.4
+            else "few of its maps were learnt again"
+        )
         dead = ""
         if len(self.dead_a) or len(self.dead_b):
             dead = f" Maps that never respond: {len(self.dead_a)} in {name_a}, {len(self.dead_b)} in {name_b}."
-        return (f"{self.layer}: {verdict}: {self.n_matched} of {min(ca, cb)} maps ({share:.0%}) of {name_a} have a "
-                f"partner in {name_b} with correlation ≥ {self.threshold:g} (mean correlation of the one-to-one "
-                f"pairs {self.mean_matched:.2f}).{dead}")
+        return (
+            f"{self.layer}: {verdict}: {self.n_matched} of {min(ca, cb)} maps ({share:.0%}) of {name_a} have a "
+            f"partner in {name_b} with correlation ≥ {self.threshold:g} (mean correlation of the one-to-one "
+            f"pairs {self.mean_matched:.2f}).{dead}"
+        )
 
     def pair_patches(self, raw_images: np.ndarray, pairs: int = 8) -> tuple[np.ndarray, list[str]]:
         """The best test patch of each map of the ``pairs`` best-matched pairs, A's then B's side by side:
@@ -143,14 +151,21 @@ class LayerAlignment:
         side = max(c.shape[0] for c in crops) if crops else 1
         padded = np.zeros((len(crops), side, side), np.float32)
         for i, c in enumerate(crops):
-            padded[i, :c.shape[0], :c.shape[1]] = c
+            padded[i, : c.shape[0], : c.shape[1]] = c
         return padded, titles
 
     def summary(self) -> dict:
-        return {"maps": list(self.maps), "matched": self.n_matched, "share": round(self.share, 4),
-                "mean_correlation": round(self.mean_matched, 4), "threshold": self.threshold,
-                "unmatched_a": self.unmatched_a, "unmatched_b": self.unmatched_b,
-                "dead_a": [int(m) for m in self.dead_a], "dead_b": [int(m) for m in self.dead_b]}
+        return {
+            "maps": list(self.maps),
+            "matched": self.n_matched,
+            "share": round(self.share, 4),
+            "mean_correlation": round(self.mean_matched, 4),
+            "threshold": self.threshold,
+            "unmatched_a": self.unmatched_a,
+            "unmatched_b": self.unmatched_b,
+            "dead_a": [int(m) for m in self.dead_a],
+            "dead_b": [int(m) for m in self.dead_b],
+        }
 
 
 @dataclass
@@ -165,8 +180,13 @@ class Alignment:
         return {"digits": self.n_digits, "layers": {n: a.summary() for n, a in self.layers.items()}}
 
 
-def match(correlation: np.ndarray, threshold: float = DEFAULT_THRESHOLD, layer: str = "",
-          dead_a: np.ndarray | None = None, dead_b: np.ndarray | None = None) -> LayerAlignment:
+def match(
+    correlation: np.ndarray,
+    threshold: float = DEFAULT_THRESHOLD,
+    layer: str = "",
+    dead_a: np.ndarray | None = None,
+    dead_b: np.ndarray | None = None,
+) -> LayerAlignment:
     """The optimal one-to-one matching of a ``(Ca, Cb)`` correlation matrix (highest total correlation)."""
     correlation = np.asarray(correlation, np.float64)
     if correlation.ndim != 2 or min(correlation.shape) == 0:
@@ -175,8 +195,15 @@ def match(correlation: np.ndarray, threshold: float = DEFAULT_THRESHOLD, layer: 
     rows, cols = linear_sum_assignment(correlation, maximize=True)
     matched = correlation[rows, cols]
     order = np.argsort(-matched, kind="stable")
-    return LayerAlignment(layer, correlation, np.stack([rows, cols], axis=1)[order], matched[order], float(threshold),
-                          np.zeros(0, int) if dead_a is None else dead_a, np.zeros(0, int) if dead_b is None else dead_b)
+    return LayerAlignment(
+        layer,
+        correlation,
+        np.stack([rows, cols], axis=1)[order],
+        matched[order],
+        float(threshold),
+        np.zeros(0, int) if dead_a is None else dead_a,
+        np.zeros(0, int) if dead_b is None else dead_b,
+    )
 
 
 def check_threshold(threshold: float) -> float:
@@ -199,13 +226,16 @@ def check_comparable(model_a, model_b, layers: Sequence[str]) -> None:
                 raise ValueError(f"run {label} has no layer {name!r}; it has {names}") from None
             shape = tuple(int(d) for d in layer.output.shape[1:])
             if len(shape) != 3:
-                raise ValueError(f"layer {name!r} of run {label} is not a map layer (output {shape}); compare conv or "
-                                 "pool layers")
+                raise ValueError(
+                    f"layer {name!r} of run {label} is not a map layer (output {shape}); compare conv or pool layers"
+                )
             shapes.append(shape)
         if shapes[0][:2] != shapes[1][:2]:
-            raise ValueError(f"layer {name!r} has maps of {shapes[0][0]}×{shapes[0][1]} in run A and "
-                             f"{shapes[1][0]}×{shapes[1][1]} in run B; maps are compared position by position, so "
-                             "the two architectures must give them the same size")
+            raise ValueError(
+                f"layer {name!r} has maps of {shapes[0][0]}×{shapes[0][1]} in run A and "
+                f"{shapes[1][0]}×{shapes[1][1]} in run B; maps are compared position by position, so "
+                "the two architectures must give them the same size"
+            )
 
 
 class _PairStats:
@@ -232,14 +262,27 @@ class _PairStats:
             b = tf.reshape(b4, [-1, tf.shape(b4)[-1]])
             mean_a, mean_b = tf.reduce_mean(a, axis=0), tf.reduce_mean(b, axis=0)
             ca, cb = a - mean_a, b - mean_b
-            result.append(((tf.cast(tf.shape(a)[0], tf.float32), mean_a, mean_b, tf.reduce_sum(ca * ca, axis=0),
-                            tf.reduce_sum(cb * cb, axis=0), tf.matmul(ca, cb, transpose_a=True)), tuple(peaks)))
+            result.append(
+                (
+                    (
+                        tf.cast(tf.shape(a)[0], tf.float32),
+                        mean_a,
+                        mean_b,
+                        tf.reduce_sum(ca * ca, axis=0),
+                        tf.reduce_sum(cb * cb, axis=0),
+                        tf.matmul(ca, cb, transpose_a=True),
+                    ),
+                    tuple(peaks),
+                )
+            )
         return result
 
     def __call__(self, xa: np.ndarray, xb: np.ndarray):
         """Per layer: (the batch's moments, (peak values A, positions A, peak values B, positions B))."""
-        return [([t.numpy() for t in moments], [t.numpy() for t in peaks])
-                for moments, peaks in self._fn(tf.constant(xa), tf.constant(xb))]
+        return [
+            ([t.numpy() for t in moments], [t.numpy() for t in peaks])
+            for moments, peaks in self._fn(tf.constant(xa), tf.constant(xb))
+        ]
 
 
 def _field(bundle, layer: str) -> tuple[int, int, int]:
@@ -252,9 +295,15 @@ def _field(bundle, layer: str) -> tuple[int, int, int]:
     return 28, 1, 0  # unknown architecture: the whole digit
 
 
-def align(bundle_a, bundle_b, raw_images: np.ndarray, layers: Sequence[str] = ("conv1", "conv2", "conv3"),
-          threshold: float = DEFAULT_THRESHOLD, batch: int = DEFAULT_BATCH,
-          progress: ProgressCallback | None = None) -> Alignment:
+def align(
+    bundle_a,
+    bundle_b,
+    raw_images: np.ndarray,
+    layers: Sequence[str] = ("conv1", "conv2", "conv3"),
+    threshold: float = DEFAULT_THRESHOLD,
+    batch: int = DEFAULT_BATCH,
+    progress: ProgressCallback | None = None,
+) -> Alignment:
     """Align the maps of two runs (``core.runs.ModelBundle``: model and scaler each) over ``raw_images``
     ``(N, 28, 28)`` 0..255 (e.g. the 10,000 MNIST test digits); each run sees them through its own scaler.
     Returns per layer the correlations, the optimal one-to-one pairs and the share matched at ``threshold``."""
@@ -276,9 +325,10 @@ def align(bundle_a, bundle_b, raw_images: np.ndarray, layers: Sequence[str] = ("
     done = 0
     with progress_scope(progress, n_batches, "correlating maps") as prog:
         for i in range(n_batches):
-            chunk = raw_images[i * batch:(i + 1) * batch]
-            for name, (part, peak) in zip(layers, stats(bundle_a.scaler.transform(chunk),
-                                                        bundle_b.scaler.transform(chunk))):
+            chunk = raw_images[i * batch : (i + 1) * batch]
+            for name, (part, peak) in zip(
+                layers, stats(bundle_a.scaler.transform(chunk), bundle_b.scaler.transform(chunk))
+            ):
                 moments[name].merge(*part)
                 for kept, new in zip(peaks[name], peak):
                     kept.append(new)

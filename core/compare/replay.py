@@ -6,6 +6,7 @@ For any checkpoint: the model as it was (``checkpoint_model``), its conv1 filter
 (``oip_at``, with the one gradient-ascent engine), and over all checkpoints the test accuracy (``accuracy_curve``,
 every checkpoint in one compiled forward pass per batch).
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -68,8 +69,9 @@ def checkpoint_model(bundle: ModelBundle, checkpoints: Checkpoints, k: int) -> k
     model = build_model(bundle.spec)
     weights = checkpoints.weights[checkpoints.index(k)]
     if len(weights) != len(model.get_weights()):
-        raise ValueError(f"checkpoint {k} holds {len(weights)} weight arrays; the architecture has "
-                         f"{len(model.get_weights())}")
+        raise ValueError(
+            f"checkpoint {k} holds {len(weights)} weight arrays; the architecture has {len(model.get_weights())}"
+        )
     model.set_weights([w.astype(np.float32) for w in weights])
     return model
 
@@ -80,16 +82,22 @@ def conv1_filters(checkpoints: Checkpoints, k: int) -> np.ndarray:
     return np.transpose(kernel[:, :, 0, :], (2, 0, 1))
 
 
-def accuracy_curve(bundle: ModelBundle, checkpoints: Checkpoints, images: np.ndarray, labels: np.ndarray,
-                   progress: ProgressCallback | None = None) -> np.ndarray:
+def accuracy_curve(
+    bundle: ModelBundle,
+    checkpoints: Checkpoints,
+    images: np.ndarray,
+    labels: np.ndarray,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
     """Test accuracy ``(K,)`` of every checkpoint on raw ``images`` ``(N, 28, 28)`` with ``labels`` ``(N,)``. One model
     is built and compiled once; each checkpoint only swaps its weights in."""
     import tensorflow as tf
 
     model = build_model(bundle.spec)
     x = tf.constant(bundle.scaler.transform(images))
-    forward = tf.function(lambda batch: tf.argmax(model(batch, training=False), axis=1), autograph=False,
-                          reduce_retracing=True)
+    forward = tf.function(
+        lambda batch: tf.argmax(model(batch, training=False), axis=1), autograph=False, reduce_retracing=True
+    )
     out = np.zeros(len(checkpoints))
     with progress_scope(progress, len(checkpoints), "test accuracy per checkpoint") as prog:
         for k in range(len(checkpoints)):
@@ -97,7 +105,7 @@ def accuracy_curve(bundle: ModelBundle, checkpoints: Checkpoints, images: np.nda
                 out[k:] = np.nan
                 break
             model.set_weights([w.astype(np.float32) for w in checkpoints.weights[k]])
-            predicted = np.concatenate([forward(x[i:i + 2048]).numpy() for i in range(0, len(images), 2048)])
+            predicted = np.concatenate([forward(x[i : i + 2048]).numpy() for i in range(0, len(images), 2048)])
             out[k] = float((predicted == np.asarray(labels)).mean())
             prog.on_step(k + 1, {"checkpoint": checkpoints.label(k)})
     return out

@@ -40,6 +40,7 @@ The convention is the one of ``core.ascent.starts.standardize_pattern`` (zero me
 image), but that helper works on 28×28 patterns and forgets the mean and std; a dream must map back to
 grey values, so this module has its own invertible ``Standardizer`` for images of any size.
 """
+
 from __future__ import annotations
 
 import io
@@ -101,8 +102,10 @@ def parse_terms(text: str | None) -> tuple[Term, ...]:
             continue
         match = _TERM_RE.match(part)
         if not match:
-            raise ValueError(f"layer term {part.strip()!r} is not understood; write layer, layer=weight, "
-                             "layer:map or layer:map=weight, e.g. 'conv2=0.5, conv3:56=2'")
+            raise ValueError(
+                f"layer term {part.strip()!r} is not understood; write layer, layer=weight, "
+                "layer:map or layer:map=weight, e.g. 'conv2=0.5, conv3:56=2'"
+            )
         name, map_text, weight_text = match.groups()
         try:
             weight = float(weight_text) if weight_text is not None else 1.0
@@ -195,8 +198,10 @@ def _chain_layers(model) -> list:
     prev = model.inputs[0]
     for layer in layers:
         if layer.input is not prev:
-            raise ValueError(f"layer {layer.name!r} does not follow the previous layer; Deep Dream needs "
-                             "a simple chain of layers as built by core.model.build_model")
+            raise ValueError(
+                f"layer {layer.name!r} does not follow the previous layer; Deep Dream needs "
+                "a simple chain of layers as built by core.model.build_model"
+            )
         prev = layer.output
     return layers
 
@@ -217,13 +222,22 @@ def default_target(model) -> tuple[str, int, str | None]:
         n = info[DEFAULT_LAYER][0]
         if DEFAULT_MAP < n:
             return DEFAULT_LAYER, DEFAULT_MAP, None
-        return DEFAULT_LAYER, n - 1, (f"{DEFAULT_LAYER} of this model has only {n} maps, so map {n - 1} "
-                                      f"is used instead of the blog's map {DEFAULT_MAP}.")
+        return (
+            DEFAULT_LAYER,
+            n - 1,
+            (
+                f"{DEFAULT_LAYER} of this model has only {n} maps, so map {n - 1} "
+                f"is used instead of the blog's map {DEFAULT_MAP}."
+            ),
+        )
     convs = [name for name, (_, spatial) in info.items() if spatial and name.startswith("conv")]
     layer = convs[-1] if convs else next(iter(info))
     n = info[layer][0]
-    return layer, min(DEFAULT_MAP, n - 1), (f"This model has no {DEFAULT_LAYER}; using {layer} map "
-                                            f"{min(DEFAULT_MAP, n - 1)}.")
+    return (
+        layer,
+        min(DEFAULT_MAP, n - 1),
+        (f"This model has no {DEFAULT_LAYER}; using {layer} map {min(DEFAULT_MAP, n - 1)}."),
+    )
 
 
 def resolve_terms(settings: DreamConfig, model) -> tuple[Term, ...]:
@@ -246,8 +260,10 @@ def resolve_terms(settings: DreamConfig, model) -> tuple[Term, ...]:
             raise ValueError(f"map {term.map} does not exist in {term.layer}, which has maps 0..{n - 1}")
         if settings.mode == "layers" and not spatial:
             spatial_names = [k for k, (_, s) in info.items() if s]
-            raise ValueError(f"layer {term.layer!r} needs a 28×28 input; the layers mode sends whole octave images "
-                             f"through the network and allows only {spatial_names}. Use the tiles mode for {term.layer}.")
+            raise ValueError(
+                f"layer {term.layer!r} needs a 28×28 input; the layers mode sends whole octave images "
+                f"through the network and allows only {spatial_names}. Use the tiles mode for {term.layer}."
+            )
     if not any(t.weight != 0 for t in terms):
         raise ValueError("all layer weights are 0; give at least one layer or map a non-zero weight")
     return tuple(terms)
@@ -332,16 +348,26 @@ def viridis(image: np.ndarray) -> np.ndarray:
     if _VIRIDIS is None:
         from plotly.colors import sample_colorscale, unlabel_rgb
 
-        _VIRIDIS = np.array([unlabel_rgb(c) for c in sample_colorscale("Viridis", list(np.linspace(0, 1, 256)))],
-                            dtype=np.float64).round().astype(np.uint8)
+        _VIRIDIS = (
+            np.array(
+                [unlabel_rgb(c) for c in sample_colorscale("Viridis", list(np.linspace(0, 1, 256)))], dtype=np.float64
+            )
+            .round()
+            .astype(np.uint8)
+        )
     image = np.asarray(image, np.float32)
     span = float(image.max() - image.min())
-    index = np.zeros(image.shape, np.int64) if span < 1e-9 else \
-        np.clip(((image - image.min()) / span * 255).round(), 0, 255).astype(np.int64)
+    index = (
+        np.zeros(image.shape, np.int64)
+        if span < 1e-9
+        else np.clip(((image - image.min()) / span * 255).round(), 0, 255).astype(np.int64)
+    )
     return _VIRIDIS[index]
 
 
-def octave_sizes(height: int, width: int, octaves: int, scale: float = 0.0, min_side: int = TILE) -> list[tuple[int, int]]:
+def octave_sizes(
+    height: int, width: int, octaves: int, scale: float = 0.0, min_side: int = TILE
+) -> list[tuple[int, int]]:
     """Octave sizes ``(h, w)`` from coarse to fine; the last is ``(height, width)``.
 
     Each octave is ``scale`` times smaller than the next; ``scale`` 0 spreads the octaves
@@ -355,7 +381,7 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float = 0.0, min_
         scale = (short / min_side) ** (1.0 / (octaves - 1)) if octaves > 1 and short > min_side else 1.0
     sizes: list[tuple[int, int]] = []
     for k in range(octaves - 1, -1, -1):
-        factor = max(scale ** k, 1.0)
+        factor = max(scale**k, 1.0)
         factor = min(factor, short / min_side) if short >= min_side else 1.0
         size = (max(1, round(height / factor)), max(1, round(width / factor)))
         if not sizes or size != sizes[-1]:
@@ -398,17 +424,22 @@ def prepare_photo(photo, max_side: int = DEFAULT_MAX_SIDE) -> tuple[np.ndarray, 
     if w < 1 or h < 1:
         raise ValueError(f"the photo has no pixels ({w}×{h})")
     if max(w, h) / min(w, h) > MAX_ASPECT:
-        raise ValueError(f"the photo is {w}×{h} pixels; its aspect ratio {max(w, h) / min(w, h):.0f}:1 is too "
-                         f"extreme (at most {MAX_ASPECT:.0f}:1). Crop it first.")
+        raise ValueError(
+            f"the photo is {w}×{h} pixels; its aspect ratio {max(w, h) / min(w, h):.0f}:1 is too "
+            f"extreme (at most {MAX_ASPECT:.0f}:1). Crop it first."
+        )
     factor = 1.0
     if max(w, h) > max_side:
         factor = max_side / max(w, h)
-        notes.append(f"The photo ({w}×{h}) is dreamt at {round(w * factor)}×{round(h * factor)} "
-                     f"(longest side {max_side}).")
+        notes.append(
+            f"The photo ({w}×{h}) is dreamt at {round(w * factor)}×{round(h * factor)} (longest side {max_side})."
+        )
     if min(w, h) * factor < TILE:
         factor = TILE / min(w, h)
-        notes.append(f"The photo ({w}×{h}) is smaller than the CNN's {TILE}×{TILE} input; it was enlarged to "
-                     f"{round(w * factor)}×{round(h * factor)}.")
+        notes.append(
+            f"The photo ({w}×{h}) is smaller than the CNN's {TILE}×{TILE} input; it was enlarged to "
+            f"{round(w * factor)}×{round(h * factor)}."
+        )
     if factor != 1.0:
         size = (max(TILE, round(w * factor)), max(TILE, round(h * factor)))
         img = img.resize(size, Image.Resampling.BICUBIC)
@@ -417,8 +448,9 @@ def prepare_photo(photo, max_side: int = DEFAULT_MAX_SIDE) -> tuple[np.ndarray, 
     return grey, rgb, notes
 
 
-def photo_from_bytes(data: bytes, max_side: int = DEFAULT_MAX_SIDE,
-                     max_pixels: int | None = None) -> tuple[np.ndarray, list[str]]:
+def photo_from_bytes(
+    data: bytes, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Uploaded file bytes → working photo, RGB ``(h, w, 3)`` or grey ``(h, w)`` uint8, and notes.
 
     Decoding is ``core.images.decode_image`` (size limit checked before decoding, EXIF rotation,
@@ -490,10 +522,18 @@ class DreamResult:
     def summary(self) -> dict:
         """Settings and figures, JSON-ready."""
         h, w = self.original.shape
-        return {**self.settings, "model": self.model, "status": self.status, "width": w, "height": h,
-                "stages": [{"label": s.label, "size": list(s.size), "loss": round(s.loss, 6),
-                            "seconds": round(s.seconds, 3)} for s in self.stages],
-                "notes": self.notes}
+        return {
+            **self.settings,
+            "model": self.model,
+            "status": self.status,
+            "width": w,
+            "height": h,
+            "stages": [
+                {"label": s.label, "size": list(s.size), "loss": round(s.loss, 6), "seconds": round(s.seconds, 3)}
+                for s in self.stages
+            ],
+            "notes": self.notes,
+        }
 
     def png_bytes(self) -> bytes:
         """The final picture as PNG, with the settings as JSON in its ``dream_settings`` text chunk."""
@@ -507,8 +547,14 @@ class DreamResult:
 # --------------------------------------------------------------------------------------------
 # The dream
 # --------------------------------------------------------------------------------------------
-def dream(photo, model, settings: DreamConfig | None = None, progress: ProgressCallback | None = None,
-          model_name: str = "", engine: AscentEngine | None = None) -> DreamResult:
+def dream(
+    photo,
+    model,
+    settings: DreamConfig | None = None,
+    progress: ProgressCallback | None = None,
+    model_name: str = "",
+    engine: AscentEngine | None = None,
+) -> DreamResult:
     """Let ``model`` dream on ``photo`` (see the module docstring for the three modes).
 
     ``photo``: PIL image (e.g. from ``core.images.decode_image``) or uint8 ``(H, W)`` / ``(H, W, 3)``.
@@ -546,8 +592,10 @@ def dream(photo, model, settings: DreamConfig | None = None, progress: ProgressC
         sizes = octave_sizes(h, w, settings.octaves, settings.octave_scale)
         total, label = len(sizes), f"Deep Dream · {MODE_TITLES[settings.mode].lower()}"
         if len(sizes) < settings.octaves:
-            notes.append(f"Only {len(sizes)} distinct octave sizes fit between {TILE} pixels and "
-                         f"{w}×{h}; {settings.octaves} were asked for.")
+            notes.append(
+                f"Only {len(sizes)} distinct octave sizes fit between {TILE} pixels and "
+                f"{w}×{h}; {settings.octaves} were asked for."
+            )
     final_z = z
     with progress_scope(progress, total, label) as prog:
         if settings.mode == "map":
@@ -558,8 +606,7 @@ def dream(photo, model, settings: DreamConfig | None = None, progress: ProgressC
                     status = "stopped"
                     break
                 t0 = time.perf_counter()
-                pattern, losses = ascend_map(engine, small, terms[0].map, settings.epochs, settings.step_size,
-                                             lo, hi)
+                pattern, losses = ascend_map(engine, small, terms[0].map, settings.epochs, settings.step_size, lo, hi)
                 up = resize(pattern, (h, w))
                 final_z = up + detail
                 small = resize(final_z, (TILE, TILE))
@@ -575,13 +622,29 @@ def dream(photo, model, settings: DreamConfig | None = None, progress: ProgressC
                 t0 = time.perf_counter()
                 if k > 0:  # upscale the last octave's dream and re-add the detail lost between the sizes
                     img = resize(img, size) + (originals[k] - resize(originals[k - 1], size))
-                img, losses = engine.ascend_canvas(img, weights, settings.epochs, settings.step_size,
-                                                   view="whole" if settings.mode == "layers" else "tiles",
-                                                   clip=(lo, hi), seed=(settings.seed, k))
+                img, losses = engine.ascend_canvas(
+                    img,
+                    weights,
+                    settings.epochs,
+                    settings.step_size,
+                    view="whole" if settings.mode == "layers" else "tiles",
+                    clip=(lo, hi),
+                    seed=(settings.seed, k),
+                )
                 up = resize(img, (h, w))
                 final_z = up + (z - resize(originals[k], (h, w)))  # the full picture at this point
-                stages.append(_stage(f"octave {k + 1} · {size[1]}×{size[0]}", img, up, final_z, to_photo_grey,
-                                     settings.widen, losses, t0))
+                stages.append(
+                    _stage(
+                        f"octave {k + 1} · {size[1]}×{size[0]}",
+                        img,
+                        up,
+                        final_z,
+                        to_photo_grey,
+                        settings.widen,
+                        losses,
+                        t0,
+                    )
+                )
                 prog.on_step(k + 1, {"octave": k + 1, "loss": stages[-1].loss})
     final_grey = np.clip(to_photo_grey(final_z), 0, 255)
     image = widen(final_grey, settings.widen) if settings.widen > 0 else to_uint8(final_grey)
@@ -590,24 +653,47 @@ def dream(photo, model, settings: DreamConfig | None = None, progress: ProgressC
             notes.append("The photo is grey, so there are no colours to recolour with.")
         else:
             image = recolour(image, rgb)
-    return DreamResult(settings=settings.to_dict() | {"terms": format_terms(terms)}, original=original,
-                       original_rgb=rgb, image=image, final_grey=final_grey, stages=stages, notes=notes,
-                       status=status, seconds=time.perf_counter() - started, model=model_name, terms=terms)
+    return DreamResult(
+        settings=settings.to_dict() | {"terms": format_terms(terms)},
+        original=original,
+        original_rgb=rgb,
+        image=image,
+        final_grey=final_grey,
+        stages=stages,
+        notes=notes,
+        status=status,
+        seconds=time.perf_counter() - started,
+        model=model_name,
+        terms=terms,
+    )
 
 
-def ascend_map(engine, image: np.ndarray, map_index: int, epochs: int, step: float, lo: float,
-               hi: float) -> tuple[np.ndarray, np.ndarray]:
+def ascend_map(
+    engine, image: np.ndarray, map_index: int, epochs: int, step: float, lo: float, hi: float
+) -> tuple[np.ndarray, np.ndarray]:
     """One single-map loop on the OIP engine: ``(28, 28)`` model-space image → dreamt ``(28, 28)`` and the
     cost per step ``(epochs,)`` (nothing moves with 0 epochs or step 0)."""
     moving = epochs if step > 0 else 0
-    res = engine.ascend(np.asarray(image, np.float32)[None], [int(map_index)], moving, step if step > 0 else 1.0,
-                        clip=(lo, hi), normalize="std")
+    res = engine.ascend(
+        np.asarray(image, np.float32)[None],
+        [int(map_index)],
+        moving,
+        step if step > 0 else 1.0,
+        clip=(lo, hi),
+        normalize="std",
+    )
     return res.images[0, ..., 0], res.history[:, 0]
 
 
 def _stage(label, pattern, up, final_z, to_photo_grey, widen_pct, losses, t0) -> DreamStage:
     final_grey = to_photo_grey(final_z)
-    return DreamStage(label=label, size=tuple(int(s) for s in pattern.shape), pattern=pattern.astype(np.float32),
-                      upscaled=to_uint8(to_photo_grey(up)), final=to_uint8(final_grey),
-                      widened=widen(final_grey, widen_pct if widen_pct > 0 else 0.0),
-                      losses=np.asarray(losses, np.float32), seconds=time.perf_counter() - t0)
+    return DreamStage(
+        label=label,
+        size=tuple(int(s) for s in pattern.shape),
+        pattern=pattern.astype(np.float32),
+        upscaled=to_uint8(to_photo_grey(up)),
+        final=to_uint8(final_grey),
+        widened=widen(final_grey, widen_pct if widen_pct > 0 else 0.0),
+        losses=np.asarray(losses, np.float32),
+        seconds=time.perf_counter() - t0,
+    )

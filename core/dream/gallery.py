@@ -6,6 +6,7 @@ its own copy of the 28×28 version and all copies go through the OIP engine's as
 its own target map; the result for a map equals its single-map dream. The maps' OIPs (the blog's settings)
 come from the same engine, so a learner sees why a map's ghost looks as it does.
 """
+
 from __future__ import annotations
 
 import time
@@ -69,8 +70,9 @@ class DreamGallery:
     notes: list[str] = field(default_factory=list)
 
 
-def dream_gallery(photo, engine: AscentEngine, settings: GalleryConfig,
-                  progress: ProgressCallback | None = None) -> DreamGallery:
+def dream_gallery(
+    photo, engine: AscentEngine, settings: GalleryConfig, progress: ProgressCallback | None = None
+) -> DreamGallery:
     """Dream every map of ``settings.maps`` on ``photo`` (uint8 ``(H, W)``/``(H, W, 3)`` or PIL) with ``engine``
     (its layer must be ``settings.layer``); ``progress`` counts loops, then the OIPs; a stop request ends
     after the current loop (the dreams so far are returned, ``stopped=True``)."""
@@ -107,8 +109,15 @@ def dream_gallery(photo, engine: AscentEngine, settings: GalleryConfig,
                 smalls[i] = resize(finals[i], (TILE, TILE))
             prog.on_step(k + 1, {"loop": k + 1, "loss": float(losses.mean())})
         if not stopped:
-            oip = run_oip(engine, OipConfig(layer=settings.layer, maps=tuple(int(m) for m in maps),
-                                            epochs=capped_epochs(settings.oip_epochs), seed=settings.seed))
+            oip = run_oip(
+                engine,
+                OipConfig(
+                    layer=settings.layer,
+                    maps=tuple(int(m) for m in maps),
+                    epochs=capped_epochs(settings.oip_epochs),
+                    seed=settings.seed,
+                ),
+            )
             oips, oip_losses = oip.best_images, oip.best_loss
             prog.on_step(settings.loops + 1, {"phase": "the maps' OIPs"})
         else:
@@ -120,6 +129,16 @@ def dream_gallery(photo, engine: AscentEngine, settings: GalleryConfig,
         return widen(g, settings.widen) if settings.widen > 0 else to_uint8(g)
 
     images = np.stack([to_picture(f) for f in finals])
-    return DreamGallery(settings, maps, images, patterns.astype(np.float32), np.asarray(losses, np.float32),
-                        np.asarray(oips, np.float32), np.asarray(oip_losses, np.float32), to_uint8(grey),
-                        time.perf_counter() - started, stopped, notes)
+    return DreamGallery(
+        settings,
+        maps,
+        images,
+        patterns.astype(np.float32),
+        np.asarray(losses, np.float32),
+        np.asarray(oips, np.float32),
+        np.asarray(oip_losses, np.float32),
+        to_uint8(grey),
+        time.perf_counter() - started,
+        stopped,
+        notes,
+    )

@@ -14,6 +14,7 @@ training set at least ``INK_STD`` grey levels): the per-pixel scaler divides a b
 as 0.03, so two grey levels there are 60 standard deviations to the network, and ``pixels="all"`` shows how
 the bundled model falls for that (2 grey levels flip the blog's 4 into a 9).
 """
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,14 @@ INK_STD = 5.0  # grey levels: a pixel whose training digits vary less than this 
 DEFAULT_STEPS = 20
 STEP_FRACTION = 0.25  # PGD step as a share of the budget: 20 steps can cross the budget five times
 MAX_BUDGET = 255
-BUDGET_GRID = tuple(range(1, 17)) + tuple(range(18, 33, 2)) + tuple(range(36, 65, 4)) + tuple(range(72, 129, 8)) + \
-    tuple(range(144, 256, 16)) + (255,)  # fine where digits flip, coarse above: 56 budgets
+BUDGET_GRID = (
+    tuple(range(1, 17))
+    + tuple(range(18, 33, 2))
+    + tuple(range(36, 65, 4))
+    + tuple(range(72, 129, 8))
+    + tuple(range(144, 256, 16))
+    + (255,)
+)  # fine where digits flip, coarse above: 56 budgets
 
 
 def check_budget(budget) -> int:
@@ -85,13 +92,20 @@ class AttackResult:
         return int(np.argmax(self.probabilities_after))
 
     def summary(self) -> dict:
-        return {"method": self.method, "target": self.target, "budget": self.budget, "pixels": self.pixels,
-                "flipped": self.flipped,
-                "smallest_budget": self.smallest_budget, "predicted_before": self.predicted_before,
-                "predicted_after": self.predicted_after,
-                "probabilities_before": [round(float(p), 4) for p in self.probabilities_before],
-                "probabilities_after": [round(float(p), 4) for p in self.probabilities_after],
-                "max_change": int(np.abs(self.change).max()), "divergence": {k: round(v, 4) for k, v in self.divergence.items()}}
+        return {
+            "method": self.method,
+            "target": self.target,
+            "budget": self.budget,
+            "pixels": self.pixels,
+            "flipped": self.flipped,
+            "smallest_budget": self.smallest_budget,
+            "predicted_before": self.predicted_before,
+            "predicted_after": self.predicted_after,
+            "probabilities_before": [round(float(p), 4) for p in self.probabilities_before],
+            "probabilities_after": [round(float(p), 4) for p in self.probabilities_after],
+            "max_change": int(np.abs(self.change).max()),
+            "divergence": {k: round(v, 4) for k, v in self.divergence.items()},
+        }
 
 
 class Attacker:
@@ -108,10 +122,18 @@ class Attacker:
         self._ink = (np.asarray(scaler.std) >= INK_STD).astype(np.float32)  # (28, 28) pixels with ink in training
         raw = tf.TensorSpec([None, 28, 28], tf.float32)
         scalar = lambda dtype: tf.TensorSpec([], dtype)  # noqa: E731
-        self._attack_fn = tf.function(self._attack, input_signature=[raw, tf.TensorSpec([None], tf.float32),
-                                                                     scalar(tf.int32), scalar(tf.int32),
-                                                                     scalar(tf.float32), tf.TensorSpec([28, 28])],
-                                      autograph=False)
+        self._attack_fn = tf.function(
+            self._attack,
+            input_signature=[
+                raw,
+                tf.TensorSpec([None], tf.float32),
+                scalar(tf.int32),
+                scalar(tf.int32),
+                scalar(tf.float32),
+                tf.TensorSpec([28, 28]),
+            ],
+            autograph=False,
+        )
         self._probs_fn = tf.function(lambda r: tf.nn.softmax(self._logits(r)), input_signature=[raw], autograph=False)
         self._trace_fn = tf.function(self._activations, input_signature=[raw], autograph=False)
 
@@ -152,21 +174,40 @@ class Attacker:
         """Raw digits ``(N, 28, 28)`` 0..255 → probabilities ``(N, 10)``."""
         return self._probs_fn(tf.constant(np.asarray(raw, np.float32))).numpy()
 
-    def changed(self, raw: np.ndarray, target: int, budgets, method: str = "pgd",
-                steps: int = DEFAULT_STEPS, pixels: str = "ink") -> np.ndarray:
+    def changed(
+        self,
+        raw: np.ndarray,
+        target: int,
+        budgets,
+        method: str = "pgd",
+        steps: int = DEFAULT_STEPS,
+        pixels: str = "ink",
+    ) -> np.ndarray:
         """One digit ``(28, 28)`` attacked at each of ``budgets`` → ``(len(budgets), 28, 28)``, rounded to grey levels."""
         check_method(method)
         movable = self._ink if check_pixels(pixels) == "ink" else np.ones((28, 28), np.float32)
         budgets = np.asarray(budgets, np.float32)
         n_steps, fraction = (1, 1.0) if method == "fgsm" else (int(steps), STEP_FRACTION)
         batch = np.repeat(np.asarray(raw, np.float32)[None], len(budgets), axis=0)
-        out = self._attack_fn(tf.constant(batch), tf.constant(budgets), tf.constant(int(target), tf.int32),
-                              tf.constant(n_steps, tf.int32), tf.constant(fraction, tf.float32),
-                              tf.constant(movable)).numpy()
+        out = self._attack_fn(
+            tf.constant(batch),
+            tf.constant(budgets),
+            tf.constant(int(target), tf.int32),
+            tf.constant(n_steps, tf.int32),
+            tf.constant(fraction, tf.float32),
+            tf.constant(movable),
+        ).numpy()
         return np.clip(np.rint(out), 0, 255)
 
-    def attack(self, raw: np.ndarray, target: int, budget: int = 32, method: str = "pgd",
-               steps: int = DEFAULT_STEPS, pixels: str = "ink") -> AttackResult:
+    def attack(
+        self,
+        raw: np.ndarray,
+        target: int,
+        budget: int = 32,
+        method: str = "pgd",
+        steps: int = DEFAULT_STEPS,
+        pixels: str = "ink",
+    ) -> AttackResult:
         """Change ``raw`` ``(28, 28)`` 0..255 by at most ``budget`` grey levels per pixel so the model says
         ``target``; also the smallest budget of ``BUDGET_GRID`` that does it and where the layers part ways."""
         started = time.perf_counter()
@@ -198,6 +239,17 @@ class Attacker:
             a = act.numpy().reshape(2, -1)
             norm = float(np.linalg.norm(a[0]))
             divergence[lyr.name] = float(np.linalg.norm(a[1] - a[0]) / norm) if norm > 0 else float("nan")
-        return AttackResult(method, int(target), budget, pixels, raw.astype(np.uint8), changed.astype(np.uint8), before,
-                            after, bool(int(np.argmax(after)) == int(target)), smallest, divergence,
-                            time.perf_counter() - started)
+        return AttackResult(
+            method,
+            int(target),
+            budget,
+            pixels,
+            raw.astype(np.uint8),
+            changed.astype(np.uint8),
+            before,
+            after,
+            bool(int(np.argmax(after)) == int(target)),
+            smallest,
+            divergence,
+            time.perf_counter() - started,
+        )

@@ -6,6 +6,7 @@ each shown ``repeat`` times per epoch so a few dozen digits count against thousa
 digits are held out (``hold_out``): the fine-tuned model has seen the others, so only the held-out ones say
 whether it learned the handwriting rather than those very images.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,14 @@ class FineTuneConfig:
 
     def train_config(self) -> TrainConfig:
         """The TrainConfig a fine-tuned run records (its optimizer, epochs, batch size, seed, MNIST digits)."""
-        return TrainConfig(optimizer="rmsprop", learning_rate=self.learning_rate, epochs=self.epochs,
-                           batch_size=self.batch_size, seed=self.seed, train_limit=self.mnist_digits or None)
+        return TrainConfig(
+            optimizer="rmsprop",
+            learning_rate=self.learning_rate,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            train_limit=self.mnist_digits or None,
+        )
 
 
 def split_hold_out(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,13 +90,19 @@ class FineTuneResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
-        out = {"status": self.train.status, "personal_digits": self.personal_digits,
-               "held_out": len(self.held_out), "epochs_done": len(self.train.epoch_seconds),
-               "seconds": round(self.train.seconds, 2)}
+        out = {
+            "status": self.train.status,
+            "personal_digits": self.personal_digits,
+            "held_out": len(self.held_out),
+            "epochs_done": len(self.train.epoch_seconds),
+            "seconds": round(self.train.seconds, 2),
+        }
         for name in SETS:
             if name in self.before:
-                out[name] = {"before": round(self.before[name].accuracy.overall, 4),
-                             "after": round(self.after[name].accuracy.overall, 4)}
+                out[name] = {
+                    "before": round(self.before[name].accuracy.overall, 4),
+                    "after": round(self.after[name].accuracy.overall, 4),
+                }
         return out
 
 
@@ -101,8 +114,13 @@ def _scores(model, scaler, mnist: Mnist, personal: PersonalSet, train_idx, held_
     return scores
 
 
-def fine_tune(bundle, mnist: Mnist, personal: PersonalSet, config: FineTuneConfig = FineTuneConfig(),
-              progress: ProgressCallback | None = None) -> FineTuneResult:
+def fine_tune(
+    bundle,
+    mnist: Mnist,
+    personal: PersonalSet,
+    config: FineTuneConfig = FineTuneConfig(),
+    progress: ProgressCallback | None = None,
+) -> FineTuneResult:
     """Train a copy of ``bundle``'s model (core.runs.ModelBundle; its weights are read, never changed) on the
     first ``mnist_digits`` MNIST training digits plus the personal digits not held out, each ``repeat`` times,
     through the bundle's own scaler; score MNIST test and the personal digits before and after."""
@@ -113,12 +131,16 @@ def fine_tune(bundle, mnist: Mnist, personal: PersonalSet, config: FineTuneConfi
     train_idx, held_idx = split_hold_out(personal.labels, config.hold_out, config.seed)
     notes = []
     if len(held_idx) == 0:
-        notes.append(f"All {len(personal)} of your digits were trained on (fewer than {MIN_FOR_HOLD_OUT} or no "
-                     "hold-out): the 'after' on them shows what it memorised, not how it reads new ones.")
-    x_train = np.concatenate([mnist.x_train[: config.mnist_digits],
-                              np.repeat(personal.images[train_idx], config.repeat, axis=0)])
-    y_train = np.concatenate([mnist.y_train[: config.mnist_digits],
-                              np.repeat(personal.labels[train_idx], config.repeat)])
+        notes.append(
+            f"All {len(personal)} of your digits were trained on (fewer than {MIN_FOR_HOLD_OUT} or no "
+            "hold-out): the 'after' on them shows what it memorised, not how it reads new ones."
+        )
+    x_train = np.concatenate(
+        [mnist.x_train[: config.mnist_digits], np.repeat(personal.images[train_idx], config.repeat, axis=0)]
+    )
+    y_train = np.concatenate(
+        [mnist.y_train[: config.mnist_digits], np.repeat(personal.labels[train_idx], config.repeat)]
+    )
     steps = math.ceil(len(x_train) / config.batch_size)
     with progress_scope(progress, steps * config.epochs, "fine-tuning") as prog:
         prog.on_step(0, {"phase": "measuring the model before fine-tuning"})
@@ -126,8 +148,18 @@ def fine_tune(bundle, mnist: Mnist, personal: PersonalSet, config: FineTuneConfi
         prog.on_step(0, {"phase": "copying the model"})
         copy = build_model(bundle.spec, seed=config.seed)
         copy.set_weights(bundle.model.get_weights())
-        result = fit_model(copy, bundle.spec, bundle.scaler, config.train_config(), x_train, y_train,
-                           mnist.x_test, mnist.y_test, prog, started)
+        result = fit_model(
+            copy,
+            bundle.spec,
+            bundle.scaler,
+            config.train_config(),
+            x_train,
+            y_train,
+            mnist.x_test,
+            mnist.y_test,
+            prog,
+            started,
+        )
         after = _scores(copy, bundle.scaler, mnist, personal, train_idx, held_idx)
     return FineTuneResult(result, before, after, held_idx, len(personal), notes)
 

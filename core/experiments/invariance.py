@@ -4,6 +4,7 @@ every map's response.
 A transform acts on the raw digit (0..255, ``scipy.ndimage``, bilinear, blank outside); all transformed
 copies go through the network as one batch. Each map's response is its mean over positions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from scipy import ndimage
 
 TRANSFORMS = ("shift", "rotate", "scale", "thickness")
 DEFAULT_VALUES = {
-    "shift": tuple(range(-8, 9)),                                    # pixels to the right (negative: left)
-    "rotate": tuple(range(-60, 61, 5)),                              # degrees, anticlockwise
-    "scale": tuple(np.round(np.arange(0.5, 1.51, 0.05), 2)),         # size factor about the centre
-    "thickness": (-2, -1, 0, 1, 2, 3),                               # strokes thinned (−) or thickened (+), px
+    "shift": tuple(range(-8, 9)),  # pixels to the right (negative: left)
+    "rotate": tuple(range(-60, 61, 5)),  # degrees, anticlockwise
+    "scale": tuple(np.round(np.arange(0.5, 1.51, 0.05), 2)),  # size factor about the centre
+    "thickness": (-2, -1, 0, 1, 2, 3),  # strokes thinned (−) or thickened (+), px
 }
 UNITS = {"shift": "px", "rotate": "°", "scale": "×", "thickness": "px"}
 LIMITS = {"shift": (-27, 27), "rotate": (-180, 180), "scale": (0.1, 4.0), "thickness": (-5, 5)}
@@ -93,15 +94,21 @@ class InvarianceSweep:
 
     def summary(self, digit_class: int | None = None) -> dict:
         held = None if digit_class is None else self.holds(digit_class)
-        return {"transform": self.kind, "unit": UNITS[self.kind], "values": [float(v) for v in self.values],
-                "predicted": [int(p) for p in self.predicted],
-                "confidence": [round(float(p.max()), 4) for p in self.probabilities],
-                "layer": self.layer, "responses": np.round(self.responses, 4).tolist(),
-                "holds": None if held is None else list(held)}
+        return {
+            "transform": self.kind,
+            "unit": UNITS[self.kind],
+            "values": [float(v) for v in self.values],
+            "predicted": [int(p) for p in self.predicted],
+            "confidence": [round(float(p.max()), 4) for p in self.probabilities],
+            "layer": self.layer,
+            "responses": np.round(self.responses, 4).tolist(),
+            "holds": None if held is None else list(held),
+        }
 
 
-def sweep(activation_model, raw: np.ndarray, kind: str, values: Sequence[float] | None = None,
-          layer: str = "conv3") -> InvarianceSweep:
+def sweep(
+    activation_model, raw: np.ndarray, kind: str, values: Sequence[float] | None = None, layer: str = "conv3"
+) -> InvarianceSweep:
     """The digit ``raw`` ``(28, 28)`` under ``kind`` at each of ``values`` (default ``DEFAULT_VALUES``), through
     ``activation_model`` (``core.activations.ActivationModel``, with its scaler) in one batch."""
     values = check_transform(kind, DEFAULT_VALUES[kind] if values is None else values)
@@ -109,8 +116,10 @@ def sweep(activation_model, raw: np.ndarray, kind: str, values: Sequence[float] 
     if raw.shape != (SIDE, SIDE):
         raise ValueError(f"the digit must be 28×28 grey levels, got shape {raw.shape}")
     if layer not in activation_model.layer_names or layer == "out":
-        raise ValueError(f"layer {layer!r} cannot be followed; allowed: "
-                         f"{', '.join(n for n in activation_model.layer_names if n != 'out')}")
+        raise ValueError(
+            f"layer {layer!r} cannot be followed; allowed: "
+            f"{', '.join(n for n in activation_model.layer_names if n != 'out')}"
+        )
     images = np.stack([transform(raw, kind, v) for v in values])
     outs = activation_model.layer_batch(activation_model.scaler.transform(images), (layer, "out"))
     act = outs[layer]

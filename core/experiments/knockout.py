@@ -5,6 +5,7 @@ One compiled forward pass takes the digits and a *keep* vector with one entry pe
 The importance ranking of a layer's maps runs the network up to that layer once and only the layers after
 it once per map.
 """
+
 from __future__ import annotations
 
 import time
@@ -56,8 +57,9 @@ class Knockout:
         self._slices = {n: (int(offsets[i]), self.widths[n]) for i, n in enumerate(self.mask_layers)}
         self.size = int(offsets[-1])
         image = tf.TensorSpec([None] + [int(d) for d in model.input.shape[1:]], tf.float32)
-        self._probs_fn = tf.function(self._probabilities, input_signature=[image, tf.TensorSpec([self.size], tf.float32)],
-                                     autograph=False)
+        self._probs_fn = tf.function(
+            self._probabilities, input_signature=[image, tf.TensorSpec([self.size], tf.float32)], autograph=False
+        )
         self._tail_fns: dict[str, object] = {}  # one compiled tail per ranked layer
 
     # -- masks -------------------------------------------------------------------------------------------------
@@ -74,8 +76,10 @@ class Knockout:
             if bad:
                 raise ValueError(f"map(s) {bad} do not exist in {layer}, which has maps 0..{width - 1}")
             if len(set(picked)) >= width:
-                raise ValueError(f"knocking out all {width} maps of {layer} leaves nothing for the layers after it; "
-                                 "keep at least one")
+                raise ValueError(
+                    f"knocking out all {width} maps of {layer} leaves nothing for the layers after it; "
+                    "keep at least one"
+                )
             keep[[offset + m for m in picked]] = 0.0
         return keep
 
@@ -85,7 +89,7 @@ class Knockout:
             x = lyr(x, training=False)
             if lyr.name in self._slices:
                 offset, width = self._slices[lyr.name]
-                x = x * keep[offset:offset + width]
+                x = x * keep[offset : offset + width]
         return x
 
     def _probabilities(self, x, keep):
@@ -97,7 +101,9 @@ class Knockout:
         if keep.shape != (self.size,):
             raise ValueError(f"keep has shape {keep.shape}; keep_vector() gives the right one ({self.size},)")
         x = np.asarray(x, np.float32)
-        parts = [self._probs_fn(tf.constant(x[i:i + BATCH]), tf.constant(keep)).numpy() for i in range(0, len(x), BATCH)]
+        parts = [
+            self._probs_fn(tf.constant(x[i : i + BATCH]), tf.constant(keep)).numpy() for i in range(0, len(x), BATCH)
+        ]
         return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
 
     def layer_output(self, x: np.ndarray, layer: str) -> np.ndarray:
@@ -110,10 +116,11 @@ class Knockout:
     # -- the importance of each map of one layer ---------------------------------------------------------------
     def _split(self, layer: str):
         index = [lyr.name for lyr in self._layers].index(layer)
-        return self._layers[:index + 1], self._layers[index + 1:]
+        return self._layers[: index + 1], self._layers[index + 1 :]
 
-    def importance(self, x: np.ndarray, labels: np.ndarray, layer: str,
-                   progress: ProgressCallback | None = None) -> "Importance":
+    def importance(
+        self, x: np.ndarray, labels: np.ndarray, layer: str, progress: ProgressCallback | None = None
+    ) -> "Importance":
         """For each map of ``layer`` alone switched off: the accuracy on ``x`` ``(N, 28, 28, 1)`` with labels
         ``(N,)``, overall ``(C,)`` and per class ``(C, 10)``, beside the intact network's. The layers up to
         ``layer`` run once; the rest once per map."""
@@ -124,14 +131,21 @@ class Knockout:
         width = self.widths[layer]
         x = np.asarray(x, np.float32)
         ones = tf.ones([self.size])
-        acts = [self._run(tf.constant(x[i:i + BATCH]), ones, head) for i in range(0, len(x), BATCH)]
+        acts = [self._run(tf.constant(x[i : i + BATCH]), ones, head) for i in range(0, len(x), BATCH)]
         tail_fn = self._tail_fns.get(layer)
         if tail_fn is None:
+
             def tail_call(act, channel_keep):  # the layer's output with its maps switched, through the rest
                 return self._run(act * channel_keep, tf.ones([self.size]), tail)
 
-            tail_fn = tf.function(tail_call, input_signature=[tf.TensorSpec([None] + list(acts[0].shape[1:]), tf.float32),
-                                                               tf.TensorSpec([width], tf.float32)], autograph=False)
+            tail_fn = tf.function(
+                tail_call,
+                input_signature=[
+                    tf.TensorSpec([None] + list(acts[0].shape[1:]), tf.float32),
+                    tf.TensorSpec([width], tf.float32),
+                ],
+                autograph=False,
+            )
             self._tail_fns[layer] = tail_fn
         base = score(np.concatenate([tail_fn(a, tf.ones([width])).numpy() for a in acts]), labels)
         overall = np.zeros(width)
@@ -185,8 +199,14 @@ class KnockoutOutcome:
     importance: "Importance | None" = None
 
 
-def evaluate(knockout: Knockout, x: np.ndarray, labels: np.ndarray, maps: Mapping[str, Sequence[int]],
-             rank_layer: str | None = None, progress: ProgressCallback | None = None) -> KnockoutOutcome:
+def evaluate(
+    knockout: Knockout,
+    x: np.ndarray,
+    labels: np.ndarray,
+    maps: Mapping[str, Sequence[int]],
+    rank_layer: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> KnockoutOutcome:
     """Accuracy on model input ``x`` ``(N, 28, 28, 1)`` with labels ``(N,)`` before and after switching ``maps``
     off, and (``rank_layer``) every map of that layer ranked by the accuracy it alone costs."""
     keep = knockout.keep_vector(maps)
@@ -221,14 +241,17 @@ class OipRelation:
         n_with = int(self.has_oip.sum())
         parts = [f"{n_with} of the {len(self.maps)} maps of {self.layer} have an OIP"]
         if 0 < n_with < len(self.maps):
-            parts.append(f"switching one of them off costs {100 * self.mean_drop(True):.3f} points of accuracy on "
-                         f"average, one without an OIP {100 * self.mean_drop(False):.3f}")
+            parts.append(
+                f"switching one of them off costs {100 * self.mean_drop(True):.3f} points of accuracy on "
+                f"average, one without an OIP {100 * self.mean_drop(False):.3f}"
+            )
         if self.spearman == self.spearman:
-            strength = ("hardly" if abs(self.spearman) < 0.2 else "weakly" if abs(self.spearman) < 0.4
-                        else "clearly")
+            strength = "hardly" if abs(self.spearman) < 0.2 else "weakly" if abs(self.spearman) < 0.4 else "clearly"
             direction = "more" if self.spearman > 0 else "less"
-            parts.append(f"a map whose OIP drives it harder is {strength} {direction} important "
-                         f"(rank correlation {self.spearman:+.2f})")
+            parts.append(
+                f"a map whose OIP drives it harder is {strength} {direction} important "
+                f"(rank correlation {self.spearman:+.2f})"
+            )
         return "; ".join(parts) + "."
 
 

@@ -5,6 +5,7 @@ per browser session never holds a half-changed set. It travels as a small ``.npz
 ``images`` ``(N, 28, 28)`` uint8 (white ink on black, MNIST's way round) and ``labels`` ``(N,)``; a file read
 back is checked whole before it replaces anything (``from_npz``), and every refusal names what is wrong.
 """
+
 from __future__ import annotations
 
 import io
@@ -60,17 +61,24 @@ class PersonalSet:
         if images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
             raise PersonalSetError(f"images must have shape (N, {SIDE}, {SIDE}), got {images.shape}")
         if labels.shape != (len(images),):
-            raise PersonalSetError(f"{len(images)} images need {len(images)} labels, got labels of shape {labels.shape}")
+            raise PersonalSetError(
+                f"{len(images)} images need {len(images)} labels, got labels of shape {labels.shape}"
+            )
         if len(images) > MAX_DIGITS:
             raise PersonalSetError(f"{len(images)} digits are more than a personal set holds ({MAX_DIGITS})")
-        if not np.issubdtype(labels.dtype, np.number) or (len(labels) and (
-                not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)))):
+        if not np.issubdtype(labels.dtype, np.number) or (
+            len(labels) and (not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)))
+        ):
             raise PersonalSetError(f"labels must be whole numbers 0..9, got {labels[:10].tolist()}")
         bad = np.flatnonzero((labels < 0) | (labels > N_CLASSES - 1))
         if len(bad):
             raise PersonalSetError(f"label {labels[bad[0]]:g} (digit {int(bad[0])}) is outside 0..9")
-        if len(images) and (not np.issubdtype(images.dtype, np.number) or not np.all(np.isfinite(images))
-                            or images.min() < 0 or images.max() > 255):
+        if len(images) and (
+            not np.issubdtype(images.dtype, np.number)
+            or not np.all(np.isfinite(images))
+            or images.min() < 0
+            or images.max() > 255
+        ):
             raise PersonalSetError("images must hold grey levels 0..255")
         images = np.rint(images).astype(np.uint8) if images.dtype != np.uint8 else images
         images, labels = images.copy(), labels.astype(np.int64)
@@ -84,20 +92,25 @@ class PersonalSet:
     def add(self, image: np.ndarray, label) -> "PersonalSet":
         """A new set with ``image`` ``(28, 28)`` (0..255) labelled ``label`` appended."""
         if len(self) >= MAX_DIGITS:
-            raise PersonalSetError(f"the set is full ({MAX_DIGITS} digits); remove some or download it and start "
-                                   "another")
-        return PersonalSet(np.concatenate([self.images, _check_image(image)[None]]),
-                           np.append(self.labels, check_label(label)))
+            raise PersonalSetError(
+                f"the set is full ({MAX_DIGITS} digits); remove some or download it and start another"
+            )
+        return PersonalSet(
+            np.concatenate([self.images, _check_image(image)[None]]), np.append(self.labels, check_label(label))
+        )
 
     def add_many(self, images: np.ndarray, label) -> "PersonalSet":
         """A new set with every image of ``images`` ``(K, 28, 28)`` labelled ``label``."""
         images = np.asarray(images)
         checked = np.stack([_check_image(im) for im in images]) if len(images) else images.reshape(0, SIDE, SIDE)
         if len(self) + len(checked) > MAX_DIGITS:
-            raise PersonalSetError(f"{len(self)} + {len(checked)} digits are more than a personal set holds "
-                                   f"({MAX_DIGITS})")
-        return PersonalSet(np.concatenate([self.images, checked.astype(np.uint8)]),
-                           np.append(self.labels, np.full(len(checked), check_label(label))))
+            raise PersonalSetError(
+                f"{len(self)} + {len(checked)} digits are more than a personal set holds ({MAX_DIGITS})"
+            )
+        return PersonalSet(
+            np.concatenate([self.images, checked.astype(np.uint8)]),
+            np.append(self.labels, np.full(len(checked), check_label(label))),
+        )
 
     def without(self, indices) -> "PersonalSet":
         """A new set without the digits at ``indices``."""
@@ -123,24 +136,31 @@ class PersonalSet:
         """Read a set written by ``to_npz`` (or any ``.npz`` with ``images`` ``(N, 28, 28)`` 0..255 and
         ``labels`` ``(N,)`` 0..9); PersonalSetError naming the problem otherwise. Nothing is pickled."""
         if len(data) > MAX_FILE_BYTES:
-            raise PersonalSetError(f"{name} is {len(data) / 1e6:.1f} MB; a personal set is at most "
-                                   f"{MAX_FILE_BYTES / 1e6:.0f} MB ({MAX_DIGITS} digits)")
+            raise PersonalSetError(
+                f"{name} is {len(data) / 1e6:.1f} MB; a personal set is at most "
+                f"{MAX_FILE_BYTES / 1e6:.0f} MB ({MAX_DIGITS} digits)"
+            )
         if not zipfile.is_zipfile(io.BytesIO(data)):
-            raise PersonalSetError(f"{name} is not a personal set: an .npz file (a zip of arrays) is expected, "
-                                   "as the Download button writes it")
+            raise PersonalSetError(
+                f"{name} is not a personal set: an .npz file (a zip of arrays) is expected, "
+                "as the Download button writes it"
+            )
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 missing = [k for k in (IMAGES_KEY, LABELS_KEY) if k not in npz.files]
                 if missing:
-                    raise PersonalSetError(f"{name} has no {' and no '.join(repr(k) for k in missing)} array "
-                                           f"(it holds {sorted(npz.files)}); a personal set has 'images' and "
-                                           "'labels'")
+                    raise PersonalSetError(
+                        f"{name} has no {' and no '.join(repr(k) for k in missing)} array "
+                        f"(it holds {sorted(npz.files)}); a personal set has 'images' and "
+                        "'labels'"
+                    )
                 images, labels = npz[IMAGES_KEY], npz[LABELS_KEY]
         except PersonalSetError:
             raise
         except Exception as exc:  # a damaged zip, an object array (pickle refused), a bad header
-            raise PersonalSetError(f"{name} could not be read as an .npz of arrays ({type(exc).__name__}: "
-                                   f"{exc})") from None
+            raise PersonalSetError(
+                f"{name} could not be read as an .npz of arrays ({type(exc).__name__}: {exc})"
+            ) from None
         for key, value in ((IMAGES_KEY, images), (LABELS_KEY, labels)):
             if not isinstance(value, np.ndarray):  # NpzFile hands back the raw bytes of a member that is not .npy
                 raise PersonalSetError(f"{name} could not be read: its {key!r} is not a saved numpy array")
@@ -192,10 +212,19 @@ def score_set(model, scaler, images: np.ndarray, labels: np.ndarray, batch_size:
     if len(labels) == 0:
         return score_probabilities(np.zeros((0, N_CLASSES)), np.zeros(0, np.int64))
     x = scaler.transform(np.asarray(images))
-    probs = np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
-                            for i in range(0, len(x), batch_size)])
+    probs = np.concatenate(
+        [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    )
     return score_probabilities(probs, labels)
 
 
-__all__ = ["MAX_DIGITS", "MAX_FILE_BYTES", "PersonalSet", "PersonalSetError", "SetScore", "check_label",
-           "score_probabilities", "score_set"]
+__all__ = [
+    "MAX_DIGITS",
+    "MAX_FILE_BYTES",
+    "PersonalSet",
+    "PersonalSetError",
+    "SetScore",
+    "check_label",
+    "score_probabilities",
+    "score_set",
+]

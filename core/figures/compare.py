@@ -1,4 +1,5 @@
 """Figures of the comparison of runs: curves overlaid, confusion differences, map alignment (plotly)."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -18,11 +19,24 @@ def overlaid_curves(metas: Sequence[dict], names: Sequence[str], key: str = "val
     for i, (meta, name) in enumerate(zip(metas, names)):
         values = (meta.get("history") or {}).get(key) or []
         if values:
-            fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=values, name=name, mode="lines+markers",
-                                     line=dict(color=PALETTE[i % len(PALETTE)])))
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(1, len(values) + 1)),
+                    y=values,
+                    name=name,
+                    mode="lines+markers",
+                    line=dict(color=PALETTE[i % len(PALETTE)]),
+                )
+            )
     label = {"val_accuracy": "test accuracy", "val_loss": "test loss"}.get(key, "train " + key)
-    fig.update_layout(title=f"{label} per epoch", xaxis_title="epoch", yaxis_title=label, height=320,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(
+        title=f"{label} per epoch",
+        xaxis_title="epoch",
+        yaxis_title=label,
+        height=320,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=-0.3),
+    )
     return fig
 
 
@@ -33,23 +47,49 @@ def confusion_difference(conf_a: np.ndarray, conf_b: np.ndarray, name_a: str, na
     np.fill_diagonal(diff, np.nan)
     lim = max(1.0, float(np.nanmax(np.abs(diff))))
     text = [["" if np.isnan(v) or v == 0 else f"{int(v):+d}" for v in row] for row in diff]
-    fig = go.Figure(go.Heatmap(z=diff, x=list(range(10)), y=list(range(10)), zmin=-lim, zmax=lim,
-                               colorscale="RdBu_r", text=text, texttemplate="%{text}",
-                               hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>"))
-    fig.update_layout(title=f"mistakes of {name_b} minus {name_a}", xaxis_title="predicted", yaxis_title="true digit",
-                      yaxis=dict(autorange="reversed", dtick=1), xaxis=dict(dtick=1), height=380,
-                      margin=dict(l=10, r=10, t=40, b=10))
+    fig = go.Figure(
+        go.Heatmap(
+            z=diff,
+            x=list(range(10)),
+            y=list(range(10)),
+            zmin=-lim,
+            zmax=lim,
+            colorscale="RdBu_r",
+            text=text,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"mistakes of {name_b} minus {name_a}",
+        xaxis_title="predicted",
+        yaxis_title="true digit",
+        yaxis=dict(autorange="reversed", dtick=1),
+        xaxis=dict(dtick=1),
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
     return fig
 
 
 def matched_histogram(layer: LayerAlignment) -> go.Figure:
     """Histogram of the matched pairs' correlations with the threshold marked."""
-    fig = go.Figure(go.Histogram(x=layer.matched, xbins=dict(start=-1, end=1.0001, size=0.05),
-                                 marker_color=PALETTE[0]))
-    fig.add_vline(x=layer.threshold, line_dash="dash", line_color="#ef553b",
-                  annotation_text=f"threshold {layer.threshold:g}", annotation_position="top left")
-    fig.update_layout(title=f"{layer.layer}: correlation of the matched pairs", xaxis_title="correlation",
-                      yaxis_title="pairs", xaxis=dict(range=[-0.2, 1.02]), height=300, margin=dict(l=10, r=10, t=40, b=10))
+    fig = go.Figure(go.Histogram(x=layer.matched, xbins=dict(start=-1, end=1.0001, size=0.05), marker_color=PALETTE[0]))
+    fig.add_vline(
+        x=layer.threshold,
+        line_dash="dash",
+        line_color="#ef553b",
+        annotation_text=f"threshold {layer.threshold:g}",
+        annotation_position="top left",
+    )
+    fig.update_layout(
+        title=f"{layer.layer}: correlation of the matched pairs",
+        xaxis_title="correlation",
+        yaxis_title="pairs",
+        xaxis=dict(range=[-0.2, 1.02]),
+        height=300,
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
     return fig
 
 
@@ -59,12 +99,24 @@ def matched_heatmap(layer: LayerAlignment, name_a: str = "A", name_b: str = "B")
     rows = [int(a) for a, _ in layer.pairs] + [m for m in range(layer.maps[0]) if m not in set(layer.pairs[:, 0])]
     cols = [int(b) for _, b in layer.pairs] + [m for m in range(layer.maps[1]) if m not in set(layer.pairs[:, 1])]
     z = layer.correlation[np.ix_(rows, cols)]
-    fig = go.Figure(go.Heatmap(z=z, x=[f"{name_b} {c}" for c in cols], y=[f"{name_a} {r}" for r in rows],
-                               zmin=-1, zmax=1, colorscale="RdBu_r",
-                               hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>"))
-    fig.update_layout(title=f"{layer.layer}: all pairs of maps, matched ones on the diagonal", xaxis=dict(showticklabels=False, title=name_b),
-                      yaxis=dict(showticklabels=False, autorange="reversed", title=name_a), height=380,
-                      margin=dict(l=10, r=10, t=40, b=10))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"{name_b} {c}" for c in cols],
+            y=[f"{name_a} {r}" for r in rows],
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu_r",
+            hovertemplate="%{y} · %{x}: %{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"{layer.layer}: all pairs of maps, matched ones on the diagonal",
+        xaxis=dict(showticklabels=False, title=name_b),
+        yaxis=dict(showticklabels=False, autorange="reversed", title=name_a),
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
     return fig
 
 
@@ -100,8 +152,14 @@ def settings_that_differ(metas: Sequence[dict]) -> list[str]:
     return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
 
 
-def matched_oips(layer: LayerAlignment, images_a: np.ndarray, maps_a: Sequence[int], images_b: np.ndarray,
-                 maps_b: Sequence[int], pairs: int = 8) -> go.Figure:
+def matched_oips(
+    layer: LayerAlignment,
+    images_a: np.ndarray,
+    maps_a: Sequence[int],
+    images_b: np.ndarray,
+    maps_b: Sequence[int],
+    pairs: int = 8,
+) -> go.Figure:
     """The best-matched pairs' OIPs side by side: ``images_a`` ``(Ma, 28, 28)`` for the maps ``maps_a`` of run A (an
     OIP run's best images), likewise for B; pairs whose maps are missing from an OIP run are skipped."""
     from core.oip.analysis import contrast_enhance

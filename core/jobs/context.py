@@ -10,6 +10,7 @@ screen, values of K of a sweep). Here the parts run one after another in this pr
 context (``core.jobs.ray``) runs them as tasks on the cluster's workers. Either way the results
 come back in the order of ``items``, and ``fn(item, progress)`` reports its own units of work.
 """
+
 from __future__ import annotations
 
 import collections
@@ -93,6 +94,7 @@ class JobContext:
     def test_digits(self) -> tuple[Any, str]:
         """The test digits pages show beside OIPs: raw ``(N, 28, 28)`` uint8 and their source's name (the MNIST test
         set, else the 2,000 shipped with the app)."""
+
         def read():
             from core.data import MnistUnavailableError, load_sample_digits
 
@@ -110,8 +112,10 @@ class JobContext:
 
         bundle = self.bundle(path)
         raw, source = self.test_digits()
-        return self._engines.get(("maxima", model_key(bundle.path), layer, source), lambda: digit_maxima(
-            self.engine(path, layer), bundle.scaler.transform(raw), source))
+        return self._engines.get(
+            ("maxima", model_key(bundle.path), layer, source),
+            lambda: digit_maxima(self.engine(path, layer), bundle.scaler.transform(raw), source),
+        )
 
     @property
     def device(self) -> str:
@@ -120,8 +124,15 @@ class JobContext:
         return describe_device()
 
     # -- split work ---------------------------------------------------------------------------
-    def map(self, fn: Callable[..., Any], items: Sequence[Any], progress: ProgressCallback,
-            units: Sequence[int] | None = None, offset: int = 0, info: dict | None = None) -> list[Any]:
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[Any],
+        progress: ProgressCallback,
+        units: Sequence[int] | None = None,
+        offset: int = 0,
+        info: dict | None = None,
+    ) -> list[Any]:
         """``[fn(context, item, part_progress) for item in items]`` (``context``: the one of the worker that
         runs the part, here this one); part ``i`` reports its own units of work,
         which are added to ``progress`` after the ``units`` of the parts before it (and ``offset``).

@@ -9,6 +9,7 @@ processes, so they hold arrays and dataclasses, never a Keras model.
 ``execute(spec, context, progress)`` is what every backend calls; the CLI calls it too, so the page and
 the command line compute exactly the same thing.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
@@ -161,8 +162,9 @@ class ReplayOutcome:
     def stopped(self) -> bool:
         import numpy as np
 
-        return bool(getattr(self.oip, "stopped", False)) or (self.accuracy is not None and
-                                                              bool(np.isnan(self.accuracy).any()))
+        return bool(getattr(self.oip, "stopped", False)) or (
+            self.accuracy is not None and bool(np.isnan(self.accuracy).any())
+        )
 
 
 @dataclass
@@ -236,12 +238,31 @@ def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOu
     payload = None
     if run.status != "diverged" or run.epoch_seconds:
         progress.on_step(progress_done(progress), {"phase": "saving the fine-tuned copy as a new run"})
-        payload = run_payload(run, {"preset": "fine-tuned", "fine_tuned_from": bundle.name,
-                                    "personal_digits": len(personal), "held_out": len(result.held_out),
-                                    "fine_tune": asdict(job.config), "personal_before_after": result.summary()})
-    return FineTuneOutcome(payload, run.status, run.message, run.test_accuracy, run.seconds, run.device,
-                           before=result.before, after=result.after, held_out=result.held_out,
-                           personal_digits=len(personal), notes=result.notes, base_name=run_title(bundle.path))
+        payload = run_payload(
+            run,
+            {
+                "preset": "fine-tuned",
+                "fine_tuned_from": bundle.name,
+                "personal_digits": len(personal),
+                "held_out": len(result.held_out),
+                "fine_tune": asdict(job.config),
+                "personal_before_after": result.summary(),
+            },
+        )
+    return FineTuneOutcome(
+        payload,
+        run.status,
+        run.message,
+        run.test_accuracy,
+        run.seconds,
+        run.device,
+        before=result.before,
+        after=result.after,
+        held_out=result.held_out,
+        personal_digits=len(personal),
+        notes=result.notes,
+        base_name=run_title(bundle.path),
+    )
 
 
 def _run_import(spec: JobSpec, ctx, progress: ProgressCallback):
@@ -306,8 +327,17 @@ def _run_cluster_mlp(spec: JobSpec, ctx, progress: ProgressCallback):
 
     job: ClusterMlpConfig = spec.config
     mnist = ctx.mnist(job.mnist).subset(job.n_train, job.n_test)
-    pair = train_pair(mnist, job.k, job.mlp or MLPConfig(), reference=job.reference, normalization=job.normalization,
-                      include_test=job.include_test, seed=job.seed, centre_rows=job.centre_rows, progress=progress)
+    pair = train_pair(
+        mnist,
+        job.k,
+        job.mlp or MLPConfig(),
+        reference=job.reference,
+        normalization=job.normalization,
+        include_test=job.include_test,
+        seed=job.seed,
+        centre_rows=job.centre_rows,
+        progress=progress,
+    )
     return pair.without_models()
 
 
@@ -317,8 +347,14 @@ def _run_dream(spec: JobSpec, ctx, progress: ProgressCallback):
     bundle = ctx.bundle(spec.model)
     settings = spec.config
     layer = deepest_layer(resolve_terms(settings, bundle.model), bundle.model)
-    result = dream(spec.inputs["photo"], bundle.model, settings, progress=progress,
-                   engine=ctx.engine(spec.model, layer), model_name=bundle.name)
+    result = dream(
+        spec.inputs["photo"],
+        bundle.model,
+        settings,
+        progress=progress,
+        engine=ctx.engine(spec.model, layer),
+        model_name=bundle.name,
+    )
     if spec.inputs.get("photo_name"):
         result.settings["photo"] = spec.inputs["photo_name"]
     return result
@@ -340,8 +376,14 @@ def _run_knockout(spec: JobSpec, ctx, progress: ProgressCallback):
     job: KnockoutConfig = spec.config
     bundle = ctx.bundle(spec.model)
     mnist = ctx.mnist(job.mnist)
-    return evaluate(Knockout(bundle.model), bundle.scaler.transform(mnist.x_test), mnist.y_test, dict(job.maps),
-                    job.rank_layer, progress)
+    return evaluate(
+        Knockout(bundle.model),
+        bundle.scaler.transform(mnist.x_test),
+        mnist.y_test,
+        dict(job.maps),
+        job.rank_layer,
+        progress,
+    )
 
 
 def _run_dream_gallery(spec: JobSpec, ctx, progress: ProgressCallback):
@@ -388,6 +430,7 @@ def _type(module: str, name: str) -> Callable[[], type]:
         import importlib
 
         return getattr(importlib.import_module(module), name)
+
     return get
 
 
@@ -414,31 +457,125 @@ def _needs_personal_digits(spec: JobSpec) -> None:
         raise ValueError("the personal set is empty: add some of your digits (with their labels) first")
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (
-    Kind("train", "training", lambda: TrainJobConfig, _run_train, _finish_train, 60.0, reads_mnist=_always),
-    Kind("oip", "OIP", _type("core.oip.search", "OipConfig"), _run_oip, None, 8.0, uses_model=True, reads_mnist=_always,
-         mnist_optional=True),
-    Kind("oip-variants", "OIP variants", _type("core.oip.variants", "VariantsConfig"), _run_variants, None, 5.0,
-         uses_model=True),
-    Kind("precursor", "precursor search", _type("core.oip.precursor", "PrecursorConfig"), _run_precursor, None, 60.0,
-         uses_model=True, splits=True),
-    Kind("sweep", "k-means sweep", lambda: SweepJobConfig, _run_sweep, None, 30.0, splits=True, reads_mnist=_always),
-    Kind("cluster-mlp", "cluster-MLP training", lambda: ClusterMlpConfig, _run_cluster_mlp, None, 40.0,
-         reads_mnist=_always),
-    Kind("dream", "Deep Dream", _type("core.dream.deep_dream", "DreamConfig"), _run_dream, None, 5.0, uses_model=True,
-         check_inputs=_needs_photo),
-    Kind("dream-gallery", "dream gallery", _type("core.dream.gallery", "GalleryConfig"), _run_dream_gallery, None, 8.0,
-         uses_model=True, check_inputs=_needs_photo),
-    Kind("compare", "map alignment", lambda: CompareConfig, _run_compare, None, 5.0,
-         reads_models=lambda spec: [spec.config.run_a, spec.config.run_b], reads_mnist=_always),
-    Kind("knockout", "knock-out", lambda: KnockoutConfig, _run_knockout, None, 3.0, uses_model=True, reads_mnist=_always),
-    Kind("replay", "replay", lambda: ReplayConfig, _run_replay, None, 8.0, uses_model=True,
-         reads_mnist=lambda spec: spec.config.oip is None),
-    Kind("import-model", "model import", lambda: ImportConfig, _run_import, _finish_train, 5.0,
-         reads_mnist=lambda spec: spec.config.with_mnist, check_inputs=_needs_keras_file),
-    Kind("fine-tune", "fine-tuning", lambda: FineTuneJobConfig, _run_fine_tune, _finish_train, 20.0, uses_model=True,
-         reads_mnist=_always, check_inputs=_needs_personal_digits),
-)}
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind("train", "training", lambda: TrainJobConfig, _run_train, _finish_train, 60.0, reads_mnist=_always),
+        Kind(
+            "oip",
+            "OIP",
+            _type("core.oip.search", "OipConfig"),
+            _run_oip,
+            None,
+            8.0,
+            uses_model=True,
+            reads_mnist=_always,
+            mnist_optional=True,
+        ),
+        Kind(
+            "oip-variants",
+            "OIP variants",
+            _type("core.oip.variants", "VariantsConfig"),
+            _run_variants,
+            None,
+            5.0,
+            uses_model=True,
+        ),
+        Kind(
+            "precursor",
+            "precursor search",
+            _type("core.oip.precursor", "PrecursorConfig"),
+            _run_precursor,
+            None,
+            60.0,
+            uses_model=True,
+            splits=True,
+        ),
+        Kind(
+            "sweep", "k-means sweep", lambda: SweepJobConfig, _run_sweep, None, 30.0, splits=True, reads_mnist=_always
+        ),
+        Kind(
+            "cluster-mlp",
+            "cluster-MLP training",
+            lambda: ClusterMlpConfig,
+            _run_cluster_mlp,
+            None,
+            40.0,
+            reads_mnist=_always,
+        ),
+        Kind(
+            "dream",
+            "Deep Dream",
+            _type("core.dream.deep_dream", "DreamConfig"),
+            _run_dream,
+            None,
+            5.0,
+            uses_model=True,
+            check_inputs=_needs_photo,
+        ),
+        Kind(
+            "dream-gallery",
+            "dream gallery",
+            _type("core.dream.gallery", "GalleryConfig"),
+            _run_dream_gallery,
+            None,
+            8.0,
+            uses_model=True,
+            check_inputs=_needs_photo,
+        ),
+        Kind(
+            "compare",
+            "map alignment",
+            lambda: CompareConfig,
+            _run_compare,
+            None,
+            5.0,
+            reads_models=lambda spec: [spec.config.run_a, spec.config.run_b],
+            reads_mnist=_always,
+        ),
+        Kind(
+            "knockout",
+            "knock-out",
+            lambda: KnockoutConfig,
+            _run_knockout,
+            None,
+            3.0,
+            uses_model=True,
+            reads_mnist=_always,
+        ),
+        Kind(
+            "replay",
+            "replay",
+            lambda: ReplayConfig,
+            _run_replay,
+            None,
+            8.0,
+            uses_model=True,
+            reads_mnist=lambda spec: spec.config.oip is None,
+        ),
+        Kind(
+            "import-model",
+            "model import",
+            lambda: ImportConfig,
+            _run_import,
+            _finish_train,
+            5.0,
+            reads_mnist=lambda spec: spec.config.with_mnist,
+            check_inputs=_needs_keras_file,
+        ),
+        Kind(
+            "fine-tune",
+            "fine-tuning",
+            lambda: FineTuneJobConfig,
+            _run_fine_tune,
+            _finish_train,
+            20.0,
+            uses_model=True,
+            reads_mnist=_always,
+            check_inputs=_needs_personal_digits,
+        ),
+    )
+}
 
 
 def kind(name: str) -> Kind:
@@ -514,5 +651,3 @@ def job_system(backend: Backend, slots: int | None = None) -> JobSystem:
     """A job system for these kinds on ``backend``: submissions checked by ``check_spec``, waits estimated from
     each kind's expected duration until jobs of it have been timed."""
     return JobSystem(backend, slots, {k.name: k.expected_seconds for k in KINDS.values()}, check=check_spec)
-
-

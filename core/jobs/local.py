@@ -11,6 +11,7 @@ not honour Stop within ``hard_stop_seconds`` has its worker restarted.
 both the worker processes and the Ray driver process (``core.jobs.ray``) are spoken to through;
 ``core.jobs.setup`` picks a backend from the environment.
 """
+
 from __future__ import annotations
 
 import os
@@ -92,9 +93,15 @@ class ChildProcess:
         environ = dict(os.environ, **(env or {}))
         environ.pop("PYTHONSTARTUP", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, "--fd", str(child.fileno()), *args], pass_fds=(child.fileno(),),
-            cwd=str(ROOT), env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=None,
-            close_fds=True)
+            [sys.executable, "-m", module, "--fd", str(child.fileno()), *args],
+            pass_fds=(child.fileno(),),
+            cwd=str(ROOT),
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=None,
+            close_fds=True,
+        )
         child.close()
         self.conn = Connection(parent.detach())
         self._send_lock = threading.Lock()
@@ -210,12 +217,20 @@ class _Worker:
         handle = self.handle
         if handle is not None:
             if self.stopping_since is not None:
-                self._end(STOPPED, None, f"Stopped: the job did not end by itself within "
-                                         f"{self.backend.hard_stop_seconds:.0f} s, so its worker process was restarted.")
+                self._end(
+                    STOPPED,
+                    None,
+                    f"Stopped: the job did not end by itself within "
+                    f"{self.backend.hard_stop_seconds:.0f} s, so its worker process was restarted.",
+                )
             else:
                 why = " (killed: the machine may have run out of memory)" if code in (-9, 137) else ""
-                self._end(FAILED, None, f"The worker process running this job ended unexpectedly (exit code "
-                                        f"{code}{why}). Nothing was saved; try smaller settings.")
+                self._end(
+                    FAILED,
+                    None,
+                    f"The worker process running this job ended unexpectedly (exit code "
+                    f"{code}{why}). Nothing was saved; try smaller settings.",
+                )
         self.backend.replace_worker(self)
 
     def kill(self) -> None:
@@ -294,8 +309,10 @@ class ProcessBackend(Backend):
 
     def describe(self) -> str:
         device = next((w.info.get("device") for w in self._workers if w.info), None)
-        return (f"{self.slots} worker process{'es' if self.slots > 1 else ''} on this machine, "
-                f"{self.threads} thread{'s' if self.threads > 1 else ''} each" + (f", {device}" if device else ""))
+        return (
+            f"{self.slots} worker process{'es' if self.slots > 1 else ''} on this machine, "
+            f"{self.threads} thread{'s' if self.threads > 1 else ''} each" + (f", {device}" if device else "")
+        )
 
     def shutdown(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ Three places take part:
 
 A worker that dies mid-job makes Ray retry the task once; a second death fails the job with a message.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,16 +55,23 @@ def _ray():
     try:
         import ray
     except ImportError as exc:
-        raise RuntimeError("Ray is not installed; install the optional extra with "
-                           "'pip install -r requirements-ray.txt'") from exc
+        raise RuntimeError(
+            "Ray is not installed; install the optional extra with 'pip install -r requirements-ray.txt'"
+        ) from exc
     return ray
 
 
 def worker_env(threads: int) -> dict[str, str]:
     """Environment of the cluster's worker processes: thread counts per job, quiet TensorFlow."""
-    return {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-            "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(max(1, min(2, threads))),
-            "OMP_WAIT_POLICY": "PASSIVE", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return {
+        "OMP_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": str(max(1, min(2, threads))),
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
 
 
 def check_address(address: str) -> str:
@@ -83,10 +91,14 @@ def connect(address: str, threads: int = 1, num_cpus: int | None = None) -> None
     address = check_address(address)
     if ray.is_initialized():
         return
-    runtime_env = {"py_modules": [str(CORE_DIR)], "env_vars": worker_env(threads),
-                   "excludes": ["__pycache__", "*.pyc"]}
-    common = dict(runtime_env=runtime_env, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                  configure_logging=False)
+    runtime_env = {"py_modules": [str(CORE_DIR)], "env_vars": worker_env(threads), "excludes": ["__pycache__", "*.pyc"]}
+    common = dict(
+        runtime_env=runtime_env,
+        include_dashboard=False,
+        log_to_driver=False,
+        ignore_reinit_error=True,
+        configure_logging=False,
+    )
     if address == "local":
         ray.init(num_cpus=num_cpus, **common)
     else:
@@ -105,8 +117,9 @@ class ModelFiles:
 
     @classmethod
     def read(cls, folder: Path) -> "ModelFiles":
-        files = {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())
-                 if p.is_file() and not p.name.startswith(".")}
+        files = {
+            p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".")
+        }
         digest = hashlib.sha256(b"".join(name.encode() + files[name] for name in sorted(files))).hexdigest()[:16]
         return cls(digest, files)
 
@@ -195,14 +208,17 @@ class _StopCheck:
 def actor_progress(actor, part: int | None = None) -> Relay:
     """A job's (or one part's) progress, sent to the job's actor (a ``ProgressRecord``) at most every 0.2 s."""
     if part is None:
+
         def send(event, *values):
             getattr(actor, _ACTOR_CALLS[event]).remote(*values)
     else:
+
         def send(event, *values):
             if event == "step":
                 actor.on_part_step.remote(part, *values)
             elif event == "epoch":
                 actor.on_epoch.remote(*values)
+
     return Relay(send, _StopCheck(actor), STEP_SECONDS)
 
 
@@ -241,14 +257,24 @@ class RayJobContext(JobContext):
         ref = self.shipment.mnist
         return self._mnist.get(("ray", ref.hex()), lambda: self._object(ref))
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any], progress: ProgressCallback,
-            units: Sequence[int] | None = None, offset: int = 0, info: dict | None = None) -> list[Any]:
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Sequence[Any],
+        progress: ProgressCallback,
+        units: Sequence[int] | None = None,
+        offset: int = 0,
+        info: dict | None = None,
+    ) -> list[Any]:
         ray = _ray()
         self.actor.begin_parts.remote(int(offset))
         options = dict(num_cpus=self.shipment.threads, num_gpus=self.shipment.gpus / 2, max_retries=1)
-        refs = [_remote_part().options(**options).remote(fn, item, self.shipment, self.actor, i, info,
-                                                         *self.shipment.refs())
-                for i, item in enumerate(items)]
+        refs = [
+            _remote_part()
+            .options(**options)
+            .remote(fn, item, self.shipment, self.actor, i, info, *self.shipment.refs())
+            for i, item in enumerate(items)
+        ]
         try:
             return ray.get(refs)
         except BaseException:
@@ -322,8 +348,13 @@ class RayDriver:
     """Submits jobs to Ray and reports on them through ``emit(message)`` (the messages of ``core.jobs.worker``,
     plus ``("stopped", job_id, message)``). Lives in the driver process; its watcher thread polls the jobs."""
 
-    def __init__(self, address: str = "local", threads: int = 1, num_cpus: int | None = None,
-                 emit: Callable[[tuple], None] = lambda message: None) -> None:
+    def __init__(
+        self,
+        address: str = "local",
+        threads: int = 1,
+        num_cpus: int | None = None,
+        emit: Callable[[tuple], None] = lambda message: None,
+    ) -> None:
         connect(address, threads, num_cpus)
         ray = _ray()
         self.address, self.threads, self.emit = address, max(1, int(threads)), emit
@@ -350,8 +381,14 @@ class RayDriver:
         return f"{where} ({self.cpus} CPUs{f', {self.gpus} GPUs' if self.gpus else ''})"
 
     def info(self) -> dict:
-        return {"pid": os.getpid(), "capacity": self.capacity(), "describe": self.describe(),
-                "device": "GPU" if self.gpus else "CPU", "cpus": self.cpus, "gpus": self.gpus}
+        return {
+            "pid": os.getpid(),
+            "capacity": self.capacity(),
+            "describe": self.describe(),
+            "device": "GPU" if self.gpus else "CPU",
+            "cpus": self.cpus,
+            "gpus": self.gpus,
+        }
 
     # -- shipping
     def _shipment(self, needs: JobNeeds) -> Shipment:
@@ -415,8 +452,9 @@ class RayDriver:
                     ray.cancel(run.ref, force=True)
 
     def _update(self, ray, run: _Running) -> None:
-        label, total, done, info, records, batches = ray.get(run.actor.since.remote(run.records, run.batches),
-                                                              timeout=5)
+        label, total, done, info, records, batches = ray.get(
+            run.actor.since.remote(run.records, run.batches), timeout=5
+        )
         if label != run.label or total != run.total:
             run.label, run.total = label, total
             self.emit(("begin", run.job_id, total, label))
@@ -439,10 +477,15 @@ class RayDriver:
         except ray.exceptions.TaskCancelledError:
             message = ("stopped", run.job_id, "Stopped.")
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
-            message = (("stopped", run.job_id, "Stopped: the job did not end by itself, so its Ray worker was stopped.")
-                       if run.stop_sent is not None else
-                       ("failed", run.job_id, f"The Ray worker running this job died twice ({type(exc).__name__}); "
-                                              "nothing was saved."))
+            message = (
+                ("stopped", run.job_id, "Stopped: the job did not end by itself, so its Ray worker was stopped.")
+                if run.stop_sent is not None
+                else (
+                    "failed",
+                    run.job_id,
+                    f"The Ray worker running this job died twice ({type(exc).__name__}); nothing was saved.",
+                )
+            )
         except Exception as exc:  # noqa: BLE001
             message = ("failed", run.job_id, f"The Ray job failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         try:
@@ -529,8 +572,14 @@ class RayBackend(Backend):
 
     name = "ray"
 
-    def __init__(self, address: str = "local", threads: int = 1, num_cpus: int | None = None,
-                 fallback: Callable[[], Backend] | None = None, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        address: str = "local",
+        threads: int = 1,
+        num_cpus: int | None = None,
+        fallback: Callable[[], Backend] | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    ) -> None:
         self.address, self.threads = check_address(address), max(1, int(threads))
         self.notice = ""
         self._make_fallback = fallback
@@ -552,9 +601,12 @@ class RayBackend(Backend):
 
         self._unavailable = ""
         # A lost GCS ends the driver after 10 s instead of Ray's 60, so the jobs' panels say so sooner.
-        self.driver = ChildProcess("core.jobs.ray", ["--address", self.address, "--threads", str(self.threads)]
-                                   + (["--num-cpus", str(num_cpus)] if num_cpus else []),
-                                   env={"RAY_USAGE_STATS_ENABLED": "0", "RAY_gcs_rpc_server_reconnect_timeout_s": "10"})
+        self.driver = ChildProcess(
+            "core.jobs.ray",
+            ["--address", self.address, "--threads", str(self.threads)]
+            + (["--num-cpus", str(num_cpus)] if num_cpus else []),
+            env={"RAY_USAGE_STATS_ENABLED": "0", "RAY_gcs_rpc_server_reconnect_timeout_s": "10"},
+        )
         self.process = self.driver.process
         threading.Thread(target=self._read, name="ray-driver-reader", daemon=True).start()
 
@@ -674,15 +726,21 @@ class RayBackend(Backend):
                 return  # it never connected: the constructor says why
             if self._make_fallback is not None:
                 self._fallback = self._make_fallback()
-                self.notice = (f"Ray at {self.address!r} stopped ({why}). Jobs that ran there failed; new jobs run "
-                               f"on {self._fallback.describe()}.")
+                self.notice = (
+                    f"Ray at {self.address!r} stopped ({why}). Jobs that ran there failed; new jobs run "
+                    f"on {self._fallback.describe()}."
+                )
             else:
                 self.notice = f"Ray at {self.address!r} stopped ({why}); no new jobs can start."
         for handle, system in lost:
-            system.job_ended(handle, FAILED, None,
-                             f"The Ray instance at {self.address!r} stopped while this job ran ({why}). Nothing was "
-                             "saved; start the job again" + (" (it will run on this machine)."
-                                                             if self._fallback is not None else "."))
+            system.job_ended(
+                handle,
+                FAILED,
+                None,
+                f"The Ray instance at {self.address!r} stopped while this job ran ({why}). Nothing was "
+                "saved; start the job again"
+                + (" (it will run on this machine)." if self._fallback is not None else "."),
+            )
         for handle, system in lost:
             system.wake()
 

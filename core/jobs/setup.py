@@ -1,6 +1,7 @@
 """The dashboard's job system, as the environment asks for it: how many jobs at once, threads per job, worker
 processes or threads, and Ray (``MNIST_EXPLORER_JOBS``, ``MNIST_EXPLORER_THREADS``, ``MNIST_EXPLORER_EXECUTOR``,
 ``MNIST_EXPLORER_RAY``). An unreachable Ray falls back to this machine, with a notice saying so."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,12 @@ from core.jobs.kinds import job_system
 from core.jobs.local import InlineBackend, ProcessBackend
 from core.jobs.system import Backend, JobSystem
 
-JOBS_ENV, THREADS_ENV, EXECUTOR_ENV, RAY_ENV = ("MNIST_EXPLORER_JOBS", "MNIST_EXPLORER_THREADS",
-                                               "MNIST_EXPLORER_EXECUTOR", "MNIST_EXPLORER_RAY")
+JOBS_ENV, THREADS_ENV, EXECUTOR_ENV, RAY_ENV = (
+    "MNIST_EXPLORER_JOBS",
+    "MNIST_EXPLORER_THREADS",
+    "MNIST_EXPLORER_EXECUTOR",
+    "MNIST_EXPLORER_RAY",
+)
 EXECUTORS = ("process", "thread")
 
 
@@ -85,8 +90,10 @@ def make_backend(settings: BackendConfig | None = None) -> BackendChoice:
             backend = RayBackend(settings.ray, threads=settings.threads, fallback=embedded)
             return BackendChoice(backend, backend.capacity())
         except Exception as exc:  # noqa: BLE001 - one clear message, then the embedded backend
-            notice = (f"Ray at {settings.ray!r} could not be used ({type(exc).__name__}: {exc}); jobs run on this "
-                      "machine instead.")
+            notice = (
+                f"Ray at {settings.ray!r} could not be used ({type(exc).__name__}: {exc}); jobs run on this "
+                "machine instead."
+            )
     return BackendChoice(embedded(), settings.slots, notice)
 
 

@@ -19,6 +19,7 @@ another session waiting behind its second job.
 Nothing here is process-global: two ``JobSystem`` objects are independent, and a job's randomness
 comes from its own seed.
 """
+
 from __future__ import annotations
 
 import collections
@@ -132,9 +133,24 @@ class JobHandle:
         now = time.monotonic()
         position, wait = self._system.queue_estimate(self) if self.state == QUEUED else (None, None)
         elapsed = ((self.ended or now) - self.started) if self.started else 0.0
-        return JobSnapshot(self.id, self.spec.kind, self.spec.title or self.spec.kind, self.state, label, total,
-                           done, info, records, batches, elapsed, (self.ended or now) - self.submitted, position,
-                           wait, self.message, self._system.backend.describe())
+        return JobSnapshot(
+            self.id,
+            self.spec.kind,
+            self.spec.title or self.spec.kind,
+            self.state,
+            label,
+            total,
+            done,
+            info,
+            records,
+            batches,
+            elapsed,
+            (self.ended or now) - self.submitted,
+            position,
+            wait,
+            self.message,
+            self._system.backend.describe(),
+        )
 
     def end(self, state: str, result: Any = None, message: str = "") -> None:
         """Record how the job ended (called by its ``JobSystem``, once)."""
@@ -184,9 +200,13 @@ class JobSystem:
     """Queue and dispatch jobs to a backend: at most ``slots`` at once, first in first out,
     at most one active job per (owner, kind). Thread-safe."""
 
-    def __init__(self, backend: Backend, slots: int | None = None,
-                 expected_seconds: Mapping[str, float] | None = None,
-                 check: Callable[[JobSpec], None] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        slots: int | None = None,
+        expected_seconds: Mapping[str, float] | None = None,
+        check: Callable[[JobSpec], None] | None = None,
+    ) -> None:
         self.backend = backend
         self._check = check or (lambda spec: None)  # validates a spec at submission (core.jobs.kinds.check_spec)
         self._slots = None if slots is None else max(1, int(slots))
@@ -221,10 +241,15 @@ class JobSystem:
             if spec.owner:
                 for other in self._queue + self._running:
                     if other.spec.owner == spec.owner and other.spec.kind == spec.kind:
-                        where = ("is running" if other.state == RUNNING else
-                                 f"is waiting in the queue (position {self._queue.index(other) + 1})")
-                        raise JobRefused(f"Your {other.spec.title or other.spec.kind} job {where}; a session can "
-                                         "have one job of a kind at a time. Stop it, or wait until it ends.")
+                        where = (
+                            "is running"
+                            if other.state == RUNNING
+                            else f"is waiting in the queue (position {self._queue.index(other) + 1})"
+                        )
+                        raise JobRefused(
+                            f"Your {other.spec.title or other.spec.kind} job {where}; a session can "
+                            "have one job of a kind at a time. Stop it, or wait until it ends."
+                        )
             self._queue.append(handle)
             self._cond.notify_all()
         return handle
@@ -309,9 +334,10 @@ class JobSystem:
             if handle not in self._queue:
                 return None, None
             position = self._queue.index(handle) + 1
-            free_at = sorted([self._remaining(h, now) for h in self._running] +
-                             [0.0] * max(0, self.slots - len(self._running)))
-            for ahead in self._queue[:position - 1]:
+            free_at = sorted(
+                [self._remaining(h, now) for h in self._running] + [0.0] * max(0, self.slots - len(self._running))
+            )
+            for ahead in self._queue[: position - 1]:
                 t = free_at.pop(0)
                 free_at.append(t + self.expected_seconds(ahead.spec.kind))
                 free_at.sort()
@@ -369,4 +395,3 @@ class JobSystem:
             handle.progress.request_stop()
             self.backend.stop(handle)
         self.backend.shutdown()
-

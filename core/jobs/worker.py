@@ -15,6 +15,7 @@ it. The worker runs at a lower scheduling priority (nice 10), so the dashboard's
 prediction) is served first when both want the CPU. When the dashboard goes away (the socket closes), the worker
 exits at once.
 """
+
 from __future__ import annotations
 
 import argparse

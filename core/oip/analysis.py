@@ -3,6 +3,7 @@ map (``digit_maxima``), the patches of the digits that excite a map most (``top_
 response sits among the digits' (``activation_percentile``), a conv1 kernel beside its OIP
 (``kernel_comparison``), and the display contrast of OIP images (``contrast_enhance``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ def digit_maxima(engine: AscentEngine, model_inputs: np.ndarray, source: str = "
     return DigitMaxima(vals.astype(np.float32), pos, side, source)
 
 
-def top_patches(maxima: DigitMaxima, raw_images: np.ndarray, map_index: int, receptive_field: int,
-                jump: int, start: int, k: int = 9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_patches(
+    maxima: DigitMaxima, raw_images: np.ndarray, map_index: int, receptive_field: int, jump: int, start: int, k: int = 9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` test digits that excite ``map_index`` most, cropped to the receptive field of the
     neuron where the map peaks.
 
@@ -66,7 +68,7 @@ def top_patches(maxima: DigitMaxima, raw_images: np.ndarray, map_index: int, rec
         top, left = start + row * jump, start + col * jump
         t0, l0 = max(top, 0), max(left, 0)
         t1, l1 = min(top + rf, SIDE), min(left + rf, SIDE)
-        crops[i, t0 - top:t1 - top, l0 - left:l1 - left] = raw[idx, t0:t1, l0:l1]
+        crops[i, t0 - top : t1 - top, l0 - left : l1 - left] = raw[idx, t0:t1, l0:l1]
     return crops, order, maxima.values[order, map_index]
 
 
@@ -79,8 +81,14 @@ def activation_percentile(maxima: DigitMaxima, map_index: int, oip_max: float) -
     return pct, (float(oip_max) / best if best > 0 else float("inf") if oip_max > 0 else float("nan"))
 
 
-def kernel_comparison(model: keras.Model, layer: str, map_index: int, oip: np.ndarray,
-                      engine: AscentEngine | None = None, top_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, float]:
+def kernel_comparison(
+    model: keras.Model,
+    layer: str,
+    map_index: int,
+    oip: np.ndarray,
+    engine: AscentEngine | None = None,
+    top_fraction: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Compare a first-layer map's kernel with its OIP.
 
     ``oip`` ``(28, 28)`` → (kernel ``(k, k)``, the activation-weighted mean of the OIP's ``k×k``
@@ -102,10 +110,8 @@ def kernel_comparison(model: keras.Model, layer: str, map_index: int, oip: np.nd
     patch = np.zeros((k, k), np.float64)
     for w, idx in zip(weights, flat):
         r, c = divmod(int(idx), act.shape[1])
-        patch += w * img[r:r + k, c:c + k]
+        patch += w * img[r : r + k, c : c + k]
     patch /= weights.sum()
     a, b = patch.ravel() - patch.mean(), kernel.ravel() - kernel.mean()
     denom = np.linalg.norm(a) * np.linalg.norm(b)
     return kernel, patch.astype(np.float32), float(a @ b / denom) if denom > 0 else float("nan")
-
-

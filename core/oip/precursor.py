@@ -20,6 +20,7 @@ Patterns are indexed 0..N**(g·g)−1; the digits of the index in base N (most s
 the value indices of the squares row by row, so pattern order is reproducible and any slice can be
 generated on its own: memory stays bounded by the chunk size whatever the count.
 """
+
 from __future__ import annotations
 
 import io
@@ -78,8 +79,9 @@ def pattern_basis(grid: int) -> np.ndarray:
     return upscale_bicubic(eye)
 
 
-def patterns_to_images(codes: np.ndarray, values: Sequence[float], grid: int,
-                       basis: np.ndarray | None = None) -> np.ndarray:
+def patterns_to_images(
+    codes: np.ndarray, values: Sequence[float], grid: int, basis: np.ndarray | None = None
+) -> np.ndarray:
     """Value-index codes ``(n, grid·grid)`` → standardized start images ``(n, 28, 28)`` float32
     (each square gets its grey value, the grid is upscaled bicubically, the image standardized)."""
     vals = np.asarray(values, np.float32)
@@ -91,8 +93,9 @@ def patterns_to_images(codes: np.ndarray, values: Sequence[float], grid: int,
     return standardize_pattern(images.reshape(-1, SIDE, SIDE))
 
 
-def iter_pattern_chunks(grid: int, values: Sequence[float], chunk: int, start: int = 0,
-                        stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_pattern_chunks(
+    grid: int, values: Sequence[float], chunk: int, start: int = 0, stop: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first index, images (n, 28, 28))`` for patterns ``start..stop−1`` in chunks of ``chunk``."""
     total = pattern_count(grid, len(values))
     stop = total if stop is None else stop
@@ -190,7 +193,9 @@ def parse_values(text: str) -> tuple[float, ...]:
     try:
         vals = tuple(float(v) for v in str(text).replace(" ", "").split(",") if v)
     except ValueError:
-        raise ValueError(f"grey values {text!r} must be numbers in [0, 1] separated by commas, e.g. 0.2,0.5,0.8") from None
+        raise ValueError(
+            f"grey values {text!r} must be numbers in [0, 1] separated by commas, e.g. 0.2,0.5,0.8"
+        ) from None
     return vals
 
 
@@ -213,7 +218,8 @@ def check_feasible(config: PrecursorConfig, device: str | None = None, workers: 
             f"{len(config.values)} values on a {config.grid}×{config.grid} grid give {n:,} patterns; this {where}"
             f"{across} allows at most {limit:,} per run. Every pattern needs {config.test_epochs} gradient epochs per "
             f"map (the blog's reason for using only 3 values on 3×3 squares). Use fewer grey values or a coarser "
-            "grid, or run the dashboard on a Ray cluster with more workers.")
+            "grid, or run the dashboard on a Ray cluster with more workers."
+        )
 
 
 def work_units(config: PrecursorConfig, n_maps: int) -> int:
@@ -226,8 +232,14 @@ def work_units(config: PrecursorConfig, n_maps: int) -> int:
     return p + refine + full + min(config.compare_maps, n_maps) * p * max(t, 1)
 
 
-def estimate_seconds(config: PrecursorConfig, n_maps: int, throughput: float, forward_throughput: float | None = None,
-                     alive_fraction: float = 1.0, workers: int = 1) -> float:
+def estimate_seconds(
+    config: PrecursorConfig,
+    n_maps: int,
+    throughput: float,
+    forward_throughput: float | None = None,
+    alive_fraction: float = 1.0,
+    workers: int = 1,
+) -> float:
     """Estimated run time from measured throughputs (image-epochs/s of the ascent; images/s forward).
     ``alive_fraction``: the share of patterns the faithful screen has to ascend (with ``skip_dead``).
     ``workers``: how many split the screens (a Ray cluster's, see ``run_precursor``); the full optimisation and
@@ -270,6 +282,7 @@ def default_batch() -> int:
 
 # --- screens ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Screen:
     """A map's best ``keep`` patterns: pattern ``indices`` ``(K,)`` and their scores ``(K,)``
@@ -302,9 +315,17 @@ class _Stopped(Exception):
     pass
 
 
-def screen_faithful(engine: AscentEngine, map_index: int, config: PrecursorConfig, keep: int | None = None,
-                    batch: int | None = None, work: _Work | None = None, patterns: Iterator | None = None,
-                    start: int = 0, stop: int | None = None) -> Screen:
+def screen_faithful(
+    engine: AscentEngine,
+    map_index: int,
+    config: PrecursorConfig,
+    keep: int | None = None,
+    batch: int | None = None,
+    work: _Work | None = None,
+    patterns: Iterator | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> Screen:
     """The blog's screen for one map: ``test_epochs`` ascent epochs on every pattern, top ``keep`` by loss.
 
     With ``skip_dead`` the patterns whose map is all-zero are not ascended: their gradient is exactly
@@ -336,8 +357,9 @@ def screen_faithful(engine: AscentEngine, map_index: int, config: PrecursorConfi
         top.update(idx, losses[None])
         if work:
             work.add(n * max(config.test_epochs, 1), {"map": int(map_index), "phase": "screen", "pattern": first + n})
-    return Screen(int(map_index), top.indices[0], top.scores[0].astype(np.float32), ascended,
-                  time.perf_counter() - started)
+    return Screen(
+        int(map_index), top.indices[0], top.scores[0].astype(np.float32), ascended, time.perf_counter() - started
+    )
 
 
 def forward_batch(batch: int) -> int:
@@ -345,8 +367,16 @@ def forward_batch(batch: int) -> int:
     return max(batch, 1024)
 
 
-def forward_top(engine: AscentEngine, maps: Sequence[int], config: PrecursorConfig, k: int, batch: int,
-                start: int, stop: int, work: _Work | None = None) -> TopK:
+def forward_top(
+    engine: AscentEngine,
+    maps: Sequence[int],
+    config: PrecursorConfig,
+    k: int,
+    batch: int,
+    start: int,
+    stop: int,
+    work: _Work | None = None,
+) -> TopK:
     """The fast screen's forward pass over patterns ``start..stop−1``: the best ``k`` per map by the
     screening score (see ``AscentEngine.screen_scores``)."""
     maps = np.asarray(maps, np.int64)
@@ -361,8 +391,14 @@ def forward_top(engine: AscentEngine, maps: Sequence[int], config: PrecursorConf
     return top
 
 
-def screen_fast(engine: AscentEngine, maps: Sequence[int], config: PrecursorConfig, batch: int | None = None,
-                work: _Work | None = None, split=None) -> list[Screen]:
+def screen_fast(
+    engine: AscentEngine,
+    maps: Sequence[int],
+    config: PrecursorConfig,
+    batch: int | None = None,
+    work: _Work | None = None,
+    split=None,
+) -> list[Screen]:
     """All target maps at once: one forward pass over every pattern ranks them per map (mean
     activation, or the largest pre-activation for a map that stays at 0); the best ``refine`` per map
     then get ``test_epochs`` ascent epochs (all maps in one batch) and the best ``keep`` are returned."""
@@ -388,8 +424,9 @@ def screen_fast(engine: AscentEngine, maps: Sequence[int], config: PrecursorConf
         sl = slice(a, min(len(images), a + batch * 8))
         sub_alive = alive[sl]
         if sub_alive.any():
-            res = engine.ascend(images[sl][sub_alive], targets[sl][sub_alive], config.test_epochs, config.step,
-                                batch_size=batch)
+            res = engine.ascend(
+                images[sl][sub_alive], targets[sl][sub_alive], config.test_epochs, config.step, batch_size=batch
+            )
             part = losses[sl]
             part[sub_alive] = res.final_loss
             losses[sl] = part
@@ -410,6 +447,7 @@ def _images_of(indices: np.ndarray, config: PrecursorConfig) -> np.ndarray:
 
 
 # --- whole runs ---------------------------------------------------------------------------------
+
 
 @dataclass
 class MapOutcome:
@@ -475,30 +513,49 @@ class PrecursorResult:
 
     def summary(self) -> dict:
         return {
-            "layer": self.config.layer, "mode": self.config.mode, "grid": self.config.grid,
-            "values": list(self.config.values), "patterns": self.config.n_patterns,
-            "test_epochs": self.config.test_epochs, "keep": self.config.keep,
-            "epochs": capped_epochs(self.config.epochs), "n_maps": len(self.outcomes),
-            "rescued": len(self.rescued_maps), "rescued_maps": self.rescued_maps,
-            "rescue_rate": round(self.rescue_rate, 4), "blog_rescue_rate": round(BLOG_RESCUE_RATE, 4),
-            "maps": {str(o.map_index): {"best_loss": round(o.best_loss, 6), "rescued": o.rescued,
-                                        "candidates": [int(c) for c in o.candidates],
-                                        "test_losses": [round(float(v), 6) for v in o.test_losses],
-                                        "final_losses": [round(float(v), 6) for v in o.final_losses]}
-                     for o in self.outcomes},
+            "layer": self.config.layer,
+            "mode": self.config.mode,
+            "grid": self.config.grid,
+            "values": list(self.config.values),
+            "patterns": self.config.n_patterns,
+            "test_epochs": self.config.test_epochs,
+            "keep": self.config.keep,
+            "epochs": capped_epochs(self.config.epochs),
+            "n_maps": len(self.outcomes),
+            "rescued": len(self.rescued_maps),
+            "rescued_maps": self.rescued_maps,
+            "rescue_rate": round(self.rescue_rate, 4),
+            "blog_rescue_rate": round(BLOG_RESCUE_RATE, 4),
+            "maps": {
+                str(o.map_index): {
+                    "best_loss": round(o.best_loss, 6),
+                    "rescued": o.rescued,
+                    "candidates": [int(c) for c in o.candidates],
+                    "test_losses": [round(float(v), 6) for v in o.test_losses],
+                    "final_losses": [round(float(v), 6) for v in o.final_losses],
+                }
+                for o in self.outcomes
+            },
             "overlap": {str(m): {"common": int(c), "keep": int(k)} for m, (c, k) in self.overlap.items()},
-            "screen_seconds": round(self.screen_seconds, 3), "full_seconds": round(self.full_seconds, 3),
-            "device": self.device, "stopped": self.stopped,
+            "screen_seconds": round(self.screen_seconds, 3),
+            "full_seconds": round(self.full_seconds, 3),
+            "device": self.device,
+            "stopped": self.stopped,
         }
 
     def to_npz_bytes(self) -> bytes:
         buf = io.BytesIO()
         np.savez_compressed(
-            buf, maps=np.array(self.maps), candidates=np.array([o.candidates for o in self.outcomes]),
+            buf,
+            maps=np.array(self.maps),
+            candidates=np.array([o.candidates for o in self.outcomes]),
             test_losses=np.array([o.test_losses for o in self.outcomes]),
-            oips=np.array([o.oips for o in self.outcomes]), final_losses=np.array([o.final_losses for o in self.outcomes]),
-            grids=np.array([o.grids for o in self.outcomes]), rescued=np.array([o.rescued for o in self.outcomes]),
-            config=np.array(json.dumps(asdict(self.config))))
+            oips=np.array([o.oips for o in self.outcomes]),
+            final_losses=np.array([o.final_losses for o in self.outcomes]),
+            grids=np.array([o.grids for o in self.outcomes]),
+            rescued=np.array([o.rescued for o in self.outcomes]),
+            config=np.array(json.dumps(asdict(self.config))),
+        )
         return buf.getvalue()
 
     def save_npz(self, path) -> Path:
@@ -508,9 +565,15 @@ class PrecursorResult:
         return atomic_write_bytes(path, self.to_npz_bytes())
 
 
-def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: ProgressCallback | None = None,
-                  batch: int | None = None, device: str | None = None, context=None,
-                  model: str | None = None) -> PrecursorResult:
+def run_precursor(
+    engine: AscentEngine,
+    config: PrecursorConfig,
+    progress: ProgressCallback | None = None,
+    batch: int | None = None,
+    device: str | None = None,
+    context=None,
+    model: str | None = None,
+) -> PrecursorResult:
     """Screen, then fully optimise the best ``keep`` patterns of every target map.
 
     ``progress`` counts image-epochs (a forward pass counts 1) with ``info`` naming the phase and map;
@@ -549,17 +612,32 @@ def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: Progr
             if config.mode == "faithful":
                 for m in maps:
                     t1 = time.perf_counter()
-                    screens.append(splitter.faithful(m, work) if splitter else
-                                   screen_faithful(engine, m, config, batch=batch, work=work))
+                    screens.append(
+                        splitter.faithful(m, work)
+                        if splitter
+                        else screen_faithful(engine, m, config, batch=batch, work=work)
+                    )
                     screen_s += time.perf_counter() - t1
                     t1 = time.perf_counter()
                     outcomes.append(_full(engine, [screens[-1]], config, epochs, batch, work)[0])
                     full_s += time.perf_counter() - t1
             else:
-                screens = screen_fast(engine, maps, config, batch=batch, work=work,
-                                      split=(lambda k, fb: splitter.forward(maps, k, fb, work)) if splitter else None)
-                sample = [maps[int(i)] for i in np.linspace(0, len(maps) - 1, min(config.compare_maps, len(maps)))
-                          .round().astype(int)] if config.compare_maps else []
+                screens = screen_fast(
+                    engine,
+                    maps,
+                    config,
+                    batch=batch,
+                    work=work,
+                    split=(lambda k, fb: splitter.forward(maps, k, fb, work)) if splitter else None,
+                )
+                sample = (
+                    [
+                        maps[int(i)]
+                        for i in np.linspace(0, len(maps) - 1, min(config.compare_maps, len(maps))).round().astype(int)
+                    ]
+                    if config.compare_maps
+                    else []
+                )
                 for m in dict.fromkeys(sample):
                     faithful = screen_faithful(engine, m, config, batch=batch, work=work)
                     fast = next(s for s in screens if s.map_index == m)
@@ -570,8 +648,17 @@ def run_precursor(engine: AscentEngine, config: PrecursorConfig, progress: Progr
                 full_s = time.perf_counter() - t1
         except _Stopped:
             stopped = True
-    return PrecursorResult(config, outcomes, time.perf_counter() - started, screen_s, full_s, describe_device(),
-                           overlap, stopped, tuple(splitter.part_seconds) if splitter else ())
+    return PrecursorResult(
+        config,
+        outcomes,
+        time.perf_counter() - started,
+        screen_s,
+        full_s,
+        describe_device(),
+        overlap,
+        stopped,
+        tuple(splitter.part_seconds) if splitter else (),
+    )
 
 
 PART_PATTERNS = 16_384  # patterns per task of a split screen: seconds of work, so dispatch costs little
@@ -604,8 +691,16 @@ def _screen_part(ctx, part: ScreenPart, progress: ProgressCallback):
     work = _Work(progress)
     try:
         if part.mode == "faithful":
-            return screen_faithful(engine, part.maps[0], part.config, keep=part.k, batch=part.batch, work=work,
-                                   start=part.start, stop=part.stop)
+            return screen_faithful(
+                engine,
+                part.maps[0],
+                part.config,
+                keep=part.k,
+                batch=part.batch,
+                work=work,
+                start=part.start,
+                stop=part.stop,
+            )
         return forward_top(engine, part.maps, part.config, part.k, part.batch, part.start, part.stop, work)
     except _Stopped:
         return None
@@ -626,8 +721,9 @@ class _Splitter:
         return [(a, min(n, a + size)) for a in range(0, n, size)]
 
     def _run(self, parts: list[ScreenPart], work: _Work, phase: dict) -> list:
-        results = self.context.map(_screen_part, parts, work.prog, units=[p.units for p in parts],
-                                   offset=work.done, info=phase)
+        results = self.context.map(
+            _screen_part, parts, work.prog, units=[p.units for p in parts], offset=work.done, info=phase
+        )
         if len(results) < len(parts) or any(r is None for r in results):
             raise _Stopped
         work.done += sum(p.units for p in parts)
@@ -635,28 +731,40 @@ class _Splitter:
 
     def faithful(self, map_index: int, work: _Work) -> Screen:
         started = time.perf_counter()
-        parts = [ScreenPart(self.model, self.layer, (int(map_index),), self.config, a, b, self.batch,
-                            self.config.keep, "faithful") for a, b in self._ranges(self.batch)]
+        parts = [
+            ScreenPart(
+                self.model, self.layer, (int(map_index),), self.config, a, b, self.batch, self.config.keep, "faithful"
+            )
+            for a, b in self._ranges(self.batch)
+        ]
         screens = self._run(parts, work, {"phase": "screen", "map": int(map_index)})
         self.part_seconds += [s.seconds for s in screens]
         top = TopK(1, self.config.keep)
         for screen in screens:  # in pattern order: ties keep the lower index, as in one process
             top.update(screen.indices, screen.scores[None])
-        return Screen(int(map_index), top.indices[0], top.scores[0].astype(np.float32),
-                      sum(s.ascended for s in screens), time.perf_counter() - started)
+        return Screen(
+            int(map_index),
+            top.indices[0],
+            top.scores[0].astype(np.float32),
+            sum(s.ascended for s in screens),
+            time.perf_counter() - started,
+        )
 
     def forward(self, maps: Sequence[int], k: int, batch: int, work: _Work) -> TopK:
         maps = tuple(int(m) for m in maps)
-        parts = [ScreenPart(self.model, self.layer, maps, self.config, a, b, batch, k, "forward")
-                 for a, b in self._ranges(batch)]
+        parts = [
+            ScreenPart(self.model, self.layer, maps, self.config, a, b, batch, k, "forward")
+            for a, b in self._ranges(batch)
+        ]
         top = TopK(len(maps), k)
         for part_top in self._run(parts, work, {"phase": "forward screen"}):
             top.update(part_top.indices, part_top.scores)  # in pattern order, as in one process
         return top
 
 
-def _full(engine: AscentEngine, screens: list[Screen], config: PrecursorConfig, epochs: int, batch: int,
-          work: _Work | None) -> list[MapOutcome]:
+def _full(
+    engine: AscentEngine, screens: list[Screen], config: PrecursorConfig, epochs: int, batch: int, work: _Work | None
+) -> list[MapOutcome]:
     """Full optimisation of every screen's candidates, all maps in one batch."""
     images = np.concatenate([_images_of(s.indices, config) for s in screens])
     targets = np.concatenate([np.full(len(s.indices), s.map_index) for s in screens])
@@ -668,15 +776,23 @@ def _full(engine: AscentEngine, screens: list[Screen], config: PrecursorConfig, 
 
             def on_step(self, done, info=None):
                 if work:
-                    work.add(done - self.last, {"phase": "full optimisation", "epoch": int((info or {}).get("epoch", 0)),
-                                                "epochs": int(epochs), "images": int(len(images))})
+                    work.add(
+                        done - self.last,
+                        {
+                            "phase": "full optimisation",
+                            "epoch": int((info or {}).get("epoch", 0)),
+                            "epochs": int(epochs),
+                            "images": int(len(images)),
+                        },
+                    )
                 self.last = done
 
             def should_stop(self):
                 return bool(work and work.prog.should_stop())
 
-        res = engine.ascend(images, targets, epochs, config.step, batch_size=max(batch, 256), chunks=chunks,
-                            progress=_Relay())
+        res = engine.ascend(
+            images, targets, epochs, config.step, batch_size=max(batch, 256), chunks=chunks, progress=_Relay()
+        )
         if res.stopped:
             raise _Stopped
         oips, finals = res.images[..., 0], res.final_loss
@@ -685,8 +801,17 @@ def _full(engine: AscentEngine, screens: list[Screen], config: PrecursorConfig, 
     out, a = [], 0
     for s in screens:
         k = len(s.indices)
-        out.append(MapOutcome(s.map_index, s.indices, s.scores, pattern_grids(s.indices, config.grid, config.values),
-                              oips[a:a + k], finals[a:a + k], s.ascended))
+        out.append(
+            MapOutcome(
+                s.map_index,
+                s.indices,
+                s.scores,
+                pattern_grids(s.indices, config.grid, config.values),
+                oips[a : a + k],
+                finals[a : a + k],
+                s.ascended,
+            )
+        )
         a += k
     return out
 

@@ -14,6 +14,7 @@ weights fixed, by gradient ascent on the pixels (blog articles VII–IX, XI; F. 
 image) for every (map, start) and sends them all as one batch through the engine (``core.ascent.engine``). What an
 OIP means against the test digits is in ``core.oip.analysis``; its figures in ``core.figures.oip``.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core.ascent.engine import (MAX_EPOCHS, PARAMETERISATIONS, SIDE, AscentEngine, capped_epochs,  # noqa: E402
-                     check_diversity, check_transforms)
+from core.ascent.engine import (
+    MAX_EPOCHS,
+    PARAMETERISATIONS,
+    SIDE,
+    AscentEngine,
+    capped_epochs,  # noqa: E402
+    check_diversity,
+    check_transforms,
+)
 from core.files import atomic_write_bytes  # noqa: E402
 from core.progress import ProgressCallback  # noqa: E402
 from core.ascent.starts import DEFAULT_SCALE_WEIGHTS, check_scale_weights, random_starts  # noqa: E402
@@ -43,6 +51,7 @@ MAX_IMAGES = 4096  # maps × starts in one OIP run
 
 
 # --- OIP runs ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OipConfig:
@@ -127,8 +136,9 @@ def oip_layers(model: keras.Model) -> list[str]:
     """Layers whose maps (or units) an OIP can target: convs, pools, batch-norms, dense, and ``out``."""
     names = []
     for lyr in model.layers:
-        if isinstance(lyr, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.BatchNormalization,
-                            keras.layers.Dense)):
+        if isinstance(
+            lyr, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.BatchNormalization, keras.layers.Dense)
+        ):
             names.append(lyr.name)
     return names
 
@@ -192,20 +202,40 @@ class OipResult:
         return int(hits[0])
 
     def summary(self) -> dict:
-        return {"layer": self.config.layer, "n_maps": int(len(self.maps)), "with_oip": int(self.has_oip.sum()),
-                "failed_maps": self.failed_maps, "epochs": int(self.history.shape[0]),
-                "starts": int(self.config.starts), "device": self.device, "stopped": self.stopped,
-                "objective": self.config.objective, "diversity": self.config.diversity,
-                "final_loss": {str(int(m)): round(float(v), 6) for m, v in zip(self.maps, self.best_loss)},
-                **({"similarity": {str(int(m)): round(float(v), 4) for m, v in zip(self.maps, self.similarity)}}
-                   if self.config.starts > 1 else {}),
-                "run_seconds": round(self.seconds, 3)}
+        return {
+            "layer": self.config.layer,
+            "n_maps": int(len(self.maps)),
+            "with_oip": int(self.has_oip.sum()),
+            "failed_maps": self.failed_maps,
+            "epochs": int(self.history.shape[0]),
+            "starts": int(self.config.starts),
+            "device": self.device,
+            "stopped": self.stopped,
+            "objective": self.config.objective,
+            "diversity": self.config.diversity,
+            "final_loss": {str(int(m)): round(float(v), 6) for m, v in zip(self.maps, self.best_loss)},
+            **(
+                {"similarity": {str(int(m)): round(float(v), 4) for m, v in zip(self.maps, self.similarity)}}
+                if self.config.starts > 1
+                else {}
+            ),
+            "run_seconds": round(self.seconds, 3),
+        }
 
     def to_npz_bytes(self) -> bytes:
         buf = io.BytesIO()
-        np.savez_compressed(buf, maps=self.maps, images=self.images, initial=self.initial,
-                            best_images=self.best_images, final_loss=self.final_loss, best_loss=self.best_loss,
-                            has_oip=self.has_oip, history=self.history, config=np.array(self.config.key()))
+        np.savez_compressed(
+            buf,
+            maps=self.maps,
+            images=self.images,
+            initial=self.initial,
+            best_images=self.best_images,
+            final_loss=self.final_loss,
+            best_loss=self.best_loss,
+            has_oip=self.has_oip,
+            history=self.history,
+            config=np.array(self.config.key()),
+        )
         return buf.getvalue()
 
     def save_npz(self, path: str | os.PathLike) -> Path:
@@ -213,8 +243,13 @@ class OipResult:
         return atomic_write_bytes(path, self.to_npz_bytes())
 
 
-def run_oip(engine: AscentEngine, config: OipConfig, progress: ProgressCallback | None = None,
-            batch_size: int | None = None, chunks: int = 20) -> OipResult:
+def run_oip(
+    engine: AscentEngine,
+    config: OipConfig,
+    progress: ProgressCallback | None = None,
+    batch_size: int | None = None,
+    chunks: int = 20,
+) -> OipResult:
     """OIPs for ``config.maps`` (all maps when None) of ``engine.layer``: all maps × starts in one batch.
 
     Returns an ``OipResult``; ``progress`` counts image-epochs over ``chunks`` updates.
@@ -225,23 +260,49 @@ def run_oip(engine: AscentEngine, config: OipConfig, progress: ProgressCallback 
     maps = np.arange(engine.channels) if config.maps is None else np.asarray(config.maps, np.int64)
     bad = maps[(maps < 0) | (maps >= engine.channels)]
     if bad.size:
-        raise ValueError(f"map {int(bad[0])} does not exist in layer {engine.layer!r}, which has maps "
-                         f"0..{engine.channels - 1}")
+        raise ValueError(
+            f"map {int(bad[0])} does not exist in layer {engine.layer!r}, which has maps 0..{engine.channels - 1}"
+        )
     if len(maps) * config.starts > MAX_IMAGES:
-        raise ValueError(f"{len(maps)} maps × {config.starts} starts = {len(maps) * config.starts} images; "
-                         f"at most {MAX_IMAGES} per run")
+        raise ValueError(
+            f"{len(maps)} maps × {config.starts} starts = {len(maps) * config.starts} images; "
+            f"at most {MAX_IMAGES} per run"
+        )
     epochs = capped_epochs(config.epochs)
     neuron = config.neuron if config.objective == "neuron" else None
     starts = random_starts(maps.tolist(), config.starts, config.seed, config.scale_weights)
     m, s = starts.shape[:2]
     if batch_size and config.diversity > 0:  # a map's starts must share a sub-batch to push each other apart
         batch_size = max(s, batch_size // s * s)
-    res = engine.ascend(starts.reshape(m * s, SIDE, SIDE), np.repeat(maps, s), epochs, config.step,
-                        neuron=neuron, jitter=config.jitter, blur=config.blur, l2_decay=config.l2_decay,
-                        tv_weight=config.tv_weight, seed=config.seed, batch_size=batch_size,
-                        chunks=chunks, progress=progress, label=f"OIPs of {engine.layer}",
-                        sign=-1.0 if config.objective == "negative" else 1.0, diversity=config.diversity,
-                        scale=config.scale, rotate=config.rotate, param=config.param)
-    return OipResult(config=config, maps=maps, images=res.images[..., 0].reshape(m, s, SIDE, SIDE),
-                     initial=starts, history=res.history.reshape(-1, m, s), final_loss=res.final_loss.reshape(m, s),
-                     seconds=res.seconds, device=describe_device(), stopped=res.stopped)
+    res = engine.ascend(
+        starts.reshape(m * s, SIDE, SIDE),
+        np.repeat(maps, s),
+        epochs,
+        config.step,
+        neuron=neuron,
+        jitter=config.jitter,
+        blur=config.blur,
+        l2_decay=config.l2_decay,
+        tv_weight=config.tv_weight,
+        seed=config.seed,
+        batch_size=batch_size,
+        chunks=chunks,
+        progress=progress,
+        label=f"OIPs of {engine.layer}",
+        sign=-1.0 if config.objective == "negative" else 1.0,
+        diversity=config.diversity,
+        scale=config.scale,
+        rotate=config.rotate,
+        param=config.param,
+    )
+    return OipResult(
+        config=config,
+        maps=maps,
+        images=res.images[..., 0].reshape(m, s, SIDE, SIDE),
+        initial=starts,
+        history=res.history.reshape(-1, m, s),
+        final_loss=res.final_loss.reshape(m, s),
+        seconds=res.seconds,
+        device=describe_device(),
+        stopped=res.stopped,
+    )

@@ -4,6 +4,7 @@ Two OIPs of one map often show the same strokes a pixel or two apart (a conv map
 its pattern sits), so a plain correlation calls them different. ``shift_similarity`` takes the best
 correlation over all shifts up to ``max_shift`` pixels.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,7 @@ def shift_similarity(images: np.ndarray, max_shift: int = DEFAULT_MAX_SHIFT) -> 
     best = np.full((n, n), -np.inf)
     for dy in range(-s, s + 1):
         for dx in range(-s, s + 1):
-            moved = padded[:, s + dy: s + dy + h, s + dx: s + dx + w].reshape(n, -1)
+            moved = padded[:, s + dy : s + dy + h, s + dx : s + dx + w].reshape(n, -1)
             best = np.maximum(best, flat @ moved.T)
     best = np.maximum(best, best.T)  # every shift and its opposite were taken: symmetric up to rounding
     np.fill_diagonal(best, np.where(norms > 0, 1.0, 0.0))

@@ -5,6 +5,7 @@ pre-activation where the layer is a relu conv) and **N diverse OIPs** (N starts 
 with a similarity penalty), all through the one ascent engine (``core.ascent.engine.AscentEngine``: the same compiled
 function, no retracing), with the pairwise similarity of the diverse OIPs up to a shift (``core.oip.similarity``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,15 +77,18 @@ def run_variants(engine: AscentEngine, config: VariantsConfig, progress: Progres
     """Blog, negative and diverse OIPs of one map (see the module doc); ``progress`` counts image-epochs."""
     config.validate()
     if config.map_index >= engine.channels:
-        raise ValueError(f"map {config.map_index} does not exist in layer {engine.layer!r}, which has maps "
-                         f"0..{engine.channels - 1}")
+        raise ValueError(
+            f"map {config.map_index} does not exist in layer {engine.layer!r}, which has maps 0..{engine.channels - 1}"
+        )
     base = config.base.with_(maps=(int(config.map_index),), layer=engine.layer)
     epochs = capped_epochs(base.epochs)
     n = config.diverse
-    runs = [("blog", base.with_(starts=1, objective="map" if base.objective == "negative" else base.objective)),
-            ("negative", base.with_(starts=1, objective="negative", neuron=None)),
-            ("plain starts", base.with_(starts=n, diversity=0.0)),
-            ("diverse", base.with_(starts=n, diversity=config.diversity))]
+    runs = [
+        ("blog", base.with_(starts=1, objective="map" if base.objective == "negative" else base.objective)),
+        ("negative", base.with_(starts=1, objective="negative", neuron=None)),
+        ("plain starts", base.with_(starts=n, diversity=0.0)),
+        ("diverse", base.with_(starts=n, diversity=config.diversity)),
+    ]
     total = sum(r.starts for _, r in runs) * epochs
     results = {}
     seconds = 0.0
@@ -107,6 +111,7 @@ def run_variants(engine: AscentEngine, config: VariantsConfig, progress: Progres
             if res.stopped:
                 stopped = True
                 break
+
     def images(name: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The run's images (k, 28, 28) and losses (k,); NaN for a run a stop request left out."""
         if name not in results:
@@ -117,9 +122,19 @@ def run_variants(engine: AscentEngine, config: VariantsConfig, progress: Progres
     negative, negative_loss = images("negative", 1)
     plain, _ = images("plain starts", n)
     diverse, diverse_loss = images("diverse", n)
-    return MapVariants(config, blog[0], float(blog_loss[0]), negative[0], float(negative_loss[0]), diverse,
-                       diverse_loss, shift_similarity(np.nan_to_num(diverse)), shift_similarity(np.nan_to_num(plain)),
-                       seconds, stopped)
+    return MapVariants(
+        config,
+        blog[0],
+        float(blog_loss[0]),
+        negative[0],
+        float(negative_loss[0]),
+        diverse,
+        diverse_loss,
+        shift_similarity(np.nan_to_num(diverse)),
+        shift_similarity(np.nan_to_num(plain)),
+        seconds,
+        stopped,
+    )
 
 
 def similarity_summary(values: np.ndarray) -> str:

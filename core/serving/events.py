@@ -13,6 +13,7 @@ With ``path`` set (the server reads ``$MNIST_EXPLORER_EVENTS``), every event is 
 as one JSON line, for a load test or a person to read afterwards. Nothing here changes what the server
 computes; recording a span costs a few microseconds.
 """
+
 from __future__ import annotations
 
 import collections
@@ -59,8 +60,9 @@ class ServerEvents:
         self._to_write: queue.SimpleQueue | None = None
         if path:
             self._to_write = queue.SimpleQueue()
-            threading.Thread(target=self._write, args=(str(path), self._to_write), name="server-events-writer",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._write, args=(str(path), self._to_write), name="server-events-writer", daemon=True
+            ).start()
 
     @staticmethod
     def _write(path: str, pending: queue.SimpleQueue) -> None:
@@ -126,8 +128,13 @@ class ServerEvents:
             self._gc_started[ident] = (time.time(), time.perf_counter())
         elif ident in self._gc_started:
             start, began = self._gc_started.pop(ident)
-            self.record("gc", start, time.perf_counter() - began, generation=info.get("generation"),
-                        collected=info.get("collected"))
+            self.record(
+                "gc",
+                start,
+                time.perf_counter() - began,
+                generation=info.get("generation"),
+                collected=info.get("collected"),
+            )
 
     def close(self) -> None:
         self.unwatch_gc()

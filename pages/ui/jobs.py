@@ -5,6 +5,7 @@ One job system per server (``pages.ui.resources.job_system``): every long comput
 progress, Stop, a queue position and its result shown by itself when it ends. The handles live in each session's
 state; its owner token tells its jobs apart from every other session's.
 """
+
 from __future__ import annotations
 
 import threading
@@ -45,8 +46,13 @@ class SessionWatch:
             stop_closed_sessions(self.system, self.is_active, {}, time.monotonic(), grace=0.0)
 
 
-def stop_closed_sessions(system: JobSystem, is_active: Callable[[str], bool], gone_since: dict[str, float],
-                         now: float, grace: float = JOB_SESSION_GRACE_S) -> None:
+def stop_closed_sessions(
+    system: JobSystem,
+    is_active: Callable[[str], bool],
+    gone_since: dict[str, float],
+    now: float,
+    grace: float = JOB_SESSION_GRACE_S,
+) -> None:
     """One look at the owners of queued and running jobs: a session that has been gone for ``grace``
     seconds has its jobs stopped (``gone_since`` remembers when each was first seen gone)."""
     for owner in system.owners():
@@ -96,8 +102,17 @@ def submit_job(slot: str, spec: JobSpec) -> JobHandle | None:
     return handle
 
 
-def start_button(slot: str, label: str, make_spec: Callable[[], JobSpec | None], *, key: str, busy_label: str,
-                 disabled: bool = False, help: str | None = None, type: str = "primary") -> None:
+def start_button(
+    slot: str,
+    label: str,
+    make_spec: Callable[[], JobSpec | None],
+    *,
+    key: str,
+    busy_label: str,
+    disabled: bool = False,
+    help: str | None = None,
+    type: str = "primary",
+) -> None:
     """The button that starts the job of ``slot``; disabled (and saying so) while that job is active.
 
     The job is submitted in the script run of the click, not in a callback: that run has every widget's
@@ -124,9 +139,14 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def job_panel(slot: str, *, on_end: Callable[[JobHandle], None] | None = None,
-              describe: Callable[[JobSnapshot], str] | None = None,
-              live: Callable[[JobSnapshot], None] | None = None, stop_help: str | None = None) -> None:
+def job_panel(
+    slot: str,
+    *,
+    on_end: Callable[[JobHandle], None] | None = None,
+    describe: Callable[[JobSnapshot], str] | None = None,
+    live: Callable[[JobSnapshot], None] | None = None,
+    stop_help: str | None = None,
+) -> None:
     """The panel of the job in ``st.session_state[slot]``: the queue position and expected wait while it
     waits, a progress bar (``describe(snapshot)`` as its text), Stop and the kind's live figure
     (``live(snapshot)``) while it runs, its message when it failed. It refreshes itself every second
@@ -166,16 +186,22 @@ def _job_panel_body(slot: str, on_end, describe, live, stop_help) -> None:
         return
     snap = current.snapshot()
     if snap.state == "queued":
-        st.info(f"**Waiting in line**: {_ordinal(snap.queue_position or 1)} in line, about "
-                f"{duration(snap.expected_wait or 0)} until it starts ({job_system().slots} job"
-                f"{'s' if job_system().slots > 1 else ''} at a time on {snap.where}). Waiting "
-                f"{duration(snap.waited)} so far.", icon=":material/hourglass_top:")
+        st.info(
+            f"**Waiting in line**: {_ordinal(snap.queue_position or 1)} in line, about "
+            f"{duration(snap.expected_wait or 0)} until it starts ({job_system().slots} job"
+            f"{'s' if job_system().slots > 1 else ''} at a time on {snap.where}). Waiting "
+            f"{duration(snap.waited)} so far.",
+            icon=":material/hourglass_top:",
+        )
     else:
         text = (describe(snap) if describe else "") or _default_text(snap)
         st.progress(snap.fraction, text=f"{text} · {duration(snap.elapsed)}")
-    st.button("Cancel" if snap.state == "queued" else "Stop", key=slot.removesuffix("_job") + "_stop",
-              on_click=current.stop,
-              help=stop_help if snap.state != "queued" else "Leaves the queue; nothing is computed.")
+    st.button(
+        "Cancel" if snap.state == "queued" else "Stop",
+        key=slot.removesuffix("_job") + "_stop",
+        on_click=current.stop,
+        help=stop_help if snap.state != "queued" else "Leaves the queue; nothing is computed.",
+    )
     if live is not None and snap.state == "running":
         live(snap)
 
@@ -198,8 +224,12 @@ def group_active(slot: str) -> bool:
     return any(not h.done for h in st.session_state.get(slot) or [])
 
 
-def group_panel(slot: str, *, on_end: Callable[[list[JobHandle]], None] | None = None,
-                describe: Callable[[JobSnapshot], str] | None = None) -> None:
+def group_panel(
+    slot: str,
+    *,
+    on_end: Callable[[list[JobHandle]], None] | None = None,
+    describe: Callable[[JobSnapshot], str] | None = None,
+) -> None:
     """One line per job of the group in ``st.session_state[slot]``: waiting (with its place in line), a progress
     bar while running, how it ended; one Stop for the whole group. When the last one ends, ``on_end(handles)``
     runs once and the page runs again, so the results appear by themselves."""
@@ -234,10 +264,13 @@ def group_panel(slot: str, *, on_end: Callable[[list[JobHandle]], None] | None =
                 st.progress(snap.fraction, text=f"{title}: {text} · {duration(snap.elapsed)}")
             else:
                 st.caption(f"{title}: {snap.state}" + (f" ({snap.message})" if snap.message else ""))
-        st.button("Stop all", key=slot.removesuffix("_job") + "_stop_all",
-                  on_click=lambda: [h.stop() for h in st.session_state.get(slot) or []],
-                  help="Stops the running ones after their current batch (what they trained is kept) and drops the "
-                       "waiting ones.")
+        st.button(
+            "Stop all",
+            key=slot.removesuffix("_job") + "_stop_all",
+            on_click=lambda: [h.stop() for h in st.session_state.get(slot) or []],
+            help="Stops the running ones after their current batch (what they trained is kept) and drops the "
+            "waiting ones.",
+        )
 
     panel()
 
@@ -283,8 +316,14 @@ def render_jobs_sidebar() -> None:
         lines = []
         for handle in active:
             snap = handle.snapshot()
-            lines.append(f"- **{snap.title}**: " + (f"{_ordinal(snap.queue_position or 1)} in line" if snap.state ==
-                                                    "queued" else f"{snap.fraction * 100:.0f} %"))
+            lines.append(
+                f"- **{snap.title}**: "
+                + (
+                    f"{_ordinal(snap.queue_position or 1)} in line"
+                    if snap.state == "queued"
+                    else f"{snap.fraction * 100:.0f} %"
+                )
+            )
         st.markdown("**Your jobs**\n" + "\n".join(lines))
 
     with st.sidebar:

@@ -7,6 +7,7 @@ request for a deep link (/activations) runs that page's file alone, with widget 
 (.streamlit/config.toml) that automatic list is never shown; the menu is drawn here with ``st.page_link``, and a
 page run alone runs itself through the router (``page_frame``). Public API only.
 """
+
 from __future__ import annotations
 
 import threading
@@ -44,8 +45,10 @@ _run = threading.local()  # the page app.py is running in this script thread, if
 
 def navigation():
     """Register the app's pages for this session and return the one its address asks for."""
-    return st.navigation([st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0)
-                          for i, p in enumerate(PAGES)], position="hidden")
+    return st.navigation(
+        [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0) for i, p in enumerate(PAGES)],
+        position="hidden",
+    )
 
 
 def route() -> None:
@@ -124,18 +127,28 @@ def _model_picker(page: str) -> None:
     with st.sidebar:
         # persist_state="session": every page draws this widget itself, and without it Streamlit drops the
         # choice on a page switch (each page would fall back to the bundled model).
-        st.selectbox("Active model", choices, key=ACTIVE_MODEL_KEY, format_func=describe_model,
-                     persist_state="session",
-                     help="Used by every page. Train a model on the Train page to add one.")
+        st.selectbox(
+            "Active model",
+            choices,
+            key=ACTIVE_MODEL_KEY,
+            format_func=describe_model,
+            persist_state="session",
+            help="Used by every page. Train a model on the Train page to add one.",
+        )
         if st.session_state.get("_model_param_error") and st.query_params.get("model"):
             st.warning(st.session_state["_model_param_error"])  # while the address still names that model
         bundle = active_bundle()
         if bundle is not None:
             meta = bundle.meta
-            origin = (f"imported from {meta.get('imported_from', '?')}" if meta.get("imported")
-                      else f"trained on {meta.get('device', '?')}")
-            st.caption(f"{meta.get('params', 0):,} parameters · test accuracy "
-                       f"{meta.get('test_accuracy', 0) * 100:.2f} % · {origin}")
+            origin = (
+                f"imported from {meta.get('imported_from', '?')}"
+                if meta.get("imported")
+                else f"trained on {meta.get('device', '?')}"
+            )
+            st.caption(
+                f"{meta.get('params', 0):,} parameters · test accuracy "
+                f"{meta.get('test_accuracy', 0) * 100:.2f} % · {origin}"
+            )
 
 
 def _apply_model_query_param(choices: list[str]) -> None:
@@ -152,4 +165,5 @@ def _apply_model_query_param(choices: list[str]) -> None:
     else:
         st.session_state["_model_param_error"] = (
             f"No model named {wanted!r} (from the page address); using the active model instead. "
-            f"Known: {', '.join(sorted(by_name))}.")
+            f"Known: {', '.join(sorted(by_name))}."
+        )

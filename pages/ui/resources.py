@@ -1,6 +1,7 @@
 """What all sessions of the server share, each made once: loaded models, MNIST, the job system, the record of what
 the server did, and one compiled engine or activation model per model (and layer). All are read-only for the pages.
 Cached functions never call ``st.*`` themselves."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Tuning the server process: called once, explicitly, by app.py (never on import)."""
+
 from __future__ import annotations
 
 import gc

@@ -1,4 +1,5 @@
 """What a browser session keeps between page switches: the digit in hand, and the OIPs it computed."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

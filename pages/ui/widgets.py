@@ -1,5 +1,6 @@
 """Widgets the pages share: a Plotly chart with its toolbar out of the way, and the blog's figures beside the
 learner's own."""
+
 from __future__ import annotations
 
 import streamlit as st

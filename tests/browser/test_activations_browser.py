@@ -1,5 +1,6 @@
 """Activations page in a real browser: draw a digit with the mouse on the canvas (inside its
 component iframe), see the prediction, select a map by clicking the grid, upload a good and a bad file."""
+
 from __future__ import annotations
 
 import pytest

@@ -23,6 +23,7 @@ start until they have all ended: at least ``MIN_DRAWS_DURING_JOBS`` strokes fall
 Writes ``test-artifacts/classroom.json`` (``errors``, ``jobs_total``, ``jobs_finished``, ``draw_p95_server_ms``,
 ``identical_to_solo`` and the details). Run with ``make classroom``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -58,8 +59,13 @@ PANEL_MS = re.compile(r"\(([\d,]+) ms with the panel drawn\)")  # the whole frag
 PREDICTION = re.compile(r"Prediction:\s*(\d)")
 WHERE = re.compile(r"at a time on (.+?)\)\. Waiting")
 SAVED = re.compile(r"Run saved as (\S+?): test accuracy")
-STROKES = [[(70, 60), (210, 60), (130, 240)], [(140, 40), (140, 240)], [(90, 40), (90, 230), (200, 230)],
-           [(80, 40), (80, 150), (210, 150), (170, 40), (170, 250)], [(70, 60), (210, 60), (70, 230), (210, 230)]]
+STROKES = [
+    [(70, 60), (210, 60), (130, 240)],
+    [(140, 40), (140, 240)],
+    [(90, 40), (90, 230), (200, 230)],
+    [(80, 40), (80, 150), (210, 150), (170, 40), (170, 250)],
+    [(70, 60), (210, 60), (70, 230), (210, 230)],
+]
 
 
 @dataclass(eq=False)
@@ -120,15 +126,30 @@ def serve_classroom(tmp_path_factory, mnist, server_env: dict):
     log_path, events_path = log_dir / "streamlit.log", log_dir / "events.jsonl"
     log = open(log_path, "w")
     env = dict(os.environ, MNIST_EXPLORER_RUNS=str(runs), MNIST_EXPLORER_EVENTS=str(events_path), **server_env)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     spy = _py_spy(proc.pid)
     try:
         models = {"default": load_default()}
         for name, seed in (("class-a", 1), ("class-b", 2)):
-            result = train(preset("tiny filters"), TrainConfig(epochs=1, train_limit=1000, test_limit=500, seed=seed),
-                           mnist)
+            result = train(
+                preset("tiny filters"), TrainConfig(epochs=1, train_limit=1000, test_limit=500, seed=seed), mnist
+            )
             models[name] = load_run(save_run(result, runs, name=name))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
@@ -158,15 +179,31 @@ def _py_spy(pid: int):
     if os.environ.get("CLASSROOM_PYSPY") != "1":
         return None
     ARTIFACTS.mkdir(exist_ok=True)
-    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-r", "250",
-                             "--gil", "--threads", "-f", "chrometrace", "-o", str(ARTIFACTS / "classroom-pyspy.json")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "-p",
+            str(pid),
+            "-r",
+            "250",
+            "--gil",
+            "--threads",
+            "-f",
+            "chrometrace",
+            "-o",
+            str(ARTIFACTS / "classroom-pyspy.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 # --------------------------------------------------------------------------- page helpers
 async def _idle(page) -> None:
-    await page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                 timeout=TIMEOUT_MS)
+    await page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS
+    )
 
 
 async def _number(page, label: str, value) -> None:
@@ -175,7 +212,10 @@ async def _number(page, label: str, value) -> None:
     await box.press("Enter")
     await page.wait_for_function(  # the page ran with the new value: the field shows it after the run
         "([label, v]) => [...document.querySelectorAll('input')].some(i => i.getAttribute('aria-label') === label "
-        "&& i.value.replace(/,/g, '') === v)", arg=[label, str(value)], timeout=TIMEOUT_MS)
+        "&& i.value.replace(/,/g, '') === v)",
+        arg=[label, str(value)],
+        timeout=TIMEOUT_MS,
+    )
     await _idle(page)
 
 
@@ -216,14 +256,33 @@ async def _check_sidebar(page, plan: Plan, models: dict, out: Outcome) -> None:
 
 # --------------------------------------------------------------------------- job sessions
 T0 = [0.0]  # when the sessions were started (perf_counter)
-START = {"train": "Train", "oip": "Compute OIPs", "precursor": "Run the precursor search", "sweep": "Run sweep",
-         "dream": "Dream"}
-AFTER = {"train": "Train", "oip": "Compute again", "precursor": "Run the precursor search",
-         "sweep": "Sweep shown below", "dream": "Dream"}  # the start button once the result is shown
-RESULT = {"train": "Run saved as", "oip": "maps with an OIP", "precursor": "maps rescued",
-          "sweep": "Figures per K (.json)", "dream": "Download PNG"}
-DOWNLOAD = {"oip": "OIPs (.npz)", "precursor": "Results (.npz)", "sweep": "Figures per K (.json)",
-            "dream": "Download PNG"}
+START = {
+    "train": "Train",
+    "oip": "Compute OIPs",
+    "precursor": "Run the precursor search",
+    "sweep": "Run sweep",
+    "dream": "Dream",
+}
+AFTER = {
+    "train": "Train",
+    "oip": "Compute again",
+    "precursor": "Run the precursor search",
+    "sweep": "Sweep shown below",
+    "dream": "Dream",
+}  # the start button once the result is shown
+RESULT = {
+    "train": "Run saved as",
+    "oip": "maps with an OIP",
+    "precursor": "maps rescued",
+    "sweep": "Figures per K (.json)",
+    "dream": "Download PNG",
+}
+DOWNLOAD = {
+    "oip": "OIPs (.npz)",
+    "precursor": "Results (.npz)",
+    "sweep": "Figures per K (.json)",
+    "dream": "Download PNG",
+}
 
 
 async def _prepare(page, plan: Plan) -> None:
@@ -240,8 +299,14 @@ async def _prepare(page, plan: Plan) -> None:
         await _number(page, "Full epochs", 100)
         await page.get_by_text("16 patterns").first.wait_for(timeout=TIMEOUT_MS)
     elif plan.kind == "sweep":
-        for label, value in (("Training digits", 2000), ("Seed", plan.settings["seed"]), ("K from", 5),
-                             ("K to", 15), ("K step", 5), ("Silhouette sample", 500)):
+        for label, value in (
+            ("Training digits", 2000),
+            ("Seed", plan.settings["seed"]),
+            ("K from", 5),
+            ("K to", 15),
+            ("K step", 5),
+            ("Silhouette sample", 500),
+        ):
             await _number(page, label, value)
     elif plan.kind == "dream":
         await page.get_by_text("Tiles", exact=True).click()
@@ -299,8 +364,9 @@ async def _stroke(page, box: dict, points) -> None:
     await page.mouse.up()
 
 
-async def _draw(page, plan: Plan, models: dict, mnist, out: Outcome, go: asyncio.Barrier,
-                jobs_done: asyncio.Event) -> None:
+async def _draw(
+    page, plan: Plan, models: dict, mnist, out: Outcome, go: asyncio.Barrier, jobs_done: asyncio.Event
+) -> None:
     digit = plan.settings["digit"]
     await _number(page, "MNIST test digit (index)", digit)
     bundle = models[plan.model]
@@ -328,7 +394,9 @@ async def _draw(page, plan: Plan, models: dict, mnist, out: Outcome, go: asyncio
         await page.wait_for_function(  # the remounted canvas has its size (and its mouse handlers) again
             "() => { const f = document.querySelector(\"iframe[title*='canvas']\"); return f && "
             "f.getBoundingClientRect().width > 100 && f.contentDocument && "
-            "f.contentDocument.querySelector('canvas.upper-canvas'); }", timeout=TIMEOUT_MS)
+            "f.contentDocument.querySelector('canvas.upper-canvas'); }",
+            timeout=TIMEOUT_MS,
+        )
         began = time.perf_counter()
         await _stroke(page, await frame.bounding_box(), STROKES[(n + digit) % len(STROKES)])
         up = time.time()
@@ -394,7 +462,7 @@ DRAWING_BROWSER_FLAG = "--class-drawing-browser"  # marks the drawing sessions' 
 def _remote_like_chromium(folder: Path, nice: int = 19) -> Path:
     """A wrapper that starts Debian's chromium at a low priority (see the module docstring)."""
     wrapper = folder / f"chromium-nice-{nice}"
-    wrapper.write_text(f"#!/bin/sh\nexec nice -n {nice} {CHROMIUM} \"$@\"\n")
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
 
@@ -451,17 +519,27 @@ def _solo_specs(plan: Plan, models: dict, tmp: Path):
 
     model = None if plan.model == "default" else str(models[plan.model].path)
     if plan.kind == "train":
-        job = TrainJobConfig(preset("tiny filters"), TrainConfig(epochs=1, train_limit=2000, seed=plan.settings["seed"]),
-                       "tiny filters", runs_dir=str(tmp / "solo-runs"), name=f"solo-{plan.model}")
+        job = TrainJobConfig(
+            preset("tiny filters"),
+            TrainConfig(epochs=1, train_limit=2000, seed=plan.settings["seed"]),
+            "tiny filters",
+            runs_dir=str(tmp / "solo-runs"),
+            name=f"solo-{plan.model}",
+        )
         return JobSpec("train", job)
     if plan.kind == "oip":
         return JobSpec("oip", OipConfig(layer="conv3"), model=model)
     if plan.kind == "precursor":
-        return JobSpec("precursor", PrecursorConfig(layer="conv3", maps=(5, 7), grid=2, values=(0.2, 0.8),
-                                                    epochs=100), model=model)
+        return JobSpec(
+            "precursor", PrecursorConfig(layer="conv3", maps=(5, 7), grid=2, values=(0.2, 0.8), epochs=100), model=model
+        )
     if plan.kind == "sweep":
-        return JobSpec("sweep", SweepJobConfig(SweepConfig(ks=(5, 10, 15), silhouette_sample=500, n_train=2000,
-                                                     seed=plan.settings["seed"])))
+        return JobSpec(
+            "sweep",
+            SweepJobConfig(
+                SweepConfig(ks=(5, 10, 15), silhouette_sample=500, n_train=2000, seed=plan.settings["seed"])
+            ),
+        )
     grey, rgb, _ = D.prepare_photo(D.default_photo(), D.DEFAULT_MAX_SIDE)
     settings = D.DreamConfig(mode="tiles", terms=D.parse_terms("conv3:56=1"), octaves=2, epochs=10)
     return JobSpec("dream", settings, model=model, inputs={"photo": rgb if rgb is not None else D.to_uint8(grey)})
@@ -481,10 +559,13 @@ def _same(plan: Plan, artifact, solo, runs: Path) -> bool:
             return np.array_equal(npz["images"], solo.images) and np.array_equal(npz["final_loss"], solo.final_loss)
     if plan.kind == "precursor":
         with np.load(artifact) as npz:
-            return np.array_equal(npz["oips"], np.array([o.oips for o in solo.outcomes])) and \
-                np.array_equal(npz["candidates"], np.array([o.candidates for o in solo.outcomes]))
+            return np.array_equal(npz["oips"], np.array([o.oips for o in solo.outcomes])) and np.array_equal(
+                npz["candidates"], np.array([o.candidates for o in solo.outcomes])
+            )
     if plan.kind == "sweep":
-        page_points = [{k: v for k, v in p.items() if "seconds" not in k} for p in json.loads(Path(artifact).read_text())["points"]]
+        page_points = [
+            {k: v for k, v in p.items() if "seconds" not in k} for p in json.loads(Path(artifact).read_text())["points"]
+        ]
         solo_points = [{k: v for k, v in p.summary().items() if "seconds" not in k} for p in solo.points]
         return page_points == solo_points
     return np.array_equal(np.asarray(Image.open(artifact)), np.asarray(Image.open(io.BytesIO(solo.png_bytes()))))
@@ -494,8 +575,9 @@ def test_a_class_of_ten_starts_eight_jobs_at_once_while_two_draw(classroom_serve
     run_classroom(classroom_server, mnist, tmp_path, PLANS, "classroom")
 
 
-def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: str,
-                  min_draws_during_jobs: int = MIN_DRAWS_DURING_JOBS) -> dict:
+def run_classroom(
+    classroom_server, mnist, tmp_path, plans: list[Plan], name: str, min_draws_during_jobs: int = MIN_DRAWS_DURING_JOBS
+) -> dict:
     """Run the sessions of ``plans`` at once, compare the jobs with solo runs, write test-artifacts/NAME.json and
     assert the figures; returns the report."""
     from playwright.async_api import async_playwright
@@ -510,8 +592,9 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
     async def main():
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=str(_remote_like_chromium(tmp_path)), args=CHROMIUM_ARGS)
-            drawing_browser = await pw.chromium.launch(executable_path=str(_remote_like_chromium(tmp_path, 15)),
-                                                       args=CHROMIUM_ARGS + [DRAWING_BROWSER_FLAG])
+            drawing_browser = await pw.chromium.launch(
+                executable_path=str(_remote_like_chromium(tmp_path, 15)), args=CHROMIUM_ARGS + [DRAWING_BROWSER_FLAG]
+            )
             lowered = asyncio.Event()
             keeper = asyncio.create_task(_keep_browsers_low(lowered))
             try:
@@ -522,9 +605,21 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
                 go, jobs_done = asyncio.Barrier(len(plans)), asyncio.Event()
                 started = time.perf_counter()
                 T0[0] = 0.0  # set when the barrier opens
-                tasks = {p: asyncio.create_task(_session(drawing_browser if p.kind == "draw" else browser, url, p,
-                                                         models, mnist, go, jobs_done, tmp_path))
-                         for p in plans}
+                tasks = {
+                    p: asyncio.create_task(
+                        _session(
+                            drawing_browser if p.kind == "draw" else browser,
+                            url,
+                            p,
+                            models,
+                            mnist,
+                            go,
+                            jobs_done,
+                            tmp_path,
+                        )
+                    )
+                    for p in plans
+                }
                 job_outcomes = await asyncio.gather(*(tasks[p] for p in job_plans))
                 jobs_done.set()
                 draw_outcomes = await asyncio.gather(*(tasks[p] for p in plans if p.kind == "draw"))
@@ -557,8 +652,11 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
     errors = [f"{o.plan.kind}?model={o.plan.model}: {e}" for o in job_outcomes + draw_outcomes for e in o.errors]
     waited = [o for o in job_outcomes if o.queue_seen]
     report = {
-        "sessions": len(plans), "errors": len(errors), "error_details": errors,
-        "jobs_total": len(job_outcomes), "jobs_finished": sum(o.finished for o in job_outcomes),
+        "sessions": len(plans),
+        "errors": len(errors),
+        "error_details": errors,
+        "jobs_total": len(job_outcomes),
+        "jobs_finished": sum(o.finished for o in job_outcomes),
         "jobs_that_showed_their_place_in_line": len(waited),
         "where_jobs_ran": sorted({o.where for o in job_outcomes if o.where}),
         "draws": len(server_ms),
@@ -567,19 +665,31 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
         "draw_max_during_jobs_ms": max(during) if during else None,
         "jobs_ran_seconds": round(jobs_end, 1),
         "draw_p95_pen_up_to_answer_ms": round(float(np.percentile([v for o in draw_outcomes for v in o.e2e_ms], 95)), 1)
-        if server_ms else None,
-        "stroke_cycle_seconds": [round(float(np.median(np.diff(o.draw_at))), 2) if len(o.draw_at) > 1 else None
-                                 for o in draw_outcomes],
+        if server_ms
+        else None,
+        "stroke_cycle_seconds": [
+            round(float(np.median(np.diff(o.draw_at))), 2) if len(o.draw_at) > 1 else None for o in draw_outcomes
+        ],
         "draw_p50_server_ms": round(float(np.percentile(server_ms, 50)), 1) if server_ms else None,
         "draw_p95_server_ms": round(float(np.percentile(server_ms, 95)), 1) if server_ms else None,
         "draw_max_server_ms": max(server_ms) if server_ms else None,
         "draw_p95_with_panel_ms": round(float(np.percentile([v for o in draw_outcomes for v in o.panel_ms], 95)), 1)
-        if server_ms else None,
+        if server_ms
+        else None,
         "identical_to_solo": bool(identical) and all(identical.values()) and len(identical) == len(job_outcomes),
         "identical": identical,
-        "jobs": [{"kind": o.plan.kind, "model": o.plan.model, "seconds_to_result": round(o.seconds_to_result, 1)
-                  if o.seconds_to_result else None, "queue_seen": o.queue_seen[:3]} for o in job_outcomes],
-        "slots": settings.slots, "threads_per_job": settings.threads, "cpu_count": os.cpu_count(),
+        "jobs": [
+            {
+                "kind": o.plan.kind,
+                "model": o.plan.model,
+                "seconds_to_result": round(o.seconds_to_result, 1) if o.seconds_to_result else None,
+                "queue_seen": o.queue_seen[:3],
+            }
+            for o in job_outcomes
+        ],
+        "slots": settings.slots,
+        "threads_per_job": settings.threads,
+        "cpu_count": os.cpu_count(),
         "wall_seconds": round(wall, 1),
         "draws_over_time": sorted((t, ms) for o in draw_outcomes for t, ms in zip(o.draw_at, o.server_ms)),
         **_server_side(events_path, T0[0] and time.time() - (time.perf_counter() - T0[0]), jobs_end),
@@ -589,14 +699,34 @@ def run_classroom(classroom_server, mnist, tmp_path, plans: list[Plan], name: st
     (ARTIFACTS / f"{name}.json").write_text(json.dumps(report, indent=1))
     if events_path.exists():
         (ARTIFACTS / f"{name}-server-events.jsonl").write_bytes(events_path.read_bytes())
-    (ARTIFACTS / f"{name}-strokes.json").write_text(json.dumps(
-        [{"pen_up": w, "answer_ms": e, "server_ms": ms} for o in draw_outcomes
-         for w, e, ms in zip(o.draw_wall, o.e2e_ms, o.server_ms)]))
-    print(f"\n{name.upper()} " + json.dumps({k: report[k] for k in ("errors", "jobs_total", "jobs_finished",
-                                                              "jobs_that_showed_their_place_in_line",
-                                                              "draws_during_jobs", "draw_p95_during_jobs_ms",
-                                                              "draw_max_during_jobs_ms", "identical_to_solo",
-                                                              "wall_seconds")}))
+    (ARTIFACTS / f"{name}-strokes.json").write_text(
+        json.dumps(
+            [
+                {"pen_up": w, "answer_ms": e, "server_ms": ms}
+                for o in draw_outcomes
+                for w, e, ms in zip(o.draw_wall, o.e2e_ms, o.server_ms)
+            ]
+        )
+    )
+    print(
+        f"\n{name.upper()} "
+        + json.dumps(
+            {
+                k: report[k]
+                for k in (
+                    "errors",
+                    "jobs_total",
+                    "jobs_finished",
+                    "jobs_that_showed_their_place_in_line",
+                    "draws_during_jobs",
+                    "draw_p95_during_jobs_ms",
+                    "draw_max_during_jobs_ms",
+                    "identical_to_solo",
+                    "wall_seconds",
+                )
+            }
+        )
+    )
     assert not errors, "\n".join(errors) + f"\n(server log: {log_path})"
     assert report["jobs_finished"] == report["jobs_total"] == len(job_plans)
     assert len(waited) >= report["jobs_total"] - settings.slots, report["jobs"]  # the waiting ones said so
@@ -626,11 +756,23 @@ def _server_side(events_path: Path, jobs_started_wall: float, jobs_seconds: floa
     slow = []
     for stroke in (e for e in window if e.kind == "draw" and e.seconds * 1000 > SLOW_MS):
         beside = [e for e in events if e is not stroke and e.start <= stroke.end and e.end >= stroke.start]
-        slow.append({"at_s": round(stroke.start - start, 1), "ms": round(stroke.seconds * 1000, 1),
-                     "thread": stroke.thread,
-                     "meanwhile": [{"kind": e.kind, "ms": round(e.seconds * 1000, 1), "thread": e.thread,
-                                    "overlap_ms": round((min(e.end, stroke.end) - max(e.start, stroke.start)) * 1000, 1),
-                                    **e.details} for e in sorted(beside, key=lambda e: -e.seconds)[:12]]})
+        slow.append(
+            {
+                "at_s": round(stroke.start - start, 1),
+                "ms": round(stroke.seconds * 1000, 1),
+                "thread": stroke.thread,
+                "meanwhile": [
+                    {
+                        "kind": e.kind,
+                        "ms": round(e.seconds * 1000, 1),
+                        "thread": e.thread,
+                        "overlap_ms": round((min(e.end, stroke.end) - max(e.start, stroke.start)) * 1000, 1),
+                        **e.details,
+                    }
+                    for e in sorted(beside, key=lambda e: -e.seconds)[:12]
+                ],
+            }
+        )
     return {"slow_strokes": slow, "server_events": totals}
 
 

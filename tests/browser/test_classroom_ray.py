@@ -2,6 +2,7 @@
 serves): fewer sessions than the embedded test (one drawing, four starting a training, an OIP run, a sweep and a
 dream at once), the same assertions: no errors, every job finishes with the result it gives alone, the drawing
 session's prediction step within its budget while the jobs run, and the server healthy at the end."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Real browser: a tiny k-means sweep and cluster MLP on the Clustering-MLP page show their results by themselves
 when their jobs end, and the page keeps its settings across a page switch."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,13 @@ def test_tiny_sweep_shows_elbow_silhouette_and_centroids(page, app_url):
     page.get_by_role("button", name="Run sweep", exact=True).wait_for(timeout=60_000)
     wait_for_app(page)
     assert page.get_by_text("all pairs", exact=False).first.is_visible()  # why the silhouette is sampled
-    for label, value in (("Training digits", 1000), ("K from", 5), ("K to", 20), ("K step", 5),
-                         ("Silhouette sample", 400)):
+    for label, value in (
+        ("Training digits", 1000),
+        ("K from", 5),
+        ("K to", 20),
+        ("K step", 5),
+        ("Silhouette sample", 400),
+    ):
         _set_number(page, label, value)
     page.get_by_text("1,000² / 2 pairs", exact=False).first.wait_for(timeout=30_000)  # settings applied
     page.get_by_role("button", name="Run sweep", exact=True).click()

@@ -1,5 +1,6 @@
 """Real browser: the Compare page aligns the maps of two runs as a job and shows the answer, its charts and the
 matched kernels by themselves when the job ends."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Real browser: upload a photo on the Deep Dream page, dream, and see the dream beside the original."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,11 +36,14 @@ def test_upload_a_photo_and_see_the_dream(page, app_url, tmp_path):
     page.get_by_text("loop 4 · cost").first.wait_for(timeout=60_000)
     images = page.locator("[data-testid='stImage'] img")
     page.wait_for_function(  # images arrive one by one: wait for all of them, then check
-        "n => document.querySelectorAll(\"[data-testid='stImage'] img\").length >= n", arg=1 + 2 + 4 * 5,
-        timeout=60_000)
+        "n => document.querySelectorAll(\"[data-testid='stImage'] img\").length >= n", arg=1 + 2 + 4 * 5, timeout=60_000
+    )
     assert images.count() >= 1 + 2 + 4 * 5  # the photo, original + dream, 4 rows as in the blog
-    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
-                           ".every(img => img.complete && img.naturalWidth > 0)", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stImage\"] img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)",
+        timeout=30_000,
+    )
     for i in (1, 2):  # original and dream really loaded in the browser, at the photo's size
         assert images.nth(i).evaluate("img => img.naturalWidth") == 320
     page.get_by_role("button", name="Download PNG").wait_for(timeout=60_000)

@@ -1,5 +1,6 @@
 """Real browser: the Experiments page answers its three experiments on the blog's 4, and the test-set knock-out
 job's result appears by itself when the job ends."""
+
 from __future__ import annotations
 
 import pytest

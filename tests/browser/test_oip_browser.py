@@ -1,4 +1,5 @@
 """Real browser: compute a short OIP run for conv1 and open a map by clicking its thumbnail in the gallery."""
+
 from __future__ import annotations
 
 import pytest

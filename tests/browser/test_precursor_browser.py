@@ -1,5 +1,6 @@
 """Real browser: find the failing conv3 maps, run a tiny precursor search (2×2 squares, 2 values) and see the
 rescued maps marked in the Filters/OIP gallery."""
+
 from __future__ import annotations
 
 import pytest

@@ -2,6 +2,7 @@
 ``make run-ray`` starts it): an OIP run, a training and a dream from their pages, each result on the page and
 the server still healthy; then the Ray instance is killed under a running job, and the server must survive,
 fail that job with a sentence and run the next one on this machine."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,9 @@ if os.environ.get("CI", "").lower() != "true":
 
 @pytest.fixture(scope="module")
 def ray_server(tmp_path_factory):
-    proc, url = start_streamlit(tmp_path_factory.mktemp("ray-runs"), tmp_path_factory.mktemp("ray-log"),
-                                env={"MNIST_EXPLORER_RAY": "local"})
+    proc, url = start_streamlit(
+        tmp_path_factory.mktemp("ray-runs"), tmp_path_factory.mktemp("ray-log"), env={"MNIST_EXPLORER_RAY": "local"}
+    )
     yield proc, url
     stop_streamlit(proc)
 

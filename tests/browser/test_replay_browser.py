@@ -1,5 +1,6 @@
 """Real browser: a run trained with checkpoints is replayed under it on the Train page: the slider, the accuracy
 of every checkpoint and a layer's OIPs at one checkpoint, each appearing by itself when its job ends."""
+
 from __future__ import annotations
 
 import pytest

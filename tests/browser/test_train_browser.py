@@ -1,4 +1,5 @@
 """Real browser: open the app, train one short epoch on a small subset, see the curves and the saved run."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,8 +54,16 @@ new MutationObserver(() => {
   if (bar) window.__sidebarTexts.push(bar.innerText);
 }).observe(document, {subtree: true, childList: true, characterData: true});
 """
-APP_MENU = ["Train", "Activations", "Experiments", "Filters / OIP", "Precursor", "Clustering-MLP", "Deep Dream",
-            "Compare runs"]
+APP_MENU = [
+    "Train",
+    "Activations",
+    "Experiments",
+    "Filters / OIP",
+    "Precursor",
+    "Clustering-MLP",
+    "Deep Dream",
+    "Compare runs",
+]
 
 
 @pytest.mark.parametrize("path", ["", "activations"])
@@ -93,9 +102,18 @@ def test_import_a_keras_model_and_a_file_that_is_not_one(page, app_url, tmp_path
     from keras import layers as L
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(),
-                              L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(), L.Flatten(), L.Dropout(0.5),
-                              L.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            L.Conv2D(8, 3, activation="relu"),
+            L.MaxPooling2D(),
+            L.Conv2D(16, 3, activation="relu"),
+            L.MaxPooling2D(),
+            L.Flatten(),
+            L.Dropout(0.5),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
     good = tmp_path / "my_notebook_cnn.keras"
     model.save(good)
     page.goto(app_url)
@@ -103,7 +121,9 @@ def test_import_a_keras_model_and_a_file_that_is_not_one(page, app_url, tmp_path
     wait_for_app(page)
     page.get_by_text("Import a model trained elsewhere (.keras)").click()
     bad = tmp_path / "cifar_cnn.keras"
-    keras.Sequential([keras.Input((32, 32, 3)), L.Conv2D(4, 3), L.Flatten(), L.Dense(10, activation="softmax")]).save(bad)
+    keras.Sequential([keras.Input((32, 32, 3)), L.Conv2D(4, 3), L.Flatten(), L.Dense(10, activation="softmax")]).save(
+        bad
+    )
     page.locator("input[type='file'][accept*='keras']").set_input_files(str(bad))
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("the model's input is 32×32×3", exact=False).wait_for(timeout=60_000)

@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8501
 URL    := http://localhost:$(PORT)
 
-.PHONY: run run-ray test test-fast classroom classroom-ray setup setup-dev setup-ray bench clean
+
+.PHONY: run run-ray lint test test-fast classroom classroom-ray setup setup-dev setup-ray bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,15 +40,20 @@ run: setup
 run-ray: setup-ray
 	MNIST_EXPLORER_RAY=$${MNIST_EXPLORER_RAY:-local} $(PY) -m streamlit run app.py --server.port $(PORT)
 
-# The whole suite: unit tests, AppTest for every page, real-browser tests, Ray tests (when Ray is installed:
+# ruff (pinned in requirements-dev.txt, configured in pyproject.toml): lint and format check, zero findings.
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The whole suite: ruff, unit tests, AppTest for every page, real-browser tests, Ray tests (when Ray is installed:
 # `.ci/run` installs it), then the classroom load tests on their own (the Ray variant where Ray is installed).
-test: setup-dev
+test: lint
 	$(PY) -m pytest -m "not load" $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory classroom
 	$(MAKE) --no-print-directory classroom-ray
 
 # The fast tier for daily work: tiny models made in the tests, no MNIST file, no browser, no Ray (< 2 min).
-test-fast: setup-dev
+test-fast: lint
 	MNIST_NPZ=/nonexistent/mnist.npz $(PY) -m pytest -m fast -q $(PYTEST_ARGS)
 
 # Classroom load test: 10 browser sessions, 8 of them start heavy jobs at once while 2 draw digits;

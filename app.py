@@ -1,4 +1,5 @@
-"""MNIST CNN Explorer: the router. Pages live in pages/ (their shared Streamlit side in pages/ui/), the maths in core/."""
+"""MNIST CNN Explorer: the router. Pages live in pages/ (their shared Streamlit side in pages/ui/), the maths in
+core/."""
 
 import keras  # noqa: F401  first heavy import of every run: concurrent cold starts queue on one lock instead of deadlocking inside TensorFlow's imports
 import streamlit as st
@@ -6,5 +7,6 @@ import streamlit as st
 from pages.ui import menu, server
 
 st.set_page_config(page_title="MNIST CNN Explorer", page_icon=":material/pin:", layout="wide")
-server.tune_process()  # once per process: GIL switch interval, Keras' session kept between runs, long-lived objects frozen
+# Once per process, before any page: GIL switch interval, Keras' session kept between runs, long-lived objects frozen.
+server.tune_process()
 menu.route()

@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from core.experiments.attack import Attacker  # noqa: E402
 from core.data import load_sample_digits  # noqa: E402
+from core.experiments.attack import Attacker  # noqa: E402
 from core.runs import load_default  # noqa: E402
 
 

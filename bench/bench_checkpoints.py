@@ -6,7 +6,8 @@ runs alternate (none, kept, none, kept, ...) so drifting machine load hits both 
 times, the overhead as the median ratio of back-to-back pairs (goal ≤ 3 %), the cost of one checkpoint measured
 directly, and the size of a run's checkpoints.npz.
 
-    MNIST_NPZ=../shared/data/mnist.npz python bench/bench_checkpoints.py [--epochs 2] [--train-limit 20000] [--repeats 3]
+    MNIST_NPZ=../shared/data/mnist.npz python bench/bench_checkpoints.py [--epochs 2] [--train-limit 20000]
+    [--repeats 3]
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def main() -> None:
     overhead = statistics.median(w / n for w, n in zip(times["epoch+early"], times["none"])) - 1
     print(
         f"{args.epochs} epochs on {args.train_limit:,} digits, median of {args.repeats}: without checkpoints "
-        f"{without:.2f} s, with {len(kept.checkpoints)} checkpoints {with_:.2f} s; median ratio of the pairs: overhead {overhead:+.1%} "
+        f"{without:.2f} s, with {len(kept.checkpoints)} checkpoints {with_:.2f} s; median ratio of the pairs: "
+        f"overhead {overhead:+.1%} "
         f"(goal ≤ 3 %); one checkpoint copy {copy_s * 1000:.2f} ms, {len(kept.checkpoints)} of them "
         f"{direct:.2%} of the training; checkpoints.npz {size / 1e6:.2f} MB ({size / len(kept.checkpoints) / 1e3:.0f} "
         "kB each)"

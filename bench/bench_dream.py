@@ -5,7 +5,7 @@ The photo is scikit-learn's 640×427 ``flower.jpg``, the model the bundled artic
 
 * single map (conv3 map 56), 4 loops × 20 epochs — limit 5 s
 * tiles (conv3 map 56), 4 octaves × 20 epochs, all 28×28 tiles of an octave in one batch — limit 30 s
-* layers & octaves (conv2 + conv3), 4 octaves × 20 epochs — for the README, no limit
+* layers & octaves (conv2 + conv3), 4 octaves × 20 epochs — for docs/benchmarks.md, no limit
 
 "Engine" is ``core.ascent.engine.AscentEngine`` (the same compiled loop as OIPs; the canvas for tiles and layers),
 cold (first call, tracing included) and warm (best of ``--repeats``). "Previous" is the dreams' own compiled
@@ -33,12 +33,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
-from core.dream import deep_dream as D  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
 from core.ascent.engine import TILE, AscentEngine, split_tiles, tile_count  # noqa: E402
+from core.dream import deep_dream as D  # noqa: E402
 from core.runs import load_default  # noqa: E402
 from tests.reference import PreviousDreamer  # noqa: E402  (the previous loops live with the tests)
 
@@ -170,7 +171,8 @@ def across_processes(processes: int, repeats: int) -> None:
     }
     summary["map"] = {"median_warm_s": float(np.median([r["map"]["warm_s"] for r in runs]))}
     print(
-        f"median over {processes} processes: tiles engine/previous {summary['tiles']['median_ratio_engine_vs_previous']:.2f}×, "
+        f"median over {processes} processes: tiles engine/previous "
+        f"{summary['tiles']['median_ratio_engine_vs_previous']:.2f}×, "
         f"layers {summary['layers']['median_ratio_engine_vs_previous']:.2f}×",
         flush=True,
     )
@@ -207,12 +209,16 @@ def main() -> None:
         layer = D.deepest_layer(terms, model)
         engine = AscentEngine(model, layer)
         runs = {
-            "engine": lambda: D.dream(photo, model, settings, engine=engine),
-            "eager": lambda: D.dream(photo, model, settings, engine=EagerDreamer(model, layer)),
+            "engine": lambda settings=settings, engine=engine: D.dream(photo, model, settings, engine=engine),
+            "eager": lambda settings=settings, layer=layer: D.dream(
+                photo, model, settings, engine=EagerDreamer(model, layer)
+            ),
         }
         if name != "map":  # the single-map loops were on the engine already
             previous = PreviousLoops(model, terms)
-            runs["previous"] = lambda: D.dream(photo, model, settings, engine=previous)
+            runs["previous"] = lambda settings=settings, previous=previous: D.dream(
+                photo, model, settings, engine=previous
+            )
             timed(runs["previous"])  # its tracing is not what is compared
         cold, result = timed(runs["engine"])
         best = {k: [] for k in runs}

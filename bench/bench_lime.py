@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from core.attribution import lime as la  # noqa: E402
 from core.activations import ActivationModel  # noqa: E402
+from core.attribution import lime as la  # noqa: E402
 from core.data import load_sample_digits  # noqa: E402
 from core.runs import load_default  # noqa: E402
 
@@ -71,8 +71,8 @@ def main() -> None:
     out = {"samples": SAMPLES, "cpus": os.cpu_count()}
     for seg in ("grid", "ink"):
         result = la.explain(am, raw, label, SAMPLES, seg)
-        ours = median_seconds(lambda: la.explain(am, raw, label, SAMPLES, seg))
-        ours_10 = median_seconds(lambda: la.explain(am, raw, label, SAMPLES, seg, batch_size=10))
+        ours = median_seconds(lambda seg=seg: la.explain(am, raw, label, SAMPLES, seg))
+        ours_10 = median_seconds(lambda seg=seg: la.explain(am, raw, label, SAMPLES, seg, batch_size=10))
         lime_10 = median_seconds(stock_lime(am, raw, seg, 10))
         lime_1 = median_seconds(stock_lime(am, raw, seg, SAMPLES))
         out[seg] = {

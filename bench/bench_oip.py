@@ -38,9 +38,9 @@ import tensorflow as tf  # noqa: E402
 
 from core.ascent import engine as ascent
 from core.ascent import starts as start_images  # noqa: E402
+from core.device import describe_device
 from core.runs import load_default  # noqa: E402
 from tests.reference import eager_ascent_step_loop  # noqa: E402  (the blog-style loop lives with the tests)
-from core.device import describe_device
 
 LAYER = "conv3"
 

@@ -33,9 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from core.ascent import engine as ascent  # noqa: E402
+from core.device import describe_device
 from core.oip import precursor as pc  # noqa: E402
 from core.runs import load_default  # noqa: E402
-from core.device import describe_device
 
 
 def rss_gb() -> float:
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     )
     screen_rate = every.ascended * cfg.test_epochs / every_s
     print(
-        f"1. faithful screen, map {target}, all {cfg.n_patterns:,} patterns × {cfg.test_epochs} epochs: {every_s:.1f} s "
+        f"1. faithful screen, map {target}, all {cfg.n_patterns:,} patterns × {cfg.test_epochs} epochs: "
+        f"{every_s:.1f} s "
         f"({screen_rate:,.0f} image-epochs/s; {in_engine:.1%} of it inside the engine's compiled ascent); the "
         f"engine's best warm throughput between its quarters: {best_rate:,.0f} image-epochs/s ({best_shape[0]} "
         f"images × {best_shape[1]} epochs per call, median of 5) → {screen_rate / best_rate:.2f}× (its single "

@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from core.jobs.kinds import job_system  # noqa: E402
 from core.jobs.local import ProcessBackend  # noqa: E402
 from core.jobs.setup import BackendConfig  # noqa: E402
-from core.jobs.kinds import job_system  # noqa: E402
-from core.jobs.system import JobSpec  # noqa: E402
+from core.jobs.system import JobSpec, JobSystem  # noqa: E402
 from core.oip.precursor import PART_PATTERNS, PrecursorConfig, default_batch, pattern_count  # noqa: E402
 
 BLOG_PATTERNS = pattern_count(3, 5)  # 1,953,125

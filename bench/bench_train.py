@@ -2,7 +2,8 @@
 
 Both train the article-II model on the same standardized MNIST digits with the same batch size
 and seed, validating on the test set after each epoch. The dashboard's loop is ``core.training.train``
-with the progress recorder a job keeps (core.jobs.system.ProgressRecord) (per-batch callbacks, stop checks, NaN guard, final
+with the progress recorder a job keeps (core.jobs.system.ProgressRecord) (per-batch callbacks, stop checks, NaN
+guard, final
 evaluation and confusion matrix included). Runs alternate (bare, ours, bare, ours, ...) so drifting
 machine load hits both alike.
 

@@ -35,7 +35,7 @@ class Mnist:
     y_test: np.ndarray
     source: str
 
-    def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Mnist":
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> Mnist:
         """The first ``n_train`` training and ``n_test`` test digits (all when None)."""
         return Mnist(
             self.x_train[:n_train], self.y_train[:n_train], self.x_test[:n_test], self.y_test[:n_test], self.source
@@ -137,7 +137,7 @@ class PixelScaler:
         self.mean, self.std = mean, std
 
     @classmethod
-    def fit(cls, images: np.ndarray) -> "PixelScaler":
+    def fit(cls, images: np.ndarray) -> PixelScaler:
         """Fit on raw images ``(N, 28, 28)`` with values 0..255."""
         flat = np.asarray(images).reshape(len(images), NUM_PIXELS)
         mean = flat.mean(axis=0, dtype=np.float64)
@@ -175,7 +175,7 @@ class PixelScaler:
             np.savez(fh, mean=self.mean, std=self.std)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "PixelScaler":
+    def load(cls, path: str | os.PathLike) -> PixelScaler:
         with np.load(path, allow_pickle=False) as npz:
             return cls(npz["mean"], npz["std"])
 
@@ -183,6 +183,6 @@ class PixelScaler:
         return json.dumps({"mean": self.mean.ravel().tolist(), "std": self.std.ravel().tolist()})
 
     @classmethod
-    def from_json(cls, text: str) -> "PixelScaler":
+    def from_json(cls, text: str) -> PixelScaler:
         obj = json.loads(text)
         return cls(np.array(obj["mean"]), np.array(obj["std"]))

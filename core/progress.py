@@ -22,7 +22,7 @@ import contextlib
 import sys
 import threading
 import time
-from typing import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 MAX_BATCHES = 20_000  # loss figures kept per job (a training's live curve)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+
 from core.checks import check_range
 
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh", "selu")
@@ -48,7 +49,7 @@ class ArchitectureSpec:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ArchitectureSpec":
+    def from_dict(cls, d: dict) -> ArchitectureSpec:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:
@@ -63,7 +64,7 @@ class ArchitectureSpec:
         return cls(convs=convs, **rest)
 
     @classmethod
-    def from_json(cls, text: str) -> "ArchitectureSpec":
+    def from_json(cls, text: str) -> ArchitectureSpec:
         return cls.from_dict(json.loads(text))
 
 

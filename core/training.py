@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field
 import keras
 import numpy as np
 
+from core.checks import check_range
 from core.data import Mnist, PixelScaler
 from core.model import build_model
 from core.progress import ProgressCallback, progress_scope
 from core.spec import ArchitectureSpec, count_params
-from core.checks import check_range
 
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 SCHEDULES = ("none", "exponential", "step")

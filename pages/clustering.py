@@ -1,12 +1,12 @@
 """Clustering-MLP page: k-means sweep over K, centroids, and an MLP on cluster-distance features
 against the same MLP on raw pixels (the blog's MLP series XIV).
 
-Thin: widgets here, the maths and figures in core.clustering.cluster_mlp. Both long computations are jobs (core.jobs.system)
+Thin: widgets here, the maths and figures in core.clustering.cluster_mlp. Both long computations are jobs
+(core.jobs.system)
 shown by the shared job panel; finished sweeps and MLP pairs are kept per settings in st.session_state.
 """
 
 from __future__ import annotations
-
 
 import json
 
@@ -16,8 +16,8 @@ import streamlit as st
 
 from core.clustering import cluster_mlp as cl
 from core.figures import common as plots
-from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from core.jobs.kinds import ClusterMlpConfig, SweepJobConfig
+from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from pages.ui import jobs, menu, resources, widgets
 
 P = "clu_"  # widget and state key prefix

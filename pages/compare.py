@@ -12,11 +12,11 @@ import numpy as np
 import streamlit as st
 
 from core.figures import compare as F
+from core.jobs.kinds import CompareConfig
 from core.jobs.system import JobHandle, JobSpec
 from core.oip.search import OipConfig
 from core.runs import BUNDLED_MODELS, DEFAULT_MODEL_DIR, confusion_of
 from core.runs import model_key as run_model_key
-from core.jobs.kinds import CompareConfig
 from pages.ui import jobs, menu, resources, state, widgets
 
 RESULT_KEY = "compare_result"  # session: (run A, run B, core.compare.alignment.Alignment)

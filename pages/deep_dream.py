@@ -6,19 +6,18 @@ result of the last dream stays in ``st.session_state["dream_result"]``.
 
 from __future__ import annotations
 
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.dream import deep_dream as D
-from core.figures import common as plots
 from core.dream.gallery import MAX_GALLERY_MAPS, GalleryConfig
-from core.oip.analysis import contrast_enhance
-from core.oip.search import parse_maps
+from core.figures import common as plots
+from core.figures.common import enlarge
 from core.images import ALLOWED_EXTENSIONS
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
-from core.figures.common import enlarge
+from core.oip.analysis import contrast_enhance
+from core.oip.search import parse_maps
 from pages.ui import jobs, menu, widgets
 
 RESULT_KEY = "dream_result"

@@ -2,7 +2,8 @@
 learner's own handwriting as a personal set, with a fine-tuned copy of the model.
 
 Thin: the digit (from the Activations page, or a test digit picked here) and the widgets → core.experiments.knockout,
-core.experiments.attack, core.experiments.invariance, core.experiments.personal_set → figures (core.figures.experiments). The test-set knock-out,
+core.experiments.attack, core.experiments.invariance, core.experiments.personal_set → figures
+(core.figures.experiments). The test-set knock-out,
 the OIPs beside the ranking and the fine-tuning are jobs.
 """
 
@@ -11,21 +12,20 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.experiments.attack import METHODS, PIXELS, Attacker
+from core.experiments.fine_tune import FineTuneConfig
+from core.experiments.invariance import TRANSFORMS, UNITS, sweep
+from core.experiments.knockout import Knockout, most_active, relate_to_oips
+from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
 from core.figures import experiments as F
 from core.figures.activations import map_mosaic
 from core.figures.common import enlarge
-from core.activations import ActivationModel
-from core.experiments.attack import METHODS, PIXELS, Attacker
-from core.experiments.fine_tune import FineTuneConfig
 from core.images import ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
-from core.experiments.invariance import TRANSFORMS, UNITS, sweep
+from core.jobs.kinds import FineTuneJobConfig, KnockoutConfig
 from core.jobs.system import JobHandle, JobSpec
-from core.experiments.knockout import Knockout, most_active, relate_to_oips
 from core.oip.search import OipConfig
-from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
 from core.runs import model_key as run_model_key
 from core.runs import run_title, sanitize_name
-from core.jobs.kinds import FineTuneJobConfig, KnockoutConfig
 from pages.ui import jobs, menu, resources, state, widgets
 
 try:
@@ -571,7 +571,8 @@ def _handwriting_tab() -> None:
         yours = score_probabilities(probs, personal.labels)
         mnist_acc = bundle.meta.get("test_accuracy")
         st.markdown(
-            f"**{menu.model_title(bundle.path).capitalize()}** reads **{yours.accuracy.overall:.0%}** of your {len(personal)} digits right"
+            f"**{menu.model_title(bundle.path).capitalize()}** reads **{yours.accuracy.overall:.0%}** of your "
+            f"{len(personal)} digits right"
             + (f", and {mnist_acc:.2%} of MNIST's test digits." if mnist_acc is not None else ".")
         )
         left, right = st.columns([3, 2])

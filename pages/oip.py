@@ -1,6 +1,7 @@
 """Filters / OIP page: optimal input patterns for every map of a layer, batched, with a click-through gallery.
 
-Thin: widgets here, the maths in core.oip.search, core.oip.variants and core.oip.similarity, figures in core.figures.oip. Results live in the session's OipStore
+Thin: widgets here, the maths in core.oip.search, core.oip.variants and core.oip.similarity, figures in
+core.figures.oip. Results live in the session's OipStore
 (pages.state.oip_store), keyed by model + layer + settings, which the Precursor page also reads.
 """
 
@@ -11,13 +12,13 @@ import plotly.express as px
 import streamlit as st
 
 from core.ascent import engine as ascent
-from core.oip import search as oip
-from core.oip import analysis as oip_analysis
-from core.figures import oip as oip_figures
-from core.figures import common as plots
 from core.ascent import starts as start_images
-from core.oip import variants
+from core.figures import common as plots
+from core.figures import oip as oip_figures
 from core.jobs.system import JobSpec
+from core.oip import analysis as oip_analysis
+from core.oip import search as oip
+from core.oip import variants
 from core.oip.similarity import DEFAULT_MAX_SHIFT as oip_similarity_shift
 from core.runs import model_key as run_model_key
 from core.spec import layer_table

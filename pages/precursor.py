@@ -11,16 +11,16 @@ import pandas as pd
 import streamlit as st
 
 from core.ascent import engine as ascent
-from core.oip import search as oip
-from core.oip import analysis as oip_analysis
+from core.blog import published
+from core.device import describe_device
 from core.figures import common as plots
-from core.oip import precursor as pc
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
+from core.oip import analysis as oip_analysis
+from core.oip import precursor as pc
+from core.oip import search as oip
 from core.runs import model_key as run_model_key
 from core.runs import resolve_model_path
-from core.blog import published
 from pages.ui import jobs, menu, resources, state, widgets
-from core.device import describe_device
 
 P = "precursor_"  # widget key prefix
 JOB_KEY = P + "job"

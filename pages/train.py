@@ -10,19 +10,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.figures import activations as ap
-from core.figures import oip as oip_figures
-from core.figures import common as plots
-from core.oip.search import OipConfig
 from core.compare.replay import conv1_filters, read_checkpoints
-from core.runs import model_key as run_model_key
-from core.runs import resolve_model_path
-from core.jobs.system import JobSnapshot, JobSpec
-from core.runs import default_runs_dir
-from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
+from core.figures import activations as ap
+from core.figures import common as plots
+from core.figures import oip as oip_figures
 from core.import_model import SCALER_TEXT, SCALERS
-from core.runs import sanitize_name
 from core.jobs.kinds import ImportConfig, ReplayConfig, TrainJobConfig, with_seed
+from core.jobs.system import JobSnapshot, JobSpec
+from core.oip.search import OipConfig
+from core.runs import default_runs_dir, resolve_model_path, sanitize_name
+from core.runs import model_key as run_model_key
+from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
 from core.training import CHECKPOINTS, OPTIMIZERS, SCHEDULES, TrainConfig
 from pages.ui import jobs, menu, resources, widgets
 
@@ -114,7 +112,9 @@ def _editor(base: ArchitectureSpec) -> ArchitectureSpec:
     try:
         dense = tuple(int(u) for u in dense_text.replace(" ", "").split(",") if u)
     except ValueError:
-        raise ValueError(f"dense layers {dense_text!r} must be whole numbers separated by commas, e.g. 70 or 128,64")
+        raise ValueError(
+            f"dense layers {dense_text!r} must be whole numbers separated by commas, e.g. 70 or 128,64"
+        ) from None
     return ArchitectureSpec(tuple(convs), dense, dense_act, float(dropout), bool(batch_norm))
 
 
@@ -200,7 +200,8 @@ def _describe(snap: JobSnapshot) -> str:
         return str(info["phase"])[:1].upper() + str(info["phase"])[1:]
     if "batch" in info:
         return (
-            f"Epoch {info['epoch']} of {st.session_state.get('train_job_epochs', '?')} · batch {info['batch']}/{steps} · "
+            f"Epoch {info['epoch']} of {st.session_state.get('train_job_epochs', '?')} · batch "
+            f"{info['batch']}/{steps} · "
             f"loss {info.get('loss', float('nan')):.4f} · accuracy {info.get('accuracy', float('nan')):.4f}"
         )
     return ""

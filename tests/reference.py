@@ -3,7 +3,7 @@ epoch on a Keras sub-model; slow by design; bench/bench_oip.py times it), and th
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -101,7 +101,8 @@ class PreviousDreamer:
             parts.append(tf.reduce_mean(act, axis=axes) if axes else act)
         return tf.linalg.matvec(tf.stack(parts, axis=1), weights)
 
-    # -- the two compiled ascents (before the dreams moved onto core.ascent.engine.AscentEngine) --------------------------------------------------------
+    # -- the two compiled ascents (before the dreams moved onto core.ascent.engine.AscentEngine)
+    # --------------------------------------------------------
     def _ascent_full_impl(self, image, steps, step_size, weights, lo, hi):
         losses = tf.TensorArray(tf.float32, size=steps)
         for i in tf.range(steps):

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from core.experiments import attack as A
 from core.data import PixelScaler
+from core.experiments import attack as A
 from core.model import build_model
 from core.spec import ArchitectureSpec, ConvSpec
 

@@ -14,11 +14,10 @@ from contextlib import redirect_stdout
 import numpy as np
 import pytest
 
-from tests.conftest import finish_job
-
 from core.clustering import cluster_mlp as cl
 from core.data import PixelScaler
 from core.progress import ProgressCallback
+from tests.conftest import finish_job
 
 
 class Recorder(ProgressCallback):

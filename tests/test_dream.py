@@ -8,13 +8,12 @@ import shutil
 
 import numpy as np
 import pytest
-
-from tests.conftest import finish_job
 from PIL import Image
 
 from core.ascent import engine as ascent
 from core.dream import deep_dream as D
 from core.images import ImageInputError
+from tests.conftest import finish_job
 
 FAST = dict(epochs=2, loops=1, octaves=2)
 
@@ -426,8 +425,8 @@ def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
 
 
 def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip(tiny):
-    from core.dream.gallery import GalleryConfig, dream_gallery
     from core.ascent.engine import AscentEngine
+    from core.dream.gallery import GalleryConfig, dream_gallery
 
     engine = AscentEngine(tiny, "conv2")
     photo = _photo()
@@ -453,8 +452,8 @@ def test_a_gallery_dreams_each_map_as_its_own_single_map_dream_and_shows_its_oip
     ],
 )
 def test_bad_gallery_settings_name_the_value(tiny, settings, message):
-    from core.dream.gallery import GalleryConfig, dream_gallery
     from core.ascent.engine import AscentEngine
+    from core.dream.gallery import GalleryConfig, dream_gallery
 
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         dream_gallery(_photo(), AscentEngine(tiny, "conv2"), GalleryConfig(**{"layer": "conv2", **settings}))

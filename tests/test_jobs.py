@@ -316,8 +316,8 @@ def process_system():
 
 def test_a_worker_process_gives_the_same_oips_as_this_process(tiny_run, process_system):
     from core.jobs.context import JobContext
-    from core.progress import ProgressCallback
     from core.jobs.kinds import execute
+    from core.progress import ProgressCallback
 
     system, backend = process_system
     spec = _oip_spec(tiny_run, epochs=5)
@@ -349,9 +349,9 @@ def test_a_worker_that_dies_fails_its_job_with_a_message_and_is_replaced(tiny_ru
 
 
 def test_a_training_job_writes_its_run_into_the_runs_folder(tiny_mnist, tmp_path, process_system):
+    from core.jobs.kinds import TrainJobConfig
     from core.runs import is_run_dir, read_meta
     from core.spec import preset
-    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
     system, backend = process_system
@@ -377,10 +377,10 @@ def test_a_training_job_writes_its_run_into_the_runs_folder(tiny_mnist, tmp_path
 def test_two_trainings_together_give_the_weights_each_gives_alone(tiny_mnist, tmp_path):
     """Determinism per job: seeds 1 and 2 started at the same moment in two worker processes give
     weights identical to each run alone, on the same number of threads."""
+    from core.jobs.kinds import TrainJobConfig
     from core.jobs.local import ProcessBackend
     from core.runs import load_run
     from core.spec import preset
-    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
     def spec(seed, where):

@@ -8,15 +8,14 @@ import re
 
 import keras
 import numpy as np
-
-from tests.helpers.spectra import radial_spectrum
 import pytest
 
 from core.ascent import engine as ascent
-from core.oip import search as oip
 from core.ascent import starts as start_images
-from tests.reference import eager_ascent_step_loop
+from core.oip import search as oip
 from core.oip.similarity import mean_pairwise, shift_similarity
+from tests.helpers.spectra import radial_spectrum
+from tests.reference import eager_ascent_step_loop
 
 
 def _tiny_model(seed: int = 0) -> keras.Model:
@@ -169,8 +168,8 @@ def test_cli_oip_objectives_and_similarity(tiny_run, capsys):
 
 
 def test_variants_of_one_map_blog_negative_and_diverse(engine):
-    from core.progress import ProgressCallback
     from core.oip.variants import VariantsConfig, run_variants
+    from core.progress import ProgressCallback
 
     class Count(ProgressCallback):
         def __init__(self):
@@ -211,8 +210,8 @@ def test_bad_variant_settings_name_the_value(engine, changes, message):
 
 
 def test_a_variants_job_runs_in_a_worker_like_here(tiny_run):
-    from core.jobs.local import InlineBackend
     from core.jobs.kinds import job_system
+    from core.jobs.local import InlineBackend
     from core.jobs.system import JobSpec
     from core.oip.variants import VariantsConfig
 

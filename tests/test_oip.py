@@ -10,17 +10,15 @@ import json
 import os
 
 import numpy as np
-
-from tests.helpers.spectra import radial_spectrum
 import pytest
 
-from tests.conftest import finish_job
-
 from core.ascent import engine as ascent
-from core.oip import search as oip
-from core.oip import analysis as oip_analysis
-from core.figures import oip as oip_figures
 from core.ascent import starts as start_images
+from core.figures import oip as oip_figures
+from core.oip import analysis as oip_analysis
+from core.oip import search as oip
+from tests.conftest import finish_job
+from tests.helpers.spectra import radial_spectrum
 from tests.reference import eager_ascent_step_loop
 
 

@@ -4,7 +4,6 @@ folder, with sanitised names (page, CLI and library)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest

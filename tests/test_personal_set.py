@@ -177,12 +177,12 @@ def test_bad_fine_tune_settings(change, message):
 
 
 def test_the_fine_tune_job_writes_a_new_run_and_can_be_stopped(synthetic, tmp_path):
-    from core.jobs.context import JobContext
     from core.experiments.fine_tune import FineTuneConfig
+    from core.jobs.context import JobContext
+    from core.jobs.kinds import FineTuneJobConfig, check_spec, execute, finish
     from core.jobs.system import JobSpec
     from core.progress import ProgressRecord
     from core.runs import list_runs, load_run
-    from core.jobs.kinds import FineTuneJobConfig, check_spec, execute, finish
 
     bundle, mnist = synthetic
     labels = np.arange(10)

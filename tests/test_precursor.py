@@ -13,11 +13,10 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import finish_job
-
 from core.ascent import engine as ascent
 from core.ascent import starts as start_images
 from core.oip import precursor as pc
+from tests.conftest import finish_job
 
 FAILING_MAP = 5  # no OIP for the bundled model with the default OIP settings (seed 0)
 
@@ -353,8 +352,8 @@ def test_page_runs_a_tiny_search_and_feeds_the_oip_gallery(runs_dir, monkeypatch
     rescued = {m.label: m.value for m in at.metric}["maps rescued"]
     n_rescued = int(rescued.split(" of ")[0])
     assert n_rescued >= 1
-    from pages.ui.state import STORE_KEY
     from pages.ui.resources import job_system as shared_jobs
+    from pages.ui.state import STORE_KEY
 
     store = at.session_state[STORE_KEY]
     assert sum(len(v) for v in store.rescued.values()) == n_rescued

@@ -23,8 +23,8 @@ if os.environ.get("CI", "").lower() != "true":
 
 @pytest.fixture(scope="module")
 def ray_system():
-    from core.jobs.local import InlineBackend
     from core.jobs.kinds import job_system
+    from core.jobs.local import InlineBackend
     from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
@@ -36,8 +36,8 @@ def ray_system():
 @pytest.fixture(scope="module")
 def embedded_system():
     """The embedded backend with the Ray workers' thread count (1): results compare bit for bit."""
-    from core.jobs.local import ProcessBackend
     from core.jobs.kinds import job_system
+    from core.jobs.local import ProcessBackend
 
     system = job_system(ProcessBackend(1, 1))
     yield system
@@ -119,8 +119,8 @@ def test_split_parts_never_run_more_at_once_than_the_workers():
 
 def test_sweep_split_by_k_equals_one_process(ray_system, embedded_system, tiny_mnist):
     from core.clustering.cluster_mlp import SweepConfig
-    from core.jobs.system import JobSpec
     from core.jobs.kinds import SweepJobConfig
+    from core.jobs.system import JobSpec
 
     spec = JobSpec(
         "sweep", SweepJobConfig(SweepConfig(ks=(3, 5, 8, 12), silhouette_sample=200), str(tiny_mnist)), owner="sweep"
@@ -134,10 +134,10 @@ def test_sweep_split_by_k_equals_one_process(ray_system, embedded_system, tiny_m
 
 
 def test_a_training_on_ray_lands_in_the_runs_folder_of_the_dashboard(ray_system, tiny_mnist, tmp_path):
+    from core.jobs.kinds import TrainJobConfig
     from core.jobs.system import JobSpec
     from core.runs import is_run_dir, read_meta
     from core.spec import preset
-    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
     job = TrainJobConfig(
@@ -220,11 +220,11 @@ def kill_ray_instance(driver_pid: int) -> list[int]:
 def test_when_the_ray_instance_dies_its_jobs_fail_with_a_message_and_new_ones_run_here(tiny_run):
     """The dashboard's process outlives Ray: the running job fails with a sentence, the backend says where jobs
     run now, and the next job runs on this machine."""
-    from core.jobs.local import InlineBackend
     from core.jobs.kinds import job_system
+    from core.jobs.local import InlineBackend
+    from core.jobs.ray import RayBackend
     from core.jobs.system import JobSpec
     from core.oip.search import OipConfig
-    from core.jobs.ray import RayBackend
 
     backend = RayBackend("local", threads=1, num_cpus=2, fallback=lambda: InlineBackend(1))
     system = job_system(backend)

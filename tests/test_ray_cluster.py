@@ -57,10 +57,9 @@ def cluster_address():
 
 
 def test_every_job_kind_runs_on_a_cluster_address(cluster_address, tiny_run, tiny_mnist, tmp_path):
+    from core.jobs.kinds import KINDS, job_system
     from core.jobs.local import InlineBackend
-    from core.jobs.kinds import job_system
     from core.jobs.ray import RayBackend
-    from core.jobs.kinds import KINDS
     from tests.helpers.jobs import small_job_of_every_kind
 
     backend = RayBackend(cluster_address, threads=1, fallback=lambda: InlineBackend(1))

@@ -63,9 +63,9 @@ def test_accuracy_per_checkpoint_rises_from_chance_to_the_runs_own(replayed):
 
 
 def test_training_without_checkpoints_keeps_none_and_a_stop_keeps_only_finished_epochs(tmp_path):
+    from core.compare.replay import read_checkpoints
     from core.data import read_mnist_npz
     from core.progress import ProgressRecord
-    from core.compare.replay import read_checkpoints
     from core.runs import save_run
     from core.spec import preset
     from core.training import train
@@ -102,10 +102,10 @@ def test_a_damaged_checkpoint_file_is_named(tmp_path):
 def test_the_replay_job_and_cli(replayed, capsys):
     from core.cli import main
     from core.jobs.context import JobContext
+    from core.jobs.kinds import ReplayConfig, execute
     from core.jobs.system import JobSpec
     from core.oip.search import OipConfig
     from core.progress import ProgressRecord
-    from core.jobs.kinds import ReplayConfig, execute
 
     _, bundle, mnist = replayed
     spec = JobSpec("replay", ReplayConfig(2, OipConfig(layer="conv1", epochs=20)), model=str(bundle.path))

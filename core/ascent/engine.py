@@ -1,7 +1,8 @@
 """The one gradient-ascent engine: compiled, batched ascent on the input of a trained model.
 
 Every "what input makes this layer respond?" computation of the product runs here: OIPs
-(``core.oip.search``), the precursor screens (``core.oip.precursor``), the variants of one map (``core.oip.variants``) and
+(``core.oip.search``), the precursor screens (``core.oip.precursor``), the variants of one map
+(``core.oip.variants``) and
 all three Deep Dream modes (``core.dream.deep_dream``). Its parts, in the order a step uses them:
 
 * **parameterisation**: the batch of 28×28 images itself (pixels), or the pixel gradient filtered as a
@@ -27,8 +28,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,8 +37,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from core.progress import ProgressCallback, progress_scope  # noqa: E402
 from core.checks import check_range
+from core.progress import ProgressCallback, progress_scope  # noqa: E402
 
 SIDE = 28
 MAX_DIVERSITY = 100.0
@@ -634,7 +635,8 @@ class AscentEngine:
         the image must excite the map wherever and however it sits (transformation robustness). ``clip``
         (low, high) bounds the pixels after every step and ``normalize="std"`` divides the gradient by its
         standard deviation instead of its RMS (both as the dreams do). ``param="fourier"`` ascends a decorrelated
-        (Fourier) parameterisation instead of the pixels (``fourier_weights``). Returns images ``(N, 28, 28, 1)``, history ``(epochs, N)``,
+        (Fourier) parameterisation instead of the pixels (``fourier_weights``). Returns images ``(N, 28, 28, 1)``,
+        history ``(epochs, N)``,
         final loss ``(N,)`` (the signed objective).
         """
         x, t = self._check(images, targets)

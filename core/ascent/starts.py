@@ -8,7 +8,7 @@ grey values, upscaled with ``upscale_bicubic`` and standardized with ``standardi
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf

@@ -35,8 +35,8 @@ def register(sub) -> None:
 def _cmd_attack(args) -> int:
     from PIL import Image
 
-    from core.experiments.attack import Attacker, check_budget, check_method, check_pixels
     from core.cli.common import _emit
+    from core.experiments.attack import Attacker, check_budget, check_method, check_pixels
     from core.files import atomic_write_bytes
     from core.runs import load_run, resolve_model_path
 

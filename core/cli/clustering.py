@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 from core.cli.common import _emit, add_backend_args, run_job
 from core.progress import PrintProgress
@@ -42,8 +42,8 @@ class _NamedPrintProgress(PrintProgress):
 
 def cmd_cluster(args) -> int:
     from core.clustering.cluster_mlp import SweepConfig, parse_ks
-    from core.jobs.system import JobSpec
     from core.jobs.kinds import SweepJobConfig
+    from core.jobs.system import JobSpec
 
     started = time.perf_counter()
     config = SweepConfig(
@@ -79,8 +79,8 @@ def cmd_cluster(args) -> int:
 
 def cmd_cluster_mlp(args) -> int:
     from core.clustering.cluster_mlp import MLPConfig, check_normalization
-    from core.jobs.system import JobSpec
     from core.jobs.kinds import ClusterMlpConfig
+    from core.jobs.system import JobSpec
 
     started = time.perf_counter()
     config = MLPConfig(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 
 from core.progress import PrintProgress
@@ -43,10 +42,10 @@ def run_job(args: argparse.Namespace, spec):
         from core.jobs.context import JobContext
 
         return finish(spec, execute(spec, JobContext(), PrintProgress()))
-    from core.jobs.setup import BackendConfig
     from core.jobs.kinds import job_system
-    from core.jobs.system import FAILED
     from core.jobs.ray import RayBackend
+    from core.jobs.setup import BackendConfig
+    from core.jobs.system import FAILED
 
     threads = BackendConfig.from_env().threads  # $MNIST_EXPLORER_THREADS per job, as for the dashboard
     system = job_system(RayBackend(args.ray_address or "local", threads=threads))

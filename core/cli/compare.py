@@ -23,8 +23,8 @@ def register(sub) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from core.compare.alignment import DEFAULT_THRESHOLD, align
     from core.cli.common import _emit
+    from core.compare.alignment import DEFAULT_THRESHOLD, align
     from core.data import load_mnist
     from core.progress import PrintProgress
     from core.runs import load_run, resolve_model_path
@@ -37,7 +37,7 @@ def _cmd_compare(args) -> int:
     bundles = [load_run(resolve_model_path(None if r == "bundled" else r)) for r in (args.run_a, args.run_b)]
     mnist = load_mnist(args.mnist)
     result = align(bundles[0], bundles[1], mnist.x_test[: args.digits], layers, threshold, progress=PrintProgress())
-    for name, layer in result.layers.items():
+    for layer in result.layers.values():
         print(layer.sentence(bundles[0].name, bundles[1].name), file=sys.stderr)
     summary = result.summary()
     summary.update(run_a=str(bundles[0].path), run_b=str(bundles[1].path), align_seconds=round(result.seconds, 3))

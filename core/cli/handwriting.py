@@ -1,4 +1,5 @@
-"""``handwriting``: your own digits as a personal set (``core.experiments.personal_set``): add images to it, score a model on
+"""``handwriting``: your own digits as a personal set (``core.experiments.personal_set``): add images to it, score a
+model on
 it beside MNIST, and fine-tune a copy of the model on MNIST plus the set (``core.experiments.fine_tune``, a new run)."""
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def _read_set(path: Path):
 def _cmd_handwriting(args) -> int:
     from core.cli.common import _emit, run_job
     from core.data import load_mnist
+    from core.experiments.personal_set import check_label, score_set
     from core.files import atomic_write_bytes
     from core.images import file_to_mnist_digit
-    from core.experiments.personal_set import check_label, score_set
     from core.runs import load_run, resolve_model_path, run_title, sanitize_name
 
     started = time.perf_counter()
@@ -111,8 +112,8 @@ def _cmd_handwriting(args) -> int:
     }
     if args.fine_tune:
         from core.experiments.fine_tune import FineTuneConfig
-        from core.jobs.system import JobSpec
         from core.jobs.kinds import FineTuneJobConfig
+        from core.jobs.system import JobSpec
 
         config = FineTuneConfig(
             epochs=args.epochs,

@@ -1,4 +1,5 @@
-"""``import-model``: a Keras ``.keras`` file trained elsewhere becomes a run every page can open (``core.import_model``)."""
+"""``import-model``: a Keras ``.keras`` file trained elsewhere becomes a run every page can open
+(``core.import_model``)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def _cmd_import(args) -> int:
     import os
 
     from core.cli.common import _emit, run_job
-    from core.jobs.system import JobSpec
     from core.jobs.kinds import ImportConfig
+    from core.jobs.system import JobSpec
 
     started = time.perf_counter()
     path = Path(args.file)

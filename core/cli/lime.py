@@ -37,8 +37,8 @@ def _where(entry: dict) -> str:
 
 def _cmd_lime(args) -> int:
     from core.activations import ActivationModel
-    from core.cli.common import _emit
     from core.attribution.lime import check_arguments, explain
+    from core.cli.common import _emit
     from core.runs import load_run, resolve_model_path
 
     started = time.perf_counter()

@@ -16,8 +16,8 @@ def layer_channels(model_path: str | None, layer: str) -> int:
 
 
 def cmd_oip(args) -> int:
-    from core.jobs.system import JobSpec
     from core.ascent.engine import CLASS_LAYER, parse_transforms
+    from core.jobs.system import JobSpec
     from core.oip.search import OipConfig, parse_maps
     from core.runs import resolve_model_path
 
@@ -61,8 +61,8 @@ def cmd_oip(args) -> int:
 
 def register(sub) -> None:
     """``python -m core oip --layer conv3 --maps all --epochs 200 --out oips.npz``."""
-    from core.oip.search import OipConfig
     from core.ascent.starts import DEFAULT_SCALE_WEIGHTS
+    from core.oip.search import OipConfig
 
     p = sub.add_parser("oip", help="optimal input patterns for the maps of a layer (batched gradient ascent)")
     p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")

@@ -8,11 +8,11 @@ from core.cli.common import _emit, add_backend_args, run_job
 
 
 def cmd_precursor(args) -> int:
-    from core.jobs.system import JobSpec
-    from core.oip.search import OipConfig, parse_maps
-    from core.oip.precursor import DEFAULT_MODE, PrecursorConfig, check_feasible, parse_values
-    from core.runs import resolve_model_path
     from core.cli.oip import layer_channels
+    from core.jobs.system import JobSpec
+    from core.oip.precursor import DEFAULT_MODE, PrecursorConfig, check_feasible, parse_values
+    from core.oip.search import OipConfig, parse_maps
+    from core.runs import resolve_model_path
 
     started = time.perf_counter()
     channels = layer_channels(args.model, args.layer)
@@ -64,8 +64,8 @@ def cmd_precursor(args) -> int:
 
 def register(sub) -> None:
     """``python -m core precursor --layer conv3 --maps failed --grid 3 ...``."""
-    from core.oip.search import OipConfig
     from core.oip.precursor import DEFAULT_MODE, MODES, PrecursorConfig
+    from core.oip.search import OipConfig
 
     p = sub.add_parser("precursor", help="coarse-pattern search for OIPs of maps that random starts miss")
     p.add_argument("--model", default=None, help="run folder or its model.keras (default: the bundled model)")

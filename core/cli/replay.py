@@ -1,4 +1,5 @@
-"""``replay``: a run's training replayed from its checkpoints (``core.compare.replay``): the test accuracy at each, and with
+"""``replay``: a run's training replayed from its checkpoints (``core.compare.replay``): the test accuracy at each,
+and with
 ``--layer`` how many maps of that layer have an OIP at each."""
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ def register(sub) -> None:
 
 def _cmd_replay(args) -> int:
     from core.cli.common import _emit, run_job
+    from core.compare.replay import read_checkpoints
+    from core.jobs.kinds import ReplayConfig
     from core.jobs.system import JobSpec
     from core.oip.search import OipConfig
-    from core.compare.replay import read_checkpoints
     from core.runs import resolve_model_path
-    from core.jobs.kinds import ReplayConfig
 
     started = time.perf_counter()
     run = resolve_model_path(args.run)

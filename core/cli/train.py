@@ -9,10 +9,10 @@ from core.cli.common import _emit, add_backend_args, run_job
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from core.jobs.kinds import TrainJobConfig
     from core.jobs.system import JobSpec
     from core.runs import read_meta
     from core.spec import preset
-    from core.jobs.kinds import TrainJobConfig
     from core.training import TrainConfig
 
     started = time.perf_counter()

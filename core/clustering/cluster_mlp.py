@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Mapping, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,9 +36,9 @@ import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
+from core.checks import check_range
 from core.data import IMAGE_SIDE, NUM_PIXELS, Mnist, PixelScaler  # noqa: E402
 from core.progress import ProgressCallback, progress_scope  # noqa: E402
-from core.checks import check_range
 
 NORMALIZATIONS = ("unit", "raw", "standard")
 MLP_ACTIVATIONS = ("relu", "sigmoid")
@@ -221,7 +221,7 @@ def validate_ks(ks: Sequence[int], n_points: int | None = None) -> tuple[int, ..
     if bad:
         raise ValueError(
             f"K values {bad} are outside 2..{upper} (at least 2 clusters, "
-            f"at most {'%d' % MAX_K if n_points is None else 'one fewer than the points'})"
+            f"at most {str(MAX_K) if n_points is None else 'one fewer than the points'})"
         )
     return ks
 
@@ -974,7 +974,7 @@ class PairResult:
         """True when the training was asked to stop before its last epoch."""
         return self.cluster.status == "stopped"
 
-    def without_models(self) -> "PairResult":
+    def without_models(self) -> PairResult:
         """The same result without the trained Keras models (for sending it to another process)."""
         return replace(
             self,

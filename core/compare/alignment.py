@@ -13,8 +13,8 @@ memory as conv1 activations (865 MB per model).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import tensorflow as tf

@@ -49,8 +49,8 @@ import math
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -171,7 +171,7 @@ class DreamConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DreamConfig":
+    def from_dict(cls, d: dict) -> DreamConfig:
         d = dict(d)
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
@@ -192,7 +192,6 @@ def _int_in(name: str, value, low: int, high: int) -> None:
 # --------------------------------------------------------------------------------------------
 def _chain_layers(model) -> list:
     """The model's layers in order, checked to form a single chain input → ... → out."""
-    import keras
 
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     prev = model.inputs[0]
@@ -295,7 +294,7 @@ class Standardizer:
     std: float
 
     @classmethod
-    def of(cls, grey: np.ndarray) -> "Standardizer":
+    def of(cls, grey: np.ndarray) -> Standardizer:
         grey = np.asarray(grey, np.float64)
         return cls(float(grey.mean()), float(max(grey.std(), 1.0)))  # a flat image keeps std 1
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.dream.deep_dream import DEFAULT_MAX_SIDE, TILE, Standardizer, prepare_photo, resize, to_uint8, widen
 from core.ascent.engine import AscentEngine, capped_epochs
+from core.checks import check_range
+from core.dream.deep_dream import DEFAULT_MAX_SIDE, TILE, Standardizer, prepare_photo, resize, to_uint8, widen
 from core.oip.search import OipConfig, run_oip
 from core.progress import ProgressCallback, progress_scope
-from core.checks import check_range
 
 MAX_GALLERY_MAPS = 32
 

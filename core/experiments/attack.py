@@ -183,7 +183,8 @@ class Attacker:
         steps: int = DEFAULT_STEPS,
         pixels: str = "ink",
     ) -> np.ndarray:
-        """One digit ``(28, 28)`` attacked at each of ``budgets`` → ``(len(budgets), 28, 28)``, rounded to grey levels."""
+        """One digit ``(28, 28)`` attacked at each of ``budgets`` → ``(len(budgets), 28, 28)``, rounded to grey
+        levels."""
         check_method(method)
         movable = self._ink if check_pixels(pixels) == "ink" else np.ones((28, 28), np.float32)
         budgets = np.asarray(budgets, np.float32)

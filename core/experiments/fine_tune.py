@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.checks import check_range
 from core.data import Mnist
-from core.model import build_model
 from core.experiments.personal_set import PersonalSet, SetScore, score_set
+from core.model import build_model
 from core.progress import ProgressCallback, progress_scope
 from core.training import TrainConfig, TrainResult, fit_model
-from core.checks import check_range
 
 MIN_FOR_HOLD_OUT = 8  # fewer digits than this are all used for training (a hold-out of one says nothing)
 SETS = ("MNIST test", "your digits (trained on)", "your digits (held out)")

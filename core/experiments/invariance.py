@@ -7,8 +7,8 @@ copies go through the network as one batch. Each map's response is its mean over
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage

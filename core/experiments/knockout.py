@@ -9,8 +9,8 @@ it once per map.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -120,7 +120,7 @@ class Knockout:
 
     def importance(
         self, x: np.ndarray, labels: np.ndarray, layer: str, progress: ProgressCallback | None = None
-    ) -> "Importance":
+    ) -> Importance:
         """For each map of ``layer`` alone switched off: the accuracy on ``x`` ``(N, 28, 28, 1)`` with labels
         ``(N,)``, overall ``(C,)`` and per class ``(C, 10)``, beside the intact network's. The layers up to
         ``layer`` run once; the rest once per map."""
@@ -196,7 +196,7 @@ class KnockoutOutcome:
     maps: dict
     before: TestScore
     after: TestScore
-    importance: "Importance | None" = None
+    importance: Importance | None = None
 
 
 def evaluate(

@@ -89,7 +89,7 @@ class PersonalSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def add(self, image: np.ndarray, label) -> "PersonalSet":
+    def add(self, image: np.ndarray, label) -> PersonalSet:
         """A new set with ``image`` ``(28, 28)`` (0..255) labelled ``label`` appended."""
         if len(self) >= MAX_DIGITS:
             raise PersonalSetError(
@@ -99,7 +99,7 @@ class PersonalSet:
             np.concatenate([self.images, _check_image(image)[None]]), np.append(self.labels, check_label(label))
         )
 
-    def add_many(self, images: np.ndarray, label) -> "PersonalSet":
+    def add_many(self, images: np.ndarray, label) -> PersonalSet:
         """A new set with every image of ``images`` ``(K, 28, 28)`` labelled ``label``."""
         images = np.asarray(images)
         checked = np.stack([_check_image(im) for im in images]) if len(images) else images.reshape(0, SIDE, SIDE)
@@ -112,7 +112,7 @@ class PersonalSet:
             np.append(self.labels, np.full(len(checked), check_label(label))),
         )
 
-    def without(self, indices) -> "PersonalSet":
+    def without(self, indices) -> PersonalSet:
         """A new set without the digits at ``indices``."""
         drop = sorted({int(i) for i in indices})
         for i in drop:
@@ -132,7 +132,7 @@ class PersonalSet:
         return buffer.getvalue()
 
     @classmethod
-    def from_npz(cls, data: bytes, name: str = "the file") -> "PersonalSet":
+    def from_npz(cls, data: bytes, name: str = "the file") -> PersonalSet:
         """Read a set written by ``to_npz`` (or any ``.npz`` with ``images`` ``(N, 28, 28)`` 0..255 and
         ``labels`` ``(N,)`` 0..9); PersonalSetError naming the problem otherwise. Nothing is pickled."""
         if len(data) > MAX_FILE_BYTES:

@@ -7,7 +7,7 @@ clickable label per map: hundreds of subplots would make the browser slow.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -256,7 +256,8 @@ def importance_oip_gallery(
 
 
 def importance_vs_oip(relation) -> go.Figure:
-    """Each map (``core.experiments.knockout.OipRelation``): how strongly its OIP drives it against the accuracy it costs."""
+    """Each map (``core.experiments.knockout.OipRelation``): how strongly its OIP drives it against the accuracy it
+    costs."""
     colors = [BEFORE if h else AFTER for h in relation.has_oip]
     fig = go.Figure(
         go.Scatter(

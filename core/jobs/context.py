@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 from core.progress import PartProgress, ProgressCallback
 

@@ -12,9 +12,10 @@ the command line compute exactly the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from core.jobs.system import FAILED, FINISHED, STOPPED, Backend, JobHandle, JobSpec, JobSystem
 from core.progress import ProgressCallback
@@ -93,7 +94,8 @@ class KnockoutConfig:
 
 @dataclass(frozen=True)
 class FineTuneJobConfig:
-    """Fine-tune a copy of the job's model (``core.experiments.fine_tune``) on MNIST from ``mnist`` plus the personal digits
+    """Fine-tune a copy of the job's model (``core.experiments.fine_tune``) on MNIST from ``mnist`` plus the personal
+    digits
     in the job's inputs (``images`` ``(N, 28, 28)`` uint8, ``labels`` ``(N,)``), kept as a new run ``name``."""
 
     config: Any  # core.experiments.fine_tune.FineTuneConfig

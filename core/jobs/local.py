@@ -151,7 +151,7 @@ class ChildProcess:
 class _Worker:
     """One ``python -m core.jobs.worker`` process and the thread that reads its messages."""
 
-    def __init__(self, backend: "ProcessBackend", index: int) -> None:
+    def __init__(self, backend: ProcessBackend, index: int) -> None:
         self.backend, self.index = backend, index
         self.handle: JobHandle | None = None
         self.system: JobSystem | None = None

@@ -35,9 +35,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from core.jobs.context import JobContext
 from core.jobs.system import FAILED, STOPPED, Backend, JobHandle, JobSystem
@@ -116,7 +117,7 @@ class ModelFiles:
     files: dict
 
     @classmethod
-    def read(cls, folder: Path) -> "ModelFiles":
+    def read(cls, folder: Path) -> ModelFiles:
         files = {
             p.name: p.read_bytes() for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".")
         }
@@ -169,8 +170,8 @@ class JobNeeds:
 def job_needs(spec) -> JobNeeds:
     """The models and data a job reads, from its kind (``core.jobs.kinds.Kind.models`` / ``needs_mnist``)."""
     from core.data import MNIST_ENV_VAR
-    from core.runs import resolve_model_path
     from core.jobs.kinds import kind
+    from core.runs import resolve_model_path
 
     k = kind(spec.kind)
     models = {(name or "default"): str(resolve_model_path(name)) for name in k.models(spec)}
@@ -741,7 +742,7 @@ class RayBackend(Backend):
                 "saved; start the job again"
                 + (" (it will run on this machine)." if self._fallback is not None else "."),
             )
-        for handle, system in lost:
+        for _handle, system in lost:
             system.wake()
 
 

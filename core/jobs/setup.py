@@ -39,7 +39,7 @@ class BackendConfig:
     ray: str = ""
 
     @classmethod
-    def from_env(cls, environ=None) -> "BackendConfig":
+    def from_env(cls, environ=None) -> BackendConfig:
         env = os.environ if environ is None else environ
         cores = cpu_count()
         slots = _positive_int(env, JOBS_ENV, max(1, cores // 2))

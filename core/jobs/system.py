@@ -26,8 +26,9 @@ import collections
 import itertools
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from core.progress import ProgressRecord
 
@@ -59,7 +60,7 @@ class JobSpec:
         """The job's seed: its config's (None for a deterministic kind without randomness)."""
         return getattr(self.config, "seed", None)
 
-    def with_owner(self, owner: str) -> "JobSpec":
+    def with_owner(self, owner: str) -> JobSpec:
         return replace(self, owner=owner)
 
 
@@ -99,7 +100,7 @@ _ids = itertools.count(1)
 class JobHandle:
     """One submitted job. Read it through ``snapshot()``; ``stop()`` ends it cleanly."""
 
-    def __init__(self, spec: JobSpec, system: "JobSystem") -> None:
+    def __init__(self, spec: JobSpec, system: JobSystem) -> None:
         self.id = f"{spec.kind}-{next(_ids)}-{int(time.time() * 1000) % 100000:05d}"
         self.spec = spec
         self.progress = ProgressRecord()
@@ -182,7 +183,7 @@ class Backend:
         """The kind of device jobs run on ("CPU", "GPU"), or None for this machine's own."""
         return None
 
-    def start(self, handle: JobHandle, system: "JobSystem") -> None:
+    def start(self, handle: JobHandle, system: JobSystem) -> None:
         raise NotImplementedError
 
     def stop(self, handle: JobHandle) -> None:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
-from typing import Any
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,11 +38,11 @@ from core.ascent.engine import (
     check_diversity,
     check_transforms,
 )
+from core.ascent.starts import DEFAULT_SCALE_WEIGHTS, check_scale_weights, random_starts  # noqa: E402
+from core.checks import check_range
+from core.device import describe_device
 from core.files import atomic_write_bytes  # noqa: E402
 from core.progress import ProgressCallback  # noqa: E402
-from core.ascent.starts import DEFAULT_SCALE_WEIGHTS, check_scale_weights, random_starts  # noqa: E402
-from core.device import describe_device
-from core.checks import check_range
 
 OBJECTIVES = ("map", "neuron", "negative")  # negative: minimise the map (what it hates)
 MAX_STARTS = 16
@@ -101,7 +100,7 @@ class OipConfig:
         """A stable text key of all settings (for caches and file metadata)."""
         return json.dumps(asdict(self), sort_keys=True)
 
-    def with_(self, **changes) -> "OipConfig":
+    def with_(self, **changes) -> OipConfig:
         return OipConfig(**{**asdict(self), **changes})
 
 

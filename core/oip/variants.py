@@ -14,8 +14,8 @@ import numpy as np
 
 from core.ascent.engine import AscentEngine, capped_epochs, check_diversity
 from core.oip.search import MAX_STARTS, OipConfig, run_oip
-from core.progress import ProgressCallback, progress_scope
 from core.oip.similarity import mean_pairwise, shift_similarity
+from core.progress import ProgressCallback, progress_scope
 
 DEFAULT_DIVERSE = 4
 DEFAULT_DIVERSITY = 2.0

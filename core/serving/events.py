@@ -24,8 +24,8 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
 
 EVENTS_ENV = "MNIST_EXPLORER_EVENTS"
 MAX_EVENTS = 5000

@@ -68,7 +68,7 @@ def start_streamlit(runs_dir: Path, log_dir: Path, env: dict | None = None) -> t
             return proc, url
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited early; see {log.name}")
+                raise RuntimeError(f"streamlit exited early; see {log.name}") from None
             time.sleep(0.5)
     proc.kill()
     raise RuntimeError("streamlit did not come up in 90 s")

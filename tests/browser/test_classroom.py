@@ -159,7 +159,7 @@ def serve_classroom(tmp_path_factory, mnist, server_env: dict):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not come up; see {log_path}")
+                    raise RuntimeError(f"streamlit did not come up; see {log_path}") from None
                 time.sleep(0.5)
         yield url, models, runs, log_path, events_path
     finally:
@@ -501,20 +501,20 @@ async def _keep_browsers_low(stop: asyncio.Event) -> None:
         _renice_browsers()
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
 # --------------------------------------------------------------------------- the same jobs, alone
 def _solo_specs(plan: Plan, models: dict, tmp: Path):
     """The JobSpec the page built for ``plan`` (its defaults plus the settings the session changed)."""
-    from core.dream import deep_dream as D
     from core.clustering.cluster_mlp import SweepConfig
-    from core.jobs.system import JobSpec
-    from core.oip.search import OipConfig
-    from core.oip.precursor import PrecursorConfig
-    from core.spec import preset
+    from core.dream import deep_dream as D
     from core.jobs.kinds import SweepJobConfig, TrainJobConfig
+    from core.jobs.system import JobSpec
+    from core.oip.precursor import PrecursorConfig
+    from core.oip.search import OipConfig
+    from core.spec import preset
     from core.training import TrainConfig
 
     model = None if plan.model == "default" else str(models[plan.model].path)

@@ -16,11 +16,6 @@ def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dic
     from core.dream.deep_dream import DreamConfig
     from core.dream.gallery import GalleryConfig
     from core.experiments.fine_tune import FineTuneConfig
-    from core.jobs.system import JobSpec
-    from core.oip.search import OipConfig
-    from core.oip.precursor import PrecursorConfig
-    from core.runs import MODEL_FILE, save_run
-    from core.spec import preset
     from core.jobs.kinds import (
         ClusterMlpConfig,
         CompareConfig,
@@ -31,8 +26,13 @@ def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dic
         SweepJobConfig,
         TrainJobConfig,
     )
-    from core.training import TrainConfig, train
+    from core.jobs.system import JobSpec
+    from core.oip.precursor import PrecursorConfig
+    from core.oip.search import OipConfig
     from core.oip.variants import VariantsConfig
+    from core.runs import MODEL_FILE, save_run
+    from core.spec import preset
+    from core.training import TrainConfig, train
 
     mnist, runs, model = str(tiny_mnist), str(work / "runs"), str(tiny_run)
     with_checkpoints = save_run(

@@ -30,11 +30,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
+from core.checks import check_range
 from core.data import PixelScaler  # noqa: E402
 from core.model import feature_model, layer_names  # noqa: E402
 from core.progress import ProgressCallback, progress_scope  # noqa: E402
 from core.spec import ArchitectureSpec, LayerInfo, layer_table, receptive_box  # noqa: E402
-from core.checks import check_range
 
 OUTPUT_LAYER = "out"
 SCORES = ("logit", "probability")
@@ -213,7 +213,7 @@ class ActivationModel:
         self._logits_fn = tf.function(self._logits_call, input_signature=[x_spec])
 
     @classmethod
-    def from_bundle(cls, bundle) -> "ActivationModel":
+    def from_bundle(cls, bundle) -> ActivationModel:
         """From a ``core.runs.ModelBundle`` (model, spec, scaler)."""
         return cls(bundle.model, bundle.spec, bundle.scaler)
 
@@ -321,7 +321,6 @@ class ActivationModel:
         ``smooth_samples`` > 0 averages the gradients of that many noisy copies (SmoothGrad; noise
         standard deviation ``noise`` in standardized units), all in one batched call.
         """
-        class_index, use_prob = self.check_class(class_index), self._check_score(score)
         batch = _as_batch(x, self.side)
         if len(batch) != 1:
             raise ValueError(f"saliency() takes one digit, got a batch of {len(batch)}")
@@ -329,8 +328,21 @@ class ActivationModel:
         if smooth_samples:
             rng = np.random.default_rng(seed)
             batch = batch + rng.normal(0.0, noise, (smooth_samples, *batch.shape[1:])).astype(np.float32)
-        grads = self._saliency_fn(tf.constant(batch), tf.constant(class_index, tf.int32), tf.constant(use_prob))
-        return np.abs(grads.numpy()[..., 0]).mean(axis=0)
+        return np.abs(self.gradients(batch, class_index, score)[..., 0]).mean(axis=0)
+
+    def gradients(self, x: np.ndarray, class_index: int, score: str = "logit") -> np.ndarray:
+        """∂ score / ∂ input for each standardized digit of a batch ``(N, 28, 28, 1)`` → ``(N, 28, 28, 1)``,
+        one compiled call."""
+        class_index, use_prob = self.check_class(class_index), self._check_score(score)
+        batch = tf.constant(_as_batch(x, self.side))
+        return self._saliency_fn(batch, tf.constant(class_index, tf.int32), tf.constant(use_prob)).numpy()
+
+    def scores(self, x: np.ndarray, class_index: int, score: str = "logit") -> np.ndarray:
+        """The class's logit or probability for each standardized digit of a batch ``(N, 28, 28, 1)`` → ``(N,)``."""
+        class_index, use_prob = self.check_class(class_index), self._check_score(score)
+        logits = self._logits_fn(tf.constant(_as_batch(x, self.side)))
+        values = tf.nn.softmax(logits) if use_prob else logits
+        return values.numpy()[:, class_index]
 
     def grad_cam(self, x: np.ndarray, class_index: int, score: str = "logit") -> GradCam:
         """Grad-CAM (Selvaraju et al. 2017) on the last conv layer for one digit ``(28, 28, 1)``."""

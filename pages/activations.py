@@ -13,17 +13,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.figures import activations as ap
-from core.attribution import lime as la
 from core.activations import (
-    OCCLUSION_SCORES,
-    SCORES,
     ActivationModel,
     ActivationResult,
     class_patterns,
     pattern_similarity,
     spatial_layer_info,
 )
+from core.attribution import registry as attribution
+from core.attribution.base import Attribution, Option
+from core.figures import activations as ap
+from core.figures.common import enlarge
 from core.images import (
     ALLOWED_EXTENSIONS,
     DigitReading,
@@ -33,7 +33,6 @@ from core.images import (
     to_mnist_digit,
 )
 from core.runs import model_key as run_model_key
-from core.figures.common import enlarge
 from pages.ui import menu, resources, state, widgets
 
 try:
@@ -43,7 +42,6 @@ except ImportError:  # the page still works with Upload and Pick
 
 CANVAS_PX = 280
 SOURCES = ("Draw", "Upload", "Pick")
-FILLS = {"grey (the mean digit)": "mean", "black (erase ink)": "black"}
 SORTS = {
     "map index": "index",
     "mean activation ↓": "mean desc",
@@ -59,28 +57,14 @@ def _activations(model_key: str, digit: bytes, _am: ActivationModel) -> Activati
     return _am.activations(_am.scaler.transform(raw))
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def _saliency(model_key: str, digit: bytes, k: int, score: str, smooth: int, _am: ActivationModel) -> np.ndarray:
+@st.cache_data(max_entries=256, show_spinner=False)
+def _attribution(
+    model_key: str, digit: bytes, method: str, k: int, settings: tuple, _am: ActivationModel
+) -> Attribution:
+    """One registered method's map for one digit and class (``settings``: sorted (name, value) pairs)."""
     raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
-    return _am.saliency(_am.scaler.transform(raw), k, score=score, smooth_samples=smooth)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def _occlusion(model_key: str, digit: bytes, k: int, patch: int, fill: str, score: str, _am: ActivationModel):
-    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
-    return _am.occlusion(raw, k, patch=patch, stride=1, fill=fill, score=score)
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def _grad_cam(model_key: str, digit: bytes, k: int, _am: ActivationModel):
-    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
-    return _am.grad_cam(_am.scaler.transform(raw), k)
-
-
-@st.cache_data(max_entries=128, show_spinner="LIME: classifying the perturbed copies…")
-def _lime(model_key: str, digit: bytes, k: int, segmentation: str, samples: int, hide: str, _am: ActivationModel):
-    raw = np.frombuffer(digit, np.uint8).reshape(28, 28)
-    return la.explain(_am, raw, k, samples=samples, segmentation=segmentation, hide=hide, seed=0)
+    with resources.server_events().span("compute", what=method):
+        return attribution.method(method).run(_am, raw, k, **dict(settings))
 
 
 @st.cache_data(max_entries=8, show_spinner="Computing the class-mean conv3 patterns…")
@@ -433,8 +417,34 @@ def _filters_section(am: ActivationModel) -> None:
         )
 
 
+def _option_widget(option: Option, key: str):
+    """One method option as a widget: a toggle, a selectbox or a whole-number slider."""
+    if option.kind == "switch":
+        return st.toggle(option.label, option.default, persist_state="session", key=key, help=option.help or None)
+    if option.kind == "choice":
+        return st.selectbox(
+            option.label,
+            option.choices,
+            index=option.choices.index(option.default),
+            persist_state="session",
+            key=key,
+            format_func=option.describe,
+            help=option.help or None,
+        )
+    return st.slider(
+        option.label,
+        option.low,
+        option.high,
+        option.default,
+        step=option.step,
+        persist_state="session",
+        key=key,
+        help=option.help or None,
+    )
+
+
 def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, result: ActivationResult) -> None:
-    c = st.columns([1.2, 1, 1, 1, 1])
+    c = st.columns([1, 4])
     options = ["predicted"] + list(range(am.spec.num_classes))
     choice = c[0].selectbox(
         "Class",
@@ -444,134 +454,47 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
         format_func=lambda o: f"predicted ({result.predicted})" if o == "predicted" else str(o),
     )
     k = result.predicted if choice == "predicted" else int(choice)
-    score = c[1].selectbox(
-        "Saliency score",
-        SCORES,
+    methods = attribution.METHODS
+    chosen = c[1].multiselect(
+        "Methods",
+        list(methods),
+        default=list(methods),
         persist_state="session",
-        key="act_sal_score",
-        help="logit: the class score before softmax (Simonyan et al.); probability saturates for confident predictions",
+        key="act_methods",
+        format_func=lambda name: methods[name].label,
+        help="; ".join(f"{m.label} ({m.reference}): {m.summary}" for m in methods.values()),
     )
-    smooth = c[2].toggle(
-        "SmoothGrad", persist_state="session", key="act_smooth", help="average the gradients of 24 noisy copies"
-    )
-    patch = c[3].slider("Occlusion patch", 2, 8, 4, persist_state="session", key="act_occ_patch")
-    fill_label = c[4].selectbox("Patch colour", list(FILLS), persist_state="session", key="act_occ_fill")
-    c2 = st.columns([1.2, 0.7, 0.7, 1, 1.4])
-    occ_score = c2[0].selectbox(
-        "Occlusion measures the drop in",
-        OCCLUSION_SCORES,
-        persist_state="session",
-        key="act_occ_score",
-        help="A confident model keeps p ≈ 1 under most patches: the logit still shows which parts matter.",
-    )
-    cam_on = c2[1].toggle(
-        "Grad-CAM", value=True, persist_state="session", key="act_gradcam", help=f"Grad-CAM on {am.cam_layer}"
-    )
-    lime_on = c2[2].toggle(
-        "LIME",
-        value=True,
-        persist_state="session",
-        key="act_lime",
-        help="LIME (Ribeiro et al. 2016) with superpixels made for 28×28 digits; hidden "
-        "superpixels show the patch colour",
-    )
-    segmentation = c2[3].selectbox(
-        "LIME superpixels",
-        la.SEGMENTATIONS,
-        persist_state="session",
-        key="act_lime_seg",
-        format_func=lambda s: {"ink": "ink pieces (4×4 cells)", "grid": "4×4 squares"}[s],
-        disabled=not lime_on,
-        help="ink: in each 4×4 cell, every piece of stroke and the paper around it is "
-        "a superpixel of its own; grid: the plain cells",
-    )
-    samples = c2[4].slider(
-        "LIME samples",
-        250,
-        5000,
-        1000,
-        step=250,
-        persist_state="session",
-        key="act_lime_samples",
-        disabled=not lime_on,
-        help="perturbed copies, all classified in one batch",
-    )
+    if not chosen:
+        st.info("Choose at least one method above to see which pixels matter.")
+        return
     key = _key(digit)
-    sal = _saliency(model_key, key, k, score, 24 if smooth else 0, am)
-    occ = _occlusion(model_key, key, k, patch, FILLS[fill_label], occ_score, am)
-    cols = st.columns(2 + cam_on + lime_on)
-    with cols[0]:
-        widgets.chart(
-            ap.overlay_figure(digit, sal, f"saliency |∂{score}/∂pixel| for class {k}", zmin=0, label="saliency"),
-            key="act_saliency",
-            config={"displayModeBar": False},
-        )
-    with cols[1]:
-        bound = float(np.abs(occ.pixel_map).max()) or 1.0
-        widgets.chart(
-            ap.overlay_figure(
-                digit,
-                occ.pixel_map,
-                f"occlusion {patch}×{patch}: drop in {occ_score}",
-                colorscale=ap.DIVERGING,
-                zmin=-bound,
-                zmax=bound,
-                label="drop",
-            ),
-            key="act_occlusion",
-            config={"displayModeBar": False},
-        )
-    if cam_on:
-        cam = _grad_cam(model_key, key, k, am)
-        with cols[2]:
-            widgets.chart(
-                ap.overlay_figure(
-                    digit,
-                    cam.on_input,
-                    f"Grad-CAM on {cam.layer} ({cam.cam.shape[0]}×{cam.cam.shape[1]}) for class {k}",
-                    zmin=0,
-                    zmax=1,
-                    label="Grad-CAM",
-                ),
-                key="act_cam",
-                config={"displayModeBar": False},
-            )
-    lime_text = ""
-    if lime_on:
-        lime = _lime(model_key, key, k, segmentation, samples, FILLS[fill_label], am)
-        bound = float(np.abs(lime.pixel_map).max()) or 1.0
-        with cols[-1]:
-            widgets.chart(
-                ap.overlay_figure(
-                    digit,
-                    lime.pixel_map,
-                    f"LIME for class {k} (R² {lime.score:.2f})",
-                    colorscale=ap.DIVERGING,
-                    zmin=-bound,
-                    zmax=bound,
-                    label="LIME weight",
-                ),
-                key="act_lime_map",
-                config={"displayModeBar": False},
-            )
-        lime_text = (
-            f" LIME: {samples} copies with a random half of the {lime.n_segments} superpixels hidden "
-            f"under the same colour, and a linear fit of p({k}) on which were shown; red = showing "
-            f"that superpixel raises p({k}), blue = lowers it (fit R² {lime.score:.2f})."
-        )
-    base = f"{occ.base_value:.4f}"
-    if occ_score == "probability" and float(occ.pixel_map.max()) < 0.05:
-        st.info(
-            f"The probability of class {k} hardly moves under the patch (largest drop "
-            f"{float(occ.pixel_map.max()):.3f}): the model is very sure. Choose 'logit' in "
-            "'Occlusion measures the drop in' to see which parts still matter."
-        )
-    st.caption(
-        f"Saliency: how strongly each pixel changes the class-{k} score. Occlusion: a {patch}×{patch} "
-        f"{fill_label.split(' (')[0]} patch slid over the digit; red = the {occ_score} of class {k} "
-        f"(unoccluded {base}) drops when that pixel is covered, blue = it rises. Grad-CAM: the "
-        f"{am.cam_layer} maps weighted by their mean gradient, placed at their receptive-field centres." + lime_text
-    )
+    per_row = 3
+    for first in range(0, len(chosen), per_row):
+        cols = st.columns(per_row)
+        for col, name in zip(cols, chosen[first : first + per_row]):
+            method = methods[name]
+            with col:
+                with st.expander(f"{method.label} settings", expanded=False):
+                    settings = {o.name: _option_widget(o, f"act_{name}_{o.name}") for o in method.options}
+                with st.spinner(f"{method.label}…"):
+                    found = _attribution(model_key, key, name, k, tuple(sorted(settings.items())), am)
+                bound = float(np.abs(found.pixels).max()) or 1.0
+                widgets.chart(
+                    ap.overlay_figure(
+                        digit,
+                        found.pixels,
+                        found.title,
+                        colorscale=ap.DIVERGING if found.signed else ap.HEAT_SCALE,
+                        zmin=-bound if found.signed else 0,
+                        zmax=bound,
+                        label=method.label,
+                    ),
+                    key=f"act_map_{name}",
+                    config={"displayModeBar": False},
+                )
+                st.caption(f"{found.caption} ({found.seconds:.2f} s)")
+                for note in found.notes:
+                    st.info(note)
 
 
 def _clamp(key: str, hi: int) -> None:

@@ -501,7 +501,7 @@ def test_page_pick_and_interact(app_test):
     at.selectbox(key="act_sort").set_value("mean activation ↓").run()
     at.selectbox(key="act_filter_layer").set_value("conv2").run()
     at.selectbox(key="act_class").set_value(9).run()
-    at.selectbox(key="act_occ_score").set_value("logit").run()
+    at.selectbox(key="act_occlusion_score").set_value("logit").run()
     at.selectbox(key="act_rf_layer").set_value("pool1").run()
     at.button(key="act_rf_strongest").click().run()
     assert not at.exception and not at.error
@@ -535,8 +535,26 @@ def test_page_upload_good_and_bad_files(app_test):
 def test_page_lime_panel(app_test):
     at = app_test("pages/activations.py")
     assert not at.exception and any("LIME: 1000 copies" in c.value for c in at.caption)
-    at.selectbox(key="act_lime_seg").set_value("grid").run()
+    at.selectbox(key="act_lime_segmentation").set_value("grid").run()
     at.slider(key="act_lime_samples").set_value(500).run()
     assert not at.exception and any("LIME: 500 copies" in c.value and "49 superpixels" in c.value for c in at.caption)
-    at.toggle(key="act_lime").set_value(False).run()
+    at.multiselect(key="act_methods").unselect("lime").run()
     assert not at.exception and not any("LIME:" in c.value for c in at.caption)
+
+
+def test_page_shows_every_registered_attribution_method_with_its_settings(app_test):
+    from core.attribution.registry import METHODS
+
+    at = app_test("pages/activations.py")
+    assert not at.exception
+    for method in METHODS.values():
+        assert any(c.value.startswith(method.label.split()[0]) for c in at.caption), method.name
+    gap = next(c.value for c in at.caption if c.value.startswith("Integrated Gradients"))
+    assert "(gap 0." in gap and "64 steps" in gap
+    at.slider(key="act_integrated-gradients_steps").set_value(128).run()
+    at.selectbox(key="act_integrated-gradients_baseline").set_value("mean").run()
+    assert not at.exception
+    gap = next(c.value for c in at.caption if c.value.startswith("Integrated Gradients"))
+    assert "128 steps" in gap and "mean baseline" in gap
+    at.multiselect(key="act_methods").set_value([]).run()
+    assert any("at least one method" in i.value for i in at.info)

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from core.attribution.base import Attribution, Method, Option
+
 SIDE = 28
 SEGMENTATIONS = ("ink", "grid")
 HIDES = ("mean", "black")
@@ -292,3 +294,47 @@ def explain(
         ndimage.mean(raw, segments, np.arange(n)) > INK_THRESHOLD,
         time.perf_counter() - started,
     )
+
+
+def _attribution(activation_model, raw, class_index: int, segmentation="ink", samples=1000, hide="mean", size=4):
+    result = explain(activation_model, raw, class_index, samples, segmentation, size, hide)
+    return Attribution(
+        "lime",
+        class_index,
+        result.pixel_map,
+        True,
+        f"LIME for class {class_index} (R² {result.score:.2f})",
+        f"LIME: {samples} copies with a random half of the {result.n_segments} superpixels hidden under the same "
+        f"colour, and a linear fit of p({class_index}) on which were shown; red = showing that superpixel raises "
+        f"p({class_index}), blue = lowers it (fit R² {result.score:.2f}).",
+        {"fit_r2": result.score, "probability": result.probability, "segments": float(result.n_segments)},
+    )
+
+
+METHOD = Method(
+    "lime",
+    "LIME",
+    "Ribeiro, Singh & Guestrin 2016",
+    (
+        Option(
+            "segmentation",
+            "LIME superpixels",
+            "ink",
+            SEGMENTATIONS,
+            choice_labels=(("ink", "ink pieces (4×4 cells)"), ("grid", "4×4 squares")),
+            help="ink: in each cell, every piece of stroke and the paper around it is a superpixel of its own; "
+            "grid: the plain cells",
+        ),
+        Option("samples", "LIME samples", 1000, low=250, high=5000, step=250, help="perturbed copies, one batch"),
+        Option(
+            "hide",
+            "Hidden superpixels show",
+            "mean",
+            HIDES,
+            choice_labels=(("mean", "grey (the mean digit)"), ("black", "black (erase ink)")),
+        ),
+        Option("size", "Cell side (px)", 4, low=SIZE_RANGE[0], high=SIZE_RANGE[1]),
+    ),
+    _attribution,
+    "a local linear fit of the class probability on which superpixels are shown",
+)

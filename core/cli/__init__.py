@@ -26,6 +26,7 @@ MODULES = (
     "invariance",
     "handwriting",
     "lime",
+    "attribute",
     "import_model",
     "replay",
 )

@@ -73,6 +73,12 @@ def test_draw_select_upload(app_url, page, tmp_path):
     assert "Prediction: 4" in _prediction(page)
     _sections_show(page, 4)
     screenshot(page, "activations_uploaded")
+    # Every attribution method of the registry draws its map in the "Which pixels matter" tab
+    page.get_by_role("tab", name="Which pixels matter").click()
+    page.get_by_text("Integrated Gradients: each pixel's change", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("LIME: 1000 copies", exact=False).first.wait_for(timeout=60_000)
+    wait_for_app(page)
+    screenshot(page, "activations_pixels")
     bad = tmp_path / "broken.png"
     bad.write_bytes(png_bytes(227)[:300])
     page.locator("input[type='file']").set_input_files(str(bad))

@@ -27,21 +27,21 @@ import io
 import json
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
 from core.ascent.engine import SIDE, AscentEngine, capped_epochs
-from core.oip.search import OipConfig, run_oip
 from core.ascent.starts import standardize_pattern, upscale_bicubic
-from core.progress import ProgressCallback, progress_scope
-from core.device import describe_device
 from core.checks import check_range
+from core.device import describe_device
+from core.oip.search import OipConfig, run_oip
+from core.progress import ProgressCallback, progress_scope
 
 MODES = ("faithful", "fast")
-DEFAULT_MODE = "fast"  # minutes less than faithful; the page, the CLI and the README default to it
+DEFAULT_MODE = "fast"  # minutes less than faithful; the page, the CLI and docs/features.md default to it
 GRIDS = (2, 3, 4, 5)
 MAX_VALUES = 5
 PATTERN_LIMIT = {"CPU": 300_000, "GPU": 2_000_000}  # refused above (5⁹ = 1,953,125 is over the CPU limit)
@@ -184,7 +184,7 @@ class PrecursorConfig:
     def n_patterns(self) -> int:
         return pattern_count(self.grid, len(self.values))
 
-    def with_(self, **changes) -> "PrecursorConfig":
+    def with_(self, **changes) -> PrecursorConfig:
         return PrecursorConfig(**{**asdict(self), **changes})
 
 

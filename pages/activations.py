@@ -474,8 +474,12 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
         for col, name in zip(cols, chosen[first : first + per_row]):
             method = methods[name]
             with col:
-                with st.expander(f"{method.label} settings", expanded=False):
-                    settings = {o.name: _option_widget(o, f"act_{name}_{o.name}") for o in method.options}
+                settings = {}
+                if method.options:
+                    with st.expander(f"{method.label} settings", expanded=False):
+                        settings = {o.name: _option_widget(o, f"act_{name}_{o.name}") for o in method.options}
+                else:
+                    st.caption(f"{method.label} has no settings.")
                 with st.spinner(f"{method.label}…"):
                     found = _attribution(model_key, key, name, k, tuple(sorted(settings.items())), am)
                 bound = float(np.abs(found.pixels).max()) or 1.0
@@ -492,7 +496,7 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
                     key=f"act_map_{name}",
                     config={"displayModeBar": False},
                 )
-                st.caption(f"{found.caption} ({found.seconds:.2f} s)")
+                st.caption(f"{found.caption} (computed in {found.seconds * 1000:.0f} ms)")
                 for note in found.notes:
                     st.info(note)
 

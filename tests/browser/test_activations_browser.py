@@ -78,6 +78,7 @@ def test_draw_select_upload(app_url, page, tmp_path):
     page.get_by_text("Integrated Gradients: each pixel's change", exact=False).first.wait_for(timeout=60_000)
     page.get_by_text("LIME: 1000 copies", exact=False).first.wait_for(timeout=60_000)
     wait_for_app(page)
+    page.get_by_text("Integrated Gradients from black", exact=False).first.scroll_into_view_if_needed()
     screenshot(page, "activations_pixels")
     bad = tmp_path / "broken.png"
     bad.write_bytes(png_bytes(227)[:300])

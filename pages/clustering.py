@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.clustering import cluster_mlp as cl
+from core.clustering import cluster_mlp
 from core.figures import common as plots
 from core.jobs.kinds import ClusterMlpConfig, SweepJobConfig
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
@@ -45,7 +45,7 @@ st.subheader("Clustering settings")
 c = st.columns(4)
 normalization = c[0].selectbox(
     "Clustered space",
-    cl.NORMALIZATIONS,
+    cluster_mlp.NORMALIZATIONS,
     persist_state="session",
     key=P + "norm",
     format_func={"unit": "unit-length digits", "raw": "raw pixels / 255", "standard": "standardized pixels"}.get,
@@ -84,8 +84,8 @@ sil_sample = int(
     c[3].number_input(
         "Silhouette sample",
         100,
-        cl.MAX_SILHOUETTE_SAMPLE,
-        cl.DEFAULT_SILHOUETTE_SAMPLE,
+        cluster_mlp.MAX_SILHOUETTE_SAMPLE,
+        cluster_mlp.DEFAULT_SILHOUETTE_SAMPLE,
         step=1000,
         persist_state="session",
         key=P + "sil_sample",
@@ -100,10 +100,10 @@ st.caption(
 )
 
 
-def _sweep_config() -> cl.SweepConfig:
+def _sweep_config() -> cluster_mlp.SweepConfig:
     if k_to < k_from:
         raise ValueError(f"'K to' ({k_to}) must not be smaller than 'K from' ({k_from})")
-    return cl.SweepConfig(
+    return cluster_mlp.SweepConfig(
         ks=tuple(range(k_from, k_to + 1, k_step)),
         silhouette_sample=sil_sample,
         include_test=include_test,
@@ -114,7 +114,7 @@ def _sweep_config() -> cl.SweepConfig:
 
 
 def _keep_sweep(handle: JobHandle) -> None:
-    result: cl.SweepResult = handle.result
+    result: cluster_mlp.SweepResult = handle.result
     st.session_state.setdefault(SWEEPS, {})[result.config] = result
     st.session_state[P + "sweep_shown"] = result.config
 
@@ -127,10 +127,10 @@ def _describe_sweep(snap: JobSnapshot) -> str:
 
 def _live_sweep(snap: JobSnapshot) -> None:
     if snap.records:
-        widgets.chart(cl.sweep_figure(sorted(snap.records, key=lambda r: r["k"])), key=P + "sweep_live")
+        widgets.chart(cluster_mlp.sweep_figure(sorted(snap.records, key=lambda r: r["k"])), key=P + "sweep_live")
 
 
-def _show_sweep(config: cl.SweepConfig) -> None:
+def _show_sweep(config: cluster_mlp.SweepConfig) -> None:
     st.session_state[P + "sweep_shown"] = config
 
 
@@ -178,13 +178,13 @@ jobs.job_panel(
 )
 
 shown = st.session_state.get(P + "sweep_shown")
-result: cl.SweepResult | None = sweeps.get(shown) if shown is not None else None
+result: cluster_mlp.SweepResult | None = sweeps.get(shown) if shown is not None else None
 if result is not None:
     if shown != sweep_config:
         st.caption("Showing the last sweep; its settings differ from the ones above.")
     if result.status == "stopped":
         st.warning(f"The sweep was stopped after {len(result.points)} of {len(result.config.ks)} values of K.")
-    widgets.chart(cl.sweep_figure(result.points), key=P + "sweep_chart")
+    widgets.chart(cluster_mlp.sweep_figure(result.points), key=P + "sweep_chart")
     frame = pd.DataFrame([p.summary() for p in result.points])
     st.caption(
         f"{result.n_points:,} digits clustered · silhouette on {result.n_sample:,} of them (their distance "
@@ -216,7 +216,7 @@ if result is not None:
     order = np.argsort(point.majority * 10 - np.nan_to_num(point.purity), kind="stable")
     sort_by_digit = st.toggle("Sort by majority digit", True, persist_state="session", key=P + "centroid_sort")
     idx = order if sort_by_digit else np.arange(k_shown)
-    titles = cl.centroid_titles(point.majority, point.purity)
+    titles = cluster_mlp.centroid_titles(point.majority, point.purity)
     widgets.chart(
         plots.image_grid(point.centroids[idx], [titles[i] for i in idx], cols=12, height_per_row=110),
         key=P + "centroids",
@@ -234,12 +234,12 @@ if result is not None:
 
 # --------------------------------------------------------------------------- 2 · MLPs
 st.subheader("2 · MLP on K cluster distances vs MLP on 784 pixels")
-d = cl.MLPConfig()
+d = cluster_mlp.MLPConfig()
 c = st.columns(4)
 k_mlp = int(c[0].number_input("K (inputs of the cluster MLP)", 2, 500, 70, persist_state="session", key=P + "k"))
 epochs = int(c[1].number_input("Epochs", 1, 500, d.epochs, persist_state="session", key=P + "epochs"))
 activation = c[2].selectbox(
-    "Activation (hidden layers)", cl.MLP_ACTIVATIONS, persist_state="session", key=P + "activation"
+    "Activation (hidden layers)", cluster_mlp.MLP_ACTIVATIONS, persist_state="session", key=P + "activation"
 )
 with_reference = c[3].checkbox(
     "Also the pixel MLP",
@@ -292,11 +292,11 @@ centre_rows = st.checkbox(
 )
 st.caption(
     f"The blog's rule for fewer inputs keeps the L2 penalty comparable: λ_cluster = λ · K / 784 = "
-    f"{l2:g} · {k_mlp} / 784 = {cl.lambda_for_inputs(l2, k_mlp):.3g}. Both MLPs use every other setting "
+    f"{l2:g} · {k_mlp} / 784 = {cluster_mlp.lambda_for_inputs(l2, k_mlp):.3g}. Both MLPs use every other setting "
     "alike: hidden layers 70 and 30, SGD with momentum, mini-batch 500."
 )
 
-mlp_config = cl.MLPConfig(
+mlp_config = cluster_mlp.MLPConfig(
     activation=activation,
     learning_rate=float(lr),
     decay=float(decay),
@@ -345,7 +345,7 @@ def _describe_mlp(snap: JobSnapshot) -> str:
 
 def _live_mlp(snap: JobSnapshot) -> None:
     if snap.records:
-        widgets.chart(cl.curves_figure(snap.records), key=P + "mlp_live")
+        widgets.chart(cluster_mlp.curves_figure(snap.records), key=P + "mlp_live")
 
 
 jobs.start_button(MLP_JOB, "Train", lambda: _mlp_spec(mlp_job), key=P + "mlp_run", busy_label="Training…")
@@ -360,7 +360,7 @@ jobs.job_panel(
 )
 
 
-def _result_table(pair: cl.PairResult) -> pd.DataFrame:
+def _result_table(pair: cluster_mlp.PairResult) -> pd.DataFrame:
     runs = [pair.cluster] + ([pair.reference] if pair.reference is not None else [])
     comp = pair.comparisons().get("train")
     rows = []
@@ -372,7 +372,7 @@ def _result_table(pair: cl.PairResult) -> pd.DataFrame:
                 "parameters": r.params,
                 "λ": f"{r.l2:.3g}",
                 "test acc. (last)": f"{r.test_accuracy * 100:.2f} %",
-                f"final (last {cl.FINAL_WINDOW})": f"{cl.final_accuracy(r) * 100:.2f} %",
+                f"final (last {cluster_mlp.FINAL_WINDOW})": f"{cluster_mlp.final_accuracy(r) * 100:.2f} %",
                 "best": f"{max(e.test_accuracy for e in r.records) * 100:.2f} %",
                 "epochs": len(r.records),
                 "s / epoch": f"{r.mean_epoch_seconds:.3f}",
@@ -384,12 +384,12 @@ def _result_table(pair: cl.PairResult) -> pd.DataFrame:
 
 
 shown_key = st.session_state.get(P + "mlp_shown")
-pair: cl.PairResult | None = st.session_state.get(MLP_RESULTS, {}).get(shown_key) if shown_key else None
+pair: cluster_mlp.PairResult | None = st.session_state.get(MLP_RESULTS, {}).get(shown_key) if shown_key else None
 if pair is not None and not mlp_busy:
     if pair.cluster.status != "completed":
         st.warning(pair.cluster.message)
     records = [{"model": r.name, **vars(e)} for r in (pair.cluster, pair.reference) if r is not None for e in r.records]
-    widgets.chart(cl.curves_figure(records), key=P + "mlp_curves")
+    widgets.chart(cluster_mlp.curves_figure(records), key=P + "mlp_curves")
     st.dataframe(_result_table(pair), hide_index=True)
     comp = pair.comparisons()
     kmeans_s = pair.cluster.preprocess_seconds
@@ -417,12 +417,12 @@ if pair is not None and not mlp_busy:
             [
                 (
                     "cluster_mlp",
-                    f"{cl.final_accuracy(pair.cluster):.2%} with K = {pair.k} (final, mean of the last "
-                    f"{cl.FINAL_WINDOW} epochs)",
+                    f"{cluster_mlp.final_accuracy(pair.cluster):.2%} with K = {pair.k} (final, mean of the last "
+                    f"{cluster_mlp.FINAL_WINDOW} epochs)",
                 ),
                 (
                     "reference_mlp",
-                    f"{cl.final_accuracy(pair.reference):.2%} for the MLP on the pixels"
+                    f"{cluster_mlp.final_accuracy(pair.reference):.2%} for the MLP on the pixels"
                     if pair.reference is not None
                     else "no reference MLP trained",
                 ),
@@ -447,7 +447,7 @@ if pair is not None and not mlp_busy:
     )
     with st.expander(f"The {pair.k} cluster centres used as features"):
         f = pair.features
-        titles = cl.centroid_titles(f.majority, f.purity)
+        titles = cluster_mlp.centroid_titles(f.majority, f.purity)
         order = np.argsort(f.majority * 10 - np.nan_to_num(f.purity), kind="stable")
         widgets.chart(
             plots.image_grid(f.centroids[order], [titles[i] for i in order], cols=12, height_per_row=110),

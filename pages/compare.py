@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.figures import compare as F
+from core.figures import compare as compare_figures
 from core.jobs.kinds import CompareConfig
 from core.jobs.system import JobHandle, JobSpec
 from core.oip.search import OipConfig
@@ -73,7 +73,7 @@ metas = [resources.run_meta(p) for p in selected]
 names = [_name(p) for p in selected]
 
 # --- the runs side by side ---------------------------------------------------------------------------
-differ = F.settings_that_differ(metas)
+differ = compare_figures.settings_that_differ(metas)
 rows = []
 for name, meta in zip(names, metas):
     epochs = meta.get("epoch_seconds") or []
@@ -91,13 +91,13 @@ st.caption("Settings that differ between these runs: " + (", ".join(differ) if d
 
 col_acc, col_loss = st.columns(2)
 with col_acc:
-    widgets.chart(F.overlaid_curves(metas, names, "val_accuracy"), key="cmp_acc")
+    widgets.chart(compare_figures.overlaid_curves(metas, names, "val_accuracy"), key="cmp_acc")
 with col_loss:
-    widgets.chart(F.overlaid_curves(metas, names, "val_loss"), key="cmp_loss")
+    widgets.chart(compare_figures.overlaid_curves(metas, names, "val_loss"), key="cmp_loss")
 
 try:
     conf_a, conf_b = confusion_of(metas[0]), confusion_of(metas[1])
-    widgets.chart(F.confusion_difference(conf_a, conf_b, names[0], names[1]), key="cmp_conf")
+    widgets.chart(compare_figures.confusion_difference(conf_a, conf_b, names[0], names[1]), key="cmp_conf")
     st.caption(f"Red: {names[1]} makes that mistake more often than {names[0]}; blue: less often.")
 except (KeyError, ValueError, TypeError):
     st.caption("A confusion matrix is missing from one of the first two runs.")
@@ -130,7 +130,7 @@ def _matched_oips(name: str, layer, bundles) -> None:
     oips = [store.latest_result(run_model_key(b.path), name) for b in bundles]
     if oips[0] is not None and oips[1] is not None:
         widgets.chart(
-            F.matched_oips(layer, oips[0].best_images, oips[0].maps, oips[1].best_images, oips[1].maps),
+            compare_figures.matched_oips(layer, oips[0].best_images, oips[0].maps, oips[1].best_images, oips[1].maps),
             key=f"cmp_oips_{name}",
         )
         st.caption(
@@ -194,18 +194,20 @@ else:
         st.markdown("**" + layer.sentence(names[0], names[1]) + "**")
         left, right = st.columns(2)
         with left:
-            widgets.chart(F.matched_histogram(layer), key=f"cmp_hist_{name}")
+            widgets.chart(compare_figures.matched_histogram(layer), key=f"cmp_hist_{name}")
         with right:
-            widgets.chart(F.matched_heatmap(layer, names[0], names[1]), key=f"cmp_heat_{name}")
-        kernels = [F.first_layer_kernels(b.model, name) for b in bundles] if bundles else [None, None]
+            widgets.chart(compare_figures.matched_heatmap(layer, names[0], names[1]), key=f"cmp_heat_{name}")
+        kernels = [compare_figures.first_layer_kernels(b.model, name) for b in bundles] if bundles else [None, None]
         if kernels[0] is not None and kernels[1] is not None:
-            widgets.chart(F.matched_kernels(layer, *kernels), key=f"cmp_kernels_{name}")
+            widgets.chart(compare_figures.matched_kernels(layer, *kernels), key=f"cmp_kernels_{name}")
             st.caption(
                 f"{name}: the best-matched pairs' kernels side by side (A: a map of {names[0]}, B: its "
                 f"partner in {names[1]}; r: their correlation)."
             )
         elif mnist is not None and layer.maxima_a is not None:
-            widgets.chart(F.matched_patches(layer, mnist.x_test[: result.n_digits]), key=f"cmp_patch_{name}")
+            widgets.chart(
+                compare_figures.matched_patches(layer, mnist.x_test[: result.n_digits]), key=f"cmp_patch_{name}"
+            )
             st.caption(
                 f"{name}: the {min(8, len(layer.pairs))} best-matched pairs, each map's most exciting test "
                 f"patch (A: a map of {names[0]}, B: its partner in {names[1]}; r: their correlation)."

@@ -208,6 +208,35 @@ def canvas_to_gray(rgba: np.ndarray) -> np.ndarray:
     return rgb
 
 
+DRAWING_INK_LEVEL = 64  # a canvas pixel brighter than this is ink
+MIN_DRAWING_INK = 0.01  # share of the canvas: a dot of the default pen covers about 0.5 %
+MIN_DRAWING_EXTENT = 0.25  # the drawing's taller or wider side, as a share of the canvas's side
+EDGE_MARGIN = 0.01  # ink this close to the canvas's edge (share of its side) may have been cut off
+
+
+def drawing_doubts(gray: np.ndarray) -> list[str]:
+    """Why a prediction for a canvas drawing ``(H, W)`` (white ink on black, 0..255) may be a guess: too little
+    ink, too small, or touching the edge. Empty when the drawing looks like something MNIST could hold."""
+    ink = np.asarray(gray) > DRAWING_INK_LEVEL
+    if not ink.any():
+        return []
+    height, width = ink.shape
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    extent = max((rows[-1] - rows[0] + 1) / height, (cols[-1] - cols[0] + 1) / width)
+    doubts = []
+    share = float(ink.mean())
+    if share < MIN_DRAWING_INK:
+        doubts.append(f"very little ink ({share:.1%} of the canvas)")
+    if extent < MIN_DRAWING_EXTENT:
+        doubts.append(
+            f"it is small ({extent:.0%} of the canvas at its longest side; digits in MNIST fill most of their box)"
+        )
+    margin_r, margin_c = max(1, round(EDGE_MARGIN * height)), max(1, round(EDGE_MARGIN * width))
+    if rows[0] < margin_r or cols[0] < margin_c or rows[-1] >= height - margin_r or cols[-1] >= width - margin_c:
+        doubts.append("it touches the canvas's edge, so part of it may be cut off")
+    return doubts
+
+
 def is_dark_on_light(gray: np.ndarray) -> bool:
     """True when the background is brighter than the ink: the middle of the image (mostly background
     around the strokes) is brighter than halfway between the image's dark and bright ends. The middle,

@@ -146,6 +146,13 @@ def checkpoints_npz(checkpoints: list[tuple[float, list[np.ndarray]]]) -> bytes:
     return buffer.getvalue()
 
 
+def run_name(preset: str | None, seed: int | None, stamp: str | None = None) -> str:
+    """The one pattern of a run's default name: ``<preset>-<YYYYmmdd-HHMMSS>-seed<seed>``, e.g.
+    ``article-II-20261207-014355-seed7`` (``run`` without a preset, no seed part without a seed)."""
+    stamp = stamp or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return sanitize_name(f"{preset or 'run'}-{stamp}" + (f"-seed{seed}" if seed is not None else ""))
+
+
 def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, name: str | None = None) -> Path:
     """Write a run folder atomically (a hidden temporary folder, then one rename) and return its path.
     The folder is named ``name`` (sanitised) or after the time and accuracy; an existing name gets a
@@ -153,8 +160,7 @@ def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, na
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     runs_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(runs_dir)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = sanitize_name(name or f"{stamp}-acc{float(payload.meta.get('test_accuracy', 0)) * 100:.2f}")
+    base = sanitize_name(name or run_name(payload.meta.get("preset"), payload.meta.get("seed")))
     meta = dict(payload.meta)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=runs_dir))
     try:

@@ -22,13 +22,14 @@ from core.activations import (
 )
 from core.attribution import registry as attribution
 from core.attribution.base import Attribution, Option
-from core.figures import activations as ap
+from core.figures import activations as activation_figures
 from core.figures.common import enlarge
 from core.images import (
     ALLOWED_EXTENSIONS,
     DigitReading,
     ImageInputError,
     canvas_to_gray,
+    drawing_doubts,
     read_digit_file,
     to_mnist_digit,
 )
@@ -93,7 +94,7 @@ def _prediction_panel(
             st.image(enlarge(digit), caption="what the network sees (28×28)", width=196)
         else:
             widgets.chart(
-                ap.digit_figure(digit, "what the network sees (28×28)", height=230),
+                activation_figures.digit_figure(digit, "what the network sees (28×28)", height=230),
                 key=f"act_seen_{key}",
                 config={"displayModeBar": False},
             )
@@ -103,7 +104,7 @@ def _prediction_panel(
         if label is not None:
             text += f" · true label {label} " + ("(correct)" if label == result.predicted else "(**wrong**)")
         st.markdown(text)
-        chart = st.session_state.setdefault("_act_prob_chart", ap.ProbabilityChart())
+        chart = st.session_state.setdefault("_act_prob_chart", activation_figures.ProbabilityChart())
         widgets.chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
 
 
@@ -149,14 +150,16 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
             help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).",
         )
     canvas_read = time.perf_counter()
-    digit, message = None, None
+    digit, message, doubts = None, None, []
     restored = st.session_state.get("act_canvas_init") or {}
     pending = bool(restored.get("objects"))  # strokes given back to a remounted canvas, maybe not drawn yet
     strokes = len((canvas.json_data or {}).get("objects", [])) if canvas.image_data is not None else 0
     if strokes:
         st.session_state["act_draw_json"] = canvas.json_data  # given back when you return to Draw
         try:
-            digit = to_mnist_digit(canvas_to_gray(canvas.image_data), invert=False)
+            gray = canvas_to_gray(canvas.image_data)
+            doubts = drawing_doubts(gray)
+            digit = to_mnist_digit(gray, invert=False)
         except ImageInputError as exc:
             message = None if pending else str(exc)
     if digit is None and message is None and pending:
@@ -184,6 +187,12 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
                 predict_ms=round((predicted - digit_made) * 1000, 1),
             )
             _prediction_panel(digit, result, None, "draw", light=True)
+            if doubts:
+                st.warning(
+                    "The network answers anyway, but this may be a guess: " + "; ".join(doubts) + ". "
+                    "Draw one digit large, in the middle of the canvas.",
+                    icon=":material/help:",
+                )
             st.caption(
                 f"{strokes} stroke{'s' if strokes != 1 else ''} → prediction and all layer activations: "
                 f"{(predicted - started) * 1000:.0f} ms of server time "
@@ -270,11 +279,15 @@ def _uploaded_digit() -> np.ndarray | None:
     if reading.unsure:  # say so, and show which marks were taken
         st.warning(
             f"**{up.name}**: not sure this is the digit you meant. "
-            + "; ".join(reading.notes).capitalize()
+            + widgets.sentence("; ".join(reading.notes))
             + ". Crop the photo to one digit if the red box is wrong.",
             icon=":material/help:",
         )
-        st.image(ap.picked_marks(reading.picture, reading.box), caption="the marks taken (red box)", width="stretch")
+        st.image(
+            activation_figures.picked_marks(reading.picture, reading.box),
+            caption="the marks taken (red box)",
+            width="stretch",
+        )
     elif reading.notes:
         st.caption(f"{up.name}: " + "; ".join(reading.notes) + ".")
     return reading.digit
@@ -335,7 +348,9 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
     selected = int(st.session_state.get("act_map", 0))
     if shown:
         cols = 8 if values.shape[0] >= 10 else 16
-        fig = ap.map_mosaic(values, shown, cols=cols, per_map=scale == "per map", dead=stats.dead, selected=selected)
+        fig = activation_figures.map_mosaic(
+            values, shown, cols=cols, per_map=scale == "per map", dead=stats.dead, selected=selected
+        )
         chart_key = f"act_mosaic_{layer}"
         widgets.chart(
             fig,
@@ -358,7 +373,9 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         )
         zmax = None if scale == "per map" else float(values.max())
         widgets.chart(
-            ap.map_figure(values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax, height=380),
+            activation_figures.map_figure(
+                values[..., m], f"{layer} · map {m}", zmin=0 if zmax else None, zmax=zmax, height=380
+            ),
             key="act_map_large",
             config={"displayModeBar": False},
         )
@@ -377,7 +394,7 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
     for name in result.dense_names:
         vals = result.layers[name]
         widgets.chart(
-            ap.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
+            activation_figures.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
             key=f"act_dense_{name}",
             config={"displayModeBar": False},
         )
@@ -396,7 +413,7 @@ def _filters_section(am: ActivationModel) -> None:
         )
         hl = st.session_state.get("act_map") if st.session_state.get("act_layer") == layer else None
         widgets.chart(
-            ap.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
+            activation_figures.kernel_grid(am.kernel_slices(layer), "kernel", cols=8, highlight=hl),
             key="act_kernels",
             config={"displayModeBar": False},
         )
@@ -413,7 +430,9 @@ def _filters_section(am: ActivationModel) -> None:
             f"previous layer. Strongest slices: {strongest}. Bias {bias:+.3f}."
         )
         widgets.chart(
-            ap.kernel_grid(slices, "slice", cols=16, width_px=860), key="act_slices", config={"displayModeBar": False}
+            activation_figures.kernel_grid(slices, "slice", cols=16, width_px=860),
+            key="act_slices",
+            config={"displayModeBar": False},
         )
 
 
@@ -484,11 +503,11 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
                     found = _attribution(model_key, key, name, k, tuple(sorted(settings.items())), am)
                 bound = float(np.abs(found.pixels).max()) or 1.0
                 widgets.chart(
-                    ap.overlay_figure(
+                    activation_figures.overlay_figure(
                         digit,
                         found.pixels,
                         found.title,
-                        colorscale=ap.DIVERGING if found.signed else ap.HEAT_SCALE,
+                        colorscale=activation_figures.DIVERGING if found.signed else activation_figures.HEAT_SCALE,
                         zmin=-bound if found.signed else 0,
                         zmax=bound,
                         label=method.label,
@@ -535,12 +554,12 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
     with left_col:
         title = f"input region seen by {layer} ({row}, {col})"
         widgets.chart(
-            ap.receptive_field_figure(digit, rf.box, rf.size, title),
+            activation_figures.receptive_field_figure(digit, rf.box, rf.size, title),
             key="act_rf_input",
             config={"displayModeBar": False},
         )
     with right_col:
-        fig = ap.map_figure(values[..., m], f"{layer} · map {m}", height=320)
+        fig = activation_figures.map_figure(values[..., m], f"{layer} · map {m}", height=320)
         fig.add_shape(
             type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5, line=dict(color="#ff7f0e", width=3)
         )
@@ -595,10 +614,14 @@ def _patterns_section(am: ActivationModel, model_key: str, result: ActivationRes
             f"Nearest class pattern: **{match.nearest}** (cosine {match.cosine[match.nearest]:.3f}); "
             f"this {verdict} the network's prediction {result.predicted}."
         )
-        widgets.chart(ap.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False})
+        widgets.chart(
+            activation_figures.similarity_chart(match.cosine), key="act_similarity", config={"displayModeBar": False}
+        )
     with c[1]:
         widgets.chart(
-            ap.pattern_figure(patterns.means, result.layer(layer)), key="act_patterns", config={"displayModeBar": False}
+            activation_figures.pattern_figure(patterns.means, result.layer(layer)),
+            key="act_patterns",
+            config={"displayModeBar": False},
         )
 
 

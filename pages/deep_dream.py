@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.dream import deep_dream as D
+from core.dream import deep_dream
 from core.dream.gallery import MAX_GALLERY_MAPS, GalleryConfig
 from core.figures import common as plots
 from core.figures.common import enlarge
@@ -18,6 +18,8 @@ from core.images import ALLOWED_EXTENSIONS
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from core.oip.analysis import contrast_enhance
 from core.oip.search import parse_maps
+from core.runs import model_key as run_model_key
+from core.runs import resolve_model_path
 from pages.ui import jobs, menu, widgets
 
 RESULT_KEY = "dream_result"
@@ -37,13 +39,13 @@ st.write(
 
 @st.cache_data(show_spinner="Reading the photo…", max_entries=8)
 def load_upload(data: bytes, max_side: int) -> tuple[np.ndarray, list[str]]:
-    return D.photo_from_bytes(data, max_side)
+    return deep_dream.photo_from_bytes(data, max_side)
 
 
 @st.cache_data(show_spinner=False)
 def load_default_photo(max_side: int) -> tuple[np.ndarray, list[str]]:
-    grey, rgb, notes = D.prepare_photo(D.default_photo(), max_side)
-    return (rgb if rgb is not None else D.to_uint8(grey)), notes
+    grey, rgb, notes = deep_dream.prepare_photo(deep_dream.default_photo(), max_side)
+    return (rgb if rgb is not None else deep_dream.to_uint8(grey)), notes
 
 
 def _thumb(image: np.ndarray, width: int = 360) -> np.ndarray:
@@ -59,6 +61,7 @@ def _thumb(image: np.ndarray, width: int = 360) -> np.ndarray:
 
 def _keep_dream(handle: JobHandle) -> None:
     st.session_state[RESULT_KEY] = handle.result
+    st.session_state[RESULT_KEY + "_for"] = (run_model_key(resolve_model_path(handle.spec.model)), handle.spec.model)
 
 
 def _describe(snap: JobSnapshot) -> str:
@@ -107,7 +110,7 @@ bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model = bundle.model
-info = D.layer_info(model)
+info = deep_dream.layer_info(model)
 
 # --- 1 · Photo -------------------------------------------------------------------------------
 st.subheader("1 · Photo")
@@ -122,7 +125,7 @@ with left:
     max_side = st.select_slider(
         "Dream at most this large (longest side, pixels)",
         [160, 320, 480, 640, 800, 1024],
-        value=D.DEFAULT_MAX_SIDE,
+        value=deep_dream.DEFAULT_MAX_SIDE,
         persist_state="session",
         key="dream_max_side",
         help="Larger photos are shrunk first; tiles and octaves cost time per pixel.",
@@ -146,8 +149,8 @@ for note in photo_notes:
 st.subheader("2 · What the CNN dreams of")
 mode = st.radio(
     "Mode",
-    D.MODES,
-    format_func=D.MODE_TITLES.get,
+    deep_dream.MODES,
+    format_func=deep_dream.MODE_TITLES.get,
     horizontal=True,
     persist_state="session",
     key="dream_mode",
@@ -155,9 +158,9 @@ mode = st.radio(
     "DeepDream recipe, conv filters sliding over the photo at growing sizes. Tiles: 28×28 tiles "
     "(article III), randomly shifted every step so no seams show.",
 )
-layer, map_index, terms = D.DEFAULT_LAYER, D.DEFAULT_MAP, ()
+layer, map_index, terms = deep_dream.DEFAULT_LAYER, deep_dream.DEFAULT_MAP, ()
 if mode == "map":
-    default_layer, default_map, message = D.default_target(model)
+    default_layer, default_map, message = deep_dream.default_target(model)
     if message:
         st.info(message)
     names = list(info)
@@ -195,13 +198,15 @@ else:
         )
     extra = st.text_input(
         "Single maps (layer:map=weight, comma-separated)",
-        "" if mode == "layers" else f"{D.DEFAULT_LAYER}:{D.default_target(model)[1]}=1",
+        "" if mode == "layers" else f"{deep_dream.DEFAULT_LAYER}:{deep_dream.default_target(model)[1]}=1",
         persist_state="session",
         key=f"dream_{mode}_maps",
         help="e.g. conv3:56=2, conv2:10",
     )
     try:
-        terms = tuple(D.Term(name, None, float(w)) for name, w in weights.items() if w != 0) + D.parse_terms(extra)
+        terms = tuple(
+            deep_dream.Term(name, None, float(w)) for name, w in weights.items() if w != 0
+        ) + deep_dream.parse_terms(extra)
     except ValueError as exc:
         st.error(str(exc))
         st.stop()
@@ -213,7 +218,7 @@ if mode == "map":
     loops = c[0].number_input(
         "Loops",
         1,
-        D.MAX_LOOPS,
+        deep_dream.MAX_LOOPS,
         4,
         persist_state="session",
         key="dream_loops",
@@ -225,7 +230,7 @@ else:
     octaves = c[0].number_input(
         "Octaves",
         1,
-        D.MAX_OCTAVES,
+        deep_dream.MAX_OCTAVES,
         4,
         persist_state="session",
         key="dream_octaves",
@@ -278,7 +283,7 @@ seed = c[3].number_input(
     "Seed", 0, 2**31 - 1, 0, persist_state="session", key="dream_seed", help="random shifts of the tiles"
 )
 
-settings = D.DreamConfig(
+settings = deep_dream.DreamConfig(
     mode=mode,
     layer=layer,
     map=int(map_index),
@@ -296,7 +301,7 @@ settings = D.DreamConfig(
 )
 try:
     settings.validate()
-    D.resolve_terms(settings, model)  # layers and maps that this model does not have
+    deep_dream.resolve_terms(settings, model)  # layers and maps that this model does not have
     settings_error = None
 except ValueError as exc:
     settings_error = str(exc)
@@ -415,24 +420,32 @@ with st.expander(
                     )
                     if np.isfinite(gallery.oips[i]).all():
                         st.image(
-                            enlarge(D.viridis(contrast_enhance(gallery.oips[i]))),
+                            enlarge(deep_dream.viridis(contrast_enhance(gallery.oips[i]))),
                             width="stretch",
                             caption=f"its OIP · loss {gallery.oip_losses[i]:.3g}"
                             + ("" if gallery.oip_losses[i] > 0 else " (no OIP)"),
                         )
 
 # --- Results -----------------------------------------------------------------------------------
-result: D.DreamResult | None = st.session_state.get(RESULT_KEY)
+result: deep_dream.DreamResult | None = st.session_state.get(RESULT_KEY)
 if result is None:
     st.caption("Press **Dream**: a single-map dream of the default photo takes about a second.")
     st.stop()
 
 st.subheader("The dream")
 s = result.settings
+dreamt_key, dreamt_model = st.session_state.get(RESULT_KEY + "_for", (None, None))
+if dreamt_key is not None and dreamt_key != run_model_key(bundle.path):
+    st.warning(
+        f"This dream was computed for {menu.model_title(dreamt_model)}, not for the active model "
+        f"({menu.model_title(bundle.path)}). Press **Dream** to dream with the active model.",
+        icon=":material/history:",
+    )
 st.caption(
-    f"{D.MODE_TITLES[s['mode']]} · {s['terms']} · "
+    f"{deep_dream.MODE_TITLES[s['mode']]} · {s['terms']} · "
     + (f"{s['loops']} loops" if s["mode"] == "map" else f"{len(result.stages)} octaves")
-    + f" × {s['epochs']} epochs · step {s['step_size']} · seed {s['seed']} · model {result.model} · "
+    + f" × {s['epochs']} epochs · step {s['step_size']} · seed {s['seed']} · "
+    f"{menu.model_title(dreamt_model) if dreamt_model else result.model} · "
     f"{result.seconds:.1f} s" + (" · **stopped early**" if result.status == "stopped" else "")
 )
 for note in result.notes:
@@ -474,11 +487,13 @@ for stage in result.stages:
     cols = st.columns([1, 1, 2, 2, 2])
     small = stage.pattern.shape[0] <= 64
     cols[0].image(
-        enlarge(D.viridis(stage.pattern)) if small else D.viridis(stage.pattern),
+        enlarge(deep_dream.viridis(stage.pattern)) if small else deep_dream.viridis(stage.pattern),
         width="stretch",
         caption=f"{stage.label} · cost {stage.loss:.3f}",
     )
-    cols[1].image(enlarge(D.widen(stage.pattern, 0)) if small else D.widen(stage.pattern, 0), width="stretch")
+    cols[1].image(
+        enlarge(deep_dream.widen(stage.pattern, 0)) if small else deep_dream.widen(stage.pattern, 0), width="stretch"
+    )
     cols[2].image(_thumb(stage.upscaled), width="stretch")
     cols[3].image(_thumb(stage.final), width="stretch")
     cols[4].image(_thumb(stage.widened), width="stretch")

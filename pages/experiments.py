@@ -17,7 +17,7 @@ from core.experiments.fine_tune import FineTuneConfig
 from core.experiments.invariance import TRANSFORMS, UNITS, sweep
 from core.experiments.knockout import Knockout, most_active, relate_to_oips
 from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetError, score_probabilities
-from core.figures import experiments as F
+from core.figures import experiments as experiment_figures
 from core.figures.activations import map_mosaic
 from core.figures.common import enlarge
 from core.images import ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
@@ -84,7 +84,7 @@ def _importance_section(imp) -> None:
     )
     digit_class = None if isinstance(which, str) else int(which)
     drop = imp.drop(digit_class)
-    widgets.chart(F.importance_bars(drop, imp.ranking(digit_class), imp.layer), key="ko_importance")
+    widgets.chart(experiment_figures.importance_bars(drop, imp.ranking(digit_class), imp.layer), key="ko_importance")
     top = int(imp.ranking(digit_class)[0])
     st.caption(
         f"The most important map of {imp.layer} for {which if digit_class is None else f'the {which}s'}, "
@@ -114,12 +114,14 @@ def _importance_section(imp) -> None:
     left, right = st.columns([3, 2])
     with left:
         widgets.chart(
-            F.importance_oip_gallery(oips.best_images[rows], relation.maps, relation.drop, relation.has_oip, imp.layer),
+            experiment_figures.importance_oip_gallery(
+                oips.best_images[rows], relation.maps, relation.drop, relation.has_oip, imp.layer
+            ),
             key="ko_oip_gallery",
             config={"displayModeBar": False},
         )
     with right:
-        widgets.chart(F.importance_vs_oip(relation), key="ko_oip_scatter")
+        widgets.chart(experiment_figures.importance_vs_oip(relation), key="ko_oip_scatter")
     st.caption(
         f"OIPs from the latest OIP run of {imp.layer} in this session ({oips.config.epochs} epochs, "
         f"{oips.device}); dimmed: no OIP found (the map stays at or below zero)."
@@ -220,7 +222,10 @@ def _knockout_tab() -> None:
             f"With {layer} maps {maps[layer]} off the network reads **{int(np.argmax(after))}** "
             f"({after.max():.1%}); it read {predicted} ({probs[predicted]:.1%})."
         )
-        widgets.chart(F.before_after_bars(probs, after, "this digit's probabilities", "probability"), key="ko_digit")
+        widgets.chart(
+            experiment_figures.before_after_bars(probs, after, "this digit's probabilities", "probability"),
+            key="ko_digit",
+        )
         rank = st.checkbox(f"Also rank every map of {layer} by the accuracy it alone costs", key="ko_rank")
 
         def _make_spec() -> JobSpec | None:
@@ -247,7 +252,7 @@ def _knockout_tab() -> None:
                 f"Test accuracy with {off} off: **{outcome.after.overall:.2%}** (intact {outcome.before.overall:.2%})."
             )
             widgets.chart(
-                F.before_after_bars(
+                experiment_figures.before_after_bars(
                     100 * outcome.before.per_class,
                     100 * outcome.after.per_class,
                     "accuracy per class, intact and with the maps off",
@@ -294,19 +299,19 @@ def _fool_tab() -> None:
     cols[0].image(enlarge(result.original, 168), caption="the digit")
     cols[1].image(enlarge(result.changed, 168), caption=f"changed (at most {budget} grey levels)")
     cols[2].image(
-        np.repeat(np.repeat(F.change_picture(result.change), 6, axis=0), 6, axis=1),
+        np.repeat(np.repeat(experiment_figures.change_picture(result.change), 6, axis=0), 6, axis=1),
         caption=f"the change, amplified (largest {int(np.abs(result.change).max())} levels; red brighter)",
     )
     left, right = st.columns(2)
     with left:
         widgets.chart(
-            F.before_after_bars(
+            experiment_figures.before_after_bars(
                 result.probabilities_before, result.probabilities_after, "probabilities before and after", "probability"
             ),
             key="fool_probs",
         )
     with right:
-        widgets.chart(F.divergence_chart(result.divergence), key="fool_layers")
+        widgets.chart(experiment_figures.divergence_chart(result.divergence), key="fool_layers")
 
 
 # --- invariances -----------------------------------------------------------------------------------------
@@ -349,7 +354,9 @@ def _invariances_tab() -> None:
         )
     with right:
         widgets.chart(
-            F.invariance_curves(result.values, result.probabilities, predicted, kind, UNITS[kind], at=at),
+            experiment_figures.invariance_curves(
+                result.values, result.probabilities, predicted, kind, UNITS[kind], at=at
+            ),
             key="inv_curve",
         )
     width = result.responses.shape[1]
@@ -365,12 +372,14 @@ def _invariances_tab() -> None:
     )
     with c2:
         widgets.chart(
-            F.map_response_curve(
+            experiment_figures.map_response_curve(
                 result.values, result.responses[:, chosen], follow, int(chosen), kind, UNITS[kind], at=at
             ),
             key="inv_map_curve",
         )
-    widgets.chart(F.response_heatmap(result.values, result.responses, follow, kind, UNITS[kind]), key="inv_maps")
+    widgets.chart(
+        experiment_figures.response_heatmap(result.values, result.responses, follow, kind, UNITS[kind]), key="inv_maps"
+    )
 
 
 # --- your handwriting ------------------------------------------------------------------------------------
@@ -452,7 +461,8 @@ def _load_set_file(mode: str) -> None:
     except PersonalSetError as exc:
         st.session_state["hw_message"] = ("error", f"Your set was kept as it was: {exc}")
         return
-    _replace_set(new, f"{'Loaded' if mode == 'replace' else 'Added'} {len(loaded)} digits from {up.name}.")
+    verb = "Loaded" if mode == "replace" else "Added"
+    _replace_set(new, f"{verb} {widgets.count(len(loaded), 'digit')} from {up.name}.")
     st.session_state["hw_file_n"] = st.session_state.get("hw_file_n", 0) + 1
 
 
@@ -556,8 +566,8 @@ def _handwriting_tab() -> None:
             g1.button("Replace my set", key="hw_replace", on_click=_load_set_file, args=("replace",))
             g2.button("Add to my set", key="hw_merge", on_click=_load_set_file, args=("add",))
         st.caption(
-            f"Your set holds {len(personal)} digits (at most {MAX_DIGITS}): images (N, 28, 28) 0..255 and "
-            "labels 0..9. "
+            f"Your set holds {widgets.count(len(personal), 'digit')} (at most {MAX_DIGITS}): images (N, 28, 28) "
+            "0..255 and labels 0..9. "
             "`python -m core handwriting my_digits.npz` scores it from the command line."
         )
 
@@ -571,8 +581,8 @@ def _handwriting_tab() -> None:
         yours = score_probabilities(probs, personal.labels)
         mnist_acc = bundle.meta.get("test_accuracy")
         st.markdown(
-            f"**{menu.model_title(bundle.path).capitalize()}** reads **{yours.accuracy.overall:.0%}** of your "
-            f"{len(personal)} digits right"
+            f"**{widgets.sentence(menu.model_title(bundle.path))}** reads **{yours.accuracy.overall:.0%}** of your "
+            f"{widgets.count(len(personal), 'digit')} right"
             + (f", and {mnist_acc:.2%} of MNIST's test digits." if mnist_acc is not None else ".")
         )
         left, right = st.columns([3, 2])
@@ -598,7 +608,10 @@ def _handwriting_tab() -> None:
                     "Remove them", key="hw_remove_go", on_click=_remove, args=(list(st.session_state["hw_remove"]),)
                 )
         with right:
-            widgets.chart(F.personal_misses(yours.counts, yours.misses, menu.model_title(bundle.path)), key="hw_misses")
+            widgets.chart(
+                experiment_figures.personal_misses(yours.counts, yours.misses, menu.model_title(bundle.path)),
+                key="hw_misses",
+            )
 
         st.subheader("Fine-tune a copy on MNIST plus your set")
         t = st.columns(5)
@@ -643,7 +656,7 @@ def _handwriting_tab() -> None:
                 FineTuneJobConfig(config, name=sanitize_name(f"{run_title(bundle.path)}-yours")),
                 model=str(bundle.path),
                 inputs={"images": personal.images, "labels": personal.labels},
-                title=f"fine-tuning {run_title(bundle.path)} on your {len(personal)} digits",
+                title=f"fine-tuning {run_title(bundle.path)} on your {widgets.count(len(personal), 'digit')}",
             )
 
         jobs.start_button(
@@ -665,7 +678,7 @@ def _handwriting_tab() -> None:
                 )
             for text in tuned.notes:
                 st.info(text)
-            widgets.chart(F.sets_before_after(tuned.before, tuned.after), key="hw_before_after")
+            widgets.chart(experiment_figures.sets_before_after(tuned.before, tuned.after), key="hw_before_after")
             if tuned.run_dir is not None and st.session_state.get(menu.ACTIVE_MODEL_KEY) != str(tuned.run_dir):
                 st.button(
                     f"Use {tuned.run_dir.name} on every page",

@@ -16,7 +16,7 @@ from core.device import describe_device
 from core.figures import common as plots
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from core.oip import analysis as oip_analysis
-from core.oip import precursor as pc
+from core.oip import precursor
 from core.oip import search as oip
 from core.runs import model_key as run_model_key
 from core.runs import resolve_model_path
@@ -41,12 +41,12 @@ st.write(
 @st.cache_resource(show_spinner="Measuring this machine's throughput…", max_entries=16)
 def _throughput(model_key: str, layer: str, _engine: ascent.AscentEngine) -> tuple[float, float]:
     with resources.server_events().span("compute", what="precursor throughput", layer=layer):
-        return pc.measure_throughput(_engine)
+        return precursor.measure_throughput(_engine)
 
 
 def _keep_results(handle: JobHandle) -> None:
     """``on_end`` of a precursor job: keep its result and put the rescued maps into the OIP gallery."""
-    result: pc.PrecursorResult = handle.result
+    result: precursor.PrecursorResult = handle.result
     mk, lay = run_model_key(resolve_model_path(handle.spec.model)), result.config.layer
     st.session_state.setdefault(RESULTS_KEY, {})[(mk, lay)] = result
     for o in result.outcomes:
@@ -87,7 +87,8 @@ model_key = run_model_key(bundle.path)
 store = state.oip_store()
 layers = [name for name in oip.oip_layers(bundle.model) if name.startswith(("conv", "pool"))]
 if st.session_state.get(P + "layer") not in layers:
-    st.session_state[P + "layer"] = "conv3" if "conv3" in layers else layers[-1]
+    convs = [name for name in layers if name.startswith("conv")]  # the deepest conv layer, as the blog's conv3
+    st.session_state[P + "layer"] = "conv3" if "conv3" in layers else (convs or layers)[-1]
 busy = jobs.job_active(JOB_KEY)
 
 # --------------------------------------------------------------------------- target maps
@@ -151,8 +152,8 @@ c = st.columns(6)
 grid = int(
     c[0].selectbox(
         "Grid (squares per side)",
-        pc.GRIDS,
-        index=pc.GRIDS.index(3),
+        precursor.GRIDS,
+        index=precursor.GRIDS.index(3),
         persist_state="session",
         key=P + "grid",
         disabled=busy,
@@ -170,15 +171,15 @@ epochs = int(
 )
 mode = c[5].radio(
     "Mode",
-    pc.MODES,
-    index=pc.MODES.index(pc.DEFAULT_MODE),
+    precursor.MODES,
+    index=precursor.MODES.index(precursor.DEFAULT_MODE),
     persist_state="session",
     key=P + "mode",
     disabled=busy,
     help="faithful: the blog's test epochs on every pattern, map by map. fast: one forward pass "
     "ranks all patterns for all maps at once, the best few hundred get the test epochs.",
 )
-refine, compare = pc.PrecursorConfig.refine, 0
+refine, compare = precursor.PrecursorConfig.refine, 0
 if mode == "fast":
     c = st.columns(3)
     refine = int(
@@ -186,7 +187,7 @@ if mode == "fast":
             "Candidates per map for the test epochs",
             0,
             4096,
-            pc.PrecursorConfig.refine,
+            precursor.PrecursorConfig.refine,
             persist_state="session",
             key=P + "refine",
             disabled=busy,
@@ -209,11 +210,11 @@ if mode == "fast":
 config = None
 if error is None and maps:
     try:
-        config = pc.PrecursorConfig(
+        config = precursor.PrecursorConfig(
             layer=layer,
             maps=maps,
             grid=grid,
-            values=pc.parse_values(values_text),
+            values=precursor.parse_values(values_text),
             test_epochs=test_epochs,
             keep=keep,
             epochs=epochs,
@@ -223,14 +224,14 @@ if error is None and maps:
         )
         config.validate()
         backend = resources.job_system().backend  # on a Ray cluster the limit scales with its workers
-        pc.check_feasible(config, backend.device, backend.workers)
+        precursor.check_feasible(config, backend.device, backend.workers)
     except ValueError as exc:
         error = str(exc)
 
 if config is not None and error is None:
     asc, fwd = _throughput(model_key, layer, engine)
     workers = resources.job_system().backend.workers  # a Ray cluster's workers split the screens
-    seconds = pc.estimate_seconds(config, len(maps), asc, fwd, workers=workers)
+    seconds = precursor.estimate_seconds(config, len(maps), asc, fwd, workers=workers)
     st.info(
         f"**{config.n_patterns:,} patterns** ({len(config.values)} values on {grid}×{grid} squares) × "
         f"{len(maps)} target map{'s' if len(maps) != 1 else ''} · estimated **{jobs.duration(seconds)}** "
@@ -268,7 +269,7 @@ jobs.job_panel(
 )
 
 # --------------------------------------------------------------------------- results
-result: pc.PrecursorResult | None = st.session_state.get(RESULTS_KEY, {}).get((model_key, layer))
+result: precursor.PrecursorResult | None = st.session_state.get(RESULTS_KEY, {}).get((model_key, layer))
 if result is None:
     st.stop()
 st.subheader(f"Results · {layer} · {result.config.mode}")
@@ -315,8 +316,8 @@ st.markdown(
     f"**Map {o.map_index}: the {len(o.candidates)} best starting patterns** (title: pattern number and the "
     f"loss after {result.config.test_epochs} test epochs; shown as the standardized 28×28 start image)"
 )
-starts = pc.patterns_to_images(
-    pc.codes_of(o.candidates, grid_side, len(result.config.values)), result.config.values, grid_side
+starts = precursor.patterns_to_images(
+    precursor.codes_of(o.candidates, grid_side, len(result.config.values)), result.config.values, grid_side
 )
 widgets.chart(
     plots.image_grid(

@@ -11,14 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from core.compare.replay import conv1_filters, read_checkpoints
-from core.figures import activations as ap
+from core.figures import activations as activation_figures
 from core.figures import common as plots
 from core.figures import oip as oip_figures
 from core.import_model import SCALER_TEXT, SCALERS
 from core.jobs.kinds import ImportConfig, ReplayConfig, TrainJobConfig, with_seed
 from core.jobs.system import JobSnapshot, JobSpec
 from core.oip.search import OipConfig
-from core.runs import default_runs_dir, resolve_model_path, sanitize_name
+from core.runs import default_runs_dir, resolve_model_path, run_name, sanitize_name
 from core.runs import model_key as run_model_key
 from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
 from core.training import CHECKPOINTS, OPTIMIZERS, SCHEDULES, TrainConfig
@@ -27,6 +27,7 @@ from pages.ui import jobs, menu, resources, widgets
 JOB_KEY = "train_job"
 IMPORT_JOB_KEY = "import_job"
 GROUP_KEY = "train_group_job"  # session: the handles of several seeds trained together
+LATEST_KEY = "_train_latest"  # which ended last: "training", "seeds" or "import"; only its message is shown
 MAX_SEEDS = 5
 REPLAY_JOB_KEY = "replay_job"  # the test accuracy of every checkpoint
 REPLAY_OIP_JOB_KEY = "replay_oip_job"  # a layer's OIPs at one checkpoint
@@ -153,7 +154,6 @@ def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n:
     if first is None:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = sanitize_name(f"{preset_name}-{stamp}")
     return [
         JobSpec(
             "train",
@@ -161,7 +161,7 @@ def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n:
                 spec,
                 with_seed(first.config, config.seed + i).config,
                 preset_name,
-                name=f"{base}-seed{config.seed + i}",
+                name=run_name(preset_name, config.seed + i, stamp),
                 runs_dir=first.config.runs_dir,
             ),
             title=f"training, seed {config.seed + i}",
@@ -174,6 +174,7 @@ def _trained_group(handles) -> None:
     """Several seeds ended: show the first run, and hand all of them to the Compare page."""
     runs = [str(h.result.run_dir) for h in handles if h.result is not None and h.result.run_dir is not None]
     st.session_state["_train_group_runs"] = runs
+    st.session_state[LATEST_KEY] = "seeds"
     if runs:
         st.session_state["_train_view_pending"] = runs[0]
         st.session_state["compare_pending"] = runs
@@ -181,7 +182,7 @@ def _trained_group(handles) -> None:
 
 def _group_message() -> None:
     runs = st.session_state.get("_train_group_runs")
-    if not runs or jobs.group_active(GROUP_KEY):
+    if not runs or jobs.group_active(GROUP_KEY) or st.session_state.get(LATEST_KEY) != "seeds":
         return
     names = ", ".join(Path(r).name for r in runs)
     st.success(f"{len(runs)} runs saved: {names}.", icon=":material/check_circle:")
@@ -228,6 +229,7 @@ def _live_curves(snap: JobSnapshot) -> None:
 def _trained(handle) -> None:
     """The training job ended with a run: make it the active model and the run shown below."""
     run_dir = handle.result.run_dir
+    st.session_state[LATEST_KEY] = "training"
     if run_dir is not None:
         st.session_state["pending_active_model"] = str(run_dir)
         st.session_state["_train_view_pending"] = str(run_dir)
@@ -236,7 +238,7 @@ def _trained(handle) -> None:
 def _outcome_message() -> None:
     """What the last training of this session produced (shown until the next one starts)."""
     handle = jobs.job_handle(JOB_KEY)
-    if handle is None or not handle.done or handle.result is None:
+    if handle is None or not handle.done or handle.result is None or st.session_state.get(LATEST_KEY) != "training":
         return
     outcome = handle.result
     if outcome.message:
@@ -309,7 +311,7 @@ def _replay_section(path: str) -> None:
     with left:
         bound = max(float(np.abs(conv1_filters(checkpoints, c)).max()) for c in range(len(checkpoints)))
         widgets.chart(
-            ap.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420, bound=bound),
+            activation_figures.kernel_grid(conv1_filters(checkpoints, k), "filter", cols=8, width_px=420, bound=bound),
             key="replay_filters",
             config={"displayModeBar": False},
         )
@@ -678,6 +680,7 @@ def _imported(handle) -> None:
         st.session_state["pending_active_model"] = str(handle.result.run_dir)
         st.session_state["_train_view_pending"] = str(handle.result.run_dir)
         st.session_state["_import_done"] = (handle.result.run_dir.name, handle.result.notes)
+        st.session_state[LATEST_KEY] = "import"
 
 
 def _import_spec() -> JobSpec | None:
@@ -723,5 +726,5 @@ with st.expander("Import a model trained elsewhere (.keras)", key="train_import_
     )
     jobs.job_panel(IMPORT_JOB_KEY, on_end=_imported)
     done = st.session_state.get("_import_done")
-    if done:
+    if done and st.session_state.get(LATEST_KEY) == "import":
         st.success(f"Imported as **{done[0]}**; it is your active model on every page.", icon=":material/check_circle:")

@@ -558,3 +558,13 @@ def test_page_shows_every_registered_attribution_method_with_its_settings(app_te
     assert "128 steps" in gap and "mean baseline" in gap
     at.multiselect(key="act_methods").set_value([]).run()
     assert any("at least one method" in i.value for i in at.info)
+
+
+def test_changing_the_digit_with_the_predicted_class_chosen_never_crashes(app_test):
+    """Issue 25, defect 1: the Class selectbox's label follows the prediction, its value must not."""
+    at = app_test("pages/activations.py")
+    at.selectbox(key="act_class").set_value("predicted").run()
+    for index in (0, 1, 2, 3, 227, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 18):
+        at.number_input(key="act_index").set_value(index).run()
+        assert not at.exception, (index, [e.value for e in at.exception])
+        assert at.selectbox(key="act_class").value == "predicted"

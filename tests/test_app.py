@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -82,6 +83,8 @@ def test_training_from_the_page_saves_a_run_and_activates_it(runs_dir, _app):
     assert any("Run saved" in s.value and "active model" in s.value for s in at.success), [s.value for s in at.success]
     saved = list(runs_dir.iterdir())
     assert len(saved) == 1 and (saved[0] / "model.keras").is_file()
+    # one pattern for every run's default name: <preset>-<date>-<time>-seed<seed> (issue 25, defect 8)
+    assert re.fullmatch(r"tiny-filters-\d{8}-\d{6}-seed\d+", saved[0].name), saved[0].name
     assert at.session_state["active_model"] == str(saved[0])
     assert at.sidebar.selectbox(key="active_model").value == str(saved[0])
     assert any(m.label == "test accuracy" for m in at.metric)
@@ -104,6 +107,13 @@ def test_several_seeds_train_as_separate_jobs_and_go_to_the_compare_page(runs_di
     assert any("2 runs saved" in s.value for s in at.success), [s.value for s in at.success]
     names = sorted(p.name for p in runs_dir.iterdir())
     assert len(names) == 2 and names[0].endswith("-seed7") and names[1].endswith("-seed8")
+    assert re.fullmatch(r"tiny-filters-\d{8}-\d{6}-seed7", names[0]), names
+    # a training after the seeds: only its own message, not the seeds' one beside it (issue 25, defect 8)
+    at.number_input(key="train_n_runs").set_value(1).run()
+    at.button(key="train_start").click().run()
+    assert finish_job(at, "train_job").state == "finished"
+    assert [s.value for s in at.success if "saved" in s.value][0].startswith("Run saved"), [s.value for s in at.success]
+    assert len([s for s in at.success if "saved" in s.value]) == 1, [s.value for s in at.success]
     at.switch_page("pages/compare.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert sorted(at.multiselect(key="cmp_runs").value) == sorted(str(runs_dir / n) for n in names)

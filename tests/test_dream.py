@@ -410,6 +410,25 @@ def test_page_with_a_small_model_clamps_the_map_and_reports_bad_terms(app_test, 
     assert at.button(key="dream_run").disabled  # nothing to click that could only fail
 
 
+def test_a_dream_for_another_model_is_marked_as_such(app_test, runs_dir, tiny_bundle):
+    """Issue 25, defect 5: the old dream under a new active model says which model it was computed for."""
+    target = runs_dir / "tiny"
+    shutil.copytree(tiny_bundle.path, target)
+    at = app_test("pages/deep_dream.py")
+    at.number_input(key="dream_epochs").set_value(2)
+    at.number_input(key="dream_loops").set_value(1)
+    at.button(key="dream_run").click().run()
+    finish_job(at, "dream_job")
+    assert not at.exception and not at.warning
+    assert any("the bundled article II model ·" in c.value for c in at.caption), [c.value for c in at.caption]
+    at.session_state["active_model"] = str(target)
+    at.run()
+    assert not at.exception
+    assert any(
+        "computed for the bundled article II model, not for the active model (tiny)" in w.value for w in at.warning
+    ), [w.value for w in at.warning]
+
+
 # --------------------------------------------------------------------------- one engine, and the gallery
 def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
     from core.ascent.engine import AscentEngine

@@ -8,6 +8,17 @@ import streamlit as st
 from core.blog import published
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 digit', '3 digits', '1,200 digits'."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter upper-case and the rest as written ('article II' stays, unlike
+    ``str.capitalize``)."""
+    return text[:1].upper() + text[1:]
+
+
 def chart(figure, **kwargs):
     """``st.plotly_chart`` with plotly's toolbar standing at the right edge, so it never covers a
     chart's title (small charts with titles at the top were hard to read under it)."""

@@ -226,11 +226,12 @@ def _picked_digit() -> tuple[np.ndarray | None, int | None]:
     sample = resources.get_sample_digits()
     c1, c2, c3 = st.columns([1.2, 1, 1.3])
     st.session_state.setdefault("act_index", 227)
-    index = c1.number_input(
+    index = widgets.whole_number(
+        c1,
         "MNIST test digit (index)",
         0,
         9999,
-        persist_state="session",
+        227,
         key="act_index",
         help="227 is the blog's example, a 4. The first 2,000 test digits ship with the app.",
     )
@@ -243,7 +244,8 @@ def _picked_digit() -> tuple[np.ndarray | None, int | None]:
         help="The button beside picks a random test digit of this class (4: the class of digit 227).",
     )
     c3.button("A random digit of this class", key="act_random", on_click=_pick_random)
-    index = int(index)
+    if index is None:
+        return None, None
     if index in set(sample.indices.tolist()):
         return sample.by_test_index(index)
     mnist = _mnist_if_available()

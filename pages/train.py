@@ -536,19 +536,19 @@ schedule = c[2].selectbox(
 )
 l2 = c[3].number_input("L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", persist_state="session", key="train_l2")
 c = st.columns(4)
-epochs = c[0].number_input("Epochs", 1, 200, 5, persist_state="session", key="train_epochs")
-batch_size = c[1].number_input("Batch size", 1, 8192, 64, persist_state="session", key="train_batch")
-seed = c[2].number_input("Seed", 0, 2**31 - 1, 42, persist_state="session", key="train_seed")
-train_limit = c[3].number_input(
+epochs = widgets.whole_number(c[0], "Epochs", 1, 200, 5, key="train_epochs")
+batch_size = widgets.whole_number(c[1], "Batch size", 1, 8192, 64, key="train_batch")
+seed = widgets.whole_number(c[2], "Seed", 0, 2**31 - 1, 42, key="train_seed")
+train_limit = widgets.whole_number(
+    c[3],
     "Training digits",
     100,
     60000,
     60000,
-    step=1000,
-    persist_state="session",
     key="train_limit",
     help="Fewer digits train faster (a 1-epoch trial on 3,000 digits takes seconds).",
 )
+out_of_range = None in (epochs, batch_size, seed, train_limit)
 checkpoints = st.selectbox(
     "Checkpoints for a replay",
     CHECKPOINTS,
@@ -581,16 +581,16 @@ config = TrainConfig(
     decay_rate=float(decay_rate),
     decay_epochs=int(decay_epochs),
     l2=float(l2),
-    epochs=int(epochs),
-    batch_size=int(batch_size),
-    seed=int(seed),
-    train_limit=int(train_limit),
+    epochs=int(epochs or 1),
+    batch_size=int(batch_size or 1),
+    seed=int(seed or 0),
+    train_limit=int(train_limit or 100),
     checkpoints=checkpoints,
 )
 busy = jobs.job_active(JOB_KEY)
 try:
     config.validate()
-    settings_error = None
+    settings_error = "a number is out of range (see above)" if out_of_range else None
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"These training settings cannot be used: {settings_error}")
@@ -601,7 +601,7 @@ n_runs = st.number_input(
     1,
     persist_state="session",
     key="train_n_runs",
-    help=f"Train the same settings with seeds {int(seed)}, {int(seed) + 1}, …: separate jobs, in "
+    help=f"Train the same settings with seeds {config.seed}, {config.seed + 1}, …: separate jobs, in "
     "parallel when the server has free slots; then compare them on the Compare runs page "
     "(do two trainings learn the same maps?).",
 )

@@ -568,3 +568,16 @@ def test_changing_the_digit_with_the_predicted_class_chosen_never_crashes(app_te
         at.number_input(key="act_index").set_value(index).run()
         assert not at.exception, (index, [e.value for e in at.exception])
         assert at.selectbox(key="act_class").value == "predicted"
+
+
+def test_an_out_of_range_index_is_said_in_words_and_nothing_is_shown_for_it(app_test):
+    """Issue 25, defect 6: the number typed stays visible, a sentence says it is out of range, and no result is
+    shown for a digit the learner did not choose."""
+    at = app_test("pages/activations.py")
+    at.number_input(key="act_index").set_value(99999).run()
+    assert not at.exception
+    assert at.number_input(key="act_index").value == 99999
+    assert any("MNIST test digit (index): 99,999 is outside 0..9,999" in e.value for e in at.error)
+    assert not any("Prediction:" in m.value for m in at.markdown)
+    at.number_input(key="act_index").set_value(227).run()
+    assert not at.error and any("Prediction: **4**" in m.value for m in at.markdown)

@@ -61,6 +61,24 @@ def test_editor_rejects_an_architecture_that_shrinks_maps_below_1x1(runs_dir, _a
     assert any("whole numbers" in e.value for e in at.error)
 
 
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("train_epochs", 100000, "Epochs: 100,000 is outside 1..200"),
+        ("train_batch", 1_000_000_000, "Batch size: 1,000,000,000 is outside 1..8,192"),
+        ("train_limit", 50, "Training digits: 50 is outside 100..60,000"),
+    ],
+)
+def test_out_of_range_training_numbers_are_said_in_words_and_block_training(runs_dir, _app, key, value, words):
+    """Issue 25, defect 6."""
+    at = _app()
+    at.number_input(key=key).set_value(value).run()
+    assert not at.exception
+    assert at.number_input(key=key).value == value
+    assert any(words in e.value and "Nothing runs" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.button(key="train_start").disabled
+
+
 def test_preset_change_resets_the_editor(runs_dir, _app):
     at = _app()
     at.toggle(key="train_edit").set_value(True).run()

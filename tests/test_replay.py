@@ -99,6 +99,7 @@ def test_a_damaged_checkpoint_file_is_named(tmp_path):
         read_checkpoints(tmp_path)
 
 
+@pytest.mark.slow  # 12 checkpoints × accuracy and OIPs: about 20 s on 2 cores
 def test_the_replay_job_and_cli(replayed, capsys):
     from core.cli import main
     from core.jobs.context import JobContext

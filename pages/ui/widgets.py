@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.blog import published
+from core.checks import check_range
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -17,6 +18,22 @@ def sentence(text: str) -> str:
     """``text`` with its first letter upper-case and the rest as written ('article II' stays, unlike
     ``str.capitalize``)."""
     return text[:1].upper() + text[1:]
+
+
+def whole_number(container, label: str, low: int, high: int, default: int, *, key: str, **kwargs) -> int | None:
+    """A number field for a whole number in ``low..high`` that shows what was typed, even out of range, and says
+    in words beside it when it is out of range; then it returns None, and nothing may run on it (a bounded
+    ``st.number_input`` would keep the last good value under a red outline, and the page would use a number the
+    learner no longer sees)."""
+    if key not in st.session_state:  # a value set through the session state wins; passing both warns
+        kwargs["value"] = default
+    value = container.number_input(label, step=1, persist_state="session", key=key, **kwargs)
+    try:
+        check_range(label, value, low, high, whole=True)
+    except ValueError:
+        container.error(f"{label}: {value:,} is outside {low:,}..{high:,}. Nothing runs until it is in range.")
+        return None
+    return int(value)
 
 
 def chart(figure, **kwargs):

@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from core.activations import ActivationModel
@@ -69,7 +70,9 @@ def run_meta(path: str | Path) -> dict:
 @st.cache_resource(show_spinner="Compiling the gradient ascent…", max_entries=16)
 def _engine(key: str, layer: str, _bundle: ModelBundle) -> AscentEngine:
     with server_events().span("compile", what="ascent engine", layer=layer):
-        return AscentEngine(_bundle.model, layer)
+        built = AscentEngine(_bundle.model, layer)
+    freeze_long_lived_objects()  # it lives as long as the cache
+    return built
 
 
 def engine(bundle: ModelBundle, layer: str) -> AscentEngine:
@@ -80,7 +83,11 @@ def engine(bundle: ModelBundle, layer: str) -> AscentEngine:
 @st.cache_resource(show_spinner="Compiling the activation model…", max_entries=16)
 def _activation_model(key: str, _bundle: ModelBundle) -> ActivationModel:
     with server_events().span("compile", what="activation model", model=Path(_bundle.path).name):
-        return ActivationModel.from_bundle(_bundle)
+        built = ActivationModel.from_bundle(_bundle)
+        side = built.side
+        built.activations(np.zeros((side, side, 1), np.float32))  # traced now, not under a learner's first stroke
+    freeze_long_lived_objects()  # the model and its traced graph live as long as the cache
+    return built
 
 
 def activation_model(bundle: ModelBundle) -> ActivationModel:

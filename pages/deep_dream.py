@@ -23,6 +23,7 @@ from core.runs import resolve_model_path
 from pages.ui import jobs, menu, widgets
 
 RESULT_KEY = "dream_result"
+KEPT_PHOTO_KEY = "dream_kept_photo"  # (name, bytes) of the last uploaded photo
 JOB_KEY = "dream_job"
 GALLERY_KEY = "dream_gallery"  # session: the last gallery (core.dream.gallery.DreamGallery)
 GALLERY_JOB_KEY = "dream_gallery_job"
@@ -116,12 +117,27 @@ info = deep_dream.layer_info(model)
 st.subheader("1 · Photo")
 left, right = st.columns([2, 1])
 with left:
+    # A file uploader forgets its file when the page is left; the photo is kept here and given back on return
+    # (the uploader's key is absent then), but not after the learner removed it (the key is there, empty).
+    returning = "dream_upload" not in st.session_state
     upload = st.file_uploader(
         "Your photo (JPEG, PNG, WebP, …)",
         type=list(ALLOWED_EXTENSIONS),
         key="dream_upload",
         help="Without an upload the flower photo that ships with scikit-learn is used.",
     )
+    if upload is not None:
+        st.session_state[KEPT_PHOTO_KEY] = (upload.name, upload.getvalue())
+    elif not returning:
+        st.session_state.pop(KEPT_PHOTO_KEY, None)
+    kept = st.session_state.get(KEPT_PHOTO_KEY) if upload is None else None
+    if kept is not None:
+        st.caption(f"Your photo **{kept[0]}**, uploaded before you left this page.")
+        st.button(
+            "Use the flower photo instead",
+            key="dream_forget_photo",
+            on_click=lambda: st.session_state.pop(KEPT_PHOTO_KEY, None),
+        )
     max_side = st.select_slider(
         "Dream at most this large (longest side, pixels)",
         [160, 320, 480, 640, 800, 1024],
@@ -131,14 +147,14 @@ with left:
         help="Larger photos are shrunk first; tiles and octaves cost time per pixel.",
     )
 try:
-    if upload is not None:
-        photo, photo_notes = load_upload(upload.getvalue(), int(max_side))
-        photo_name = upload.name
+    if upload is not None or kept is not None:
+        photo_name, data = (upload.name, upload.getvalue()) if upload is not None else kept
+        photo, photo_notes = load_upload(data, int(max_side))
     else:
         photo, photo_notes = load_default_photo(int(max_side))
         photo_name = "flower.jpg (scikit-learn sample, CC BY 2.0)"
 except ValueError as exc:  # ImageInputError included: the message is meant for the user
-    st.error(f"**{upload.name if upload is not None else 'The photo'}** cannot be used: {exc}")
+    st.error(f"**{photo_name if upload is not None or kept is not None else 'The photo'}** cannot be used: {exc}")
     st.stop()
 with right:
     st.image(photo, caption=f"{photo_name} · {photo.shape[1]}×{photo.shape[0]}", width="stretch")
@@ -406,7 +422,8 @@ with st.expander(
         g = gallery.settings
         st.caption(
             f"{g.layer}, maps {', '.join(str(int(m)) for m in gallery.maps)} · {g.loops} loops × {g.epochs} "
-            f"epochs · {gallery.seconds:.1f} s" + (" · **stopped early**" if gallery.stopped else "")
+            f"epochs · dreaming took {gallery.seconds:.1f} s in the job's worker"
+            + (" · **stopped early**" if gallery.stopped else "")
         )
         cols = min(5, len(gallery.maps))
         for start in range(0, len(gallery.maps), cols):
@@ -446,7 +463,8 @@ st.caption(
     + (f"{s['loops']} loops" if s["mode"] == "map" else f"{len(result.stages)} octaves")
     + f" × {s['epochs']} epochs · step {s['step_size']} · seed {s['seed']} · "
     f"{menu.model_title(dreamt_model) if dreamt_model else result.model} · "
-    f"{result.seconds:.1f} s" + (" · **stopped early**" if result.status == "stopped" else "")
+    f"dreaming took {result.seconds:.1f} s in the job's worker (the click to the result also counts the wait in "
+    "line and loading the model)" + (" · **stopped early**" if result.status == "stopped" else "")
 )
 for note in result.notes:
     st.info(note)

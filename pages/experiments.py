@@ -78,6 +78,7 @@ def _importance_section(imp) -> None:
     which = st.selectbox(
         "Importance for",
         ["all digits"] + list(range(10)),
+        persist_state="session",
         key="ko_rank_class",
         format_func=lambda c: c if isinstance(c, str) else f"the {c}s",
         help="the accuracy lost on every test digit, or on one class's digits only",
@@ -88,7 +89,7 @@ def _importance_section(imp) -> None:
     top = int(imp.ranking(digit_class)[0])
     st.caption(
         f"The most important map of {imp.layer} for {which if digit_class is None else f'the {which}s'}, "
-        f"map {top}, costs {drop[top]:.2%} of the accuracy when it alone is off "
+        f"map {top}, costs {drop[top] * 100:.2f} points of accuracy when it alone is off "
         f"(ranked in {imp.seconds:.1f} s)."
     )
     oips = state.oip_store().latest_result(model_key, imp.layer)
@@ -144,10 +145,14 @@ am = resources.activation_model(bundle)
 # --- the digit ---------------------------------------------------------------------------------------------
 handed = st.session_state.get(state.CURRENT_DIGIT_KEY)
 choices = (["The digit from the Activations page"] if handed else []) + ["An MNIST test digit"]
+if st.session_state.get("exp_source") not in choices or (handed and handed[0] != st.session_state.get("exp_handed")):
+    st.session_state.pop("exp_source", None)  # a new digit from the Activations page comes first; none: MNIST
+st.session_state["exp_handed"] = handed[0] if handed else None
 source = st.radio(
     "Digit",
     choices,
     horizontal=True,
+    persist_state="session",
     key="exp_source",
     help="Draw or upload a digit on the Activations page and it comes here too.",
 )
@@ -159,6 +164,7 @@ else:
         0,
         1999,
         227,
+        persist_state="session",
         key="exp_index",
         help="One of the 2,000 shipped test digits; 227 is the blog's 4.",
     )
@@ -182,18 +188,28 @@ tab_ko, tab_fool, tab_inv, tab_hw = st.tabs(
 # --- knock-out -------------------------------------------------------------------------------------------
 def _knockout_tab() -> None:
     c1, c2, c3 = st.columns([1, 1, 2])
-    layer = c1.selectbox("Layer", knockout.mask_layers, index=len(knockout.mask_layers) - 1, key="ko_layer")
+    if st.session_state.get("ko_layer") not in knockout.mask_layers:  # kept from a model without that layer
+        st.session_state.pop("ko_layer", None)
+    layer = c1.selectbox(
+        "Layer", knockout.mask_layers, index=len(knockout.mask_layers) - 1, persist_state="session", key="ko_layer"
+    )
     width = knockout.widths[layer]
+    if st.session_state.get("ko_k", 0) > width - 1:  # kept from a wider layer
+        st.session_state["ko_k"] = width - 1
     how = c2.radio(
-        "Maps", [MOST_ACTIVE, CHOSEN], key="ko_how", help="or click maps in the grid below to switch them off and on"
+        "Maps",
+        [MOST_ACTIVE, CHOSEN],
+        persist_state="session",
+        key="ko_how",
+        help="or click maps in the grid below to switch them off and on",
     )
     activations = knockout.layer_output(x, layer)[0]
     if how == MOST_ACTIVE:
-        k = c3.slider("k", 1, width - 1, min(5, width - 1), key="ko_k")
+        k = c3.slider("k", 1, width - 1, min(5, width - 1), persist_state="session", key="ko_k")
         picked = most_active(activations, k)
     else:
         st.session_state["ko_maps"] = [m for m in st.session_state.get("ko_maps", [0]) if m < width]  # layer changed
-        picked = c3.multiselect("Maps to switch off", list(range(width)), key="ko_maps")
+        picked = c3.multiselect("Maps to switch off", list(range(width)), persist_state="session", key="ko_maps")
     grid_key = f"ko_grid_{layer}_{st.session_state.get('ko_grid_n', 0)}"  # a new chart per change: no stale selection
     widgets.chart(
         map_mosaic(
@@ -226,7 +242,9 @@ def _knockout_tab() -> None:
             experiment_figures.before_after_bars(probs, after, "this digit's probabilities", "probability"),
             key="ko_digit",
         )
-        rank = st.checkbox(f"Also rank every map of {layer} by the accuracy it alone costs", key="ko_rank")
+        rank = st.checkbox(
+            f"Also rank every map of {layer} by the accuracy it alone costs", persist_state="session", key="ko_rank"
+        )
 
         def _make_spec() -> JobSpec | None:
             if resources.get_mnist() is None:
@@ -273,13 +291,15 @@ def _fool_tab() -> None:
         "Method",
         METHODS,
         index=1,
+        persist_state="session",
         key="fool_method",
         help="fgsm: one step of the whole budget; pgd: 20 smaller steps, projected back each time.",
     )
-    budget = c3.slider("Budget (grey levels per pixel)", 1, 255, 32, key="fool_budget")
+    budget = c3.slider("Budget (grey levels per pixel)", 1, 255, 32, persist_state="session", key="fool_budget")
     pixels = c4.radio(
         "Pixels",
         PIXELS,
+        persist_state="session",
         key="fool_pixels",
         help="ink: only where training digits have ink; all: the nearly blank border too, which the "
         "per-pixel scaler magnifies (2 grey levels there are 60 standard deviations).",
@@ -320,6 +340,7 @@ def _invariances_tab() -> None:
     kind = c1.selectbox(
         "Transform",
         TRANSFORMS,
+        persist_state="session",
         key="inv_kind",
         help="shift right (px), rotate anticlockwise (degrees), scale about the centre, "
         "thicken (+) or thin (−) the strokes (px)",
@@ -513,7 +534,7 @@ def _handwriting_tab() -> None:
                     st.image(enlarge(drawn, 56), caption=f"as the network sees it: reads {seen}")
     with c_add:
         st.session_state.setdefault("hw_label", int(label) if label is not None else 0)
-        st.selectbox("True label of the digits you add", list(range(10)), key="hw_label")
+        st.selectbox("True label of the digits you add", list(range(10)), persist_state="session", key="hw_label")
         b1, b2 = st.columns(2)
         b1.button(
             "Add the drawing",
@@ -615,19 +636,23 @@ def _handwriting_tab() -> None:
 
         st.subheader("Fine-tune a copy on MNIST plus your set")
         t = st.columns(5)
-        epochs = t[0].number_input("Epochs", 1, 20, 2, key="hw_epochs")
+        epochs = t[0].number_input("Epochs", 1, 20, 2, persist_state="session", key="hw_epochs")
         lr = t[1].select_slider(
             "Learning rate",
             [5e-5, 1e-4, 2e-4, 5e-4, 1e-3],
             2e-4,
+            persist_state="session",
             key="hw_lr",
             help="RMSprop as the blog trains; small, to adapt rather than retrain",
         )
-        repeat = t[2].number_input("Each of your digits shown (times per epoch)", 1, 200, 20, key="hw_repeat")
+        repeat = t[2].number_input(
+            "Each of your digits shown (times per epoch)", 1, 200, 20, persist_state="session", key="hw_repeat"
+        )
         n_mnist = t[3].select_slider(
             "MNIST training digits",
             [0, 2000, 5000, 10000, 20000, 60000],
             10000,
+            persist_state="session",
             key="hw_mnist",
             help="mixed in so the copy does not forget MNIST",
         )
@@ -637,6 +662,7 @@ def _handwriting_tab() -> None:
             0.5,
             0.25,
             0.05,
+            persist_state="session",
             key="hw_hold",
             help="judged on, never trained on: they say whether it learned your handwriting",
         )

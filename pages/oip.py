@@ -261,7 +261,12 @@ negative = result.config.objective == "negative"
 c = st.columns(4)
 c[0].metric("maps held below 0" if negative else "maps with an OIP", f"{int(has.sum())} of {len(maps)}")
 c[1].metric("rescued by the precursor", int(marked.sum()))
-c[2].metric("time", f"{result.seconds:.2f} s", help=f"on {result.device}")
+c[2].metric(
+    "ascent time",
+    f"{result.seconds:.2f} s",
+    help=f"The gradient ascent alone, in the job's worker on {result.device}. From the click to the result also "
+    "counts the wait in line, the worker loading the model and the figures.",
+)
 c[3].metric("epochs × starts", f"{result.history.shape[0]} × {result.config.starts}")
 if layer == "conv3" and not negative and result.config.maps is None:
     widgets.blog_beside(

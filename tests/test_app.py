@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -11,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import APP_PATH, finish_job
 
 PAGES = [
+    "pages/home.py",
     "pages/train.py",
     "pages/activations.py",
     "pages/oip.py",
@@ -25,7 +27,7 @@ PAGES = [
 @pytest.fixture()
 def _app(app_test):
     def make() -> AppTest:
-        at = app_test()
+        at = app_test("pages/train.py")
         assert not at.exception, at.exception
         return at
 
@@ -153,6 +155,20 @@ def test_stop_button_ends_training_early_and_keeps_a_complete_run(runs_dir, _app
     run_dir = job.result.run_dir
     assert job.result.status == "stopped" and run_dir is not None
     assert (run_dir / "model.keras").is_file() and not any(p.name.startswith(".tmp") for p in runs_dir.iterdir())
+
+
+def test_the_start_page_says_what_this_is_and_shows_the_network(runs_dir, app_test):
+    """Issue 25, defect 11: a first visit lands on a page that says what the app is, draws the network with its
+    layers and shapes, and links every step of the blog's path."""
+    at = app_test()
+    assert not at.exception
+    assert at.title[0].value == "MNIST CNN Explorer"
+    assert any("Look inside a small convolutional network" in m.value for m in at.markdown)
+    assert any("the bundled article II model" in h.value for h in at.subheader)
+    assert any("99.03% of MNIST's 10,000 test digits" in c.value for c in at.caption)
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "96,844 parameters" in figure["layout"]["title"]["text"]
+    assert {"26×26×32", "13×13×32", "3×3×64", "70", "10"} <= set(figure["data"][0]["text"])
 
 
 def test_model_query_parameter_selects_a_run_or_warns(runs_dir, tiny_bundle, _app):

@@ -440,8 +440,7 @@ def _new_app(page: str, query: dict | None = None):
     for key, value in (query or {}).items():
         at.query_params[key] = value
     at.run()
-    if page != "pages/train.py":
-        at.switch_page(page).run()
+    at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

@@ -429,6 +429,21 @@ def test_a_dream_for_another_model_is_marked_as_such(app_test, runs_dir, tiny_bu
     ), [w.value for w in at.warning]
 
 
+def test_the_uploaded_photo_survives_a_page_switch_until_removed(app_test):
+    """Issue 25, defect 5: the photo comes back after a visit to another page; removing it brings the flower."""
+    from tests.test_activations import photo_bytes
+
+    at = app_test("pages/deep_dream.py")
+    at.file_uploader(key="dream_upload").set_value(("my_desk.jpg", photo_bytes(), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    at.switch_page("pages/activations.py").run()
+    at.switch_page("pages/deep_dream.py").run()
+    assert not at.exception
+    assert any("Your photo **my_desk.jpg**" in c.value for c in at.caption), [c.value for c in at.caption]
+    at.button(key="dream_forget_photo").click().run()
+    assert not any("my_desk.jpg" in c.value for c in at.caption)
+
+
 # --------------------------------------------------------------------------- one engine, and the gallery
 def test_the_single_map_mode_runs_on_the_oip_engine_without_retracing(tiny):
     from core.ascent.engine import AscentEngine

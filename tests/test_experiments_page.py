@@ -29,7 +29,6 @@ def test_the_three_experiments_answer_on_the_blogs_4(runs_dir, app_test):
     assert "**Fooled**: it now reads **9**" in _texts(at)  # 2 grey levels on the border suffice for this model
     _open_tab(at, "Invariances")
     assert "It stays a **4** for shift from" in _texts(at)
-    at.selectbox(key="inv_kind").set_value("rotate").run()
     assert "It stays a **4** for rotate from" in _texts(at)
     at.select_slider(key="inv_at_rotate").set_value(60.0).run()  # turned far: the caption says what it reads now
     assert not at.exception, [e.value for e in at.exception]
@@ -110,3 +109,23 @@ def test_your_handwriting_set_scored_and_fine_tuned_into_a_new_run(runs_dir, app
     at.button(key="hw_use").click().run()
     assert at.session_state["active_model"].endswith("article-II-yours")
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_the_experiments_settings_survive_a_page_switch(runs_dir, app_test):
+    """Issue 25, defect 3: the digit source, the maps mode and the maps switched off are kept."""
+    from pages.experiments import CHOSEN
+
+    at = app_test("pages/activations.py")  # hands its digit to the Experiments page
+    at.switch_page("pages/experiments.py").run()
+    at.radio(key="exp_source").set_value("An MNIST test digit").run()
+    at.number_input(key="exp_index").set_value(3).run()
+    at.radio(key="ko_how").set_value(CHOSEN).run()
+    at.multiselect(key="ko_maps").set_value([5, 8]).run()
+    assert not at.exception
+    for page in ("pages/activations.py", "pages/oip.py", "pages/experiments.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    assert at.radio(key="exp_source").value == "An MNIST test digit"
+    assert at.number_input(key="exp_index").value == 3
+    assert at.radio(key="ko_how").value == CHOSEN
+    assert at.multiselect(key="ko_maps").value == [5, 8]

@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import APP_PATH
 
 PAGES = [
+    "pages/home.py",
     "pages/train.py",
     "pages/activations.py",
     "pages/oip.py",

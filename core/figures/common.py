@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+
+def whole_dtick(largest: int, ticks: int = 5) -> int:
+    """The step between y ticks of a count axis up to ``largest``: a whole number, so a small count never shows
+    ticks like '0 0 0 1 1 1'."""
+    return max(1, math.ceil(largest / ticks))
 
 
 def enlarge(image: np.ndarray, side: int = 196) -> np.ndarray:
@@ -288,6 +295,11 @@ def replay_curve(
     fig.update_xaxes(title_text="epochs")
     fig.update_yaxes(title_text="test accuracy %", secondary_y=False)
     fig.update_yaxes(
-        title_text="maps without OIP", secondary_y=True, rangemode="tozero", tickformat="d", showgrid=False
+        title_text="maps without OIP",
+        secondary_y=True,
+        rangemode="tozero",
+        tickformat="d",
+        dtick=whole_dtick(max((without_oip or {}).values(), default=0)),
+        showgrid=False,
     )
     return fig

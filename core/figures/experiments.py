@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.figures.common import whole_dtick
+
 BEFORE, AFTER = "#636efa", "#ef553b"
 
 
@@ -178,7 +180,7 @@ def personal_misses(counts: np.ndarray, misses: np.ndarray, model_name: str) -> 
         ]
     )
     fig.update_xaxes(type="category")
-    fig.update_yaxes(tickformat="d")
+    fig.update_yaxes(tickformat="d", dtick=whole_dtick(int(np.max(counts, initial=0))))
     return _layout(
         fig,
         f"your digits by true class: what {model_name} reads",

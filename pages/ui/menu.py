@@ -30,6 +30,7 @@ class PageEntry:
 
 
 PAGES = (
+    PageEntry("pages/home.py", "Start", ":material/rocket_launch:", "start"),
     PageEntry("pages/train.py", "Train", ":material/model_training:", "train"),
     PageEntry("pages/activations.py", "Activations", ":material/biotech:", "activations"),
     PageEntry("pages/experiments.py", "Experiments", ":material/science:", "experiments"),

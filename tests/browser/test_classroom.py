@@ -71,7 +71,7 @@ STROKES = [
 @dataclass(eq=False)
 class Plan:
     kind: str  # draw, train, oip, precursor, sweep, dream
-    page: str  # url path ('' is Train)
+    page: str  # url path
     model: str  # run name for ?model=, or 'default'
     title: str
     settings: dict = field(default_factory=dict)
@@ -97,8 +97,8 @@ class Outcome:
 PLANS = [
     Plan("draw", "activations", "default", "Activations", {"digit": 0}),
     Plan("draw", "activations", "class-a", "Activations", {"digit": 1}),
-    Plan("train", "", "class-a", "Train", {"seed": 42}),
-    Plan("train", "", "class-b", "Train", {"seed": 7}),
+    Plan("train", "train", "class-a", "Train", {"seed": 42}),
+    Plan("train", "train", "class-b", "Train", {"seed": 7}),
     Plan("oip", "oip", "default", "Filters / OIP"),
     Plan("oip", "oip", "class-b", "Filters / OIP"),
     Plan("precursor", "precursor", "default", "Precursor"),

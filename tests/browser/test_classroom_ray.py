@@ -18,7 +18,7 @@ if os.environ.get("CI", "").lower() != "true":
 
 RAY_PLANS = [
     Plan("draw", "activations", "default", "Activations", {"digit": 0}),
-    Plan("train", "", "class-a", "Train", {"seed": 42}),
+    Plan("train", "train", "class-a", "Train", {"seed": 42}),
     Plan("oip", "oip", "class-b", "Filters / OIP"),
     Plan("sweep", "clustering", "class-a", "Clustering-MLP", {"seed": 0}),
     Plan("dream", "deep-dream", "default", "Deep Dream"),

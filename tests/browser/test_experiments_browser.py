@@ -66,7 +66,7 @@ def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_p
     wait_for_app(page)
     page.get_by_role("button", name="Add the drawing").click()
     page.get_by_text("Added your drawing as a 7.").wait_for(timeout=60_000)
-    page.get_by_text("of your 1 digits right", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("of your 1 digit right", exact=False).first.wait_for(timeout=60_000)
     wait_for_app(page)
 
     page.get_by_text("Download your set, or load one (.npz)").click()
@@ -79,7 +79,7 @@ def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_p
 
     page.locator("input[type='file'][accept*='npz']").set_input_files(str(saved))
     page.get_by_role("button", name="Add to my set").click()
-    page.get_by_text("Added 1 digits from my_digits.npz.").wait_for(timeout=60_000)
+    page.get_by_text("Added 1 digit from my_digits.npz.").wait_for(timeout=60_000)
     page.get_by_text("of your 2 digits right", exact=False).first.wait_for(timeout=60_000)
     wait_for_app(page)
 

@@ -58,7 +58,7 @@ def test_oip_training_and_dream_run_on_ray_and_the_server_stays_up(ray_server, p
     wait_for_app(page)
     assert _healthy(proc, url)
 
-    page.goto(url)
+    page.goto(f"{url}/train")
     page.get_by_text("96,844 parameters").first.wait_for(timeout=60_000)
     wait_for_app(page)
     _number(page, "Epochs", 1)

@@ -17,7 +17,7 @@ def _set_number(page, label: str, value: int) -> None:
 
 
 def test_train_one_short_epoch_and_see_the_curves(page, app_url):
-    page.goto(app_url)
+    page.goto(f"{app_url}/train")
     page.get_by_text("96,844 parameters").first.wait_for()
     wait_for_app(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Active model").wait_for()
@@ -55,6 +55,7 @@ new MutationObserver(() => {
 }).observe(document, {subtree: true, childList: true, characterData: true});
 """
 APP_MENU = [
+    "Start",
     "Train",
     "Activations",
     "Experiments",
@@ -78,7 +79,7 @@ def test_a_cold_server_shows_only_the_apps_menu_from_the_first_paint(browser, tm
     page.add_init_script(RECORD_SIDEBAR)
     try:
         page.goto(f"{url}/{path}")
-        heading = "Prediction:" if path else "96,844 parameters"
+        heading = "Prediction:" if path else "The blog's path, one step per click"
         page.get_by_text(heading).first.wait_for(timeout=120_000)
         links = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']")
         links.first.wait_for(timeout=30_000)
@@ -86,9 +87,12 @@ def test_a_cold_server_shows_only_the_apps_menu_from_the_first_paint(browser, tm
         assert page.locator("[data-testid='stSidebarNav']").count() == 0  # Streamlit's automatic menu
         seen = "\n".join(page.evaluate("window.__sidebarTexts"))
         lines = set(seen.splitlines())
-        for module in ("app", "train", "activations", "deep dream", "compare", "ui"):  # how Streamlit names modules
+        # how Streamlit names the modules of pages/ in its own list
+        for module in ("app", "home", "train", "activations", "deep dream", "compare", "ui"):
             assert module not in lines, f"the sidebar showed the module {module!r}"
         assert not page.get_by_text("Page not found").count()
+        wait_for_app(page)
+        screenshot(page, f"first_visit_{path or 'start'}")
         links.get_by_text("Filters / OIP", exact=True).click()  # and the menu works from there
         page.get_by_role("heading", name="Filters / OIP").first.wait_for(timeout=60_000)
         screenshot(page, f"cold_server_{path or 'home'}")
@@ -116,7 +120,7 @@ def test_import_a_keras_model_and_a_file_that_is_not_one(page, app_url, tmp_path
     )
     good = tmp_path / "my_notebook_cnn.keras"
     model.save(good)
-    page.goto(app_url)
+    page.goto(f"{app_url}/train")
     page.get_by_text("96,844 parameters").first.wait_for()
     wait_for_app(page)
     page.get_by_text("Import a model trained elsewhere (.keras)").click()

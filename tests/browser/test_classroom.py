@@ -600,7 +600,7 @@ def run_classroom(
             try:
                 warm = await browser.new_page()  # the teacher opens the app before the class
                 await warm.goto(url, timeout=TIMEOUT_MS)
-                await warm.get_by_role("heading", name="Train").first.wait_for(timeout=TIMEOUT_MS)
+                await warm.get_by_role("heading", name="MNIST CNN Explorer").first.wait_for(timeout=TIMEOUT_MS)
                 await warm.close()
                 go, jobs_done = asyncio.Barrier(len(plans)), asyncio.Event()
                 started = time.perf_counter()

@@ -640,8 +640,8 @@ am = resources.activation_model(bundle)
 sources = list(SOURCES) if st_canvas is not None else ["Upload", "Pick"]
 source = st.segmented_control("Input", sources, default="Pick", persist_state="session", key="act_source") or "Pick"
 digit, label = None, None
-if source == "Draw" and st.session_state.get("act_prev_source") != "Draw":
-    # the canvas is remounted: give it back the strokes it had (nothing is lost by switching)
+if source == "Draw" and (st.session_state.get("act_prev_source") != "Draw" or menu.just_entered()):
+    # the canvas is remounted (another input, or back from another page): give it back the strokes it had
     st.session_state["act_canvas_init"] = st.session_state.get("act_draw_json")
     st.session_state["act_canvas_n"] = st.session_state.get("act_canvas_n", 0) + 1
 st.session_state["act_prev_source"] = source

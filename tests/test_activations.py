@@ -581,3 +581,19 @@ def test_an_out_of_range_index_is_said_in_words_and_nothing_is_shown_for_it(app_
     assert not any("Prediction:" in m.value for m in at.markdown)
     at.number_input(key="act_index").set_value(227).run()
     assert not at.error and any("Prediction: **4**" in m.value for m in at.markdown)
+
+
+def test_the_drawing_is_given_back_to_the_canvas_after_a_page_switch(app_test):
+    """Issue 25, defect 2: back from another page, the canvas is mounted afresh with the strokes it had."""
+    strokes = {"version": "4.4.0", "objects": [{"type": "path", "path": [["M", 70, 60], ["L", 210, 60]]}]}
+    at = app_test("pages/activations.py")
+    at.segmented_control(key="act_source").set_value("Draw").run()
+    at.session_state["act_draw_json"] = strokes
+    mounted = at.session_state["act_canvas_n"]
+    at.switch_page("pages/oip.py").run()
+    at.switch_page("pages/activations.py").run()
+    assert not at.exception
+    assert at.session_state["act_canvas_init"] == strokes
+    assert at.session_state["act_canvas_n"] == mounted + 1
+    at.run()  # a run on the same page does not remount it again
+    assert at.session_state["act_canvas_n"] == mounted + 1

@@ -41,6 +41,8 @@ PAGES = (
     PageEntry("pages/compare.py", "Compare runs", ":material/compare_arrows:", "compare"),
 )
 ACTIVE_MODEL_KEY = "active_model"
+LAST_PAGE_KEY = "_menu_last_page"  # the page this session's previous full run showed
+ENTERED_KEY = "_menu_entered"  # this run came from another page (components such as the canvas are new)
 _run = threading.local()  # the page app.py is running in this script thread, if it is
 
 
@@ -56,11 +58,19 @@ def route() -> None:
     """app.py's router: the page the address asks for, run inside the app's frame."""
     page = navigation()
     _run.page = page.url_path or PAGES[0].url_path
+    st.session_state[ENTERED_KEY] = st.session_state.get(LAST_PAGE_KEY) != _run.page
+    st.session_state[LAST_PAGE_KEY] = _run.page
     try:
         with server_events().span("page", page=_run.page):
             page.run()
     finally:
         _run.page = None
+
+
+def just_entered() -> bool:
+    """Whether this run of the page came from another page: its custom components were mounted afresh and hold
+    nothing of what they showed before."""
+    return bool(st.session_state.get(ENTERED_KEY, True))
 
 
 def page_frame() -> None:

@@ -59,6 +59,15 @@ def test_draw_select_upload(app_url, page, tmp_path):
     _sections_show(page, 7)
     screenshot(page, "activations_drawn_7")
 
+    # Another page and back: the drawing is still there, on the canvas and in the prediction (issue 25, defect 2)
+    open_from_sidebar(page, "Filters / OIP")
+    page.get_by_role("heading", name="Filters / OIP").first.wait_for(timeout=60_000)
+    open_from_sidebar(page, "Activations")
+    page.get_by_text("what the network sees").first.wait_for(timeout=60_000)
+    assert "Prediction: 7" in _prediction(page)
+    _sections_show(page, 7)
+    screenshot(page, "activations_drawing_after_a_page_switch")
+
     # Select map 5 of conv1 by clicking its number above the grid (plotly on_select)
     _click_map_label(page, 5)
     wait_for_app(page)

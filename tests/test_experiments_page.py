@@ -29,6 +29,7 @@ def test_the_three_experiments_answer_on_the_blogs_4(runs_dir, app_test):
     assert "**Fooled**: it now reads **9**" in _texts(at)  # 2 grey levels on the border suffice for this model
     _open_tab(at, "Invariances")
     assert "It stays a **4** for shift from" in _texts(at)
+    at.selectbox(key="inv_kind").set_value("rotate").run()
     assert "It stays a **4** for rotate from" in _texts(at)
     at.select_slider(key="inv_at_rotate").set_value(60.0).run()  # turned far: the caption says what it reads now
     assert not at.exception, [e.value for e in at.exception]

@@ -27,7 +27,7 @@ def replay_url(tmp_path_factory, mnist):
 
 
 def test_a_training_is_replayed_checkpoint_by_checkpoint(page, replay_url):
-    page.goto(replay_url)
+    page.goto(f"{replay_url}/train")
     page.get_by_text("96,844 parameters").first.wait_for(timeout=90_000)
     wait_for_app(page)
     page.get_by_role("combobox", name="Show run").click()

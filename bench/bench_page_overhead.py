@@ -52,7 +52,7 @@ def page_times(url: str) -> tuple[float, float]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.set_default_timeout(600_000)
-        page.goto(url)
+        page.goto(f"{url}/train")  # the Start page is the default
         page.get_by_text("96,844 parameters").first.wait_for()
         _idle(page)
         _number(page, "Epochs", 1)
@@ -61,7 +61,7 @@ def page_times(url: str) -> tuple[float, float]:
         page.get_by_text("Run saved as").first.wait_for()
         train_s = time.perf_counter() - clicked
         print(f"page: training 1 epoch on 60,000 digits, click → result {train_s:.1f} s", flush=True)
-        page.locator("[data-testid='stSidebarNav']").get_by_text("Clustering-MLP").click()
+        page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']").get_by_text("Clustering-MLP").click()
         page.get_by_role("button", name="Run sweep", exact=True).wait_for()
         _idle(page)
         page.get_by_role("button", name="Run sweep", exact=True).click()

@@ -16,6 +16,9 @@ import numpy as np
 
 from core.checks import check_range
 
+# How the methods that hide part of a digit name what they paint there (occlusion's patch, LIME's hidden superpixels)
+FILL_LABELS = (("mean", "grey (the mean digit)"), ("black", "black (erase ink)"))
+
 
 @dataclass(frozen=True)
 class Option:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from core.attribution.base import Attribution, Method, Option
+from core.attribution.base import FILL_LABELS, Attribution, Method, Option
 
 SIDE = 28
 SEGMENTATIONS = ("ink", "grid")
@@ -331,7 +331,7 @@ METHOD = Method(
             "Hidden superpixels show",
             "mean",
             HIDES,
-            choice_labels=(("mean", "grey (the mean digit)"), ("black", "black (erase ink)")),
+            choice_labels=FILL_LABELS,
         ),
         Option("size", "Cell side (px)", 4, low=SIZE_RANGE[0], high=SIZE_RANGE[1]),
     ),

@@ -4,9 +4,7 @@ position, all positions in one batched call (``core.activations.ActivationModel.
 from __future__ import annotations
 
 from core.activations import OCCLUSION_FILLS, OCCLUSION_SCORES
-from core.attribution.base import Attribution, Method, Option
-
-FILL_LABELS = (("mean", "grey (the mean digit)"), ("black", "black (erase ink)"))
+from core.attribution.base import FILL_LABELS, Attribution, Method, Option
 
 
 def explain(activation_model, raw, class_index: int, patch=4, fill="mean", score="probability") -> Attribution:

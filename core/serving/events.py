@@ -58,15 +58,19 @@ class ServerEvents:
         self._events: collections.deque[ServerEvent] = collections.deque(maxlen=size)
         self._gc_started: dict[int, tuple[float, float]] = {}
         self._to_write: queue.SimpleQueue | None = None
+        self._writer: threading.Thread | None = None
         if path:
             self._to_write = queue.SimpleQueue()
-            threading.Thread(
-                target=self._write, args=(str(path), self._to_write), name="server-events-writer", daemon=True
-            ).start()
+            # Opened here, not in the writer thread, so the file exists (and a bad path fails) at once.
+            out = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - closed by the writer thread
+            self._writer = threading.Thread(
+                target=self._write, args=(out, self._to_write), name="server-events-writer", daemon=True
+            )
+            self._writer.start()
 
     @staticmethod
-    def _write(path: str, pending: queue.SimpleQueue) -> None:
-        with open(path, "a", buffering=1, encoding="utf-8") as out:
+    def _write(out, pending: queue.SimpleQueue) -> None:
+        with out:
             while True:
                 event = pending.get()
                 if event is None:
@@ -136,11 +140,15 @@ class ServerEvents:
                 collected=info.get("collected"),
             )
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop watching collections; write what is queued and close the file (waits up to ``timeout_s``)."""
         self.unwatch_gc()
         if self._to_write is not None:
             self._to_write.put(None)
             self._to_write = None
+        if self._writer is not None:
+            self._writer.join(timeout_s)
+            self._writer = None
 
 
 def read_events(path: str | os.PathLike) -> list[ServerEvent]:

@@ -34,7 +34,8 @@ from core.images import (
     to_mnist_digit,
 )
 from core.runs import model_key as run_model_key
-from pages.ui import menu, resources, state, widgets
+from pages.ui import menu, resources, widgets
+from pages.ui.state import Digit, session
 
 try:
     from streamlit_drawable_canvas import st_canvas
@@ -104,18 +105,22 @@ def _prediction_panel(
         if label is not None:
             text += f" · true label {label} " + ("(correct)" if label == result.predicted else "(**wrong**)")
         st.markdown(text)
-        chart = st.session_state.setdefault("_act_prob_chart", activation_figures.ProbabilityChart())
+        kept = session().activations
+        if kept.probability_chart is None:
+            kept.probability_chart = activation_figures.ProbabilityChart()
+        chart = kept.probability_chart
         widgets.chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
 
 
 def _clear_canvas() -> None:
-    st.session_state["act_canvas_n"] = st.session_state.get("act_canvas_n", 0) + 1
-    st.session_state["act_draw_digit"] = None
-    st.session_state["act_draw_json"] = st.session_state["act_canvas_init"] = None
+    kept = session().activations
+    kept.canvas_mounts += 1
+    kept.drawn = kept.strokes = kept.canvas_start = None
 
 
 def _commit_drawing() -> None:
-    st.session_state["act_draw_committed"] = st.session_state.get("act_draw_digit")
+    kept = session().activations
+    kept.committed = kept.drawn
 
 
 @st.fragment
@@ -123,6 +128,7 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
     """The canvas and the prediction rerun alone on every finished stroke; the sections below
     follow with a full rerun when the drawing changed (or on request)."""
     started = time.perf_counter()
+    kept = session().activations
     left, right = st.columns([1, 1.6])
     with left:
         canvas = st_canvas(
@@ -135,8 +141,8 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
             width=CANVAS_PX,
             drawing_mode="freedraw",
             display_toolbar=False,
-            initial_drawing=st.session_state.get("act_canvas_init"),
-            key=f"act_canvas_{st.session_state.get('act_canvas_n', 0)}",
+            initial_drawing=kept.canvas_start,
+            key=f"act_canvas_{kept.canvas_mounts}",
         )
         c1, c2 = st.columns([1, 2])
         c1.button("Clear", key="act_clear", on_click=_clear_canvas, help="Wipe the canvas and start again.")
@@ -151,11 +157,11 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
         )
     canvas_read = time.perf_counter()
     digit, message, doubts = None, None, []
-    restored = st.session_state.get("act_canvas_init") or {}
+    restored = kept.canvas_start or {}
     pending = bool(restored.get("objects"))  # strokes given back to a remounted canvas, maybe not drawn yet
     strokes = len((canvas.json_data or {}).get("objects", [])) if canvas.image_data is not None else 0
     if strokes:
-        st.session_state["act_draw_json"] = canvas.json_data  # given back when you return to Draw
+        kept.strokes = canvas.json_data  # given back when you return to Draw
         try:
             gray = canvas_to_gray(canvas.image_data)
             doubts = drawing_doubts(gray)
@@ -163,8 +169,8 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
         except ImageInputError as exc:
             message = None if pending else str(exc)
     if digit is None and message is None and pending:
-        digit = st.session_state.get("act_draw_digit")  # the canvas has not repainted the restored strokes yet
-    st.session_state["act_draw_digit"] = digit
+        digit = kept.drawn  # the canvas has not repainted the restored strokes yet
+    kept.drawn = digit
     digit_made = time.perf_counter()
     with right:
         if message:
@@ -198,11 +204,11 @@ def _draw_area(am: ActivationModel, model_key: str) -> None:
                 f"{(predicted - started) * 1000:.0f} ms of server time "
                 f"({(time.perf_counter() - started) * 1000:.0f} ms with the panel drawn)."
             )
-    committed = st.session_state.get("act_draw_committed")
+    committed = kept.committed
     changed = (digit is None) != (committed is None) or (digit is not None and not np.array_equal(digit, committed))
     if changed:
         if st.session_state.get("act_live", True):
-            st.session_state["act_draw_committed"] = digit
+            kept.committed = digit
             st.rerun(scope="app")
         else:
             st.button("Update the sections below", key="act_commit", on_click=_commit_drawing)
@@ -258,29 +264,34 @@ def _picked_digit() -> tuple[np.ndarray | None, int | None]:
     return mnist.x_test[index], int(mnist.y_test[index])
 
 
-def _uploaded_digit() -> np.ndarray | None:
-    up = st.file_uploader(
+def _uploaded_digit() -> tuple[np.ndarray | None, str | None]:
+    """The uploaded image read as an MNIST digit (None when there is none or it cannot be used), and its name."""
+    up = widgets.kept_upload(
+        session().activations,
+        "upload",
         "An image of one digit (PNG, JPEG, GIF, BMP, WebP; a photo of a digit on paper works)",
-        type=list(ALLOWED_EXTENSIONS),
         key="act_upload",
+        types=list(ALLOWED_EXTENSIONS),
+        forget="Forget it",
     )
     if up is None:
         st.info(
             "Upload an image: it is turned grey, inverted if the digit is dark on light, cropped, scaled "
             "into 20×20 and centred by its centre of mass in 28×28, as MNIST was made."
         )
-        return None
+        return None, None
+    name, data = up
     try:
-        reading = _upload_digit(up.getvalue())
+        reading = _upload_digit(data)
     except ImageInputError as exc:
-        st.error(f"**{up.name}** cannot be used: {exc}")
-        return None
+        st.error(f"**{name}** cannot be used: {exc}")
+        return None, name
     except Exception as exc:  # a decoder bug must not take the page down
-        st.error(f"**{up.name}** could not be read ({type(exc).__name__}: {exc}).")
-        return None
+        st.error(f"**{name}** could not be read ({type(exc).__name__}: {exc}).")
+        return None, name
     if reading.unsure:  # say so, and show which marks were taken
         st.warning(
-            f"**{up.name}**: not sure this is the digit you meant. "
+            f"**{name}**: not sure this is the digit you meant. "
             + widgets.sentence("; ".join(reading.notes))
             + ". Crop the photo to one digit if the red box is wrong.",
             icon=":material/help:",
@@ -291,8 +302,8 @@ def _uploaded_digit() -> np.ndarray | None:
             width="stretch",
         )
     elif reading.notes:
-        st.caption(f"{up.name}: " + "; ".join(reading.notes) + ".")
-    return reading.digit
+        st.caption(f"{name}: " + "; ".join(reading.notes) + ".")
+    return reading.digit, name
 
 
 # --------------------------------------------------------------------------- sections
@@ -640,11 +651,12 @@ am = resources.activation_model(bundle)
 sources = list(SOURCES) if st_canvas is not None else ["Upload", "Pick"]
 source = st.segmented_control("Input", sources, default="Pick", persist_state="session", key="act_source") or "Pick"
 digit, label = None, None
-if source == "Draw" and (st.session_state.get("act_prev_source") != "Draw" or menu.just_entered()):
+kept = session().activations
+if source == "Draw" and (kept.previous_input != "Draw" or menu.just_entered()):
     # the canvas is remounted (another input, or back from another page): give it back the strokes it had
-    st.session_state["act_canvas_init"] = st.session_state.get("act_draw_json")
-    st.session_state["act_canvas_n"] = st.session_state.get("act_canvas_n", 0) + 1
-st.session_state["act_prev_source"] = source
+    kept.canvas_start = kept.strokes
+    kept.canvas_mounts += 1
+kept.previous_input = source
 inputs = st.container()
 view = st.empty()  # Pick's prediction; emptied explicitly in the other modes so nothing stale stays
 if source == "Draw":
@@ -658,13 +670,13 @@ if source == "Draw":
             help="Off: only the prediction follows the drawing; the sections below update on request.",
         )
         _draw_area(am, model_key)
-    digit = st.session_state.get("act_draw_committed")
+    digit = kept.committed
 elif source == "Upload":
     view.empty()
     with inputs:
         left, right = st.columns([1, 1.6])
         with left:
-            digit = _uploaded_digit()
+            digit, upload_name = _uploaded_digit()
         if digit is not None:
             with right:
                 _prediction_panel(digit, _activations(model_key, _key(digit), am), None, "upload")
@@ -679,13 +691,12 @@ else:
 
 if digit is None:
     st.stop()
-st.session_state[state.CURRENT_DIGIT_KEY] = (
-    _key(digit),
-    label,
-    {"Draw": "your drawing", "Upload": "your upload"}.get(
-        source, f"MNIST test digit {st.session_state.get('act_index')}"
-    ),
-)
+if source == "Draw":
+    session().digit = Digit(digit, "drawn", "your drawing")
+elif source == "Upload":
+    session().digit = Digit(digit, "uploaded", f"your upload {upload_name}")
+else:
+    session().digit = Digit(digit, "test set", f"MNIST test digit {st.session_state.get('act_index')}", label)
 result = _activations(model_key, _key(digit), am)
 tabs = st.tabs(["Layer maps", "Filters", "Which pixels matter", "Receptive field", "Activation patterns"])
 with tabs[0]:

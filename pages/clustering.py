@@ -3,7 +3,7 @@ against the same MLP on raw pixels (the blog's MLP series XIV).
 
 Thin: widgets here, the maths and figures in core.clustering.cluster_mlp. Both long computations are jobs
 (core.jobs.system)
-shown by the shared job panel; finished sweeps and MLP pairs are kept per settings in st.session_state.
+shown by the shared job panel; finished sweeps and MLP pairs are kept per settings in the session's ``ClusteringState``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from core.figures import common as plots
 from core.jobs.kinds import ClusterMlpConfig, SweepJobConfig
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from pages.ui import jobs, menu, resources, widgets
+from pages.ui.state import session
 
-P = "clu_"  # widget and state key prefix
-SWEEPS = P + "sweeps"  # {settings: SweepResult}
+P = "clu_"  # widget key prefix
 SWEEP_JOB = P + "sweep_job"
 MLP_JOB = P + "mlp_job"
-MLP_RESULTS = P + "mlp_results"  # {settings: PairResult}
 
 menu.page_frame()
 st.title("Clustering-MLP")
@@ -115,8 +114,9 @@ def _sweep_config() -> cluster_mlp.SweepConfig:
 
 def _keep_sweep(handle: JobHandle) -> None:
     result: cluster_mlp.SweepResult = handle.result
-    st.session_state.setdefault(SWEEPS, {})[result.config] = result
-    st.session_state[P + "sweep_shown"] = result.config
+    memory = session().clustering
+    memory.sweeps[result.config] = result
+    memory.sweep_shown = result.config
 
 
 def _describe_sweep(snap: JobSnapshot) -> str:
@@ -131,10 +131,10 @@ def _live_sweep(snap: JobSnapshot) -> None:
 
 
 def _show_sweep(config: cluster_mlp.SweepConfig) -> None:
-    st.session_state[P + "sweep_shown"] = config
+    session().clustering.sweep_shown = config
 
 
-sweeps: dict = st.session_state.setdefault(SWEEPS, {})
+sweeps: dict = session().clustering.sweeps
 sweep_busy = jobs.job_active(SWEEP_JOB)
 config_error = None
 try:
@@ -145,7 +145,7 @@ except ValueError as exc:
 if config_error:
     st.error(config_error)
 stored = sweep_config is not None and sweep_config in sweeps
-on_show = stored and st.session_state.get(P + "sweep_shown") == sweep_config
+on_show = stored and session().clustering.sweep_shown == sweep_config
 if stored and not sweep_busy:  # what a click does must be what the button says
     if st.button(
         "Sweep shown below" if on_show else "Show the stored sweep",
@@ -177,7 +177,7 @@ jobs.job_panel(
     stop_help="Ends the sweep after the current K; the values of K done so far are kept.",
 )
 
-shown = st.session_state.get(P + "sweep_shown")
+shown = session().clustering.sweep_shown
 result: cluster_mlp.SweepResult | None = sweeps.get(shown) if shown is not None else None
 if result is not None:
     if shown != sweep_config:
@@ -320,17 +320,19 @@ mlp_busy = jobs.job_active(MLP_JOB)
 
 def _mlp_spec(job: ClusterMlpConfig) -> JobSpec | None:
     """The cluster-MLP job, or None (with a message) when K does not fit the digits."""
-    st.session_state.pop(P + "mlp_error", None)
+    memory = session().clustering
+    memory.mlp_error = None
     n = job.n_train or len(mnist.x_train)
     if not 2 <= job.k <= n - 1:
-        st.session_state[P + "mlp_error"] = f"K={job.k} is outside 2..{n - 1} for {n} training digits"
+        memory.mlp_error = f"K={job.k} is outside 2..{n - 1} for {n} training digits"
         return None
     return JobSpec("cluster-mlp", job, title="cluster-MLP training")
 
 
 def _keep_pair(handle: JobHandle) -> None:
-    st.session_state.setdefault(MLP_RESULTS, {})[handle.spec.config] = handle.result
-    st.session_state[P + "mlp_shown"] = handle.spec.config
+    memory = session().clustering
+    memory.pairs[handle.spec.config] = handle.result
+    memory.pair_shown = handle.spec.config
 
 
 def _describe_mlp(snap: JobSnapshot) -> str:
@@ -349,8 +351,8 @@ def _live_mlp(snap: JobSnapshot) -> None:
 
 
 jobs.start_button(MLP_JOB, "Train", lambda: _mlp_spec(mlp_job), key=P + "mlp_run", busy_label="Training…")
-if P + "mlp_error" in st.session_state:
-    st.error(st.session_state[P + "mlp_error"])
+if session().clustering.mlp_error:
+    st.error(session().clustering.mlp_error)
 jobs.job_panel(
     MLP_JOB,
     on_end=_keep_pair,
@@ -383,8 +385,8 @@ def _result_table(pair: cluster_mlp.PairResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-shown_key = st.session_state.get(P + "mlp_shown")
-pair: cluster_mlp.PairResult | None = st.session_state.get(MLP_RESULTS, {}).get(shown_key) if shown_key else None
+shown_key = session().clustering.pair_shown
+pair: cluster_mlp.PairResult | None = session().clustering.pairs.get(shown_key) if shown_key else None
 if pair is not None and not mlp_busy:
     if pair.cluster.status != "completed":
         st.warning(pair.cluster.message)

@@ -1,7 +1,7 @@
 """Compare page: two or more trainings side by side, and whether two of them learnt the same maps.
 
 Thin: the runs' saved histories and confusion matrices → figures (core.figures.compare); the map alignment
-(core.compare.alignment) is a job, its result kept in ``st.session_state["compare_result"]``.
+(core.compare.alignment) is a job, its result kept in the session's ``CompareState``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from core.oip.search import OipConfig
 from core.runs import BUNDLED_MODELS, DEFAULT_MODEL_DIR, confusion_of
 from core.runs import model_key as run_model_key
 from pages.ui import jobs, menu, resources, state, widgets
+from pages.ui.state import session
 
-RESULT_KEY = "compare_result"  # session: (run A, run B, core.compare.alignment.Alignment)
 JOB_KEY = "compare_job"
-OIP_JOB_KEY = "compare_oip_job"  # session: the two OIP jobs of a layer (one per run)
+OIP_JOB_KEY = "compare_oip_job"  # the two OIP jobs of a layer (one per run)
 CONV_LAYERS = ("conv1", "conv2", "conv3")
 
 menu.page_frame()
@@ -46,7 +46,7 @@ if not trained:
 if len(choices) < 2:
     st.stop()
 
-pending = st.session_state.pop("compare_pending", None)  # the seeds the Train page just trained
+pending, session().compare.pending = session().compare.pending, None  # the seeds the Train page just trained
 if pending:
     st.session_state["cmp_runs"] = [p for p in pending if p in choices]
 elif not isinstance(st.session_state.get("cmp_runs"), list):
@@ -138,7 +138,7 @@ def _matched_oips(name: str, layer, bundles) -> None:
             f"{names[1]}). Do maps that respond alike also look alike?"
         )
         return
-    computing = st.session_state.get(OIP_JOB_KEY + "_layer")
+    computing = session().compare.oip_layer
     if computing == name:  # the panel once, under the layer whose OIPs are being computed
         jobs.group_panel(OIP_JOB_KEY, on_end=_keep_oips, describe=jobs.describe_oip_job)
     if jobs.group_active(OIP_JOB_KEY):
@@ -156,7 +156,7 @@ def _matched_oips(name: str, layer, bundles) -> None:
             for b, n in zip(bundles, names[:2])
         ]
         if jobs.submit_group(OIP_JOB_KEY, specs) is not None:
-            st.session_state[OIP_JOB_KEY + "_layer"] = name
+            session().compare.oip_layer = name
             st.rerun()
 
 
@@ -170,13 +170,13 @@ def _make_spec() -> JobSpec | None:
 
 
 def _keep(handle: JobHandle) -> None:
-    st.session_state[RESULT_KEY] = (selected[0], selected[1], handle.result)
+    session().compare.result = (selected[0], selected[1], handle.result)
 
 
 jobs.start_button(JOB_KEY, "Align the maps", _make_spec, key="cmp_start", busy_label="Aligning…")
 jobs.job_panel(JOB_KEY, on_end=_keep)
 
-kept = st.session_state.get(RESULT_KEY)
+kept = session().compare.result
 if kept is None:
     st.caption("Aligning all three layers over the 10,000 test digits takes a few seconds.")
 elif tuple(kept[:2]) != tuple(selected[:2]):

@@ -1,7 +1,7 @@
 """Deep Dream page: let a map or whole layers of the MNIST CNN dream on a photo (blog series I–III).
 
 Thin: widgets → a dream job (core.jobs.system; the compiled ascents live in the worker) → pictures. The
-result of the last dream stays in ``st.session_state["dream_result"]``.
+last dream and gallery stay in the session's ``DreamState``, tagged with the model and photo they came from.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ from core.jobs.system import JobHandle, JobSnapshot, JobSpec
 from core.oip.analysis import contrast_enhance
 from core.oip.search import parse_maps
 from core.runs import model_key as run_model_key
-from core.runs import resolve_model_path
 from pages.ui import jobs, menu, widgets
+from pages.ui.state import Computed, content_key, model_title, session
 
-RESULT_KEY = "dream_result"
-KEPT_PHOTO_KEY = "dream_kept_photo"  # (name, bytes) of the last uploaded photo
 JOB_KEY = "dream_job"
-GALLERY_KEY = "dream_gallery"  # session: the last gallery (core.dream.gallery.DreamGallery)
 GALLERY_JOB_KEY = "dream_gallery_job"
 
 menu.page_frame()
@@ -61,8 +58,10 @@ def _thumb(image: np.ndarray, width: int = 360) -> np.ndarray:
 
 
 def _keep_dream(handle: JobHandle) -> None:
-    st.session_state[RESULT_KEY] = handle.result
-    st.session_state[RESULT_KEY + "_for"] = (run_model_key(resolve_model_path(handle.spec.model)), handle.spec.model)
+    photo = handle.spec.inputs["photo"]
+    session().dream.result = Computed.of(
+        handle.result, handle.spec.model, input_key=content_key(photo), input_name=handle.spec.inputs["photo_name"]
+    )
 
 
 def _describe(snap: JobSnapshot) -> str:
@@ -79,9 +78,10 @@ def _apply_url_target(info: dict[str, tuple[int, bool]], default_layer: str) -> 
     if layer_q is None and map_q is None:
         return
     token = f"{layer_q}|{map_q}"
-    if st.session_state.get("_dream_url_applied") == token:
+    kept = session().dream
+    if kept.link_applied == token:
         return
-    st.session_state["_dream_url_applied"] = token
+    kept.link_applied = token
     layer = layer_q if layer_q is not None else st.session_state.get("dream_layer", default_layer)
     if layer not in info:
         st.warning(
@@ -110,6 +110,7 @@ def _apply_url_target(info: dict[str, tuple[int, bool]], default_layer: str) -> 
 bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
+model_key = run_model_key(bundle.path)
 model = bundle.model
 info = deep_dream.layer_info(model)
 
@@ -117,27 +118,15 @@ info = deep_dream.layer_info(model)
 st.subheader("1 · Photo")
 left, right = st.columns([2, 1])
 with left:
-    # A file uploader forgets its file when the page is left; the photo is kept here and given back on return
-    # (the uploader's key is absent then), but not after the learner removed it (the key is there, empty).
-    returning = "dream_upload" not in st.session_state
-    upload = st.file_uploader(
+    upload = widgets.kept_upload(
+        session().dream,
+        "photo",
         "Your photo (JPEG, PNG, WebP, …)",
-        type=list(ALLOWED_EXTENSIONS),
         key="dream_upload",
+        types=list(ALLOWED_EXTENSIONS),
+        forget="Use the flower photo instead",
         help="Without an upload the flower photo that ships with scikit-learn is used.",
     )
-    if upload is not None:
-        st.session_state[KEPT_PHOTO_KEY] = (upload.name, upload.getvalue())
-    elif not returning:
-        st.session_state.pop(KEPT_PHOTO_KEY, None)
-    kept = st.session_state.get(KEPT_PHOTO_KEY) if upload is None else None
-    if kept is not None:
-        st.caption(f"Your photo **{kept[0]}**, uploaded before you left this page.")
-        st.button(
-            "Use the flower photo instead",
-            key="dream_forget_photo",
-            on_click=lambda: st.session_state.pop(KEPT_PHOTO_KEY, None),
-        )
     max_side = st.select_slider(
         "Dream at most this large (longest side, pixels)",
         [160, 320, 480, 640, 800, 1024],
@@ -147,14 +136,14 @@ with left:
         help="Larger photos are shrunk first; tiles and octaves cost time per pixel.",
     )
 try:
-    if upload is not None or kept is not None:
-        photo_name, data = (upload.name, upload.getvalue()) if upload is not None else kept
+    if upload is not None:
+        photo_name, data = upload
         photo, photo_notes = load_upload(data, int(max_side))
     else:
         photo, photo_notes = load_default_photo(int(max_side))
         photo_name = "flower.jpg (scikit-learn sample, CC BY 2.0)"
 except ValueError as exc:  # ImageInputError included: the message is meant for the user
-    st.error(f"**{photo_name if upload is not None or kept is not None else 'The photo'}** cannot be used: {exc}")
+    st.error(f"**{upload[0] if upload is not None else 'The photo'}** cannot be used: {exc}")
     st.stop()
 with right:
     st.image(photo, caption=f"{photo_name} · {photo.shape[1]}×{photo.shape[0]}", width="stretch")
@@ -343,7 +332,10 @@ jobs.job_panel(
 
 # --- Gallery: several maps at once ------------------------------------------------------------------
 def _keep_gallery(handle: JobHandle) -> None:
-    st.session_state[GALLERY_KEY] = handle.result
+    photo = handle.spec.inputs["photo"]
+    session().dream.gallery = Computed.of(
+        handle.result, handle.spec.model, input_key=content_key(photo), input_name=handle.spec.inputs["photo_name"]
+    )
 
 
 def _describe_gallery(snap: JobSnapshot) -> str:
@@ -356,7 +348,7 @@ def _describe_gallery(snap: JobSnapshot) -> str:
 
 with st.expander(
     "Gallery: several maps of one layer dream on this photo, each beside its OIP",
-    expanded=st.session_state.get(GALLERY_KEY) is not None or jobs.job_active(GALLERY_JOB_KEY),
+    expanded=session().dream.gallery is not None or jobs.job_active(GALLERY_JOB_KEY),
 ):
     st.caption(
         "The single-map recipe (article I) for many maps in one batch: the blog showed ten dreams of one "
@@ -403,7 +395,7 @@ with st.expander(
             gallery_settings,
             model=str(bundle.path),
             title=f"Dream gallery of {gallery_layer}",
-            inputs={"photo": photo},
+            inputs={"photo": photo, "photo_name": photo_name},
         ),
         key="dream_gallery_run",
         busy_label="Dreaming the gallery…",
@@ -417,7 +409,12 @@ with st.expander(
         describe=_describe_gallery,
         stop_help="Ends after the current loop; the dreams so far are shown.",
     )
-    gallery = st.session_state.get(GALLERY_KEY)
+    kept_gallery = session().dream.gallery
+    gallery = kept_gallery.value if kept_gallery is not None else None
+    stale = kept_gallery.stale_note(model_key, bundle.path, content_key(photo), photo_name) if gallery else None
+    if stale:
+        st.caption(f"The last gallery was {stale}; dream the gallery again to see it here.")
+        gallery = None
     if gallery is not None:
         g = gallery.settings
         st.caption(
@@ -444,25 +441,22 @@ with st.expander(
                         )
 
 # --- Results -----------------------------------------------------------------------------------
-result: deep_dream.DreamResult | None = st.session_state.get(RESULT_KEY)
+kept_dream = session().dream.result
+result: deep_dream.DreamResult | None = kept_dream.value if kept_dream is not None else None
 if result is None:
     st.caption("Press **Dream**: a single-map dream of the default photo takes about a second.")
     st.stop()
 
 st.subheader("The dream")
 s = result.settings
-dreamt_key, dreamt_model = st.session_state.get(RESULT_KEY + "_for", (None, None))
-if dreamt_key is not None and dreamt_key != run_model_key(bundle.path):
-    st.warning(
-        f"This dream was computed for {menu.model_title(dreamt_model)}, not for the active model "
-        f"({menu.model_title(bundle.path)}). Press **Dream** to dream with the active model.",
-        icon=":material/history:",
-    )
+stale = kept_dream.stale_note(model_key, bundle.path, content_key(photo), photo_name)
+if stale:
+    st.warning(f"This dream was {stale}. Press **Dream** to dream again.", icon=":material/history:")
 st.caption(
     f"{deep_dream.MODE_TITLES[s['mode']]} · {s['terms']} · "
     + (f"{s['loops']} loops" if s["mode"] == "map" else f"{len(result.stages)} octaves")
     + f" × {s['epochs']} epochs · step {s['step_size']} · seed {s['seed']} · "
-    f"{menu.model_title(dreamt_model) if dreamt_model else result.model} · "
+    f"{model_title(kept_dream.model_path)} · "
     f"dreaming took {result.seconds:.1f} s in the job's worker (the click to the result also counts the wait in "
     "line and loading the model)" + (" · **stopped early**" if result.status == "stopped" else "")
 )

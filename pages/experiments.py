@@ -27,6 +27,7 @@ from core.oip.search import OipConfig
 from core.runs import model_key as run_model_key
 from core.runs import run_title, sanitize_name
 from pages.ui import jobs, menu, resources, state, widgets
+from pages.ui.state import Computed, model_title, session
 
 try:
     from streamlit_drawable_canvas import st_canvas
@@ -34,12 +35,9 @@ except ImportError:  # the page still works with uploads
     st_canvas = None
 
 JOB_KEY = "knockout_job"
-RESULT_KEY = "knockout_result"  # session: (model key, maps, core.experiments.knockout.KnockoutOutcome)
-SET_KEY = "personal_set"  # session: core.experiments.personal_set.PersonalSet, replaced whole on every change
 TUNE_JOB_KEY = "fine_tune_job"
 OIP_JOB_KEY = "ko_oip_job"
-TAB_KEY = "exp_tab"  # session: the label of the open tab
-TUNE_RESULT_KEY = "fine_tune_result"  # session: core.jobs.kinds.FineTuneOutcome
+TAB_KEY = "exp_tab"  # the tabs' widget key: the label of the open tab
 CANVAS_PX = 196
 MOST_ACTIVE, CHOSEN = "the k most active for this digit", "chosen in the grid or by number"
 
@@ -57,7 +55,7 @@ def _toggle_clicked_map(chart_key: str, picked: list[int]) -> None:
     chosen = {int(m) for m in picked}
     st.session_state["ko_maps"] = sorted(chosen ^ set(clicked))
     st.session_state["ko_how"] = CHOSEN
-    st.session_state["ko_grid_n"] = st.session_state.get("ko_grid_n", 0) + 1
+    session().experiments.grid_mounts += 1
 
 
 @st.cache_resource(show_spinner="Compiling the experiments…", max_entries=16)
@@ -143,11 +141,12 @@ knockout, attacker = _tools(model_key, bundle)
 am = resources.activation_model(bundle)
 
 # --- the digit ---------------------------------------------------------------------------------------------
-handed = st.session_state.get(state.CURRENT_DIGIT_KEY)
+memory = session().experiments
+handed = session().digit
 choices = (["The digit from the Activations page"] if handed else []) + ["An MNIST test digit"]
-if st.session_state.get("exp_source") not in choices or (handed and handed[0] != st.session_state.get("exp_handed")):
+if st.session_state.get("exp_source") not in choices or (handed and handed.key != memory.handed):
     st.session_state.pop("exp_source", None)  # a new digit from the Activations page comes first; none: MNIST
-st.session_state["exp_handed"] = handed[0] if handed else None
+memory.handed = handed.key if handed else None
 source = st.radio(
     "Digit",
     choices,
@@ -157,7 +156,7 @@ source = st.radio(
     help="Draw or upload a digit on the Activations page and it comes here too.",
 )
 if source == choices[0] and handed:
-    raw, label, where = np.frombuffer(handed[0], np.uint8).reshape(28, 28), handed[1], handed[2]
+    raw, label, where = handed.pixels, handed.label, handed.name
 else:
     index = st.number_input(
         "Test digit (index)",
@@ -194,8 +193,8 @@ def _knockout_tab() -> None:
         "Layer", knockout.mask_layers, index=len(knockout.mask_layers) - 1, persist_state="session", key="ko_layer"
     )
     width = knockout.widths[layer]
-    if st.session_state.get("ko_k", 0) > width - 1:  # kept from a wider layer
-        st.session_state["ko_k"] = width - 1
+    # k kept from a wider layer is lowered; set here, the widget then gets no default (both would warn)
+    st.session_state["ko_k"] = min(int(st.session_state.get("ko_k", min(5, width - 1))), width - 1)
     how = c2.radio(
         "Maps",
         [MOST_ACTIVE, CHOSEN],
@@ -205,12 +204,12 @@ def _knockout_tab() -> None:
     )
     activations = knockout.layer_output(x, layer)[0]
     if how == MOST_ACTIVE:
-        k = c3.slider("k", 1, width - 1, min(5, width - 1), persist_state="session", key="ko_k")
+        k = c3.slider("k", 1, width - 1, persist_state="session", key="ko_k")
         picked = most_active(activations, k)
     else:
         st.session_state["ko_maps"] = [m for m in st.session_state.get("ko_maps", [0]) if m < width]  # layer changed
         picked = c3.multiselect("Maps to switch off", list(range(width)), persist_state="session", key="ko_maps")
-    grid_key = f"ko_grid_{layer}_{st.session_state.get('ko_grid_n', 0)}"  # a new chart per change: no stale selection
+    grid_key = f"ko_grid_{layer}_{memory.grid_mounts}"  # a new chart per change: no stale selection
     widgets.chart(
         map_mosaic(
             activations,
@@ -258,13 +257,12 @@ def _knockout_tab() -> None:
             )
 
         def _keep(handle: JobHandle) -> None:
-            st.session_state[RESULT_KEY] = (model_key, handle.result)
+            memory.knockout = Computed.of(handle.result, handle.spec.model)
 
         jobs.start_button(JOB_KEY, "Test on all 10,000 test digits", _make_spec, key="ko_start", busy_label="Testing…")
         jobs.job_panel(JOB_KEY, on_end=_keep)
-        kept = st.session_state.get(RESULT_KEY)
-        if kept and kept[0] == model_key:
-            outcome = kept[1]
+        if memory.knockout is not None and memory.knockout.is_for(model_key):
+            outcome = memory.knockout.value
             off = "; ".join(f"{name} maps {', '.join(str(m) for m in ms)}" for name, ms in outcome.maps.items())
             st.markdown(
                 f"Test accuracy with {off} off: **{outcome.after.overall:.2%}** (intact {outcome.before.overall:.2%})."
@@ -407,18 +405,23 @@ def _invariances_tab() -> None:
 
 
 def _personal() -> PersonalSet:
-    return st.session_state.get(SET_KEY) or PersonalSet()
+    return session().experiments.personal_set or PersonalSet()
+
+
+def _say(kind: str, text: str) -> None:
+    """A message for the handwriting tab's next run (shown once)."""
+    session().experiments.message = (kind, text)
 
 
 def _replace_set(new: PersonalSet, message: str) -> None:
-    st.session_state[SET_KEY] = new
-    st.session_state["hw_message"] = ("success", message)
+    session().experiments.personal_set = new
+    _say("success", message)
 
 
 def _add_drawing() -> None:
-    digit = st.session_state.get("hw_drawn")
+    digit = session().experiments.hand_drawn
     if digit is None:
-        st.session_state["hw_message"] = ("warning", "Draw a digit first: the canvas is empty.")
+        _say("warning", "Draw a digit first: the canvas is empty.")
         return
     try:
         _replace_set(
@@ -426,9 +429,9 @@ def _add_drawing() -> None:
             f"Added your drawing as a {st.session_state['hw_label']}.",
         )
     except PersonalSetError as exc:
-        st.session_state["hw_message"] = ("error", str(exc))
+        _say("error", str(exc))
         return
-    st.session_state["hw_canvas_n"] = st.session_state.get("hw_canvas_n", 0) + 1  # a fresh canvas
+    session().experiments.canvas_mounts += 1  # a fresh canvas
 
 
 def _add_current(raw: np.ndarray, where: str, known: int | None) -> None:
@@ -437,11 +440,11 @@ def _add_current(raw: np.ndarray, where: str, known: int | None) -> None:
     try:
         _replace_set(_personal().add(raw, label), f"Added {where} as a {label}.")
     except PersonalSetError as exc:
-        st.session_state["hw_message"] = ("error", str(exc))
+        _say("error", str(exc))
 
 
 def _uploader_key() -> str:
-    return f"hw_images_{st.session_state.get('hw_images_n', 0)}"
+    return f"hw_images_{session().experiments.uploader_mounts}"
 
 
 def _add_uploads() -> None:
@@ -456,18 +459,20 @@ def _add_uploads() -> None:
     try:
         new = _personal().add_many(np.stack(digits), label) if digits else _personal()
     except PersonalSetError as exc:
-        st.session_state["hw_message"] = ("error", str(exc))
+        _say("error", str(exc))
         return
-    st.session_state[SET_KEY] = new
-    st.session_state["hw_images_n"] = st.session_state.get("hw_images_n", 0) + 1  # empty the uploader
+    session().experiments.personal_set = new
+    session().experiments.uploader_mounts += 1  # empty the uploader
     text = f"Added {len(digits)} image{'s' if len(digits) != 1 else ''} as {label}." if digits else "Nothing added."
-    st.session_state["hw_message"] = (
-        ("warning", text + " Not added: " + "; ".join(refused)) if refused else ("success", text)
-    )
+    _say(*(("warning", text + " Not added: " + "; ".join(refused)) if refused else ("success", text)))
+
+
+def _set_file_key() -> str:
+    return f"hw_file_{session().experiments.set_file_mounts}"
 
 
 def _load_set_file(mode: str) -> None:
-    up = st.session_state.get(f"hw_file_{st.session_state.get('hw_file_n', 0)}")
+    up = st.session_state.get(_set_file_key())
     if up is None:
         return
     try:
@@ -480,11 +485,11 @@ def _load_set_file(mode: str) -> None:
             )
         )
     except PersonalSetError as exc:
-        st.session_state["hw_message"] = ("error", f"Your set was kept as it was: {exc}")
+        _say("error", f"Your set was kept as it was: {exc}")
         return
     verb = "Loaded" if mode == "replace" else "Added"
     _replace_set(new, f"{verb} {widgets.count(len(loaded), 'digit')} from {up.name}.")
-    st.session_state["hw_file_n"] = st.session_state.get("hw_file_n", 0) + 1
+    session().experiments.set_file_mounts += 1
 
 
 def _remove(indices: list[int]) -> None:
@@ -493,11 +498,7 @@ def _remove(indices: list[int]) -> None:
 
 
 def _keep_fine_tune(handle: JobHandle) -> None:
-    st.session_state[TUNE_RESULT_KEY] = handle.result
-
-
-def _use_model(path: str) -> None:
-    st.session_state["pending_active_model"] = path
+    session().experiments.fine_tune = Computed.of(handle.result, handle.spec.model)
 
 
 def _handwriting_tab() -> None:
@@ -509,7 +510,7 @@ def _handwriting_tab() -> None:
     personal = _personal()
     c_draw, c_add = st.columns([1, 2])
     with c_draw:
-        st.session_state["hw_drawn"] = None
+        session().experiments.hand_drawn = None
         if st_canvas is not None:
             canvas = st_canvas(
                 fill_color="#000000",
@@ -521,7 +522,7 @@ def _handwriting_tab() -> None:
                 width=CANVAS_PX,
                 drawing_mode="freedraw",
                 display_toolbar=False,
-                key=f"hw_canvas_{st.session_state.get('hw_canvas_n', 0)}",
+                key=f"hw_canvas_{session().experiments.canvas_mounts}",
             )
             if canvas.image_data is not None and (canvas.json_data or {}).get("objects"):
                 try:
@@ -529,7 +530,7 @@ def _handwriting_tab() -> None:
                 except ImageInputError as exc:
                     st.caption(f"This drawing cannot be used: {exc}")
                 else:
-                    st.session_state["hw_drawn"] = drawn
+                    session().experiments.hand_drawn = drawn
                     seen = int(np.argmax(knockout.probabilities(bundle.scaler.transform(drawn))[0]))
                     st.image(enlarge(drawn, 56), caption=f"as the network sees it: reads {seen}")
     with c_add:
@@ -562,7 +563,7 @@ def _handwriting_tab() -> None:
                 key="hw_add_images",
                 on_click=_add_uploads,
             )
-    note = st.session_state.pop("hw_message", None)
+    note, session().experiments.message = session().experiments.message, None
     with st.container():  # always there, so the elements below keep their places (and the expander its state)
         if note:
             getattr(st, note[0])(note[1])
@@ -579,10 +580,8 @@ def _handwriting_tab() -> None:
             key="hw_download",
             on_click="ignore",
         )
-        f2.file_uploader(
-            "Load a set (.npz from Download)", type=["npz"], key=f"hw_file_{st.session_state.get('hw_file_n', 0)}"
-        )
-        if st.session_state.get(f"hw_file_{st.session_state.get('hw_file_n', 0)}") is not None:
+        f2.file_uploader("Load a set (.npz from Download)", type=["npz"], key=_set_file_key())
+        if st.session_state.get(_set_file_key()) is not None:
             g1, g2 = f2.columns(2)
             g1.button("Replace my set", key="hw_replace", on_click=_load_set_file, args=("replace",))
             g2.button("Add to my set", key="hw_merge", on_click=_load_set_file, args=("add",))
@@ -602,7 +601,7 @@ def _handwriting_tab() -> None:
         yours = score_probabilities(probs, personal.labels)
         mnist_acc = bundle.meta.get("test_accuracy")
         st.markdown(
-            f"**{widgets.sentence(menu.model_title(bundle.path))}** reads **{yours.accuracy.overall:.0%}** of your "
+            f"**{widgets.sentence(model_title(bundle.path))}** reads **{yours.accuracy.overall:.0%}** of your "
             f"{widgets.count(len(personal), 'digit')} right"
             + (f", and {mnist_acc:.2%} of MNIST's test digits." if mnist_acc is not None else ".")
         )
@@ -630,7 +629,7 @@ def _handwriting_tab() -> None:
                 )
         with right:
             widgets.chart(
-                experiment_figures.personal_misses(yours.counts, yours.misses, menu.model_title(bundle.path)),
+                experiment_figures.personal_misses(yours.counts, yours.misses, model_title(bundle.path)),
                 key="hw_misses",
             )
 
@@ -694,8 +693,12 @@ def _handwriting_tab() -> None:
             help="A new run; the active model stays as it is.",
         )
         jobs.job_panel(TUNE_JOB_KEY, on_end=_keep_fine_tune)
-        tuned = st.session_state.get(TUNE_RESULT_KEY)
+        kept_tune = session().experiments.fine_tune
+        tuned = kept_tune.value if kept_tune is not None else None
         if tuned is not None and tuned.before:
+            stale = kept_tune.stale_note(model_key, bundle.path)
+            if stale:
+                st.caption(f"The fine-tuning below was {stale}.")
             if tuned.run_dir is not None:
                 st.success(
                     f"Fine-tuned {tuned.base_name} on your {tuned.personal_digits} digits "
@@ -705,11 +708,11 @@ def _handwriting_tab() -> None:
             for text in tuned.notes:
                 st.info(text)
             widgets.chart(experiment_figures.sets_before_after(tuned.before, tuned.after), key="hw_before_after")
-            if tuned.run_dir is not None and st.session_state.get(menu.ACTIVE_MODEL_KEY) != str(tuned.run_dir):
+            if tuned.run_dir is not None and session().active_model != str(tuned.run_dir):
                 st.button(
                     f"Use {tuned.run_dir.name} on every page",
                     key="hw_use",
-                    on_click=_use_model,
+                    on_click=session().use_model,
                     args=(str(tuned.run_dir),),
                 )
 

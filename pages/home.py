@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.figures.network import network_diagram
 from pages.ui import menu, widgets
+from pages.ui.state import model_title
 
 menu.page_frame()
 st.title("MNIST CNN Explorer")
@@ -18,7 +19,7 @@ st.markdown(
 bundle = menu.active_bundle()
 if bundle is not None:
     accuracy = bundle.meta.get("test_accuracy")
-    st.subheader(f"The network: {menu.model_title(bundle.path)}")
+    st.subheader(f"The network: {model_title(bundle.path)}")
     widgets.chart(network_diagram(bundle.spec), key="home_network", config={"displayModeBar": False})
     st.caption(
         "A 28×28 grey digit goes in on the left; each convolution (red) makes maps that answer to a small pattern, "

@@ -2,7 +2,7 @@
 
 Thin: widgets here, the maths in core.oip.search, core.oip.variants and core.oip.similarity, figures in
 core.figures.oip. Results live in the session's OipStore
-(pages.state.oip_store), keyed by model + layer + settings, which the Precursor page also reads.
+(pages.ui.state.oip_store), keyed by model + layer + settings, which the Precursor page also reads.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pages.ui import jobs, menu, resources, state, widgets
 P = "oip_"  # widget key prefix
 JOB_KEY = "oip_job"  # also used by the Precursor page's plain OIP run: one OIP job per session
 VARIANTS_JOB_KEY = "oip_variants_job"
-VARIANTS_KEY = "oip_variants"  # session: (model key, layer, map, settings) → core.oip.variants.MapVariants
 
 menu.page_frame()
 st.title("Filters / OIP")
@@ -274,7 +273,7 @@ if layer == "conv3" and not negative and result.config.maps is None:
             (
                 "oip_conv3",
                 f"{int(has.sum())} of {len(maps)} conv3 maps with an OIP "
-                f"({int((~has).sum())} without), {menu.model_title(bundle.path)}"
+                f"({int((~has).sum())} without), {state.model_title(bundle.path)}"
                 + ("" if len(maps) == 128 else "; the bundled OIP-series model has the blog's 128 maps"),
             )
         ]
@@ -501,15 +500,14 @@ variants_config = variants.VariantsConfig(
     result.config.with_(maps=None, starts=1, diversity=0.0), map_index, n_diverse, weight
 )
 variants_key = (model_key, layer, map_index, repr(variants_config))
-kept = st.session_state.setdefault(VARIANTS_KEY, {})
+kept = store.variants
 
 
 def _keep_variants(handle) -> None:
     if handle.result is not None:
         cfg = handle.spec.config
-        st.session_state.setdefault(VARIANTS_KEY, {})[
-            (run_model_key(bundle.path), cfg.base.layer, cfg.map_index, repr(cfg))
-        ] = handle.result
+        slot = (run_model_key(bundle.path), cfg.base.layer, cfg.map_index, repr(cfg))
+        state.oip_store().variants[slot] = handle.result
 
 
 shown_variants = kept.get(variants_key)

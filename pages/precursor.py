@@ -25,7 +25,6 @@ from pages.ui import jobs, menu, resources, state, widgets
 P = "precursor_"  # widget key prefix
 JOB_KEY = P + "job"
 OIP_JOB_KEY = "oip_job"  # the plain OIP run is the Filters/OIP page's job kind: one per session
-RESULTS_KEY = P + "results"
 
 menu.page_frame()
 st.title("Precursor")
@@ -48,7 +47,7 @@ def _keep_results(handle: JobHandle) -> None:
     """``on_end`` of a precursor job: keep its result and put the rescued maps into the OIP gallery."""
     result: precursor.PrecursorResult = handle.result
     mk, lay = run_model_key(resolve_model_path(handle.spec.model)), result.config.layer
-    st.session_state.setdefault(RESULTS_KEY, {})[(mk, lay)] = result
+    state.session().precursor.results[(mk, lay)] = result
     for o in result.outcomes:
         if o.rescued:
             state.oip_store().add_rescued(
@@ -269,7 +268,7 @@ jobs.job_panel(
 )
 
 # --------------------------------------------------------------------------- results
-result: precursor.PrecursorResult | None = st.session_state.get(RESULTS_KEY, {}).get((model_key, layer))
+result: precursor.PrecursorResult | None = state.session().precursor.results.get((model_key, layer))
 if result is None:
     st.stop()
 st.subheader(f"Results · {layer} · {result.config.mode}")

@@ -23,15 +23,14 @@ from core.runs import model_key as run_model_key
 from core.spec import ACTIVATIONS, PADDINGS, PRESETS, ArchitectureSpec, ConvSpec, layer_table, validate
 from core.training import CHECKPOINTS, OPTIMIZERS, SCHEDULES, TrainConfig
 from pages.ui import jobs, menu, resources, widgets
+from pages.ui.state import session
 
 JOB_KEY = "train_job"
 IMPORT_JOB_KEY = "import_job"
 GROUP_KEY = "train_group_job"  # session: the handles of several seeds trained together
-LATEST_KEY = "_train_latest"  # which ended last: "training", "seeds" or "import"; only its message is shown
 MAX_SEEDS = 5
 REPLAY_JOB_KEY = "replay_job"  # the test accuracy of every checkpoint
 REPLAY_OIP_JOB_KEY = "replay_oip_job"  # a layer's OIPs at one checkpoint
-REPLAY_STORE = "replay_results"  # session: (model key, "accuracy") → (K,); (model key, checkpoint, layer) → OipResult
 CONV_NAMES = ("conv1", "conv2", "conv3", "conv4", "conv5")
 EDITOR_PREFIX = "train_ed_"
 
@@ -141,8 +140,9 @@ def _training_job(spec: ArchitectureSpec, config: TrainConfig, preset_name: str)
     """The training as a job (it runs in a worker; the run lands in the runs folder), or None without MNIST."""
     if resources.get_mnist() is None:
         return None
-    st.session_state["train_steps_per_epoch"] = math.ceil(min(config.train_limit or 60_000, 60_000) / config.batch_size)
-    st.session_state["train_job_epochs"] = config.epochs
+    memory = session().train
+    memory.steps_per_epoch = math.ceil(min(config.train_limit or 60_000, 60_000) / config.batch_size)
+    memory.job_epochs = config.epochs
     return JobSpec(
         "train", TrainJobConfig(spec, config, preset_name, runs_dir=str(default_runs_dir())), title="training"
     )
@@ -173,16 +173,16 @@ def _seed_jobs(spec: ArchitectureSpec, config: TrainConfig, preset_name: str, n:
 def _trained_group(handles) -> None:
     """Several seeds ended: show the first run, and hand all of them to the Compare page."""
     runs = [str(h.result.run_dir) for h in handles if h.result is not None and h.result.run_dir is not None]
-    st.session_state["_train_group_runs"] = runs
-    st.session_state[LATEST_KEY] = "seeds"
+    memory = session().train
+    memory.group_runs, memory.latest = runs, "seeds"
     if runs:
-        st.session_state["_train_view_pending"] = runs[0]
-        st.session_state["compare_pending"] = runs
+        memory.view_pending = runs[0]
+        session().compare.pending = runs
 
 
 def _group_message() -> None:
-    runs = st.session_state.get("_train_group_runs")
-    if not runs or jobs.group_active(GROUP_KEY) or st.session_state.get(LATEST_KEY) != "seeds":
+    runs = session().train.group_runs
+    if not runs or jobs.group_active(GROUP_KEY) or session().train.latest != "seeds":
         return
     names = ", ".join(Path(r).name for r in runs)
     st.success(f"{len(runs)} runs saved: {names}.", icon=":material/check_circle:")
@@ -196,12 +196,12 @@ def _group_message() -> None:
 
 def _describe(snap: JobSnapshot) -> str:
     info = snap.info
-    steps = st.session_state.get("train_steps_per_epoch", 1)
+    steps = session().train.steps_per_epoch
     if "phase" in info:
         return str(info["phase"])[:1].upper() + str(info["phase"])[1:]
     if "batch" in info:
         return (
-            f"Epoch {info['epoch']} of {st.session_state.get('train_job_epochs', '?')} · batch "
+            f"Epoch {info['epoch']} of {session().train.job_epochs or '?'} · batch "
             f"{info['batch']}/{steps} · "
             f"loss {info.get('loss', float('nan')):.4f} · accuracy {info.get('accuracy', float('nan')):.4f}"
         )
@@ -214,31 +214,32 @@ LIVE_FIGURE_SECONDS = 5.0
 def _live_curves(snap: JobSnapshot) -> None:
     # The figure is made again when an epoch ended or every few seconds, not on every refresh: each new
     # figure is drawn again by the browser, which cost as much CPU as the training when it was every second.
-    cached = st.session_state.get("_train_live_figure")
+    memory = session().train
+    cached = memory.live_figure
     now = time.monotonic()
     if cached is None or cached[0] != (snap.id, len(snap.records)) or now - cached[1] >= LIVE_FIGURE_SECONDS:
         cached = (
             (snap.id, len(snap.records)),
             now,
-            plots.training_curves(snap.records, snap.batches, st.session_state.get("train_steps_per_epoch", 1)),
+            plots.training_curves(snap.records, snap.batches, memory.steps_per_epoch),
         )
-        st.session_state["_train_live_figure"] = cached
+        memory.live_figure = cached
     widgets.chart(cached[2], key="train_live_curves")
 
 
 def _trained(handle) -> None:
     """The training job ended with a run: make it the active model and the run shown below."""
     run_dir = handle.result.run_dir
-    st.session_state[LATEST_KEY] = "training"
+    session().train.latest = "training"
     if run_dir is not None:
-        st.session_state["pending_active_model"] = str(run_dir)
-        st.session_state["_train_view_pending"] = str(run_dir)
+        session().use_model(str(run_dir))
+        session().train.view_pending = str(run_dir)
 
 
 def _outcome_message() -> None:
     """What the last training of this session produced (shown until the next one starts)."""
     handle = jobs.job_handle(JOB_KEY)
-    if handle is None or not handle.done or handle.result is None or st.session_state.get(LATEST_KEY) != "training":
+    if handle is None or not handle.done or handle.result is None or session().train.latest != "training":
         return
     outcome = handle.result
     if outcome.message:
@@ -247,7 +248,7 @@ def _outcome_message() -> None:
         st.error("Nothing was saved: the run diverged before finishing its first epoch.")
         return
     name = Path(outcome.run_dir).name
-    active = st.session_state.get(menu.ACTIVE_MODEL_KEY) == str(outcome.run_dir)
+    active = session().active_model == str(outcome.run_dir)
     st.success(
         f"Run saved as **{name}**: test accuracy {outcome.test_accuracy * 100:.2f} % in {outcome.seconds:.1f} s "
         f"on {outcome.device}." + (" It is your active model on every page." if active else ""),
@@ -283,7 +284,7 @@ def _checkpoints(path: str, mtime_key: str):
 def _keep_replay(handle) -> None:
     outcome = handle.result
     key = run_model_key(resolve_model_path(handle.spec.model))
-    store = st.session_state.setdefault(REPLAY_STORE, {})
+    store = session().train.replays
     if outcome.accuracy is not None:
         store[(key, "accuracy")] = outcome.accuracy
     if outcome.oip is not None:
@@ -299,7 +300,7 @@ def _replay_section(path: str) -> None:
     except ValueError as exc:
         st.error(str(exc))
         return
-    store = st.session_state.setdefault(REPLAY_STORE, {})
+    store = session().train.replays
     k = st.select_slider(
         "Checkpoint",
         list(range(len(checkpoints))),
@@ -662,25 +663,26 @@ for path in choices:
         }
     )
 st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_runs_table")
-active = st.session_state.get(menu.ACTIVE_MODEL_KEY, choices[0])
-pending_view = st.session_state.pop("_train_view_pending", None)
+active = session().active_model
+pending_view, session().train.view_pending = session().train.view_pending, None
 if pending_view in choices:  # a training just ended: show its run (set before the widget exists)
     st.session_state["train_view_run"] = pending_view
 elif st.session_state.get("train_view_run") not in choices:
     st.session_state["train_view_run"] = active if active in choices else choices[0]
 view = st.selectbox("Show run", choices, format_func=menu.describe_model, persist_state="session", key="train_view_run")
 if view != active:
-    st.button("Use this model on all pages", key="train_use_run", on_click=menu.set_active_model, args=(view,))
+    st.button("Use this model on all pages", key="train_use_run", on_click=session().use_model, args=(view,))
 _run_details(view)
 
 
 def _imported(handle) -> None:
     """An import ended with a run: make it the active model and the run shown above."""
     if handle.result.run_dir is not None:
-        st.session_state["pending_active_model"] = str(handle.result.run_dir)
-        st.session_state["_train_view_pending"] = str(handle.result.run_dir)
-        st.session_state["_import_done"] = (handle.result.run_dir.name, handle.result.notes)
-        st.session_state[LATEST_KEY] = "import"
+        memory = session().train
+        session().use_model(str(handle.result.run_dir))
+        memory.view_pending = str(handle.result.run_dir)
+        memory.imported = (handle.result.run_dir.name, handle.result.notes)
+        memory.latest = "import"
 
 
 def _import_spec() -> JobSpec | None:
@@ -725,6 +727,6 @@ with st.expander("Import a model trained elsewhere (.keras)", key="train_import_
         type="secondary",
     )
     jobs.job_panel(IMPORT_JOB_KEY, on_end=_imported)
-    done = st.session_state.get("_import_done")
-    if done and st.session_state.get(LATEST_KEY) == "import":
+    done = session().train.imported
+    if done and session().train.latest == "import":
         st.success(f"Imported as **{done[0]}**; it is your active model on every page.", icon=":material/check_circle:")

@@ -168,10 +168,27 @@ def app_test(runs_dir):
     return make
 
 
+def session_of(at):
+    """The app's typed session state (pages.ui.state.Session) of an AppTest run."""
+    from pages.ui.state import SESSION_KEY
+
+    return at.session_state[SESSION_KEY]
+
+
+def job_of(at, slot: str):
+    """The handle (a list for a group) of the job a page keeps in its job ``slot``; None when it started none."""
+    from pages.ui.state import SESSION_KEY
+
+    if SESSION_KEY not in at.session_state:
+        return None
+    kept = at.session_state[SESSION_KEY].jobs.get(slot)
+    return kept.handle if kept is not None else None
+
+
 def finish_job(at, slot: str, timeout: float = 180):
-    """Wait for the job a page started in ``st.session_state[slot]``, then run the page as its job panel
+    """Wait for the job a page started in its job ``slot``, then run the page as its job panel
     does (it collects the result and reruns); returns the job's handle."""
-    handle = at.session_state[slot]
+    handle = job_of(at, slot)
     assert handle.wait(timeout), f"the job in {slot!r} did not end within {timeout} s ({handle.snapshot().state})"
     at.run()
     return handle

@@ -34,6 +34,7 @@ from core.images import (
     to_mnist_digit,
 )
 from core.spec import preset
+from tests.conftest import session_of
 
 
 # --------------------------------------------------------------------------- image factories
@@ -588,12 +589,13 @@ def test_the_drawing_is_given_back_to_the_canvas_after_a_page_switch(app_test):
     strokes = {"version": "4.4.0", "objects": [{"type": "path", "path": [["M", 70, 60], ["L", 210, 60]]}]}
     at = app_test("pages/activations.py")
     at.segmented_control(key="act_source").set_value("Draw").run()
-    at.session_state["act_draw_json"] = strokes
-    mounted = at.session_state["act_canvas_n"]
+    memory = session_of(at).activations
+    memory.strokes = strokes
+    mounted = memory.canvas_mounts
     at.switch_page("pages/oip.py").run()
     at.switch_page("pages/activations.py").run()
     assert not at.exception
-    assert at.session_state["act_canvas_init"] == strokes
-    assert at.session_state["act_canvas_n"] == mounted + 1
+    assert memory.canvas_start == strokes
+    assert memory.canvas_mounts == mounted + 1
     at.run()  # a run on the same page does not remount it again
-    assert at.session_state["act_canvas_n"] == mounted + 1
+    assert memory.canvas_mounts == mounted + 1

@@ -9,7 +9,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import APP_PATH, finish_job
+from tests.conftest import APP_PATH, finish_job, job_of
 
 PAGES = [
     "pages/home.py",
@@ -119,7 +119,7 @@ def test_several_seeds_train_as_separate_jobs_and_go_to_the_compare_page(runs_di
     at.number_input(key="train_n_runs").set_value(2).run()
     at.button(key="train_start_group").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    handles = at.session_state["train_group_job"]
+    handles = job_of(at, "train_group_job")
     assert [h.spec.config.config.seed for h in handles] == [7, 8]
     assert all(h.wait(180) for h in handles)
     at.run()
@@ -145,7 +145,7 @@ def test_stop_button_ends_training_early_and_keeps_a_complete_run(runs_dir, _app
     at.number_input(key="train_epochs").set_value(50).run()
     at.number_input(key="train_limit").set_value(20000).run()
     at.button(key="train_start").click().run()
-    job = at.session_state["train_job"]
+    job = job_of(at, "train_job")
     deadline = time.monotonic() + 60
     while job.snapshot().done < 3 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import APP_PATH, finish_job
+from tests.conftest import APP_PATH, finish_job, job_of, session_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "assets" / "default_model"
@@ -512,11 +512,11 @@ def _run_settings(world, case: Case) -> None:
         widget.set_value(value)
     at.run()
     _check_ui(at, case)
-    start, result_key = ("train_start", "train_job") if page == "pages/train.py" else ("dream_run", "dream_result")
+    start, slot = ("train_start", "train_job") if page == "pages/train.py" else ("dream_run", "dream_job")
     for button in [b for b in at.button if b.key == start and not b.disabled]:  # pressing it anyway starts nothing
         button.click().run()
         _check_ui(at, case)
-    assert result_key not in at.session_state, f"{case.name}: the bad settings were used"
+    assert job_of(at, slot) is None, f"{case.name}: the bad settings were used"
 
 
 def _widget(at, key: str):
@@ -630,7 +630,7 @@ def test_the_largest_dream_step_gives_a_finite_picture(world):
     at.button(key="dream_run").click().run()
     finish_job(at, "dream_job")
     assert not at.exception and not at.error, _messages(at, "error")
-    result = at.session_state["dream_result"]
+    result = session_of(at).dream.result.value
     assert result.status == "finished" and result.settings["step_size"] == 10.0
     assert np.all(np.isfinite(result.final_grey)) and result.image.dtype == np.uint8
     assert all(np.all(np.isfinite(stage.losses)) for stage in result.stages)

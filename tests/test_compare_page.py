@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import finish_job, write_tiny_run
+from tests.conftest import finish_job, job_of, session_of, write_tiny_run
 
 
 def test_with_only_the_bundled_model_the_page_says_how_to_get_a_second_run(runs_dir, app_test):
@@ -34,14 +34,14 @@ def test_two_runs_are_compared_and_their_maps_aligned(runs_dir, app_test):
     at.button(key="cmp_oip_conv2").click().run()
     assert not at.exception, [e.value for e in at.exception]  # one panel, under conv2 (conv3 says it waits)
     assert any("The OIPs of conv2 are being computed" in c.value for c in at.caption) or all(
-        h.done for h in at.session_state["compare_oip_job"]
+        h.done for h in job_of(at, "compare_oip_job")
     )
-    handles = at.session_state["compare_oip_job"]
+    handles = job_of(at, "compare_oip_job")
     assert len(handles) == 2 and all(h.wait(120) for h in handles)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("conv2: the best-matched pairs' OIPs" in c.value for c in at.caption)
-    kept = at.session_state["compare_result"]
+    kept = session_of(at).compare.result
     assert kept[2].n_digits == 1000 and kept[2].layers["conv1"].maps == (3, 3)
 
 
@@ -56,5 +56,5 @@ def test_one_run_or_no_layer_gets_a_message_and_no_job(runs_dir, app_test):
     at.multiselect(key="cmp_layers").set_value([]).run()
     at.button(key="cmp_start").click().run()
     assert any("Pick at least one layer" in w.value for w in at.warning)
-    assert "compare_job" not in at.session_state
+    assert job_of(at, "compare_job") is None
     assert not at.exception, [e.value for e in at.exception]

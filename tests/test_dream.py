@@ -13,7 +13,7 @@ from PIL import Image
 from core.ascent import engine as ascent
 from core.dream import deep_dream as D
 from core.images import ImageInputError
-from tests.conftest import finish_job
+from tests.conftest import finish_job, session_of
 
 FAST = dict(epochs=2, loops=1, octaves=2)
 
@@ -368,7 +368,7 @@ def test_page_dreams_on_the_default_photo(app_test):
     finish_job(at, "dream_job")
     assert not at.exception and not at.error
     assert at.button(key="dream_run").label == "Dream" and not at.button(key="dream_run").disabled
-    result = at.session_state["dream_result"]
+    result = session_of(at).dream.result.value
     assert result.settings["map"] == 56 and result.settings["epochs"] == 5 and len(result.stages) == 4
     assert result.image.shape == (427, 640)
     assert len(at.get("image")) >= 1 + 2 + 4 * 5  # photo, original + dream, 4 rows of 5
@@ -379,7 +379,7 @@ def test_page_dreams_on_the_default_photo(app_test):
     at.button(key="dream_run").click().run()
     finish_job(at, "dream_job")
     assert not at.exception and not at.error
-    result = at.session_state["dream_result"]
+    result = session_of(at).dream.result.value
     assert result.settings["mode"] == "tiles" and result.image.shape == (427, 640, 3) and len(result.stages) == 2
     # the gallery: three conv3 maps dream in one batch, each shown with its OIP
     before = len(at.get("image"))
@@ -387,7 +387,7 @@ def test_page_dreams_on_the_default_photo(app_test):
     at.button(key="dream_gallery_run").click().run()
     finish_job(at, "dream_gallery_job")
     assert not at.exception and not at.error
-    gallery = at.session_state["dream_gallery"]
+    gallery = session_of(at).dream.gallery.value
     assert gallery.maps.tolist() == [55, 56, 57] and gallery.images.shape == (3, 427, 640)
     assert len(at.get("image")) == before + 2 * 3  # each dream above its OIP
     at.text_input(key="dream_gallery_maps").set_value("0,99").run()
@@ -439,8 +439,9 @@ def test_the_uploaded_photo_survives_a_page_switch_until_removed(app_test):
     at.switch_page("pages/activations.py").run()
     at.switch_page("pages/deep_dream.py").run()
     assert not at.exception
-    assert any("Your photo **my_desk.jpg**" in c.value for c in at.caption), [c.value for c in at.caption]
-    at.button(key="dream_forget_photo").click().run()
+    assert any("**my_desk.jpg**, uploaded before" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert session_of(at).dream.photo[0] == "my_desk.jpg"
+    at.button(key="dream_upload_forget").click().run()
     assert not any("my_desk.jpg" in c.value for c in at.caption)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import finish_job
+from tests.conftest import finish_job, session_of
 
 
 def _texts(at) -> str:
@@ -53,7 +53,7 @@ def test_knocking_out_on_the_test_set_runs_as_a_job_and_shows_per_class_bars(run
     assert finish_job(at, "ko_oip_job").state == "finished"
     assert not at.exception, [e.value for e in at.exception]
     assert "maps of conv3 have an OIP" in _texts(at) and "rank correlation" in _texts(at)
-    assert at.session_state["oip_store"].latest_result is not None
+    assert session_of(at).oip.latest_result is not None
 
 
 def test_all_maps_off_is_refused_and_the_activations_digit_comes_along(runs_dir, app_test):
@@ -84,18 +84,18 @@ def test_your_handwriting_set_scored_and_fine_tuned_into_a_new_run(runs_dir, app
     assert any("Added MNIST test digit 227 as a 4" in s.value for s in at.success)
     assert "**The bundled article II model** reads **100%** of your 1 digit right" in _texts(at)  # issue 25, defect 9
     at.button(key="hw_add_drawing").click().run()  # nothing drawn (AppTest has no canvas): said, nothing added
-    assert len(at.session_state["personal_set"]) == 1
+    assert len(session_of(at).experiments.personal_set) == 1
     # 'your handwriting': 40 test digits turned 50° (the network reads many of them wrongly)
     idx = np.arange(3000, 3040)
     turned = np.stack(
         [np.clip(ndimage.rotate(mnist.x_test[i].astype(float), 50, reshape=False, order=1), 0, 255) for i in idx]
     )
-    at.session_state["personal_set"] = PersonalSet(turned, mnist.y_test[idx])
+    session_of(at).experiments.personal_set = PersonalSet(turned, mnist.y_test[idx])
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     text = _texts(at)
     assert "of your 40 digits right" in text and "and 99.03% of MNIST's test digits" in text
-    before = at.session_state["personal_set"]
+    before = session_of(at).experiments.personal_set
     at.number_input(key="hw_epochs").set_value(1).run()
     at.select_slider(key="hw_mnist").set_value(2000).run()
     at.button(key="hw_start").click().run()
@@ -103,10 +103,10 @@ def test_your_handwriting_set_scored_and_fine_tuned_into_a_new_run(runs_dir, app
     assert handle.state == "finished", handle.snapshot().message
     assert not at.exception, [e.value for e in at.exception]
     assert any("new run **article-II-yours**" in s.value for s in at.success)
-    outcome = at.session_state["fine_tune_result"]
+    outcome = session_of(at).experiments.fine_tune.value
     held = "your digits (held out)"
     assert outcome.after[held].accuracy.overall > outcome.before[held].accuracy.overall
-    assert at.session_state["personal_set"] is before  # the set is not touched by the job
+    assert session_of(at).experiments.personal_set is before  # the set is not touched by the job
     at.button(key="hw_use").click().run()
     assert at.session_state["active_model"].endswith("article-II-yours")
     assert not at.exception, [e.value for e in at.exception]

@@ -16,7 +16,7 @@ import pytest
 from core.ascent import engine as ascent
 from core.ascent import starts as start_images
 from core.oip import precursor as pc
-from tests.conftest import finish_job
+from tests.conftest import finish_job, session_of
 
 FAILING_MAP = 5  # no OIP for the bundled model with the default OIP settings (seed 0)
 
@@ -353,9 +353,8 @@ def test_page_runs_a_tiny_search_and_feeds_the_oip_gallery(runs_dir, monkeypatch
     n_rescued = int(rescued.split(" of ")[0])
     assert n_rescued >= 1
     from pages.ui.resources import job_system as shared_jobs
-    from pages.ui.state import STORE_KEY
 
-    store = at.session_state[STORE_KEY]
+    store = session_of(at).oip
     assert sum(len(v) for v in store.rescued.values()) == n_rescued
     at.switch_page("pages/oip.py").run()
     assert not at.exception

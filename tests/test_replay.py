@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from core.training import TrainConfig
+from tests.conftest import job_of, session_of
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +141,12 @@ def test_the_train_page_replays_a_run(replayed, runs_dir, app_test, monkeypatch)
     assert at.select_slider(key="replay_k").value == 11
     at.select_slider(key="replay_k").set_value(0).run()
     at.button(key="replay_acc").click().run()
-    assert at.session_state["replay_job"].wait(120)
+    assert job_of(at, "replay_job").wait(120)
     at.run()
     at.button(key="replay_oip").click().run()
-    assert at.session_state["replay_oip_job"].wait(120)
+    assert job_of(at, "replay_oip_job").wait(120)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("At start, **" in m.value and "maps of conv1 have no OIP" in m.value for m in at.markdown)
-    store = at.session_state["replay_results"]
+    store = session_of(at).train.replays
     assert len([k for k in store if k[1] == "accuracy"]) == 1 and len(store) == 2

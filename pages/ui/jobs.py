@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 import streamlit as st
 
 from core.jobs.system import JobHandle, JobSnapshot, JobSpec, JobSystem
 from pages.ui.resources import job_system, job_system_notice, server_events
+from pages.ui.state import session
 
 # A session not seen for this long has its jobs stopped. A page with an active job refreshes its panel every few
 # seconds; a browser tab in the background may do so only once a minute, so the grace is two minutes.
@@ -70,13 +70,13 @@ def _session_watch() -> SessionWatch:
 
 def session_owner() -> str:
     """The owner of this browser session's jobs: a token kept in its state (also marks the session as still there)."""
-    owner = st.session_state.setdefault("_job_owner_token", uuid.uuid4().hex[:12])
+    owner = session().owner
     _session_watch().seen(owner)
     return owner
 
 
 def job_handle(slot: str) -> JobHandle | None:
-    return st.session_state.get(slot)
+    return session().job(slot).handle
 
 
 def job_active(slot: str) -> bool:
@@ -86,19 +86,19 @@ def job_active(slot: str) -> bool:
 
 
 def submit_job(slot: str, spec: JobSpec) -> JobHandle | None:
-    """Queue ``spec`` for this session and keep its handle in ``st.session_state[slot]``.
+    """Queue ``spec`` for this session and keep its handle in the session's job ``slot``.
 
     A refusal (this session already has a job of the kind, bad settings) is kept for the panel to show;
     returns None then.
     """
-    st.session_state.pop(slot + "_refused", None)
+    kept = session().job(slot)
+    kept.refused = None
     try:
         handle = job_system().submit(spec.with_owner(session_owner()))
     except ValueError as exc:  # JobRefused included: a sentence for the user
-        st.session_state[slot + "_refused"] = str(exc)
+        kept.refused = str(exc)
         return None
-    st.session_state[slot] = handle
-    st.session_state.pop(slot + "_collected", None)
+    kept.handle, kept.collected = handle, None
     return handle
 
 
@@ -147,12 +147,12 @@ def job_panel(
     live: Callable[[JobSnapshot], None] | None = None,
     stop_help: str | None = None,
 ) -> None:
-    """The panel of the job in ``st.session_state[slot]``: the queue position and expected wait while it
+    """The panel of the job in the session's job ``slot``: the queue position and expected wait while it
     waits, a progress bar (``describe(snapshot)`` as its text), Stop and the kind's live figure
     (``live(snapshot)``) while it runs, its message when it failed. It refreshes itself every second
     while the job is active; when the job ends it calls ``on_end(handle)`` once (to keep the result
     where the page reads it) and reruns the whole page, so the results appear by themselves."""
-    refused = st.session_state.get(slot + "_refused")
+    refused = session().job(slot).refused
     if refused:
         st.warning(refused)
     handle = job_handle(slot)
@@ -174,8 +174,9 @@ def _job_panel_body(slot: str, on_end, describe, live, stop_help) -> None:
     if current is None:
         return
     if current.done:
-        if st.session_state.get(slot + "_collected") != current.id:
-            st.session_state[slot + "_collected"] = current.id
+        kept = session().job(slot)
+        if kept.collected != current.id:
+            kept.collected = current.id
             if on_end is not None and current.result is not None:
                 with server_events().span("job-collected", job=current.kind):
                     on_end(current)
@@ -208,20 +209,20 @@ def _job_panel_body(slot: str, on_end, describe, live, stop_help) -> None:
 
 def submit_group(slot: str, specs: list[JobSpec]) -> list[JobHandle] | None:
     """Queue several jobs of one kind together (``core.jobs.system.JobSystem.submit_group``), their handles kept in
-    ``st.session_state[slot]`` as a list; a refusal is kept for ``group_panel`` to show."""
-    st.session_state.pop(slot + "_refused", None)
+    the session's job ``slot`` as a list; a refusal is kept for ``group_panel`` to show."""
+    kept = session().job(slot)
+    kept.refused = None
     try:
         handles = job_system().submit_group([spec.with_owner(session_owner()) for spec in specs])
     except ValueError as exc:
-        st.session_state[slot + "_refused"] = str(exc)
+        kept.refused = str(exc)
         return None
-    st.session_state[slot] = handles
-    st.session_state.pop(slot + "_collected", None)
+    kept.handle, kept.collected = handles, None
     return handles
 
 
 def group_active(slot: str) -> bool:
-    return any(not h.done for h in st.session_state.get(slot) or [])
+    return any(not h.done for h in session().job(slot).handle or [])
 
 
 def group_panel(
@@ -230,23 +231,24 @@ def group_panel(
     on_end: Callable[[list[JobHandle]], None] | None = None,
     describe: Callable[[JobSnapshot], str] | None = None,
 ) -> None:
-    """One line per job of the group in ``st.session_state[slot]``: waiting (with its place in line), a progress
+    """One line per job of the group in the session's job ``slot``: waiting (with its place in line), a progress
     bar while running, how it ended; one Stop for the whole group. When the last one ends, ``on_end(handles)``
     runs once and the page runs again, so the results appear by themselves."""
-    refused = st.session_state.get(slot + "_refused")
+    refused = session().job(slot).refused
     if refused:
         st.warning(refused)
-    handles = st.session_state.get(slot) or []
+    handles = session().job(slot).handle or []
     if not handles:
         return
 
     @st.fragment(run_every=None if all(h.done for h in handles) else 1.0)
     def panel() -> None:
-        current = st.session_state.get(slot) or []
+        current = session().job(slot).handle or []
         if all(h.done for h in current):
             key = tuple(h.id for h in current)
-            if st.session_state.get(slot + "_collected") != key:
-                st.session_state[slot + "_collected"] = key
+            kept = session().job(slot)
+            if kept.collected != key:
+                kept.collected = key
                 if on_end is not None:
                     with server_events().span("job-collected", job=current[0].kind, jobs=len(current)):
                         on_end(current)
@@ -267,7 +269,7 @@ def group_panel(
         st.button(
             "Stop all",
             key=slot.removesuffix("_job") + "_stop_all",
-            on_click=lambda: [h.stop() for h in st.session_state.get(slot) or []],
+            on_click=lambda: [h.stop() for h in session().job(slot).handle or []],
             help="Stops the running ones after their current batch (what they trained is kept) and drops the "
             "waiting ones.",
         )
@@ -302,8 +304,9 @@ def render_jobs_sidebar() -> None:
     """Below the model picker: this session's queued and running jobs, on every page, and once per session why jobs
     run where they run (Ray unreachable or gone)."""
     notice = job_system_notice()
-    if notice and st.session_state.get("_jobs_notice_seen") != notice:
-        st.session_state["_jobs_notice_seen"] = notice
+    menu = session().menu
+    if notice and menu.jobs_notice_seen != notice:
+        menu.jobs_notice_seen = notice
         st.sidebar.warning(notice)
     system = job_system()
     mine = system.active(session_owner())

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.runs import BUNDLED_MODELS, DEFAULT_MODEL_DIR, ModelBundle, run_title
+from core.runs import BUNDLED_MODELS, ModelBundle
 from pages.ui.jobs import render_jobs_sidebar
 from pages.ui.resources import bundle_at, model_choices, run_meta, server_events
+from pages.ui.state import ACTIVE_MODEL_KEY, session
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,6 @@ PAGES = (
     PageEntry("pages/deep_dream.py", "Deep Dream", ":material/cyclone:", "deep-dream"),
     PageEntry("pages/compare.py", "Compare runs", ":material/compare_arrows:", "compare"),
 )
-ACTIVE_MODEL_KEY = "active_model"
-LAST_PAGE_KEY = "_menu_last_page"  # the page this session's previous full run showed
-ENTERED_KEY = "_menu_entered"  # this run came from another page (components such as the canvas are new)
 _run = threading.local()  # the page app.py is running in this script thread, if it is
 
 
@@ -58,8 +56,9 @@ def route() -> None:
     """app.py's router: the page the address asks for, run inside the app's frame."""
     page = navigation()
     _run.page = page.url_path or PAGES[0].url_path
-    st.session_state[ENTERED_KEY] = st.session_state.get(LAST_PAGE_KEY) != _run.page
-    st.session_state[LAST_PAGE_KEY] = _run.page
+    menu = session().menu
+    menu.entered = menu.page != _run.page
+    menu.page = _run.page
     try:
         with server_events().span("page", page=_run.page):
             page.run()
@@ -70,7 +69,7 @@ def route() -> None:
 def just_entered() -> bool:
     """Whether this run of the page came from another page: its custom components were mounted afresh and hold
     nothing of what they showed before."""
-    return bool(st.session_state.get(ENTERED_KEY, True))
+    return session().menu.entered
 
 
 def page_frame() -> None:
@@ -91,11 +90,6 @@ def page_frame() -> None:
 
 
 # --------------------------------------------------------------------------- the active model
-def model_title(path: str | Path) -> str:
-    """A model's name for sentences: 'the bundled article-II model' or the run's folder name."""
-    return f"the bundled {run_title(path)} model" if Path(path) in BUNDLED_MODELS else run_title(path)
-
-
 def describe_model(path: str) -> str:
     if Path(path) in BUNDLED_MODELS:
         return f"bundled: {BUNDLED_MODELS[Path(path)]} (read-only)"
@@ -108,12 +102,8 @@ def describe_model(path: str) -> str:
         return Path(path).name
 
 
-def set_active_model(path: str | Path) -> None:
-    st.session_state[ACTIVE_MODEL_KEY] = str(path)
-
-
 def active_bundle() -> ModelBundle | None:
-    path = st.session_state.get(ACTIVE_MODEL_KEY, str(DEFAULT_MODEL_DIR))
+    path = session().active_model
     try:
         return bundle_at(path)
     except (OSError, ValueError) as exc:
@@ -125,16 +115,17 @@ def _model_picker(page: str) -> None:
     """The active-model picker; every page uses the model chosen here (per browser session)."""
     choices = model_choices()
     _apply_model_query_param(choices)
-    if "pending_active_model" in st.session_state:  # set by a finished job, applied before the widget exists
-        st.session_state[ACTIVE_MODEL_KEY] = st.session_state.pop("pending_active_model")
+    menu = session().menu
+    if menu.pending_model is not None:  # set by a finished job or a link, applied before the widget exists
+        st.session_state[ACTIVE_MODEL_KEY], menu.pending_model = menu.pending_model, None
     chosen = st.session_state.get(ACTIVE_MODEL_KEY)
     if chosen not in choices:
         st.session_state[ACTIVE_MODEL_KEY] = choices[0]
-    elif st.session_state.get("_sidebar_page") != page:
+    elif menu.sidebar_page != page:
         # First run of another page: write the choice back, or the browser shows the widget's default (the
         # bundled model) while the page uses the chosen one. Not on every run: that swallows button clicks.
         st.session_state[ACTIVE_MODEL_KEY] = chosen
-    st.session_state["_sidebar_page"] = page
+    menu.sidebar_page = page
     with st.sidebar:
         # persist_state="session": every page draws this widget itself, and without it Streamlit drops the
         # choice on a page switch (each page would fall back to the bundled model).
@@ -146,8 +137,8 @@ def _model_picker(page: str) -> None:
             persist_state="session",
             help="Used by every page. Train a model on the Train page to add one.",
         )
-        if st.session_state.get("_model_param_error") and st.query_params.get("model"):
-            st.warning(st.session_state["_model_param_error"])  # while the address still names that model
+        if menu.model_param_error and st.query_params.get("model"):
+            st.warning(menu.model_param_error)  # while the address still names that model
         bundle = active_bundle()
         if bundle is not None:
             meta = bundle.meta
@@ -165,16 +156,17 @@ def _model_picker(page: str) -> None:
 def _apply_model_query_param(choices: list[str]) -> None:
     """``?model=RUN_NAME`` (or ``default``) picks the active model once per session, for links and tests."""
     wanted = st.query_params.get("model")
-    if not wanted or st.session_state.get("_model_param_applied") == wanted:
+    menu = session().menu
+    if not wanted or menu.model_param_applied == wanted:
         return
-    st.session_state["_model_param_applied"] = wanted
+    menu.model_param_applied = wanted
     by_name = {Path(c).name: c for c in choices[1:]}
     by_name["default"] = choices[0]
-    st.session_state.pop("_model_param_error", None)
+    menu.model_param_error = None
     if wanted in by_name:
-        st.session_state["pending_active_model"] = by_name[wanted]
+        menu.pending_model = by_name[wanted]
     else:
-        st.session_state["_model_param_error"] = (
+        menu.model_param_error = (
             f"No model named {wanted!r} (from the page address); using the active model instead. "
             f"Known: {', '.join(sorted(by_name))}."
         )

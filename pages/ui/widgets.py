@@ -36,6 +36,27 @@ def whole_number(container, label: str, low: int, high: int, default: int, *, ke
     return int(value)
 
 
+def kept_upload(
+    owner: object, field: str, label: str, *, key: str, types: list[str], forget: str, help: str | None = None
+) -> tuple[str, bytes] | None:
+    """A file uploader whose file outlives a page switch: ``(name, bytes)`` of the file uploaded, kept in
+    ``owner.field`` (a session dataclass). Streamlit's uploader forgets its file when the page is left; on return
+    (its key is absent then) the kept file is given back, with a caption and a ``forget`` button; a file the learner
+    removed (the key is there, empty) is forgotten."""
+    returning = key not in st.session_state
+    upload = st.file_uploader(label, type=types, key=key, help=help)
+    if upload is not None:
+        setattr(owner, field, (upload.name, upload.getvalue()))
+        return getattr(owner, field)
+    if not returning:
+        setattr(owner, field, None)
+    kept = getattr(owner, field)
+    if kept is not None:
+        st.caption(f"**{kept[0]}**, uploaded before you left this page.")
+        st.button(forget, key=key + "_forget", on_click=setattr, args=(owner, field, None))
+    return kept
+
+
 def chart(figure, **kwargs):
     """``st.plotly_chart`` with plotly's toolbar standing at the right edge, so it never covers a
     chart's title (small charts with titles at the top were hard to read under it)."""

@@ -95,3 +95,23 @@ def test_draw_select_upload(app_url, page, tmp_path):
     page.get_by_text("truncated or corrupt").wait_for(timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
     screenshot(page, "activations_bad_upload")
+
+
+def test_the_layer_radio_shows_the_layer_the_grid_shows_after_a_page_switch(app_url, page):
+    """Issue 25, defect 4: after a visit to another page the Layer radio showed conv1 while the grid showed conv3,
+    and a click on conv1 did nothing (the browser had mounted the radio at its default)."""
+    page.goto(app_url + "/activations")
+    _sections_show(page, 4)
+    layer_radio = page.get_by_role("radiogroup", name="Layer")
+    layer_radio.get_by_text("conv3", exact=True).click()
+    page.get_by_text("conv3 of the digit predicted as 4", exact=False).first.wait_for(timeout=60_000)
+    for other in ("Experiments", "Filters / OIP"):
+        open_from_sidebar(page, other)
+        open_from_sidebar(page, "Activations")
+        _sections_show(page, 4)
+        assert page.get_by_text("conv3 of the digit predicted as 4", exact=False).first.is_visible()
+        assert layer_radio.get_by_role("radio", name="conv3").is_checked(), f"after {other}: radio not on conv3"
+    layer_radio.get_by_text("conv1", exact=True).click()
+    page.get_by_text("conv1 of the digit predicted as 4", exact=False).first.wait_for(timeout=60_000)
+    assert layer_radio.get_by_role("radio", name="conv1").is_checked()
+    screenshot(page, "activations_layer_after_switches")

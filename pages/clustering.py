@@ -52,13 +52,13 @@ normalization = c[0].selectbox(
     "in our runs the MLP with K = 70 gained about +0.2 to +0.3 % test accuracy over raw pixels.",
 )
 n_train = int(
-    c[1].number_input(
+    widgets.number(
+        c[1],
         "Training digits",
         1000,
         len(mnist.x_train),
         len(mnist.x_train),
-        step=1000,
-        persist_state="session",
+        1000,
         key=P + "n_train",
         help="The first N training digits; all 10,000 test digits are always used for the MLPs' test accuracy.",
     )
@@ -70,23 +70,23 @@ include_test = c[2].checkbox(
     key=P + "include_test",
     help="The blog clustered all 70,000 digits. Off: the test digits stay unseen.",
 )
-seed = int(c[3].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key=P + "seed"))
+seed = int(widgets.number(c[3], "Seed", 0, 2**31 - 1, 0, key=P + "seed"))
 data = mnist.subset(n_train, None)
 
 # --------------------------------------------------------------------------- 1 · sweep
 st.subheader("1 · How many clusters? Sweep over K")
 c = st.columns(4)
-k_from = int(c[0].number_input("K from", 2, 500, 10, persist_state="session", key=P + "k_from"))
-k_to = int(c[1].number_input("K to", 2, 500, 170, persist_state="session", key=P + "k_to"))
-k_step = int(c[2].number_input("K step", 1, 200, 10, persist_state="session", key=P + "k_step"))
+k_from = int(widgets.number(c[0], "K from", 2, 500, 10, key=P + "k_from"))
+k_to = int(widgets.number(c[1], "K to", 2, 500, 170, key=P + "k_to"))
+k_step = int(widgets.number(c[2], "K step", 1, 200, 10, key=P + "k_step"))
 sil_sample = int(
-    c[3].number_input(
+    widgets.number(
+        c[3],
         "Silhouette sample",
         100,
         cluster_mlp.MAX_SILHOUETTE_SAMPLE,
         cluster_mlp.DEFAULT_SILHOUETTE_SAMPLE,
-        step=1000,
-        persist_state="session",
+        1000,
         key=P + "sil_sample",
     )
 )
@@ -236,8 +236,8 @@ if result is not None:
 st.subheader("2 · MLP on K cluster distances vs MLP on 784 pixels")
 d = cluster_mlp.MLPConfig()
 c = st.columns(4)
-k_mlp = int(c[0].number_input("K (inputs of the cluster MLP)", 2, 500, 70, persist_state="session", key=P + "k"))
-epochs = int(c[1].number_input("Epochs", 1, 500, d.epochs, persist_state="session", key=P + "epochs"))
+k_mlp = int(widgets.number(c[0], "K (inputs of the cluster MLP)", 2, 500, 70, key=P + "k"))
+epochs = int(widgets.number(c[1], "Epochs", 1, 500, d.epochs, key=P + "epochs"))
 activation = c[2].selectbox(
     "Activation (hidden layers)", cluster_mlp.MLP_ACTIVATIONS, persist_state="session", key=P + "activation"
 )
@@ -250,34 +250,34 @@ with_reference = c[3].checkbox(
     "epoch by epoch beside the cluster MLP, to compare the two.",
 )
 c = st.columns(4)
-lr = c[0].number_input(
+lr = widgets.number(
+    c[0],
     "Learning rate",
     0.001,
     10.0,
     d.learning_rate,
     format="%.3f",
-    persist_state="session",
     key=P + "lr",
     help="Of SGD on the mean cost of a mini-batch of 500.",
 )
-decay = c[1].number_input(
+decay = widgets.number(
+    c[1],
     "Decay per epoch",
     0.0,
     10.0,
     d.decay,
     format="%.3f",
-    persist_state="session",
     key=P + "decay",
     help="Learning rate of epoch e = lr / (1 + decay·(e−1)).",
 )
-momentum = c[2].number_input("Momentum", 0.0, 0.99, d.momentum, persist_state="session", key=P + "momentum")
-l2 = c[3].number_input(
+momentum = widgets.number(c[2], "Momentum", 0.0, 0.99, d.momentum, key=P + "momentum")
+l2 = widgets.number(
+    c[3],
     "λ (L2, for 784 inputs)",
     0.0,
     1.0,
     d.l2,
     format="%.5f",
-    persist_state="session",
     key=P + "l2",
     help="Cost = mean cross-entropy + λ_eff · Σ w² over the kernels.",
 )

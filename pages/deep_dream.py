@@ -179,11 +179,12 @@ if mode == "map":
     st.session_state.setdefault("dream_map", default_map)
     if st.session_state["dream_map"] >= n_maps:  # another layer or model: clamp before the widget exists
         st.session_state["dream_map"] = n_maps - 1
-    map_index = c[1].number_input(
+    map_index = widgets.number(
+        c[1],
         f"Map (0…{n_maps - 1})",
         0,
         n_maps - 1,
-        persist_state="session",
+        default_map,
         key="dream_map",
         help="conv3 map 56 is the blog's first dream.",
     )
@@ -220,49 +221,47 @@ else:
 st.subheader("3 · Gradient ascent")
 c = st.columns(4)
 if mode == "map":
-    loops = c[0].number_input(
+    loops = widgets.number(
+        c[0],
         "Loops",
         1,
         deep_dream.MAX_LOOPS,
         4,
-        persist_state="session",
         key="dream_loops",
         help="ascent on 28×28 → upscale → re-add details → downscale, this many times",
     )
     octaves, octave_scale = 4, 0.0
 else:
     loops = 4
-    octaves = c[0].number_input(
+    octaves = widgets.number(
+        c[0],
         "Octaves",
         1,
         deep_dream.MAX_OCTAVES,
         4,
-        persist_state="session",
         key="dream_octaves",
         help="image sizes from coarse (short side 28) to the full photo",
     )
-    octave_scale = c[3].number_input(
+    octave_scale = widgets.number(
+        c[3],
         "Octave scale (0 = auto)",
         0.0,
         8.0,
         0.0,
         0.1,
-        persist_state="session",
         key="dream_octave_scale",
         help="size ratio between octaves; auto spreads them from 28 pixels to full size",
     )
-epochs = c[1].number_input(
-    "Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, persist_state="session", key="dream_epochs"
-)
-step_size = c[2].number_input(
+epochs = widgets.number(c[1], "Epochs per " + ("loop" if mode == "map" else "octave"), 0, 500, 20, key="dream_epochs")
+step_size = widgets.number(
+    c[2],
     "Step size",
-    min_value=0.0,
-    max_value=None,
-    value=0.05,
-    step=0.01,
+    0.0,
+    None,
+    0.05,
+    0.01,
     format="%.3f",
-    persist_state="session",
-    key="dream_step",  # unbounded here: DreamConfig.validate() refuses too large, visibly
+    key="dream_step",
     help="per epoch, in units of the photo's standard deviation (gradients are normalized); at most 10",
 )
 c = st.columns(4)
@@ -274,19 +273,17 @@ invert = c[0].checkbox(
     help="MNIST digits are white on black; invert photos whose subject is dark on light.",
 )
 recolour = c[1].checkbox("Recolour with the photo's colours", False, persist_state="session", key="dream_recolour")
-widen = c[2].number_input(
+widen = widgets.number(
+    c[2],
     "Widen values (% clipped)",
     0.0,
     20.0,
     1.0,
     0.5,
-    persist_state="session",
     key="dream_widen",
     help="stretch the final value distribution; 0 = off",
 )
-seed = c[3].number_input(
-    "Seed", 0, 2**31 - 1, 0, persist_state="session", key="dream_seed", help="random shifts of the tiles"
-)
+seed = widgets.number(c[3], "Seed", 0, 2**31 - 1, 0, key="dream_seed", help="random shifts of the tiles")
 
 settings = deep_dream.DreamConfig(
     mode=mode,

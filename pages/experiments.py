@@ -158,12 +158,12 @@ source = st.radio(
 if source == choices[0] and handed:
     raw, label, where = handed.pixels, handed.label, handed.name
 else:
-    index = st.number_input(
+    index = widgets.number(
+        st,
         "Test digit (index)",
         0,
         1999,
         227,
-        persist_state="session",
         key="exp_index",
         help="One of the 2,000 shipped test digits; 227 is the blog's 4.",
     )
@@ -635,7 +635,7 @@ def _handwriting_tab() -> None:
 
         st.subheader("Fine-tune a copy on MNIST plus your set")
         t = st.columns(5)
-        epochs = t[0].number_input("Epochs", 1, 20, 2, persist_state="session", key="hw_epochs")
+        epochs = widgets.number(t[0], "Epochs", 1, 20, 2, key="hw_epochs")
         lr = t[1].select_slider(
             "Learning rate",
             [5e-5, 1e-4, 2e-4, 5e-4, 1e-3],
@@ -644,9 +644,7 @@ def _handwriting_tab() -> None:
             key="hw_lr",
             help="RMSprop as the blog trains; small, to adapt rather than retrain",
         )
-        repeat = t[2].number_input(
-            "Each of your digits shown (times per epoch)", 1, 200, 20, persist_state="session", key="hw_repeat"
-        )
+        repeat = widgets.number(t[2], "Each of your digits shown (times per epoch)", 1, 200, 20, key="hw_repeat")
         n_mnist = t[3].select_slider(
             "MNIST training digits",
             [0, 2000, 5000, 10000, 20000, 60000],

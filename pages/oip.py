@@ -65,29 +65,27 @@ maps_text = c[1].text_input(
     key=P + "maps",
     help=f"all, or indices/ranges like 0,3,10-15 (this layer has maps 0..{engine.channels - 1})",
 )
-epochs = c[2].number_input(
-    "Epochs", 1, ascent.MAX_EPOCHS, oip.OipConfig.epochs, persist_state="session", key=P + "epochs"
-)
-step = c[3].number_input(
+epochs = widgets.number(c[2], "Epochs", 1, ascent.MAX_EPOCHS, oip.OipConfig.epochs, key=P + "epochs")
+step = widgets.number(
+    c[3],
     "Step size",
     0.001,
     None,
     oip.OipConfig.step,
     format="%.3f",
-    persist_state="session",
     key=P + "step",
     help="Each epoch moves the image by this much along the gradient divided by its RMS.",
 )
-starts = c[4].number_input(
+starts = widgets.number(
+    c[4],
     "Starts per map",
     1,
     oip.MAX_STARTS,
     1,
-    persist_state="session",
     key=P + "starts",
     help="Several random starts per map, all in the same batch: are OIPs unique per map?",
 )
-seed = c[5].number_input("Seed", 0, 2**31 - 1, 0, persist_state="session", key=P + "seed")
+seed = widgets.number(c[5], "Seed", 0, 2**31 - 1, 0, key=P + "seed")
 
 with st.expander("Objective, start scales and optional improvements"):
     c = st.columns(4)
@@ -106,8 +104,8 @@ with st.expander("Objective, start scales and optional improvements"):
     if objective == "neuron":
         h, w = engine.output_shape[:2]
         neuron = (
-            int(c[1].number_input("Neuron row", 0, h - 1, h // 2, persist_state="session", key=P + "neuron_row")),
-            int(c[2].number_input("Neuron column", 0, w - 1, w // 2, persist_state="session", key=P + "neuron_col")),
+            int(widgets.number(c[1], "Neuron row", 0, h - 1, h // 2, key=P + "neuron_row")),
+            int(widgets.number(c[2], "Neuron column", 0, w - 1, w // 2, key=P + "neuron_col")),
         )
     st.caption("Weights of the random start's 4 length scales (uniform noise per cell, upscaled bicubically):")
     c = st.columns(4)
@@ -129,14 +127,8 @@ with st.expander("Objective, start scales and optional improvements"):
     c = st.columns(4)
     jitter = int(c[0].slider("Jitter (px)", 0, 4, 0, persist_state="session", key=P + "jitter"))
     blur = float(c[1].slider("Blur per epoch", 0.0, 1.0, 0.0, 0.05, persist_state="session", key=P + "blur"))
-    l2_decay = float(
-        c[2].number_input("L2 decay per epoch", 0.0, 0.5, 0.0, format="%.4f", persist_state="session", key=P + "l2")
-    )
-    tv_weight = float(
-        c[3].number_input(
-            "Total-variation weight", 0.0, 100.0, 0.0, format="%.3f", persist_state="session", key=P + "tv"
-        )
-    )
+    l2_decay = float(widgets.number(c[2], "L2 decay per epoch", 0.0, 0.5, 0.0, format="%.4f", key=P + "l2"))
+    tv_weight = float(widgets.number(c[3], "Total-variation weight", 0.0, 100.0, 0.0, format="%.3f", key=P + "tv"))
     c = st.columns(4)
     scale = float(
         c[1].slider(
@@ -174,13 +166,13 @@ with st.expander("Objective, start scales and optional improvements"):
         "1/frequency, as Lucid): coarse structure grows first, less pixel noise.",
     )
     diversity = float(
-        c[0].number_input(
+        widgets.number(
+            c[0],
             "Diversity weight",
             0.0,
             ascent.MAX_DIVERSITY,
             0.0,
             0.5,
-            persist_state="session",
             key=P + "diversity",
             help="With 2 or more starts: each start is pushed away from the map's other "
             "starts (a penalty on their pixel similarity). 0: independent starts.",
@@ -478,19 +470,15 @@ st.caption(
     "look alike up to a shift, the map has one pattern; if they differ, it responds to several."
 )
 c = st.columns([1, 1, 2])
-n_diverse = int(
-    c[0].number_input(
-        "Diverse OIPs", 2, oip.MAX_STARTS, variants.DEFAULT_DIVERSE, persist_state="session", key=P + "n_diverse"
-    )
-)
+n_diverse = int(widgets.number(c[0], "Diverse OIPs", 2, oip.MAX_STARTS, variants.DEFAULT_DIVERSE, key=P + "n_diverse"))
 weight = float(
-    c[1].number_input(
+    widgets.number(
+        c[1],
         "Their diversity weight",
         0.5,
         ascent.MAX_DIVERSITY,
         variants.DEFAULT_DIVERSITY,
         0.5,
-        persist_state="session",
         key=P + "variants_weight",
         help="How hard the starts push each other apart (a penalty on their pixel "
         "similarity, subtracted from the loss).",

@@ -159,15 +159,9 @@ grid = int(
     )
 )
 values_text = c[1].text_input("Grey values", "0.2,0.5,0.8", persist_state="session", key=P + "values", disabled=busy)
-test_epochs = int(
-    c[2].number_input("Test epochs", 0, 200, 10, persist_state="session", key=P + "test_epochs", disabled=busy)
-)
-keep = int(c[3].number_input("Keep (K best)", 1, 64, 8, persist_state="session", key=P + "keep", disabled=busy))
-epochs = int(
-    c[4].number_input(
-        "Full epochs", 0, 20_000, 1200, step=100, persist_state="session", key=P + "epochs", disabled=busy
-    )
-)
+test_epochs = int(widgets.number(c[2], "Test epochs", 0, 200, 10, key=P + "test_epochs", disabled=busy))
+keep = int(widgets.number(c[3], "Keep (K best)", 1, 64, 8, key=P + "keep", disabled=busy))
+epochs = int(widgets.number(c[4], "Full epochs", 0, 20_000, 1200, 100, key=P + "epochs", disabled=busy))
 mode = c[5].radio(
     "Mode",
     precursor.MODES,
@@ -182,24 +176,24 @@ refine, compare = precursor.PrecursorConfig.refine, 0
 if mode == "fast":
     c = st.columns(3)
     refine = int(
-        c[0].number_input(
+        widgets.number(
+            c[0],
             "Candidates per map for the test epochs",
             0,
             4096,
             precursor.PrecursorConfig.refine,
-            persist_state="session",
             key=P + "refine",
             disabled=busy,
             help="0: rank by the forward pass only",
         )
     )
     compare = int(
-        c[1].number_input(
+        widgets.number(
+            c[1],
             "Sample maps compared with a faithful screen",
             0,
             64,
             0,
-            persist_state="session",
             key=P + "compare",
             disabled=busy,
             help="Each costs one faithful screen; reports how many of the faithful top K the fast screen also picks.",

@@ -49,12 +49,12 @@ def _reset_editor() -> None:
 
 def _editor(base: ArchitectureSpec) -> ArchitectureSpec:
     """Widgets for every setting of the spec, initialised from ``base``; returns the edited spec."""
-    n_conv = st.number_input(
+    n_conv = widgets.number(
+        st,
         "Conv layers",
         1,
         5,
         len(base.convs),
-        persist_state="session",
         key=EDITOR_PREFIX + "n_conv",
         help="A 2×2 max-pool follows every conv layer but the last.",
     )
@@ -62,12 +62,8 @@ def _editor(base: ArchitectureSpec) -> ArchitectureSpec:
     for i in range(1, int(n_conv) + 1):
         ref = base.convs[min(i, len(base.convs)) - 1]
         c1, c2, c3, c4 = st.columns(4)
-        filters = c1.number_input(
-            f"conv{i} filters", 1, 512, ref.filters, persist_state="session", key=f"{EDITOR_PREFIX}f{i}"
-        )
-        kernel = c2.number_input(
-            f"conv{i} kernel", 1, 9, ref.kernel, persist_state="session", key=f"{EDITOR_PREFIX}k{i}"
-        )
+        filters = widgets.number(c1, f"conv{i} filters", 1, 512, ref.filters, key=f"{EDITOR_PREFIX}f{i}")
+        kernel = widgets.number(c2, f"conv{i} kernel", 1, 9, ref.kernel, key=f"{EDITOR_PREFIX}k{i}")
         act = c3.selectbox(
             f"conv{i} activation",
             ACTIVATIONS,
@@ -517,13 +513,13 @@ c = st.columns(4)
 optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, persist_state="session", key="train_optimizer")
 # No upper bound on the widget: a browser keeps the last accepted value of a bounded field while showing the
 # typed one, so 100 would silently train at the old rate. TrainConfig.validate() refuses it below, visibly.
-lr = c[1].number_input(
+lr = widgets.number(
+    c[1],
     "Learning rate",
-    min_value=0.0,
-    max_value=None,
-    value=1e-3,
+    0.0,
+    None,
+    1e-3,
     format="%.5f",
-    persist_state="session",
     key="train_lr",
     help="Greater than 0 and at most 10. Large rates make the loss NaN: training then stops and "
     "keeps the last finished epoch.",
@@ -535,7 +531,7 @@ schedule = c[2].selectbox(
     key="train_schedule",
     help="exponential: smooth decay; step: drops by the factor every N epochs",
 )
-l2 = c[3].number_input("L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", persist_state="session", key="train_l2")
+l2 = widgets.number(c[3], "L2 weight penalty", 0.0, 1.0, 0.0, format="%.5f", key="train_l2")
 c = st.columns(4)
 epochs = widgets.whole_number(c[0], "Epochs", 1, 200, 5, key="train_epochs")
 batch_size = widgets.whole_number(c[1], "Batch size", 1, 8192, 64, key="train_batch")
@@ -569,10 +565,10 @@ decay_rate, decay_epochs, momentum = 0.5, 2, 0.9
 if schedule != "none" or optimizer == "sgd":
     c = st.columns(4)
     if schedule != "none":
-        decay_rate = c[0].number_input("Decay factor", 0.01, 1.0, 0.5, persist_state="session", key="train_decay_rate")
-        decay_epochs = c[1].number_input("every N epochs", 1, 100, 2, persist_state="session", key="train_decay_epochs")
+        decay_rate = widgets.number(c[0], "Decay factor", 0.01, 1.0, 0.5, key="train_decay_rate")
+        decay_epochs = widgets.number(c[1], "every N epochs", 1, 100, 2, key="train_decay_epochs")
     if optimizer == "sgd":
-        momentum = c[2].number_input("Momentum", 0.0, 0.99, 0.9, persist_state="session", key="train_momentum")
+        momentum = widgets.number(c[2], "Momentum", 0.0, 0.99, 0.9, key="train_momentum")
 
 config = TrainConfig(
     optimizer=optimizer,
@@ -595,12 +591,12 @@ try:
 except ValueError as exc:
     settings_error = str(exc)
     st.error(f"These training settings cannot be used: {settings_error}")
-n_runs = st.number_input(
+n_runs = widgets.number(
+    st,
     "Runs",
     1,
     MAX_SEEDS,
     1,
-    persist_state="session",
     key="train_n_runs",
     help=f"Train the same settings with seeds {config.seed}, {config.seed + 1}, …: separate jobs, in "
     "parallel when the server has free slots; then compare them on the Compare runs page "

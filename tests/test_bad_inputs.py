@@ -544,8 +544,8 @@ def _run_url(world, case: Case) -> None:
     assert at.session_state["active_model"] != str(world["outside"])
     _check_ui(at, case)
     if page == "pages/deep_dream.py":  # the page still works with a valid map
-        n = at.number_input(key="dream_map")
-        assert 0 <= n.value <= n.max
+        n = at.number_input(key="dream_map")  # labelled "Map (0…N)"
+        assert 0 <= n.value <= int(n.label.split("…")[1].rstrip(")"))
 
 
 def _run_cli(world, case: Case, capsys) -> None:

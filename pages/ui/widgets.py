@@ -20,20 +20,52 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def whole_number(container, label: str, low: int, high: int, default: int, *, key: str, **kwargs) -> int | None:
-    """A number field for a whole number in ``low..high`` that shows what was typed, even out of range, and says
-    in words beside it when it is out of range; then it returns None, and nothing may run on it (a bounded
+def number(
+    container,
+    label: str,
+    low: float | None,
+    high: float | None,
+    default: float,
+    step: float | None = None,
+    *,
+    key: str,
+    stop: bool = True,
+    **kwargs,
+) -> float | int | None:
+    """A number field for a value in ``low..high`` (whole when ``low``, ``high`` and ``default`` are ints) that
+    shows what was typed, even out of range, and says in words beside it when it is out of range. A bounded
     ``st.number_input`` would keep the last good value under a red outline, and the page would use a number the
-    learner no longer sees)."""
+    learner no longer sees. Out of range, nothing below the field runs (``st.stop``), or with ``stop=False`` the
+    field returns None and the page must not run on it."""
+    whole = all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, default) if v is not None)
     if key not in st.session_state:  # a value set through the session state wins; passing both warns
         kwargs["value"] = default
-    value = container.number_input(label, step=1, persist_state="session", key=key, **kwargs)
+    step = step if step is not None else (1 if whole else None)
+    value = container.number_input(label, step=step, persist_state="session", key=key, **kwargs)
     try:
-        check_range(label, value, low, high, whole=True)
+        check_range(label, value, low, high, whole=whole)
     except ValueError:
-        container.error(f"{label}: {value:,} is outside {low:,}..{high:,}. Nothing runs until it is in range.")
+        if value is None:
+            shown = "nothing"
+        else:
+            shown = f"{value:,}" if whole or float(value).is_integer() else f"{value:g}"
+        if low is not None and high is not None:
+            where = f"is outside {low:,}..{high:,}"
+        else:
+            where = f"must be ≥ {low:,}" if low is not None else f"must be ≤ {high:,}"
+        container.error(
+            f"{label}: {shown} {where}. "
+            + ("Nothing below runs until it is in range." if stop else "Nothing runs until it is in range.")
+        )
+        if stop:
+            st.stop()
         return None
-    return int(value)
+    return int(value) if whole else float(value)
+
+
+def whole_number(container, label: str, low: int, high: int, default: int, *, key: str, **kwargs) -> int | None:
+    """``number`` for a whole number that returns None out of range (the page disables what would run on it)."""
+    return number(container, label, low, high, default, key=key, stop=False, **kwargs)
 
 
 def kept_upload(

@@ -105,17 +105,20 @@ except (KeyError, ValueError, TypeError):
 # --- map alignment of the first two -------------------------------------------------------------------
 st.subheader(f"Do {names[0]} and {names[1]} have the same maps?")
 c1, c2, c3 = st.columns(3)
-layers = c1.multiselect("Layers", CONV_LAYERS, default=list(CONV_LAYERS), key="cmp_layers")
+layers = c1.multiselect("Layers", CONV_LAYERS, default=list(CONV_LAYERS), persist_state="session", key="cmp_layers")
 threshold = c2.slider(
     "Same map from a correlation of",
     0.1,
     0.95,
     0.5,
     0.05,
+    persist_state="session",
     key="cmp_threshold",
     help="A matched pair with at least this correlation counts as one map learnt by both runs.",
 )
-digits = c3.select_slider("Test digits", [1000, 2000, 5000, 10000], value=10000, key="cmp_digits")
+digits = c3.select_slider(
+    "Test digits", [1000, 2000, 5000, 10000], value=10000, persist_state="session", key="cmp_digits"
+)
 
 
 def _keep_oips(handles) -> None:
@@ -178,7 +181,7 @@ jobs.job_panel(JOB_KEY, on_end=_keep)
 
 kept = session().compare.result
 if kept is None:
-    st.caption("Aligning all three layers over the 10,000 test digits takes a few seconds.")
+    st.caption(f"Aligning {widgets.count(len(layers), 'layer')} over {digits:,} test digits takes a few seconds.")
 elif tuple(kept[:2]) != tuple(selected[:2]):
     st.caption("The alignment below the button belongs to other runs; align again for these two.")
 else:

@@ -343,12 +343,10 @@ def _invariances_tab() -> None:
         help="shift right (px), rotate anticlockwise (degrees), scale about the centre, "
         "thicken (+) or thin (−) the strokes (px)",
     )
-    follow = c2.selectbox(
-        "Follow the maps of",
-        [n for n in am.layer_names if n != "out"],
-        index=[n for n in am.layer_names if n != "out"].index(am.cam_layer),
-        key="inv_layer",
-    )
+    followable = [n for n in am.layer_names if n != "out"]
+    if st.session_state.get("inv_layer") not in followable:  # kept from a model without that layer
+        st.session_state["inv_layer"] = am.cam_layer
+    follow = c2.selectbox("Follow the maps of", followable, persist_state="session", key="inv_layer")
     result = sweep(am, raw, kind, layer=follow)
     held = result.holds(predicted)
     span = "no value" if held is None else f"{held[0]:g} to {held[1]:g} {UNITS[kind]}"

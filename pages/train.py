@@ -707,12 +707,18 @@ with st.expander("Import a model trained elsewhere (.keras)", key="train_import_
     c[0].selectbox(
         "Pixel scaling",
         SCALERS,
+        persist_state="session",
         key="train_import_scaler",
         format_func=lambda k: "automatic (the one it reads test digits best with)" if k == "auto" else SCALER_TEXT[k],
         help="How raw pixels 0..255 are turned into the model's input. Most notebooks divide by 255; the "
         "blog standardizes each pixel. A Rescaling layer in the model always wins.",
     )
-    c[1].text_input("Run name", key="train_import_name", placeholder=Path(up.name).stem if up else "the file's name")
+    c[1].text_input(
+        "Run name",
+        persist_state="session",
+        key="train_import_name",
+        placeholder=Path(up.name).stem if up else "the file's name",
+    )
     jobs.start_button(
         IMPORT_JOB_KEY,
         "Import",

@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     variants = {
         "plain": {},
         "negative": {"sign": -1.0},
-        "diversity": {"diversity": 2.0},
+        "diversity": {"diversity": ascent.DEFAULT_DIVERSITY},
         "robust transforms": dict(jitter=1, scale=0.1, rotate=10.0),
     }
     for kwargs in variants.values():

@@ -174,8 +174,9 @@ with st.expander("Objective, start scales and optional improvements"):
             0.0,
             0.5,
             key=P + "diversity",
-            help="With 2 or more starts: each start is pushed away from the map's other "
-            "starts (a penalty on their pixel similarity). 0: independent starts.",
+            help="With 2 or more starts: each start is pushed away from the map's other starts by a penalty on "
+            f"their similarity up to a shift, in tenths of its objective ({variants.DEFAULT_DIVERSITY:g} makes "
+            "them visibly different). 0: independent starts (the blog).",
         )
     )
 
@@ -288,6 +289,26 @@ if result.config.starts > 1:
             f"{variants.similarity_summary(layer_similarity)} over the layer"
             + (f", with diversity weight {result.config.diversity:g}." if result.config.diversity else ".")
         )
+        plain = store.results.get((model_key, layer), {}).get(result.config.with_(diversity=0.0).key())
+        if result.config.diversity and plain is not None:
+            given_up = result.given_up_vs(plain)
+            costly = [(int(m), g) for m, g in zip(result.maps, given_up) if np.isfinite(g) and g > oip.GIVEN_UP_NOTICE]
+            shown = np.nanmean(given_up) if np.isfinite(given_up).any() else float("nan")
+            st.caption(
+                "Against the same settings without diversity: the best objective is "
+                f"{abs(shown):.1f} % {'lower' if shown >= 0 else 'higher'} on average"
+                + (
+                    "; more than "
+                    f"{oip.GIVEN_UP_NOTICE:g} % lower for maps "
+                    + ", ".join(f"{m} ({g:.0f} %)" for m, g in costly[:12])
+                    + ("…" if len(costly) > 12 else "")
+                    if costly
+                    else f"; no map gave up more than {oip.GIVEN_UP_NOTICE:g} %"
+                )
+                + "."
+            )
+        elif result.config.diversity:
+            st.caption("Run the same settings with diversity 0 to see how much objective the diversity cost.")
     with right:
         widgets.chart(
             plots.similarity_histogram(layer_similarity), key=P + "similarity_hist", config={"displayModeBar": False}
@@ -480,8 +501,8 @@ weight = float(
         variants.DEFAULT_DIVERSITY,
         0.5,
         key=P + "variants_weight",
-        help="How hard the starts push each other apart (a penalty on their pixel "
-        "similarity, subtracted from the loss).",
+        help="How hard the starts push each other apart: a penalty on their similarity up to a shift, in "
+        "tenths of the objective.",
     )
 )
 variants_config = variants.VariantsConfig(
@@ -557,6 +578,18 @@ if shown_variants is not None:
             f"({v.plain_mean_similarity:.2f})",
             delta_color="off",
         )
+        given_up = v.given_up
+        if np.isfinite(given_up):
+            text = (
+                f"Their best objective is {abs(given_up):.1f} % {'lower' if given_up >= 0 else 'higher'} than the "
+                "plain starts' best"
+            )
+            if given_up > oip.GIVEN_UP_NOTICE:
+                st.warning(
+                    text + ": the diversity cost that much of what the map likes; lower the weight to keep more."
+                )
+            else:
+                st.caption(text + ".")
     with right:
         widgets.chart(
             plots.similarity_matrix(v.similarity, [f"d{i + 1}" for i in range(len(v.diverse))]),

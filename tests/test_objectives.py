@@ -87,7 +87,7 @@ def test_diversity_pushes_the_starts_of_a_map_apart_and_leaves_other_maps_alone(
     starts = starts + 0.05 * np.random.default_rng(0).normal(size=starts.shape).astype(np.float32)
     maps = np.full(4, 3)
     same = engine.ascend(starts, maps, 40, 0.05)
-    apart = engine.ascend(starts, maps, 40, 0.05, diversity=5.0)
+    apart = engine.ascend(starts, maps, 40, 0.05, diversity=10.0)  # a whole objective for identical starts
     assert _mean_cosine(apart.images[..., 0]) < _mean_cosine(same.images[..., 0]) - 0.1
     # alone in its group (one image per map), an image feels no penalty
     lone = engine.ascend(starts[:2], np.array([1, 2]), 10, 0.05)

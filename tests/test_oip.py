@@ -397,6 +397,17 @@ def test_page_computes_conv1_oips_and_opens_a_map(runs_dir, monkeypatch):
     assert at.button(key="oip_variants_run").label == "Variants shown below"
     similarity = {m.label: m.value for m in at.metric}["diverse OIPs, mean similarity up to a shift"]
     assert -1 <= float(similarity) <= 1
+    said = [c.value for c in at.caption] + [w.value for w in at.warning]
+    assert any("than the plain starts' best" in t for t in said), said  # what the diversity cost (issue 25)
+    # the same settings with diversity: the page says how much objective it gave up against the plain run
+    at.number_input(key="oip_diversity").set_value(2.5).run()
+    at.button(key="oip_run").click().run()
+    finish_job(at, "oip_job")
+    assert not at.exception and not at.error
+    assert any("Against the same settings without diversity" in c.value for c in at.caption), [
+        c.value for c in at.caption
+    ]
+    at.number_input(key="oip_diversity").set_value(0.0).run()
     # returning to the same settings is instant: the result is reused from the session store
     at.text_input(key="oip_maps").set_value("0-6").run()
     assert any("Compute OIPs" in i.value for i in at.info)

@@ -12,8 +12,9 @@ all three Deep Dream modes (``core.dream.deep_dream``). Its parts, in the order 
 * **transforms** for robustness, each epoch before the forward pass: jitter, zoom, rotation (after the step: blur);
 * **objective** per image: the mean of its target map, one neuron of it, a class score before the softmax,
   any of them **negated** (minimised, on a relu conv's pre-activation), minus a **diversity** penalty (the
-  similarity to the batch's other images of the same map) and a total-variation penalty; for a canvas, a
-  weighted sum of maps and whole layers (``term_weights``);
+  image's similarity up to a shift to the batch's other images of the same map, the measure of
+  ``core.oip.similarity``, weighted in tenths of the image's own objective) and a total-variation penalty; for
+  a canvas, a weighted sum of maps and whole layers (``term_weights``);
 * **the loop**: ``x += step · g / rms(g)`` (or ``/ std(g)``, the dreams' rule), clipped, decayed, blurred,
   one ``tf.while_loop`` inside one ``tf.function`` with a fixed input signature: changing any setting never
   retraces. The batch loop and the canvas loop are the same Python function (``_loop``), compiled once per
@@ -38,10 +39,16 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from core.checks import check_range
+from core.oip.similarity import DEFAULT_MAX_SHIFT as DIVERSITY_SHIFT  # the penalty is the measure
 from core.progress import ProgressCallback, progress_scope  # noqa: E402
 
 SIDE = 28
+# diversity: a weight w subtracts w × 10 % of an image's own objective times its similarity up to a shift to the
+# other starts of its map (core.oip.similarity's measure), so a weight means the same on every layer
 MAX_DIVERSITY = 100.0
+DEFAULT_DIVERSITY = 2.5  # the CLI's bare --diversity and the page's: see docs/features.md for what it does on conv3
+DIVERSITY_UNIT = 0.1  # weight 1: a start as alike as can be to its map's others costs 10 % of its objective
+FFT_PAD = 4  # the diversity's correlations on 32×32: a shift up to DIVERSITY_SHIFT never wraps round
 MAX_SCALE = 0.5  # ± relative zoom: a 20-px MNIST digit must stay ≥ 10 px
 MAX_ROTATE = 45.0  # ± degrees
 # "robust" transforms tuned for 28×28 digits: a pixel of shift, ±10 % zoom, ±10° (MNIST's own variation)
@@ -83,7 +90,8 @@ def check_diversity(weight: float) -> float:
     """A diversity weight in 0..MAX_DIVERSITY, or ValueError naming it."""
     if not (math.isfinite(weight) and 0 <= weight <= MAX_DIVERSITY):
         raise ValueError(
-            f"diversity={weight} is outside 0..{MAX_DIVERSITY:g} (0: off; 1–5 pushes a map's starts apart)"
+            f"diversity={weight} is outside 0..{MAX_DIVERSITY:g} (0: off; 1–5 pushes a map's starts apart, "
+            f"{DEFAULT_DIVERSITY:g} by default)"
         )
     return float(weight)
 
@@ -316,14 +324,34 @@ class AscentEngine:
 
     @staticmethod
     def _similarity_penalty(x, targets, sign):
-        """Per image (N,): mean cosine similarity of its centred pixels to the other images of the batch with
-        the same target and sign (0 for an image without such company)."""
-        flat = tf.reshape(x, [tf.shape(x)[0], -1])
-        flat = tf.math.l2_normalize(flat - tf.reduce_mean(flat, axis=1, keepdims=True), axis=1)
-        sim = tf.matmul(flat, flat, transpose_b=True)  # (N, N)
+        """Per image (N,): its mean similarity up to a shift to the other images of the batch with the same target
+        and sign (0 for an image without such company), the product's own measure (``core.oip.similarity``): the
+        largest cosine of the two mean-centred images over shifts of up to ``DIVERSITY_SHIFT`` px (zeros fill
+        what moved in). Computed only for the pairs of a group, each once, so a batch of many maps costs what its
+        groups cost, not N² pairs.
+
+        Why up to a shift: a penalty on the plain (zero-shift) cosine was met by moving the same pattern a pixel or
+        two, and the starts ended no less alike by the measure (issue 25: 0.24 without it, 0.30 at weight 100)."""
+        n = tf.shape(x)[0]
+        s = DIVERSITY_SHIFT
+        flat = tf.reshape(x, [n, -1])
+        unit = tf.math.l2_normalize(flat - tf.reduce_mean(flat, axis=1, keepdims=True), axis=1)
+        unit = tf.reshape(unit, [n, SIDE, SIDE])
         same = tf.logical_and(tf.equal(targets[:, None], targets[None, :]), tf.equal(sign[:, None], sign[None, :]))
-        same = tf.cast(same, tf.float32) * (1.0 - tf.eye(tf.shape(x)[0]))
-        return tf.reduce_sum(sim * same, axis=1) / tf.maximum(tf.reduce_sum(same, axis=1), 1.0)
+        company = tf.reduce_sum(tf.cast(same, tf.float32), axis=1) - 1.0  # the image's others in its group
+        # each pair once (i < j): its similarity is symmetric, as the measure's
+        pairs = tf.where(tf.logical_and(same, tf.range(n)[:, None] < tf.range(n)[None, :]))  # (P, 2)
+        first, second = pairs[:, 0], pairs[:, 1]
+        # the correlation of a pair at every shift through the FFT, padded so that shifts up to s never wrap;
+        # gathered as pixels, not as spectra: the FFT's gradient does not take a gather's sparse one
+        side = SIDE + FFT_PAD
+        padded = tf.pad(unit, [[0, 0], [0, FFT_PAD], [0, FFT_PAD]])
+        cross = tf.math.conj(tf.signal.rfft2d(tf.gather(padded, first))) * tf.signal.rfft2d(tf.gather(padded, second))
+        corr = tf.signal.irfft2d(cross, fft_length=[side, side])  # (P, side, side): shift (dy, dx) at (dy, dx) mod side
+        cosines = tf.slice(tf.roll(corr, [s, s], axis=[1, 2]), [0, 0, 0], [-1, 2 * s + 1, 2 * s + 1])
+        best = tf.reduce_max(cosines, axis=[1, 2])  # (P,)
+        total = tf.math.unsorted_segment_sum(tf.concat([best, best], 0), tf.concat([first, second], 0), n)
+        return total / tf.maximum(company, 1.0)
 
     def _loss_only(self, x, targets, neuron, sign):
         return self._signed_objective(x, targets, neuron, sign)
@@ -406,7 +434,8 @@ class AscentEngine:
     @staticmethod
     def _taped(objective, penalties=()):
         """``(x, e)`` → the objective ``(N,)`` and the gradient of its sum less the ``penalties`` (callables
-        ``x → (N,)``) with respect to ``x``; transforms and views happen inside ``objective``, under the tape."""
+        ``(x, objective) → (N,)``) with respect to ``x``; transforms and views happen inside ``objective``, under
+        the tape."""
 
         def value_and_grad(x, e):
             with tf.GradientTape() as tape:
@@ -414,7 +443,7 @@ class AscentEngine:
                 loss = objective(x, e)
                 total = loss
                 for penalty in penalties:
-                    total = total - penalty(x)
+                    total = total - penalty(x, loss)
                 total = tf.reduce_sum(total)
             return loss, tape.gradient(total, x)
 
@@ -455,7 +484,7 @@ class AscentEngine:
             )
             return self._signed_objective(xj, targets, neuron, sign)
 
-        def total_variation(x):
+        def total_variation(x, _objective):
             return tf.cond(
                 tv > 0,
                 lambda: (
@@ -468,9 +497,12 @@ class AscentEngine:
                 lambda: tf.zeros([n]),
             )
 
-        def similarity(x):
+        def similarity(x, objective):
+            # in units of the image's own objective (its size, not its gradient): a weight means the same on
+            # every layer, whose objectives differ a hundredfold (conv1 ~2, conv3 ~30, the class scores ~300)
+            scale = DIVERSITY_UNIT * diversity * tf.stop_gradient(tf.abs(objective))
             return tf.cond(
-                diversity > 0, lambda: diversity * self._similarity_penalty(x, targets, sign), lambda: tf.zeros([n])
+                diversity > 0, lambda: scale * self._similarity_penalty(x, targets, sign), lambda: tf.zeros([n])
             )
 
         x, hist = self._loop(
@@ -629,10 +661,12 @@ class AscentEngine:
         early (the images reached so far are returned, ``stopped=True``). ``progress`` counts
         image-epochs. ``sign`` ``(N,)`` (or one number): +1 maximises the image's map, −1 minimises it
         (the loss then is −objective, on the pre-activation of a relu conv layer); ``diversity`` > 0 subtracts
-        that weight times each image's mean cosine similarity to the batch's other images of the same map and
-        sign (a sub-batch must hold them together). ``jitter``, ``scale`` and ``rotate`` transform the batch by a
-        random shift (px), zoom (±relative) and rotation (±degrees) each epoch before the forward pass, so
-        the image must excite the map wherever and however it sits (transformation robustness). ``clip``
+        that weight × ``DIVERSITY_UNIT`` (a tenth) of each image's objective (its size, without gradient) times
+        its mean similarity up to a shift of ``DIVERSITY_SHIFT`` px to the batch's other images of the same map and
+        sign (``_similarity_penalty``; a sub-batch must hold them together). ``jitter``, ``scale`` and ``rotate``
+        transform the batch by a random shift (px), zoom (±relative) and rotation (±degrees) each epoch before the
+        forward pass, so the image must excite the map wherever and however it sits (transformation robustness).
+        ``clip``
         (low, high) bounds the pixels after every step and ``normalize="std"`` divides the gradient by its
         standard deviation instead of its RMS (both as the dreams do). ``param="fourier"`` ascends a decorrelated
         (Fourier) parameterisation instead of the pixels (``fourier_weights``). Returns images ``(N, 28, 28, 1)``,

@@ -61,6 +61,7 @@ def cmd_oip(args) -> int:
 
 def register(sub) -> None:
     """``python -m core oip --layer conv3 --maps all --epochs 200 --out oips.npz``."""
+    from core.ascent.engine import DEFAULT_DIVERSITY, MAX_DIVERSITY
     from core.ascent.starts import DEFAULT_SCALE_WEIGHTS
     from core.oip.search import OipConfig
 
@@ -99,8 +100,13 @@ def register(sub) -> None:
     p.add_argument(
         "--diversity",
         type=float,
+        nargs="?",
         default=0.0,
-        help="weight of a penalty on the similarity of a map's starts (0: off, as the blog)",
+        const=DEFAULT_DIVERSITY,
+        metavar="W",
+        help="with --starts ≥ 2, push a map's starts apart: a penalty of W × 10 %% of each start's objective times its "
+        f"similarity up to a shift to the map's other starts (the JSON's measure); 0..{MAX_DIVERSITY:g}; a bare "
+        "--diversity is %(const)g (the page's default); default 0: off, as the blog",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

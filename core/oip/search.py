@@ -47,6 +47,7 @@ from core.progress import ProgressCallback  # noqa: E402
 OBJECTIVES = ("map", "neuron", "negative")  # negative: minimise the map (what it hates)
 MAX_STARTS = 16
 MAX_IMAGES = 4096  # maps × starts in one OIP run
+GIVEN_UP_NOTICE = 10.0  # percent: diverse OIPs that gave up more of a map's objective than this should say so
 
 
 # --- OIP runs ------------------------------------------------------------------------------------
@@ -194,6 +195,13 @@ class OipResult:
 
         return np.array([mean_pairwise(shift_similarity(imgs)) for imgs in self.images], np.float64)
 
+    def given_up_vs(self, plain: OipResult) -> np.ndarray:
+        """``(M,)``: per map of this (diverse) run, the percent of ``plain``'s best objective for that map that it
+        gave up (``objective_given_up``); NaN for a map ``plain`` lacks or where it found no OIP."""
+        rows = {int(m): i for i, m in enumerate(plain.maps)}
+        reference = np.array([plain.best_loss[rows[int(m)]] if int(m) in rows else np.nan for m in self.maps])
+        return objective_given_up(reference, self.best_loss)
+
     def row(self, map_index: int) -> int:
         hits = np.flatnonzero(self.maps == map_index)
         if hits.size == 0:
@@ -240,6 +248,17 @@ class OipResult:
     def save_npz(self, path: str | os.PathLike) -> Path:
         """Write atomically (temporary file, then rename)."""
         return atomic_write_bytes(path, self.to_npz_bytes())
+
+
+def objective_given_up(plain_best, diverse_best) -> np.ndarray:
+    """Percent of the plain run's best objective that the diverse run gave up, per map: ``100 · (1 − diverse /
+    plain)`` (negative where the diverse run did better); NaN where the plain run found no OIP (best ≤ 0) or a
+    value is missing. Arrays of the maps' best losses (or two numbers) → an array of that shape; above
+    ``GIVEN_UP_NOTICE`` the page says how much the diversity cost."""
+    plain = np.asarray(plain_best, np.float64)
+    diverse = np.asarray(diverse_best, np.float64)
+    ok = np.isfinite(plain) & np.isfinite(diverse) & (plain > 0)
+    return np.where(ok, 100.0 * (1.0 - diverse / np.where(ok, plain, 1.0)), np.nan)
 
 
 def run_oip(

@@ -2,8 +2,9 @@
 
 For one map: the blog's OIP (one start, the OIP run's settings), a **negative** OIP (the map minimised, on its
 pre-activation where the layer is a relu conv) and **N diverse OIPs** (N starts that push each other apart
-with a similarity penalty), all through the one ascent engine (``core.ascent.engine.AscentEngine``: the same compiled
-function, no retracing), with the pairwise similarity of the diverse OIPs up to a shift (``core.oip.similarity``).
+with a penalty on their similarity up to a shift), all through the one ascent engine
+(``core.ascent.engine.AscentEngine``: the same compiled function, no retracing), with the pairwise similarity of
+the diverse OIPs up to a shift (``core.oip.similarity``) and the objective they gave up for it (``given_up``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.ascent.engine import AscentEngine, capped_epochs, check_diversity
-from core.oip.search import MAX_STARTS, OipConfig, run_oip
+from core.ascent.engine import DEFAULT_DIVERSITY, AscentEngine, capped_epochs, check_diversity
+from core.oip.search import MAX_STARTS, OipConfig, objective_given_up, run_oip
 from core.oip.similarity import mean_pairwise, shift_similarity
 from core.progress import ProgressCallback, progress_scope
 
 DEFAULT_DIVERSE = 4
-DEFAULT_DIVERSITY = 2.0
+# DEFAULT_DIVERSITY (imported above) is the one default weight: the page's and the CLI's bare --diversity
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ class VariantsConfig:
             raise ValueError(f"diverse={self.diverse} OIPs is outside 2..{MAX_STARTS}")
         check_diversity(self.diversity)
         if self.diversity == 0:
-            raise ValueError("diversity=0 would give N independent starts; use a weight > 0 (e.g. 2)")
+            raise ValueError(
+                f"diversity=0 would give N independent starts; use a weight > 0 (e.g. {DEFAULT_DIVERSITY:g})"
+            )
         if self.map_index < 0:
             raise ValueError(f"map {self.map_index} does not exist; maps are numbered from 0")
 
@@ -49,8 +52,8 @@ class VariantsConfig:
 class MapVariants:
     """``blog`` ``(28, 28)`` and its loss; ``negative`` ``(28, 28)`` and its loss (−objective: > 0 when the map
     is held below 0); ``diverse`` ``(N, 28, 28)``, ``diverse_loss`` ``(N,)`` and their pairwise similarity up
-    to a shift ``similarity`` ``(N, N)``; ``blog_starts_similarity``: the same for N plain starts (no
-    penalty), for comparison."""
+    to a shift ``similarity`` ``(N, N)``; ``plain_similarity`` and ``plain_loss`` ``(N,)``: the same for N plain
+    starts (no penalty), for comparison."""
 
     config: VariantsConfig
     blog: np.ndarray
@@ -63,10 +66,22 @@ class MapVariants:
     plain_similarity: np.ndarray
     seconds: float
     stopped: bool = False
+    plain_loss: np.ndarray | None = None
 
     @property
     def mean_similarity(self) -> float:
         return mean_pairwise(self.similarity)
+
+    @property
+    def given_up(self) -> float:
+        """Percent of the objective the diverse OIPs gave up: their best loss against the best of as many plain
+        starts (``core.oip.search.objective_given_up``; NaN where the plain starts found no OIP)."""
+        if self.plain_loss is None:
+            return float("nan")
+        best = [
+            float(np.max(v)) if np.isfinite(v).all() else float("nan") for v in (self.plain_loss, self.diverse_loss)
+        ]
+        return float(objective_given_up(*best))
 
     @property
     def plain_mean_similarity(self) -> float:
@@ -120,7 +135,7 @@ def run_variants(engine: AscentEngine, config: VariantsConfig, progress: Progres
 
     blog, blog_loss = images("blog", 1)
     negative, negative_loss = images("negative", 1)
-    plain, _ = images("plain starts", n)
+    plain, plain_loss = images("plain starts", n)
     diverse, diverse_loss = images("diverse", n)
     return MapVariants(
         config,
@@ -134,6 +149,7 @@ def run_variants(engine: AscentEngine, config: VariantsConfig, progress: Progres
         shift_similarity(np.nan_to_num(plain)),
         seconds,
         stopped,
+        plain_loss,
     )
 
 

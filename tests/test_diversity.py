@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,22 +18,12 @@ from core.ascent import engine as ascent
 from core.oip import search as oip
 from core.oip import variants
 from core.oip.similarity import mean_pairwise, shift_similarity
-
-
-def _tiny_model(seed: int = 0) -> keras.Model:
-    init = keras.initializers.GlorotUniform(seed=seed)
-    inp = keras.Input((28, 28, 1))
-    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv1", kernel_initializer=init)(inp)
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
-    x = keras.layers.Conv2D(6, 3, activation="relu", name="conv2", kernel_initializer=init)(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    out = keras.layers.Dense(10, name="out", kernel_initializer=init)(x)
-    return keras.Model(inp, out)
+from tests.test_objectives import tiny_conv_model
 
 
 @pytest.fixture(scope="module")
 def engine() -> ascent.AscentEngine:
-    return ascent.AscentEngine(_tiny_model(), "conv2")
+    return ascent.AscentEngine(tiny_conv_model(), "conv2")
 
 
 def test_the_penalty_is_the_similarity_up_to_a_shift_within_a_map_and_sign():

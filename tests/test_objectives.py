@@ -18,7 +18,7 @@ from tests.helpers.spectra import radial_spectrum
 from tests.reference import eager_ascent_step_loop
 
 
-def _tiny_model(seed: int = 0) -> keras.Model:
+def tiny_conv_model(seed: int = 0) -> keras.Model:
     init = keras.initializers.GlorotUniform(seed=seed)
     inp = keras.Input((28, 28, 1))
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv1", kernel_initializer=init)(inp)
@@ -31,11 +31,11 @@ def _tiny_model(seed: int = 0) -> keras.Model:
 
 @pytest.fixture(scope="module")
 def engine() -> ascent.AscentEngine:
-    return ascent.AscentEngine(_tiny_model(), "conv2")
+    return ascent.AscentEngine(tiny_conv_model(), "conv2")
 
 
 def _preactivation_mean(engine: ascent.AscentEngine, images: np.ndarray, maps) -> np.ndarray:
-    model = _tiny_model()
+    model = tiny_conv_model()
     below = keras.Model(model.input, model.get_layer("pool1").output)
     conv = model.get_layer("conv2")
     z = (
@@ -69,7 +69,7 @@ def test_the_blogs_ascent_is_unchanged_by_the_new_terms(engine):
     plain = engine.ascend(starts, maps, 20, 0.05)
     explicit = engine.ascend(starts, maps, 20, 0.05, sign=np.ones(4), diversity=0.0)
     assert np.array_equal(plain.images, explicit.images) and np.array_equal(plain.history, explicit.history)
-    model = _tiny_model()
+    model = tiny_conv_model()
     reference, losses = eager_ascent_step_loop(model, "conv2", starts[0], 4, 20, 0.05)
     np.testing.assert_allclose(plain.images[0, ..., 0], reference, atol=2e-4)
 

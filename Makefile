@@ -4,15 +4,34 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 URL    := http://localhost:$(PORT)
+# GPU=1 where Linux has an NVIDIA driver (nvidia-smi answers): `make setup` adds TensorFlow's CUDA libraries, the
+# tensorflow[and-cuda] extra at the version pinned in requirements.txt. `make setup GPU=0` forces the CPU wheel
+# (and takes those libraries out of a venv that had them). Elsewhere nothing changes.
+GPU    ?= $(shell [ "$$(uname -s)" = Linux ] && nvidia-smi >/dev/null 2>&1 && echo 1 || echo 0)
+TF_VERSION := $(shell sed -n 's/^tensorflow==//p' requirements.txt)
 
 
-.PHONY: run run-ray lint test test-fast classroom classroom-ray setup setup-dev setup-ray bench clean
+.PHONY: run run-ray lint test test-fast classroom classroom-ray setup setup-dev setup-ray cpu-wheel bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-cuda
 	touch $@
+
+# TensorFlow's CUDA libraries (pip's nvidia-* packages) beside the pinned tensorflow: the same wheel then finds a GPU.
+$(VENV)/.installed-cuda: $(VENV)/.installed
+	$(PY) -m pip install --quiet "tensorflow[and-cuda]==$(TF_VERSION)"
+	@echo "TensorFlow $(TF_VERSION) with its CUDA libraries (GPU=1; make setup GPU=0 for the CPU wheel)"
+	touch $@
+
+# GPU=0 after a GPU setup: the CUDA libraries go, so TensorFlow computes on the CPU.
+cpu-wheel: $(VENV)/.installed
+	@if [ -f $(VENV)/.installed-cuda ]; then \
+	  cuda=$$($(PY) -m pip freeze | sed -n 's/^\(nvidia-[A-Za-z0-9_.-]*\)==.*/\1/p'); \
+	  [ -z "$$cuda" ] || $(PY) -m pip uninstall --quiet -y $$cuda; \
+	  rm -f $(VENV)/.installed-cuda; echo "TensorFlow $(TF_VERSION): CPU wheel (GPU=0)"; fi
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -22,7 +41,7 @@ $(VENV)/.installed-ray: $(VENV)/.installed requirements-ray.txt
 	$(PY) -m pip install --quiet -r requirements-ray.txt
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(if $(filter 1,$(GPU)),$(VENV)/.installed-cuda,cpu-wheel)
 
 setup-dev: $(VENV)/.installed-dev
 

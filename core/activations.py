@@ -39,7 +39,7 @@ from core.spec import ArchitectureSpec, LayerInfo, layer_table, receptive_box  #
 OUTPUT_LAYER = "out"
 SCORES = ("logit", "probability")
 DEAD_TOLERANCE = 1e-6
-_SKIPPED_KINDS = ("Flatten", "Dropout")
+_SKIPPED_KINDS = ("Flatten", "Dropout", "GlobalAveragePooling2D")  # reshaping steps, not shown as a layer
 
 
 # --------------------------------------------------------------------------- results
@@ -197,7 +197,8 @@ class ActivationModel:
         self.layer_names = [n for n in names if not any(k in kinds.get(n, "") for k in _SKIPPED_KINDS)]
         self.layer_info = {row.name: row for row in layer_table(spec)}
         self.conv_names = [n for n in self.layer_names if n.startswith("conv")]
-        self.cam_layer = self.conv_names[-1]
+        # Grad-CAM's layer: the last conv (None for a dense-only model, whose gradients go through its flatten)
+        self.cam_layer = self.conv_names[-1] if self.conv_names else None
         self._features = feature_model(model, self.layer_names)
         x_spec = tf.TensorSpec([None, self.side, self.side, 1], tf.float32)
         self._features_fn = tf.function(self._features_call, input_signature=[x_spec])
@@ -205,7 +206,7 @@ class ActivationModel:
         out = model.get_layer(OUTPUT_LAYER)
         self._out_kernel, self._out_bias = out.kernel, out.bias
         self._grad_model = keras.Model(
-            model.input, [model.get_layer(self.cam_layer).output, out.input], name="grad_views"
+            model.input, [model.get_layer(self.cam_layer or "flatten").output, out.input], name="grad_views"
         )
         k_spec, bool_spec = tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.bool)
         self._saliency_fn = tf.function(self._saliency_call, input_signature=[x_spec, k_spec, bool_spec])
@@ -346,6 +347,8 @@ class ActivationModel:
 
     def grad_cam(self, x: np.ndarray, class_index: int, score: str = "logit") -> GradCam:
         """Grad-CAM (Selvaraju et al. 2017) on the last conv layer for one digit ``(28, 28, 1)``."""
+        if self.cam_layer is None:
+            raise ValueError("this model has no conv layer: Grad-CAM needs the maps of one")
         class_index, use_prob = self.check_class(class_index), self._check_score(score)
         batch = _as_batch(x, self.side)
         conv_out, grads = self._cam_fn(

@@ -41,11 +41,11 @@ def build_model(spec: ArchitectureSpec, l2: float = 0.0, seed: int | None = None
     reg = keras.regularizers.L2(l2) if l2 > 0 else None
     inputs = keras.Input((spec.input_side, spec.input_side, 1), name="input")
     x = inputs
-    n_conv = len(spec.convs)
     for i, conv in enumerate(spec.convs, 1):
         x = keras.layers.Conv2D(
             conv.filters,
             conv.kernel,
+            strides=conv.stride,
             activation=conv.activation,
             padding=conv.padding,
             kernel_initializer=init(),
@@ -54,9 +54,15 @@ def build_model(spec: ArchitectureSpec, l2: float = 0.0, seed: int | None = None
         )(x)
         if spec.batch_norm:
             x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
-        if i < n_conv or spec.final_pool:
+        pool = spec.pool_after(i)
+        if pool == "max":
             x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+        elif pool == "avg":
+            x = keras.layers.AveragePooling2D(2, name=f"pool{i}")(x)
+    if spec.head == "gap":
+        x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    else:
+        x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(spec.dense, 1):
         x = keras.layers.Dense(
             units, activation=spec.dense_activation, kernel_initializer=init(), kernel_regularizer=reg, name=f"dense{i}"

@@ -4,6 +4,12 @@ Layer names are stable: conv1, pool1, conv2, pool2, conv3, ..., flatten, dense1,
 A max-pool (2×2, stride 2) follows every conv layer but the last. Optional batch-norm
 layers (bn1, ...) follow each conv's activation; optional dropout layers (drop1, ...)
 follow each hidden dense layer.
+
+Imported models (``core.import_model``) may also have: convs with stride 2 (``ConvSpec.stride``), another
+pooling layout (``pools``: 'max', 'avg' or 'none' after each conv: pool{i} is missing where 'none'), global
+average pooling instead of Flatten (``head='gap'``, a layer named ``gap``), or no conv at all
+(``dense_only``: input → flatten → dense1 … → out). Every such field is left out of the JSON at its default, so
+the spec files of the blog's architectures stay as they were.
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ from core.checks import check_range
 ACTIVATIONS = ("relu", "sigmoid", "elu", "tanh", "selu")
 PADDINGS = ("valid", "same")
 POOL_SIZE = 2
+POOLS = ("max", "avg", "none")  # what follows a conv: 2×2 max-pooling, 2×2 average pooling, nothing
+HEADS = ("flatten", "gap")  # from the maps to the dense layers: Flatten, or GlobalAveragePooling2D (layer 'gap')
+POOL_KINDS = {"max": "MaxPooling2D", "avg": "AveragePooling2D"}
+MAX_STRIDE = 4
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class ConvSpec:
     kernel: int = 3
     activation: str = "relu"
     padding: str = "valid"
+    stride: int = 1  # imported models only (the Train page's convs have stride 1)
 
 
 @dataclass(frozen=True)
@@ -36,12 +47,28 @@ class ArchitectureSpec:
     num_classes: int = 10
     input_side: int = 28
     final_pool: bool = False  # a 2×2 max-pool after the last conv too (Keras' own MNIST example has one)
+    pools: tuple[str, ...] | None = None  # per conv, one of POOLS; None: max after every conv but the last
+    head: str = "flatten"  # one of HEADS
+    dense_only: bool = False  # no conv layer at all (an imported dense network)
+
+    def pool_after(self, i: int) -> str:
+        """What follows conv ``i`` (1-based): 'max', 'avg' or 'none'."""
+        if self.pools is not None:
+            return self.pools[i - 1]
+        return "max" if i < len(self.convs) or self.final_pool else "none"
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if not self.final_pool:
-            d.pop("final_pool")  # spec files of the blog's architectures stay as they were
+        defaults = {"final_pool": False, "pools": None, "head": "flatten", "dense_only": False}
+        for key, default in defaults.items():
+            if d[key] == default:
+                d.pop(key)  # spec files of the blog's architectures stay as they were
+        if self.pools is not None:
+            d["pools"] = list(self.pools)
         d["convs"] = [asdict(c) for c in self.convs]
+        for c in d["convs"]:
+            if c["stride"] == 1:
+                c.pop("stride")
         d["dense"] = list(self.dense)
         return d
 
@@ -61,6 +88,8 @@ class ArchitectureSpec:
         rest = {k: v for k, v in d.items() if k != "convs"}
         if "dense" in rest:
             rest["dense"] = tuple(int(u) for u in rest["dense"])
+        if rest.get("pools") is not None:
+            rest["pools"] = tuple(str(p) for p in rest["pools"])
         return cls(convs=convs, **rest)
 
     @classmethod
@@ -108,8 +137,23 @@ class LayerInfo:
 
 def validate(spec: ArchitectureSpec) -> None:
     """Raise ValueError naming the first offending setting or layer; builds nothing."""
-    if not spec.convs:
+    if spec.dense_only:
+        if spec.convs:
+            raise ValueError(f"a dense_only architecture has no conv layer, got {len(spec.convs)}")
+        if spec.head != "flatten" or spec.pools is not None or spec.final_pool:
+            raise ValueError("a dense_only architecture has no pooling: head 'flatten', no pools, no final_pool")
+    elif not spec.convs:
         raise ValueError("the architecture needs at least one conv layer")
+    if spec.head not in HEADS:
+        raise ValueError(f"head {spec.head!r} is not one of {HEADS}")
+    if spec.pools is not None:
+        if len(spec.pools) != len(spec.convs):
+            raise ValueError(f"pools has {len(spec.pools)} entries for {len(spec.convs)} conv layers")
+        bad = [p for p in spec.pools if p not in POOLS]
+        if bad:
+            raise ValueError(f"pools {bad} are not among {POOLS}")
+        if spec.final_pool:
+            raise ValueError("final_pool is for the classic layout; with pools, say 'max' after the last conv")
     for i, c in enumerate(spec.convs, 1):
         if not 1 <= c.filters <= 1024:
             raise ValueError(f"conv{i}: filters={c.filters} is outside 1..1024")
@@ -119,6 +163,8 @@ def validate(spec: ArchitectureSpec) -> None:
             raise ValueError(f"conv{i}: activation {c.activation!r} is not one of {ACTIVATIONS}")
         if c.padding not in PADDINGS:
             raise ValueError(f"conv{i}: padding {c.padding!r} is not one of {PADDINGS}")
+        if not 1 <= c.stride <= MAX_STRIDE:
+            raise ValueError(f"conv{i}: stride={c.stride} is outside 1..{MAX_STRIDE}")
     for i, units in enumerate(spec.dense, 1):
         if not 1 <= units <= 4096:
             raise ValueError(f"dense{i}: units={units} is outside 1..4096")
@@ -131,24 +177,26 @@ def validate(spec: ArchitectureSpec) -> None:
 def layer_table(spec: ArchitectureSpec) -> list[LayerInfo]:
     """Every layer's output shape, parameter count and receptive field, from the spec alone.
 
-    Receptive fields follow r_out = r_in + (k - 1)·j_in and j_out = j_in·s.
+    Receptive fields follow r_out = r_in + (k - 1)·j_in and j_out = j_in·s; 'same' padding with stride s pads
+    ``max((⌈n/s⌉ − 1)·s + k − n, 0) // 2`` pixels before (as TensorFlow does).
     Raises ValueError naming the layer whose output would be smaller than 1×1.
     """
     rows: list[LayerInfo] = []
     side, channels = spec.input_side, 1
     rf, jump, start = 1, 1, 0
-    n_conv = len(spec.convs)
     for i, conv in enumerate(spec.convs, 1):
-        k = conv.kernel
-        new_side = side if conv.padding == "same" else side - k + 1
-        if new_side < 1:
+        k, s = conv.kernel, conv.stride
+        new_side = -(-side // s) if conv.padding == "same" else (side - k) // s + 1
+        if new_side < 1 or side < k and conv.padding == "valid":
+            shown = min(new_side, side - k + 1)
             raise ValueError(
                 f"conv{i} (kernel {k}×{k}, padding {conv.padding}) would shrink a "
-                f"{side}×{side} map to {new_side}×{new_side}; maps must stay at least 1×1"
+                f"{side}×{side} map to {shown}×{shown}; maps must stay at least 1×1"
             )
         if conv.padding == "same":
-            start -= ((k - 1) // 2) * jump
+            start -= (max((new_side - 1) * s + k - side, 0) // 2) * jump
         rf += (k - 1) * jump
+        jump *= s
         side = new_side
         rows.append(
             LayerInfo(
@@ -160,7 +208,8 @@ def layer_table(spec: ArchitectureSpec) -> list[LayerInfo]:
             rows.append(
                 LayerInfo(f"bn{i}", "BatchNormalization", (side, side, channels), 4 * channels, rf, jump, start)
             )
-        if i < n_conv or spec.final_pool:
+        pool = spec.pool_after(i)
+        if pool != "none":
             new_side = side // POOL_SIZE
             if new_side < 1:
                 raise ValueError(
@@ -170,10 +219,13 @@ def layer_table(spec: ArchitectureSpec) -> list[LayerInfo]:
             rf += (POOL_SIZE - 1) * jump
             jump *= POOL_SIZE
             side = new_side
-            rows.append(LayerInfo(f"pool{i}", "MaxPooling2D", (side, side, channels), 0, rf, jump, start))
-    flat = side * side * channels
-    rows.append(LayerInfo("flatten", "Flatten", (flat,), 0))
-    width = flat
+            rows.append(LayerInfo(f"pool{i}", POOL_KINDS[pool], (side, side, channels), 0, rf, jump, start))
+    if spec.head == "gap":
+        rows.append(LayerInfo("gap", "GlobalAveragePooling2D", (channels,), 0))
+        width = channels
+    else:
+        width = side * side * channels
+        rows.append(LayerInfo("flatten", "Flatten", (width,), 0))
     for i, units in enumerate(spec.dense, 1):
         rows.append(LayerInfo(f"dense{i}", "Dense", (units,), (width + 1) * units))
         if spec.dropout > 0:

@@ -1,5 +1,7 @@
-"""Bring your own model (core/import_model.py): Keras files made in the test, mapped to the stable names or refused
-with the reason; the CLI; a model trained the notebook way (pixels / 255) imported and opened by every page."""
+"""Bring your own model (core/import_model.py): Keras files made in the test, in both formats (.keras zip and legacy
+HDF5), mapped to the stable names or refused with the reason; files that would run code refused before Keras
+reads them; dense-only runs opened by the rest of core; the CLI and its report; a model trained the notebook way
+(pixels / 255) imported and opened by every page."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import io
 import json
 import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -14,11 +17,18 @@ from keras import layers as L
 
 from core.import_model import ImportRefused, import_model, load_keras_file, plan_import
 
+FORMATS = ("keras", "h5")
 
-def keras_bytes(model: keras.Model, tmp_path, name: str = "m") -> bytes:
-    path = tmp_path / f"{name}.keras"
+
+def model_bytes(model: keras.Model, tmp_path, fmt: str = "keras", name: str = "m") -> bytes:
+    """The model saved as a Keras 3 zip (``fmt`` 'keras') or a legacy HDF5 file ('h5')."""
+    path = tmp_path / f"{name}.{fmt}"
     model.save(path)
     return path.read_bytes()
+
+
+def keras_bytes(model: keras.Model, tmp_path, name: str = "m") -> bytes:
+    return model_bytes(model, tmp_path, "keras", name)
 
 
 def seq(*layers, shape=(28, 28, 1)) -> keras.Model:
@@ -26,6 +36,7 @@ def seq(*layers, shape=(28, 28, 1)) -> keras.Model:
     return keras.Sequential([keras.Input(shape), *layers])
 
 
+# case → (model maker, expected mapping entries, the rebuilt model's layer names)
 ACCEPTED = {
     # Keras' own "simple MNIST convnet": a pool after the last conv, Dropout before the output
     "keras.io example": (
@@ -75,36 +86,125 @@ ACCEPTED = {
         {},
         ["conv1", "pool1", "conv2", "pool2", "conv3", "flatten", "dense1", "out"],
     ),
+    # the most common MNIST model: Flatten–Dense–Dense, on each input shape
+    "dense-only, 784 input": (
+        lambda: seq(L.Dense(24, activation="relu", name="h"), L.Dense(10, activation="softmax"), shape=(784,)),
+        {"h": "dense1"},
+        ["flatten", "dense1", "out"],
+    ),
+    "dense-only, 28×28 input, softmax as a layer": (
+        lambda: seq(
+            L.Flatten(name="f"),
+            L.Dense(24, activation="relu"),
+            L.Dropout(0.2),
+            L.Dense(16, activation="relu"),
+            L.Dense(10, name="logits"),
+            L.Activation("softmax", name="sm"),
+            shape=(28, 28),
+        ),
+        {"f": "flatten", "logits": "out", "sm": "folded into out"},
+        ["flatten", "dense1", "dense2", "out"],
+    ),
+    "dense-only, 28×28×1, Rescaling after Flatten": (
+        lambda: seq(
+            L.Flatten(), L.Rescaling(1 / 255.0, name="r"), L.Dense(16, activation="tanh"), L.Dense(10, name="o")
+        ),
+        {"r": "became the scaler", "o": "out"},
+        ["flatten", "dense1", "out"],
+    ),
+    "Normalization per pixel, 784 input": (
+        lambda: seq(
+            L.Normalization(mean=np.linspace(0.0, 0.3, 784), variance=np.linspace(0.05, 0.2, 784), name="n"),
+            L.Dense(16, activation="relu"),
+            L.Dense(10),
+            L.Softmax(),
+            shape=(784,),
+        ),
+        {"n": "became the scaler"},
+        ["flatten", "dense1", "out"],
+    ),
+    "Rescaling then Normalization, CNN": (
+        lambda: seq(
+            L.Rescaling(1 / 255.0),
+            L.Normalization(mean=0.13, variance=0.09, name="n"),
+            L.Conv2D(4, 3, activation="relu"),
+            L.MaxPooling2D(),
+            L.Flatten(),
+            L.Dense(10, activation="softmax"),
+        ),
+        {"n": "became the scaler"},
+        ["conv1", "pool1", "flatten", "out"],
+    ),
+    "average pooling and global average pooling": (
+        lambda: seq(
+            L.Conv2D(4, 3, activation="relu", padding="same", name="c1"),
+            L.AveragePooling2D(2, name="avg"),
+            L.Conv2D(6, 3, activation="relu"),
+            L.GlobalAveragePooling2D(name="g"),
+            L.Dense(10, activation="softmax"),
+        ),
+        {"avg": "pool1", "g": "gap"},
+        ["conv1", "pool1", "conv2", "gap", "out"],
+    ),
+    "stride-2 convs instead of pooling": (
+        lambda: seq(
+            L.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="s1"),
+            L.Conv2D(8, 3, strides=2, activation="relu"),
+            L.Conv2D(8, 3, activation="selu"),
+            L.Flatten(),
+            L.Dense(10),
+        ),
+        {"s1": "conv1"},
+        ["conv1", "conv2", "conv3", "flatten", "out"],
+    ),
 }
 
 
+def _fed_like_the_file(outcome, run, raw: np.ndarray, shape: tuple) -> np.ndarray:
+    """What the file's own model is fed for raw digits under the scaler the import chose."""
+    if outcome.scaler in ("unit", "normalization-unit"):
+        fed = raw.astype(np.float32) / 255.0
+    elif outcome.scaler == "article-ii":
+        fed = run.scaler.transform(raw)
+    else:  # the model's own input layers see pixels 0..255
+        fed = raw.astype(np.float32)
+    return fed.reshape(len(raw), *shape)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("case", list(ACCEPTED))
-def test_accepted_models_get_the_stable_names_and_compute_the_same(case, tmp_path):
+def test_accepted_models_get_the_stable_names_and_compute_the_same(case, fmt, tmp_path):
     from core.data import load_sample_digits
     from core.runs import load_run, write_run
 
     make, mapped, names = ACCEPTED[case]
     original = make()
-    outcome = import_model(keras_bytes(original, tmp_path), f"{case}.keras")
+    outcome = import_model(model_bytes(original, tmp_path, fmt), f"{case}.{fmt}")
     for k, v in mapped.items():
         assert outcome.mapping[k] == v, outcome.mapping
-    run = load_run(write_run(outcome.payload, tmp_path / "runs", "mine"))
+    run = load_run(write_run(outcome.payload, tmp_path / "runs", "mine"))  # checks every shape against the spec
     assert [lyr.name for lyr in run.model.layers[1:]] == names
     assert (
-        run.meta["imported"] and run.meta["imported_from"] == f"{case}.keras" and run.meta["mapping"] == outcome.mapping
+        run.meta["imported"] and run.meta["imported_from"] == f"{case}.{fmt}" and run.meta["mapping"] == outcome.mapping
     )
+    assert outcome.report.format == ("keras-zip" if fmt == "keras" else "hdf5")
+    assert run.meta["import_report"]["architecture"] == outcome.report.to_dict()["architecture"]
     # the run (its scaler + the rebuilt model) reads raw digits as the file's model does
     raw = load_sample_digits().images[:32]
-    fed = raw.astype(np.float32)
-    if outcome.scaler == "unit":
-        fed = fed / 255.0
-    elif outcome.scaler == "article-ii":
-        fed = run.scaler.transform(raw)[..., 0]
-    want = np.asarray(original(fed if original.inputs[0].shape[-1] != 1 else fed[..., None], training=False))
-    if case == "notebook variants":
+    want = np.asarray(original(_fed_like_the_file(outcome, run, raw, tuple(original.inputs[0].shape[1:]))))
+    if original.layers[-1].get_config().get("activation") == "linear" and type(original.layers[-1]).__name__ == "Dense":
         want = np.exp(want) / np.exp(want).sum(axis=1, keepdims=True)  # the logits model got a softmax
-        assert outcome.scaler == "rescaling" and any("logits" in n for n in outcome.notes)
+        assert any("logits" in n for n in outcome.notes)
     np.testing.assert_allclose(run.model(run.scaler.transform(raw), training=False), want, atol=1e-4)
+
+
+def test_input_layers_become_the_scaler(tmp_path):
+    outcome = import_model(keras_bytes(ACCEPTED["notebook variants"][0](), tmp_path), "n.keras", scaler="unit")
+    assert outcome.scaler == "rescaling" and "--scaler unit is not used" in outcome.report.scaler["reason"]
+    norm = import_model(keras_bytes(ACCEPTED["Normalization per pixel, 784 input"][0](), tmp_path), "p.keras")
+    # a Normalization alone may have been fed pixels 0..255 or /255: both were tried
+    assert set(norm.scaler_accuracy) == {"normalization", "normalization-unit"}
+    assert norm.report.input_adapter.startswith("784 pixels")
 
 
 def _two_inputs():
@@ -120,15 +220,15 @@ def _residual():
     return keras.Model(a, L.Dense(10, activation="softmax")(L.Flatten()(L.Conv2D(2, 3)(x))))
 
 
-def _h5(tmp_path) -> bytes:
-    return b"\x89HDF\r\n\x1a\n" + b"\0" * 100
+@keras.saving.register_keras_serializable(package="Mine")
+class Doubler(L.Layer):
+    def call(self, x):
+        return x * 2
 
 
-def _zip_without_config(tmp_path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("hello.txt", "not a model")
-    return buf.getvalue()
+@keras.saving.register_keras_serializable(package="Mine")
+def my_activation(x):
+    return keras.ops.relu(x) * 2
 
 
 REFUSED = [
@@ -137,22 +237,42 @@ REFUSED = [
         lambda: seq(L.Lambda(lambda x: x * 2), L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax")),
         "has a Lambda layer",
     ),
+    (
+        "a custom layer",
+        lambda: seq(Doubler(name="twice"), L.Flatten(), L.Dense(10, activation="softmax")),
+        "custom layer 'twice'",
+    ),
+    (
+        "a custom activation",
+        lambda: seq(L.Flatten(), L.Dense(10, activation=my_activation, name="odd")),
+        "custom layer or function in layer 'odd'",
+    ),
     ("two inputs", _two_inputs, "the model has 2 inputs"),
     (
         "a 32×32×3 input",
         lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax"), shape=(32, 32, 3)),
         "input is 32×32×3",
     ),
-    ("5 classes", lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(5, activation="softmax")), "a 10-way output"),
     (
-        "global average pooling",
-        lambda: seq(L.Conv2D(2, 3), L.GlobalAveragePooling2D(), L.Dense(10, activation="softmax")),
-        "(GlobalAveragePooling2D) is a kind the pages cannot show",
+        "a 28×28×3 input",
+        lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax"), shape=(28, 28, 3)),
+        "input is 28×28×3 (three colour channels",
     ),
     (
-        "a strided conv",
-        lambda: seq(L.Conv2D(2, 3, strides=2), L.Flatten(), L.Dense(10, activation="softmax")),
-        "uses strides",
+        "a channels-first input",
+        lambda: seq(L.Flatten(), L.Dense(10, activation="softmax"), shape=(1, 28, 28)),
+        "input is 1×28×28 (channels-first",
+    ),
+    ("5 classes", lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(5, activation="softmax")), "a 10-way output"),
+    (
+        "global max pooling",
+        lambda: seq(L.Conv2D(2, 3), L.GlobalMaxPooling2D(), L.Dense(10, activation="softmax")),
+        "(GlobalMaxPooling2D) is a kind the pages cannot show",
+    ),
+    (
+        "a stride-5 conv",
+        lambda: seq(L.Conv2D(2, 3, strides=5), L.Flatten(), L.Dense(10, activation="softmax")),
+        "has strides (5, 5)",
     ),
     (
         "3×3 pooling",
@@ -160,11 +280,15 @@ REFUSED = [
         "2×2 pooling with stride 2",
     ),
     (
-        "convs without pooling",
-        lambda: seq(L.Conv2D(2, 3), L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="softmax")),
-        "without a pooling layer between",
+        "Dense on a 28×28 grid",
+        lambda: seq(L.Dense(8), L.Flatten(), L.Dense(10, activation="softmax"), shape=(28, 28)),
+        "comes before Flatten",
     ),
-    ("no conv", lambda: seq(L.Flatten(), L.Dense(10, activation="softmax")), "before any conv layer"),
+    (
+        "Rescaling inside the network",
+        lambda: seq(L.Conv2D(2, 3), L.Rescaling(0.5), L.Flatten(), L.Dense(10, activation="softmax")),
+        "scales inside the network",
+    ),
     (
         "a sigmoid output",
         lambda: seq(L.Conv2D(2, 3), L.Flatten(), L.Dense(10, activation="sigmoid")),
@@ -181,17 +305,127 @@ def test_models_the_pages_cannot_show_are_refused_with_the_reason(case, make, me
     assert message in str(err.value)
 
 
+H5_REFUSED = [
+    r for r in REFUSED if r[0] in ("a Lambda layer", "a custom layer", "a channels-first input", "two inputs")
+]
+
+
+@pytest.mark.parametrize("case, make, message", H5_REFUSED, ids=[c for c, _, _ in H5_REFUSED])
+def test_hdf5_files_get_the_same_checks(case, make, message, tmp_path):
+    with pytest.raises(ImportRefused) as err:
+        import_model(model_bytes(make(), tmp_path, "h5"), "mine.h5")
+    assert message in str(err.value)
+
+
+def _lambda_h5(tmp_path, marker, keras2: bool) -> bytes:
+    """An HDF5 file whose Lambda layer would create ``marker`` when run; ``keras2``: its config rewritten the way
+    Keras 2 (tf.keras) wrote Lambdas: ``function`` as [marshalled bytecode, defaults, closure]."""
+    path = str(marker)
+    model = seq(  # a lambda, stored as bytecode (a named function would be stored by its name)
+        L.Lambda(lambda x: (open(path, "w").close(), x)[1], name="sneaky"),  # noqa: SIM115 - must never run here
+        L.Flatten(),
+        L.Dense(10, activation="softmax"),
+    )
+    marker.unlink()  # building the model in the test ran it once
+    file = tmp_path / "lambda.h5"
+    model.save(file)
+    if keras2:
+        with h5py.File(file, "r+") as f:
+            config = json.loads(f.attrs["model_config"])
+            lam = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Lambda")
+            code = lam["config"]["function"]["config"]
+            lam["config"]["function"] = [code["code"], code["defaults"], code["closure"]]
+            lam["config"]["function_type"] = "lambda"
+            lam["config"]["module"] = "__main__"
+            f.attrs["model_config"] = json.dumps(config)
+    return file.read_bytes()
+
+
+@pytest.mark.parametrize("keras2", [False, True], ids=["keras3-h5", "keras2-h5"])
+def test_a_lambda_in_hdf5_is_refused_by_name_and_runs_nothing(keras2, tmp_path):
+    marker = tmp_path / "ran"
+    marker.touch()
+    data = _lambda_h5(tmp_path, marker, keras2)
+    for name in ("mine.h5", "mine.keras"):  # by content: an HDF5 file named .keras too
+        with pytest.raises(ImportRefused, match=r"has a Lambda layer \('sneaky', Lambda\)"):
+            import_model(data, name)
+    assert not marker.exists()
+    # what docs/cli.md says of Keras itself: its legacy HDF5 loader honours safe_mode (SafeModeScope)
+    with pytest.raises(ValueError, match="safe_mode"):
+        keras.saving.load_model(tmp_path / "lambda.h5", compile=False, safe_mode=True)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (  # Keras ≤ 2.2 wrote a Sequential's config as a bare list of layers
+            {"class_name": "Sequential", "config": [{"class_name": "Lambda", "config": {"name": "old"}}]},
+            "has a Lambda layer ('old', Lambda)",
+        ),
+        (  # tf.keras wrote TensorFlow functions called on tensors as TFOpLambda layers
+            {"class_name": "Functional", "config": {"layers": [{"class_name": "TFOpLambda", "name": "tf.math.add"}]}},
+            "has a Lambda layer ('tf.math.add', TFOpLambda)",
+        ),
+        (  # a custom layer inside a nested model
+            {
+                "class_name": "Sequential",
+                "config": {
+                    "layers": [
+                        {"class_name": "Sequential", "config": {"name": "inner", "layers": [{"class_name": "Mine"}]}}
+                    ]
+                },
+            },
+            "uses a custom layer '?' (Mine)",
+        ),
+        ({"class_name": "MyModel", "config": {}}, "holds a custom model class (MyModel)"),
+    ],
+)
+def test_configs_that_would_run_code_are_refused_before_keras_reads_them(config, message):
+    from core.import_model import check_config
+
+    with pytest.raises(ImportRefused) as err:
+        check_config(config, "'f.h5'")
+    assert message in str(err.value)
+
+
+def test_the_format_is_told_by_content_not_by_name(tmp_path):
+    make = ACCEPTED["keras.io example"][0]
+    h5_named_keras = import_model(model_bytes(make(), tmp_path, "h5"), "downloaded.keras")
+    zip_named_h5 = import_model(model_bytes(make(), tmp_path, "keras"), "downloaded.h5")
+    assert h5_named_keras.report.format == "hdf5" and zip_named_h5.report.format == "keras-zip"
+    assert h5_named_keras.mapping == zip_named_h5.mapping
+
+
+def _h5(tmp_path) -> bytes:
+    return b"\x89HDF\r\n\x1a\n" + b"\0" * 100
+
+
+def _weights_only_h5(tmp_path) -> bytes:
+    path = tmp_path / "w.weights.h5"
+    seq(L.Flatten(), L.Dense(10)).save_weights(path)
+    return path.read_bytes()
+
+
+def _zip_without_config(tmp_path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("hello.txt", "not a model")
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
         (lambda tmp: b"just some text", "is not a Keras model: a .keras file is a zip archive"),
-        (_h5, "an HDF5 .h5 file: open it in Keras and save it again as .keras"),
+        (_h5, "is a damaged HDF5 file"),
+        (_weights_only_h5, "an HDF5 file without a model in it (weights only"),
         (_zip_without_config, "it has no config.json"),
         (lambda tmp: b"PK" + b"\0" * (21 * 1024 * 1024), "models up to 20 MB can be imported"),
     ],
 )
 def test_files_that_are_not_models(make, message, tmp_path):
-    with pytest.raises(ImportRefused, match=None) as err:
+    with pytest.raises(ImportRefused) as err:
         load_keras_file(make(tmp_path), "'upload.keras'")
     assert message in str(err.value)
 
@@ -202,18 +436,92 @@ def test_a_plan_names_what_it_folded_and_left_out(tmp_path):
     assert plan.spec.batch_norm and not plan.spec.final_pool and plan.spec.dense == (12,)
     assert [c.activation for c in plan.spec.convs] == ["relu", "tanh"] and plan.spec.dense_activation == "elu"
     assert plan.rescaling == (pytest.approx(1 / 255), 0.0) and plan.added_softmax
+    assert plan.spec.pools is None and plan.spec.head == "flatten"  # the classic layout: the spec file as before
+
+
+def test_the_report_has_the_tables_the_page_shows(tmp_path):
+    outcome = import_model(
+        model_bytes(ACCEPTED["average pooling and global average pooling"][0](), tmp_path, "h5"), "gap.h5"
+    )
+    report = json.loads(json.dumps(outcome.report.to_dict()))  # plain JSON all the way down
+    assert {"layers", "architecture", "not_shown", "scaler", "test_accuracy", "test_source", "format"} <= set(report)
+    assert [(r["name"], r["became"]) for r in report["layers"]][:2] == [("c1", "conv1"), ("avg", "pool1")]
+    assert report["architecture"][0] == {
+        "name": "conv1",
+        "kind": "Conv2D",
+        "output_shape": [28, 28, 4],
+        "params": 40,
+        "receptive_field": 3,
+    }
+    assert {r["layer"] for r in report["not_shown"]} == {"pool1", "gap"}
+    assert report["scaler"]["name"] in report["scaler"]["accuracy"] and report["scaler"]["reason"]
+    assert report["test_source"] == "the 2,000 shipped test digits" and report["test_digits"] == 2000
+
+
+def test_spec_variants_have_true_shapes_and_receptive_fields():
+    """layer_table's shapes and receptive boxes for stride-2 'same' convs, average pooling and gap, checked against
+    Keras: the input pixels with a non-zero gradient for one neuron fill its receptive box."""
+    import tensorflow as tf
+
+    from core.model import build_model
+    from core.spec import ArchitectureSpec, ConvSpec, layer_table, receptive_box
+
+    spec = ArchitectureSpec(
+        (ConvSpec(2, 3, "elu", "same", 2), ConvSpec(3, 4, "elu", "valid", 2), ConvSpec(2, 3, "elu", "same")),
+        dense=(),
+        pools=("none", "avg", "none"),
+        head="gap",
+    )
+    assert ArchitectureSpec.from_json(spec.to_json()) == spec
+    model = build_model(spec, seed=0)
+    x = tf.constant(np.random.default_rng(0).normal(size=(1, 28, 28, 1)), tf.float32)
+    for info in layer_table(spec):
+        out = model.get_layer(info.name).output
+        assert tuple(out.shape[1:]) == info.output_shape, info.name
+        if info.receptive_field is None:
+            continue
+        probe = keras.Model(model.inputs, out)
+        for row, col in ((0, 0), (info.output_shape[0] - 1, info.output_shape[1] // 2)):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                value = tf.reduce_sum(probe(x)[0, row, col])
+            seen = np.argwhere(np.abs(tape.gradient(value, x).numpy()[0, ..., 0]) > 0)
+            top, left, bottom, right = receptive_box(info, row, col)
+            assert (*seen.min(0), *seen.max(0)) == (top, left, bottom, right), (info.name, row, col)
+
+
+def test_a_dense_only_run_opens_in_core(tmp_path):
+    """What the rest of core does with a run without conv layers: it loads, shows its dense units and saliency,
+    and says why Grad-CAM has nothing to show."""
+    from core.activations import ActivationModel
+    from core.data import load_sample_digits
+    from core.runs import load_run, write_run
+
+    make = ACCEPTED["dense-only, 28×28 input, softmax as a layer"][0]
+    run = load_run(write_run(import_model(keras_bytes(make(), tmp_path), "d.keras").payload, tmp_path, "dense"))
+    assert run.spec.dense_only and run.spec.convs == ()
+    am = ActivationModel.from_bundle(run)
+    assert am.layer_names == ["dense1", "dense2", "out"] and am.conv_names == [] and am.cam_layer is None
+    x = run.scaler.transform(load_sample_digits().images[:1])[0]
+    result = am.activations(x)
+    assert result.dense_names == ["dense1", "dense2"] and result.spatial_names == []
+    assert am.saliency(x, 3).shape == (28, 28)
+    with pytest.raises(ValueError, match="no conv layer"):
+        am.grad_cam(x, 3)
 
 
 def test_cli_import_model(tmp_path, capsys, monkeypatch):
     from core.cli import main
 
     monkeypatch.delenv("MNIST_NPZ", raising=False)
-    path = tmp_path / "notebook.keras"
-    path.write_bytes(keras_bytes(ACCEPTED["keras.io example"][0](), tmp_path))
+    path = tmp_path / "notebook.h5"
+    path.write_bytes(model_bytes(ACCEPTED["keras.io example"][0](), tmp_path, "h5"))
     assert main(["import-model", str(path), "--out", str(tmp_path / "runs"), "--scaler", "unit"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["run"].endswith("notebook") and out["scaler"] == "unit"
+    assert out["device"] == "CPU" or out["device"].startswith("GPU")
     assert out["test_source"] == "the 2,000 shipped test digits" and out["mapping"]["probs"] == "out"
+    assert out["report"]["format"] == "hdf5" and out["report"]["scaler"]["name"] == "unit"
     bad = tmp_path / "bad.keras"
     bad.write_bytes(b"nope")
     assert main(["import-model", str(bad), "--out", str(tmp_path / "runs")]) == 2

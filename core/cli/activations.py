@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import sys
 import time
 from pathlib import Path
@@ -85,7 +84,7 @@ def _cmd_activations(args) -> int:
         p.on_step(1)
         occ = am.occlusion(raw, k, patch=args.patch, stride=1)
         p.on_step(2)
-        cam = am.grad_cam(x, k)
+        cam = am.grad_cam(x, k) if am.cam_layer else None  # a dense-only model has no maps for Grad-CAM
         p.on_step(3)
     summary = {
         "source": source,
@@ -97,6 +96,7 @@ def _cmd_activations(args) -> int:
         "layers": {n: list(v.shape) for n, v in result.layers.items()},
         "dead_maps": {n: int(result.stats(n).dead.sum()) for n in result.spatial_names},
         "receptive_fields": {n: info.receptive_field for n, info in spatial_layer_info(bundle.spec).items()},
+        "grad_cam_layer": am.cam_layer,
         "model": str(bundle.path),
     }
     if args.out:
@@ -110,11 +110,11 @@ def _cmd_activations(args) -> int:
             probabilities=result.probabilities,
             saliency=sal,
             occlusion=occ.pixel_map,
-            grad_cam=cam.on_input,
+            **({"grad_cam": cam.on_input} if cam is not None else {}),
             **arrays,
         )
         atomic_write_bytes(out, buf.getvalue())
         summary["out"] = str(out)
-    summary["seconds"] = round(time.perf_counter() - started, 3)
-    print(json.dumps(summary))
-    return 0
+    from core.cli.common import _emit
+
+    return _emit(summary, started)

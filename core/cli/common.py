@@ -10,9 +10,20 @@ from core.progress import PrintProgress
 
 
 def _emit(result: dict, started: float) -> int:
+    """Print a command's result as the last stdout line: its figures, ``seconds`` and ``device`` (where it computed,
+    ``core.device.describe_device()``, unless the command names it itself, e.g. a job's own device)."""
     result["seconds"] = round(time.perf_counter() - started, 3)
+    result.setdefault("device", current_device())
     print(json.dumps(result))
     return 0
+
+
+def current_device() -> str:
+    """The device of this process, in words: 'CPU' or 'GPU (name)' (``core.device.describe_device``). A job run on
+    Ray computed on its worker's device, which the job's result names where it matters."""
+    from core.device import describe_device
+
+    return describe_device()
 
 
 BACKENDS = ("local", "ray")

@@ -1,5 +1,7 @@
-"""``import-model``: a Keras ``.keras`` file trained elsewhere becomes a run every page can open
-(``core.import_model``)."""
+"""``import-model``: a Keras file trained elsewhere (``.keras`` or a legacy HDF5 ``.h5``, told apart by content)
+becomes a run every page can open (``core.import_model``). The JSON line carries the import report
+(``ImportReport.to_dict()``: the file's layers and what became of each, the rebuilt architecture, what the pages
+cannot show, the scaler and why, the test accuracy)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from core.cli.common import add_backend_args
 def register(sub) -> None:
     p = sub.add_parser(
         "import-model",
-        help="import a .keras model trained elsewhere as a run (safe_mode, layers mapped to conv1, pool1, ..., out)",
+        help="import a .keras or .h5 model trained elsewhere as a run (no code from the file runs; layers mapped to "
+        "conv1, pool1, ..., out)",
     )
-    p.add_argument("file", help="the .keras file")
+    p.add_argument("file", help="the .keras or .h5 file (the format is read from its content)")
     p.add_argument(
         "--scaler",
         default="auto",
@@ -62,6 +65,7 @@ def _cmd_import(args) -> int:
             "test_source": outcome.test_source,
             "mapping": outcome.mapping,
             "notes": outcome.notes,
+            "report": outcome.report.to_dict() if outcome.report is not None else None,
         },
         started,
     )

@@ -113,9 +113,10 @@ class FineTuneJobConfig:
 
 @dataclass(frozen=True)
 class ImportConfig:
-    """Import the ``.keras`` file in the job's inputs (``data``: its bytes) as a run ``name`` (``core.import_model``)
-    with the ``scaler`` chosen; with ``with_mnist`` the MNIST test set from ``mnist`` gives its figures (and the
-    'mnist' scaler), otherwise the 2,000 shipped test digits."""
+    """Import the model file in the job's inputs (``data``: its bytes, a ``.keras`` zip or a legacy HDF5 ``.h5``,
+    told apart by content) as a run ``name`` (``core.import_model``) with the ``scaler`` chosen; with
+    ``with_mnist`` the MNIST test set from ``mnist`` gives its figures (and the 'mnist' scaler), otherwise the 2,000
+    shipped test digits. The result is an ``ImportOutcome`` whose ``report`` (``ImportReport``) the page shows."""
 
     file_name: str
     scaler: str = "auto"
@@ -447,7 +448,7 @@ def _needs_photo(spec: JobSpec) -> None:
 
 def _needs_keras_file(spec: JobSpec) -> None:
     if not isinstance(spec.inputs.get("data"), (bytes, bytearray)):
-        raise ValueError("an 'import-model' job needs inputs['data']: the bytes of a .keras file")
+        raise ValueError("an 'import-model' job needs inputs['data']: the bytes of a .keras or .h5 file")
 
 
 def _needs_personal_digits(spec: JobSpec) -> None:

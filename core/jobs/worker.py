@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                 return
 
     threading.Thread(target=reader, name="worker-reader", daemon=True).start()
-    from core.device import configure_tensorflow
+    from core.device import configure_tensorflow, quiet_tensorflow_logs
 
+    quiet_tensorflow_logs()  # the dashboard's stderr gets the product's lines only ($MNIST_EXPLORER_VERBOSE=1: all)
     device = configure_tensorflow(args.threads)
     from core.jobs.context import JobContext
     from core.jobs.kinds import describe_error, execute

@@ -11,6 +11,10 @@ GPU    ?= $(shell [ "$$(uname -s)" = Linux ] && nvidia-smi >/dev/null 2>&1 && ec
 TF_VERSION := $(shell sed -n 's/^tensorflow==//p' requirements.txt)
 
 
+# TensorFlow's C++ log lines off the server's console (app.py quietens the rest; a first request for a deep link
+# runs a page before app.py, so the variable is set here too). MNIST_EXPLORER_VERBOSE=1 keeps every line.
+QUIET_TF := TF_CPP_MIN_LOG_LEVEL=$$( [ "$$MNIST_EXPLORER_VERBOSE" = 1 ] && echo 0 || echo 3 )
+
 .PHONY: run run-ray lint test test-fast classroom classroom-ray setup setup-dev setup-ray cpu-wheel bench clean
 
 $(VENV)/.installed: requirements.txt
@@ -53,11 +57,11 @@ run: setup
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; then \
 	  ( for i in $$(seq 120); do $(PY) -c "import urllib.request; urllib.request.urlopen('$(URL)/_stcore/health', timeout=1)" \
 	      2>/dev/null && exec $(PY) -m webbrowser -t $(URL) >/dev/null 2>&1; sleep 1; done ) & fi
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(QUIET_TF) $(PY) -m streamlit run app.py --server.port $(PORT)
 
 # The same with the jobs on a local Ray instance (or MNIST_EXPLORER_RAY=ray://HOST:PORT make run-ray).
 run-ray: setup-ray
-	MNIST_EXPLORER_RAY=$${MNIST_EXPLORER_RAY:-local} $(PY) -m streamlit run app.py --server.port $(PORT)
+	MNIST_EXPLORER_RAY=$${MNIST_EXPLORER_RAY:-local} $(QUIET_TF) $(PY) -m streamlit run app.py --server.port $(PORT)
 
 # ruff (pinned in requirements-dev.txt, configured in pyproject.toml): lint and format check, zero findings.
 lint: setup-dev

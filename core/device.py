@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -39,6 +40,9 @@ def verbose_requested() -> bool:
     return os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
+_QUIET_IMPORT = threading.Lock()
+
+
 def quiet_tensorflow_logs(verbose: bool | None = None) -> bool:
     """Keep TensorFlow's C++ and absl log lines off stderr, so only the product's own messages are printed.
 
@@ -56,9 +60,10 @@ def quiet_tensorflow_logs(verbose: bool | None = None) -> bool:
     if verbose:
         return False
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if "tensorflow" not in sys.modules:
-        with _without_tensorflow_lines():
-            import tensorflow  # noqa: F401
+    with _QUIET_IMPORT:  # two server threads' first runs: one redirects file descriptor 2 at a time
+        if "tensorflow" not in sys.modules:
+            with _without_tensorflow_lines():
+                import tensorflow  # noqa: F401
     for name in ("absl", "tensorflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return True

@@ -317,8 +317,22 @@ def _select_map_from_chart(chart_key: str) -> None:
             return
 
 
+def _dense_strips(result: ActivationResult) -> None:
+    for name in result.dense_names:
+        vals = result.layers[name]
+        widgets.chart(
+            activation_figures.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
+            key=f"act_dense_{name}",
+            config={"displayModeBar": False},
+        )
+
+
 def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
     names = result.spatial_names
+    if not names:  # a dense network: no maps, only units
+        st.caption("This network has no conv layers, so no maps: each dense layer's units for this digit.")
+        _dense_strips(result)
+        return
     c = st.columns([2.2, 1.2, 1.6, 1.2])
     layer = c[0].radio("Layer", names, index=0, horizontal=True, persist_state="session", key="act_layer")
     scale = c[1].radio(
@@ -404,17 +418,14 @@ def _maps_section(am: ActivationModel, result: ActivationResult) -> None:
         )
         if stats.dead[m]:
             st.warning("This map stays at zero for this digit: its pattern is not found in the input.")
-    for name in result.dense_names:
-        vals = result.layers[name]
-        widgets.chart(
-            activation_figures.dense_strip(vals, f"{name}: {vals.size} units · {int((vals <= 1e-6).sum())} at zero"),
-            key=f"act_dense_{name}",
-            config={"displayModeBar": False},
-        )
+    _dense_strips(result)
 
 
 def _filters_section(am: ActivationModel) -> None:
     convs = am.conv_names
+    if not convs:
+        widgets.offer_the_cnn("Showing filters", stop=False)
+        return
     c = st.columns([1, 2])
     layer = c[0].selectbox("Conv layer", convs, persist_state="session", key="act_filter_layer")
     kernel = am.model.get_layer(layer).kernel.numpy()
@@ -512,8 +523,12 @@ def _pixels_section(am: ActivationModel, model_key: str, digit: np.ndarray, resu
                         settings = {o.name: _option_widget(o, f"act_{name}_{o.name}") for o in method.options}
                 else:
                     st.caption(f"{method.label} has no settings.")
-                with st.spinner(f"{method.label}…"):
-                    found = _attribution(model_key, key, name, k, tuple(sorted(settings.items())), am)
+                try:
+                    with st.spinner(f"{method.label}…"):
+                        found = _attribution(model_key, key, name, k, tuple(sorted(settings.items())), am)
+                except ValueError as exc:  # e.g. Grad-CAM on a network without conv layers
+                    st.info(f"{method.label}: {exc}.")
+                    continue
                 bound = float(np.abs(found.pixels).max()) or 1.0
                 widgets.chart(
                     activation_figures.overlay_figure(
@@ -548,6 +563,9 @@ def _strongest_neuron(result: ActivationResult) -> None:
 def _receptive_section(am: ActivationModel, digit: np.ndarray, result: ActivationResult) -> None:
     infos = spatial_layer_info(am.spec)
     names = [n for n in result.spatial_names if n in infos]
+    if not names:
+        st.info("A dense unit sees every pixel of the input: receptive fields belong to conv layers.")
+        return
     c = st.columns(4)
     layer = c[0].selectbox("Layer", names, index=len(names) - 1, persist_state="session", key="act_rf_layer")
     values = result.layer(layer)
@@ -604,6 +622,9 @@ def _receptive_section(am: ActivationModel, digit: np.ndarray, result: Activatio
 
 def _patterns_section(am: ActivationModel, model_key: str, result: ActivationResult) -> None:
     layer = am.cam_layer
+    if layer is None:
+        st.info("Blog article VI compares the patterns of the last conv layer; this dense network has none.")
+        return
     mnist = _mnist_if_available()
     if mnist is not None:
         images, labels, source = mnist.x_test, mnist.y_test, f"the MNIST test set ({len(mnist.y_test):,} digits)"

@@ -111,6 +111,8 @@ bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model_key = run_model_key(bundle.path)
+if not widgets.has_conv_maps(bundle):
+    widgets.offer_the_cnn("Dreaming on a photo")
 model = bundle.model
 info = deep_dream.layer_info(model)
 

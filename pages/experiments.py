@@ -59,9 +59,16 @@ def _toggle_clicked_map(chart_key: str, picked: list[int]) -> None:
 
 
 @st.cache_resource(show_spinner="Compiling the experiments…", max_entries=16)
-def _tools(model_key: str, _bundle) -> tuple[Knockout, Attacker]:
-    """Compiled views of one model, shared by all sessions (they only read it)."""
-    return Knockout(_bundle.model), Attacker(_bundle.model, _bundle.scaler)
+def _tools(model_key: str, _bundle) -> tuple[Knockout | None, Attacker]:
+    """Compiled views of one model, shared by all sessions (they only read it); no Knockout for a model without
+    conv maps."""
+    knockout = Knockout(_bundle.model) if _bundle.spec.convs else None
+    return knockout, Attacker(_bundle.model, _bundle.scaler)
+
+
+def _probabilities(x: np.ndarray) -> np.ndarray:
+    """Model input ``(N, 28, 28, 1)`` → probabilities ``(N, 10)`` of the intact model."""
+    return knockout.probabilities(x) if knockout is not None else am.predict(x)
 
 
 @st.cache_data(max_entries=128, show_spinner="Attacking…")
@@ -170,7 +177,7 @@ else:
     raw, label = resources.get_sample_digits().by_test_index(int(index))
     where = f"MNIST test digit {int(index)}"
 x = bundle.scaler.transform(raw)
-probs = knockout.probabilities(x)[0]
+probs = _probabilities(x)[0]
 predicted = int(np.argmax(probs))
 left, right = st.columns([1, 3])
 left.image(enlarge(raw, 140), caption=where + (f" (label {label})" if label is not None else ""))
@@ -186,6 +193,9 @@ tab_ko, tab_fool, tab_inv, tab_hw = st.tabs(
 
 # --- knock-out -------------------------------------------------------------------------------------------
 def _knockout_tab() -> None:
+    if knockout is None:
+        widgets.offer_the_cnn("Knocking maps out", stop=False)
+        return
     c1, c2, c3 = st.columns([1, 1, 2])
     if st.session_state.get("ko_layer") not in knockout.mask_layers:  # kept from a model without that layer
         st.session_state.pop("ko_layer", None)
@@ -345,7 +355,7 @@ def _invariances_tab() -> None:
     )
     followable = [n for n in am.layer_names if n != "out"]
     if st.session_state.get("inv_layer") not in followable:  # kept from a model without that layer
-        st.session_state["inv_layer"] = am.cam_layer
+        st.session_state["inv_layer"] = am.cam_layer or followable[-1]
     follow = c2.selectbox("Follow the maps of", followable, persist_state="session", key="inv_layer")
     result = sweep(am, raw, kind, layer=follow)
     held = result.holds(predicted)
@@ -529,7 +539,7 @@ def _handwriting_tab() -> None:
                     st.caption(f"This drawing cannot be used: {exc}")
                 else:
                     session().experiments.hand_drawn = drawn
-                    seen = int(np.argmax(knockout.probabilities(bundle.scaler.transform(drawn))[0]))
+                    seen = int(np.argmax(_probabilities(bundle.scaler.transform(drawn))[0]))
                     st.image(enlarge(drawn, 56), caption=f"as the network sees it: reads {seen}")
     with c_add:
         st.session_state.setdefault("hw_label", int(label) if label is not None else 0)
@@ -595,7 +605,7 @@ def _handwriting_tab() -> None:
             "you downloaded before."
         )
     else:
-        probs = knockout.probabilities(bundle.scaler.transform(personal.images))
+        probs = _probabilities(bundle.scaler.transform(personal.images))
         yours = score_probabilities(probs, personal.labels)
         mnist_acc = bundle.meta.get("test_accuracy")
         st.markdown(

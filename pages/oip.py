@@ -43,6 +43,9 @@ bundle = menu.active_bundle()
 if bundle is None:
     st.stop()
 model_key = run_model_key(bundle.path)
+if not widgets.has_conv_maps(bundle):
+    widgets.offer_the_cnn("Showing what a conv map looks for", stop=False)
+    st.caption("The OIPs of this network's dense units and of its classes work below.")
 store = state.oip_store()
 layers = oip.oip_layers(bundle.model)
 default_layer = "conv3" if "conv3" in layers else layers[0]

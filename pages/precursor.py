@@ -85,6 +85,8 @@ if bundle is None:
 model_key = run_model_key(bundle.path)
 store = state.oip_store()
 layers = [name for name in oip.oip_layers(bundle.model) if name.startswith(("conv", "pool"))]
+if not widgets.has_conv_maps(bundle):
+    widgets.offer_the_cnn("The precursor search")
 if st.session_state.get(P + "layer") not in layers:
     convs = [name for name in layers if name.startswith("conv")]  # the deepest conv layer, as the blog's conv3
     st.session_state[P + "layer"] = "conv3" if "conv3" in layers else (convs or layers)[-1]

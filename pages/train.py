@@ -387,27 +387,52 @@ def _draw_imported_details(meta: dict) -> None:
     c = st.columns(4)
     c[0].metric("test accuracy", f"{meta['test_accuracy'] * 100:.2f} %", help=f"on the {meta.get('test_source')}")
     c[1].metric("parameters", f"{meta['params']:,}")
+    report = meta.get("import_report") or {}
+    scaler = report.get("scaler", {})
     c[2].metric(
         "pixel scaling",
-        {
-            "unit": "pixels / 255",
-            "article-ii": "article II",
-            "mnist": "fitted on MNIST",
-            "rescaling": "its Rescaling",
-        }.get(meta.get("scaler"), "?"),
-        help=SCALER_TEXT.get(meta.get("scaler"), ""),
+        scaler.get("text") or SCALER_TEXT.get(meta.get("scaler"), "?").split(" (")[0],
+        help=scaler.get("reason") or SCALER_TEXT.get(meta.get("scaler"), ""),
     )
-    c[3].metric("imported from", meta.get("imported_from", "?"))
+    c[3].metric("imported from", meta.get("imported_from", "?"), help=report.get("format_text"))
     for note in meta.get("notes", []):
         st.caption(note)
     left, right = st.columns(2)
     with left:
         st.markdown("**Its layers** and the names the pages use")
-        st.dataframe(
-            pd.DataFrame([{"layer in the file": k, "here": v} for k, v in meta.get("mapping", {}).items()]),
-            hide_index=True,
-            key="train_import_mapping",
-        )
+        if report.get("layers"):
+            rows = [
+                {
+                    "layer in the file": r["name"],
+                    "kind": r["kind"],
+                    "output": str(r["output_shape"]),
+                    "here": r["became"],
+                }
+                for r in report["layers"]
+            ]
+        else:  # runs imported before the report existed
+            rows = [{"layer in the file": k, "here": v} for k, v in meta.get("mapping", {}).items()]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="train_import_mapping")
+        for gap in report.get("not_shown", []):
+            st.caption(f"Not shown by the pages: {gap['layer']} ({gap['kind']}): {gap['reason']}.")
+        if report.get("architecture"):
+            st.markdown("**As rebuilt here**")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {k: (str(v) if isinstance(v, list) else v) for k, v in row.items() if v is not None}
+                        for row in report["architecture"]
+                    ]
+                ),
+                hide_index=True,
+                key="train_import_architecture",
+            )
+        if scaler.get("accuracy"):
+            st.caption(
+                "Accuracy on the shipped test digits with each pixel scaling: "
+                + ", ".join(f"{name} {acc * 100:.1f} %" for name, acc in scaler["accuracy"].items())
+                + "."
+            )
     with right:
         st.markdown(f"**Confusion matrix** ({meta.get('test_source')})")
         widgets.chart(plots.confusion_heatmap(np.array(meta["confusion"])), key="train_confusion")
@@ -695,14 +720,16 @@ def _import_spec() -> JobSpec | None:
     )
 
 
-with st.expander("Import a model trained elsewhere (.keras)", key="train_import_panel"):
+with st.expander("Import a model trained elsewhere (.keras or .h5)", key="train_import_panel"):
     st.caption(
-        "A Keras model saved with `model.save('name.keras')`: one 28×28×1 input, conv layers separated by 2×2 "
-        "max-pooling, Flatten, Dense layers and a 10-way output. It is loaded with Keras' safe_mode (no code "
-        "from the file runs), its layers get the names the pages use (conv1, pool1, …, out), and it becomes "
-        "a run like the ones trained here."
+        "A Keras model saved with `model.save(...)` as `.keras` or legacy `.h5` (told apart by content): one input "
+        "of 28×28×1, 28×28 or 784 pixels; conv layers (with max or average pooling, or strides) or none at all "
+        "(a dense network); Flatten or global pooling, Dense layers and a 10-way output, softmax or logits. "
+        "Every layer is checked by name before Keras reads the file (a Lambda or custom layer is refused: no "
+        "code from the file runs); the layers get the names the pages use (conv1, pool1, …, out), and it becomes "
+        "a run like the ones trained here, with a report of what became what."
     )
-    up = st.file_uploader("Model file", type=["keras"], key="train_import_file")
+    up = st.file_uploader("Model file (.keras or .h5)", type=["keras", "h5", "hdf5"], key="train_import_file")
     c = st.columns(2)
     c[0].selectbox(
         "Pixel scaling",

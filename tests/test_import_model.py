@@ -568,3 +568,56 @@ def test_a_notebook_model_is_read_with_its_own_scaling_and_every_page_opens_it(
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert at.session_state["active_model"] == str(run)
+
+
+def test_a_dense_only_run_works_on_every_page_or_says_why_and_offers_the_cnn(tmp_path, runs_dir, app_test):
+    """Issue 26: a Flatten–Dense network on every page and every Experiments tab: its units, saliency, attacks,
+    invariances and handwriting work; what needs conv maps says so in one sentence and offers the bundled CNN."""
+    from core.runs import write_run
+
+    make = ACCEPTED["dense-only, 28×28 input, softmax as a layer"][0]
+    run = write_run(import_model(keras_bytes(make(), tmp_path), "d.keras").payload, runs_dir, "dense")
+    at = app_test("pages/train.py")
+    at.session_state["active_model"] = str(run)
+    at.run()
+    offered = {}
+    for page in ("pages/activations.py", "pages/oip.py", "pages/precursor.py", "pages/deep_dream.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        offered[page] = [i.value for i in at.info if "it is a dense network" in i.value]
+        assert at.session_state["active_model"] == str(run)
+    assert all(len(v) == 1 for v in offered.values()), offered
+    at.switch_page("pages/activations.py").run()
+    assert any("no conv layers, so no maps" in c.value for c in at.caption), [c.value for c in at.caption]
+    at.switch_page("pages/experiments.py").run()
+    for tab in ("Knock maps out", "Fool the network", "Invariances", "Your handwriting"):
+        at.session_state["exp_tab"] = tab
+        at.run()
+        assert not at.exception, (tab, [e.value for e in at.exception])
+    at.switch_page("pages/deep_dream.py").run()
+    at.button(key="use_bundled_cnn").click().run()
+    assert not at.exception
+    assert at.session_state["active_model"].endswith("default_model")
+    assert not any("it is a dense network" in i.value for i in at.info)
+
+
+def test_an_h5_file_imports_from_the_train_page_with_its_report(tmp_path, runs_dir, app_test):
+    """Issue 26: the Train page takes a legacy .h5, imports it as a job and shows the report: each layer of the
+    file and what it became, the rebuilt architecture, the pixel scaling with its reason."""
+    from tests.conftest import finish_job
+
+    data = model_bytes(ACCEPTED["dense-only, 28×28 input, softmax as a layer"][0](), tmp_path, "h5")
+    at = app_test("pages/train.py")
+    at.file_uploader(key="train_import_file").set_value(("mlp.h5", data, "application/octet-stream")).run()
+    at.text_input(key="train_import_name").set_value("my-mlp").run()
+    at.button(key="train_import_start").click().run()
+    finish_job(at, "import_job", timeout=120)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Imported as **my-mlp**" in s.value for s in at.success), [s.value for s in at.success]
+    assert at.session_state["active_model"] == str(runs_dir / "my-mlp")
+    mapping = next(df.value for df in at.dataframe if "layer in the file" in df.value.columns)
+    became = dict(zip(mapping["layer in the file"], mapping["here"]))
+    assert "out" in became.values() and "dense1" in became.values(), became
+    rebuilt = next(df.value for df in at.dataframe if "receptive_field" in df.value.columns or "params" in df.value)
+    assert list(rebuilt["name"])[-1] == "out"
+    assert any("legacy HDF5" in (m.help or "") for m in at.metric if m.label == "imported from")

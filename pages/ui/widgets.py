@@ -7,6 +7,8 @@ import streamlit as st
 
 from core.blog import published
 from core.checks import check_range
+from core.runs import DEFAULT_MODEL_DIR
+from pages.ui.state import session
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -87,6 +89,30 @@ def kept_upload(
         st.caption(f"**{kept[0]}**, uploaded before you left this page.")
         st.button(forget, key=key + "_forget", on_click=setattr, args=(owner, field, None))
     return kept
+
+
+def has_conv_maps(bundle) -> bool:
+    """Whether the model has conv layers (a dense network imported from elsewhere has none)."""
+    return bool(bundle.spec.convs)
+
+
+def offer_the_cnn(what: str, *, stop: bool = True) -> None:
+    """For a model without conv maps: one sentence saying that ``what`` needs them, and a button that makes the
+    bundled CNN the active model; then nothing below runs (``stop``)."""
+    st.info(
+        f"{what} needs the maps of conv layers, and the active model has none: it is a dense network. "
+        "The bundled CNN has them.",
+        icon=":material/grid_off:",
+    )
+    st.button(
+        "Use the bundled CNN",
+        key="use_bundled_cnn",
+        on_click=session().use_model,
+        args=(str(DEFAULT_MODEL_DIR),),
+        type="primary" if stop else "secondary",
+    )
+    if stop:
+        st.stop()
 
 
 def chart(figure, **kwargs):

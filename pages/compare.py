@@ -22,7 +22,6 @@ from pages.ui.state import session
 
 JOB_KEY = "compare_job"
 OIP_JOB_KEY = "compare_oip_job"  # the two OIP jobs of a layer (one per run)
-CONV_LAYERS = ("conv1", "conv2", "conv3")
 
 menu.page_frame()
 st.title("Compare runs")
@@ -105,7 +104,34 @@ except (KeyError, ValueError, TypeError):
 # --- map alignment of the first two -------------------------------------------------------------------
 st.subheader(f"Do {names[0]} and {names[1]} have the same maps?")
 c1, c2, c3 = st.columns(3)
-layers = c1.multiselect("Layers", CONV_LAYERS, default=list(CONV_LAYERS), persist_state="session", key="cmp_layers")
+
+
+def _comparable_layers(paths: list[str]) -> list[str]:
+    """The conv and hidden dense layers both runs have, in the order of the first."""
+    models = [resources.bundle_at(p).model for p in paths]
+    shared = set.intersection(*({lyr.name for lyr in m.layers} for m in models))
+    return [lyr.name for lyr in models[0].layers if lyr.name in shared and lyr.name.startswith(("conv", "dense"))]
+
+
+try:
+    comparable = _comparable_layers(selected[:2])
+except (OSError, ValueError) as exc:
+    st.warning(f"A run could not be loaded: {exc}")
+    st.stop()
+convs = [n for n in comparable if n.startswith("conv")]
+default_layers = convs or comparable  # a CNN: its conv layers (the blog); a dense network: its units
+if not isinstance(st.session_state.get("cmp_layers"), list):
+    st.session_state["cmp_layers"] = default_layers
+kept_layers = [n for n in st.session_state["cmp_layers"] if n in comparable]
+# the layers of other runs: this pair's defaults (a selection the learner emptied stays empty)
+st.session_state["cmp_layers"] = kept_layers if kept_layers or not st.session_state["cmp_layers"] else default_layers
+layers = c1.multiselect(
+    "Layers",
+    comparable,
+    persist_state="session",
+    key="cmp_layers",
+    help="Conv layers compare maps position by position; dense layers compare units over the digits.",
+)
 threshold = c2.slider(
     "Same map from a correlation of",
     0.1,

@@ -145,7 +145,7 @@ def test_stop_returns_the_digits_seen_so_far():
         ({"threshold": 1.5}, "threshold=1.5 must be a correlation between -1 and 1"),
         ({"threshold": "high"}, "threshold='high'"),
         ({"layers": ("conv9",)}, "run A has no layer 'conv9'"),
-        ({"layers": ("dense1",)}, "layer 'dense1' of run A is not a map layer"),
+        ({"layers": ("flatten",)}, "layer 'flatten' of run A has neither maps nor units"),
         ({"layers": ()}, "no layers to compare"),
         ({"batch": 0}, "batch=0 must be ≥ 1"),
         ({"raw_images": np.zeros((5, 32, 32))}, "digits must be (N ≥ 2, 28, 28), got shape (5, 32, 32)"),
@@ -190,7 +190,7 @@ def test_cli_compare_prints_shares_per_layer_as_json(tmp_path, tiny_mnist, capsy
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--layers", "dense1"], "is not a map layer"),
+        (["--layers", "flatten"], "has neither maps nor units"),
         (["--threshold", "7"], "threshold=7.0 must be a correlation"),
         (["--digits", "1"], "--digits 1 must be at least 2"),
     ],

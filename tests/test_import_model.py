@@ -621,3 +621,27 @@ def test_an_h5_file_imports_from_the_train_page_with_its_report(tmp_path, runs_d
     rebuilt = next(df.value for df in at.dataframe if "receptive_field" in df.value.columns or "params" in df.value)
     assert list(rebuilt["name"])[-1] == "out"
     assert any("legacy HDF5" in (m.help or "") for m in at.metric if m.label == "imported from")
+
+
+def test_two_dense_networks_are_compared_unit_by_unit(tmp_path, runs_dir, app_test):
+    """Issue 26: Compare aligns the dense layers of two dense networks (a unit is a map of one position)."""
+    from core.runs import write_run
+    from tests.conftest import finish_job
+
+    make = ACCEPTED["dense-only, 28×28 input, softmax as a layer"][0]
+    runs = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        runs.append(write_run(import_model(keras_bytes(make(), tmp_path), "d.keras").payload, runs_dir, f"d{seed}"))
+    at = app_test("pages/compare.py")
+    at.multiselect(key="cmp_runs").set_value([str(r) for r in runs]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.multiselect(key="cmp_layers").options == ["dense1", "dense2"]
+    at.multiselect(key="cmp_layers").set_value(["dense1", "dense2"]).run()
+    at.select_slider(key="cmp_digits").set_value(1000).run()
+    at.button(key="cmp_start").click().run()
+    handle = finish_job(at, "compare_job")
+    assert handle.state == "finished", handle.snapshot().message
+    assert not at.exception, [e.value for e in at.exception]
+    sentences = [m.value for m in at.markdown if m.value.startswith("**dense")]
+    assert [s.split(":")[0] for s in sentences] == ["**dense1", "**dense2"], sentences

@@ -213,9 +213,10 @@ def check_threshold(threshold: float) -> float:
 
 
 def check_comparable(model_a, model_b, layers: Sequence[str]) -> None:
-    """Both models must have each layer with the same spatial size (the maps are compared position by position)."""
+    """Both models must have each layer, with maps of the same spatial size (maps are compared position by
+    position) or as dense units (a unit is a map of one position: compared over the digits)."""
     if not layers:
-        raise ValueError("no layers to compare; name at least one conv layer, e.g. conv1")
+        raise ValueError("no layers to compare; name at least one conv or dense layer, e.g. conv1")
     for name in layers:
         shapes = []
         for label, model in (("A", model_a), ("B", model_b)):
@@ -225,12 +226,19 @@ def check_comparable(model_a, model_b, layers: Sequence[str]) -> None:
                 names = [lyr.name for lyr in model.layers]
                 raise ValueError(f"run {label} has no layer {name!r}; it has {names}") from None
             shape = tuple(int(d) for d in layer.output.shape[1:])
-            if len(shape) != 3:
+            units = len(shape) == 1 and type(layer).__name__ == "Dense"
+            if len(shape) != 3 and not units:
                 raise ValueError(
-                    f"layer {name!r} of run {label} is not a map layer (output {shape}); compare conv or pool layers"
+                    f"layer {name!r} of run {label} has neither maps nor units (output {shape}); compare conv, pool "
+                    "or dense layers"
                 )
             shapes.append(shape)
-        if shapes[0][:2] != shapes[1][:2]:
+        if len(shapes[0]) != len(shapes[1]):
+            raise ValueError(
+                f"layer {name!r} has output {shapes[0]} in run A and {shapes[1]} in run B: maps in one, units in "
+                "the other"
+            )
+        if len(shapes[0]) == 3 and shapes[0][:2] != shapes[1][:2]:
             raise ValueError(
                 f"layer {name!r} has maps of {shapes[0][0]}×{shapes[0][1]} in run A and "
                 f"{shapes[1][0]}×{shapes[1][1]} in run B; maps are compared position by position, so "
@@ -283,6 +291,12 @@ class _PairStats:
             ([t.numpy() for t in moments], [t.numpy() for t in peaks])
             for moments, peaks in self._fn(tf.constant(xa), tf.constant(xb))
         ]
+
+
+def _map_side(model, layer: str) -> int:
+    """The side of a layer's square maps; 1 for dense units (a map of one position)."""
+    shape = model.get_layer(layer).output.shape
+    return int(shape[2]) if len(shape) == 4 else 1
 
 
 def _field(bundle, layer: str) -> tuple[int, int, int]:
@@ -342,8 +356,8 @@ def align(
         tiny = 1e-12 * max(1.0, m.n)
         layer = match(m.correlation(), threshold, name, np.flatnonzero(m.ss_a <= tiny), np.flatnonzero(m.ss_b <= tiny))
         va, pa, vb, pb = (np.concatenate(p) for p in peaks[name])
-        layer.maxima_a = DigitMaxima(va, pa, int(bundle_a.model.get_layer(name).output.shape[2]))
-        layer.maxima_b = DigitMaxima(vb, pb, int(bundle_b.model.get_layer(name).output.shape[2]))
+        layer.maxima_a = DigitMaxima(va, pa, _map_side(bundle_a.model, name))
+        layer.maxima_b = DigitMaxima(vb, pb, _map_side(bundle_b.model, name))
         layer.field_a, layer.field_b = _field(bundle_a, name), _field(bundle_b, name)
         result[name] = layer
     return Alignment(result, done, time.perf_counter() - started)

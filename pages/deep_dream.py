@@ -259,7 +259,7 @@ step_size = widgets.number(
     c[2],
     "Step size",
     0.0,
-    None,
+    10.0,
     0.05,
     0.01,
     format="%.3f",

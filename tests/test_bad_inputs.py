@@ -218,7 +218,13 @@ CASES = [
         "error",
         "whole numbers",
     ),
-    Case("dream: step size 1e9", "settings", ("pages/deep_dream.py", {"dream_step": 1e9}), "error", "step_size"),
+    Case(
+        "dream: step size 1e9",
+        "settings",
+        ("pages/deep_dream.py", {"dream_step": 1e9}),
+        "error",
+        "is outside 0.0..10.0",
+    ),
     Case(
         "dream: map 999 in the cost terms",
         "settings",

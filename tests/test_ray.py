@@ -7,6 +7,7 @@ Ray is an optional extra (requirements-ray.txt): without it these tests are skip
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -181,7 +182,8 @@ def test_a_ray_worker_that_dies_twice_fails_the_job_with_a_message(ray_system, t
             pids = [int(p) for p in out.split()]
             time.sleep(0.3)
         for pid in pids:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it ended between pgrep and the kill
+                os.kill(pid, signal.SIGKILL)
         time.sleep(1.0)
     assert handle.wait(120) and handle.state == "failed"
     assert "Ray worker running this job died twice" in handle.message

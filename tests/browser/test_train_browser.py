@@ -123,7 +123,7 @@ def test_import_a_keras_model_and_a_file_that_is_not_one(page, app_url, tmp_path
     page.goto(f"{app_url}/train")
     page.get_by_text("96,844 parameters").first.wait_for()
     wait_for_app(page)
-    page.get_by_text("Import a model trained elsewhere (.keras)").click()
+    page.get_by_text("Import a model trained elsewhere (.keras or .h5)").click()
     bad = tmp_path / "cifar_cnn.keras"
     keras.Sequential([keras.Input((32, 32, 3)), L.Conv2D(4, 3), L.Flatten(), L.Dense(10, activation="softmax")]).save(
         bad

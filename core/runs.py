@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -31,10 +32,18 @@ DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
 OIP_SERIES_MODEL_DIR = ASSETS_DIR / "oip_series_model"  # the blog's OIP articles: conv3 with 128 maps
 BUNDLED_MODELS = {DEFAULT_MODEL_DIR: "article II", OIP_SERIES_MODEL_DIR: "OIP series"}  # its conv3 has 128 maps
 RUNS_ENV_VAR = "MNIST_EXPLORER_RUNS"
+RUNS_CAP_ENV = "MNIST_EXPLORER_RUNS_CAP_MB"  # the runs folder's cap in MB (0: none)
+DEFAULT_RUNS_CAP_MB = 2048
 MODEL_FILE, SPEC_FILE, SCALER_FILE, META_FILE = "model.keras", "spec.json", "scaler.npz", "run.json"
 CHECKPOINTS_FILE = "checkpoints.npz"  # optional: the weights during training (core.compare.replay)
 _TMP_PREFIX = ".tmp-"
 _NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+_OWNER_RE = re.compile(r"[^a-z0-9_-]+")
+_WRITE_LOCK = threading.Lock()  # one run written at a time per process: the cap is checked and kept together
+
+
+class RunsFolderFull(ValueError):
+    """The runs folder has reached its cap (``$MNIST_EXPLORER_RUNS_CAP_MB``): a new run is not written."""
 
 
 def default_runs_dir() -> Path:
@@ -45,6 +54,33 @@ def sanitize_name(name: str) -> str:
     """A safe single path component: letters, digits, ``_.-``; never empty, never hidden."""
     cleaned = _NAME_RE.sub("-", name).strip("-.")[:80]
     return cleaned or "run"
+
+
+def sanitize_owner(owner: str) -> str:
+    """An owner's nickname as recorded in run.json: lower-case letters, digits, ``_-``, at most 24 characters."""
+    return _OWNER_RE.sub("-", str(owner).lower()).strip("-")[:24]
+
+
+def runs_cap_bytes(environ=None) -> int:
+    """The runs folder's cap in bytes from ``$MNIST_EXPLORER_RUNS_CAP_MB`` (default 2048 MB; 0: no cap)."""
+    env = os.environ if environ is None else environ
+    try:
+        megabytes = float(str(env.get(RUNS_CAP_ENV, "")).strip() or DEFAULT_RUNS_CAP_MB)
+    except ValueError:
+        megabytes = DEFAULT_RUNS_CAP_MB
+    return max(0, int(megabytes * 1_000_000))
+
+
+def folder_bytes(folder: str | os.PathLike) -> int:
+    """The bytes of the files under ``folder`` (links are not followed; 0 when it does not exist)."""
+    total = 0
+    for root, _dirs, files in os.walk(folder, followlinks=False):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 @dataclass
@@ -153,15 +189,39 @@ def run_name(preset: str | None, seed: int | None, stamp: str | None = None) -> 
     return sanitize_name(f"{preset or 'run'}-{stamp}" + (f"-seed{seed}" if seed is not None else ""))
 
 
-def write_run(payload: RunPayload, runs_dir: str | os.PathLike | None = None, name: str | None = None) -> Path:
+def write_run(
+    payload: RunPayload,
+    runs_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    owner: str | None = None,
+    cap_bytes: int | None = None,
+) -> Path:
     """Write a run folder atomically (a hidden temporary folder, then one rename) and return its path.
     The folder is named ``name`` (sanitised) or after the time and accuracy; an existing name gets a
-    suffix. Stale temporary folders of killed writers are cleared first."""
+    suffix. ``owner`` (a nickname, sanitised) is recorded in run.json. Stale temporary folders of killed writers
+    are cleared first. ``RunsFolderFull`` before anything is written when the folder would pass its cap
+    (``cap_bytes``; None: ``$MNIST_EXPLORER_RUNS_CAP_MB``)."""
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     runs_dir.mkdir(parents=True, exist_ok=True)
+    with _WRITE_LOCK:
+        return _write_run(payload, runs_dir, name, owner, runs_cap_bytes() if cap_bytes is None else cap_bytes)
+
+
+def _write_run(payload: RunPayload, runs_dir: Path, name: str | None, owner: str | None, cap: int) -> Path:
     remove_stale_temps(runs_dir)
+    if cap:
+        used = folder_bytes(runs_dir)
+        incoming = sum(len(data) for data in payload.files.values()) + len(json.dumps(payload.meta))
+        if used + incoming > cap:
+            raise RunsFolderFull(
+                f"The runs folder is full: it holds {used / 1e6:,.0f} MB, this run needs {incoming / 1e6:,.1f} MB "
+                f"more and the cap is {cap / 1e6:,.0f} MB ({RUNS_CAP_ENV}); the run was not kept. Delete runs "
+                "(the teacher can delete any) to make room."
+            )
     base = sanitize_name(name or run_name(payload.meta.get("preset"), payload.meta.get("seed")))
     meta = dict(payload.meta)
+    if owner:
+        meta["owner"] = sanitize_owner(owner)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=runs_dir))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a run is an ordinary folder
@@ -191,9 +251,10 @@ def save_run(
     runs_dir: str | os.PathLike | None = None,
     name: str | None = None,
     extra_meta: dict | None = None,
+    owner: str | None = None,
 ) -> Path:
     """Write a training result as a run folder, atomically; returns its path."""
-    return write_run(run_payload(result, extra_meta), runs_dir, name)
+    return write_run(run_payload(result, extra_meta), runs_dir, name, owner)
 
 
 def model_key(run_dir: str | os.PathLike) -> str:
@@ -232,8 +293,68 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Path]:
     runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
     if not runs_dir.is_dir():
         return []
-    runs = [p for p in runs_dir.iterdir() if is_run_dir(p)]
+    inside = runs_dir.resolve()
+    runs = [p for p in runs_dir.iterdir() if not p.is_symlink() and is_run_dir(p) and p.resolve().parent == inside]
     return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def run_in(runs_dir: str | os.PathLike, name: str) -> Path:
+    """The run folder called ``name`` directly inside ``runs_dir``. ValueError for anything else: an empty or
+    hidden name, a name with a separator or ``..``, an absolute path, a link (a link could lead out), a folder
+    that is not a complete run."""
+    runs_dir = Path(runs_dir)
+    text = str(name)
+    if not text or text != sanitize_name(text) or text.startswith(".") or os.sep in text or "/" in text:
+        raise ValueError(f"{text[:80]!r} is not a run name (letters, digits, _ . - only, no path)")
+    path = runs_dir / text
+    if path.is_symlink() or path.resolve().parent != runs_dir.resolve():
+        raise ValueError(f"{text!r} is not a run of the runs folder")
+    if not is_run_dir(path):
+        raise ValueError(f"there is no run named {text!r}")
+    return path
+
+
+def _own_run(path: str | os.PathLike, runs_dir: str | os.PathLike | None) -> Path:
+    """``path`` when it is a run folder directly inside the runs folder (never a bundled model); else ValueError."""
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+    path = Path(path)
+    if path.resolve() in {p.resolve() for p in BUNDLED_MODELS}:
+        raise ValueError(f"{run_title(path)!r} is a bundled model: it is read-only")
+    if path.is_symlink() or path.parent.resolve() != runs_dir.resolve():
+        raise ValueError(f"{path.name!r} is not a run of the runs folder")
+    return run_in(runs_dir, path.name)
+
+
+def rename_run(path: str | os.PathLike, new_name: str, runs_dir: str | os.PathLike | None = None) -> Path:
+    """Rename a run of the runs folder to ``new_name`` (sanitised; ValueError when it is taken); returns the new
+    folder. Its run.json's name follows (written to a temporary file, then renamed over the old one)."""
+    path = _own_run(path, runs_dir)
+    base = sanitize_name(str(new_name).strip())
+    if base != str(new_name).strip():
+        raise ValueError(f"{str(new_name)[:80]!r} is not a run name: use letters, digits, _ . - (e.g. {base!r})")
+    target = path.parent / base
+    if target.exists() or target.is_symlink():
+        raise ValueError(f"a run named {base!r} already exists")
+    with _WRITE_LOCK:
+        os.rename(path, target)
+        try:
+            meta = read_meta(target)
+            meta["name"] = base
+            tmp = target / (_TMP_PREFIX + META_FILE)
+            tmp.write_text(json.dumps(meta, indent=1))
+            os.replace(tmp, target / META_FILE)
+        except (OSError, ValueError):
+            pass  # the folder's name is the run's name; a damaged run.json stays as it was
+    return target
+
+
+def delete_run(path: str | os.PathLike, runs_dir: str | os.PathLike | None = None) -> None:
+    """Delete a run of the runs folder: first renamed to a hidden temporary name (it leaves the list at once,
+    whole), then removed."""
+    path = _own_run(path, runs_dir)
+    doomed = path.parent / f"{_TMP_PREFIX}deleted-{path.name}-{os.getpid()}-{time.time_ns()}"
+    os.rename(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def load_run(run_dir: str | os.PathLike) -> ModelBundle:

@@ -1,13 +1,17 @@
-"""Start page: what this app is, the active network with its layers and shapes, and the blog's path through
-the other pages, one click per step."""
+"""Start page: what this app is, the active network with its layers and shapes, the blog's path through
+the other pages, one click per step, and the runs this session may rename or delete (its own on a class server)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
 from core.figures.network import network_diagram
-from pages.ui import menu, widgets
-from pages.ui.state import model_title
+from core.runs import default_runs_dir, list_runs
+from core.serving.classroom import delete_as, rename_as
+from pages.ui import access, menu, widgets
+from pages.ui.state import model_title, session
 
 menu.page_frame()
 st.title("MNIST CNN Explorer")
@@ -46,3 +50,48 @@ for i, (path, label, what) in enumerate(STEPS):
     with columns[i % 3]:
         st.page_link(path, label=label, icon=":material/arrow_forward:")
         st.caption(what)
+
+
+# --------------------------------------------------------------------------- the session's own runs
+def _rename(path: str) -> None:
+    state = session().access
+    new_name = (st.session_state.get("home_rename_to") or "").strip()
+    try:
+        target = rename_as(path, new_name, default_runs_dir(), access.nickname(), access.role() or "")
+    except (ValueError, OSError) as exc:
+        state.notice = ("error", str(exc))
+        return
+    if session().active_model == path:
+        session().use_model(str(target))
+    st.session_state["home_rename_to"] = ""
+    state.notice = ("success", f"Renamed {Path(path).name!r} to {target.name!r}.")
+
+
+def _delete(path: str) -> None:
+    state = session().access
+    try:
+        delete_as(path, default_runs_dir(), access.nickname(), access.role() or "")
+    except (ValueError, OSError) as exc:
+        state.notice = ("error", str(exc))
+        return
+    st.session_state["home_delete_sure"] = False
+    state.notice = ("success", f"Deleted {Path(path).name!r}.")
+
+
+mine = [str(p) for p in list_runs(default_runs_dir()) if access.may_change_run(p)]
+st.subheader("Your runs")
+notice = session().access.notice
+if notice:
+    getattr(st, notice[0])(notice[1])
+    session().access.notice = None
+if not mine:
+    st.caption("The runs you train or import (Train page) and your fine-tuned copies (Experiments) appear here.")
+else:
+    chosen = st.selectbox("Run", mine, format_func=lambda p: Path(p).name, key="home_run", persist_state="session")
+    left, right = st.columns(2)
+    with left:
+        st.text_input("New name", key="home_rename_to", max_chars=80, help="Letters, digits, _ . -")
+        st.button("Rename", key="home_rename", on_click=_rename, args=(chosen,), disabled=chosen is None)
+    with right:
+        sure = st.checkbox("Yes, delete this run", key="home_delete_sure")
+        st.button("Delete", key="home_delete", on_click=_delete, args=(chosen,), disabled=chosen is None or not sure)

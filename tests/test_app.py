@@ -43,6 +43,8 @@ def test_every_page_renders_without_error(runs_dir, _app, page):
     assert at.title, f"{page} shows no title"
     # (AppTest drops the sidebar when switching back to the default page, so read the state)
     assert at.session_state["active_model"].endswith("default_model")
+    if page != PAGES[0]:  # the sidebar names the device this server computes on (issue 26)
+        assert any(c.value == "This server computes on: CPU" for c in at.sidebar.caption), at.sidebar.caption
 
 
 def test_train_page_shows_the_layer_table_with_receptive_fields(runs_dir, _app):

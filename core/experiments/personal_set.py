@@ -3,14 +3,18 @@
 The set is a value (a frozen dataclass): adding or removing a digit makes a new set, so a page that keeps one
 per browser session never holds a half-changed set. It travels as a small ``.npz`` with two arrays,
 ``images`` ``(N, 28, 28)`` uint8 (white ink on black, MNIST's way round) and ``labels`` ``(N,)``; a file read
-back is checked whole before it replaces anything (``from_npz``), and every refusal names what is wrong.
+back is checked whole before it replaces anything (``from_npz``), and every refusal names what is wrong. A server
+keeps each person's set in a file of that format (``save_set``, written whole or not at all; ``load_set``).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -171,6 +175,33 @@ class PersonalSet:
         return cls(images, labels)
 
 
+def save_set(personal: PersonalSet, path: str | os.PathLike) -> None:
+    """Keep ``personal`` in the ``.npz`` file at ``path`` (its folder is made): a temporary file renamed over the
+    old one, so a reader finds the old set or the new one, never half of one. An empty set removes the file."""
+    path = Path(path)
+    if len(personal) == 0:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-set-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(personal.to_npz())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_set(path: str | os.PathLike) -> PersonalSet | None:
+    """The set kept at ``path``, None when there is none; PersonalSetError when the file is damaged."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    return PersonalSet.from_npz(data, Path(path).name)
+
+
 @dataclass
 class SetScore:
     """How a model does on a labelled set: ``labels`` ``(N,)`` (true), ``predicted`` ``(N,)``, ``confidence``
@@ -225,6 +256,8 @@ __all__ = [
     "PersonalSetError",
     "SetScore",
     "check_label",
+    "load_set",
+    "save_set",
     "score_probabilities",
     "score_set",
 ]

@@ -223,7 +223,7 @@ def _finish_train(outcome: TrainOutcome, spec: JobSpec) -> TrainOutcome:
 
     if outcome.payload is not None:
         job: TrainJobConfig = spec.config
-        outcome.run_dir = write_run(outcome.payload, job.runs_dir, job.name)
+        outcome.run_dir = write_run(outcome.payload, job.runs_dir, job.name, owner=spec.owner_name or None)
         outcome.payload = None  # the bytes are on disk now; the handle keeps only the figures
     return outcome
 

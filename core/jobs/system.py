@@ -14,7 +14,8 @@ owner has at most one job of a kind queued or running (a second submission is re
 sentence saying so), which keeps the queue fair between the sessions of a class. ``submit_group`` queues a few
 jobs of one kind together (several seeds of one training) as that owner's one submission of the kind; a free slot
 goes to the earliest queued job whose owner has nothing running, so a group fills idle slots but never keeps
-another session waiting behind its second job.
+another session waiting behind its second job. With ``limit_submissions(n)`` an owner may submit at most ``n`` jobs
+in any minute (a scripted burst is refused beyond that, with a sentence saying when to try again).
 
 Nothing here is process-global: two ``JobSystem`` objects are independent, and a job's randomness
 comes from its own seed.
@@ -46,7 +47,8 @@ class JobRefused(ValueError):
 class JobSpec:
     """What to compute: ``kind`` (a name from ``core.jobs.kinds.KINDS``), its ``config`` dataclass, the run
     folder of the model it uses (None: the bundled model, or no model), who asked (``owner``, e.g. a
-    browser session id), extra picklable ``inputs`` (a photo array) and a ``title`` for the UI."""
+    browser session id or a nickname), extra picklable ``inputs`` (a photo array), a ``title`` for the UI and
+    ``owner_name``: the nickname recorded with what the job keeps (a run's run.json), '' for none."""
 
     kind: str
     config: Any
@@ -54,14 +56,16 @@ class JobSpec:
     owner: str = ""
     inputs: Mapping[str, Any] = field(default_factory=dict)
     title: str = ""
+    owner_name: str = ""
 
     @property
     def seed(self) -> int | None:
         """The job's seed: its config's (None for a deterministic kind without randomness)."""
         return getattr(self.config, "seed", None)
 
-    def with_owner(self, owner: str) -> JobSpec:
-        return replace(self, owner=owner)
+    def with_owner(self, owner: str, name: str | None = None) -> JobSpec:
+        """This spec for ``owner`` (and, when given, the nickname ``name`` recorded with what it keeps)."""
+        return replace(self, owner=owner) if name is None else replace(self, owner=owner, owner_name=name)
 
 
 @dataclass
@@ -218,6 +222,8 @@ class JobSystem:
         self._expected = dict(expected_seconds or {})
         self._closed = False
         self._listeners: list[Callable[[JobHandle], None]] = []
+        self._per_minute = 0  # submissions an owner may make in any minute (0: no limit)
+        self._submitted: dict[str, collections.deque] = {}
         self._dispatcher = threading.Thread(target=self._dispatch, name="job-dispatcher", daemon=True)
         self._dispatcher.start()
 
@@ -231,14 +237,43 @@ class JobSystem:
         with self._cond:
             self._cond.notify_all()
 
+    def limit_submissions(self, per_minute: int) -> None:
+        """Refuse an owner's submissions beyond ``per_minute`` in any 60 s (0: no limit)."""
+        with self._cond:
+            self._per_minute = max(0, int(per_minute))
+
+    @property
+    def submissions_per_minute(self) -> int:
+        return self._per_minute
+
+    def _count_submission(self, owner: str, now: float) -> None:
+        """Count one submission of ``owner`` (under the lock); JobRefused beyond the rate."""
+        if not owner or not self._per_minute:
+            return
+        times = self._submitted.setdefault(owner, collections.deque())
+        while times and now - times[0] >= 60.0:
+            times.popleft()
+        if len(times) >= self._per_minute:
+            wait = max(1, round(60.0 - (now - times[0])))
+            raise JobRefused(
+                f"Too many jobs at once: {len(times)} started in the last minute, and a session may start at most "
+                f"{self._per_minute} a minute. Try again in {wait} s."
+            )
+        times.append(now)
+        if len(self._submitted) > 10_000:  # owners long gone: forget them
+            for gone in [o for o, t in self._submitted.items() if not t or now - t[-1] >= 60.0]:
+                del self._submitted[gone]
+
     # -- submitting and stopping ------------------------------------------------------------
     def submit(self, spec: JobSpec) -> JobHandle:
-        """Queue a job; raises ``JobRefused`` when its owner already has a job of this kind active."""
+        """Queue a job; raises ``JobRefused`` when its owner already has a job of this kind active, or has
+        submitted more than the rate allows."""
         self._check(spec)  # unknown kind, a config of the wrong type or bad settings: a ValueError naming it
         handle = JobHandle(spec, self)
         with self._cond:
             if self._closed:
                 raise JobRefused("the job system is shut down; no new jobs are accepted")
+            self._count_submission(spec.owner, time.monotonic())
             if spec.owner:
                 for other in self._queue + self._running:
                     if other.spec.owner == spec.owner and other.spec.kind == spec.kind:

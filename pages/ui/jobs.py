@@ -3,7 +3,10 @@ ended), groups of jobs, this session's jobs in the sidebar, and the watch that s
 
 One job system per server (``pages.ui.resources.job_system``): every long computation of every page is a job with
 progress, Stop, a queue position and its result shown by itself when it ends. The handles live in each session's
-state; its owner token tells its jobs apart from every other session's.
+state; its owner token tells its jobs apart from every other session's. On a server with access codes the owner is
+the session's nickname: a reload (or a second tab) finds its jobs, and the runs they keep record it. Every
+submission passes the door (``pages.ui.access.allowed``) and the class's limits first (``core.serving.classroom``:
+runs per person, the runs folder's cap; the job system itself limits submissions per minute).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from core.jobs.system import JobHandle, JobSnapshot, JobSpec, JobSystem
-from pages.ui.resources import job_system, job_system_notice, server_events
+from core.jobs.system import JobHandle, JobRefused, JobSnapshot, JobSpec, JobSystem
+from core.runs import default_runs_dir, list_runs
+from core.serving.classroom import RUN_KINDS, Limits, refuse_new_runs
+from pages.ui import access
+from pages.ui.resources import job_system, job_system_notice, run_meta, server_events
 from pages.ui.state import session
 
 # A session not seen for this long has its jobs stopped. A page with an active job refreshes its panel every few
@@ -69,10 +75,49 @@ def _session_watch() -> SessionWatch:
 
 
 def session_owner() -> str:
-    """The owner of this browser session's jobs: a token kept in its state (also marks the session as still there)."""
-    owner = session().owner
+    """The owner of this browser session's jobs: its nickname on a server with codes, else a token kept in its
+    state (also marks the owner as still there)."""
+    owner = access.nickname() or session().owner
     _session_watch().seen(owner)
     return owner
+
+
+def _runs_kept(name: str) -> int:
+    """Runs on disk that record ``name`` as their owner."""
+    kept = 0
+    for path in list_runs(default_runs_dir()):
+        try:
+            kept += run_meta(path).get("owner") == name
+        except (OSError, ValueError):
+            continue
+    return kept
+
+
+def check_submission(specs: list[JobSpec]) -> None:
+    """JobRefused with a sentence when this session may not submit ``specs``: no right code yet, or new runs past
+    the person's limit or the runs folder's cap."""
+    if not access.allowed():
+        raise JobRefused("Enter the access code first: no job starts before it.")
+    count = sum(spec.kind in RUN_KINDS for spec in specs)
+    if not count:
+        return
+    name = access.nickname()
+    if name:  # the runs on disk and those on the way
+        kept = _runs_kept(name) + sum(h.spec.kind in RUN_KINDS for h in job_system().active(session_owner()))
+    else:  # without codes: what this session asked for
+        kept = session().access.runs_started
+    why = refuse_new_runs(default_runs_dir(), count, kept, Limits.from_env(), "You")
+    if why:
+        raise JobRefused(why)
+
+
+def _own(spec: JobSpec) -> JobSpec:
+    return spec.with_owner(session_owner(), access.nickname())
+
+
+def _counted(specs: list[JobSpec]) -> None:
+    if not access.nickname():  # without codes, the session's own count stands for the person's runs
+        session().access.runs_started += sum(spec.kind in RUN_KINDS for spec in specs)
 
 
 def job_handle(slot: str) -> JobHandle | None:
@@ -94,10 +139,12 @@ def submit_job(slot: str, spec: JobSpec) -> JobHandle | None:
     kept = session().job(slot)
     kept.refused = None
     try:
-        handle = job_system().submit(spec.with_owner(session_owner()))
+        check_submission([spec])
+        handle = job_system().submit(_own(spec))
     except ValueError as exc:  # JobRefused included: a sentence for the user
         kept.refused = str(exc)
         return None
+    _counted([spec])
     kept.handle, kept.collected = handle, None
     return handle
 
@@ -213,10 +260,12 @@ def submit_group(slot: str, specs: list[JobSpec]) -> list[JobHandle] | None:
     kept = session().job(slot)
     kept.refused = None
     try:
-        handles = job_system().submit_group([spec.with_owner(session_owner()) for spec in specs])
+        check_submission(specs)
+        handles = job_system().submit_group([_own(spec) for spec in specs])
     except ValueError as exc:
         kept.refused = str(exc)
         return None
+    _counted(specs)
     kept.handle, kept.collected = handles, None
     return handles
 

@@ -17,6 +17,7 @@ from core.data import Mnist, MnistUnavailableError, SampleDigits, load_mnist, lo
 from core.jobs.setup import make_job_system
 from core.jobs.system import JobSystem
 from core.runs import ModelBundle, bundled_models, default_runs_dir, list_runs, load_run, model_key, read_meta
+from core.serving.classroom import Limits
 from core.serving.events import EVENTS_ENV, ServerEvents
 from pages.ui.server import freeze_long_lived_objects
 
@@ -153,6 +154,7 @@ def maxima_for(model: str, layer: str, source: str):
 def _jobs() -> tuple[JobSystem, str]:
     """The server's job system and the notice to show when Ray was asked for but not reached."""
     system, notice = make_job_system()
+    system.limit_submissions(Limits.from_env().jobs_per_minute)  # per owner: a scripted burst is refused
     events = server_events()
 
     def ended(handle) -> None:

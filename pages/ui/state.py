@@ -268,6 +268,24 @@ class CompareState:
 
 
 @dataclass
+class AccessState:
+    """Who this session is on a server with access codes (``pages.ui.access``): its ``role`` ('open', 'class',
+    'teacher' or None before a right code), ``nickname``, the signed ``token`` its browser keeps in a cookie,
+    wrong codes so far, and what of the person's work was loaded from and saved to the server."""
+
+    role: str | None = None
+    nickname: str = ""
+    token: str | None = None
+    failures: int = 0
+    refused_cookie: str | None = None  # a cookie this session signed out of (the connection still sends it)
+    clear_cookie: bool = False  # ask the browser to forget its cookie on the next run
+    work_loaded: str | None = None  # the nickname whose handwriting set was loaded
+    set_saved: Any = None  # the PersonalSet last loaded or saved (saved again when the page replaces it)
+    runs_started: int = 0  # runs this session asked for (the limit without codes, where there is no nickname)
+    notice: tuple[str, str] | None = None  # (kind, text) for the next run (a rename, a delete)
+
+
+@dataclass
 class Session:
     """Everything one browser session keeps (see the module's docstring)."""
 
@@ -283,6 +301,7 @@ class Session:
     clustering: ClusteringState = field(default_factory=ClusteringState)
     dream: DreamState = field(default_factory=DreamState)
     compare: CompareState = field(default_factory=CompareState)
+    access: AccessState = field(default_factory=AccessState)
 
     @property
     def active_model(self) -> str:

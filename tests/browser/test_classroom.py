@@ -20,6 +20,9 @@ start until they have all ended: at least ``MIN_DRAWS_DURING_JOBS`` strokes fall
 95th percentile. Each stroke slower than ``SLOW_MS`` is explained from the server's own record of what it did
 (``core.serving.events``: page runs, job panels, jobs collected, models loaded, garbage collections).
 
+The server asks for access codes (issue 27): every session gives the class code and a nickname of its own before
+it opens its page, as a class does (the teacher signs in first, with the teacher code, to warm the server).
+
 Writes ``test-artifacts/classroom.json`` (``errors``, ``jobs_total``, ``jobs_finished``, ``draw_p95_server_ms``,
 ``identical_to_solo`` and the details). Run with ``make classroom``.
 """
@@ -54,6 +57,7 @@ STROKES_PER_DIGIT = 4  # strokes drawn on one canvas before it is cleared (each 
 STROKE_PERIOD_S = 1.2  # a drawing session starts a stroke at most this often
 SLOW_MS = 300.0  # a stroke slower than this is explained in the report: what the server was doing
 DRAW_P95_MS = 300.0
+CLASS_CODE, TEACHER_CODE = "classroom-code-27", "teacher-code-27"  # the server's codes (issue 27)
 SERVER_MS = re.compile(r"([\d,]+) ms of server time")  # the prediction step (asserted)
 PANEL_MS = re.compile(r"\(([\d,]+) ms with the panel drawn\)")  # the whole fragment run (reported)
 PREDICTION = re.compile(r"Prediction:\s*(\d)")
@@ -125,7 +129,14 @@ def serve_classroom(tmp_path_factory, mnist, server_env: dict):
     log_dir = tmp_path_factory.mktemp("classroom-log")
     log_path, events_path = log_dir / "streamlit.log", log_dir / "events.jsonl"
     log = open(log_path, "w")
-    env = dict(os.environ, MNIST_EXPLORER_RUNS=str(runs), MNIST_EXPLORER_EVENTS=str(events_path), **server_env)
+    env = dict(
+        os.environ,
+        MNIST_EXPLORER_RUNS=str(runs),
+        MNIST_EXPLORER_EVENTS=str(events_path),
+        MNIST_EXPLORER_CLASS_CODE=CLASS_CODE,
+        MNIST_EXPLORER_TEACHER_CODE=TEACHER_CODE,
+        **server_env,
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -243,7 +254,16 @@ async def _problems(page) -> list[str]:
 def _label(name: str, models: dict) -> str:
     if name == "default":
         return "bundled: article II (read-only)"
-    return f"{name} · {models[name].meta['test_accuracy'] * 100:.2f} %"
+    return f"class: {name} · {models[name].meta['test_accuracy'] * 100:.2f} %"  # runs made before the class
+
+
+async def _sign_in(page, code: str, nickname: str) -> None:
+    """Give the access code, then a nickname (the page asked for opens afterwards)."""
+    await page.get_by_label("Access code", exact=True).fill(code)
+    await page.get_by_role("button", name="Enter", exact=True).click()
+    await page.get_by_label("Nickname", exact=True).fill(nickname)
+    await page.get_by_role("button", name="Continue", exact=True).click()
+    await page.get_by_text(f"You are {nickname}").first.wait_for(timeout=TIMEOUT_MS)
 
 
 async def _check_sidebar(page, plan: Plan, models: dict, out: Outcome) -> None:
@@ -425,6 +445,7 @@ async def _session(browser, url, plan, models, mnist, go, jobs_done, tmp) -> Out
     page.set_default_timeout(TIMEOUT_MS)
     try:
         await page.goto(f"{url}/{plan.page}?model={plan.model}", timeout=TIMEOUT_MS)
+        await _sign_in(page, CLASS_CODE, f"{plan.kind}-{plan.model}")
         await page.get_by_role("heading", name=plan.title).first.wait_for(timeout=TIMEOUT_MS)
         await _idle(page)
         await _check_sidebar(page, plan, models, out)
@@ -600,6 +621,7 @@ def run_classroom(
             try:
                 warm = await browser.new_page()  # the teacher opens the app before the class
                 await warm.goto(url, timeout=TIMEOUT_MS)
+                await _sign_in(warm, TEACHER_CODE, "teacher")
                 await warm.get_by_role("heading", name="MNIST CNN Explorer").first.wait_for(timeout=TIMEOUT_MS)
                 await warm.close()
                 go, jobs_done = asyncio.Barrier(len(plans)), asyncio.Event()

@@ -57,11 +57,16 @@ def _thumb(image: np.ndarray, width: int = 360) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BOX))
 
 
-def _keep_dream(handle: JobHandle) -> None:
-    photo = handle.spec.inputs["photo"]
-    session().dream.result = Computed.of(
-        handle.result, handle.spec.model, input_key=content_key(photo), input_name=handle.spec.inputs["photo_name"]
+def _on_its_photo(handle: JobHandle) -> Computed:
+    """A dream job's result tagged with its model and the photo it dreamt on."""
+    inputs = handle.spec.inputs
+    return Computed.of(
+        handle.result, handle.spec.model, input_key=content_key(inputs["photo"]), input_name=inputs["photo_name"]
     )
+
+
+def _keep_dream(handle: JobHandle) -> None:
+    session().dream.result = _on_its_photo(handle)
 
 
 def _describe(snap: JobSnapshot) -> str:
@@ -149,6 +154,7 @@ except ValueError as exc:  # ImageInputError included: the message is meant for 
     st.stop()
 with right:
     st.image(photo, caption=f"{photo_name} · {photo.shape[1]}×{photo.shape[0]}", width="stretch")
+photo_key = content_key(photo)  # what the kept dreams are checked against
 for note in photo_notes:
     st.info(note)
 
@@ -331,10 +337,7 @@ jobs.job_panel(
 
 # --- Gallery: several maps at once ------------------------------------------------------------------
 def _keep_gallery(handle: JobHandle) -> None:
-    photo = handle.spec.inputs["photo"]
-    session().dream.gallery = Computed.of(
-        handle.result, handle.spec.model, input_key=content_key(photo), input_name=handle.spec.inputs["photo_name"]
-    )
+    session().dream.gallery = _on_its_photo(handle)
 
 
 def _describe_gallery(snap: JobSnapshot) -> str:
@@ -410,7 +413,7 @@ with st.expander(
     )
     kept_gallery = session().dream.gallery
     gallery = kept_gallery.value if kept_gallery is not None else None
-    stale = kept_gallery.stale_note(model_key, bundle.path, content_key(photo), photo_name) if gallery else None
+    stale = kept_gallery.stale_note(model_key, bundle.path, photo_key, photo_name) if gallery else None
     if stale:
         st.caption(f"The last gallery was {stale}; dream the gallery again to see it here.")
         gallery = None
@@ -448,7 +451,7 @@ if result is None:
 
 st.subheader("The dream")
 s = result.settings
-stale = kept_dream.stale_note(model_key, bundle.path, content_key(photo), photo_name)
+stale = kept_dream.stale_note(model_key, bundle.path, photo_key, photo_name)
 if stale:
     st.warning(f"This dream was {stale}. Press **Dream** to dream again.", icon=":material/history:")
 st.caption(

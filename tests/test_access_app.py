@@ -288,6 +288,7 @@ def test_a_handwriting_set_is_kept_under_the_nickname(runs_dir):
 
 
 # --------------------------------------------------------------------------- limits
+@pytest.mark.integration  # the Train page starts a training only with the MNIST file
 @pytest.mark.parametrize(
     "env, words",
     [

@@ -8,6 +8,11 @@ shown by the shared job panel; finished sweeps and MLP pairs are kept per settin
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 import json
 
 import numpy as np

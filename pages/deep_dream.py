@@ -6,6 +6,11 @@ last dream and gallery stay in the session's ``DreamState``, tagged with the mod
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st

@@ -9,6 +9,11 @@ the OIPs beside the ranking and the fine-tuning are jobs.
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 import numpy as np
 import streamlit as st
 

@@ -3,6 +3,11 @@ the other pages, one click per step, and the runs this session may rename or del
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 from pathlib import Path
 
 import streamlit as st

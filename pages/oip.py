@@ -7,6 +7,11 @@ core.figures.oip. Results live in the session's OipStore
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 import numpy as np
 import plotly.express as px
 import streamlit as st

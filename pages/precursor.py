@@ -7,6 +7,11 @@ the Filters/OIP gallery shows them (marked "P").
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 import pandas as pd
 import streamlit as st
 

@@ -3,6 +3,11 @@ default model), the disk against its cap and the server's load."""
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 import datetime as dt
 import time
 from pathlib import Path

@@ -29,9 +29,6 @@ from pages.ui.state import session
 NICKNAME_ACTIVE_S = 120.0  # a nickname seen this recently in another browser cannot be claimed
 ADDRESS_WINDOW_S = 900.0  # wrong codes from one address count for this long
 
-_announced: set[str] = set()
-_announce_lock = threading.Lock()
-
 
 # --------------------------------------------------------------------------- the codes
 def _secret_codes() -> dict:
@@ -59,14 +56,19 @@ def _log(line: str) -> None:
     print(f"MNIST CNN Explorer: {line}", file=sys.stderr, flush=True)
 
 
+@st.cache_resource(show_spinner=False)
+def _announced() -> tuple[set[str], threading.Lock]:
+    """The lines already written to the server log, and the lock that writes one: one server, every session."""
+    return set(), threading.Lock()
+
+
 def _announce(found: rules.Codes) -> None:
     """Once per server and state: whether the dashboard is open (the codes themselves are never written)."""
     line = found.describe()
-    if line in _announced:
-        return
-    with _announce_lock:
-        if line not in _announced:
-            _announced.add(line)
+    written, lock = _announced()
+    with lock:
+        if line not in written:
+            written.add(line)
             _log(line)
 
 

@@ -5,6 +5,11 @@ Thin: widgets here, maths in core.activations, figures in core.figures.activatio
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 import os
 import time
 from pathlib import Path
@@ -22,6 +27,7 @@ from core.activations import (
 )
 from core.attribution import registry as attribution
 from core.attribution.base import Attribution, Option
+from core.browser_model import NotInBrowser
 from core.figures import activations as activation_figures
 from core.figures.common import enlarge
 from core.images import (
@@ -34,15 +40,9 @@ from core.images import (
     to_mnist_digit,
 )
 from core.runs import model_key as run_model_key
-from pages.ui import menu, resources, widgets
+from pages.ui import draw, menu, resources, widgets
 from pages.ui.state import Digit, session
 
-try:
-    from streamlit_drawable_canvas import st_canvas
-except ImportError:  # the page still works with Upload and Pick
-    st_canvas = None
-
-CANVAS_PX = 280
 SOURCES = ("Draw", "Upload", "Pick")
 SORTS = {
     "map index": "index",
@@ -112,104 +112,108 @@ def _prediction_panel(
         widgets.chart(chart.update(p, result.predicted), key=f"act_probs_{key}", config={"displayModeBar": False})
 
 
-def _clear_canvas() -> None:
-    kept = session().activations
-    kept.canvas_mounts += 1
-    kept.drawn = kept.strokes = kept.canvas_start = None
-
-
 def _commit_drawing() -> None:
     kept = session().activations
     kept.committed = kept.drawn
 
 
-@st.fragment
-def _draw_area(am: ActivationModel, model_key: str) -> None:
-    """The canvas and the prediction rerun alone on every finished stroke; the sections below
-    follow with a full rerun when the drawing changed (or on request)."""
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _browser_model(model_key: str, _bundle) -> tuple[str | None, str]:
+    """The model written once for the drawing pad (its URL), or None and why the server answers instead."""
+    check = resources.get_sample_digits().images[:16]
+    try:
+        with resources.server_events().span("compile", what="browser model", model=Path(_bundle.path).name):
+            return draw.model_file(_bundle.model, _bundle.scaler, check), ""
+    except NotInBrowser as exc:
+        return None, f"This model is answered by the server after each stroke: {exc}."
+
+
+def _read_pad(value: dict) -> None:
+    """A new pad value (pen up, Undo or Clear): the server's own reading of the drawing, the reference for the
+    sections below, and what it says about it."""
     started = time.perf_counter()
     kept = session().activations
-    left, right = st.columns([1, 1.6])
-    with left:
-        canvas = st_canvas(
-            fill_color="#000000",
-            stroke_width=st.session_state.get("act_stroke", 22),
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            update_streamlit=True,
-            height=CANVAS_PX,
-            width=CANVAS_PX,
-            drawing_mode="freedraw",
-            display_toolbar=False,
-            initial_drawing=kept.canvas_start,
-            key=f"act_canvas_{kept.canvas_mounts}",
-        )
-        c1, c2 = st.columns([1, 2])
-        c1.button("Clear", key="act_clear", on_click=_clear_canvas, help="Wipe the canvas and start again.")
-        c2.slider(
-            "Pen width (canvas px)",
-            8,
-            40,
-            22,
-            persist_state="session",
-            key="act_stroke",
-            help="Pen width in canvas pixels (the canvas is 280×280; MNIST strokes are ~2 px of 28).",
-        )
-    canvas_read = time.perf_counter()
-    digit, message, doubts = None, None, []
-    restored = kept.canvas_start or {}
-    pending = bool(restored.get("objects"))  # strokes given back to a remounted canvas, maybe not drawn yet
-    strokes = len((canvas.json_data or {}).get("objects", [])) if canvas.image_data is not None else 0
-    if strokes:
-        kept.strokes = canvas.json_data  # given back when you return to Draw
+    kept.pad_seq = value.get("seq")
+    kept.pen_strokes = value.get("strokes") or []
+    digit, notes = None, []
+    if value.get("png") and kept.pen_strokes:
         try:
-            gray = canvas_to_gray(canvas.image_data)
-            doubts = drawing_doubts(gray)
+            gray = canvas_to_gray(draw.pad_pixels(value["png"]))
+            notes += [
+                "The network answers anyway, but this may be a guess: " + "; ".join(doubts) + ". "
+                "Draw one digit large, in the middle of the pad."
+                for doubts in [drawing_doubts(gray)]
+                if doubts
+            ]
             digit = to_mnist_digit(gray, invert=False)
         except ImageInputError as exc:
-            message = None if pending else str(exc)
-    if digit is None and message is None and pending:
-        digit = kept.drawn  # the canvas has not repainted the restored strokes yet
-    kept.drawn = digit
-    digit_made = time.perf_counter()
-    with right:
-        if message:
-            st.error(f"This drawing cannot be used: {message}")
-        elif digit is None:
-            st.info(
-                "Draw a digit on the black canvas with the mouse (white ink). "
-                "The prediction updates when you release the button."
-            )
+            notes.append(f"This drawing cannot be used: {exc}")
+    mine = draw.browser_digit(value)
+    if digit is not None and mine is not None and not np.array_equal(mine, digit):
+        notes.append(
+            f"The browser's 28×28 differs from the server's in {int((mine != digit).sum())} pixels; "
+            "the sections below use the server's."
+        )
+    kept.drawn, kept.pad_notes = digit, notes
+    kept.pad_answered = value.get("probabilities") is not None
+    resources.server_events().record(
+        "draw",
+        time.time() - (time.perf_counter() - started),
+        time.perf_counter() - started,
+        strokes=len(kept.pen_strokes),
+    )
+
+
+def _draw_area(am: ActivationModel, model_key: str, bundle) -> None:
+    """The pad answers by itself while the pen moves (prediction, probabilities, the maps); each finished stroke
+    comes here, where the server reads it again for the sections below."""
+    started = time.perf_counter()
+    kept = session().activations
+    url, note = _browser_model(model_key, bundle)
+    value = draw.draw_pad(
+        key=f"act_pad_{kept.canvas_mounts}",
+        model_url=url,
+        model_note=note,
+        strokes=kept.pen_strokes,
+        pen=st.session_state.get("act_stroke", 22),
+        layer=st.session_state.get("act_layer"),
+        scale=st.session_state.get("act_scale", "shared"),
+    )
+    c1, c2 = st.columns([2, 1])
+    c1.slider(
+        "Pen width (pad pixels)",
+        8,
+        40,
+        22,
+        persist_state="session",
+        key="act_stroke",
+        help="The pad has 280×280 pixels whatever size it is shown at, so a stroke keeps its share of the digit "
+        "(MNIST strokes are ~2 px of 28, about 22 of 280). A new width applies to the next stroke.",
+    )
+    if isinstance(value, dict) and value.get("seq") != kept.pad_seq:
+        _read_pad(value)
+    read = time.perf_counter()
+    digit = kept.drawn
+    for text in kept.pad_notes or []:
+        if text.startswith("This drawing cannot"):
+            st.error(text)
         else:
-            result = _activations(model_key, _key(digit), am)
-            predicted = time.perf_counter()  # the prediction step: canvas → 28×28 → prediction and activations
-            resources.server_events().record(
-                "draw",
-                time.time() - (predicted - started),
-                predicted - started,
-                strokes=strokes,
-                canvas_ms=round((canvas_read - started) * 1000, 1),
-                digit_ms=round((digit_made - canvas_read) * 1000, 1),
-                predict_ms=round((predicted - digit_made) * 1000, 1),
-            )
+            st.warning(text, icon=":material/help:")
+    if digit is not None:
+        result = _activations(model_key, _key(digit), am)
+        if url is None or not kept.pad_answered:  # the server's answer, as before the pad ran the model itself
             _prediction_panel(digit, result, None, "draw", light=True)
-            if doubts:
-                st.warning(
-                    "The network answers anyway, but this may be a guess: " + "; ".join(doubts) + ". "
-                    "Draw one digit large, in the middle of the canvas.",
-                    icon=":material/help:",
-                )
-            st.caption(
-                f"{strokes} stroke{'s' if strokes != 1 else ''} → prediction and all layer activations: "
-                f"{(predicted - started) * 1000:.0f} ms of server time "
-                f"({(time.perf_counter() - started) * 1000:.0f} ms with the panel drawn)."
-            )
+        strokes = len(kept.pen_strokes or [])
+        c2.caption(
+            f"{strokes} stroke{'s' if strokes != 1 else ''} → the server's reading for the sections below: "
+            f"{(read - started) * 1000:.0f} ms of server time ({(time.perf_counter() - started) * 1000:.0f} ms with "
+            "the reference computed)"
+        )
     committed = kept.committed
     changed = (digit is None) != (committed is None) or (digit is not None and not np.array_equal(digit, committed))
     if changed:
         if st.session_state.get("act_live", True):
             kept.committed = digit
-            st.rerun(scope="app")
         else:
             st.button("Update the sections below", key="act_commit", on_click=_commit_drawing)
 
@@ -669,13 +673,12 @@ if bundle is None:
 model_key = run_model_key(bundle.path)
 am = resources.activation_model(bundle)
 
-sources = list(SOURCES) if st_canvas is not None else ["Upload", "Pick"]
+sources = list(SOURCES)
 source = st.segmented_control("Input", sources, default="Pick", persist_state="session", key="act_source") or "Pick"
 digit, label = None, None
 kept = session().activations
 if source == "Draw" and (kept.previous_input != "Draw" or menu.just_entered()):
-    # the canvas is remounted (another input, or back from another page): give it back the strokes it had
-    kept.canvas_start = kept.strokes
+    # the pad is remounted (another input, or back from another page): it is given back the strokes it had
     kept.canvas_mounts += 1
 kept.previous_input = source
 inputs = st.container()
@@ -688,9 +691,9 @@ if source == "Draw":
             value=True,
             persist_state="session",
             key="act_live",
-            help="Off: only the prediction follows the drawing; the sections below update on request.",
+            help="Off: only the pad's answer follows the drawing; the sections below update on request.",
         )
-        _draw_area(am, model_key)
+        _draw_area(am, model_key, bundle)
     digit = kept.committed
 elif source == "Upload":
     view.empty()

@@ -584,18 +584,20 @@ def test_an_out_of_range_index_is_said_in_words_and_nothing_is_shown_for_it(app_
     assert not at.error and any("Prediction: **4**" in m.value for m in at.markdown)
 
 
-def test_the_drawing_is_given_back_to_the_canvas_after_a_page_switch(app_test):
-    """Issue 25, defect 2: back from another page, the canvas is mounted afresh with the strokes it had."""
-    strokes = {"version": "4.4.0", "objects": [{"type": "path", "path": [["M", 70, 60], ["L", 210, 60]]}]}
+def test_the_drawing_is_given_back_to_the_pad_after_a_page_switch(app_test):
+    """Issue 25, defect 2 (and issue 28's pad): back from another page, the pad is mounted afresh with the strokes
+    it had."""
+    strokes = [{"w": 22, "p": [[70, 60], [210, 60]]}]
     at = app_test("pages/activations.py")
     at.segmented_control(key="act_source").set_value("Draw").run()
     memory = session_of(at).activations
-    memory.strokes = strokes
+    memory.pen_strokes = strokes
     mounted = memory.canvas_mounts
     at.switch_page("pages/oip.py").run()
     at.switch_page("pages/activations.py").run()
     assert not at.exception
-    assert memory.canvas_start == strokes
+    pad = json.loads(at.get("component_instance")[0].proto.json_args)
+    assert pad["strokes"] == strokes and pad["model_url"].startswith("models/")
     assert memory.canvas_mounts == mounted + 1
     at.run()  # a run on the same page does not remount it again
     assert memory.canvas_mounts == mounted + 1

@@ -163,6 +163,10 @@ class ActivationsState:
     previous_input: str | None = None  # Draw, Upload or Pick on the previous run
     upload: tuple[str, bytes] | None = None  # (file name, bytes) of the last uploaded image: kept over page switches
     probability_chart: Any = None  # core.figures.activations.ProbabilityChart, updated in place while drawing
+    pen_strokes: list | None = None  # the drawing pad's strokes ({w, p: [[x, y], ...]}), given back to a remounted pad
+    pad_seq: int | None = None  # the pad's last value the page has read (pen up, Undo or Clear)
+    pad_notes: list[str] | None = None  # what the server says about the current drawing (doubts, a mismatch)
+    pad_answered: bool = True  # the pad itself answered the current drawing (else the server's answer shows)
 
 
 @dataclass
@@ -189,6 +193,7 @@ class TrainState:
     live_figure: Any = None  # (records seen, figure) of the running training
     imported: tuple[str, list[str]] | None = None  # (run name, notes) of the last import
     replays: dict = field(default_factory=dict)  # (model key, "accuracy") or (model key, checkpoint, layer) → result
+    lesson: Computed | None = None  # core.augmentation.lesson.LessonResult, tagged with the bundled model it measured
 
 
 @dataclass
@@ -268,6 +273,23 @@ class CompareState:
 
 
 @dataclass
+class TransferState:
+    """The Transfer page: the learner's symbols (a core.experiments.transfer.SymbolSet, replaced whole on every
+    change), the canvas's drawing, a message for the next run and the latest transfer (a Computed
+    core.jobs.kinds.TransferOutcome, tagged with the model it started from)."""
+
+    symbols: Any = None
+    drawn: np.ndarray | None = None
+    message: tuple[str, str] | None = None  # (kind, text), shown once
+    canvas_mounts: int = 0
+    uploader_mounts: int = 0
+    set_file_mounts: int = 0
+    result: Computed | None = None
+    kept_for: str | None = None  # the nickname whose symbols were loaded from the server
+    kept: Any = None  # the SymbolSet last loaded from or saved to the server
+
+
+@dataclass
 class AccessState:
     """Who this session is on a server with access codes (``pages.ui.access``): its ``role`` ('open', 'class',
     'teacher' or None before a right code), ``nickname``, the signed ``token`` its browser keeps in a cookie,
@@ -301,6 +323,7 @@ class Session:
     clustering: ClusteringState = field(default_factory=ClusteringState)
     dream: DreamState = field(default_factory=DreamState)
     compare: CompareState = field(default_factory=CompareState)
+    transfer: TransferState = field(default_factory=TransferState)
     access: AccessState = field(default_factory=AccessState)
 
     @property

@@ -1,11 +1,12 @@
-"""Activations page in a real browser: draw a digit with the mouse on the canvas (inside its
-component iframe), see the prediction, select a map by clicking the grid, upload a good and a bad file."""
+"""Activations page in a real browser: draw a digit with the mouse on the drawing pad (inside its
+component's frames), see the prediction, select a map by clicking the grid, upload a good and a bad file."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.browser.conftest import click_map_number, open_from_sidebar, screenshot, wait_for_app
+from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer
 
 pytestmark = pytest.mark.browser
 
@@ -14,15 +15,6 @@ def _sections_show(page, predicted: int) -> None:
     """Wait until the sections below the input show this digit (a full page run has reached them)."""
     page.get_by_text(f"of the digit predicted as {predicted}", exact=False).first.wait_for(timeout=60_000)
     wait_for_app(page)
-
-
-def _stroke(page, box: dict, points: list[tuple[float, float]]) -> None:
-    x0, y0 = box["x"], box["y"]
-    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(x0 + x, y0 + y, steps=10)
-    page.mouse.up()
 
 
 def _click_map_label(page, index: int) -> None:
@@ -47,24 +39,20 @@ def test_draw_select_upload(app_url, page, tmp_path):
     _sections_show(page, 4)
     assert page.get_by_label("Class of a random digit").first.is_visible()
 
-    # Draw a 7 with the mouse inside the canvas component's iframe
-    page.get_by_role("radio", name="Draw").click()
-    frame = page.locator("iframe[title*='canvas']").first
-    frame.wait_for(timeout=60_000)
-    page.get_by_text("Draw a digit on the black canvas").wait_for(timeout=60_000)
-    box = frame.bounding_box()
-    _stroke(page, box, [(70, 60), (210, 60), (130, 240)])
-    page.get_by_text("what the network sees").first.wait_for(timeout=60_000)
-    assert "Prediction: 7" in _prediction(page)
+    # Draw a 7 with the mouse on the drawing pad (its own frame inside the component's, issue 28)
+    pad = open_pad(page)
+    mouse_stroke(page, pad_box(pad), SEVEN)
+    wait_answer(pad, 1)
+    assert answer(pad)["prediction"] == "Prediction: 7"
     _sections_show(page, 7)
     screenshot(page, "activations_drawn_7")
 
-    # Another page and back: the drawing is still there, on the canvas and in the prediction (issue 25, defect 2)
+    # Another page and back: the drawing is still there, on the pad and in the sections (issue 25, defect 2)
     open_from_sidebar(page, "Filters / OIP")
     page.get_by_role("heading", name="Filters / OIP").first.wait_for(timeout=60_000)
     open_from_sidebar(page, "Activations")
-    page.get_by_text("what the network sees").first.wait_for(timeout=60_000)
-    assert "Prediction: 7" in _prediction(page)
+    pad = find_pad(page)
+    pad.wait_for_function("() => document.getElementById('prediction').textContent === 'Prediction: 7'")
     _sections_show(page, 7)
     screenshot(page, "activations_drawing_after_a_page_switch")
 

@@ -6,8 +6,10 @@ sweeps over a few K and a tiles dream — while two sessions keep drawing digits
 Every session opens its page with its own model (``?model=NAME``, three models) and must see that model.
 
 Asserted: no errors (no exception or error element, no timeout); every job finishes within the time
-limit; the jobs that had to wait showed their place in line meanwhile; the drawing sessions' prediction
-step took at most ``DRAW_P95_MS`` of server time at the 95th percentile while the jobs ran; and each job's
+limit; the jobs that had to wait showed their place in line meanwhile; the drawing sessions' reading of each
+stroke took at most ``DRAW_P95_MS`` of server time at the 95th percentile while the jobs ran; the drawing pad
+(issue 28) showed its whole answer at most ``DRAW_E2E_P95_MS`` after the pen lifted at the 95th percentile, as
+the page itself timed it (``draw_p95_pen_up_to_answer_page_ms``); and each job's
 result, downloaded from the page (or, for trainings, read from the runs folder), is identical to the same
 job run alone afterwards on a worker with the server's thread count.
 
@@ -58,8 +60,10 @@ STROKE_PERIOD_S = 1.2  # a drawing session starts a stroke at most this often
 SLOW_MS = 300.0  # a stroke slower than this is explained in the report: what the server was doing
 DRAW_P95_MS = 300.0
 CLASS_CODE, TEACHER_CODE = "classroom-code-27", "teacher-code-27"  # the server's codes (issue 27)
-SERVER_MS = re.compile(r"([\d,]+) ms of server time")  # the prediction step (asserted)
-PANEL_MS = re.compile(r"\(([\d,]+) ms with the panel drawn\)")  # the whole fragment run (reported)
+SERVER_MS = re.compile(r"([\d,]+) ms of server time")  # the server's reading of a stroke (asserted)
+PANEL_MS = re.compile(r"\(([\d,]+) ms with the reference computed\)")  # with the reference's activations (reported)
+DRAW_E2E_P95_MS = 200.0  # pen up → the pad's whole answer painted, the pad's own clock (issue 28)
+PAD_FRAME = "iframe[title*='draw_pad']"
 PREDICTION = re.compile(r"Prediction:\s*(\d)")
 WHERE = re.compile(r"at a time on (.+?)\)\. Waiting")
 SAVED = re.compile(r"Run saved as (\S+?): test accuracy")
@@ -88,7 +92,8 @@ class Outcome:
     server_ms: list[float] = field(default_factory=list)
     draw_at: list[float] = field(default_factory=list)  # seconds since the jobs were started
     draw_wall: list[float] = field(default_factory=list)  # wall-clock time of each pen-up (time.time())
-    e2e_ms: list[float] = field(default_factory=list)  # pen-up → the answer on the page, in the browser
+    e2e_ms: list[float] = field(default_factory=list)  # pen-up → the pad's answer, this test's clock
+    page_ms: list[float] = field(default_factory=list)  # pen-up → the pad's answer painted, the page's own clock
     panel_ms: list[float] = field(default_factory=list)
     queue_seen: list[str] = field(default_factory=list)  # "2nd in line, about 12 s" texts seen while waiting
     where: str = ""  # where the jobs run, as the waiting panel says
@@ -377,11 +382,40 @@ async def _run_job(page, plan: Plan, out: Outcome, go: asyncio.Barrier, tmp: Pat
 
 # --------------------------------------------------------------------------- drawing sessions
 async def _stroke(page, box: dict, points) -> None:
-    await page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    scale = box["width"] / 280  # points are pad pixels: the pad has 280×280 whatever its size on the page
+    await page.mouse.move(box["x"] + points[0][0] * scale, box["y"] + points[0][1] * scale)
     await page.mouse.down()
     for x, y in points[1:]:
-        await page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        await page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=8)
     await page.mouse.up()
+
+
+async def _pad(page):
+    """The drawing pad's own frame (tests/browser/pad.py, async), once its model is loaded."""
+    await page.locator(PAD_FRAME).first.wait_for(timeout=TIMEOUT_MS)
+    deadline = time.perf_counter() + TIMEOUT_MS / 1000
+    while time.perf_counter() < deadline:
+        for frame in page.frames:
+            if frame.url == "about:srcdoc" and frame.parent_frame and "draw_pad" in frame.parent_frame.url:
+                try:
+                    await frame.wait_for_selector("#pad[data-model]", timeout=2_000)
+                    return frame
+                except Exception:  # still being written, or the model still loading
+                    pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the drawing pad did not load its model")
+
+
+async def _pad_answer(pad, seq: int) -> dict:
+    """Wait for the pad's answer number ``seq``; its heading and the page's own pen-up → painted time."""
+    await pad.wait_for_function(f"() => document.getElementById('answer').dataset.seq === '{seq}'", polling=5)
+    return await pad.evaluate(
+        """async (seq) => { for (let i = 0; i < 500; i++) {
+            const u = window.drawStats.penUps.find((p) => p.seq === seq);
+            if (u) return {ms: u.shown - u.up, heading: document.getElementById('prediction').textContent};
+            await new Promise((r) => setTimeout(r, 10)); } return null; }""",
+        seq,
+    )
 
 
 async def _draw(
@@ -396,34 +430,31 @@ async def _draw(
     if f"Prediction: {int(probs.argmax())}" not in (await heading.inner_text()).replace("*", ""):
         out.errors.append(f"digit {digit}: the page's prediction is not model {plan.model}'s")
     await page.get_by_role("radio", name="Draw").click()
-    await page.get_by_text("Draw a digit on the black canvas").first.wait_for(timeout=TIMEOUT_MS)
-    # only the prediction follows each stroke (the step measured here)
+    pad = await _pad(page)
+    # only the pad and the server's reading follow each stroke (the step measured here)
     await page.get_by_text("Update all sections after each stroke").click()
     await _idle(page)
     await go.wait()  # every session has set up its page: the jobs start now, and the drawing with them
     T0[0] = T0[0] or time.perf_counter()
-    n = 0
+    n, seq = 0, 0
     while n < MIN_DRAWS or not jobs_done.is_set():
-        on_canvas = n % STROKES_PER_DIGIT  # strokes already on the canvas
+        on_canvas = n % STROKES_PER_DIGIT  # strokes already on the pad
         if n and not on_canvas:
-            await page.get_by_role("button", name="Clear").click()
-            await page.get_by_text("Draw a digit on the black canvas").first.wait_for(timeout=TIMEOUT_MS)
+            await pad.locator("#clear").click()
+            seq += 1
+            await _pad_answer(pad, seq)
+            await page.get_by_text("→ the server's reading").first.wait_for(state="detached", timeout=TIMEOUT_MS)
             await _idle(page)
-        frame = page.locator("iframe[title*='canvas']").first
-        await frame.wait_for(timeout=TIMEOUT_MS)
-        await page.wait_for_function(  # the remounted canvas has its size (and its mouse handlers) again
-            "() => { const f = document.querySelector(\"iframe[title*='canvas']\"); return f && "
-            "f.getBoundingClientRect().width > 100 && f.contentDocument && "
-            "f.contentDocument.querySelector('canvas.upper-canvas'); }",
-            timeout=TIMEOUT_MS,
-        )
         began = time.perf_counter()
-        await _stroke(page, await frame.bounding_box(), STROKES[(n + digit) % len(STROKES)])
+        await _stroke(page, await pad.locator("#pad").bounding_box(), STROKES[(n + digit) % len(STROKES)])
         up = time.time()
-        strokes = f"{on_canvas + 1} stroke{'s' if on_canvas else ''} → prediction"
-        caption = page.get_by_text(strokes).first  # the answer to this stroke, not the caption of the one before
-        await caption.wait_for(timeout=TIMEOUT_MS)
+        seq += 1
+        shown = await _pad_answer(pad, seq)
         out.e2e_ms.append(round((time.time() - up) * 1000, 1))
+        out.page_ms.append(round(shown["ms"], 1) if shown else float("inf"))
+        strokes = f"{on_canvas + 1} stroke{'s' if on_canvas else ''} → the server's"
+        caption = page.get_by_text(strokes).first  # the server's reading of this stroke, not of the one before
+        await caption.wait_for(timeout=TIMEOUT_MS)
         text = await caption.inner_text()
         out.server_ms.append(float(SERVER_MS.search(text).group(1).replace(",", "")))
         out.panel_ms.append(float(PANEL_MS.search(text).group(1).replace(",", "")))
@@ -432,7 +463,7 @@ async def _draw(
         # a student's pace: a stroke every STROKE_PERIOD_S at most (a browser drawing as fast as it can would take
         # the job worker's CPU on these 2 cores, and no pupil draws like that)
         await asyncio.sleep(max(0.0, STROKE_PERIOD_S - (time.perf_counter() - began)))
-        if not PREDICTION.search((await heading.inner_text()).replace("*", "")):
+        if not shown or not PREDICTION.search(shown["heading"]):
             out.errors.append("no prediction after a stroke")
         await _idle(page)
         n += 1
@@ -689,6 +720,12 @@ def run_classroom(
         "draw_p95_pen_up_to_answer_ms": round(float(np.percentile([v for o in draw_outcomes for v in o.e2e_ms], 95)), 1)
         if server_ms
         else None,
+        # issue 28: pen up → the pad's whole answer painted, read from the page (its own clock, its own frame)
+        "draw_p95_pen_up_to_answer_page_ms": round(
+            float(np.percentile([v for o in draw_outcomes for v in o.page_ms], 95)), 1
+        )
+        if server_ms
+        else None,
         "stroke_cycle_seconds": [
             round(float(np.median(np.diff(o.draw_at))), 2) if len(o.draw_at) > 1 else None for o in draw_outcomes
         ],
@@ -724,9 +761,9 @@ def run_classroom(
     (ARTIFACTS / f"{name}-strokes.json").write_text(
         json.dumps(
             [
-                {"pen_up": w, "answer_ms": e, "server_ms": ms}
+                {"pen_up": w, "answer_ms": e, "answer_page_ms": pm, "server_ms": ms}
                 for o in draw_outcomes
-                for w, e, ms in zip(o.draw_wall, o.e2e_ms, o.server_ms)
+                for w, e, pm, ms in zip(o.draw_wall, o.e2e_ms, o.page_ms, o.server_ms)
             ]
         )
     )
@@ -743,6 +780,7 @@ def run_classroom(
                     "draws_during_jobs",
                     "draw_p95_during_jobs_ms",
                     "draw_max_during_jobs_ms",
+                    "draw_p95_pen_up_to_answer_page_ms",
                     "identical_to_solo",
                     "wall_seconds",
                 )
@@ -755,6 +793,7 @@ def run_classroom(
     assert len(server_ms) >= 2 * MIN_DRAWS
     assert len(during) >= min_draws_during_jobs, f"only {len(during)} strokes while the jobs ran"
     assert report["draw_p95_during_jobs_ms"] <= DRAW_P95_MS, report["slow_strokes"]
+    assert report["draw_p95_pen_up_to_answer_page_ms"] <= DRAW_E2E_P95_MS, report["draw_p95_pen_up_to_answer_page_ms"]
     assert report["identical_to_solo"], identical
     return report
 

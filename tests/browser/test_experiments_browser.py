@@ -48,7 +48,7 @@ def test_maps_are_switched_off_by_clicking_them_in_the_grid(page, app_url):
 
 def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_path):
     from core.experiments.personal_set import PersonalSet
-    from tests.browser.test_activations_browser import _stroke
+    from tests.browser.pad import mouse_stroke
 
     page.goto(app_url)
     open_from_sidebar(page, "Experiments")
@@ -60,8 +60,8 @@ def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_p
     wait_for_app(page)
     frame = page.locator("iframe[title*='canvas']").first
     frame.wait_for(timeout=60_000)
-    box = frame.bounding_box()
-    _stroke(page, box, [(49, 42), (147, 42), (91, 168)])  # a 7, as on the Activations page, on a 196 px canvas
+    box = {**frame.bounding_box(), "scale": 1.0}  # canvas pixels are screen pixels here
+    mouse_stroke(page, box, [(49, 42), (147, 42), (91, 168)])  # a 7, as on the Activations page, on a 196 px canvas
     page.get_by_text("as the network sees it: reads 7").wait_for(timeout=60_000)
     wait_for_app(page)
     page.get_by_role("button", name="Add the drawing").click()

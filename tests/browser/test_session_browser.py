@@ -1,7 +1,7 @@
 """Real browser, issue 25: one browser session keeps what the learner set on every page while they go from page
 to page with the app's own menu (a typed address would start a new session).
 
-The test sets non-default values on every page (a digit drawn on the Activations canvas, settings, maps switched
+The test sets non-default values on every page (a digit drawn on the Activations pad, settings, maps switched
 off on Experiments, a photo uploaded on Deep Dream), finishes one short OIP job, then goes round all pages three
 times through the sidebar's menu links and checks on every visit that every value and the job's result are still
 shown. Everything lost is collected (page, round, what) and reported together at the end. After the third round
@@ -16,6 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, click_map_number, open_from_sidebar, wait_for_app
+from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -95,15 +96,19 @@ def _stroke(page, box: dict, points: list[tuple[float, float]]) -> None:
 
 
 def _canvas_ink(page) -> None:
-    """Wait until the Activations canvas shows white ink again (its strokes given back after a page switch)."""
-    frame = page.locator("iframe[title*='canvas']").first.element_handle(timeout=CHECK).content_frame()
-    frame.wait_for_function(
-        """() => [...document.querySelectorAll('canvas')].some(c => {
+    """Wait until the Activations drawing pad shows white ink again (its strokes given back after a page switch)."""
+    find_pad(page, CHECK).wait_for_function(
+        """() => { const c = document.getElementById('pad');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 3] > 200) return true;
-            return false;
-        })""",
+            for (let i = 0; i < d.length; i += 4) if (d[i] > 200) return true;
+            return false; }""",
         timeout=CHECK,
+    )
+
+
+def _pad_prediction(page, text: str) -> None:
+    find_pad(page, CHECK).wait_for_function(
+        "(t) => document.getElementById('prediction').textContent === t", arg=text, timeout=CHECK
     )
 
 
@@ -146,12 +151,10 @@ def _set_activations(page) -> None:
     expect = _expect()
     expect(_prediction(page)).to_contain_text("Prediction: 4", timeout=SLOW)  # the default pick, test digit 227
     wait_for_app(page)
-    page.get_by_role("radio", name="Draw", exact=True).click()
-    canvas = page.locator("iframe[title*='canvas']").first
-    expect(page.get_by_text("Draw a digit on the black canvas")).to_be_visible(timeout=SLOW)
-    expect(canvas).to_be_visible(timeout=SLOW)
-    _stroke(page, canvas.bounding_box(), [(70, 60), (210, 60), (130, 240)])  # a 7
-    expect(_prediction(page)).to_contain_text("Prediction: 7", timeout=SLOW)
+    pad = open_pad(page, SLOW)  # issue 28's drawing pad
+    mouse_stroke(page, pad_box(pad), SEVEN)
+    wait_answer(pad, 1, SLOW)
+    assert answer(pad)["prediction"] == "Prediction: 7"
     expect(page.get_by_text("of the digit predicted as 7", exact=False).first).to_be_visible(timeout=SLOW)
     wait_for_app(page)
     _pick_radio(page, "Layer", "conv2")
@@ -162,10 +165,10 @@ def _set_activations(page) -> None:
 def _check_activations(page, ok: Ok) -> None:
     expect = _expect()
     ok("input Draw", lambda: expect(page.get_by_role("radio", name="Draw", exact=True)).to_be_checked(timeout=CHECK))
-    # first the canvas, remounted with its strokes: the runs it causes come before the prediction is checked
-    ok("the drawing on the canvas", lambda: _canvas_ink(page))
+    # first the pad, remounted with its strokes: the runs it causes come before the prediction is checked
+    ok("the drawing on the pad", lambda: _canvas_ink(page))
     wait_for_app(page)
-    ok("prediction 7 of the drawing", lambda: expect(_prediction(page)).to_contain_text("Prediction: 7", timeout=CHECK))
+    ok("prediction 7 of the drawing", lambda: _pad_prediction(page, "Prediction: 7"))
     ok(
         "sections for the drawn 7",
         lambda: expect(page.get_by_text("of the digit predicted as 7", exact=False).first).to_be_visible(timeout=CHECK),

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import keras
 import numpy as np
 
+from core.augmentation.augment import OFF, AugmentConfig
 from core.checks import check_range
 from core.data import Mnist, PixelScaler
 from core.model import build_model
@@ -38,8 +39,12 @@ class TrainConfig:
     train_limit: int | None = None  # use only the first N training digits
     test_limit: int | None = None
     checkpoints: str = "none"  # keep the weights at the start and after every epoch (a replay of the training)
+    augment: AugmentConfig = OFF  # random changes to every training batch (core.augmentation); off: the blog's
 
     def validate(self) -> None:
+        if not isinstance(self.augment, AugmentConfig):
+            raise ValueError(f"augment must be an AugmentConfig, got {type(self.augment).__name__}")
+        self.augment.validate()
         if self.checkpoints not in CHECKPOINTS:
             raise ValueError(f"checkpoints {self.checkpoints!r} is not one of {CHECKPOINTS}")
         if self.optimizer not in OPTIMIZERS:
@@ -141,6 +146,32 @@ def shuffled_batches(x: np.ndarray, y: np.ndarray, batch_size: int, epochs: int,
         lambda idx, d: (tf.gather(d[0], idx), tf.gather(d[1], idx)), num_parallel_calls=tf.data.AUTOTUNE
     )
     return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def augmented_batches(
+    raw: np.ndarray, y: np.ndarray, scaler: PixelScaler, augment: AugmentConfig, batch_size: int, epochs: int, seed: int
+):
+    """``shuffled_batches`` of raw digits ``raw`` ``(N, 28, 28)`` 0..255, each batch augmented on the fly
+    (``core.augmentation.augment_batch``, seeded by ``(seed, batch number)``: the same seed gives the same batches)
+    and then standardised by ``scaler`` → batches ``(B, 28, 28, 1)``, ``(B,)``. The augmentation acts on raw pixels:
+    a standardised digit has no blank background to shift into (each pixel has its own mean)."""
+    import tensorflow as tf
+
+    from core.augmentation.augment import augment_batch
+
+    mean = tf.constant(scaler.mean.astype(np.float32).reshape(28, 28))
+    std = tf.constant(scaler.std.astype(np.float32).reshape(28, 28))
+    seed_t = tf.constant(int(seed), tf.int64)
+
+    def change(number, batch):
+        images, labels = batch
+        images = augment_batch(images, augment, tf.stack([seed_t, number]))
+        return ((images - mean) / std)[..., None], labels
+
+    raw = np.asarray(raw)
+    digits = raw if raw.dtype == np.uint8 else raw.astype(np.float32)  # uint8: a quarter of the memory
+    batches = shuffled_batches(digits, y, batch_size, epochs, seed)
+    return batches.enumerate().map(change, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 class _KerasProgress(keras.callbacks.Callback):
@@ -245,13 +276,25 @@ def train(
     started = time.perf_counter()
     steps = math.ceil(len(data.x_train) / config.batch_size)
     with progress_scope(progress, steps * config.epochs, "training") as prog:
-        prog.on_step(0, {"phase": f"standardizing {len(data.x_train):,} training digits"})
-        scaler = PixelScaler.fit(data.x_train)
+        augmented = " (an augmented copy of them)" if config.augment.enabled else ""
+        prog.on_step(0, {"phase": f"standardizing {len(data.x_train):,} training digits{augmented}"})
+        scaler = PixelScaler.fit(fit_digits(data.x_train, config))
         prog.on_step(0, {"phase": "building the model"})
         model = build_model(spec, l2=config.l2, seed=config.seed)
         return fit_model(
             model, spec, scaler, config, data.x_train, data.y_train, data.x_test, data.y_test, prog, started
         )
+
+
+def fit_digits(x_train: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """The digits the scaler is fitted on: the training digits, or with augmentation one augmented copy of them.
+    A shifted or thickened digit has ink where the plain ones (almost) never do, and such a pixel's tiny spread
+    would turn that ink into inputs of thousands; fitted on augmented digits, the spread covers it."""
+    if not config.augment.enabled:
+        return x_train
+    from core.augmentation.augment import augment_digits
+
+    return augment_digits(x_train, config.augment, config.seed + 1)
 
 
 def fit_model(
@@ -273,15 +316,21 @@ def fit_model(
     share it."""
     started = time.perf_counter() if started is None else started
     steps = math.ceil(len(x_train) / config.batch_size)
-    x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
     y_train, y_test = np.asarray(y_train).astype(np.int32), np.asarray(y_test).astype(np.int32)
+    if config.augment.enabled:
+        batches = augmented_batches(
+            x_train, y_train, scaler, config.augment, config.batch_size, config.epochs, config.seed
+        )
+    else:
+        batches = shuffled_batches(scaler.transform(x_train), y_train, config.batch_size, config.epochs, config.seed)
+    x_test = scaler.transform(x_test)
     model.compile(optimizer=make_optimizer(config, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     adapter = _KerasProgress(prog, steps)
     callbacks = [adapter]
     if config.checkpoints != "none":
         callbacks.append(_Checkpoints(config.checkpoints == "epoch+early", steps))
     fit = model.fit(
-        shuffled_batches(x_train, y_train, config.batch_size, config.epochs, config.seed),
+        batches,
         epochs=config.epochs,
         steps_per_epoch=steps,
         validation_data=(x_test, y_test),
@@ -332,4 +381,7 @@ def fit_model(
 
 
 def config_to_dict(config: TrainConfig) -> dict:
-    return asdict(config)
+    """The settings as run.json keeps them; the augmentation as its text (``shift=2,rotate=10`` or ``none``)."""
+    data = asdict(config)
+    data["augment"] = config.augment.text()
+    return data

@@ -6,11 +6,17 @@ Thin: the runs' saved histories and confusion matrices → figures (core.figures
 
 from __future__ import annotations
 
+from core.device import quiet_tensorflow_logs
+
+# First of all: a deep link to a fresh server runs this file before app.py (Streamlit's pages/ folder mode).
+quiet_tensorflow_logs()
+
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from core.augmentation.augment import augment_label
 from core.figures import compare as compare_figures
 from core.jobs.kinds import CompareConfig
 from core.jobs.system import JobHandle, JobSpec
@@ -72,7 +78,9 @@ metas = [resources.run_meta(p) for p in selected]
 names = [_name(p) for p in selected]
 
 # --- the runs side by side ---------------------------------------------------------------------------
-differ = compare_figures.settings_that_differ(metas)
+# runs saved before augmentation existed were trained without it: say so, rather than "differs: None vs none"
+settings = [{**(meta.get("config") or {}), "augment": augment_label(meta)} for meta in metas]
+differ = [k for k in compare_figures.settings_that_differ([{"config": c} for c in settings]) if k != "augment"]
 rows = []
 for name, meta in zip(names, metas):
     epochs = meta.get("epoch_seconds") or []
@@ -82,11 +90,16 @@ for name, meta in zip(names, metas):
         "s per epoch": round(float(np.mean(epochs)), 1) if epochs else None,
         "device": meta.get("device", "?"),
         "epochs": len(epochs),
+        "augmentation": augment_label(meta),
     }
     row.update({k: str((meta.get("config") or {}).get(k)) for k in differ})
     rows.append(row)
 st.dataframe(rows, hide_index=True)
-st.caption("Settings that differ between these runs: " + (", ".join(differ) if differ else "none (same settings)"))
+augment_differs = len({c["augment"] for c in settings}) > 1
+shown_differ = differ + (["augmentation"] if augment_differs else [])
+st.caption(
+    "Settings that differ between these runs: " + (", ".join(shown_differ) if shown_differ else "none (same settings)")
+)
 
 col_acc, col_loss = st.columns(2)
 with col_acc:

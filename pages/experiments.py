@@ -25,7 +25,7 @@ from core.experiments.personal_set import MAX_DIGITS, PersonalSet, PersonalSetEr
 from core.figures import experiments as experiment_figures
 from core.figures.activations import map_mosaic
 from core.figures.common import enlarge
-from core.images import ImageInputError, canvas_to_gray, read_digit_file, to_mnist_digit
+from core.images import ImageInputError, read_digit_file
 from core.jobs.kinds import FineTuneJobConfig, KnockoutConfig
 from core.jobs.system import JobHandle, JobSpec
 from core.oip.search import OipConfig
@@ -34,16 +34,10 @@ from core.runs import run_title, sanitize_name
 from pages.ui import jobs, menu, resources, state, widgets
 from pages.ui.state import Computed, model_title, session
 
-try:
-    from streamlit_drawable_canvas import st_canvas
-except ImportError:  # the page still works with uploads
-    st_canvas = None
-
 JOB_KEY = "knockout_job"
 TUNE_JOB_KEY = "fine_tune_job"
 OIP_JOB_KEY = "ko_oip_job"
 TAB_KEY = "exp_tab"  # the tabs' widget key: the label of the open tab
-CANVAS_PX = 196
 MOST_ACTIVE, CHOSEN = "the k most active for this digit", "chosen in the grid or by number"
 
 
@@ -523,29 +517,11 @@ def _handwriting_tab() -> None:
     personal = _personal()
     c_draw, c_add = st.columns([1, 2])
     with c_draw:
-        session().experiments.hand_drawn = None
-        if st_canvas is not None:
-            canvas = st_canvas(
-                fill_color="#000000",
-                stroke_width=16,
-                stroke_color="#FFFFFF",
-                background_color="#000000",
-                update_streamlit=True,
-                height=CANVAS_PX,
-                width=CANVAS_PX,
-                drawing_mode="freedraw",
-                display_toolbar=False,
-                key=f"hw_canvas_{session().experiments.canvas_mounts}",
-            )
-            if canvas.image_data is not None and (canvas.json_data or {}).get("objects"):
-                try:
-                    drawn = to_mnist_digit(canvas_to_gray(canvas.image_data), invert=False)
-                except ImageInputError as exc:
-                    st.caption(f"This drawing cannot be used: {exc}")
-                else:
-                    session().experiments.hand_drawn = drawn
-                    seen = int(np.argmax(_probabilities(bundle.scaler.transform(drawn))[0]))
-                    st.image(enlarge(drawn, 56), caption=f"as the network sees it: reads {seen}")
+        drawn = widgets.small_canvas(f"hw_canvas_{session().experiments.canvas_mounts}")
+        session().experiments.hand_drawn = drawn
+        if drawn is not None:
+            seen = int(np.argmax(_probabilities(bundle.scaler.transform(drawn))[0]))
+            st.image(enlarge(drawn, 56), caption=f"as the network sees it: reads {seen}")
     with c_add:
         st.session_state.setdefault("hw_label", int(label) if label is not None else 0)
         st.selectbox("True label of the digits you add", list(range(10)), persist_state="session", key="hw_label")
@@ -554,7 +530,7 @@ def _handwriting_tab() -> None:
             "Add the drawing",
             key="hw_add_drawing",
             on_click=_add_drawing,
-            disabled=st_canvas is None,
+            disabled=not widgets.canvas_installed(),
             help="Draw on the black canvas (white ink), then add it with the label above.",
         )
         b2.button(

@@ -19,7 +19,7 @@ from core.runs import default_runs_dir, folder_bytes, list_runs
 from core.serving.classroom import Limits, delete_as, megabytes, pin_model, pinned_model
 from pages.ui import access, menu
 from pages.ui.jobs import duration
-from pages.ui.resources import job_system, run_meta, server_events
+from pages.ui.resources import job_system, reads_digits, run_meta, server_events
 from pages.ui.state import session
 
 DRAW_WINDOW_S = 300.0  # the drawing step's p95 over this many seconds
@@ -150,7 +150,16 @@ else:
         sure = st.checkbox("Yes, delete this run", key="teacher_delete_sure")
         st.button("Delete", key="teacher_delete", on_click=_delete, args=(chosen,), disabled=not sure)
     with b:
-        st.button("Pin as the class's default model", key="teacher_pin", on_click=_pin, args=(chosen,))
+        st.button(
+            "Pin as the class's default model",
+            key="teacher_pin",
+            on_click=_pin,
+            args=(chosen,),
+            disabled=not reads_digits(chosen),
+            help=None
+            if reads_digits(chosen)
+            else "This run reads new symbols, not the digits 0..9: it cannot be every page's model.",
+        )
     with c:
         st.button("Unpin", key="teacher_unpin", on_click=_pin, args=(None,), disabled=pinned is None)
     st.caption(

@@ -21,6 +21,7 @@ PAGES = [
     "pages/deep_dream.py",
     "pages/compare.py",
     "pages/experiments.py",
+    "pages/transfer.py",
 ]
 
 

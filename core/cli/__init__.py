@@ -31,6 +31,8 @@ MODULES = (
     "attribute",
     "import_model",
     "replay",
+    "transfer",
+    "augment_lesson",
 )
 
 

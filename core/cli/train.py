@@ -9,6 +9,7 @@ from core.cli.common import _emit, add_backend_args, run_job
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from core.augmentation import parse_augment
     from core.jobs.kinds import TrainJobConfig
     from core.jobs.system import JobSpec
     from core.runs import read_meta
@@ -26,6 +27,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         train_limit=args.train_limit,
         checkpoints=args.checkpoints,
+        augment=parse_augment(args.augment),
     )
     config.validate()
     job = TrainJobConfig(preset(args.preset), config, args.preset, args.name, args.out, args.mnist)
@@ -46,6 +48,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             "preset": args.preset,
             "seed": config.seed,
             "checkpoints": len(meta.get("checkpoints", [])),
+            "augment": config.augment.text(),
+            "epoch_seconds": [round(s, 2) for s in meta["epoch_seconds"]],
         },
         started,
     )
@@ -73,6 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    from core.augmentation.augment import AUGMENT_HELP
     from core.spec import DEFAULT_PRESET, PRESETS
     from core.training import CHECKPOINTS, OPTIMIZERS, SCHEDULES
 
@@ -91,6 +96,12 @@ def register(sub) -> None:
         default="none",
         choices=CHECKPOINTS,
         help="keep the weights for a replay: after every epoch, or also every tenth of the first epoch",
+    )
+    p.add_argument(
+        "--augment",
+        default="none",
+        help="random changes to every training batch, e.g. shift=2,rotate=10,zoom=0.1,thickness=1,elastic=2 "
+        "(ranges: " + AUGMENT_HELP + "; sigma=N shapes the elastic field); none (the default): the blog's training",
     )
     p.add_argument("--mnist", default=None, help="path to a Keras-layout mnist.npz")
     p.add_argument("--out", default=None, help="runs folder (default: $MNIST_EXPLORER_RUNS or ./runs)")

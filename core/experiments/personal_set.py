@@ -53,6 +53,9 @@ def _check_image(image) -> np.ndarray:
     return np.rint(image).astype(np.uint8)
 
 
+check_image = _check_image  # public: the transfer-learning symbol set checks its images the same way
+
+
 @dataclass(frozen=True)
 class PersonalSet:
     """``images`` ``(N, 28, 28)`` uint8 and ``labels`` ``(N,)`` int64 (0..9), N ≤ ``MAX_DIGITS``."""
@@ -255,6 +258,7 @@ __all__ = [
     "PersonalSet",
     "PersonalSetError",
     "SetScore",
+    "check_image",
     "check_label",
     "load_set",
     "save_set",

@@ -201,6 +201,32 @@ class FineTuneOutcome(TrainOutcome):
     base_name: str = ""
 
 
+@dataclass(frozen=True)
+class TransferJobConfig:
+    """Transfer the job's model to the symbols in the job's inputs (``images`` ``(N, 28, 28)`` uint8, ``labels``
+    ``(N,)``, ``names``; ``core.experiments.transfer``); the frozen copy is kept as a new run ``name``."""
+
+    config: Any  # core.experiments.transfer.TransferConfig
+    name: str | None = None
+    runs_dir: str | None = None
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def validate(self) -> None:
+        self.config.validate()
+
+
+@dataclass
+class TransferOutcome(TrainOutcome):
+    """A transfer's new run (as a TrainOutcome: the frozen copy) and its ``transfer``
+    (``core.experiments.transfer.TransferResult`` without the Keras model)."""
+
+    transfer: Any = None
+    base_name: str = ""
+
+
 # --------------------------------------------------------------------------------------------
 # What each kind runs
 # --------------------------------------------------------------------------------------------
@@ -264,6 +290,31 @@ def _run_fine_tune(spec: JobSpec, ctx, progress: ProgressCallback) -> FineTuneOu
         held_out=result.held_out,
         personal_digits=len(personal),
         notes=result.notes,
+        base_name=run_title(bundle.path),
+    )
+
+
+def _run_transfer(spec: JobSpec, ctx, progress: ProgressCallback) -> TransferOutcome:
+    from core.experiments.transfer import SymbolSet, run_meta, run_transfer
+    from core.runs import run_payload, run_title
+
+    job: TransferJobConfig = spec.config
+    bundle = ctx.bundle(spec.model)
+    symbols = SymbolSet(spec.inputs["images"], spec.inputs["labels"], tuple(spec.inputs["names"]))
+    result = run_transfer(bundle, symbols, job.config, progress)
+    kept, payload = result.kept, None
+    if kept is not None and (kept.status != "diverged" or kept.epoch_seconds):
+        progress.on_step(progress_done(progress), {"phase": "saving the frozen copy as a new run"})
+        payload = run_payload(kept, run_meta(result, run_title(bundle.path), job.config))
+    status = kept.status if kept is not None else "stopped"
+    return TransferOutcome(
+        payload,
+        status,
+        kept.message if kept is not None else "Stopped before the frozen copy was trained.",
+        kept.test_accuracy if kept is not None else float("nan"),
+        result.seconds,
+        kept.device if kept is not None else "",
+        transfer=result.without_model(),
         base_name=run_title(bundle.path),
     )
 
@@ -395,6 +446,14 @@ def _run_dream_gallery(spec: JobSpec, ctx, progress: ProgressCallback):
     return dream_gallery(spec.inputs["photo"], ctx.engine(spec.model, spec.config.layer), spec.config, progress)
 
 
+def _run_augment_lesson(spec: JobSpec, ctx, progress: ProgressCallback):
+    from core.augmentation.lesson import run_lesson
+
+    job = spec.config  # core.augmentation.lesson.LessonConfig
+    hand = (spec.inputs["images"], spec.inputs["labels"]) if "images" in spec.inputs else None
+    return run_lesson(ctx.mnist(job.mnist), ctx.bundle(None), job, hand, progress)
+
+
 def progress_done(progress: ProgressCallback) -> int:
     """The units a progress callback has seen so far (0 when it does not keep count)."""
     return int(getattr(progress, "done", 0) or 0)
@@ -458,6 +517,14 @@ def _needs_personal_digits(spec: JobSpec) -> None:
         raise ValueError("a 'fine-tune' job needs inputs['images'] (N, 28, 28) and inputs['labels'] (N,)")
     if len(PersonalSet(spec.inputs["images"], spec.inputs["labels"])) == 0:
         raise ValueError("the personal set is empty: add some of your digits (with their labels) first")
+
+
+def _needs_symbols(spec: JobSpec) -> None:
+    from core.experiments.transfer import SymbolSet
+
+    if not all(k in spec.inputs for k in ("images", "labels", "names")):
+        raise ValueError("a 'transfer' job needs inputs['images'] (N, 28, 28), inputs['labels'] (N,), inputs['names']")
+    SymbolSet(spec.inputs["images"], spec.inputs["labels"], tuple(spec.inputs["names"])).check_trainable()
 
 
 KINDS: dict[str, Kind] = {
@@ -576,6 +643,26 @@ KINDS: dict[str, Kind] = {
             uses_model=True,
             reads_mnist=_always,
             check_inputs=_needs_personal_digits,
+        ),
+        Kind(
+            "transfer",
+            "transfer learning",
+            lambda: TransferJobConfig,
+            _run_transfer,
+            _finish_train,
+            15.0,
+            uses_model=True,
+            check_inputs=_needs_symbols,
+        ),
+        Kind(
+            "augment-lesson",
+            "augmentation lesson",
+            _type("core.augmentation.lesson", "LessonConfig"),
+            _run_augment_lesson,
+            None,
+            150.0,
+            reads_models=lambda spec: [None],  # the bundled blog model is the baseline
+            reads_mnist=_always,
         ),
     )
 }

@@ -38,6 +38,7 @@ PAGES = (
     PageEntry("pages/train.py", "Train", ":material/model_training:", "train"),
     PageEntry("pages/activations.py", "Activations", ":material/biotech:", "activations"),
     PageEntry("pages/experiments.py", "Experiments", ":material/science:", "experiments"),
+    PageEntry("pages/transfer.py", "New symbols", ":material/add_reaction:", "transfer"),
     PageEntry("pages/oip.py", "Filters / OIP", ":material/filter_center_focus:", "oip"),
     PageEntry("pages/precursor.py", "Precursor", ":material/grid_view:", "precursor"),
     PageEntry("pages/clustering.py", "Clustering-MLP", ":material/scatter_plot:", "clustering"),

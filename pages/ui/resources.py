@@ -54,8 +54,18 @@ def bundle_at(path: str | Path) -> ModelBundle:
 
 
 def model_choices() -> list[str]:
-    """The bundled models, then the runs folder's runs (paths)."""
-    return [str(p) for p in bundled_models()] + [str(p) for p in list_runs(default_runs_dir())]
+    """The bundled models, then the runs folder's runs that read the 10 digits (paths). A run taught new symbols
+    (``class_names`` in its run.json, written by the transfer job) is left out: every page but New symbols reads
+    ten digit classes."""
+    return [str(p) for p in bundled_models()] + [str(p) for p in list_runs(default_runs_dir()) if reads_digits(p)]
+
+
+def reads_digits(path: str | Path) -> bool:
+    """False for a run whose output is another set of classes than the digits 0..9 (a transfer to new symbols)."""
+    try:
+        return not run_meta(path).get("class_names")
+    except (OSError, ValueError):
+        return True  # unreadable: the picker shows it and says so when it is chosen
 
 
 @st.cache_data(show_spinner=False)

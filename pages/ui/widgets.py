@@ -3,10 +3,12 @@ learner's own."""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from core.blog import published
 from core.checks import check_range
+from core.images import ImageInputError, canvas_to_gray, to_mnist_digit
 from core.runs import DEFAULT_MODEL_DIR
 from pages.ui.state import session
 
@@ -136,3 +138,44 @@ def blog_beside(rows: list[tuple[str, str]], title: str = "The blog beside yours
             if fig.source not in sources:
                 sources.append(fig.source)
         st.caption("Source: " + "; ".join(sources))
+
+
+# --------------------------------------------------------------------------- a small canvas for examples
+SMALL_CANVAS_PX = 196  # the canvas for adding examples (Experiments' handwriting, New symbols)
+
+
+def small_canvas(key: str) -> np.ndarray | None:
+    """A black canvas with a white pen for drawing one example; returns the 28×28 uint8 digit the network would
+    see, or None while nothing usable is drawn (why is said under the canvas). Without streamlit-drawable-canvas
+    it says so and returns None."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:
+        st.caption("The drawing canvas is not installed here; upload images instead.")
+        return None
+    canvas = st_canvas(
+        fill_color="#000000",
+        stroke_width=16,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        update_streamlit=True,
+        height=SMALL_CANVAS_PX,
+        width=SMALL_CANVAS_PX,
+        drawing_mode="freedraw",
+        display_toolbar=False,
+        key=key,
+    )
+    if canvas.image_data is None or not (canvas.json_data or {}).get("objects"):
+        return None
+    try:
+        return to_mnist_digit(canvas_to_gray(canvas.image_data), invert=False)
+    except ImageInputError as exc:
+        st.caption(f"This drawing cannot be used: {exc}")
+        return None
+
+
+def canvas_installed() -> bool:
+    """Whether streamlit-drawable-canvas (the small canvas) can be imported here."""
+    import importlib.util
+
+    return importlib.util.find_spec("streamlit_drawable_canvas") is not None

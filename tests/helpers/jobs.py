@@ -11,11 +11,13 @@ import numpy as np
 def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dict:
     """kind → a ``JobSpec`` that runs in seconds. ``work`` holds the runs it writes and the run with checkpoints
     that the replay needs."""
+    from core.augmentation.lesson import LessonConfig
     from core.clustering.cluster_mlp import MLPConfig, SweepConfig
     from core.data import read_mnist_npz
     from core.dream.deep_dream import DreamConfig
     from core.dream.gallery import GalleryConfig
     from core.experiments.fine_tune import FineTuneConfig
+    from core.experiments.robustness import RobustnessConfig
     from core.jobs.kinds import (
         ClusterMlpConfig,
         CompareConfig,
@@ -94,6 +96,17 @@ def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dic
                 FineTuneConfig(epochs=1, mnist_digits=100, repeat=2), name="tuned", runs_dir=runs, mnist=mnist
             ),
             model=model,
+            inputs={"images": digits, "labels": labels},
+        ),
+        JobSpec(
+            "augment-lesson",
+            LessonConfig(
+                epochs=1,
+                preset="tiny filters",
+                train_limit=200,
+                robustness=RobustnessConfig(test_digits=50, invariance_digits=3),
+                mnist=mnist,
+            ),
             inputs={"images": digits, "labels": labels},
         ),
     ]

@@ -94,6 +94,12 @@ def wait_answer(pad, seq: int, timeout: float = 30_000) -> float:
     return time.perf_counter()
 
 
+def wait_final(pad, timeout: float = 30_000) -> None:
+    """Wait until the pad shows its final answer (every layer's maps, after the pen lifted): the pad's frame grows
+    then, and what is below it on the page moves down."""
+    pad.wait_for_function("() => document.getElementById('answer').dataset.final === '1'", timeout=timeout)
+
+
 def answer(pad) -> dict:
     """What the pad shows: ``prediction`` (the heading), ``seq``, ``final``, ``layers`` (the maps drawn), and its
     last answer's ``probabilities`` and pointer type."""

@@ -59,6 +59,7 @@ APP_MENU = [
     "Train",
     "Activations",
     "Experiments",
+    "New symbols",
     "Filters / OIP",
     "Precursor",
     "Clustering-MLP",

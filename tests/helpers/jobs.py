@@ -18,6 +18,7 @@ def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dic
     from core.dream.gallery import GalleryConfig
     from core.experiments.fine_tune import FineTuneConfig
     from core.experiments.robustness import RobustnessConfig
+    from core.experiments.transfer import TransferConfig
     from core.jobs.kinds import (
         ClusterMlpConfig,
         CompareConfig,
@@ -27,6 +28,7 @@ def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dic
         ReplayConfig,
         SweepJobConfig,
         TrainJobConfig,
+        TransferJobConfig,
     )
     from core.jobs.system import JobSpec
     from core.oip.precursor import PrecursorConfig
@@ -108,6 +110,12 @@ def small_job_of_every_kind(tiny_run: Path, tiny_mnist: Path, work: Path) -> dic
                 mnist=mnist,
             ),
             inputs={"images": digits, "labels": labels},
+        ),
+        JobSpec(
+            "transfer",
+            TransferJobConfig(TransferConfig(epochs=1, repeat=1), name="symbols", runs_dir=runs),
+            model=model,
+            inputs={"images": digits[:6], "labels": np.repeat(np.arange(3), 2), "names": ["plus", "minus", "times"]},
         ),
     ]
     return {spec.kind: spec for spec in specs}

@@ -140,11 +140,23 @@ def wait_for_app(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
+def click_point(page, chart, index: int) -> None:
+    """Click point ``index`` of the first scatter trace with points in the plotly ``chart`` (a locator)."""
+    point = chart.locator(".scatterlayer .point").nth(index)
+    point.wait_for(timeout=30_000)
+    point.scroll_into_view_if_needed()
+    box = point.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    # plotly takes a click on a point only once it has hovered it, and its hover label says it has: the pointer
+    # comes from beside the point in a few moves, as a hand does (one jump onto the point, right after a scroll or
+    # a re-layout, was not always taken for a hover, and the click was lost)
+    page.mouse.move(x - 12, y)
+    page.mouse.move(x, y, steps=4)
+    chart.locator(".hoverlayer .hovertext").first.wait_for(timeout=30_000)
+    page.mouse.click(x, y)
+
+
 def click_map_number(page, index: int) -> None:
     """Click the number of map ``index`` above a layer grid (the first plotly chart with clickable points)."""
     grid = page.locator("[data-testid='stPlotlyChart']").filter(has=page.locator(".scatterlayer .point")).first
-    label = grid.locator(".scatterlayer .point").nth(index)
-    label.wait_for(timeout=30_000)
-    label.scroll_into_view_if_needed()
-    box = label.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    click_point(page, grid, index)

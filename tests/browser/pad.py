@@ -100,6 +100,19 @@ def wait_final(pad, timeout: float = 30_000) -> None:
     pad.wait_for_function("() => document.getElementById('answer').dataset.final === '1'", timeout=timeout)
 
 
+def wait_settled(page, pad, timeout: float = 30_000) -> None:
+    """Wait until the pad shows its final answer and the page has given the component's frame the pad's full
+    height: only then is what lies below the pad where it will stay (a click taken earlier lands where a widget
+    was before the frame grew)."""
+    wait_final(pad, timeout)
+    height = pad.evaluate("() => Math.ceil(document.getElementById('root').getBoundingClientRect().height) + 6")
+    page.wait_for_function(
+        "([selector, h]) => Math.abs(document.querySelector(selector).getBoundingClientRect().height - h) < 1",
+        arg=[PAD_FRAME, height],
+        timeout=timeout,
+    )
+
+
 def answer(pad) -> dict:
     """What the pad shows: ``prediction`` (the heading), ``seq``, ``final``, ``layers`` (the maps drawn), and its
     last answer's ``probabilities`` and pointer type."""

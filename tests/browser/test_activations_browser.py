@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import click_map_number, open_from_sidebar, screenshot, wait_for_app
-from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer
+from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -54,6 +54,7 @@ def test_draw_select_upload(app_url, page, tmp_path):
     pad = find_pad(page)
     pad.wait_for_function("() => document.getElementById('prediction').textContent === 'Prediction: 7'")
     _sections_show(page, 7)
+    wait_settled(page, pad)  # the remounted pad grows to every layer's maps: the grid below moves down once
     screenshot(page, "activations_drawing_after_a_page_switch")
 
     # Select map 5 of conv1 by clicking its number above the grid (plotly on_select)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import click_point, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ def test_short_conv1_oip_run_and_click_a_map_in_the_gallery(page, app_url):
     points = page.locator(".st-key-oip_gallery .scatterlayer .point")
     points.first.wait_for()
     assert points.count() == 32
-    points.nth(5).click(force=True)  # the thumbnail of map 5 (markers are almost transparent)
+    click_point(page, page.locator(".st-key-oip_gallery"), 5)  # the thumbnail of map 5
     page.get_by_role("heading", name="Map 5 of conv1").wait_for(timeout=60_000)
     page.get_by_text("The 9 test patches that excite map 5 most").wait_for(timeout=60_000)  # scanned by the job
     page.get_by_text("conv1 kernel vs. OIP").wait_for(timeout=60_000)  # below the 9 top test patches

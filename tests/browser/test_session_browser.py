@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, click_map_number, open_from_sidebar, wait_for_app
-from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer, wait_final
+from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -157,7 +157,7 @@ def _set_activations(page) -> None:
     mouse_stroke(page, pad_box(pad), SEVEN)
     wait_answer(pad, 1, SLOW)
     assert answer(pad)["prediction"] == "Prediction: 7"
-    wait_final(pad, SLOW)  # the pad has grown to every layer's maps: the widgets below stay where they are
+    wait_settled(page, pad, SLOW)  # the pad has grown to every layer's maps: the widgets below stay where they are
     expect(page.get_by_text("of the digit predicted as 7", exact=False).first).to_be_visible(timeout=SLOW)
     wait_for_app(page)
     _pick_radio(page, "Layer", "conv2")

@@ -281,19 +281,20 @@
     const mine = seq;
     const answered = performance.now();
     const p = result ? result.probabilities : null;
+    const predicted = p ? p.indexOf(Math.max(...p)) : null;
+    stats.answer = { seq: mine, predicted, probabilities: p }; // what the pad shows from now on, with its number
     const value = {
       seq: Date.now() * 1000 + (seq % 1000), // unique across remounts
       strokes,
       digit: reading.digit ? Array.from(reading.digit) : null,
       png: strokes.length ? pad.toDataURL("image/png") : null,
-      predicted: p ? p.indexOf(Math.max(...p)) : null,
+      predicted,
       probabilities: p,
     };
     // Python hears of it once the answer is painted: the page's rerun that follows must not delay it
     requestAnimationFrame(() =>
       setTimeout(() => {
         stats.penUps.push({ seq: mine, up: since, answered, shown: performance.now(), compute_ms: ms });
-        stats.answer = { seq: mine, predicted: value.predicted, probabilities: p };
         send({ kind: "value", value });
       }, 0),
     );

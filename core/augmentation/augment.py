@@ -12,6 +12,7 @@ No flips: a mirrored 2, 3 or 7 is not a digit any more (the course's Keras examp
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 
 from core.checks import check_range
@@ -143,12 +144,21 @@ def augment_digits(images, config: AugmentConfig, seed: int, chunk: int = 4096):
     images = np.asarray(images)
     if not config.enabled:
         return images.astype(np.float32)
-    step = tf.function(lambda x, s: augment_batch(x, config, s), reduce_retracing=True)
+    step = _compiled(config)
     parts = [
         step(tf.constant(images[i : i + chunk]), tf.constant([int(seed), i // chunk], tf.int64)).numpy()
         for i in range(0, len(images), chunk)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, SIDE, SIDE), np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(config: AugmentConfig):
+    """One compiled ``augment_batch`` per config, kept: a new ``tf.function`` on every call traced the graph anew
+    each time (TensorFlow's retracing warning on the Train page's samples)."""
+    import tensorflow as tf
+
+    return tf.function(lambda x, s: augment_batch(x, config, s), reduce_retracing=True)
 
 
 def draw_changes(config: AugmentConfig, seed, batch) -> dict:

@@ -140,6 +140,15 @@ def wait_for_app(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
+def set_number(page, label: str, value, within=None) -> None:
+    """Type ``value`` into the number field ``label`` (inside the locator ``within``, or anywhere on the page),
+    press Enter and wait for the page's run to end."""
+    field = (within or page).get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_app(page)
+
+
 def click_point(page, chart, index: int) -> None:
     """Click point ``index`` of the first scatter trace with points in the plotly ``chart`` (a locator)."""
     point = chart.locator(".scatterlayer .point").nth(index)

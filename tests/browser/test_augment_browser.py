@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import screenshot, set_number, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -17,29 +17,22 @@ def _expander(page, title: str):
     return box
 
 
-def _set_number(box, page, label: str, value) -> None:
-    field = box.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Enter")
-    wait_for_app(page)
-
-
 def test_augmented_samples_then_the_lesson_side_by_side(page, app_url):
     page.goto(f"{app_url}/train")
     page.get_by_text("96,844 parameters").first.wait_for()
     wait_for_app(page)
     augment = _expander(page, "Augmentation: random changes to every training batch")
     augment.get_by_text("Off: the digits are trained on as they are").wait_for()
-    _set_number(augment, page, "Shift (px)", 2)
-    _set_number(augment, page, "Rotation (°)", 10)
+    set_number(page, "Shift (px)", 2, within=augment)
+    set_number(page, "Rotation (°)", 10, within=augment)
     augment.get_by_text("shift=2,rotate=10").first.wait_for(timeout=30_000)
     assert augment.locator("[data-testid='stPlotlyChart']").count() == 1  # the samples, before any training
     screenshot(page, "augment_samples")
 
     lesson = _expander(page, "Lesson: data augmentation")
-    _set_number(lesson, page, "Training digits of each", 1000)
-    _set_number(lesson, page, "Test digits measured", 500)
-    _set_number(lesson, page, "Digits for the invariances", 20)
+    set_number(page, "Training digits of each", 1000, within=lesson)
+    set_number(page, "Test digits measured", 500, within=lesson)
+    set_number(page, "Digits for the invariances", 20, within=lesson)
     lesson.get_by_role("button", name="Run the lesson", exact=True).click()
     lesson.get_by_role("button", name="The lesson is running…", exact=True).wait_for(timeout=30_000)
     lesson.get_by_text("test accuracy trained without augmentation").wait_for(timeout=300_000)

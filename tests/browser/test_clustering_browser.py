@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import open_from_sidebar, screenshot, wait_for_app
+from tests.browser.conftest import open_from_sidebar, screenshot, set_number, wait_for_app
 
 pytestmark = pytest.mark.browser
-
-
-def _set_number(page, label: str, value: int) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    wait_for_app(page)
 
 
 def test_tiny_sweep_shows_elbow_silhouette_and_centroids(page, app_url):
@@ -29,7 +22,7 @@ def test_tiny_sweep_shows_elbow_silhouette_and_centroids(page, app_url):
         ("K step", 5),
         ("Silhouette sample", 400),
     ):
-        _set_number(page, label, value)
+        set_number(page, label, value)
     page.get_by_text("1,000² / 2 pairs", exact=False).first.wait_for(timeout=30_000)  # settings applied
     page.get_by_role("button", name="Run sweep", exact=True).click()
     page.get_by_role("button", name="Sweeping…", exact=True).wait_for(timeout=30_000)  # the job is on
@@ -45,8 +38,8 @@ def test_tiny_sweep_shows_elbow_silhouette_and_centroids(page, app_url):
     screenshot(page, "clustering_tiny_sweep")
 
     # the cluster MLP: its result appears by itself when training ends, and Train is clickable again
-    _set_number(page, "K (inputs of the cluster MLP)", 10)
-    _set_number(page, "Epochs", 2)
+    set_number(page, "K (inputs of the cluster MLP)", 10)
+    set_number(page, "Epochs", 2)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_role("button", name="Training…", exact=True).wait_for(timeout=30_000)
     page.get_by_text("reference's final accuracy").first.wait_for(timeout=120_000)

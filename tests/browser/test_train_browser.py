@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, wait_for_app
+from tests.browser.conftest import screenshot, set_number, wait_for_app
 
 pytestmark = pytest.mark.browser
-
-
-def _set_number(page, label: str, value: int) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    wait_for_app(page)
 
 
 def test_train_one_short_epoch_and_see_the_curves(page, app_url):
@@ -21,8 +14,8 @@ def test_train_one_short_epoch_and_see_the_curves(page, app_url):
     page.get_by_text("96,844 parameters").first.wait_for()
     wait_for_app(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Active model").wait_for()
-    _set_number(page, "Epochs", 1)
-    _set_number(page, "Training digits", 2000)
+    set_number(page, "Epochs", 1)
+    set_number(page, "Training digits", 2000)
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_role("button", name="Training…", exact=True).wait_for(timeout=30_000)  # not clickable meanwhile
     assert page.get_by_role("button", name="Training…", exact=True).is_disabled()

@@ -558,27 +558,22 @@ def _handwriting_tab() -> None:
             getattr(st, note[0])(note[1])
     personal = _personal()
 
-    with st.expander("Download your set, or load one (.npz)", key="hw_file_panel"):  # a key keeps it open
-        f1, f2 = st.columns(2)
-        f1.download_button(
-            "Download my set (.npz)",
-            personal.to_npz(),
-            file_name="my_digits.npz",
-            mime="application/octet-stream",
-            disabled=len(personal) == 0,
-            key="hw_download",
-            on_click="ignore",
-        )
-        f2.file_uploader("Load a set (.npz from Download)", type=["npz"], key=_set_file_key())
-        if st.session_state.get(_set_file_key()) is not None:
-            g1, g2 = f2.columns(2)
-            g1.button("Replace my set", key="hw_replace", on_click=_load_set_file, args=("replace",))
-            g2.button("Add to my set", key="hw_merge", on_click=_load_set_file, args=("add",))
-        st.caption(
-            f"Your set holds {widgets.count(len(personal), 'digit')} (at most {MAX_DIGITS}): images (N, 28, 28) "
-            "0..255 and labels 0..9. "
-            "`python -m core handwriting my_digits.npz` scores it from the command line."
-        )
+    widgets.set_file_panel(
+        "Download your set, or load one (.npz)",
+        key="hw_file_panel",
+        download_label="Download my set (.npz)",
+        data=personal.to_npz(),
+        file_name="my_digits.npz",
+        empty=len(personal) == 0,
+        uploader_key=_set_file_key(),
+        actions=[
+            ("Replace my set", "hw_replace", _load_set_file, ("replace",)),
+            ("Add to my set", "hw_merge", _load_set_file, ("add",)),
+        ],
+        caption=f"Your set holds {widgets.count(len(personal), 'digit')} (at most {MAX_DIGITS}): images (N, 28, 28) "
+        "0..255 and labels 0..9. "
+        "`python -m core handwriting my_digits.npz` scores it from the command line.",
+    )
 
     if len(personal) == 0:
         st.info(

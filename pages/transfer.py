@@ -215,24 +215,18 @@ with st.container():  # always there, so the elements below keep their places
 
 symbols = _symbols()
 _keep()  # the callbacks above ran before this run: the set is current here
-with st.expander("Download your symbols, or load a set (.npz)", key="tr_file_panel"):
-    f1, f2 = st.columns(2)
-    f1.download_button(
-        "Download my symbols (.npz)",
-        symbols.to_npz(),
-        file_name="my_symbols.npz",
-        mime="application/octet-stream",
-        disabled=len(symbols) == 0,
-        key="tr_download",
-        on_click="ignore",
-    )
-    f2.file_uploader("Load a set (.npz from Download)", type=["npz"], key=_set_file_key())
-    if st.session_state.get(_set_file_key()) is not None:
-        f2.button("Replace my symbols", key="tr_replace", on_click=_load_file)
-    st.caption(
-        "A set is images (N, 28, 28), labels (N,) and names. "
-        "`python -m core transfer my_symbols.npz --from bundled` runs the same transfer from the command line."
-    )
+widgets.set_file_panel(
+    "Download your symbols, or load a set (.npz)",
+    key="tr_file_panel",
+    download_label="Download my symbols (.npz)",
+    data=symbols.to_npz(),
+    file_name="my_symbols.npz",
+    empty=len(symbols) == 0,
+    uploader_key=_set_file_key(),
+    actions=[("Replace my symbols", "tr_replace", _load_file, ())],
+    caption="A set is images (N, 28, 28), labels (N,) and names. "
+    "`python -m core transfer my_symbols.npz --from bundled` runs the same transfer from the command line.",
+)
 
 if len(symbols) == 0:
     st.info("No symbols yet: name a symbol, draw it and add the drawing; or upload images, or load a set.")

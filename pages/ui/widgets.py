@@ -179,3 +179,36 @@ def canvas_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("streamlit_drawable_canvas") is not None
+
+
+def set_file_panel(
+    title: str,
+    *,
+    key: str,
+    download_label: str,
+    data: bytes,
+    file_name: str,
+    empty: bool,
+    uploader_key: str,
+    actions: list[tuple[str, str, object, tuple]],
+    caption: str,
+) -> None:
+    """An expander (``key``, so it stays open) to download a set as ``file_name`` and load one back: the download
+    (disabled while the set is ``empty``) on the left, the uploader (``uploader_key``) on the right and, once a file
+    is there, one button per ``(label, key, on_click, args)`` in ``actions``; ``caption`` says what a set holds."""
+    with st.expander(title, key=key):
+        left, right = st.columns(2)
+        left.download_button(
+            download_label,
+            data,
+            file_name=file_name,
+            mime="application/octet-stream",
+            disabled=empty,
+            key=f"{key}_download",
+            on_click="ignore",
+        )
+        right.file_uploader("Load a set (.npz from Download)", type=["npz"], key=uploader_key)
+        if st.session_state.get(uploader_key) is not None:
+            for column, (label, button_key, on_click, args) in zip(right.columns(len(actions)), actions):
+                column.button(label, key=button_key, on_click=on_click, args=args)
+        st.caption(caption)

@@ -320,7 +320,8 @@ def _submit_as_ada():
     from pages.ui.state import session
 
     session().access.role, session().access.nickname = "class", "ada"  # as the door leaves a signed-in session
-    handle = jobs.submit_job("oip_job", JobSpec("oip", OipConfig(layer="conv1", epochs=5000)))
+    # long enough (about 3 minutes) to be running still when another session stops it; the tests stop it
+    handle = jobs.submit_job("oip_job", JobSpec("oip", OipConfig(layer="conv3", epochs=20_000)))
     st.write(f"owner: {handle.spec.owner}; name: {handle.spec.owner_name}; id: {handle.id}")
 
 
@@ -348,6 +349,31 @@ def test_the_teacher_sees_every_sessions_job_and_stops_it_and_pins_a_model(runs_
     assert not at.exception
     assert json.loads((runs_dir / ".class.json").read_text()) == {"default_model": "adas"}
     assert any("New sessions start with 'adas'" in s.value for s in at.success)
+
+
+def test_after_a_reload_the_page_takes_back_its_running_job_with_its_stop(runs_dir):
+    """The OIP page's panel of a job started before a reload (a new session with the same nickname) shows the job
+    again, and its Stop stops it; another person's page takes nothing."""
+    from pages.ui.resources import job_system
+
+    student = AppTest.from_function(_submit_as_ada, default_timeout=120)
+    student.secrets["class_code"] = CLASS_CODE
+    student.run()
+    job_id = student.markdown[0].value.split("id: ")[1]
+    handle = next(h for h in job_system().active() if h.id == job_id)
+    assert handle.spec.origin == "oip_job"
+    _forget_nicknames()
+    other = signed_in(CLASS_CODE, "bo")
+    other.switch_page("pages/oip.py").run()
+    assert session_of(other).jobs.get("oip_job") is None or session_of(other).jobs["oip_job"].handle is None
+    again = signed_in(CLASS_CODE, "ada")  # the reload: a new session, the same person
+    again.switch_page("pages/oip.py").run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert session_of(again).jobs["oip_job"].handle is handle
+    stop = [b for b in again.button if b.key == "oip_stop"]
+    assert stop, [b.key for b in again.button]
+    stop[0].click().run()
+    assert handle.wait(120) and handle.state == "stopped", handle.state
 
 
 def test_open_and_coded_servers_say_so_once_in_the_log_and_never_the_code(capsys):

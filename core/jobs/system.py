@@ -47,8 +47,9 @@ class JobRefused(ValueError):
 class JobSpec:
     """What to compute: ``kind`` (a name from ``core.jobs.kinds.KINDS``), its ``config`` dataclass, the run
     folder of the model it uses (None: the bundled model, or no model), who asked (``owner``, e.g. a
-    browser session id or a nickname), extra picklable ``inputs`` (a photo array), a ``title`` for the UI and
-    ``owner_name``: the nickname recorded with what the job keeps (a run's run.json), '' for none."""
+    browser session id or a nickname), extra picklable ``inputs`` (a photo array), a ``title`` for the UI,
+    ``owner_name``: the nickname recorded with what the job keeps (a run's run.json), '' for none, and ``origin``:
+    where it was asked for (a page's job slot), so that a client that comes back (a reload) finds it again."""
 
     kind: str
     config: Any
@@ -57,6 +58,7 @@ class JobSpec:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     title: str = ""
     owner_name: str = ""
+    origin: str = ""
 
     @property
     def seed(self) -> int | None:

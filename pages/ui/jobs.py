@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import streamlit as st
 
@@ -111,8 +112,8 @@ def check_submission(specs: list[JobSpec]) -> None:
         raise JobRefused(why)
 
 
-def _own(spec: JobSpec) -> JobSpec:
-    return spec.with_owner(session_owner(), access.nickname())
+def _own(spec: JobSpec, slot: str) -> JobSpec:
+    return replace(spec.with_owner(session_owner(), access.nickname()), origin=slot)
 
 
 def _counted(specs: list[JobSpec]) -> None:
@@ -120,7 +121,20 @@ def _counted(specs: list[JobSpec]) -> None:
         session().access.runs_started += sum(spec.kind in RUN_KINDS for spec in specs)
 
 
+def _reattach(slot: str, group: bool = False) -> None:
+    """A page opened anew by the same person (a reload, a second tab: a new browser session with the same nickname)
+    takes back the jobs its ``slot`` asked for that are still queued or running: the panel shows their progress and
+    Stop again and collects their results. Without codes a reload is a new owner, and nothing is found."""
+    kept = session().job(slot)
+    if kept.handle is not None:
+        return
+    mine = [h for h in job_system().active(session_owner()) if h.spec.origin == slot]
+    if mine:
+        kept.handle, kept.collected = (mine if group else mine[-1]), None
+
+
 def job_handle(slot: str) -> JobHandle | None:
+    _reattach(slot)
     return session().job(slot).handle
 
 
@@ -140,7 +154,7 @@ def submit_job(slot: str, spec: JobSpec) -> JobHandle | None:
     kept.refused = None
     try:
         check_submission([spec])
-        handle = job_system().submit(_own(spec))
+        handle = job_system().submit(_own(spec, slot))
     except ValueError as exc:  # JobRefused included: a sentence for the user
         kept.refused = str(exc)
         return None
@@ -261,7 +275,7 @@ def submit_group(slot: str, specs: list[JobSpec]) -> list[JobHandle] | None:
     kept.refused = None
     try:
         check_submission(specs)
-        handles = job_system().submit_group([_own(spec) for spec in specs])
+        handles = job_system().submit_group([_own(spec, slot) for spec in specs])
     except ValueError as exc:
         kept.refused = str(exc)
         return None
@@ -271,6 +285,7 @@ def submit_group(slot: str, specs: list[JobSpec]) -> list[JobHandle] | None:
 
 
 def group_active(slot: str) -> bool:
+    _reattach(slot, group=True)
     return any(not h.done for h in session().job(slot).handle or [])
 
 
@@ -286,6 +301,7 @@ def group_panel(
     refused = session().job(slot).refused
     if refused:
         st.warning(refused)
+    _reattach(slot, group=True)
     handles = session().job(slot).handle or []
     if not handles:
         return

@@ -132,13 +132,12 @@ class Computed(Generic[T]):
 
 @dataclass
 class JobSlot:
-    """What a page knows of its job: ``handle`` (a list for a group of jobs), a ``refused`` sentence to show, the
-    ``collected`` id of the result already handed to the page, and ``about``: what the page started it for."""
+    """What a page knows of its job: ``handle`` (a list for a group of jobs), a ``refused`` sentence to show and the
+    ``collected`` id of the result already handed to the page."""
 
     handle: JobHandle | list[JobHandle] | None = None
     refused: str | None = None
     collected: Any = None
-    about: Any = None
 
 
 @dataclass

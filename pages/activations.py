@@ -131,7 +131,6 @@ def _browser_model(model_key: str, _bundle) -> tuple[str | None, str]:
 def _read_pad(value: dict) -> None:
     """A new pad value (pen up, Undo or Clear): the server's own reading of the drawing, the reference for the
     sections below, and what it says about it."""
-    started = time.perf_counter()
     kept = session().activations
     kept.pad_seq = value.get("seq")
     kept.pen_strokes = value.get("strokes") or []
@@ -156,12 +155,6 @@ def _read_pad(value: dict) -> None:
         )
     kept.drawn, kept.pad_notes = digit, notes
     kept.pad_answered = value.get("probabilities") is not None
-    resources.server_events().record(
-        "draw",
-        time.time() - (time.perf_counter() - started),
-        time.perf_counter() - started,
-        strokes=len(kept.pen_strokes),
-    )
 
 
 def _draw_area(am: ActivationModel, model_key: str, bundle) -> None:
@@ -192,6 +185,13 @@ def _draw_area(am: ActivationModel, model_key: str, bundle) -> None:
     )
     if isinstance(value, dict) and value.get("seq") != kept.pad_seq:
         _read_pad(value)
+        # the server's record spans what the caption below reports, so every slow stroke can be explained by it
+        resources.server_events().record(
+            "draw",
+            time.time() - (time.perf_counter() - started),
+            time.perf_counter() - started,
+            strokes=len(kept.pen_strokes or []),
+        )
     read = time.perf_counter()
     digit = kept.drawn
     for text in kept.pad_notes or []:

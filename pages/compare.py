@@ -211,8 +211,15 @@ def _make_spec() -> JobSpec | None:
     return JobSpec("compare", config, title=f"map alignment {names[0]} vs {names[1]}")
 
 
+def _pair(run_a, run_b) -> tuple[Path, Path]:
+    """Two runs' folders as paths (None: the bundled model), for telling whether a result is for these two."""
+    return tuple(Path(p) if p is not None else DEFAULT_MODEL_DIR for p in (run_a, run_b))
+
+
 def _keep(handle: JobHandle) -> None:
-    session().compare.result = (selected[0], selected[1], handle.result)
+    """The alignment, kept with the two runs its job compared (the page may show another pair by then)."""
+    config = handle.spec.config
+    session().compare.result = (*_pair(config.run_a, config.run_b), handle.result)
 
 
 jobs.start_button(JOB_KEY, "Align the maps", _make_spec, key="cmp_start", busy_label="Aligning…")
@@ -221,7 +228,7 @@ jobs.job_panel(JOB_KEY, on_end=_keep)
 kept = session().compare.result
 if kept is None:
     st.caption(f"Aligning {widgets.count(len(layers), 'layer')} over {digits:,} test digits takes a few seconds.")
-elif tuple(kept[:2]) != tuple(selected[:2]):
+elif _pair(*kept[:2]) != _pair(*selected[:2]):
     st.caption("The alignment below the button belongs to other runs; align again for these two.")
 else:
     result = kept[2]

@@ -58,3 +58,23 @@ def test_one_run_or_no_layer_gets_a_message_and_no_job(runs_dir, app_test):
     assert any("Pick at least one layer" in w.value for w in at.warning)
     assert job_of(at, "compare_job") is None
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_an_alignment_keeps_the_pair_it_was_computed_for_when_the_selection_changes_meanwhile(runs_dir, app_test):
+    """Runs a and b are aligned; before the job's result is collected the page shows b and a (another alignment):
+    the result is not shown as theirs."""
+    a = write_tiny_run(runs_dir / "tiny-a", seed=1)
+    b = write_tiny_run(runs_dir / "tiny-b", seed=2)
+    at = app_test("pages/compare.py")
+    at.multiselect[0].set_value([str(a), str(b)]).run()
+    at.select_slider(key="cmp_digits").set_value(1000).run()
+    at.button(key="cmp_start").click().run()
+    handle = job_of(at, "compare_job")
+    at.multiselect[0].set_value([str(b), str(a)])
+    assert handle.wait(120) and handle.state == "finished", handle.snapshot().message
+    at.run()  # the panel collects the result in this run, with b and a selected
+    assert not at.exception, [e.value for e in at.exception]
+    kept = session_of(at).compare.result
+    assert kept is not None and [str(p) for p in kept[:2]] == [str(a), str(b)]
+    assert any("belongs to other runs" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert not any(m.value.startswith("**conv1") for m in at.markdown)

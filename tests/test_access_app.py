@@ -21,6 +21,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP_PATH, session_of, write_tiny_run
 
+pytestmark = pytest.mark.integration  # AppTest of the whole app, as a class uses it: not the fast tier
+
 CLASS_CODE, TEACHER_CODE = "blue-fox", "owl"
 PAGES = [
     "pages/home.py",

@@ -49,6 +49,7 @@ import keras
 import numpy as np
 
 from core.data import IMAGE_SIDE, NUM_PIXELS, Mnist, PixelScaler, load_sample_digits
+from core.device import FORWARD_BATCH
 from core.model import build_model
 from core.progress import ProgressCallback, progress_scope
 from core.runs import DEFAULT_MODEL_DIR, MODEL_FILE, SCALER_FILE, SPEC_FILE, RunPayload
@@ -777,7 +778,7 @@ SCREEN_DIGITS = 250
 SCREEN_MARGIN = 0.05  # ... and those within 5 points of the best (2.5 standard errors) read all 2,000
 
 
-def _predictor(model: keras.Model, batch: int = 1024):
+def _predictor(model: keras.Model, batch: int = FORWARD_BATCH):
     """``x`` ``(N, 28, 28, 1)`` → probabilities ``(N, 10)``, ``batch`` digits per call of one compiled graph (twice
     as fast as eager calls for a CNN on 2 cores: the graph fuses each conv with its bias and activation)."""
     import tensorflow as tf

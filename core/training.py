@@ -12,6 +12,7 @@ import numpy as np
 from core.augmentation.augment import OFF, AugmentConfig
 from core.checks import check_range
 from core.data import Mnist, PixelScaler
+from core.device import FORWARD_BATCH
 from core.model import build_model
 from core.progress import ProgressCallback, progress_scope
 from core.spec import ArchitectureSpec, count_params
@@ -334,7 +335,7 @@ def fit_model(
         epochs=config.epochs,
         steps_per_epoch=steps,
         validation_data=(x_test, y_test),
-        validation_batch_size=1024,
+        validation_batch_size=FORWARD_BATCH,
         callbacks=callbacks,
         verbose=0,
         shuffle=False,
@@ -353,7 +354,7 @@ def fit_model(
         status = "stopped"
         message = f"Stopped by request after {adapter.done} of {steps * config.epochs} batches."
     history = {k: [float(v) for v in vals][: len(adapter.epoch_seconds)] for k, vals in fit.history.items()}
-    probs = model.predict(x_test, batch_size=1024, verbose=0)
+    probs = model.predict(x_test, batch_size=FORWARD_BATCH, verbose=0)
     predicted = probs.argmax(axis=1)
     test_loss = float(keras.losses.sparse_categorical_crossentropy(y_test, probs).numpy().mean())
     confusion = np.zeros((spec.num_classes, spec.num_classes), dtype=np.int64)

@@ -140,6 +140,17 @@ def wait_for_app(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
+def upload(page, target, path) -> None:
+    """Choose ``path`` in the file uploader ``target`` (a locator of its file input) and wait until the server has
+    it: the browser sends the file, then the widget's new value, so a click made before the upload's answer would run
+    the page with the file chosen before (a button that acts on the file then acts on the old one)."""
+    with page.expect_response(
+        lambda r: "/_stcore/upload_file" in r.url and r.request.method == "PUT", timeout=60_000
+    ) as answer:
+        target.set_input_files(str(path))
+    assert answer.value.ok, answer.value.status
+
+
 def set_number(page, label: str, value, within=None) -> None:
     """Type ``value`` into the number field ``label`` (inside the locator ``within``, or anywhere on the page),
     press Enter and wait for the page's run to end."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import click_map_number, open_from_sidebar, screenshot, wait_for_app
+from tests.browser.conftest import click_map_number, open_from_sidebar, screenshot, upload, wait_for_app
 from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer, wait_settled
 
 pytestmark = pytest.mark.browser
@@ -66,7 +66,7 @@ def test_draw_select_upload(app_url, page, tmp_path):
     page.get_by_role("radio", name="Upload").click()
     good = tmp_path / "four.png"
     good.write_bytes(png_bytes(227))
-    page.locator("input[type='file']").set_input_files(str(good))
+    upload(page, page.locator("input[type='file']"), good)
     page.get_by_text("dark digit on a light background: inverted").wait_for(timeout=60_000)
     assert "Prediction: 4" in _prediction(page)
     _sections_show(page, 4)
@@ -80,7 +80,7 @@ def test_draw_select_upload(app_url, page, tmp_path):
     screenshot(page, "activations_pixels")
     bad = tmp_path / "broken.png"
     bad.write_bytes(png_bytes(227)[:300])
-    page.locator("input[type='file']").set_input_files(str(bad))
+    upload(page, page.locator("input[type='file']"), bad)
     page.get_by_text("truncated or corrupt").wait_for(timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
     screenshot(page, "activations_bad_upload")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import open_from_sidebar, screenshot, wait_for_app
+from tests.browser.conftest import open_from_sidebar, screenshot, upload, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ def test_upload_a_photo_and_see_the_dream(page, app_url, tmp_path):
     open_from_sidebar(page, "Deep Dream")
     page.get_by_role("button", name="Dream", exact=True).wait_for()
     wait_for_app(page)
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
+    upload(page, page.locator("[data-testid='stFileUploaderDropzoneInput']"), photo)
     page.get_by_text("temple.jpg · 320×214").wait_for(timeout=60_000)  # the caption of the uploaded photo
     wait_for_app(page)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import click_map_number, open_from_sidebar, screenshot, wait_for_app
+from tests.browser.conftest import click_map_number, open_from_sidebar, screenshot, upload, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +77,7 @@ def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_p
     mine = PersonalSet.from_npz(saved.read_bytes())
     assert mine.labels.tolist() == [7] and mine.images.max() > 200  # the drawing, white ink on black
 
-    page.locator("input[type='file'][accept*='npz']").set_input_files(str(saved))
+    upload(page, page.locator("input[type='file'][accept*='npz']"), saved)
     page.get_by_role("button", name="Add to my set").click()
     page.get_by_text("Added 1 digit from my_digits.npz.").wait_for(timeout=60_000)
     page.get_by_text("of your 2 digits right", exact=False).first.wait_for(timeout=60_000)
@@ -86,7 +86,7 @@ def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_p
     bad = tmp_path / "not_a_set.npz"
     bad.write_text("these are not digits")
     assert page.get_by_text("Your set holds 2 digits", exact=False).is_visible()  # the expander stayed open
-    page.locator("input[type='file'][accept*='npz']").set_input_files(str(bad))
+    upload(page, page.locator("input[type='file'][accept*='npz']"), bad)
     page.get_by_role("button", name="Replace my set").click()
     page.get_by_text("Your set was kept as it was", exact=False).wait_for(timeout=60_000)
     assert page.get_by_text("of your 2 digits right", exact=False).first.is_visible()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, click_map_number, open_from_sidebar, wait_for_app
+from tests.browser.conftest import ARTIFACTS, click_map_number, open_from_sidebar, upload, wait_for_app
 from tests.browser.pad import SEVEN, answer, find_pad, mouse_stroke, open_pad, pad_box, wait_answer, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -343,7 +343,7 @@ def _set_dream(page, photo) -> None:
     expect = _expect()
     expect(page.get_by_role("button", name="Dream", exact=True)).to_be_visible(timeout=SLOW)
     wait_for_app(page)
-    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
+    upload(page, page.locator("[data-testid='stFileUploaderDropzoneInput']"), photo)
     expect(page.get_by_text(PHOTO_CAPTION)).to_be_visible(timeout=SLOW)
     wait_for_app(page)
     _fill(page, "Epochs per loop", "7")

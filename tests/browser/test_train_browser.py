@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import screenshot, set_number, wait_for_app
+from tests.browser.conftest import screenshot, set_number, upload, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -122,10 +122,10 @@ def test_import_a_keras_model_and_a_file_that_is_not_one(page, app_url, tmp_path
     keras.Sequential([keras.Input((32, 32, 3)), L.Conv2D(4, 3), L.Flatten(), L.Dense(10, activation="softmax")]).save(
         bad
     )
-    page.locator("input[type='file'][accept*='keras']").set_input_files(str(bad))
+    upload(page, page.locator("input[type='file'][accept*='keras']"), bad)
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("the model's input is 32×32×3", exact=False).wait_for(timeout=60_000)
-    page.locator("input[type='file'][accept*='keras']").set_input_files(str(good))
+    upload(page, page.locator("input[type='file'][accept*='keras']"), good)
     wait_for_app(page)
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("Imported as", exact=False).wait_for(timeout=60_000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.browser.conftest import open_from_sidebar, screenshot, wait_for_app
+from tests.browser.conftest import open_from_sidebar, screenshot, upload, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +41,7 @@ def test_a_drawn_symbol_a_loaded_set_and_a_transfer(page, app_url, tmp_path):
     saved = tmp_path / "symbols.npz"
     saved.write_bytes(SymbolSet(bars(labels * 4, vertical=True), labels, ("left", "middle", "right")).to_npz())
     page.get_by_text("Download your symbols, or load a set (.npz)").click()
-    page.locator("input[type='file'][accept*='npz']").set_input_files(str(saved))
+    upload(page, page.locator("input[type='file'][accept*='npz']"), saved)
     page.get_by_role("button", name="Replace my symbols").click()
     page.get_by_text("Loaded 12 examples of 3 symbols.").wait_for(timeout=60_000)
     wait_for_app(page)

@@ -9,12 +9,24 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from core.jobs.kinds import job_system
-from core.jobs.system import FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Backend, JobRefused, JobSpec, JobSystem
+from core.jobs.system import (
+    FAILED,
+    FINISHED,
+    KEEP_UNCOLLECTED_PER_OWNER,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    Backend,
+    JobRefused,
+    JobSpec,
+    JobSystem,
+)
 
 
 class HandBackend(Backend):
@@ -140,6 +152,37 @@ def test_stop_owner_stops_every_job_of_a_closed_session():
     system.stop_owner("gone")
     assert mine[1].state == STOPPED and backend.stopped == [mine[0]]
     assert other.state == QUEUED
+    system.shutdown()
+
+
+def test_a_job_that_ended_while_its_page_was_away_is_kept_for_its_owner_until_a_page_takes_it(monkeypatch):
+    from core.jobs import system as jobs_system
+
+    system, _ = _system(slots=3)
+    from_page = replace(_spec("oip", owner="ada"), origin="oip_job")
+    job, cli_job = system.submit(from_page), system.submit(_spec("train", owner="ada"))  # no origin: no page
+    other = system.submit(replace(from_page, owner="bo"))
+    _until(lambda: job.state == cli_job.state == other.state == RUNNING)
+    assert system.uncollected("ada") == []  # running jobs are found by ``active``
+    for handle in (job, cli_job, other):
+        system.job_ended(handle, FINISHED, {"done": handle.id})
+    assert system.uncollected("ada") == [job] and system.uncollected("bo") == [other]
+    system.collected(job)
+    assert system.uncollected("ada") == [] and system.uncollected("bo") == [other]
+    monkeypatch.setattr(jobs_system, "KEEP_UNCOLLECTED_S", 0.0)  # past the time they are kept
+    assert system.uncollected("bo") == []
+    system.shutdown()
+
+
+def test_at_most_the_last_few_uncollected_jobs_of_an_owner_are_kept():
+    system, _ = _system(slots=1)
+    ended = []
+    for i in range(KEEP_UNCOLLECTED_PER_OWNER + 3):
+        handle = system.submit(replace(_spec("oip", owner="ada"), origin="oip_job", title=f"job {i}"))
+        _until(lambda h=handle: h.state == RUNNING)
+        system.job_ended(handle, FINISHED, i)
+        ended.append(handle)
+    assert system.uncollected("ada") == ended[-KEEP_UNCOLLECTED_PER_OWNER:]
     system.shutdown()
 
 

@@ -15,7 +15,9 @@ sentence saying so), which keeps the queue fair between the sessions of a class.
 jobs of one kind together (several seeds of one training) as that owner's one submission of the kind; a free slot
 goes to the earliest queued job whose owner has nothing running, so a group fills idle slots but never keeps
 another session waiting behind its second job. With ``limit_submissions(n)`` an owner may submit at most ``n`` jobs
-in any minute (a scripted burst is refused beyond that, with a sentence saying when to try again).
+in any minute (a scripted burst is refused beyond that, with a sentence saying when to try again). A job that ends
+while its page is away (a reload) stays ``uncollected`` for its owner until a page takes its result (``collected``)
+or ``KEEP_UNCOLLECTED_S`` passes.
 
 Nothing here is process-global: two ``JobSystem`` objects are independent, and a job's randomness
 comes from its own seed.
@@ -37,6 +39,10 @@ QUEUED, RUNNING, FINISHED, FAILED, STOPPED = "queued", "running", "finished", "f
 TERMINAL = frozenset({FINISHED, FAILED, STOPPED})
 DEFAULT_EXPECTED_SECONDS = 15.0  # a kind's duration before any job of it has been timed
 MAX_GROUP = 8  # jobs one submission may queue together (seeds of one training)
+# An ended job whose result no session has collected yet (its page was being reloaded, the laptop slept) is kept
+# for its owner this long, at most this many per owner, so that the page that comes back takes the result.
+KEEP_UNCOLLECTED_S = 30 * 60.0
+KEEP_UNCOLLECTED_PER_OWNER = 8
 
 
 class JobRefused(ValueError):
@@ -116,6 +122,7 @@ class JobHandle:
         self.submitted = time.monotonic()
         self.started: float | None = None
         self.ended: float | None = None
+        self.group = self.id  # the first job's id for the jobs of one submit_group
         self._system = system
         self._done = threading.Event()
 
@@ -226,6 +233,7 @@ class JobSystem:
         self._listeners: list[Callable[[JobHandle], None]] = []
         self._per_minute = 0  # submissions an owner may make in any minute (0: no limit)
         self._submitted: dict[str, collections.deque] = {}
+        self._uncollected: dict[str, list[JobHandle]] = {}  # owner -> ended jobs no page has taken yet
         self._dispatcher = threading.Thread(target=self._dispatch, name="job-dispatcher", daemon=True)
         self._dispatcher.start()
 
@@ -306,6 +314,7 @@ class JobSystem:
             for spec in specs[1:]:
                 self._check(spec)
                 handles.append(JobHandle(spec, self))
+                handles[-1].group = first.id
         except ValueError:
             self.stop(first)
             raise
@@ -340,6 +349,31 @@ class JobSystem:
         with self._cond:
             jobs = self._running + self._queue
         return [h for h in jobs if owner is None or h.spec.owner == owner]
+
+    def uncollected(self, owner: str) -> list[JobHandle]:
+        """``owner``'s ended jobs (asked for by a page: ``spec.origin``) whose result no page has taken yet, oldest
+        first; those ended more than ``KEEP_UNCOLLECTED_S`` ago are forgotten."""
+        with self._cond:
+            self._forget_old(time.monotonic())
+            return list(self._uncollected.get(owner, ()))
+
+    def collected(self, handle: JobHandle) -> None:
+        """A page took ``handle``'s result: it is no longer handed to a page that comes back."""
+        with self._cond:
+            kept = self._uncollected.get(handle.spec.owner)
+            if kept and handle in kept:
+                kept.remove(handle)
+                if not kept:
+                    del self._uncollected[handle.spec.owner]
+
+    def _forget_old(self, now: float) -> None:
+        """Drop uncollected jobs past ``KEEP_UNCOLLECTED_S`` (under the lock)."""
+        for owner in list(self._uncollected):
+            kept = [h for h in self._uncollected[owner] if now - (h.ended or now) < KEEP_UNCOLLECTED_S]
+            if kept:
+                self._uncollected[owner] = kept
+            else:
+                del self._uncollected[owner]
 
     def owners(self) -> set[str]:
         with self._cond:
@@ -410,6 +444,11 @@ class JobSystem:
             if state == FINISHED and handle.started is not None:
                 self._durations[handle.spec.kind].append(time.monotonic() - handle.started)
             handle.end(state, result, message)
+            if handle.spec.owner and handle.spec.origin:
+                kept = self._uncollected.setdefault(handle.spec.owner, [])
+                kept.append(handle)
+                del kept[:-KEEP_UNCOLLECTED_PER_OWNER]
+                self._forget_old(handle.ended)
             self._cond.notify_all()
         self._notify(handle)
 

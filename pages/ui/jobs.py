@@ -123,14 +123,30 @@ def _counted(specs: list[JobSpec]) -> None:
 
 def _reattach(slot: str, group: bool = False) -> None:
     """A page opened anew by the same person (a reload, a second tab: a new browser session with the same nickname)
-    takes back the jobs its ``slot`` asked for that are still queued or running: the panel shows their progress and
-    Stop again and collects their results. Without codes a reload is a new owner, and nothing is found."""
+    takes back the jobs its ``slot`` asked for that are still queued or running (the panel shows their progress and
+    Stop again and collects their results), else those that ended while no page was there to take their result.
+    Without codes a reload is a new owner, and nothing is found."""
     kept = session().job(slot)
     if kept.handle is not None:
         return
-    mine = [h for h in job_system().active(session_owner()) if h.spec.origin == slot]
-    if mine:
-        kept.handle, kept.collected = (mine if group else mine[-1]), None
+    system, owner = job_system(), session_owner()
+    # by id: a job that ends between the two looks is in both
+    found = list({h.id: h for h in system.active(owner) + system.uncollected(owner) if h.spec.origin == slot}.values())
+    if not found:
+        return
+    if group:  # the newest submission's jobs, running or ended, in the order they were asked for
+        newest = max(found, key=lambda h: h.submitted).group
+        kept.handle = sorted((h for h in found if h.group == newest), key=lambda h: h.submitted)
+    else:  # the job still queued or running, else the one that ended last
+        running = [h for h in found if not h.done]
+        kept.handle = running[-1] if running else max(found, key=lambda h: h.ended or 0.0)
+    kept.collected = None
+
+
+def _collected(handles: list[JobHandle]) -> None:
+    """The page took these jobs' results: no later page is handed them (``JobSystem.uncollected``)."""
+    for handle in handles:
+        job_system().collected(handle)
 
 
 def job_handle(slot: str) -> JobHandle | None:
@@ -238,6 +254,7 @@ def _job_panel_body(slot: str, on_end, describe, live, stop_help) -> None:
         kept = session().job(slot)
         if kept.collected != current.id:
             kept.collected = current.id
+            _collected([current])
             if on_end is not None and current.result is not None:
                 with server_events().span("job-collected", job=current.kind):
                     on_end(current)
@@ -314,6 +331,7 @@ def group_panel(
             kept = session().job(slot)
             if kept.collected != key:
                 kept.collected = key
+                _collected(current)
                 if on_end is not None:
                     with server_events().span("job-collected", job=current[0].kind, jobs=len(current)):
                         on_end(current)

@@ -68,16 +68,20 @@ lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The whole suite: ruff, unit tests, AppTest for every page, real-browser tests, Ray tests (when Ray is installed:
-# `.ci/run` installs it), then the classroom load tests on their own (the Ray variant where Ray is installed).
+# The whole suite: ruff, unit tests, AppTest for every page and real-browser tests in TEST_WORKERS pytest-xdist
+# processes (most of a browser test's time is waiting on the server, a job or the page), then the Ray tests one after
+# another (when Ray is installed: `.ci/run` installs it; each starts and kills Ray instances, which others running at
+# once would join), then the classroom load tests alone (the Ray variant where Ray is installed).
+TEST_WORKERS ?= 3
 test: lint
-	$(PY) -m pytest -m "not load" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not load and not ray" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -m "ray and not load" $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory classroom
 	$(MAKE) --no-print-directory classroom-ray
 
 # The fast tier for daily work: tiny models made in the tests, no MNIST file, no browser, no Ray (< 2 min).
 test-fast: lint
-	MNIST_NPZ=/nonexistent/mnist.npz $(PY) -m pytest -m fast -q $(PYTEST_ARGS)
+	MNIST_NPZ=/nonexistent/mnist.npz $(PY) -m pytest -m fast -q -n 2 $(PYTEST_ARGS)
 
 # Classroom load test: 10 browser sessions, 8 of them start heavy jobs at once while 2 draw digits;
 # writes test-artifacts/classroom.json (what the server did at each slow stroke included).

@@ -313,7 +313,7 @@ def test_a_new_training_past_a_limit_is_refused_with_a_sentence(runs_dir, monkey
 
 
 # --------------------------------------------------------------------------- owners and the teacher's controls
-def _submit_as_ada(layer="conv3", epochs=20_000):
+def _submit_as_ada(layer="conv3", epochs=20_000, nickname="ada"):
     import streamlit as st
 
     from core.jobs.system import JobSpec
@@ -321,7 +321,7 @@ def _submit_as_ada(layer="conv3", epochs=20_000):
     from pages.ui import jobs
     from pages.ui.state import session
 
-    session().access.role, session().access.nickname = "class", "ada"  # as the door leaves a signed-in session
+    session().access.role, session().access.nickname = "class", nickname  # as the door leaves a signed-in session
     # long enough (about 3 minutes) to be running still when another session stops it; the tests stop it
     handle = jobs.submit_job("oip_job", JobSpec("oip", OipConfig(layer=layer, epochs=epochs)))
     st.write(f"owner: {handle.spec.owner}; name: {handle.spec.owner_name}; id: {handle.id}")
@@ -383,23 +383,24 @@ def test_a_job_that_ended_during_the_reload_is_handed_to_the_page_that_comes_bac
     the person's next session of that page, with its maps; a later session is not handed it again."""
     from pages.ui.resources import job_system
 
-    student = AppTest.from_function(_submit_as_ada, args=("conv1", 30), default_timeout=120)
+    # "cy": the other tests' jobs of "ada" (stopped, never collected) are kept for her pages too
+    student = AppTest.from_function(_submit_as_ada, args=("conv1", 30, "cy"), default_timeout=120)
     student.secrets["class_code"] = CLASS_CODE
     student.run()
     job_id = student.markdown[0].value.split("id: ")[1]
-    handle = next(h for h in job_system().active() if h.id == job_id)
+    handle = next(h for h in job_system().active() + job_system().uncollected("cy") if h.id == job_id)
     assert handle.wait(120) and handle.state == "finished", (handle.state, handle.message)
-    assert handle in job_system().uncollected("ada")
+    assert handle in job_system().uncollected("cy")
     _forget_nicknames()
-    again = signed_in(CLASS_CODE, "ada")
+    again = signed_in(CLASS_CODE, "cy")
     again.switch_page("pages/oip.py").run()
     assert not again.exception, [e.value for e in again.exception]
     assert session_of(again).jobs["oip_job"].handle is handle
     shown = session_of(again).oip.latest
     assert any(result is handle.result for result in shown.values()), list(shown)
-    assert handle not in job_system().uncollected("ada")
+    assert handle not in job_system().uncollected("cy")
     _forget_nicknames()
-    later = signed_in(CLASS_CODE, "ada")
+    later = signed_in(CLASS_CODE, "cy")
     later.switch_page("pages/oip.py").run()
     assert session_of(later).jobs.get("oip_job") is None or session_of(later).jobs["oip_job"].handle is None
 

@@ -117,6 +117,9 @@ def page(browser, request):
     yield pg
     if getattr(request.node, "call_failed", False):  # what the page showed when the test failed
         screenshot(pg, f"FAILED_{request.node.name}")
+        # the text too: the app scrolls inside its own frame, so the screenshot shows only what was in view
+        text = pg.locator("[data-testid='stApp']").inner_text(timeout=5_000)
+        (ARTIFACTS / f"FAILED_{request.node.name}.txt").write_text(text)
     context.close()
 
 

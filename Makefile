@@ -68,13 +68,14 @@ lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The whole suite: ruff, unit tests, AppTest for every page and real-browser tests in TEST_WORKERS pytest-xdist
-# processes (most of a browser test's time is waiting on the server, a job or the page), then the Ray tests one after
-# another (when Ray is installed: `.ci/run` installs it; each starts and kills Ray instances, which others running at
-# once would join), then the classroom load tests alone (the Ray variant where Ray is installed).
+# The whole suite: ruff, unit tests and AppTest for every page in TEST_WORKERS pytest-xdist processes, then the
+# real-browser tests one after another (three at once made their waits time out at random), then the Ray tests one
+# after another (when Ray is installed: `.ci/run` installs it; each starts and kills Ray instances, which others
+# running at once would join), then the classroom load tests alone (the Ray variant where Ray is installed).
 TEST_WORKERS ?= 3
 test: lint
-	$(PY) -m pytest -m "not load and not ray" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not load and not ray and not browser" -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -m "browser and not load and not ray" $(PYTEST_ARGS)
 	$(PY) -m pytest -m "ray and not load" $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory classroom
 	$(MAKE) --no-print-directory classroom-ray

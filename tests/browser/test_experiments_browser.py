@@ -70,6 +70,7 @@ def test_your_handwriting_drawn_downloaded_and_loaded_again(page, app_url, tmp_p
     wait_for_app(page)
 
     page.get_by_text("Download your set, or load one (.npz)").click()
+    wait_for_app(page)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download my set (.npz)").click()
     saved = tmp_path / "my_digits.npz"

@@ -167,10 +167,18 @@ def test_a_job_that_ended_while_its_page_was_away_is_kept_for_its_owner_until_a_
     for handle in (job, cli_job, other):
         system.job_ended(handle, FINISHED, {"done": handle.id})
     assert system.uncollected("ada") == [job] and system.uncollected("bo") == [other]
-    system.collected(job)
+    system.collected([job])
     assert system.uncollected("ada") == [] and system.uncollected("bo") == [other]
     monkeypatch.setattr(jobs_system, "KEEP_UNCOLLECTED_S", 0.0)  # past the time they are kept
     assert system.uncollected("bo") == []
+    system.shutdown()
+
+
+def test_the_jobs_of_one_group_share_its_first_jobs_id_and_a_single_job_has_its_own():
+    system, _ = _system(slots=1)
+    group = system.submit_group([replace(_spec("train", owner="ada"), origin="train_job") for _ in range(3)])
+    single = system.submit(_spec("oip", owner="ada"))
+    assert [h.group for h in group] == [group[0].id] * 3 and single.group == single.id != group[0].id
     system.shutdown()
 
 

@@ -29,7 +29,7 @@ import collections
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -112,7 +112,7 @@ _ids = itertools.count(1)
 class JobHandle:
     """One submitted job. Read it through ``snapshot()``; ``stop()`` ends it cleanly."""
 
-    def __init__(self, spec: JobSpec, system: JobSystem) -> None:
+    def __init__(self, spec: JobSpec, system: JobSystem, group: str | None = None) -> None:
         self.id = f"{spec.kind}-{next(_ids)}-{int(time.time() * 1000) % 100000:05d}"
         self.spec = spec
         self.progress = ProgressRecord()
@@ -122,7 +122,7 @@ class JobHandle:
         self.submitted = time.monotonic()
         self.started: float | None = None
         self.ended: float | None = None
-        self.group = self.id  # the first job's id for the jobs of one submit_group
+        self.group = group or self.id  # the first job's id for the jobs of one submit_group
         self._system = system
         self._done = threading.Event()
 
@@ -313,8 +313,7 @@ class JobSystem:
         try:
             for spec in specs[1:]:
                 self._check(spec)
-                handles.append(JobHandle(spec, self))
-                handles[-1].group = first.id
+                handles.append(JobHandle(spec, self, group=first.id))
         except ValueError:
             self.stop(first)
             raise
@@ -357,14 +356,15 @@ class JobSystem:
             self._forget_old(time.monotonic())
             return list(self._uncollected.get(owner, ()))
 
-    def collected(self, handle: JobHandle) -> None:
-        """A page took ``handle``'s result: it is no longer handed to a page that comes back."""
+    def collected(self, handles: Iterable[JobHandle]) -> None:
+        """A page took these jobs' results: they are no longer handed to a page that comes back."""
         with self._cond:
-            kept = self._uncollected.get(handle.spec.owner)
-            if kept and handle in kept:
-                kept.remove(handle)
-                if not kept:
-                    del self._uncollected[handle.spec.owner]
+            for handle in handles:
+                kept = self._uncollected.get(handle.spec.owner)
+                if kept and handle in kept:
+                    kept.remove(handle)
+                    if not kept:
+                        del self._uncollected[handle.spec.owner]
 
     def _forget_old(self, now: float) -> None:
         """Drop uncollected jobs past ``KEEP_UNCOLLECTED_S`` (under the lock)."""

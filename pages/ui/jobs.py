@@ -143,12 +143,6 @@ def _reattach(slot: str, group: bool = False) -> None:
     kept.collected = None
 
 
-def _collected(handles: list[JobHandle]) -> None:
-    """The page took these jobs' results: no later page is handed them (``JobSystem.uncollected``)."""
-    for handle in handles:
-        job_system().collected(handle)
-
-
 def job_handle(slot: str) -> JobHandle | None:
     _reattach(slot)
     return session().job(slot).handle
@@ -254,7 +248,7 @@ def _job_panel_body(slot: str, on_end, describe, live, stop_help) -> None:
         kept = session().job(slot)
         if kept.collected != current.id:
             kept.collected = current.id
-            _collected([current])
+            job_system().collected([current])  # no later page is handed it
             if on_end is not None and current.result is not None:
                 with server_events().span("job-collected", job=current.kind):
                     on_end(current)
@@ -331,7 +325,7 @@ def group_panel(
             kept = session().job(slot)
             if kept.collected != key:
                 kept.collected = key
-                _collected(current)
+                job_system().collected(current)
                 if on_end is not None:
                     with server_events().span("job-collected", job=current[0].kind, jobs=len(current)):
                         on_end(current)

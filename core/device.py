@@ -24,9 +24,9 @@ from typing import TypeVar
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-# Digits per call when a model reads many (a test set): on 2 CPU cores 128 reads 10,000 digits 20-25 % faster than
-# 1,024 through a conv at full resolution (a batch's maps then stay in the cache: 128 x 24 x 24 x 64 floats is 19 MB,
-# 1,024 is 151 MB); the same as 1,024 for the pooled CNN (bench/bench_import.py).
+# Digits per call when a model reads many (a test set): on 2 CPU cores 1,024 a call is 1.42x slower than 128 through
+# a conv at full resolution and 1.35x through the pooled CNN (a batch's maps then stay in the cache: 128 x 24 x 24 x 64
+# floats is 19 MB, 1,024 is 151 MB); 32 and 256 are slower too (bench/bench_forward_batch.py).
 FORWARD_BATCH = 128
 VERBOSE_ENV = "MNIST_EXPLORER_VERBOSE"  # 1: keep TensorFlow's own log lines (as the CLI's --verbose does)
 # TensorFlow's and absl's C++ lines: "I0000 00:00:1796638596.397674   31510 cudart_stub.cc:31] ..." (before absl

@@ -405,6 +405,45 @@ def test_a_job_that_ended_during_the_reload_is_handed_to_the_page_that_comes_bac
     assert session_of(later).jobs.get("oip_job") is None or session_of(later).jobs["oip_job"].handle is None
 
 
+def _group_as(nickname: str, submit: bool):
+    """A session of ``nickname`` that submits two OIP jobs as one group (``submit``), or shows the group's panel, as
+    the Train page's seeds and the Compare page's OIPs do, noting in the page which jobs its ``on_end`` was given."""
+    import streamlit as st
+
+    from core.jobs.system import JobSpec
+    from core.oip.search import OipConfig
+    from pages.ui import jobs
+    from pages.ui.state import session
+
+    session().access.role, session().access.nickname = "class", nickname
+    if submit:
+        specs = [JobSpec("oip", OipConfig(layer="conv1", epochs=30, seed=seed)) for seed in (1, 2)]
+        st.write("ids: " + " ".join(h.id for h in jobs.submit_group("group_test_job", specs)))
+        return
+    ended = st.session_state.setdefault("ended_groups", [])
+    jobs.group_panel("group_test_job", on_end=lambda handles: ended.append([h.id for h in handles]))
+    st.write(f"ended groups: {ended}")
+
+
+def test_a_group_that_ended_during_the_reload_is_handed_back_whole_once():
+    """Both jobs of a group that ended while no page was open come back together to the person's next page, whose
+    ``on_end`` gets them once; a later page gets nothing."""
+    from pages.ui.resources import job_system
+
+    first = AppTest.from_function(_group_as, args=("dee", True), default_timeout=120).run()
+    assert not first.exception, [e.value for e in first.exception]
+    ids = first.markdown[0].value.removeprefix("ids: ").split()
+    handles = [h for h in job_system().active("dee") + job_system().uncollected("dee") if h.id in ids]
+    assert len(handles) == 2 and all(h.wait(120) and h.state == "finished" for h in handles)
+    again = AppTest.from_function(_group_as, args=("dee", False), default_timeout=120).run()
+    assert not again.exception, [e.value for e in again.exception]
+    assert again.markdown[-1].value == f"ended groups: {[ids]}"  # both, in the order asked for, once
+    assert [h.id for h in session_of(again).jobs["group_test_job"].handle] == ids
+    assert job_system().uncollected("dee") == []
+    later = AppTest.from_function(_group_as, args=("dee", False), default_timeout=120).run()
+    assert later.markdown[-1].value == "ended groups: []"
+
+
 def test_open_and_coded_servers_say_so_once_in_the_log_and_never_the_code(capsys):
     from core.serving.access import Codes
     from pages.ui import access

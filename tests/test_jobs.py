@@ -320,6 +320,22 @@ def test_closed_sessions_lose_their_jobs_after_a_grace_period():
     assert handle.state != STOPPED and gone == {"closed": 100.0}  # a reload reconnects within the grace
     jobs.stop_closed_sessions(system, active, gone, now=100.0 + jobs.JOB_SESSION_GRACE_S)
     assert (handle.progress.should_stop() or handle.state == STOPPED) and kept.state == QUEUED and not gone
+    system.job_ended(handle, STOPPED, {"partial": True})  # what the backend does once the job has stopped
+    assert handle.message == jobs.AWAY_REASON.format(minutes=2) and "away for more than 2 minutes" in handle.message
+    system.shutdown()
+
+
+def test_a_stopped_job_says_why_when_it_was_stopped_for_a_reason_and_nothing_when_its_owner_stopped_it():
+    system, _ = _system(slots=2)
+    by_owner, for_reason = system.submit(_spec("train", owner="a")), system.submit(_spec("oip", owner="b"))
+    queued = system.submit(_spec("dream", owner="b"))
+    _until(lambda: by_owner.state == for_reason.state == RUNNING)
+    by_owner.stop()
+    system.stop_owner("b", "Stopped: away.")
+    assert queued.state == STOPPED and queued.message == "Stopped: away."  # a queued job ends at once
+    for handle in (by_owner, for_reason):
+        system.job_ended(handle, STOPPED, None)
+    assert by_owner.message == "" and for_reason.message == "Stopped: away."
     system.shutdown()
 
 

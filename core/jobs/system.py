@@ -123,6 +123,7 @@ class JobHandle:
         self.started: float | None = None
         self.ended: float | None = None
         self.group = group or self.id  # the first job's id for the jobs of one submit_group
+        self.stop_reason = ""  # why it was asked to stop, when not by its owner's Stop button
         self._system = system
         self._done = threading.Event()
 
@@ -168,6 +169,8 @@ class JobHandle:
 
     def end(self, state: str, result: Any = None, message: str = "") -> None:
         """Record how the job ended (called by its ``JobSystem``, once)."""
+        if state == STOPPED and not message:
+            message = self.stop_reason
         self.result, self.message = result, message
         self.ended = time.monotonic()
         self.state = state  # last: readers that see a terminal state find the result in place
@@ -322,11 +325,14 @@ class JobSystem:
             self._cond.notify_all()
         return handles
 
-    def stop(self, handle: JobHandle) -> None:
+    def stop(self, handle: JobHandle, reason: str = "") -> None:
+        """Stop ``handle``: a queued job ends at once, a running one after its current unit of work. ``reason``, a
+        sentence, becomes the stopped job's message (a page shows it beside what the job had computed)."""
         with self._cond:
+            handle.stop_reason = reason or handle.stop_reason
             if handle in self._queue:
                 self._queue.remove(handle)
-                handle.end(STOPPED, None, "Stopped before it started.")
+                handle.end(STOPPED, None, reason or "Stopped before it started.")
                 self._cond.notify_all()
                 self._notify(handle)
                 return
@@ -335,12 +341,12 @@ class JobSystem:
             handle.progress.request_stop()
             self.backend.stop(handle)
 
-    def stop_owner(self, owner: str) -> list[JobHandle]:
-        """Stop every queued or running job of ``owner`` (a browser session that went away)."""
+    def stop_owner(self, owner: str, reason: str = "") -> list[JobHandle]:
+        """Stop every queued or running job of ``owner`` (a browser session that went away), saying ``reason``."""
         with self._cond:
             mine = [h for h in self._queue + self._running if h.spec.owner == owner]
         for handle in mine:
-            self.stop(handle)
+            self.stop(handle, reason)
         return mine
 
     def active(self, owner: str | None = None) -> list[JobHandle]:

@@ -29,6 +29,10 @@ from pages.ui.state import session
 # seconds; a browser tab in the background may do so only once a minute, so the grace is two minutes.
 JOB_SESSION_GRACE_S = 120.0
 WATCH_EVERY_S = 5.0
+AWAY_REASON = (
+    "Stopped: this page was away for more than {minutes} minutes (a closed tab, a reload, a computer asleep), so its "
+    "place went to the next in line. Start it again to finish it."
+)
 
 
 class SessionWatch:
@@ -50,7 +54,7 @@ class SessionWatch:
     def _watch(self) -> None:
         while True:
             time.sleep(WATCH_EVERY_S)
-            stop_closed_sessions(self.system, self.is_active, {}, time.monotonic(), grace=0.0)
+            stop_closed_sessions(self.system, self.is_active, {}, time.monotonic(), grace=0.0, away=self.grace)
 
 
 def stop_closed_sessions(
@@ -59,14 +63,17 @@ def stop_closed_sessions(
     gone_since: dict[str, float],
     now: float,
     grace: float = JOB_SESSION_GRACE_S,
+    away: float | None = None,
 ) -> None:
     """One look at the owners of queued and running jobs: a session that has been gone for ``grace``
-    seconds has its jobs stopped (``gone_since`` remembers when each was first seen gone)."""
+    seconds has its jobs stopped (``gone_since`` remembers when each was first seen gone), their message saying
+    it was away for ``away`` seconds (default ``grace``: ``is_active`` may have counted the time already)."""
+    reason = AWAY_REASON.format(minutes=round((grace if away is None else away) / 60))
     for owner in system.owners():
         if is_active(owner):
             gone_since.pop(owner, None)
         elif now - gone_since.setdefault(owner, now) >= grace:
-            system.stop_owner(owner)
+            system.stop_owner(owner, reason)
             gone_since.pop(owner, None)
 
 

@@ -16,10 +16,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.device import FORWARD_BATCH
 from core.progress import ProgressCallback, progress_scope
 from core.scores import N_CLASSES, TestScore, score
 
-BATCH = 2048
+# Digits per call through the layers after a ranked layer: their inputs are small (3×3×64 floats a digit after
+# conv3), so large batches mean fewer calls. Whole-network passes use FORWARD_BATCH: a conv layer's maps of
+# 2,048 digits are 177 MB, fresh memory each call.
+TAIL_BATCH = 2048
 
 
 def parse_knockout(text: str) -> dict[str, list[int]]:
@@ -60,6 +64,7 @@ class Knockout:
         self._probs_fn = tf.function(
             self._probabilities, input_signature=[image, tf.TensorSpec([self.size], tf.float32)], autograph=False
         )
+        self._head_fns: dict[str, object] = {}  # one compiled head (the layers up to it) per ranked layer
         self._tail_fns: dict[str, object] = {}  # one compiled tail per ranked layer
 
     # -- masks -------------------------------------------------------------------------------------------------
@@ -101,8 +106,10 @@ class Knockout:
         if keep.shape != (self.size,):
             raise ValueError(f"keep has shape {keep.shape}; keep_vector() gives the right one ({self.size},)")
         x = np.asarray(x, np.float32)
+        keep_t = tf.constant(keep)
         parts = [
-            self._probs_fn(tf.constant(x[i : i + BATCH]), tf.constant(keep)).numpy() for i in range(0, len(x), BATCH)
+            self._probs_fn(tf.constant(x[i : i + FORWARD_BATCH]), keep_t).numpy()
+            for i in range(0, len(x), FORWARD_BATCH)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, N_CLASSES), np.float32)
 
@@ -130,8 +137,20 @@ class Knockout:
         head, tail = self._split(layer)
         width = self.widths[layer]
         x = np.asarray(x, np.float32)
-        ones = tf.ones([self.size])
-        acts = [self._run(tf.constant(x[i : i + BATCH]), ones, head) for i in range(0, len(x), BATCH)]
+        if not len(x):
+            raise ValueError("no digits to rank the maps on; give at least one")
+        head_fn = self._head_fns.get(layer)
+        if head_fn is None:
+            head_fn = tf.function(
+                lambda t: self._run(t, tf.ones([self.size]), head),
+                input_signature=[tf.TensorSpec([None, *x.shape[1:]], tf.float32)],
+                autograph=False,
+            )
+            self._head_fns[layer] = head_fn
+        out = np.concatenate(
+            [head_fn(tf.constant(x[i : i + FORWARD_BATCH])).numpy() for i in range(0, len(x), FORWARD_BATCH)]
+        )
+        acts = [tf.constant(out[i : i + TAIL_BATCH]) for i in range(0, len(out), TAIL_BATCH)]
         tail_fn = self._tail_fns.get(layer)
         if tail_fn is None:
 
@@ -141,7 +160,7 @@ class Knockout:
             tail_fn = tf.function(
                 tail_call,
                 input_signature=[
-                    tf.TensorSpec([None] + list(acts[0].shape[1:]), tf.float32),
+                    tf.TensorSpec([None, *out.shape[1:]], tf.float32),
                     tf.TensorSpec([width], tf.float32),
                 ],
                 autograph=False,

@@ -32,6 +32,7 @@ from scipy import ndimage  # noqa: E402
 
 from core.checks import check_range
 from core.data import PixelScaler  # noqa: E402
+from core.device import FORWARD_BATCH  # noqa: E402
 from core.model import feature_model, layer_names  # noqa: E402
 from core.progress import ProgressCallback, progress_scope  # noqa: E402
 from core.spec import ArchitectureSpec, LayerInfo, layer_table, receptive_box  # noqa: E402
@@ -237,7 +238,7 @@ class ActivationModel:
         self,
         x: np.ndarray,
         layers: tuple[str, ...] = (OUTPUT_LAYER,),
-        batch_size: int = 512,
+        batch_size: int = FORWARD_BATCH,
         progress: ProgressCallback | None = None,
     ) -> dict[str, np.ndarray]:
         """Outputs of ``layers`` for a batch ``(N, 28, 28, 1)``: each ``(N, ...)``; one compiled model per
@@ -269,7 +270,7 @@ class ActivationModel:
                     break
         return {n: np.concatenate(v) for n, v in parts.items()}
 
-    def predict(self, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = FORWARD_BATCH) -> np.ndarray:
         """Probabilities ``(N, C)`` for standardized input ``(N, 28, 28, 1)``."""
         return self.layer_batch(x, (OUTPUT_LAYER,), batch_size)[OUTPUT_LAYER]
 

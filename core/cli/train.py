@@ -57,13 +57,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.data import load_mnist
+    from core.device import FORWARD_BATCH
     from core.runs import load_run, resolve_model_path
     from core.spec import count_params
 
     started = time.perf_counter()
     bundle = load_run(resolve_model_path(args.model))
     mnist = load_mnist(args.mnist)
-    probs = bundle.model.predict(bundle.scaler.transform(mnist.x_test), batch_size=1024, verbose=0)
+    probs = bundle.model.predict(bundle.scaler.transform(mnist.x_test), batch_size=FORWARD_BATCH, verbose=0)
     accuracy = float((probs.argmax(axis=1) == mnist.y_test).mean())
     return _emit(
         {

@@ -15,7 +15,8 @@ loader runs inside ``SafeModeScope(safe_mode)`` too, so it would also refuse a L
 several inputs) is refused with the shape found.
 
 **Layers** are read as a chain the pages can show: Conv2D (square kernel, stride 1–4, 'valid' or 'same', any of
-``core.spec.ACTIVATIONS``), BatchNormalization after every conv or none, 2×2 max- or average-pooling after any
+``core.spec.ACTIVATIONS``), BatchNormalization after every conv or none (one between a conv or dense layer and
+its activation layer is folded into that layer's weights), 2×2 max- or average-pooling after any
 conv, Flatten or GlobalAveragePooling2D, Dense layers with one activation and a 10-way softmax output (logits get
 the softmax added; an activation or softmax given as its own layer is folded into the layer before). A model
 without a conv layer (Flatten–Dense–Dense, the most common MNIST model) imports as a dense-only run. What does
@@ -25,7 +26,8 @@ dense1, out) by ``core.model.build_model``, the weights copied across, and the r
 what the original computes. Anything else is refused with the layer and the reason.
 
 **Scaler**: the user's choice (``SCALERS``); 'auto' picks the one under which the model reads the 2,000 shipped
-test digits best (notebooks usually divide by 255; the blog standardizes each pixel). A model that scales its own
+test digits best (notebooks usually divide by 255; the blog standardizes each pixel; PyTorch-minded code
+uses MNIST's global mean and spread). A model that scales its own
 input keeps that scaling.
 
 The result carries an ``ImportReport``: the file's layers and what became of each, the rebuilt architecture,
@@ -57,9 +59,11 @@ from core.scores import score
 from core.spec import ACTIVATIONS, MAX_STRIDE, ArchitectureSpec, ConvSpec, count_params, layer_table, validate
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # the dashboard's upload limit (.streamlit/config.toml maxUploadSize)
-SCALERS = ("auto", "unit", "article-ii", "mnist")
+SCALERS = ("auto", "unit", "article-ii", "mnist", "global", "symmetric")
 SCALER_TEXT = {
     "unit": "pixels / 255 (as most notebooks)",
+    "global": "(pixels / 255 − 0.1307) / 0.3081: MNIST's mean and spread over all pixels (PyTorch's habit)",
+    "symmetric": "pixels / 127.5 − 1 (−1..1)",
     "article-ii": "the bundled article-II scaler",
     "mnist": "per-pixel standardization fitted on MNIST's training digits",
     "rescaling": "the model's own input layers (Rescaling) on pixels 0..255",
@@ -190,6 +194,25 @@ def _layers_of(config: dict):
             yield from _layers_of(entry)
 
 
+# Keras 2 wrote arguments into some layers' configs that Keras 3's classes no longer take (their __init__ has no
+# **kwargs): those keys are dropped before loading. Nothing else changes: these layers do nothing at inference.
+_KERAS3_ARGS = {f"SpatialDropout{d}D": {"rate", "data_format", "seed", "name", "dtype"} for d in (1, 2, 3)}
+
+
+def _readable_by_keras3(config: dict) -> bool:
+    """Drop, in place, the Keras-2 arguments that Keras 3 refuses (``_KERAS3_ARGS``); True when any were there."""
+    changed = False
+    for _, class_name, entry in _layers_of(config):
+        allowed = _KERAS3_ARGS.get(class_name)
+        inner = entry.get("config")
+        if allowed is None or not isinstance(inner, dict):
+            continue
+        for key in [k for k in inner if k not in allowed]:
+            del inner[key]
+            changed = True
+    return changed
+
+
 def check_config(config: dict, name: str = "the file") -> None:
     """Refuse, by the layer's name, a model config holding a Lambda layer or anything that is not Keras' own: the
     check that makes loading run nothing from the file."""
@@ -241,10 +264,22 @@ def load_model_bytes(data: bytes, name: str = "the file") -> LoadedFile:
         )
     fmt = file_format(data, name)
     config, version = read_config(data, fmt, name)
+    if fmt == "keras-zip" and str(version or "").startswith(("1.", "2.")):
+        raise ImportRefused(
+            f"{name} was saved by Keras {version} (tf.keras) in its own .keras format, which Keras 3 cannot read; "
+            "open it where it was made (TensorFlow ≤ 2.15, or the tf_keras package) and save it as HDF5 with "
+            "model.save('model.h5'): .h5 files of Keras 2 import"
+        )
     check_config(config, name)
+    patched = fmt == "hdf5" and _readable_by_keras3(config)
     with tempfile.TemporaryDirectory(prefix="mnist-explorer-import-") as tmp:
         path = Path(tmp) / ("model.keras" if fmt == "keras-zip" else "model.h5")  # Keras picks its reader by name
         path.write_bytes(data)
+        if patched:  # the temporary copy gets the adjusted config; the user's file is never written
+            import h5py
+
+            with h5py.File(path, "r+") as f:
+                f.attrs["model_config"] = json.dumps(config)
         try:
             with warnings.catch_warnings():  # Keras-2-era configs warn about renamed arguments: not the user's news
                 warnings.simplefilter("ignore")
@@ -350,7 +385,8 @@ def check_input(shape: tuple) -> None:
 
 KNOWN_KINDS = (
     "Conv2D, BatchNormalization (after each conv), MaxPooling2D or AveragePooling2D (2×2), Flatten, "
-    "GlobalAveragePooling2D, Dense, activation layers, Dropout, Rescaling, Normalization or Reshape at the input"
+    "GlobalAveragePooling2D, Dense, activation layers (Activation, ReLU, Softmax) with one of "
+    f"{', '.join(ACTIVATIONS)}, Dropout, Rescaling, Normalization or Reshape at the input"
 )
 
 
@@ -377,6 +413,7 @@ def plan_import(model: keras.Model) -> Plan:
     prefix: list = []  # the input's Reshape/Rescaling/Normalization layers, in order
     head = None  # 'flatten' or 'gap' once the maps end
     pending = None  # [kind, stable name, layer, activation] whose activation may still come as its own layer
+    folded_bn: list[str] = []  # batch normalizations folded into the weights before them
     last_kind = None
     state = "image" if len(in_shape) == 3 else ("grid" if len(in_shape) == 2 else "pixels")
     for lyr in layers:
@@ -394,6 +431,13 @@ def plan_import(model: keras.Model) -> Plan:
             continue
         if kind in PASS_THROUGH:
             mapping[lyr.name] = _LEFT_OUT
+            continue
+        if kind == "BatchNormalization" and pending is not None and pending[3] == "linear":
+            # conv → BN → activation (the usual order): at inference the BN is an affine map of each channel,
+            # folded exactly into the weights before it; the activation after it then folds in as well
+            weights[pending[1]] = _fold_batch_norm(lyr, *weights[pending[1]])
+            mapping[lyr.name] = f"folded into {pending[1]}"
+            folded_bn.append(lyr.name)
             continue
         if kind in ("Rescaling", "Normalization"):
             if convs or dense_units or head == "gap":
@@ -560,6 +604,11 @@ def plan_import(model: keras.Model) -> Plan:
             "The model has no conv layer: it imports as a dense network (input → flatten → dense layers → out); "
             "what shows conv maps has nothing to show for it."
         )
+    if folded_bn:
+        notes.append(
+            f"Batch normalization before an activation ({', '.join(folded_bn)}) was folded into the weights of "
+            "the layer before it: the same outputs at inference, one layer fewer to show."
+        )
     left_out = [o for o, s in mapping.items() if s == _LEFT_OUT]
     if left_out:
         notes.append(f"Left out, as they do nothing at inference: {', '.join(left_out)}.")
@@ -596,6 +645,22 @@ def _input_scale(prefix: list, in_shape: tuple) -> tuple[np.ndarray, np.ndarray]
             "understood"
         )
     return a, b
+
+
+def _fold_batch_norm(layer, kernel: np.ndarray, bias: np.ndarray) -> list[np.ndarray]:
+    """A conv or dense layer's ``[kernel, bias]`` (kernel's last axis: the channels) followed by the inference-time
+    BatchNormalization ``layer`` as one ``[kernel, bias]``: ``γ·(x·k + b − μ)/√(σ² + ε) + β``."""
+    channel_axis = kernel.ndim - 1  # of the layer's output: 3 after a conv (N, H, W, C), 1 after a dense (N, C)
+    if layer.get_config().get("axis") not in (-1, channel_axis, [-1], [channel_axis]):
+        raise _refuse(layer, "normalizes another axis than the channels")
+    channels = kernel.shape[-1]
+    gamma = layer.gamma.numpy() if layer.gamma is not None else np.ones(channels, np.float32)
+    beta = layer.beta.numpy() if layer.beta is not None else np.zeros(channels, np.float32)
+    mean, var = layer.moving_mean.numpy(), layer.moving_variance.numpy()
+    scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(layer.epsilon))
+    folded_kernel = (kernel.astype(np.float64) * scale).astype(np.float32)
+    folded_bias = ((bias.astype(np.float64) - mean) * scale + beta).astype(np.float32)
+    return [folded_kernel, folded_bias]
 
 
 def _close(pending, convs: list[ConvSpec], dense_acts: list[str]) -> None:
@@ -637,8 +702,9 @@ def _compose(feed: PixelScaler, a: np.ndarray, b: np.ndarray) -> PixelScaler:
 
 def candidate_scalers(plan: Plan, mnist: Mnist | None) -> dict[str, ScalerChoice]:
     """The scalers a run of this model can have: the model's own input layers (fed pixels 0..255 after a Rescaling;
-    0..255 or /255 before a Normalization alone), else pixels/255, the article-II scaler and (with MNIST) one
-    fitted on the training digits."""
+    0..255 or /255 before a Normalization alone), else pixels/255, the article-II scaler, (with MNIST) one
+    fitted on the training digits, MNIST's global mean and spread (PyTorch's ``Normalize((0.1307,), (0.3081,))``)
+    and −1..1."""
     raw = PixelScaler(np.zeros((28, 28)), np.ones((28, 28)))
     unit = PixelScaler(np.zeros((28, 28)), np.full((28, 28), 255.0))
     if plan.input_scale is not None:
@@ -653,6 +719,8 @@ def candidate_scalers(plan: Plan, mnist: Mnist | None) -> dict[str, ScalerChoice
     scalers = {"unit": unit, "article-ii": article}
     if mnist is not None:
         scalers["mnist"] = _mnist_scaler(mnist, article)
+    scalers["global"] = PixelScaler(np.full((28, 28), 0.1307 * 255), np.full((28, 28), 0.3081 * 255))
+    scalers["symmetric"] = PixelScaler(np.full((28, 28), 127.5), np.full((28, 28), 127.5))
     return {k: ScalerChoice(s, s) for k, s in scalers.items()}
 
 
@@ -775,6 +843,7 @@ class ImportOutcome:
 # The scalers are first compared on this many of the shipped digits: a trained model reads ~98 % with the right
 # scaling and far less with a wrong one, so 250 digits (standard error < 2 points) tell them apart.
 SCREEN_DIGITS = 250
+PREFER_MARGIN = 0.01  # 'auto' keeps the most common scaling within this of the best (1 point: 20 of 2,000 digits)
 SCREEN_MARGIN = 0.05  # ... and those within 5 points of the best (2.5 standard errors) read all 2,000
 
 
@@ -971,13 +1040,19 @@ def _choose(scaler: str, plan: Plan, accuracy: dict[str, float], digits: dict[st
         return "rescaling", f"the model scales its own input; it reads {accuracy['rescaling']:.1%} {shipped} with it."
     if scaler == "auto" and len(accuracy) > 1:
         full = max(digits.values())
-        chosen = max((k for k in accuracy if digits[k] == full), key=accuracy.get)
+        best = max(accuracy[k] for k in accuracy if digits[k] == full)
+        # candidates come most common first: a rarer scaling must read clearly better to be taken (an under-
+        # trained model can read a few digits more under a scaling it never saw)
+        chosen = next(k for k in accuracy if digits[k] == full and accuracy[k] >= best - PREFER_MARGIN)
         others = ", ".join(
             f"{v:.1%} with {_scaler_text(k, plan)}" + (f" on the first {digits[k]}" if digits[k] < full else "")
             for k, v in accuracy.items()
             if k != chosen
         )
-        return chosen, (f"chosen automatically: the model reads {accuracy[chosen]:.1%} {shipped} with it ({others}).")
+        close = "" if accuracy[chosen] == best else f", within {PREFER_MARGIN:.0%} of the best and more common"
+        return chosen, (
+            f"chosen automatically: the model reads {accuracy[chosen]:.1%} {shipped} with it{close} ({others})."
+        )
     if plan.input_scale is not None:
         chosen = "normalization-unit" if scaler == "unit" else "normalization"
         given = "" if scaler == "auto" else f" (--scaler {scaler})"

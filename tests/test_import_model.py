@@ -146,6 +146,27 @@ ACCEPTED = {
         {"avg": "pool1", "g": "gap"},
         ["conv1", "pool1", "conv2", "gap", "out"],
     ),
+    # the usual batch-norm order, conv → BN → activation (and dense → BN → activation): folded into the weights
+    "batch norm before the activation": (
+        lambda: _with_trained_batch_norm(
+            seq(
+                L.Conv2D(4, 3, name="c"),
+                L.BatchNormalization(name="bn"),
+                L.Activation("relu", name="act"),
+                L.MaxPooling2D(),
+                L.Conv2D(6, 3, use_bias=False),
+                L.BatchNormalization(epsilon=1e-5),
+                L.ReLU(),
+                L.Flatten(),
+                L.Dense(12, name="d"),
+                L.BatchNormalization(name="dbn"),
+                L.Activation("relu"),
+                L.Dense(10, activation="softmax"),
+            )
+        ),
+        {"bn": "folded into conv1", "act": "folded into conv1", "d": "dense1", "dbn": "folded into dense1"},
+        ["conv1", "pool1", "conv2", "flatten", "dense1", "out"],
+    ),
     "stride-2 convs instead of pooling": (
         lambda: seq(
             L.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="s1"),
@@ -160,14 +181,26 @@ ACCEPTED = {
 }
 
 
+def _with_trained_batch_norm(model: keras.Model) -> keras.Model:
+    """``model`` with every BatchNormalization's statistics and scales set as training leaves them (not 0 and 1)."""
+    rng = np.random.default_rng(1)
+    for lyr in model.layers:
+        if isinstance(lyr, L.BatchNormalization):
+            n = lyr.gamma.shape[0]
+            lyr.set_weights(
+                [rng.uniform(0.5, 2, n), rng.normal(0, 0.5, n), rng.normal(0, 1, n), rng.uniform(0.2, 3, n)]
+            )
+    return model
+
+
 def _fed_like_the_file(outcome, run, raw: np.ndarray, shape: tuple) -> np.ndarray:
     """What the file's own model is fed for raw digits under the scaler the import chose."""
-    if outcome.scaler in ("unit", "normalization-unit"):
+    if outcome.scaler == "normalization-unit":
         fed = raw.astype(np.float32) / 255.0
-    elif outcome.scaler == "article-ii":
-        fed = run.scaler.transform(raw)
-    else:  # the model's own input layers see pixels 0..255
+    elif outcome.scaler in ("rescaling", "normalization"):  # the model's own input layers see pixels 0..255
         fed = raw.astype(np.float32)
+    else:  # a scaler in front of a model without input layers of its own: the run's scaler is what it is fed
+        fed = run.scaler.transform(raw)
     return fed.reshape(len(raw), *shape)
 
 
@@ -315,6 +348,63 @@ def test_hdf5_files_get_the_same_checks(case, make, message, tmp_path):
     with pytest.raises(ImportRefused) as err:
         import_model(model_bytes(make(), tmp_path, "h5"), "mine.h5")
     assert message in str(err.value)
+
+
+def test_a_keras2_h5_with_spatial_dropout_imports_though_keras3_cannot_read_its_config(tmp_path):
+    """Keras 2 wrote ``trainable`` and ``noise_shape`` into SpatialDropout2D's config, which Keras 3's class refuses;
+    the import drops them from a temporary copy (the layer does nothing at inference)."""
+    model = seq(
+        L.Conv2D(4, 3, activation="relu"), L.SpatialDropout2D(0.1, name="sd"), L.Flatten(), L.Dense(10, "softmax")
+    )
+    file = tmp_path / "keras2.h5"
+    model.save(file)
+    with h5py.File(file, "r+") as f:  # as tf.keras 2.x writes the layer
+        config = json.loads(f.attrs["model_config"])
+        sd = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "SpatialDropout2D")
+        sd["config"].update(trainable=True, noise_shape=None)
+        f.attrs["model_config"] = json.dumps(config)
+    data = file.read_bytes()
+    with pytest.raises(TypeError, match="trainable"):
+        keras.saving.load_model(file, compile=False)  # what Keras 3 alone does with it
+    outcome = import_model(data, "keras2.h5")
+    assert outcome.mapping["sd"] == "left out (does nothing at inference)"
+    assert file.read_bytes() == data  # the user's file is not written
+
+
+def test_a_keras2_keras_zip_is_refused_saying_how_to_bring_it(tmp_path):
+    """tf.keras 2.13–2.15 also wrote .keras zips, in a layout Keras 3 cannot read: the message says what to do."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "2.15.0", "date_saved": "2024-01-01"}))
+        z.writestr(
+            "config.json",
+            json.dumps({"module": "tf_keras.src.engine.functional", "class_name": "Functional", "config": {}}),
+        )
+        z.writestr("model.weights.h5", b"")
+    with pytest.raises(ImportRefused) as err:
+        import_model(buf.getvalue(), "old.keras")
+    assert "saved by Keras 2.15.0 (tf.keras)" in str(err.value) and "model.save('model.h5')" in str(err.value)
+
+
+def test_a_model_trained_on_mnists_global_mean_and_spread_gets_that_scaler(tmp_path):
+    """PyTorch's ``Normalize((0.1307,), (0.3081,))`` habit: one mean and spread for every pixel."""
+    from core.data import load_sample_digits
+
+    sample = load_sample_digits()
+    x = ((sample.images / 255.0 - 0.1307) / 0.3081).reshape(-1, 784).astype(np.float32)
+    model = seq(L.Dense(32, activation="relu"), L.Dense(10, activation="softmax"), shape=(784,))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, sample.labels, epochs=8, batch_size=64, verbose=0)
+    outcome = import_model(model_bytes(model, tmp_path, "h5"), "torchish.h5")
+    assert outcome.scaler == "global", outcome.scaler_accuracy
+    assert "0.1307" in outcome.report.scaler["text"]
+
+
+def test_an_activation_the_pages_cannot_show_is_refused_naming_those_they_can(tmp_path):
+    with pytest.raises(ImportRefused) as err:
+        import_model(keras_bytes(seq(L.Conv2D(2, 3), L.LeakyReLU(), L.Flatten(), L.Dense(10)), tmp_path), "l.keras")
+    assert "(LeakyReLU) is a kind the pages cannot show" in str(err.value)
+    assert "activation layers (Activation, ReLU, Softmax) with one of relu, sigmoid, elu, tanh, selu" in str(err.value)
 
 
 def _lambda_h5(tmp_path, marker, keras2: bool) -> bytes:

@@ -59,11 +59,10 @@ from core.scores import score
 from core.spec import ACTIVATIONS, MAX_STRIDE, ArchitectureSpec, ConvSpec, count_params, layer_table, validate
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # the dashboard's upload limit (.streamlit/config.toml maxUploadSize)
-SCALERS = ("auto", "unit", "article-ii", "mnist", "global", "symmetric")
+SCALERS = ("auto", "unit", "article-ii", "mnist", "global")
 SCALER_TEXT = {
     "unit": "pixels / 255 (as most notebooks)",
     "global": "(pixels / 255 − 0.1307) / 0.3081: MNIST's mean and spread over all pixels (PyTorch's habit)",
-    "symmetric": "pixels / 127.5 − 1 (−1..1)",
     "article-ii": "the bundled article-II scaler",
     "mnist": "per-pixel standardization fitted on MNIST's training digits",
     "rescaling": "the model's own input layers (Rescaling) on pixels 0..255",
@@ -703,8 +702,8 @@ def _compose(feed: PixelScaler, a: np.ndarray, b: np.ndarray) -> PixelScaler:
 def candidate_scalers(plan: Plan, mnist: Mnist | None) -> dict[str, ScalerChoice]:
     """The scalers a run of this model can have: the model's own input layers (fed pixels 0..255 after a Rescaling;
     0..255 or /255 before a Normalization alone), else pixels/255, the article-II scaler, (with MNIST) one
-    fitted on the training digits, MNIST's global mean and spread (PyTorch's ``Normalize((0.1307,), (0.3081,))``)
-    and −1..1."""
+    fitted on the training digits and MNIST's global mean and spread (PyTorch's ``Normalize((0.1307,), (0.3081,))``).
+    Each candidate costs a screen of the shipped digits, and the full read of them when it reads close to the best."""
     raw = PixelScaler(np.zeros((28, 28)), np.ones((28, 28)))
     unit = PixelScaler(np.zeros((28, 28)), np.full((28, 28), 255.0))
     if plan.input_scale is not None:
@@ -720,7 +719,6 @@ def candidate_scalers(plan: Plan, mnist: Mnist | None) -> dict[str, ScalerChoice
     if mnist is not None:
         scalers["mnist"] = _mnist_scaler(mnist, article)
     scalers["global"] = PixelScaler(np.full((28, 28), 0.1307 * 255), np.full((28, 28), 0.3081 * 255))
-    scalers["symmetric"] = PixelScaler(np.full((28, 28), 127.5), np.full((28, 28), 127.5))
     return {k: ScalerChoice(s, s) for k, s in scalers.items()}
 
 
@@ -758,7 +756,7 @@ class ImportReport:
     ``architecture``: the rebuilt model, ``core.spec.layer_table`` rows ``{"name", "kind", "output_shape",
     "params", "receptive_field"}``; ``not_shown``: ``{"layer", "kind", "reason"}`` for what the pages cannot show;
     ``scaler``: ``{"name", "text", "reason", "accuracy", "digits"}`` (each candidate's accuracy on the shipped
-    digits, and on how many: all 2,000 for the chosen one and those close to it, the first 500 for clearly worse
+    digits, and on how many: all 2,000 for the chosen one and those close to it, the first 250 for clearly worse
     ones); ``test_accuracy`` on ``test_source`` (``test_digits`` digits)."""
 
     file_name: str
@@ -874,22 +872,29 @@ def _predictor(model: keras.Model, batch: int = FORWARD_BATCH):
 
 def _screen_scalers(predict, candidates: dict[str, ScalerChoice], sample, keep: str | None):
     """Each candidate's accuracy on the shipped digits: all are read on the first ``SCREEN_DIGITS``; those within
-    ``SCREEN_MARGIN`` of the best (and ``keep``, a scaler asked for by name) read all of them. Scalers that are the
-    same object are read once. Returns ``(accuracy, digits, probabilities)``: per name the accuracy, the number of
-    digits it was measured on, and, for those that read all, the probabilities ``(N, 10)``."""
+    ``SCREEN_MARGIN`` of the best read all of them, unless an earlier (more common) candidate reads as well: one
+    that cannot beat it by ``PREFER_MARGIN`` (two standard errors of their paired difference on the screen digits)
+    is never chosen over it, so it is not read further. ``keep``, a scaler asked for by name, reads all. Scalers
+    that are the same object are read once. Returns ``(accuracy, digits, probabilities)``: per name the accuracy,
+    the number of digits it was measured on, and, for those that read all, the probabilities ``(N, 10)``."""
     groups: dict[int, list[str]] = {}
     for name, choice in candidates.items():
         groups.setdefault(id(choice.run), []).append(name)
     n = len(sample.images)
     first = min(SCREEN_DIGITS, n) if len(groups) > 1 else n
     head = {gid: predict(candidates[names[0]].run, sample.images[:first]) for gid, names in groups.items()}
-    right = {gid: float((p.argmax(1) == sample.labels[:first]).mean()) for gid, p in head.items()}
-    best = max(right.values())
+    hits = {gid: p.argmax(1) == sample.labels[:first] for gid, p in head.items()}
+    best = max(float(h.mean()) for h in hits.values())
+    close = [gid for gid in groups if hits[gid].mean() >= best - SCREEN_MARGIN]
+    full_read = set()
+    for gid in close:
+        if keep in groups[gid] or not any(_cannot_beat(hits[gid], hits[e], first) for e in full_read):
+            full_read.add(gid)
+    full_read.update(gid for gid, names in groups.items() if keep in names)
     accuracy, digits, probs = {}, {}, {}
     for gid, names in groups.items():
-        full = right[gid] >= best - SCREEN_MARGIN or (keep in names)
         p = head[gid]
-        if full and first < n:
+        if gid in full_read and first < n:
             p = np.concatenate([p, predict(candidates[names[0]].run, sample.images[first:])])
         acc = float((p.argmax(1) == sample.labels[: len(p)]).mean())
         for name in names:
@@ -897,6 +902,14 @@ def _screen_scalers(predict, candidates: dict[str, ScalerChoice], sample, keep: 
             if len(p) == n:
                 probs[name] = p
     return accuracy, digits, probs
+
+
+def _cannot_beat(hits: np.ndarray, earlier: np.ndarray, n: int) -> bool:
+    """True when a scaler right on ``hits`` (booleans, one per screen digit) is, on those digits, short of beating the
+    one right on ``earlier`` by ``PREFER_MARGIN`` by more than two standard errors of the paired difference."""
+    difference = float(hits.mean() - earlier.mean())
+    standard_error = float(np.sqrt(np.count_nonzero(hits != earlier))) / n
+    return difference + 2 * standard_error < PREFER_MARGIN
 
 
 def import_model(
@@ -927,7 +940,9 @@ def import_model(
         probe = next(iter(candidates.values()))
         raw = sample.images[:64]
         fed = probe.feed.transform(raw).reshape(len(raw), *plan.input_shape)
-        want = np.asarray(original(fed, training=False), np.float64)
+        with warnings.catch_warnings():  # a Keras 2 functional model names its input as a list: Keras 3 warns
+            warnings.simplefilter("ignore", UserWarning)
+            want = np.asarray(original(fed, training=False), np.float64)
         if plan.added_softmax:
             want = np.exp(want - want.max(axis=1, keepdims=True))
             want /= want.sum(axis=1, keepdims=True)

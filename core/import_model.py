@@ -285,7 +285,7 @@ def load_model_bytes(data: bytes, name: str = "the file") -> LoadedFile:
                 model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # Keras raises many kinds; the learner needs the reason in words
             text = str(exc)
-            first = text.splitlines()[0][:200] if text else ""
+            first = _root_reason(exc)
             if "Lambda" in text or "safe_mode" in text:
                 raise ImportRefused(
                     f"{name} has a Lambda layer (arbitrary Python code), which is not loaded for "
@@ -301,6 +301,17 @@ def load_model_bytes(data: bytes, name: str = "the file") -> LoadedFile:
     if not isinstance(model, keras.Model):
         raise ImportRefused(f"{name} holds a {type(model).__name__}, not a Keras model")
     return LoadedFile(model, fmt, version)
+
+
+def _root_reason(exc: BaseException, limit: int = 240) -> str:
+    """The sentence that says why Keras failed: the innermost exception it raised from (``raise ... from``), and
+    within Keras' "could not be deserialized" text the part after its last "Exception encountered:", cut at a word
+    within ``limit`` characters."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = str(exc).rsplit("Exception encountered:", 1)[-1].strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def load_keras_file(data: bytes, name: str = "the file") -> keras.Model:

@@ -386,6 +386,52 @@ def test_a_functional_model_with_its_input_as_a_list_imports_without_a_warning(t
     assert not [w for w in caught if "structure" in str(w.message)], [str(w.message) for w in caught]
 
 
+def test_a_file_keras_cannot_read_is_refused_with_the_reason_keras_gives_at_the_bottom(tmp_path):
+    """Keras wraps the cause of a failed load in a long "could not be deserialized ... config=..." text; the refusal
+    quotes the cause itself."""
+    file = tmp_path / "odd.h5"
+    seq(L.Conv2D(2, 3, activation="relu"), L.Flatten(), L.Dense(10, activation="softmax")).save(file)
+    with h5py.File(file, "r+") as f:  # an argument no Keras version knows
+        config = json.loads(f.attrs["model_config"])
+        next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Conv2D")["config"]["foo"] = 1
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(ImportRefused) as err:
+        import_model(file.read_bytes(), "odd.h5")
+    assert str(err.value).endswith("Unrecognized keyword arguments passed to Conv2D: {'foo': 1}"), str(err.value)
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (
+            lambda: TypeError(
+                "<class 'Sequential'> could not be deserialized properly. Please ensure ...\n\nconfig={'a': 1}.\n\n"
+                "Exception encountered: Unrecognized keyword arguments passed to Conv2D: {'batch_input_shape': [1]}"
+            ),
+            "Unrecognized keyword arguments passed to Conv2D: {'batch_input_shape': [1]}",
+        ),
+        (lambda: _raised_from(ValueError("outer"), KeyError("inner")), "'inner'"),
+        (lambda: ValueError("word " * 100), ("word " * 48).strip() + " …"),
+        (lambda: OSError(""), "OSError"),
+    ],
+    ids=["keras-wrapped", "chained", "long", "empty"],
+)
+def test_the_reason_quoted_from_a_keras_error(make, reason):
+    from core.import_model import _root_reason
+
+    assert _root_reason(make()) == reason
+
+
+def _raised_from(outer: Exception, inner: Exception) -> Exception:
+    try:
+        try:
+            raise inner
+        except Exception as exc:
+            raise outer from exc
+    except Exception as exc:
+        return exc
+
+
 def test_a_keras2_keras_zip_is_refused_saying_how_to_bring_it(tmp_path):
     """tf.keras 2.13–2.15 also wrote .keras zips, in a layout Keras 3 cannot read: the message says what to do."""
     buf = io.BytesIO()

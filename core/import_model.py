@@ -198,7 +198,7 @@ def _layers_of(config: dict):
 _KERAS3_ARGS = {f"SpatialDropout{d}D": {"rate", "data_format", "seed", "name", "dtype"} for d in (1, 2, 3)}
 
 
-def _readable_by_keras3(config: dict) -> bool:
+def _drop_keras2_arguments(config: dict) -> bool:
     """Drop, in place, the Keras-2 arguments that Keras 3 refuses (``_KERAS3_ARGS``); True when any were there."""
     changed = False
     for _, class_name, entry in _layers_of(config):
@@ -270,7 +270,7 @@ def load_model_bytes(data: bytes, name: str = "the file") -> LoadedFile:
             "model.save('model.h5'): .h5 files of Keras 2 import"
         )
     check_config(config, name)
-    patched = fmt == "hdf5" and _readable_by_keras3(config)
+    patched = fmt == "hdf5" and _drop_keras2_arguments(config)
     with tempfile.TemporaryDirectory(prefix="mnist-explorer-import-") as tmp:
         path = Path(tmp) / ("model.keras" if fmt == "keras-zip" else "model.h5")  # Keras picks its reader by name
         path.write_bytes(data)
@@ -896,12 +896,11 @@ def _screen_scalers(predict, candidates: dict[str, ScalerChoice], sample, keep: 
     head = {gid: predict(candidates[names[0]].run, sample.images[:first]) for gid, names in groups.items()}
     hits = {gid: p.argmax(1) == sample.labels[:first] for gid, p in head.items()}
     best = max(float(h.mean()) for h in hits.values())
-    close = [gid for gid in groups if hits[gid].mean() >= best - SCREEN_MARGIN]
-    full_read = set()
-    for gid in close:
-        if keep in groups[gid] or not any(_cannot_beat(hits[gid], hits[e], first) for e in full_read):
-            full_read.add(gid)
-    full_read.update(gid for gid, names in groups.items() if keep in names)
+    full_read: list[int] = []
+    for gid, names in groups.items():
+        close = hits[gid].mean() >= best - SCREEN_MARGIN
+        if keep in names or (close and not any(_cannot_beat(hits[gid], hits[e], first) for e in full_read)):
+            full_read.append(gid)
     accuracy, digits, probs = {}, {}, {}
     for gid, names in groups.items():
         p = head[gid]

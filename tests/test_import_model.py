@@ -461,6 +461,36 @@ def test_a_model_trained_on_mnists_global_mean_and_spread_gets_that_scaler(tmp_p
     assert "0.1307" in outcome.report.scaler["text"]
 
 
+@pytest.mark.parametrize(
+    "accuracy, chosen, says",
+    [
+        ({"unit": 0.900, "article-ii": 0.905, "mnist": 0.905, "global": 0.93}, "global", ""),  # clearly better
+        ({"unit": 0.900, "article-ii": 0.860, "mnist": 0.860, "global": 0.905}, "unit", "within 1% of the best"),
+        ({"unit": 0.300, "article-ii": 0.97, "mnist": 0.97, "global": 0.975}, "article-ii", "within 1% of the best"),
+    ],
+    ids=["a rarer scaling clearly better", "the common one within a point", "the first good one in order"],
+)
+def test_auto_keeps_the_most_common_scaling_within_a_point_of_the_best(accuracy, chosen, says):
+    from core.import_model import Plan, _choose
+
+    plan = Plan(spec=None, weights={}, mapping={})
+    got, reason = _choose("auto", plan, accuracy, dict.fromkeys(accuracy, 2000))
+    assert got == chosen and says in reason, reason
+
+
+def test_a_later_scaler_is_read_in_full_only_if_it_could_beat_an_earlier_one_by_a_point():
+    from core.import_model import _cannot_beat
+
+    earlier = np.arange(250) % 10 != 0  # 90 % right
+    same = earlier.copy()
+    better = earlier | (np.arange(250) % 20 == 0)  # 95 %: right on 12 more digits
+    slightly = earlier.copy()
+    slightly[[0, 10]] = True  # 2 digits more: within the noise of a paired difference
+    assert _cannot_beat(same, earlier, 250)
+    assert not _cannot_beat(better, earlier, 250)
+    assert not _cannot_beat(slightly, earlier, 250)
+
+
 def test_an_activation_the_pages_cannot_show_is_refused_naming_those_they_can(tmp_path):
     with pytest.raises(ImportRefused) as err:
         import_model(keras_bytes(seq(L.Conv2D(2, 3), L.LeakyReLU(), L.Flatten(), L.Dense(10)), tmp_path), "l.keras")

@@ -111,6 +111,7 @@ def test_parse_knockout(text, want):
         (lambda k: k.keep_vector({"conv1": [0, 1, 2, 3]}), "knocking out all 4 maps of conv1 leaves nothing"),
         (lambda k: k.probabilities(inputs(2), np.ones(3)), "keep has shape (3,)"),
         (lambda k: k.importance(inputs(2), np.zeros(2), "out"), "layer 'out' has no maps to rank"),
+        (lambda k: k.importance(inputs(2)[:0], np.zeros(0), "conv2"), "no digits to rank the maps on"),
         (lambda k: ko.parse_knockout("conv3"), "'conv3' is not LAYER:MAPS"),
         (lambda k: ko.parse_knockout("conv3:a"), "map 'a' in 'conv3:a' is not a number"),
         (lambda k: ko.parse_knockout(""), "no maps to knock out"),

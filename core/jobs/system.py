@@ -332,7 +332,7 @@ class JobSystem:
             handle.stop_reason = reason or handle.stop_reason
             if handle in self._queue:
                 self._queue.remove(handle)
-                handle.end(STOPPED, None, reason or "Stopped before it started.")
+                handle.end(STOPPED, None, handle.stop_reason or "Stopped before it started.")
                 self._cond.notify_all()
                 self._notify(handle)
                 return

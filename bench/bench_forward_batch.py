@@ -2,9 +2,12 @@
 
 The Keras-example CNN (second conv at full resolution, the heaviest layout an import meets) and the tutorial CNN with a
 pool after each conv read 8,000 random digits through one compiled graph at each batch size; the seconds and their
-ratio to FORWARD_BATCH are printed, then one JSON line.
+ratio to FORWARD_BATCH are printed, then one JSON line. ``--passes`` also times the product's own whole-test-set passes
+on the bundled model at each of PASS_BATCHES digits a call, side by side: the knock-out's pass over the test digits
+(``Knockout.probabilities``), ``ActivationModel.layer_batch`` of conv2 and out, and the map alignment of the model
+with itself (``core.compare.alignment.align``), on MNIST's 10,000 test digits (``MNIST_NPZ``; else the 2,000 shipped).
 
-Usage: ``python bench/bench_forward_batch.py [--repeats 2]``.
+Usage: ``python bench/bench_forward_batch.py [--repeats 2] [--passes]``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from core.device import FORWARD_BATCH, describe_device  # noqa: E402
 
 BATCHES = (32, 64, FORWARD_BATCH, 256, 1024)
 DIGITS = 8000
+PASS_BATCHES = (FORWARD_BATCH, 512, 2048)  # 512: layer_batch's and ~alignment's (500) old default; 2048: knock-out's
 
 
 def layouts() -> dict[str, keras.Model]:
@@ -53,9 +57,53 @@ def seconds(fn, x: np.ndarray, batch: int) -> float:
     return time.perf_counter() - started
 
 
+def product_passes(repeats: int) -> dict[str, dict[str, float]]:
+    """Best-of-``repeats`` seconds of the product's passes at each of PASS_BATCHES, alternated batch by batch."""
+    from core.activations import ActivationModel
+    from core.compare.alignment import align
+    from core.data import load_mnist, load_sample_digits
+    from core.experiments import knockout
+    from core.runs import load_default
+
+    bundle = load_default()
+    try:
+        raw = load_mnist().x_test
+    except (OSError, ValueError):
+        raw = load_sample_digits().images
+    x = bundle.scaler.transform(raw)
+    ko, am = knockout.Knockout(bundle.model), ActivationModel(bundle.model, bundle.spec, bundle.scaler)
+
+    def knockout_pass(batch, n):
+        knockout.FORWARD_BATCH = batch  # the module's constant, as the code reads it
+        return ko.probabilities(x[:n])
+
+    passes = {
+        "knock-out test pass": knockout_pass,
+        "layer_batch conv2+out": lambda batch, n: am.layer_batch(x[:n], ("conv2", "out"), batch),
+        "alignment conv1-conv3": lambda batch, n: align(bundle, bundle, raw[:n], batch=batch),
+    }
+    results = {}
+    for name, run in passes.items():
+        for batch in PASS_BATCHES:
+            run(batch, 200)  # traced before timing
+        times = {b: [] for b in PASS_BATCHES}
+        for _ in range(repeats):
+            for batch in PASS_BATCHES:
+                started = time.perf_counter()
+                run(batch, len(raw))
+                times[batch].append(time.perf_counter() - started)
+        best = {b: min(t) for b, t in times.items()}
+        results[name] = {str(b): round(t, 3) for b, t in best.items()}
+        line = ", ".join(f"{b}: {t:.2f} s ({t / best[FORWARD_BATCH]:.2f}×)" for b, t in best.items())
+        print(f"{name:22s} {len(raw):,} digits, best of {repeats}: {line}", file=sys.stderr)
+    knockout.FORWARD_BATCH = FORWARD_BATCH
+    return results
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--passes", action="store_true", help="also the product's passes on the bundled model")
     args = parser.parse_args(argv)
     x = np.random.default_rng(0).random((DIGITS, 28, 28, 1), np.float32)
     results = {}
@@ -73,6 +121,7 @@ def main(argv=None) -> int:
                 "forward_batch": FORWARD_BATCH,
                 "digits": DIGITS,
                 "seconds": results,
+                "product_passes": product_passes(args.repeats) if args.passes else None,
             }
         )
     )
